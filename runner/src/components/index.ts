@@ -1,0 +1,13 @@
+/**
+ * The one list of every component. Adding a kind = one file in its family folder + one line here.
+ * The spec validator, the published JSON Schema, the reference docs and the plan all read these lists.
+ */
+import type { FormatDef, SinkDef, SourceDef, StepDef } from '../engine/component.ts';
+
+export const sources: readonly SourceDef<unknown>[] = [];
+
+export const formats: readonly FormatDef<unknown>[] = [];
+
+export const steps: readonly StepDef<unknown>[] = [];
+
+export const sinks: readonly SinkDef<unknown>[] = [];

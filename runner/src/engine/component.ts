@@ -1,0 +1,181 @@
+/**
+ * The contracts between the engine and components. A component is one file under
+ * `components/{sources,steps,sinks,formats}/` that exports one `*Def` value: its name, its config
+ * JSON Schema (with descriptions and examples) and a factory. The engine only knows these
+ * interfaces; `components/index.ts` is the one list of all components.
+ */
+import type { Ack } from './ack.ts';
+import type { Clock } from './clock.ts';
+import type { Logger } from './logger.ts';
+import type { Metrics } from './metrics.ts';
+import type { Batch, Headers, RawMessage, StreamRecord } from './record.ts';
+
+/** A JSON Schema (2020-12) object. Components give `description` and `examples` on every field. */
+export type JsonSchema = { [key: string]: unknown };
+
+/** What every factory gets. Creating a component never connects to anything: `open`/`run` do. */
+export interface ComponentContext {
+  /** The node's name in the spec, e.g. `activities`. */
+  readonly name: string;
+  readonly logger: Logger;
+  readonly clock: Clock;
+  readonly metrics: Metrics;
+  /** `test` runs golden files (no wall clock, no network); `run` is live. */
+  readonly mode: 'run' | 'test';
+}
+
+interface DefBase<C, I> {
+  /** The kind, which is also the YAML key that selects it: `kafka`, `filter`, `window`, `debezium`. */
+  readonly name: string;
+  /** One sentence for the reference docs and `sluice graph`. */
+  readonly summary: string;
+  /** Longer reference text (Markdown), optional. */
+  readonly description?: string;
+  /** What this node does with this config, in one short line, secrets redacted. */
+  describe(config: C): string;
+  create(config: C, ctx: ComponentContext): I;
+}
+
+/* ---------------------------------------------------------------- sources */
+
+/** A batch as a source hands it to the engine: raw messages from one partition and the Ack for them. */
+export interface RawBatch {
+  partition: string;
+  messages: RawMessage[];
+  /**
+   * Completes when every record derived from these messages is acknowledged by the sinks (or
+   * dropped on purpose). The engine retains one reference per message and seals it; the source
+   * only creates it, with the callback that marks the positions committable.
+   */
+  ack: Ack;
+}
+
+export interface SourceOutput {
+  /** Hands over a batch; resolves when the pipeline can take more (backpressure: await it). */
+  emit(batch: RawBatch): Promise<void>;
+  /** Partitions this source now reads; each holds the watermark back until it sends data or goes idle. */
+  assign(partitions: string[]): void;
+  /** Partitions this source no longer reads (rebalance). */
+  revoke(partitions: string[]): void;
+}
+
+export interface Source {
+  /**
+   * Reads until the input ends (bounded sources: file, generator with `count`) or until `stop()`.
+   * Resolving means "no more data"; for a bounded source the engine then flushes every window.
+   */
+  run(out: SourceOutput): Promise<void>;
+  /** Stop reading soon; `run` resolves afterwards. Called on SIGINT/SIGTERM. */
+  stop(): Promise<void>;
+  /** Release connections, after the engine has drained and acknowledged what it could. */
+  close(): Promise<void>;
+  /** True when the input ends by itself; the run then exits 0 once drained. */
+  readonly bounded: boolean;
+}
+
+export interface SourceDef<C = unknown> extends DefBase<C, Source> {
+  readonly family: 'source';
+  /** Schema of the value under the kind key: `sources.<name>.<kind>`. */
+  readonly schema: JsonSchema;
+}
+
+/* ---------------------------------------------------------------- formats */
+
+/** What a format makes of a raw message. */
+export interface Decoded {
+  key: unknown;
+  value: unknown;
+  meta: Record<string, unknown>;
+  /** Event time in epoch ms when the format knows one (Debezium: `ts_ms`); else the message timestamp. */
+  time?: number;
+}
+
+export interface Format {
+  /** Decodes one message; throws RecordError (the record then goes to the source's errors port). */
+  decode(message: RawMessage): Decoded;
+}
+
+export interface FormatDef<C = unknown> extends DefBase<C, Format> {
+  readonly family: 'format';
+  /** Schema of the options: `format: { <name>: <options> }`; `format: <name>` means default options. */
+  readonly schema: JsonSchema;
+}
+
+/* ---------------------------------------------------------------- steps */
+
+/** Where a step sends records. Ports other than `out` are addressed in specs as `<step>.<port>`. */
+export interface StepOutput {
+  /** Passes records on; ownership of their Ack references moves with them. */
+  emit(records: StreamRecord[], port?: string): void;
+  /** Drops a record on purpose (e.g. filtered out): releases its Ack reference, counts it. */
+  drop(record: StreamRecord, reason: string): void;
+  /** A record this step could not process: routed to `<step>.errors` if read, else counted and dropped. */
+  fail(record: StreamRecord, error: Error): void;
+}
+
+/** Partition lifecycle, as sources report it; windows track watermarks per partition with it. */
+export type PartitionEvent =
+  | { type: 'assign'; partitions: string[] }
+  | { type: 'revoke'; partitions: string[] };
+
+export interface Step {
+  /** Extra named output ports beyond `out` and `errors`, e.g. `['late']`. */
+  readonly ports?: readonly string[];
+  process(batch: Batch, out: StepOutput): void | Promise<void>;
+  onPartitions?(event: PartitionEvent, out: StepOutput): void;
+  /** Processing-time tick from the injected clock (idle timeouts, update-mode emits). */
+  onTick?(now: number, out: StepOutput): void;
+  /** All input has ended (bounded run): emit everything still held. */
+  onEnd?(out: StepOutput): void | Promise<void>;
+  /** State for checkpoints; `restore` takes what `snapshot` returned. Only stateful steps have them. */
+  snapshot?(): unknown;
+  restore?(state: unknown): void;
+  /** Figures for the progress line and metrics, e.g. `{ open_windows: 12, watermark: ... }`. */
+  stats?(): Record<string, number | string | undefined>;
+}
+
+export interface StepDef<C = unknown> extends DefBase<C, Step> {
+  readonly family: 'step';
+  /**
+   * Schema of the step entry without `from`: an object whose required property `name` selects
+   * this kind, plus any sibling keys it owns (a window owns `window`, `group_by`, `aggregate`).
+   */
+  readonly schema: JsonSchema;
+  /** Extra ports this kind may emit on, so specs can read `<step>.<port>` and validation knows them. */
+  readonly ports?: readonly string[];
+}
+
+/* ---------------------------------------------------------------- sinks */
+
+/** One message as a sink will write it: the golden files of `sluice test` record exactly this. */
+export interface OutboundMessage {
+  topic?: string;
+  key: unknown;
+  value: unknown;
+  headers?: Headers;
+}
+
+export interface Sink {
+  /** Connects. Not called in test mode. */
+  open(): Promise<void>;
+  /** Pure: turns records into messages (evaluates key, topic, headers expressions). No I/O. */
+  prepare(records: readonly StreamRecord[]): OutboundMessage[] | Promise<OutboundMessage[]>;
+  /** Writes durably, retrying transient failures; throws only when it gives up (the run then fails). */
+  write(messages: OutboundMessage[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface SinkDef<C = unknown> extends DefBase<C, Sink> {
+  readonly family: 'sink';
+  /** Schema of the value under the kind key: `sinks.<name>.<kind>`. */
+  readonly schema: JsonSchema;
+}
+
+// Method parameters are bivariant, so a SourceDef<KafkaConfig> is a SourceDef<unknown>: the registry
+// holds them as such, and each factory receives its config after schema validation.
+export type ComponentDef = SourceDef<unknown> | FormatDef<unknown> | StepDef<unknown> | SinkDef<unknown>;
+
+/** Dot-separated JSON paths (e.g. `sasl.password`) whose values are secrets, per component config. */
+export const SECRET_KEYWORD = 'x-secret';
+/** Marks a string property of a component schema as a JSONata expression (checked at validation). */
+export const EXPRESSION_KEYWORD = 'x-jsonata';

@@ -1,0 +1,183 @@
+import jsonata from 'jsonata';
+import { ExpressionSyntaxError } from './errors.ts';
+import type { StreamRecord } from './record.ts';
+import { toEpochMillis, wallClock } from './time.ts';
+
+/**
+ * JSONata, the one expression language of specs. Every filter, computed field, key, group-by,
+ * aggregate and event-time expression is compiled here once, when the plan is built.
+ *
+ * Expressions see the record's value as their input, and these bindings:
+ *   $meta     format metadata (Debezium: op, before, source, ts_ms ...; Kafka: topic, partition, offset)
+ *   $key      the record key
+ *   $headers  the record headers
+ * and sluice's time functions: $hour, $minute, $date, $weekday, $epochMillis (see TIME_FUNCTIONS).
+ */
+export interface Expression {
+  readonly source: string;
+  /** A plain field path (`a.b.c`): evaluated synchronously, without the JSONata interpreter. */
+  readonly isPath: boolean;
+  evaluate(input: unknown, bindings?: Record<string, unknown>): unknown | Promise<unknown>;
+}
+
+/** The outcome of an expression that threw for one record; the record goes to the errors port. */
+export class EvalFailure {
+  constructor(readonly error: Error) {}
+}
+
+type Fn = (...args: unknown[]) => unknown;
+
+function timeFunction(pick: (ms: number, tz: string | undefined) => unknown): Fn {
+  return (value: unknown, tz?: unknown) => {
+    if (value === undefined || value === null) return undefined;
+    const ms = toEpochMillis(value);
+    if (ms === undefined) throw new Error(`not a timestamp: ${JSON.stringify(value)}`);
+    return pick(ms, typeof tz === 'string' ? tz : undefined);
+  };
+}
+
+const pad = (n: number) => String(n).padStart(2, '0');
+
+/** Functions sluice adds to JSONata. Each takes a timestamp (ISO string or epoch ms) and an optional IANA zone. */
+export const TIME_FUNCTIONS: Record<string, { fn: Fn; signature: string; doc: string }> = {
+  hour: { fn: timeFunction((ms, tz) => wallClock(ms, tz).hour), signature: '<(sn)-s?:n>', doc: 'hour of day, 0-23' },
+  minute: { fn: timeFunction((ms, tz) => wallClock(ms, tz).minute), signature: '<(sn)-s?:n>', doc: 'minute of hour' },
+  date: {
+    fn: timeFunction((ms, tz) => {
+      const w = wallClock(ms, tz);
+      return `${w.year}-${pad(w.month)}-${pad(w.day)}`;
+    }),
+    signature: '<(sn)-s?:s>',
+    doc: 'calendar date, YYYY-MM-DD',
+  },
+  weekday: { fn: timeFunction((ms, tz) => wallClock(ms, tz).weekday), signature: '<(sn)-s?:n>', doc: 'ISO weekday, 1 = Monday' },
+  epochMillis: { fn: timeFunction((ms) => ms), signature: '<(sn)-:n>', doc: 'epoch milliseconds' },
+};
+
+interface AstNode {
+  type: string;
+  value?: unknown;
+  steps?: AstNode[];
+  [k: string]: unknown;
+}
+
+const PATH_EXTRAS = ['stages', 'predicate', 'group', 'focus', 'index', 'tuple', 'keepArray', 'keepSingletonArray', 'ancestor'];
+
+/** Field names of a path made only of plain names (`a.b`), or undefined when the expression is anything more. */
+function plainPath(ast: AstNode): string[] | undefined {
+  const steps = ast.type === 'path' ? ast.steps : ast.type === 'name' ? [ast] : undefined;
+  if (!steps || steps.length === 0) return undefined;
+  if (PATH_EXTRAS.some((k) => k in ast)) return undefined;
+  const names: string[] = [];
+  for (const step of steps) {
+    if (step.type !== 'name' || typeof step.value !== 'string') return undefined;
+    if (PATH_EXTRAS.some((k) => k in step)) return undefined;
+    names.push(step.value);
+  }
+  return names;
+}
+
+/** Compiles an expression; throws ExpressionSyntaxError with the character position on a syntax error. */
+export function compileExpression(source: string): Expression {
+  let compiled: jsonata.Expression;
+  try {
+    compiled = jsonata(source);
+  } catch (err) {
+    const e = err as { message?: string; position?: number; code?: string };
+    const position = typeof e.position === 'number' ? Math.max(0, e.position - 1) : 0;
+    throw new ExpressionSyntaxError(e.message ?? String(err), source, position, e.code);
+  }
+  for (const [name, { fn, signature }] of Object.entries(TIME_FUNCTIONS)) {
+    compiled.registerFunction(name, fn, signature);
+  }
+  const path = plainPath(compiled.ast() as unknown as AstNode);
+  if (path) {
+    const evaluatePath = (input: unknown): unknown => {
+      let cur = input;
+      for (const name of path) {
+        if (cur === null || typeof cur !== 'object') return undefined;
+        if (Array.isArray(cur)) return compiled.evaluate(input); // JSONata maps over arrays: defer to it
+        cur = (cur as Record<string, unknown>)[name];
+      }
+      // JSONata returns undefined, not null, for a missing field, but keeps JSON nulls.
+      return Array.isArray(cur) ? compiled.evaluate(input) : cur;
+    };
+    return { source, isPath: true, evaluate: evaluatePath };
+  }
+  return {
+    source,
+    isPath: false,
+    evaluate: (input, bindings) => compiled.evaluate(input, bindings),
+  };
+}
+
+/** The bindings every expression sees for a record. */
+export function recordBindings(rec: StreamRecord): Record<string, unknown> {
+  return { meta: rec.meta, key: rec.key, headers: rec.headers };
+}
+
+/**
+ * Evaluates an expression over many records at once. Plain paths run synchronously; others run
+ * concurrently, never as a chain of awaits. A record whose evaluation throws yields EvalFailure.
+ */
+export function evaluateRecords(
+  expr: Expression,
+  records: readonly StreamRecord[],
+  inputOf: (rec: StreamRecord) => unknown = (rec) => rec.value,
+): unknown[] | Promise<unknown[]> {
+  const out: unknown[] = new Array(records.length);
+  let pending: Promise<void>[] | undefined;
+  for (let i = 0; i < records.length; i++) {
+    const rec = records[i]!;
+    let result: unknown;
+    try {
+      result = expr.evaluate(inputOf(rec), recordBindings(rec));
+    } catch (err) {
+      out[i] = new EvalFailure(err instanceof Error ? err : new Error(String(err)));
+      continue;
+    }
+    if (result instanceof Promise) {
+      (pending ??= []).push(
+        result.then(
+          (v) => {
+            out[i] = v;
+          },
+          (err: unknown) => {
+            out[i] = new EvalFailure(toError(err));
+          },
+        ),
+      );
+    } else {
+      out[i] = result;
+    }
+  }
+  return pending ? Promise.all(pending).then(() => out) : out;
+}
+
+function toError(err: unknown): Error {
+  if (err instanceof Error) return err;
+  const e = err as { message?: string; code?: string };
+  return new Error(e && typeof e.message === 'string' ? `${e.code ? e.code + ': ' : ''}${e.message}` : String(err));
+}
+
+/** JSONata's truthiness ($boolean): what a filter keeps. */
+export function isTruthy(v: unknown): boolean {
+  if (v === undefined || v === null) return false;
+  if (Array.isArray(v)) return v.some(isTruthy);
+  switch (typeof v) {
+    case 'boolean':
+      return v;
+    case 'number':
+      return v !== 0;
+    case 'string':
+      return v.length > 0;
+    case 'bigint':
+      return v !== 0n;
+    case 'function':
+      return false;
+    case 'object':
+      return Object.keys(v as object).length > 0;
+    default:
+      return false;
+  }
+}

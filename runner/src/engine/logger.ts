@@ -1,0 +1,23 @@
+import pino from 'pino';
+
+/** The part of pino's logger the engine and components use; tests pass `silentLogger`. */
+export interface Logger {
+  debug(obj: object | string, msg?: string): void;
+  info(obj: object | string, msg?: string): void;
+  warn(obj: object | string, msg?: string): void;
+  error(obj: object | string, msg?: string): void;
+  child(bindings: Record<string, unknown>): Logger;
+}
+
+/** Pretty output on a terminal, JSON lines otherwise (for log shippers). Logs go to stderr: stdout carries data. */
+export function createLogger(level = process.env.SLUICE_LOG_LEVEL ?? 'info'): Logger {
+  const pretty = process.stderr.isTTY;
+  return pino(
+    { level, base: undefined },
+    pretty
+      ? pino.transport({ target: 'pino-pretty', options: { destination: 2, colorize: true, translateTime: 'SYS:HH:MM:ss.l' } })
+      : pino.destination(2),
+  );
+}
+
+export const silentLogger: Logger = pino({ level: 'silent' });

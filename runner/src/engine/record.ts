@@ -1,0 +1,57 @@
+import type { Ack } from './ack.ts';
+
+/** Where a record came from: enough to commit it, to name it in an error, and to detect duplicates. */
+export interface SourcePosition {
+  /** Source node name from the spec, e.g. `activities`. */
+  source: string;
+  /**
+   * The input partition, unique within the pipeline: `activities/employee-server.public.x/3`.
+   * Watermarks are tracked per partition.
+   */
+  partition: string;
+  /** Offset, LSN or line number, as the source understands it. Kept as a string: LSNs and int64 offsets. */
+  offset: string;
+}
+
+/** Message headers. Values are strings; binary headers are decoded as UTF-8 by the source. */
+export type Headers = Record<string, string>;
+
+/**
+ * A raw message as a source reads it, before its format decodes it.
+ * `value` is bytes or text for wire sources, or an already structured value (postgres-cdc, generator).
+ */
+export interface RawMessage {
+  key: Buffer | string | null | unknown;
+  value: Buffer | string | null | unknown;
+  headers: Headers;
+  /** Broker or capture timestamp in epoch milliseconds; the default event time. */
+  timestamp: number;
+  position: SourcePosition;
+}
+
+/**
+ * A record flowing through the graph. Steps must not mutate `value`, `meta` or `headers` in place:
+ * records are shared between branches. Build a new record with the changed fields instead.
+ */
+export interface StreamRecord {
+  key: unknown;
+  value: unknown;
+  /** Event time in epoch milliseconds. */
+  time: number;
+  headers: Headers;
+  /**
+   * Format metadata, bound as `$meta` in expressions: for Debezium the op, source block, before
+   * image and timestamps; for Kafka the topic, partition and offset.
+   */
+  meta: Record<string, unknown>;
+  position: SourcePosition;
+  /** The reference this record holds on its source batch (see Ack). */
+  ack: Ack;
+}
+
+/** A group of records from one input partition, processed together. */
+export interface Batch {
+  /** The partition all records came from (for source batches), or the emitting step's name. */
+  partition: string;
+  records: StreamRecord[];
+}

@@ -1,0 +1,101 @@
+/**
+ * Event-time values in records are epoch milliseconds (numbers) or ISO 8601 strings. Debezium's
+ * TIMESTAMP columns become ISO strings without a zone in the wall clock, which Debezium reads as
+ * UTC; so does sluice. Never rely on the process's local zone.
+ */
+const ISO_RE = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)?$/i;
+
+/** Epoch milliseconds for a number (taken as ms) or an ISO 8601 string; `undefined` for anything else. */
+export function toEpochMillis(value: unknown): number | undefined {
+  if (typeof value === 'number') return Number.isFinite(value) ? value : undefined;
+  if (typeof value === 'bigint') return Number(value);
+  if (typeof value !== 'string') return undefined;
+  const m = ISO_RE.exec(value.trim());
+  if (!m) return undefined;
+  const [, y, mo, d, h = '0', mi = '0', s = '0', frac = '', zone] = m;
+  let ms = Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s));
+  if (frac) ms += Math.floor(Number(frac.padEnd(3, '0').slice(0, 3)));
+  if (zone && zone.toUpperCase() !== 'Z') {
+    const sign = zone[0] === '-' ? -1 : 1;
+    const digits = zone.slice(1).replace(':', '');
+    const offsetMin = Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2, 4) || '0');
+    ms -= sign * offsetMin * 60_000;
+  }
+  return Number.isFinite(ms) ? ms : undefined;
+}
+
+/** ISO 8601 in UTC with milliseconds, the form window outputs use. */
+export function toIsoUtc(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+const partsCache = new Map<string, Intl.DateTimeFormat>();
+
+function formatter(timeZone: string): Intl.DateTimeFormat {
+  let f = partsCache.get(timeZone);
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-GB', {
+      timeZone,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      second: '2-digit',
+      weekday: 'short',
+    });
+    partsCache.set(timeZone, f);
+  }
+  return f;
+}
+
+export interface WallClock {
+  year: number;
+  month: number;
+  day: number;
+  hour: number;
+  minute: number;
+  second: number;
+  /** 1 = Monday ... 7 = Sunday (ISO). */
+  weekday: number;
+}
+
+const WEEKDAYS: Record<string, number> = { Mon: 1, Tue: 2, Wed: 3, Thu: 4, Fri: 5, Sat: 6, Sun: 7 };
+
+/** The wall clock of an instant in a time zone (UTC when none is given). */
+export function wallClock(ms: number, timeZone = 'UTC'): WallClock {
+  if (timeZone === 'UTC') {
+    const d = new Date(ms);
+    return {
+      year: d.getUTCFullYear(),
+      month: d.getUTCMonth() + 1,
+      day: d.getUTCDate(),
+      hour: d.getUTCHours(),
+      minute: d.getUTCMinutes(),
+      second: d.getUTCSeconds(),
+      weekday: ((d.getUTCDay() + 6) % 7) + 1,
+    };
+  }
+  const out: Record<string, string> = {};
+  for (const p of formatter(timeZone).formatToParts(new Date(ms))) out[p.type] = p.value;
+  return {
+    year: Number(out.year),
+    month: Number(out.month),
+    day: Number(out.day),
+    hour: Number(out.hour),
+    minute: Number(out.minute),
+    second: Number(out.second),
+    weekday: WEEKDAYS[out.weekday ?? 'Mon'] ?? 1,
+  };
+}
+
+/** Whether a string names a time zone this runtime knows (IANA names such as Europe/Berlin). */
+export function isTimeZone(name: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-GB', { timeZone: name });
+    return true;
+  } catch {
+    return false;
+  }
+}
