@@ -1,0 +1,34 @@
+/**
+ * Building blocks for component config schemas, so that every component describes durations,
+ * expressions and secrets the same way, and the validator can say "`size` must be a duration like
+ * 1h, got `1 hour`" instead of quoting a regular expression.
+ *
+ * Custom keywords (registered by the spec validator; ignored by editors):
+ *   x-jsonata: true   the string is a JSONata expression, syntax-checked at validation
+ *   x-duration: true  the string is a duration (`500ms`, `10s`, `5m`, `1h`, `1d`)
+ *   x-secret: true    the value is redacted from logs and `sluice graph`
+ */
+import type { JsonSchema } from './component.ts';
+import { DURATION_PATTERN } from './duration.ts';
+
+export function duration(description: string, examples: string[] = ['10s', '5m', '1h']): JsonSchema {
+  return { type: 'string', pattern: DURATION_PATTERN, 'x-duration': true, description, examples };
+}
+
+export function expression(description: string, examples: string[]): JsonSchema {
+  return { type: 'string', minLength: 1, 'x-jsonata': true, description, examples };
+}
+
+export function secret(description: string, examples: string[] = ['${KAFKA_PASSWORD}']): JsonSchema {
+  return { type: 'string', 'x-secret': true, description, examples };
+}
+
+/** An object schema that refuses unknown keys (so typos are caught), with the given properties. */
+export function object(
+  description: string,
+  properties: Record<string, JsonSchema>,
+  required: string[] = [],
+  extra: JsonSchema = {},
+): JsonSchema {
+  return { type: 'object', description, properties, required, additionalProperties: false, ...extra };
+}
