@@ -1,0 +1,61 @@
+/**
+ * How sluice components name a PostgreSQL server, and the `pg` client settings that follow.
+ * Shared by the `postgres-cdc` source and the `postgres` sink.
+ */
+import type { ClientConfig } from 'pg';
+
+export interface PgConnectionConfig {
+  host: string;
+  port?: number;
+  database: string;
+  user: string;
+  password?: string;
+  /** true: TLS with certificate verification; 'no-verify': TLS without it; false/absent: plain. */
+  ssl?: boolean | 'no-verify';
+}
+
+export const DEFAULT_PG_PORT = 5432;
+
+/** `pg` client settings; `replication: 'database'` opens a logical replication (walsender) session. */
+export function toClientConfig(cfg: PgConnectionConfig, options: { replication?: boolean; applicationName: string }): ClientConfig {
+  const base: ClientConfig = {
+    host: cfg.host,
+    port: cfg.port ?? DEFAULT_PG_PORT,
+    database: cfg.database,
+    user: cfg.user,
+    application_name: options.applicationName,
+    connectionTimeoutMillis: 10_000,
+    keepAlive: true,
+  };
+  if (cfg.password !== undefined) base.password = cfg.password;
+  if (cfg.ssl === true) base.ssl = true;
+  else if (cfg.ssl === 'no-verify') base.ssl = { rejectUnauthorized: false };
+  // `replication` is accepted by pg's Client (it becomes the startup parameter) but is missing from
+  // its typings; adding the key through a widened type keeps the rest checked.
+  if (options.replication) return { ...base, replication: 'database' } as ClientConfig & { replication: string };
+  return base;
+}
+
+/** `user@host:port/database`, for logs and errors (never the password). */
+export function describeConnection(cfg: PgConnectionConfig): string {
+  return `${cfg.user}@${cfg.host}:${cfg.port ?? DEFAULT_PG_PORT}/${cfg.database}`;
+}
+
+/** Quotes an SQL identifier: `my"table` -> `"my""table"`. */
+export function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+/** Quotes an SQL string literal for the simple-query-only replication protocol. */
+export function quoteLiteral(value: string): string {
+  return `'${value.replace(/'/g, "''")}'`;
+}
+
+/** The SQLSTATE of a server error, if the error is one. */
+export function sqlState(err: unknown): string | undefined {
+  if (err && typeof err === 'object' && 'code' in err) {
+    const code = (err as { code: unknown }).code;
+    if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return code;
+  }
+  return undefined;
+}
