@@ -1,0 +1,495 @@
+/**
+ * The one module that talks to Kafka. It wraps kafkajs behind a narrow interface: a group consumer
+ * that hands over batches per partition and commits only what it is told to, a producer that
+ * writes in bounded chunks with retries, and a few admin calls for tests and tools. Nothing else
+ * in sluice imports kafkajs, so the client library can be replaced here alone.
+ *
+ * Limits of kafkajs (2.2) that shape what sluice can promise:
+ * - Eager rebalancing only (no cooperative-sticky, KIP-429): every rebalance revokes every
+ *   partition of every member for a moment. sluice keeps its state for partitions it gets back.
+ * - No KIP-447 consumer group metadata in transactional offset commits (`sendOffsets` carries the
+ *   group id only), so exactly-once read-process-write across a rebalance is not available:
+ *   sluice is at-least-once, and commits offsets only after sinks acknowledged the output.
+ * - No revocation callback: the group's new assignment is only known after it re-joined. sluice
+ *   commits what completed when a rebalance starts (while the old generation may still commit) and
+ *   forgets lost partitions when the join completes.
+ * - A `topic_pattern` is matched against the topics that exist when the consumer subscribes;
+ *   topics created later are not picked up until the runner restarts.
+ * - Compression: gzip (built in) or none; snappy, lz4 and zstd need codecs kafkajs does not ship.
+ * - Heartbeats are sent from the fetch loop, not a background thread: a batch handler that waits
+ *   long (downstream backpressure) must call `heartbeat()`; the source does so on a timer.
+ */
+import {
+  CompressionTypes,
+  Kafka,
+  Partitioners,
+  logLevel as KafkaLogLevel,
+  type Admin,
+  type Consumer,
+  type EachBatchPayload,
+  type IHeaders,
+  type KafkaConfig,
+  type LogEntry,
+  type Producer,
+  type SASLOptions,
+} from 'kafkajs';
+import { ConnectionError, errorMessage } from '../../engine/errors.ts';
+import type { Logger } from '../../engine/logger.ts';
+import { loadTlsMaterial, type KafkaConnection } from './connection.ts';
+
+/* ------------------------------------------------------------------ shared */
+
+export interface TopicPartition {
+  topic: string;
+  partition: number;
+}
+
+/** kafkajs logs through this bridge into sluice's logger, at warn and above only (it is noisy). */
+function logCreator(logger: Logger) {
+  return () =>
+    ({ namespace, level, log }: LogEntry): void => {
+      const { message, timestamp: _ts, ...extra } = log;
+      const fields = { kafka: namespace, ...sanitizeLogFields(extra) };
+      if (level === KafkaLogLevel.ERROR) logger.error(fields, String(message));
+      else if (level === KafkaLogLevel.WARN) logger.warn(fields, String(message));
+    };
+}
+
+/** Drops fields that could carry credentials or huge payloads; keeps short scalars. */
+export function sanitizeLogFields(extra: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(extra)) {
+    if (/pass|secret|sasl|token|key$/i.test(k) || k === 'stack') continue;
+    if (typeof v === 'string') out[k] = v.length > 500 ? `${v.slice(0, 500)}...` : v;
+    else if (typeof v === 'number' || typeof v === 'boolean') out[k] = v;
+  }
+  return out;
+}
+
+function kafkaConfig(conn: KafkaConnection, logger: Logger): KafkaConfig {
+  const config: KafkaConfig = {
+    brokers: conn.brokers,
+    clientId: conn.clientId,
+    connectionTimeout: conn.connectionTimeoutMs ?? 10_000,
+    requestTimeout: conn.requestTimeoutMs ?? 30_000,
+    logLevel: KafkaLogLevel.WARN,
+    logCreator: logCreator(logger),
+    // Reconnects keep trying for about a minute before an operation fails; callers add their own
+    // retry on top where giving up is worse (the sink) or crash cleanly (the source restarts).
+    retry: { initialRetryTime: 300, maxRetryTime: 10_000, retries: 8 },
+  };
+  if (conn.tls) {
+    const tls = loadTlsMaterial(conn.tls, conn.clientId);
+    config.ssl = {
+      rejectUnauthorized: tls.rejectUnauthorized,
+      ...(tls.ca ? { ca: tls.ca } : {}),
+      ...(tls.cert ? { cert: tls.cert } : {}),
+      ...(tls.key ? { key: tls.key } : {}),
+    };
+  }
+  if (conn.sasl) {
+    const { mechanism, username, password } = conn.sasl;
+    config.sasl = { mechanism, username, password } as SASLOptions;
+  }
+  return config;
+}
+
+/** The chain of causes of an error, outermost first (kafkajs wraps retried errors). */
+function causes(err: unknown): unknown[] {
+  const out: unknown[] = [];
+  let cur: unknown = err;
+  for (let i = 0; i < 10 && cur; i++) {
+    out.push(cur);
+    cur = (cur as { cause?: unknown }).cause;
+  }
+  return out;
+}
+
+/** Kafka error types that no retry fixes: the message or the permissions are wrong. */
+const PERMANENT_ERROR_TYPES = new Set([
+  'MESSAGE_TOO_LARGE',
+  'RECORD_LIST_TOO_LARGE',
+  'INVALID_RECORD',
+  'CORRUPT_MESSAGE',
+  'INVALID_TOPIC_EXCEPTION',
+  'TOPIC_AUTHORIZATION_FAILED',
+  'CLUSTER_AUTHORIZATION_FAILED',
+  'SASL_AUTHENTICATION_FAILED',
+  'UNSUPPORTED_SASL_MECHANISM',
+  'UNSUPPORTED_COMPRESSION_TYPE',
+  'INVALID_REQUIRED_ACKS',
+]);
+
+/** Whether retrying a failed produce can succeed (a broker restart can; a too-large message cannot). */
+export function isPermanentKafkaError(err: unknown): boolean {
+  return causes(err).some((e) => {
+    const type = (e as { type?: unknown }).type;
+    const name = (e as { name?: unknown }).name;
+    return (typeof type === 'string' && PERMANENT_ERROR_TYPES.has(type)) || name === 'KafkaJSSASLAuthenticationError';
+  });
+}
+
+/* ------------------------------------------------------------------ consumer */
+
+/** One fetched message. Offsets are strings: Kafka offsets are int64. */
+export interface FetchedMessage {
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: Record<string, string>;
+  /** Broker timestamp, epoch milliseconds. */
+  timestamp: number;
+  offset: string;
+  /** Encoded size of key plus value in bytes. */
+  size: number;
+}
+
+export interface FetchedBatch {
+  topic: string;
+  partition: number;
+  messages: FetchedMessage[];
+  /**
+   * The last offset this batch covers. It can be beyond the last message's offset when the batch
+   * ends with transaction control records, which are never delivered; committing past it is right.
+   */
+  lastOffset: string;
+}
+
+export interface BatchControl {
+  /** Tells the group this member is alive; throws when the group is rebalancing. */
+  heartbeat(): Promise<void>;
+  /** True when this batch is outdated (a seek happened): skip it. */
+  isStale(): boolean;
+}
+
+export interface ConsumerHandlers {
+  /**
+   * One batch of one partition. Partitions are handled concurrently, each in offset order: the
+   * next batch of a partition comes only after this resolves (that is the backpressure). Errors
+   * of the group (rebalance) thrown from `heartbeat` may be rethrown; any other error crashes the
+   * consumer, which kafkajs restarts from the committed offsets.
+   */
+  onBatch(batch: FetchedBatch, control: BatchControl): Promise<void>;
+  /** The group started a rebalance: commit what is committable now, while this generation may. */
+  onRebalancing(): void;
+  /** This member's assignment after every (re)join, complete (not a delta). */
+  onAssignment(assigned: TopicPartition[]): void;
+  /** The consumer failed; `restarting` says whether kafkajs restarts it from committed offsets. */
+  onCrash(error: Error, restarting: boolean): void;
+}
+
+export interface ConsumerOptions {
+  groupId: string;
+  /** Topic names and regular expressions. */
+  topics: (string | RegExp)[];
+  /** Where to start when the group has no committed offset for a partition. */
+  fromBeginning: boolean;
+  /** Partitions handed over concurrently. */
+  concurrency: number;
+  sessionTimeoutMs?: number;
+  heartbeatIntervalMs?: number;
+  maxBytesPerPartition?: number;
+  maxWaitMs?: number;
+}
+
+export interface GroupConsumer {
+  readonly heartbeatIntervalMs: number;
+  /** Connects, subscribes, joins the group and starts fetching. Resolves once running. */
+  start(handlers: ConsumerHandlers): Promise<void>;
+  /** Commits offsets as given: `offset` is the NEXT offset to read, as Kafka wants it. */
+  commit(offsets: (TopicPartition & { offset: string })[]): Promise<void>;
+  pause(partitions: TopicPartition[]): void;
+  /** Leaves the group and closes connections. */
+  disconnect(): Promise<void>;
+}
+
+function decodeHeaders(headers: IHeaders | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!headers) return out;
+  for (const [name, raw] of Object.entries(headers)) {
+    if (raw === undefined) continue;
+    // A repeated header arrives as an array; the last value wins, as in most HTTP-like readers.
+    const v = Array.isArray(raw) ? raw[raw.length - 1] : raw;
+    if (v === undefined) continue;
+    out[name] = typeof v === 'string' ? v : v.toString('utf8');
+  }
+  return out;
+}
+
+function toFetchedBatch(payload: EachBatchPayload): FetchedBatch {
+  const { batch } = payload;
+  const messages: FetchedMessage[] = new Array(batch.messages.length);
+  for (let i = 0; i < batch.messages.length; i++) {
+    const m = batch.messages[i]!;
+    messages[i] = {
+      key: m.key,
+      value: m.value,
+      headers: decodeHeaders(m.headers),
+      timestamp: Number(m.timestamp),
+      offset: m.offset,
+      size: (m.key?.length ?? 0) + (m.value?.length ?? 0),
+    };
+  }
+  return { topic: batch.topic, partition: batch.partition, messages, lastOffset: batch.lastOffset() };
+}
+
+export function createGroupConsumer(conn: KafkaConnection, options: ConsumerOptions, logger: Logger): GroupConsumer {
+  const kafka = new Kafka(kafkaConfig(conn, logger));
+  const heartbeatIntervalMs = options.heartbeatIntervalMs ?? 3_000;
+  const consumer: Consumer = kafka.consumer({
+    groupId: options.groupId,
+    sessionTimeout: options.sessionTimeoutMs ?? 30_000,
+    heartbeatInterval: heartbeatIntervalMs,
+    maxBytesPerPartition: options.maxBytesPerPartition ?? 1_048_576,
+    maxWaitTimeInMs: options.maxWaitMs ?? 500,
+    allowAutoTopicCreation: false,
+    // Restart after any retriable failure (broker restart, coordinator moved); never give up.
+    retry: { initialRetryTime: 500, maxRetryTime: 10_000, retries: 8, restartOnFailure: async () => true },
+  });
+
+  return {
+    heartbeatIntervalMs,
+    async start(handlers) {
+      consumer.on(consumer.events.REBALANCING, () => handlers.onRebalancing());
+      consumer.on(consumer.events.GROUP_JOIN, (event) => {
+        const assigned: TopicPartition[] = [];
+        for (const [topic, partitions] of Object.entries(event.payload.memberAssignment)) {
+          for (const partition of partitions) assigned.push({ topic, partition });
+        }
+        handlers.onAssignment(assigned);
+      });
+      consumer.on(consumer.events.CRASH, (event) => {
+        const err = event.payload.error;
+        handlers.onCrash(err instanceof Error ? err : new Error(String(err)), event.payload.restart);
+      });
+      try {
+        await consumer.connect();
+        await consumer.subscribe({ topics: options.topics, fromBeginning: options.fromBeginning });
+      } catch (err) {
+        throw new ConnectionError('E_KAFKA_CONNECT', `cannot reach Kafka at ${conn.brokers.join(',')}: ${errorMessage(err)}`, conn.clientId, {
+          cause: err,
+        });
+      }
+      await consumer.run({
+        autoCommit: false,
+        eachBatchAutoResolve: true,
+        partitionsConsumedConcurrently: options.concurrency,
+        eachBatch: async (payload) => {
+          await handlers.onBatch(toFetchedBatch(payload), {
+            heartbeat: () => payload.heartbeat(),
+            isStale: () => payload.isStale(),
+          });
+        },
+      });
+    },
+    async commit(offsets) {
+      if (offsets.length === 0) return;
+      await consumer.commitOffsets(offsets.map(({ topic, partition, offset }) => ({ topic, partition, offset })));
+    },
+    pause(partitions) {
+      const byTopic = new Map<string, number[]>();
+      for (const { topic, partition } of partitions) byTopic.set(topic, [...(byTopic.get(topic) ?? []), partition]);
+      consumer.pause([...byTopic].map(([topic, ps]) => ({ topic, partitions: ps })));
+    },
+    async disconnect() {
+      await consumer.disconnect();
+    },
+  };
+}
+
+/* ------------------------------------------------------------------ producer */
+
+export interface ProducedMessage {
+  topic: string;
+  key: string | Buffer | null;
+  value: string | Buffer | null;
+  headers?: Record<string, string>;
+  /** Epoch ms; default: now (so retention counts from when sluice wrote it, not from event time). */
+  timestamp?: number;
+}
+
+export type Compression = 'gzip' | 'none';
+
+export interface ProducerOptions {
+  /** Messages per produce request; kafkajs slows down superlinearly beyond a few thousand. */
+  chunkSize?: number;
+  compression?: Compression;
+  /** Keep retrying a failing chunk this long before giving up (ms). */
+  retryForMs?: number;
+  /** Idempotent producer with acks=all (default true). */
+  idempotent?: boolean;
+}
+
+export interface KafkaProducer {
+  connect(): Promise<void>;
+  /**
+   * Writes the messages, in order per topic-partition, in chunks; resolves once all are
+   * acknowledged by all in-sync replicas. Retries with backoff; throws ConnectionError when it
+   * gives up or the error is permanent (the caller must then not acknowledge upstream).
+   */
+  send(messages: readonly ProducedMessage[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+export const DEFAULT_CHUNK_SIZE = 2_000;
+
+/** Splits into consecutive chunks of at most `size`. */
+export function chunk<T>(items: readonly T[], size: number): T[][] {
+  if (size < 1) throw new Error('chunk size must be at least 1');
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+/** Backoff before retry number `attempt` (0-based): doubling from 250 ms, capped at 10 s. */
+export function retryDelayMs(attempt: number): number {
+  return Math.min(10_000, 250 * 2 ** Math.min(attempt, 6));
+}
+
+function toKafkaMessages(messages: readonly ProducedMessage[]) {
+  return messages.map((m) => ({
+    key: m.key,
+    value: m.value,
+    ...(m.headers ? { headers: m.headers } : {}),
+    ...(m.timestamp !== undefined ? { timestamp: String(m.timestamp) } : {}),
+  }));
+}
+
+export function createProducer(conn: KafkaConnection, options: ProducerOptions, logger: Logger): KafkaProducer {
+  const kafka = new Kafka(kafkaConfig(conn, logger));
+  const idempotent = options.idempotent ?? true;
+  const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
+  const retryForMs = options.retryForMs ?? 120_000;
+  const compression = options.compression === 'none' ? CompressionTypes.None : CompressionTypes.GZIP;
+  const newProducer = (): Producer =>
+    kafka.producer({
+      idempotent,
+      // The idempotent producer keeps order across retries only with one request in flight.
+      maxInFlightRequests: idempotent ? 1 : 5,
+      createPartitioner: Partitioners.DefaultPartitioner,
+      allowAutoTopicCreation: true,
+      retry: { initialRetryTime: 300, maxRetryTime: 10_000, retries: 5 },
+    });
+  let producer = newProducer();
+  let connected = false;
+
+  async function sendChunk(batch: ProducedMessage[]): Promise<void> {
+    const byTopic = new Map<string, ProducedMessage[]>();
+    for (const m of batch) {
+      let list = byTopic.get(m.topic);
+      if (!list) byTopic.set(m.topic, (list = []));
+      list.push(m);
+    }
+    await producer.sendBatch({
+      acks: -1,
+      compression,
+      topicMessages: [...byTopic].map(([topic, msgs]) => ({ topic, messages: toKafkaMessages(msgs) })),
+    });
+  }
+
+  async function reconnect(): Promise<void> {
+    // A fresh producer gets a new producer id: the way out of a sequence-number mismatch after
+    // a broker lost its state. Messages of the failed attempt may then be written twice.
+    await producer.disconnect().catch(() => {});
+    producer = newProducer();
+    connected = false;
+    await producer.connect();
+    connected = true;
+  }
+
+  return {
+    async connect() {
+      try {
+        await producer.connect();
+        connected = true;
+      } catch (err) {
+        throw new ConnectionError('E_KAFKA_CONNECT', `cannot reach Kafka at ${conn.brokers.join(',')}: ${errorMessage(err)}`, conn.clientId, {
+          cause: err,
+        });
+      }
+    },
+    async send(messages) {
+      if (!connected) await this.connect();
+      for (const part of chunk(messages, chunkSize)) {
+        const deadline = Date.now() + retryForMs;
+        for (let attempt = 0; ; attempt++) {
+          try {
+            await sendChunk(part);
+            break;
+          } catch (err) {
+            if (isPermanentKafkaError(err) || Date.now() >= deadline) {
+              throw new ConnectionError(
+                'E_KAFKA_PRODUCE',
+                `cannot write ${part.length} message(s) to ${[...new Set(part.map((m) => m.topic))].join(', ')}: ${errorMessage(err)}`,
+                conn.clientId,
+                { cause: err },
+              );
+            }
+            const delay = retryDelayMs(attempt);
+            logger.warn({ attempt: attempt + 1, delay_ms: delay, error: errorMessage(err) }, 'kafka produce failed; retrying');
+            await new Promise((r) => setTimeout(r, delay));
+            await reconnect().catch((e: unknown) => logger.warn({ error: errorMessage(e) }, 'kafka producer reconnect failed'));
+          }
+        }
+      }
+    },
+    async close() {
+      connected = false;
+      await producer.disconnect();
+    },
+  };
+}
+
+/* ------------------------------------------------------------------ admin (tests, tools) */
+
+export interface TopicSpec {
+  topic: string;
+  partitions?: number;
+  /** Topic configs, e.g. `{ 'retention.ms': '-1', 'max.message.bytes': '20000000' }`. */
+  configs?: Record<string, string>;
+}
+
+export interface KafkaAdmin {
+  connect(): Promise<void>;
+  /** Creates the topics that do not exist yet and waits for their leaders. */
+  createTopics(topics: TopicSpec[]): Promise<void>;
+  deleteTopics(topics: string[]): Promise<void>;
+  listTopics(): Promise<string[]>;
+  /** Committed offsets of a group on a topic, per partition (`-1`: none). */
+  committedOffsets(groupId: string, topic: string): Promise<Map<number, string>>;
+  /** The end offset (high watermark) per partition of a topic. */
+  endOffsets(topic: string): Promise<Map<number, string>>;
+  close(): Promise<void>;
+}
+
+export function createAdmin(conn: KafkaConnection, logger: Logger): KafkaAdmin {
+  const admin: Admin = new Kafka(kafkaConfig(conn, logger)).admin();
+  return {
+    connect: () => admin.connect(),
+    async createTopics(topics) {
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: topics.map((t) => ({
+          topic: t.topic,
+          numPartitions: t.partitions ?? 1,
+          replicationFactor: 1,
+          configEntries: Object.entries(t.configs ?? {}).map(([name, value]) => ({ name, value })),
+        })),
+      });
+    },
+    async deleteTopics(topics) {
+      const existing = new Set(await admin.listTopics());
+      const present = topics.filter((t) => existing.has(t));
+      if (present.length) await admin.deleteTopics({ topics: present });
+    },
+    listTopics: () => admin.listTopics(),
+    async committedOffsets(groupId, topic) {
+      const res = await admin.fetchOffsets({ groupId, topics: [topic] });
+      return new Map((res[0]?.partitions ?? []).map((p) => [p.partition, p.offset]));
+    },
+    async endOffsets(topic) {
+      const res = await admin.fetchTopicOffsets(topic);
+      return new Map(res.map((p) => [p.partition, p.high]));
+    },
+    close: () => admin.disconnect(),
+  };
+}

@@ -1,0 +1,66 @@
+/**
+ * Kafka's linger, for a writer whose callers each hand over a small batch: items wait up to
+ * `lingerMs` (or until `maxItems` are waiting) so that concurrent writes share one produce
+ * request. Each `add` resolves when the flush that carried its items succeeded, and rejects
+ * when that flush failed, so nothing is acknowledged upstream before it is written.
+ *
+ * Flushes run one at a time, in the order items were added: per-partition order is kept.
+ */
+export class LingerQueue<T> {
+  private pending: T[] = [];
+  private waiters: { resolve: () => void; reject: (err: unknown) => void }[] = [];
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  /** The flush in progress (or the last one), which the next flush waits for. */
+  private chain: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly flushItems: (items: T[]) => Promise<void>,
+    private readonly lingerMs: number,
+    private readonly maxItems: number,
+  ) {}
+
+  add(items: readonly T[]): Promise<void> {
+    if (items.length === 0) return Promise.resolve();
+    const done = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
+    for (const item of items) this.pending.push(item);
+    if (this.pending.length >= this.maxItems) this.flushNow();
+    else if (!this.timer) this.timer = setTimeout(() => this.flushNow(), this.lingerMs);
+    return done;
+  }
+
+  /** Flushes what is waiting and resolves when every flush so far has finished. */
+  async drain(): Promise<void> {
+    this.flushNow();
+    await this.chain.catch(() => {});
+  }
+
+  get waiting(): number {
+    return this.pending.length;
+  }
+
+  private flushNow(): void {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    if (this.pending.length === 0) return;
+    const items = this.pending;
+    const waiters = this.waiters;
+    this.pending = [];
+    this.waiters = [];
+    this.chain = this.chain
+      .catch(() => {})
+      .then(() => this.flushItems(items))
+      .then(
+        () => {
+          for (const w of waiters) w.resolve();
+        },
+        (err: unknown) => {
+          for (const w of waiters) w.reject(err);
+          throw err;
+        },
+      );
+    // The rejection is delivered to the waiters; the chain itself must not be reported as unhandled.
+    this.chain.catch(() => {});
+  }
+}

@@ -1,0 +1,116 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { silentLogger } from '../../../src/engine/logger.ts';
+import {
+  createGroupConsumer,
+  createProducer,
+  type FetchedMessage,
+  type KafkaAdmin,
+} from '../../../src/io/kafka/client.ts';
+import { openAdmin, testConnection, uniqueName, waitFor } from './test-broker.ts';
+
+describe('kafka client against a real broker', () => {
+  let admin: KafkaAdmin;
+  beforeAll(async () => {
+    admin = await openAdmin();
+  });
+  afterAll(async () => {
+    await admin.close();
+  });
+
+  it('produces in chunks and consumes every message back, in order per partition, with keys and headers', async () => {
+    const topic = uniqueName('client-roundtrip');
+    await admin.createTopics([{ topic, partitions: 3, configs: { 'retention.ms': '-1' } }]);
+    const producer = createProducer(testConnection(), { chunkSize: 1000 }, silentLogger);
+    await producer.connect();
+    const n = 5_000;
+    await producer.send(
+      Array.from({ length: n }, (_, i) => ({
+        topic,
+        key: `k${i % 10}`,
+        value: JSON.stringify({ i }),
+        headers: { seq: String(i) },
+      })),
+    );
+    await producer.close();
+    const ends = await admin.endOffsets(topic);
+    expect([...ends.values()].reduce((a, b) => a + Number(b), 0)).toBe(n);
+
+    const seen = new Map<number, FetchedMessage[]>();
+    const consumer = createGroupConsumer(
+      testConnection(),
+      { groupId: uniqueName('g'), topics: [topic], fromBeginning: true, concurrency: 3 },
+      silentLogger,
+    );
+    let total = 0;
+    await consumer.start({
+      onBatch: async (batch) => {
+        const list = seen.get(batch.partition) ?? [];
+        list.push(...batch.messages);
+        seen.set(batch.partition, list);
+        total += batch.messages.length;
+      },
+      onRebalancing: () => {},
+      onAssignment: () => {},
+      onCrash: () => {},
+    });
+    await waitFor('all messages', () => total >= n);
+    await consumer.disconnect();
+
+    expect(total).toBe(n);
+    for (const [, messages] of seen) {
+      // Offsets strictly increase within a partition, and all messages of one key share a partition.
+      const offsets = messages.map((m) => Number(m.offset));
+      expect(offsets).toEqual([...offsets].sort((a, b) => a - b));
+      const seqs = messages.map((m) => Number(m.headers.seq));
+      expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+    }
+    const keyPartitions = new Map<string, Set<number>>();
+    for (const [p, messages] of seen) {
+      for (const m of messages) {
+        const k = m.key!.toString();
+        keyPartitions.set(k, (keyPartitions.get(k) ?? new Set()).add(p));
+        expect(JSON.parse(m.value!.toString()).i % 10).toBe(Number(k.slice(1)));
+      }
+    }
+    for (const ps of keyPartitions.values()) expect(ps.size).toBe(1);
+    await admin.deleteTopics([topic]);
+  });
+
+  it('commits only the offsets it is told to', async () => {
+    const topic = uniqueName('client-commit');
+    await admin.createTopics([{ topic, partitions: 1, configs: { 'retention.ms': '-1' } }]);
+    const producer = createProducer(testConnection(), {}, silentLogger);
+    await producer.send(Array.from({ length: 10 }, (_, i) => ({ topic, key: null, value: String(i) })));
+    await producer.close();
+
+    const group = uniqueName('g');
+    const consumer = createGroupConsumer(testConnection(), { groupId: group, topics: [topic], fromBeginning: true, concurrency: 1 }, silentLogger);
+    let count = 0;
+    await consumer.start({
+      onBatch: async (b) => {
+        count += b.messages.length;
+      },
+      onRebalancing: () => {},
+      onAssignment: () => {},
+      onCrash: () => {},
+    });
+    await waitFor('10 messages', () => count >= 10);
+    // Everything was fetched, but with auto-commit off nothing is committed until asked.
+    expect((await admin.committedOffsets(group, topic)).get(0)).toBe('-1');
+    await consumer.commit([{ topic, partition: 0, offset: '4' }]);
+    expect((await admin.committedOffsets(group, topic)).get(0)).toBe('4');
+    await consumer.disconnect();
+    await admin.deleteTopics([topic]);
+  });
+
+  it('fails a send that can never succeed instead of retrying forever', async () => {
+    const topic = uniqueName('client-too-large');
+    await admin.createTopics([{ topic, partitions: 1, configs: { 'max.message.bytes': '10000' } }]);
+    const producer = createProducer(testConnection(), { compression: 'none', retryForMs: 60_000 }, silentLogger);
+    const started = Date.now();
+    await expect(producer.send([{ topic, key: null, value: 'x'.repeat(50_000) }])).rejects.toThrow(/cannot write 1 message/);
+    expect(Date.now() - started).toBeLessThan(30_000);
+    await producer.close();
+    await admin.deleteTopics([topic]);
+  });
+});
