@@ -1,0 +1,141 @@
+/**
+ * The event-time watermark of a window operator, tracked per input partition (as Flink does,
+ * rather than Kafka Streams' single "stream time" that the fastest partition drags forward).
+ *
+ * A partition's watermark is the highest event time it has sent minus the allowed lateness. The
+ * operator's watermark is the minimum over the partitions that are assigned or have sent data,
+ * leaving out those quiet for longer than `idleMs` of processing time. An assigned partition that
+ * has sent nothing holds the watermark at minus infinity until it goes idle. When every partition
+ * is idle, the maximum over them counts. The result never goes back.
+ *
+ * Processing time is passed in by the caller (from the injected clock), never read here.
+ */
+
+interface PartitionState {
+  /** Highest event time seen, or -Infinity before the first record. */
+  maxEventTime: number;
+  /** Processing time of the last record or of the assignment. */
+  lastActivity: number;
+  assigned: boolean;
+}
+
+/** Plain data for checkpoints: -Infinity is written as null. */
+export interface WatermarkSnapshot {
+  watermark: number | null;
+  partitions: { partition: string; maxEventTime: number | null; assigned: boolean }[];
+}
+
+export class PartitionWatermarks {
+  private readonly partitions = new Map<string, PartitionState>();
+  private current = Number.NEGATIVE_INFINITY;
+
+  /**
+   * @param lateness how far behind its highest event time a partition's watermark stays, in ms
+   * @param idleMs processing time after which a quiet partition stops holding the watermark; undefined = never
+   */
+  constructor(
+    readonly lateness: number,
+    readonly idleMs: number | undefined,
+  ) {}
+
+  /** The watermark as last computed (monotonic). */
+  get value(): number {
+    return this.current;
+  }
+
+  /** A record with event time `eventTime` arrived from `partition` at processing time `now`. */
+  observe(partition: string, eventTime: number, now: number): void {
+    const p = this.partitions.get(partition);
+    if (p) {
+      if (eventTime > p.maxEventTime) p.maxEventTime = eventTime;
+      p.lastActivity = now;
+    } else {
+      this.partitions.set(partition, { maxEventTime: eventTime, lastActivity: now, assigned: false });
+    }
+  }
+
+  assign(partitions: readonly string[], now: number): void {
+    for (const name of partitions) {
+      const p = this.partitions.get(name);
+      if (p) {
+        p.assigned = true;
+        p.lastActivity = now;
+      } else {
+        this.partitions.set(name, { maxEventTime: Number.NEGATIVE_INFINITY, lastActivity: now, assigned: true });
+      }
+    }
+  }
+
+  /** A revoked partition no longer holds the watermark; its records now go to another consumer. */
+  revoke(partitions: readonly string[]): void {
+    for (const name of partitions) this.partitions.delete(name);
+  }
+
+  /** Recomputes the watermark at processing time `now` and returns it. Never lower than before. */
+  advance(now: number): number {
+    const candidate = combinePartitionWatermarks(this.partitionWatermarks(now));
+    if (candidate > this.current) this.current = candidate;
+    return this.current;
+  }
+
+  /** End of input: every window may close. */
+  end(): number {
+    this.current = Number.POSITIVE_INFINITY;
+    return this.current;
+  }
+
+  /** Each partition's watermark and whether it counts as idle at `now`. */
+  partitionWatermarks(now: number): { watermark: number; idle: boolean }[] {
+    const out: { watermark: number; idle: boolean }[] = [];
+    for (const p of this.partitions.values()) {
+      out.push({
+        watermark: p.maxEventTime - this.lateness,
+        idle: this.idleMs !== undefined && now - p.lastActivity >= this.idleMs,
+      });
+    }
+    return out;
+  }
+
+  snapshot(): WatermarkSnapshot {
+    return {
+      watermark: Number.isFinite(this.current) ? this.current : null,
+      partitions: [...this.partitions].map(([partition, p]) => ({
+        partition,
+        maxEventTime: Number.isFinite(p.maxEventTime) ? p.maxEventTime : null,
+        assigned: p.assigned,
+      })),
+    };
+  }
+
+  /** Restored partitions start a fresh idle period at `now`: the restart is not their silence. */
+  restore(state: WatermarkSnapshot, now: number): void {
+    this.partitions.clear();
+    for (const p of state.partitions) {
+      this.partitions.set(p.partition, {
+        maxEventTime: p.maxEventTime ?? Number.NEGATIVE_INFINITY,
+        lastActivity: now,
+        assigned: p.assigned,
+      });
+    }
+    this.current = state.watermark ?? Number.NEGATIVE_INFINITY;
+  }
+}
+
+/**
+ * The operator watermark from its partitions' watermarks: the minimum over the active ones, or,
+ * when all are idle, the maximum over them. No partition at all: minus infinity.
+ */
+export function combinePartitionWatermarks(partitions: readonly { watermark: number; idle: boolean }[]): number {
+  let minActive = Number.POSITIVE_INFINITY;
+  let maxIdle = Number.NEGATIVE_INFINITY;
+  let anyActive = false;
+  for (const p of partitions) {
+    if (p.idle) {
+      if (p.watermark > maxIdle) maxIdle = p.watermark;
+    } else {
+      anyActive = true;
+      if (p.watermark < minActive) minActive = p.watermark;
+    }
+  }
+  return anyActive ? minActive : maxIdle;
+}
