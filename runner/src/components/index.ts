@@ -3,11 +3,13 @@
  * The spec validator, the published JSON Schema, the reference docs and the plan all read these lists.
  */
 import type { FormatDef, SinkDef, SourceDef, StepDef } from '../engine/component.ts';
+import { filterStep } from './steps/filter.ts';
+import { setStep } from './steps/set.ts';
 
 export const sources: readonly SourceDef<unknown>[] = [];
 
 export const formats: readonly FormatDef<unknown>[] = [];
 
-export const steps: readonly StepDef<unknown>[] = [];
+export const steps: readonly StepDef<unknown>[] = [filterStep, setStep];
 
 export const sinks: readonly SinkDef<unknown>[] = [];

@@ -1,0 +1,60 @@
+/**
+ * What a record looks like on an `errors` port. Kafka Connect's dead-letter convention: the value
+ * stays as it was (raw text for a message that could not be decoded), so it can be replayed, and
+ * the reason travels alongside it, in headers (for sinks that write headers) and in `$meta.error`
+ * (for steps: `set: { reason: $meta.error.message }`).
+ */
+import type { Ack } from './ack.ts';
+import { SluiceError, errorMessage } from './errors.ts';
+import type { RawMessage, StreamRecord } from './record.ts';
+
+export const ERROR_NODE_HEADER = 'sluice-error-node';
+export const ERROR_MESSAGE_HEADER = 'sluice-error-message';
+
+/** `$meta.error` of a record on an errors port. */
+export interface RecordFailure {
+  /** The node that failed: the source that could not decode, or the step that could not process. */
+  node: string;
+  message: string;
+  /** The SluiceError code, when the error had one (`E_DECODE`, `E_EXPR_EVAL` ...). */
+  code?: string;
+}
+
+export function describeFailure(node: string, error: unknown): RecordFailure {
+  const failure: RecordFailure = { node, message: errorMessage(error) };
+  if (error instanceof SluiceError) failure.code = error.code;
+  return failure;
+}
+
+/** A record a step failed on, as its `<step>.errors` port carries it. Keeps the record's Ack. */
+export function failedRecord(rec: StreamRecord, node: string, error: unknown): StreamRecord {
+  const failure = describeFailure(node, error);
+  return {
+    key: rec.key,
+    value: rec.value,
+    time: rec.time,
+    headers: { ...rec.headers, [ERROR_NODE_HEADER]: node, [ERROR_MESSAGE_HEADER]: failure.message },
+    meta: { ...rec.meta, error: failure },
+    position: rec.position,
+    ack: rec.ack,
+  };
+}
+
+/** Bytes become UTF-8 text so an errors sink can write them as JSON; anything else stays. */
+function rawText(v: unknown): unknown {
+  return Buffer.isBuffer(v) ? v.toString('utf8') : v;
+}
+
+/** A message its source's format could not decode, as `<source>.errors` carries it. */
+export function undecodableRecord(msg: RawMessage, source: string, ack: Ack, error: unknown): StreamRecord {
+  const failure = describeFailure(source, error);
+  return {
+    key: rawText(msg.key),
+    value: rawText(msg.value),
+    time: msg.timestamp,
+    headers: { ...msg.headers, [ERROR_NODE_HEADER]: source, [ERROR_MESSAGE_HEADER]: failure.message },
+    meta: { error: failure },
+    position: msg.position,
+    ack,
+  };
+}

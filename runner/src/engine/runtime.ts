@@ -1,0 +1,840 @@
+/**
+ * Runtime: runs a Graph.
+ *
+ * Sources run concurrently and hand batches over with `out.emit`. Batches are processed one at a
+ * time (a serial job queue), so the graph is deterministic and a window's state never sees two
+ * batches interleaved: decode with the source's format, then every step in topological order,
+ * each step's outputs routed by port to the steps and sinks that read them. Sinks write
+ * concurrently with that processing, each from its own bounded queue (see SinkQueue).
+ *
+ * Backpressure: `emit` resolves only while fewer than `maxQueuedBatches` batches wait, and the
+ * job loop does not take the next job while a sink queue is full. A slow sink therefore slows the
+ * sources and memory stays bounded.
+ *
+ * Acknowledgement: each source batch's Ack gets one reference per message. References move with
+ * records through steps, one more is taken per extra reader on fan-out, and they are released when
+ * a sink has written the record, a step drops it on purpose, or it lands on a port nobody reads.
+ * A failed write fails the run and releases nothing, so nothing unwritten is ever committed.
+ *
+ * Ending: when every source's `run` resolved and all are bounded, every step's `onEnd` runs (windows
+ * flush), sinks drain, sinks then sources close. On `stop()` (SIGINT/SIGTERM) sources stop, what is
+ * in flight drains, but `onEnd` is NOT called: open windows are incomplete, their references stay
+ * unreleased, the offsets they hold are not committed, and a restart re-reads them.
+ */
+import type { Clock } from './clock.ts';
+import type { Format, PartitionEvent, RawBatch, Sink, Source, SourceOutput, Step, StepOutput } from './component.ts';
+import { SluiceError, errorMessage } from './errors.ts';
+import { failedRecord, undecodableRecord } from './failed-record.ts';
+import { ERRORS_PORT, MAIN_PORT, type Graph } from './graph.ts';
+import type { Logger } from './logger.ts';
+import type { Metrics } from './metrics.ts';
+import type { SourcePosition, StreamRecord } from './record.ts';
+import { releaseRecords, retainRecords } from './record-acks.ts';
+import { buildRoutes, type Reader } from './router.ts';
+import { SinkQueue } from './sink-queue.ts';
+
+export interface RuntimeOptions {
+  logger: Logger;
+  metrics: Metrics;
+  clock: Clock;
+  /** Processing-time tick for steps' `onTick`, in ms of real time; 0 = no timer (call `tick()`). Default 1000. */
+  tickMs?: number;
+  /** Source batches waiting to be processed before `emit` stops resolving at once. Default 8. */
+  maxQueuedBatches?: number;
+  /** Records waiting in one sink's queue before processing pauses. Default 10,000. */
+  sinkQueueRecords?: number;
+  /** At most this many records per sink `write`. Default 2,000. */
+  sinkBatchRecords?: number;
+  /** Call `sink.open()` before running. False for golden tests (`mode: 'test'`). Default true. */
+  openSinks?: boolean;
+  /** After stop() or a failure, how long to wait for sources' `run` to resolve before closing anyway. Default 30 s. */
+  stopGraceMs?: number;
+  /** At most one warning per node per this interval about records failing with nobody reading errors. Default 10 s. */
+  warnIntervalMs?: number;
+}
+
+export type RuntimeState = 'created' | 'running' | 'stopping' | 'ending' | 'done' | 'failed';
+
+/** Figures of one node. Nanoseconds are cumulative wall time spent in it (decode, process, prepare+write). */
+export interface NodeStats {
+  role: 'source' | 'step' | 'sink';
+  /** Source: messages read. Step: records given to `process`. Sink: records queued for it. */
+  recordsIn: number;
+  /** Source: messages decoded. Step: records emitted on any port but `errors`. Sink: records written. */
+  recordsOut: number;
+  /** Records that failed here (decode or step error), whether or not an errors port is read. */
+  failed: number;
+  /** Records a step dropped on purpose (`out.drop`, e.g. filtered out). */
+  discarded: number;
+  /** Records emitted on a port nobody reads (including failures when `errors` is unread). */
+  dropped: number;
+  nanos: number;
+  /** Sinks: records waiting, records in the write in flight, successful writes, and the split of `nanos`. */
+  queued?: number;
+  writing?: number;
+  batches?: number;
+  prepareNanos?: number;
+  writeNanos?: number;
+  /** Steps: what `step.stats()` reports (watermark, open windows ...). */
+  step?: Record<string, number | string | undefined>;
+}
+
+export interface RuntimeStats {
+  state: RuntimeState;
+  /** Real milliseconds since `run()` started. */
+  elapsedMs: number;
+  /** Messages read by all sources. */
+  recordsIn: number;
+  /** Records written by all sinks. */
+  recordsOut: number;
+  /** Source batches emitted and not yet processed. */
+  queuedBatches: number;
+  /** Per node, in graph order. */
+  nodes: Record<string, NodeStats>;
+}
+
+export interface RunOutcome {
+  /** `end-of-input`: every source was bounded and ended, windows flushed. `stopped`: stop() was called. */
+  ended: 'end-of-input' | 'stopped';
+  /** The reason given to stop(), when stopped. */
+  stopReason?: string;
+  recordsIn: number;
+  /** Records written, per sink. */
+  recordsOut: Record<string, number>;
+  /** Records that failed (decode or step errors), routed to an errors port or not. */
+  failed: number;
+  /** Records emitted on ports nobody reads. */
+  dropped: number;
+  /** Records dropped on purpose by steps (filters). */
+  discarded: number;
+  elapsedMs: number;
+  stats: RuntimeStats;
+}
+
+/* ------------------------------------------------------------------ internals */
+
+type Job =
+  | { kind: 'batch'; source: SourceNode; batch: RawBatch }
+  | { kind: 'partitions'; event: PartitionEvent }
+  | { kind: 'tick'; done?: () => void }
+  | { kind: 'end' }
+  | { kind: 'finish' };
+
+/** Where a port's records go: a step's inbox or a sink's queue. */
+interface Target {
+  accept(records: StreamRecord[], partition: string): void;
+}
+
+interface Counters {
+  recordsIn: number;
+  recordsOut: number;
+  failed: number;
+  discarded: number;
+  dropped: number;
+  nanos: number;
+}
+
+function counters(): Counters {
+  return { recordsIn: 0, recordsOut: 0, failed: 0, discarded: 0, dropped: 0, nanos: 0 };
+}
+
+const RESOLVED: Promise<void> = Promise.resolve();
+
+class SourceNode {
+  readonly counters = counters();
+  readonly reported = counters();
+  /** Readers per port, filled once routes are known. */
+  routes = new Map<string, Target[]>();
+  ended = false;
+  constructor(
+    readonly name: string,
+    readonly source: Source,
+    readonly format: Format,
+  ) {}
+}
+
+/** One step, its inbox, and the StepOutput it is given: outputs collect per port until flushed. */
+class StepNode implements StepOutput, Target {
+  readonly counters = counters();
+  readonly reported = counters();
+  routes = new Map<string, Target[]>();
+  /** Record arrays waiting for `process`, with the partition their batch names. */
+  inbox: { partition: string; records: StreamRecord[] }[] = [];
+  /** Outputs of the current call, per port. */
+  pending = new Map<string, StreamRecord[]>();
+  /** Ports whose pending array this node created (and may push into). */
+  owned = new Set<string>();
+  hasPending = false;
+
+  constructor(
+    readonly name: string,
+    readonly step: Step,
+    private readonly runtime: Runtime,
+  ) {}
+
+  accept(records: StreamRecord[], partition: string): void {
+    this.inbox.push({ partition, records });
+  }
+
+  emit(records: StreamRecord[], port: string = MAIN_PORT): void {
+    if (records.length === 0) return;
+    const current = this.pending.get(port);
+    if (!current) {
+      // Borrowed as is (it may be the input array, shared with other readers): never pushed into.
+      this.pending.set(port, records);
+    } else if (this.owned.has(port)) {
+      for (let i = 0; i < records.length; i++) current.push(records[i]!);
+    } else {
+      this.pending.set(port, current.concat(records));
+      this.owned.add(port);
+    }
+    this.hasPending = true;
+  }
+
+  private emitOne(record: StreamRecord, port: string): void {
+    const current = this.pending.get(port);
+    if (current && this.owned.has(port)) current.push(record);
+    else {
+      this.pending.set(port, current ? [...current, record] : [record]);
+      this.owned.add(port);
+    }
+    this.hasPending = true;
+  }
+
+  drop(record: StreamRecord, _reason: string): void {
+    record.ack.release();
+    this.counters.discarded++;
+  }
+
+  fail(record: StreamRecord, error: Error): void {
+    this.counters.failed++;
+    if (this.routes.has(ERRORS_PORT)) {
+      this.emitOne(failedRecord(record, this.name, error), ERRORS_PORT);
+    } else {
+      record.ack.release();
+      this.counters.dropped++;
+      this.runtime.metrics.inc('sluice_records_dropped_total', { node: this.name, port: ERRORS_PORT });
+      this.runtime.noteUnreadFailure(this.name, record.position, error);
+    }
+  }
+}
+
+class SinkNode implements Target {
+  readonly counters = counters();
+  readonly reported = counters();
+  constructor(
+    readonly name: string,
+    readonly sink: Sink,
+    readonly queue: SinkQueue,
+  ) {}
+
+  accept(records: StreamRecord[]): void {
+    this.counters.recordsIn += records.length;
+    this.queue.push(records);
+  }
+}
+
+/** At most one log line per node per interval, with how many were suppressed in between. */
+class WarningLimiter {
+  private readonly last = new Map<string, { at: number; suppressed: number }>();
+  constructor(
+    private readonly clock: Clock,
+    private readonly intervalMs: number,
+  ) {}
+
+  /** The number suppressed since the last logged one, or undefined when this one must be suppressed. */
+  admit(key: string): number | undefined {
+    const now = this.clock.now();
+    const seen = this.last.get(key);
+    if (seen && now - seen.at < this.intervalMs) {
+      seen.suppressed++;
+      return undefined;
+    }
+    const suppressed = seen?.suppressed ?? 0;
+    this.last.set(key, { at: now, suppressed: 0 });
+    return suppressed;
+  }
+}
+
+function nanosSince(t0: bigint): number {
+  return Number(process.hrtime.bigint() - t0);
+}
+
+function asSluiceError(err: unknown, code: string, where: string, what: string): SluiceError {
+  if (err instanceof SluiceError) return err;
+  return new SluiceError(code, `${what}: ${errorMessage(err)}`, where, { cause: err });
+}
+
+export class Runtime {
+  private readonly logger: Logger;
+  readonly metrics: Metrics;
+  private readonly clock: Clock;
+  private readonly tickMs: number;
+  private readonly maxQueuedBatches: number;
+  private readonly openSinks: boolean;
+  private readonly stopGraceMs: number;
+  private readonly warnings: WarningLimiter;
+
+  private readonly sources: SourceNode[] = [];
+  private readonly steps: StepNode[] = [];
+  private readonly sinks: SinkNode[] = [];
+
+  private state: RuntimeState = 'created';
+  private startedAt = 0;
+  private jobs: Job[] = [];
+  private wakeLoop: (() => void) | undefined;
+  private queuedBatches = 0;
+  private emitWaiters: (() => void)[] = [];
+  private tickQueued = false;
+  private acceptingBatches = true;
+  private failure: SluiceError | undefined;
+  private stopReason: string | undefined;
+  private stopRequested = false;
+  private sourcesStopping = false;
+  private startGrace: () => void = () => {};
+  private readonly graceOver: Promise<void>;
+  private settled: Promise<void> | undefined;
+
+  constructor(
+    readonly graph: Graph,
+    options: RuntimeOptions,
+  ) {
+    this.logger = options.logger;
+    this.metrics = options.metrics;
+    this.clock = options.clock;
+    this.tickMs = options.tickMs ?? 1000;
+    this.maxQueuedBatches = Math.max(1, options.maxQueuedBatches ?? 8);
+    this.openSinks = options.openSinks ?? true;
+    this.stopGraceMs = options.stopGraceMs ?? 30_000;
+    this.warnings = new WarningLimiter(this.clock, options.warnIntervalMs ?? 10_000);
+    const queueOptions = {
+      capacity: Math.max(1, options.sinkQueueRecords ?? 10_000),
+      maxBatch: Math.max(1, options.sinkBatchRecords ?? 2_000),
+    };
+    this.graceOver = new Promise((resolve) => {
+      this.startGrace = () => {
+        this.startGrace = () => {};
+        setTimeout(resolve, this.stopGraceMs).unref();
+      };
+    });
+
+    const routes = buildRoutes(graph);
+    const targets = new Map<string, Target>();
+    const emitters = new Map<string, { routes: Map<string, Target[]> }>();
+    for (const node of graph.nodes) {
+      switch (node.role) {
+        case 'source': {
+          const s = new SourceNode(node.name, node.source, node.format);
+          this.sources.push(s);
+          emitters.set(node.name, s);
+          break;
+        }
+        case 'step': {
+          const s = new StepNode(node.name, node.step, this);
+          this.steps.push(s);
+          emitters.set(node.name, s);
+          targets.set(node.name, s);
+          break;
+        }
+        case 'sink': {
+          const queue = new SinkQueue(node.name, node.sink, queueOptions, (err) => this.fail(err));
+          const s = new SinkNode(node.name, node.sink, queue);
+          this.sinks.push(s);
+          targets.set(node.name, s);
+          break;
+        }
+      }
+    }
+    for (const [node, byPort] of routes.readers) {
+      const emitter = emitters.get(node)!;
+      for (const [port, readers] of byPort) {
+        emitter.routes.set(
+          port,
+          readers.map((r: Reader) => targets.get(r.name)!),
+        );
+      }
+    }
+  }
+
+  /**
+   * Runs the graph to its end: resolves when bounded input ended and everything was written, or
+   * after stop() once in-flight work drained. Rejects when a sink gives up, a source fails, or a
+   * step throws (a bug, not a record error); nothing unwritten is acknowledged then.
+   */
+  run(): Promise<RunOutcome> {
+    if (this.settled) throw new Error('Runtime.run() called twice');
+    const outcome = this.execute();
+    this.settled = outcome.then(
+      () => undefined,
+      () => undefined,
+    );
+    return outcome;
+  }
+
+  /** Stops the sources and drains what is in flight (no onEnd). Resolves when the run has finished. */
+  async stop(reason = 'stop requested'): Promise<void> {
+    if (!this.stopRequested) {
+      this.stopRequested = true;
+      this.stopReason = reason;
+      if (this.state === 'running') {
+        this.state = 'stopping';
+        this.logger.info({ reason }, 'stopping: draining what is in flight');
+        this.stopSources();
+      }
+    }
+    await this.settled;
+  }
+
+  /** Queues a processing-time tick (steps' onTick with clock.now()); resolves once it was processed. */
+  tick(): Promise<void> {
+    if (!this.acceptingBatches) return RESOLVED;
+    return new Promise((resolve) => this.enqueue({ kind: 'tick', done: resolve }));
+  }
+
+  stats(): RuntimeStats {
+    const nodes: Record<string, NodeStats> = {};
+    let recordsIn = 0;
+    let recordsOut = 0;
+    for (const s of this.sources) {
+      nodes[s.name] = { role: 'source', ...s.counters };
+      recordsIn += s.counters.recordsIn;
+    }
+    for (const s of this.steps) {
+      const node: NodeStats = { role: 'step', ...s.counters };
+      if (s.step.stats) node.step = s.step.stats();
+      nodes[s.name] = node;
+    }
+    for (const s of this.sinks) {
+      const q = s.queue.stats();
+      nodes[s.name] = {
+        role: 'sink',
+        ...s.counters,
+        recordsOut: q.written,
+        nanos: q.prepareNanos + q.writeNanos,
+        queued: q.queued,
+        writing: q.writing,
+        batches: q.batches,
+        prepareNanos: q.prepareNanos,
+        writeNanos: q.writeNanos,
+      };
+      recordsOut += q.written;
+      this.metrics.set('sluice_sink_queued_records', { node: s.name }, q.queued);
+    }
+    this.metrics.set('sluice_queued_batches', {}, this.queuedBatches);
+    return {
+      state: this.state,
+      elapsedMs: this.startedAt ? performance.now() - this.startedAt : 0,
+      recordsIn,
+      recordsOut,
+      queuedBatches: this.queuedBatches,
+      nodes,
+    };
+  }
+
+  /** Called by a step whose failed record nobody reads: counted, and logged at a limited rate. */
+  noteUnreadFailure(node: string, position: SourcePosition, error: unknown): void {
+    const suppressed = this.warnings.admit(node);
+    if (suppressed === undefined) return;
+    this.logger.warn(
+      { node, partition: position.partition, offset: position.offset, error: errorMessage(error), suppressed },
+      `${node}: record failed and nothing reads ${node}.${ERRORS_PORT}; dropped`,
+    );
+  }
+
+  /* ---------------------------------------------------------------- run */
+
+  private async execute(): Promise<RunOutcome> {
+    this.startedAt = performance.now();
+    if (this.openSinks) await this.openAllSinks();
+    this.state = this.stopRequested ? 'stopping' : 'running';
+    const timer = this.tickMs > 0 ? setInterval(() => this.queueTimerTick(), this.tickMs) : undefined;
+    timer?.unref();
+    const loop = this.processLoop().catch((err: unknown) => {
+      this.fail(asSluiceError(err, 'E_RUNTIME', `graph ${this.graph.name}`, 'processing failed'));
+    });
+    const runs = this.sources.map((s) => this.runSource(s));
+    if (this.stopRequested) this.stopSources();
+
+    await this.sourcesEnded(runs);
+    const endOfInput = !this.failure && !this.stopRequested && this.sources.every((s) => s.ended && s.source.bounded);
+    if (endOfInput) {
+      this.state = 'ending';
+      this.enqueue({ kind: 'end' });
+    }
+    this.enqueue({ kind: 'finish' });
+    await loop;
+    this.acceptingBatches = false;
+    this.releaseEmitWaiters();
+    if (timer) clearInterval(timer);
+
+    if (this.failure) await Promise.all(this.sinks.map((s) => s.queue.abort()));
+    else await Promise.all(this.sinks.map((s) => s.queue.drain()));
+    await this.closeAll();
+    this.publishMetrics();
+
+    if (this.failure) {
+      this.state = 'failed';
+      throw this.failure;
+    }
+    this.state = 'done';
+    const stats = this.stats();
+    const recordsOut: Record<string, number> = {};
+    let failed = 0;
+    let dropped = 0;
+    let discarded = 0;
+    for (const node of Object.values(stats.nodes)) {
+      failed += node.failed;
+      dropped += node.dropped;
+      discarded += node.discarded;
+    }
+    for (const s of this.sinks) recordsOut[s.name] = stats.nodes[s.name]!.recordsOut;
+    const outcome: RunOutcome = {
+      ended: endOfInput ? 'end-of-input' : 'stopped',
+      recordsIn: stats.recordsIn,
+      recordsOut,
+      failed,
+      dropped,
+      discarded,
+      elapsedMs: stats.elapsedMs,
+      stats,
+    };
+    if (!endOfInput && this.stopReason !== undefined) outcome.stopReason = this.stopReason;
+    return outcome;
+  }
+
+  private async openAllSinks(): Promise<void> {
+    const opened: SinkNode[] = [];
+    try {
+      await Promise.all(
+        this.sinks.map(async (s) => {
+          await s.sink.open();
+          opened.push(s);
+        }),
+      );
+    } catch (err) {
+      await Promise.all(opened.map((s) => this.closeQuietly(`sinks.${s.name}`, () => s.sink.close())));
+      this.state = 'failed';
+      throw asSluiceError(err, 'E_SINK_OPEN', 'sinks', 'could not open a sink');
+    }
+  }
+
+  private runSource(s: SourceNode): Promise<void> {
+    const out: SourceOutput = {
+      emit: (batch) => this.acceptBatch(s, batch),
+      assign: (partitions) => this.acceptPartitions({ type: 'assign', partitions }),
+      revoke: (partitions) => this.acceptPartitions({ type: 'revoke', partitions }),
+    };
+    let running: Promise<void>;
+    try {
+      running = s.source.run(out);
+    } catch (err) {
+      running = Promise.reject(err);
+    }
+    return running.then(
+      () => {
+        s.ended = true;
+      },
+      (err: unknown) => {
+        s.ended = true;
+        this.fail(asSluiceError(err, 'E_SOURCE', `sources.${s.name}`, `source \`${s.name}\` failed`));
+      },
+    );
+  }
+
+  /** Waits for every source's run(); after stop() or a failure, at most stopGraceMs. */
+  private async sourcesEnded(runs: Promise<void>[]): Promise<void> {
+    const all = Promise.all(runs).then(() => true);
+    const finished = await Promise.race([all, this.graceOver.then(() => false)]);
+    if (!finished) {
+      const waiting = this.sources.filter((s) => !s.ended).map((s) => s.name);
+      this.logger.error({ sources: waiting, graceMs: this.stopGraceMs }, 'sources did not stop in time; closing anyway');
+    }
+  }
+
+  private stopSources(): void {
+    if (this.sourcesStopping) return;
+    this.sourcesStopping = true;
+    this.startGrace();
+    for (const s of this.sources) {
+      let stopping: Promise<void>;
+      try {
+        stopping = s.source.stop();
+      } catch (err) {
+        stopping = Promise.reject(err);
+      }
+      stopping.catch((err: unknown) => this.logger.warn({ source: s.name, error: errorMessage(err) }, 'source stop failed'));
+    }
+  }
+
+  /** Sinks first (they flush what completed), then sources (they commit what completed last). */
+  private async closeAll(): Promise<void> {
+    for (const s of this.sinks) {
+      try {
+        await s.sink.close();
+      } catch (err) {
+        const error = asSluiceError(err, 'E_SINK_CLOSE', `sinks.${s.name}`, `sink \`${s.name}\` failed to close`);
+        if (this.failure) this.logger.warn({ sink: s.name, error: error.message }, 'sink close failed');
+        else this.fail(error);
+      }
+    }
+    for (const s of this.sources) await this.closeQuietly(`sources.${s.name}`, () => s.source.close());
+  }
+
+  private async closeQuietly(where: string, close: () => Promise<void>): Promise<void> {
+    try {
+      await close();
+    } catch (err) {
+      this.logger.warn({ node: where, error: errorMessage(err) }, 'close failed');
+    }
+  }
+
+  /** The first failure wins: sources stop, the loop ends, nothing more is acknowledged. */
+  private fail(error: SluiceError): void {
+    if (this.failure) return;
+    this.failure = error;
+    this.state = 'failed';
+    this.logger.error({ where: error.where, code: error.code, error: error.message }, 'run failed');
+    this.stopSources();
+    this.acceptingBatches = false;
+    this.releaseEmitWaiters();
+    for (const s of this.sinks) void s.queue.abort();
+    const wake = this.wakeLoop;
+    this.wakeLoop = undefined;
+    wake?.();
+  }
+
+  /* ---------------------------------------------------------------- intake */
+
+  private acceptBatch(source: SourceNode, batch: RawBatch): Promise<void> {
+    // After a failure (or the end) a batch is ignored: never retained, never acknowledged.
+    if (!this.acceptingBatches) return RESOLVED;
+    this.queuedBatches++;
+    this.enqueue({ kind: 'batch', source, batch });
+    if (this.queuedBatches <= this.maxQueuedBatches) return RESOLVED;
+    return new Promise((resolve) => this.emitWaiters.push(resolve));
+  }
+
+  private acceptPartitions(event: PartitionEvent): void {
+    if (!this.acceptingBatches) return;
+    this.enqueue({ kind: 'partitions', event: { type: event.type, partitions: [...event.partitions] } });
+  }
+
+  private queueTimerTick(): void {
+    if (this.tickQueued || !this.acceptingBatches) return;
+    this.tickQueued = true;
+    this.enqueue({ kind: 'tick' });
+  }
+
+  private enqueue(job: Job): void {
+    this.jobs.push(job);
+    const wake = this.wakeLoop;
+    if (wake) {
+      this.wakeLoop = undefined;
+      wake();
+    }
+  }
+
+  private releaseEmitWaiters(): void {
+    if (this.emitWaiters.length === 0) return;
+    const waiters = this.emitWaiters;
+    this.emitWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  /* ---------------------------------------------------------------- processing */
+
+  private async processLoop(): Promise<void> {
+    for (;;) {
+      if (this.failure) return;
+      const job = this.jobs.shift();
+      if (!job) {
+        await new Promise<void>((resolve) => (this.wakeLoop = resolve));
+        continue;
+      }
+      switch (job.kind) {
+        case 'finish':
+          return;
+        case 'batch':
+          await this.processBatch(job.source, job.batch);
+          this.queuedBatches--;
+          if (this.queuedBatches <= this.maxQueuedBatches) this.releaseEmitWaiters();
+          break;
+        case 'partitions':
+          await this.broadcast((s) => s.step.onPartitions?.(job.event, s));
+          break;
+        case 'tick': {
+          this.tickQueued = false;
+          const now = this.clock.now();
+          await this.broadcast((s) => s.step.onTick?.(now, s));
+          job.done?.();
+          break;
+        }
+        case 'end':
+          await this.broadcast((s) => s.step.onEnd?.(s));
+          break;
+      }
+      this.publishMetrics();
+      await this.waitForSinkRoom();
+    }
+  }
+
+  /**
+   * Moves the per-node counters into the metrics registry, once per job rather than per record:
+   * the hot path only bumps plain numbers.
+   */
+  private publishMetrics(): void {
+    for (const s of this.sources) this.publishCounters(s.name, s.counters, s.reported, false);
+    for (const s of this.steps) this.publishCounters(s.name, s.counters, s.reported, false);
+    for (const s of this.sinks) {
+      s.counters.recordsOut = s.queue.stats().written;
+      this.publishCounters(s.name, s.counters, s.reported, true);
+    }
+  }
+
+  private publishCounters(node: string, now: Counters, reported: Counters, isSink: boolean): void {
+    const labels = { node };
+    const delta = (name: string, key: 'recordsIn' | 'failed' | 'discarded' | 'recordsOut') => {
+      const d = now[key] - reported[key];
+      if (d !== 0) {
+        this.metrics.inc(name, labels, d);
+        reported[key] = now[key];
+      }
+    };
+    delta('sluice_records_in_total', 'recordsIn');
+    delta('sluice_records_failed_total', 'failed');
+    delta('sluice_records_discarded_total', 'discarded');
+    if (isSink) delta('sluice_records_written_total', 'recordsOut');
+  }
+
+  private async waitForSinkRoom(): Promise<void> {
+    for (const s of this.sinks) {
+      if (!s.queue.hasRoom()) await s.queue.waitForRoom();
+    }
+  }
+
+  /** Decodes a source batch, routes it, and runs the steps. */
+  private async processBatch(source: SourceNode, batch: RawBatch): Promise<void> {
+    const { messages, ack, partition } = batch;
+    const n = messages.length;
+    const c = source.counters;
+    ack.retain(n);
+    ack.seal();
+    const t0 = process.hrtime.bigint();
+    const format = source.format;
+    const records: StreamRecord[] = [];
+    let failures: StreamRecord[] | undefined;
+    const errorsRead = source.routes.has(ERRORS_PORT);
+    for (let i = 0; i < n; i++) {
+      const msg = messages[i]!;
+      try {
+        const d = format.decode(msg);
+        records.push({
+          key: d.key,
+          value: d.value,
+          time: d.time ?? msg.timestamp,
+          headers: msg.headers,
+          meta: d.meta,
+          position: msg.position,
+          ack,
+        });
+      } catch (err) {
+        c.failed++;
+        if (errorsRead) {
+          (failures ??= []).push(undecodableRecord(msg, source.name, ack, err));
+        } else {
+          c.dropped++;
+          ack.release();
+          this.metrics.inc('sluice_records_dropped_total', { node: source.name, port: ERRORS_PORT });
+          this.noteUnreadFailure(source.name, msg.position, err);
+        }
+      }
+    }
+    c.nanos += nanosSince(t0);
+    c.recordsIn += n;
+    c.recordsOut += records.length;
+    this.deliver(source.name, source.routes, c, MAIN_PORT, records, partition);
+    if (failures) this.deliver(source.name, source.routes, c, ERRORS_PORT, failures, partition);
+    await this.broadcast(undefined);
+  }
+
+  /**
+   * Runs the steps in topological order: each first processes what its upstreams delivered, then
+   * (for ticks, partition events and the end) gets `call`; its outputs flow on to later steps.
+   */
+  private async broadcast(call: ((s: StepNode) => void | Promise<void>) | undefined): Promise<void> {
+    for (const s of this.steps) {
+      if (this.failure) return;
+      if (s.inbox.length > 0) await this.processInbox(s);
+      if (call) {
+        const t0 = process.hrtime.bigint();
+        const r = this.guard(s, () => call(s));
+        if (r) await r;
+        s.counters.nanos += nanosSince(t0);
+        if (s.hasPending) this.flush(s);
+      }
+    }
+  }
+
+  private async processInbox(s: StepNode): Promise<void> {
+    const chunks = s.inbox;
+    s.inbox = [];
+    const c = s.counters;
+    for (const chunk of chunks) {
+      c.recordsIn += chunk.records.length;
+      const t0 = process.hrtime.bigint();
+      const r = this.guard(s, () => s.step.process(chunk, s));
+      if (r) await r;
+      c.nanos += nanosSince(t0);
+    }
+    if (s.hasPending) this.flush(s);
+  }
+
+  /** A step that throws (rather than failing a record) has a bug: the run fails, nothing is acknowledged. */
+  private guard(s: StepNode, call: () => void | Promise<void>): Promise<void> | undefined {
+    const wrap = (err: unknown) => asSluiceError(err, 'E_STEP', `steps.${s.name}`, `step \`${s.name}\` threw`);
+    try {
+      const r = call();
+      if (r instanceof Promise) return r.catch((err: unknown) => this.fail(wrap(err)));
+    } catch (err) {
+      this.fail(wrap(err));
+    }
+    return undefined;
+  }
+
+  private flush(s: StepNode): void {
+    const pending = s.pending;
+    s.pending = new Map();
+    s.owned.clear();
+    s.hasPending = false;
+    for (const [port, records] of pending) {
+      if (port !== ERRORS_PORT) s.counters.recordsOut += records.length;
+      this.deliver(s.name, s.routes, s.counters, port, records, s.name);
+    }
+  }
+
+  /** Hands records to every reader of `node.port`: one more Ack reference per extra reader; none reads -> dropped. */
+  private deliver(
+    node: string,
+    routes: Map<string, Target[]>,
+    c: Counters,
+    port: string,
+    records: StreamRecord[],
+    partition: string,
+  ): void {
+    if (records.length === 0) return;
+    if (port !== ERRORS_PORT) this.metrics.inc('sluice_records_out_total', { node, port }, records.length);
+    const readers = routes.get(port);
+    if (!readers) {
+      releaseRecords(records);
+      c.dropped += records.length;
+      this.metrics.inc('sluice_records_dropped_total', { node, port }, records.length);
+      if (port === ERRORS_PORT) {
+        const first = records[0]!;
+        this.noteUnreadFailure(node, first.position, (first.meta.error as { message?: string } | undefined)?.message ?? 'record error');
+      }
+      return;
+    }
+    if (readers.length > 1) retainRecords(records, readers.length - 1);
+    for (let i = 0; i < readers.length; i++) readers[i]!.accept(records, partition);
+  }
+}

@@ -1,0 +1,214 @@
+/**
+ * In-memory sources, formats and sinks for engine tests: no files, no network, every effect
+ * observable (which batches completed, what each write received).
+ */
+import { Ack } from '../../src/engine/ack.ts';
+import type {
+  Decoded,
+  Format,
+  OutboundMessage,
+  RawBatch,
+  Sink,
+  Source,
+  SourceOutput,
+  Step,
+  StepOutput,
+} from '../../src/engine/component.ts';
+import { RecordError } from '../../src/engine/errors.ts';
+import type { Graph, GraphNode } from '../../src/engine/graph.ts';
+import { parsePortRef } from '../../src/engine/graph.ts';
+import type { RawMessage, StreamRecord } from '../../src/engine/record.ts';
+
+/** Decodes JSON text; anything else throws a RecordError, as a real format does. */
+export const jsonTextFormat: Format = {
+  decode(message: RawMessage): Decoded {
+    const text = typeof message.value === 'string' ? message.value : String(message.value);
+    try {
+      return { key: message.key, value: JSON.parse(text), meta: { offset: message.position.offset } };
+    } catch (err) {
+      throw new RecordError('E_DECODE', `not JSON: ${(err as Error).message}`, 'test');
+    }
+  },
+};
+
+export interface BatchSpec {
+  partition: string;
+  /** Raw message values (JSON text unless a test wants poison). */
+  values: string[];
+}
+
+function messagesOf(source: string, spec: BatchSpec, firstOffset: number): RawMessage[] {
+  return spec.values.map((value, i) => ({
+    key: null,
+    value,
+    headers: {},
+    timestamp: 1_000 + firstOffset + i,
+    position: { source, partition: spec.partition, offset: String(firstOffset + i) },
+  }));
+}
+
+/**
+ * Emits the given batches in order, awaiting each emit (backpressure). Records which batch Acks
+ * completed. Bounded: `run` resolves after the last batch. Unbounded: it then waits for `stop()`.
+ */
+export class ScriptedSource implements Source {
+  readonly completed: number[] = [];
+  emitted = 0;
+  maxInFlight = 0;
+  stopCalls = 0;
+  closed = false;
+  /** Partition events to send before the batches. */
+  assignFirst: string[] | undefined;
+  private stopped = false;
+  private wakeStop: (() => void) | undefined;
+  private readonly offsets = new Map<string, number>();
+
+  constructor(
+    readonly name: string,
+    private readonly batches: BatchSpec[],
+    readonly bounded = true,
+  ) {}
+
+  get inFlight(): number {
+    return this.emitted - this.completed.length;
+  }
+
+  async run(out: SourceOutput): Promise<void> {
+    if (this.assignFirst) out.assign(this.assignFirst);
+    for (let b = 0; b < this.batches.length && !this.stopped; b++) {
+      const spec = this.batches[b]!;
+      const first = this.offsets.get(spec.partition) ?? 0;
+      this.offsets.set(spec.partition, first + spec.values.length);
+      const batch: RawBatch = {
+        partition: spec.partition,
+        messages: messagesOf(this.name, spec, first),
+        ack: new Ack(() => this.completed.push(b)),
+      };
+      this.emitted++;
+      this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
+      await out.emit(batch);
+    }
+    if (!this.bounded && !this.stopped) await new Promise<void>((resolve) => (this.wakeStop = resolve));
+  }
+
+  async stop(): Promise<void> {
+    this.stopCalls++;
+    this.stopped = true;
+    this.wakeStop?.();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+}
+
+/** Collects what it is asked to write. `hold()` makes writes wait until `releaseHeld()`; `failNext` makes one throw. */
+export class RecordingSink implements Sink {
+  readonly writes: OutboundMessage[][] = [];
+  opened = false;
+  closed = false;
+  failNext: Error | undefined;
+  private holding = false;
+  private held: (() => void)[] = [];
+
+  async open(): Promise<void> {
+    this.opened = true;
+  }
+
+  prepare(records: readonly StreamRecord[]): OutboundMessage[] {
+    return records.map((r) => ({ key: r.key, value: r.value }));
+  }
+
+  async write(messages: OutboundMessage[]): Promise<void> {
+    if (this.holding) await new Promise<void>((resolve) => this.held.push(resolve));
+    if (this.failNext) {
+      const err = this.failNext;
+      this.failNext = undefined;
+      throw err;
+    }
+    this.writes.push(messages);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+
+  hold(): void {
+    this.holding = true;
+  }
+
+  /** Lets the held writes (and all later ones) through. */
+  releaseHeld(): void {
+    this.holding = false;
+    for (const w of this.held.splice(0)) w();
+  }
+
+  get heldWrites(): number {
+    return this.held.length;
+  }
+
+  get values(): unknown[] {
+    return this.writes.flat().map((m) => m.value);
+  }
+}
+
+/** A step from plain functions, recording the calls it got. */
+export class ScriptedStep implements Step {
+  readonly calls: string[] = [];
+  constructor(
+    private readonly hooks: {
+      process?: (records: StreamRecord[], out: StepOutput) => void | Promise<void>;
+      onTick?: (now: number, out: StepOutput) => void;
+      onEnd?: (out: StepOutput) => void;
+      ports?: string[];
+    } = {},
+  ) {
+    if (hooks.ports) this.ports = hooks.ports;
+  }
+  readonly ports?: readonly string[];
+
+  process(batch: { partition: string; records: StreamRecord[] }, out: StepOutput): void | Promise<void> {
+    this.calls.push(`process:${batch.partition}:${batch.records.length}`);
+    if (this.hooks.process) return this.hooks.process(batch.records, out);
+    out.emit(batch.records);
+  }
+
+  onPartitions(event: { type: string; partitions: string[] }): void {
+    this.calls.push(`${event.type}:${event.partitions.join(',')}`);
+  }
+
+  onTick(now: number, out: StepOutput): void {
+    this.calls.push(`tick:${now}`);
+    this.hooks.onTick?.(now, out);
+  }
+
+  onEnd(out: StepOutput): void {
+    this.calls.push('end');
+    this.hooks.onEnd?.(out);
+  }
+
+  stats(): Record<string, number> {
+    return { calls: this.calls.length };
+  }
+}
+
+/** Builds a graph from a terse description: `from` lists are `node` or `node.port` refs. */
+export function graphOf(
+  nodes: (
+    | { source: string; impl: Source; format?: Format }
+    | { step: string; impl: Step; from: string[] }
+    | { sink: string; impl: Sink; from: string[] }
+  )[],
+): Graph {
+  const out: GraphNode[] = nodes.map((n) => {
+    if ('source' in n) return { role: 'source', name: n.source, source: n.impl, format: n.format ?? jsonTextFormat };
+    if ('step' in n) return { role: 'step', name: n.step, step: n.impl, inputs: n.from.map(parsePortRef) };
+    return { role: 'sink', name: n.sink, sink: n.impl, inputs: n.from.map(parsePortRef) };
+  });
+  return { name: 'test', nodes: out };
+}
+
+/** Lets pending promise callbacks and I/O callbacks run. */
+export function settle(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
