@@ -1,0 +1,191 @@
+/**
+ * Loading a spec: parse the YAML keeping node ranges, apply `--profile` and `--set`, interpolate
+ * `${VAR}` from the environment. What comes out is the document (for positions), the plain value
+ * (for validation) and the diagnostics of these first stages.
+ */
+import { readFile } from 'node:fs/promises';
+import { isMap, isPair, isScalar, LineCounter, parse as parseYaml, parseDocument, YAMLMap, type Document, type Node, type Pair } from 'yaml';
+import type { Diagnostic, DiagnosticCode } from './diagnostic.ts';
+import { interpolateDocument, type Env } from './interpolate.ts';
+import { keyText, SpecPositions, type Position, type SpecPath } from './positions.ts';
+import { closest } from './suggest.ts';
+
+export const SECTIONS = ['sources', 'steps', 'sinks'] as const;
+export type Section = (typeof SECTIONS)[number];
+
+/** `--set path=value`: the path is dot-separated keys (numbers index lists); the value is YAML. */
+export interface SetOverride {
+  path: string;
+  value: unknown;
+}
+
+export interface LoadOptions {
+  /** Variables for `${VAR}`; defaults to nothing (the CLI passes process.env). */
+  env?: Env;
+  /** Name of an entry of `profiles:` whose sources, steps and sinks replace or add whole entries. */
+  profile?: string;
+  sets?: readonly SetOverride[];
+}
+
+export interface LoadedSpec {
+  file: string;
+  text: string;
+  doc: Document;
+  positions: SpecPositions;
+  /** The parsed value after profile, overrides and interpolation. */
+  value: unknown;
+  /** False when the YAML does not parse: later stages are then skipped. */
+  yamlOk: boolean;
+  profile?: string;
+  diagnostics: Diagnostic[];
+}
+
+/** Parses `path=value` as given on the command line; the value is read as YAML (`--set steps.x.filter='a > 1'`). */
+export function parseSetArgument(arg: string): SetOverride {
+  const eq = arg.indexOf('=');
+  if (eq <= 0) throw new Error(`--set expects path=value, got \`${arg}\``);
+  const text = arg.slice(eq + 1);
+  let value: unknown;
+  try {
+    value = parseYaml(text);
+  } catch {
+    value = text; // not YAML on its own (e.g. `a: b: c`): take it as a string
+  }
+  return { path: arg.slice(0, eq), value: value ?? (text === '' ? '' : value) };
+}
+
+export async function loadSpecFile(file: string, options: LoadOptions = {}): Promise<LoadedSpec> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message;
+    const doc = parseDocument('');
+    const lineCounter = new LineCounter();
+    return {
+      file,
+      text: '',
+      doc,
+      positions: new SpecPositions('', doc, lineCounter),
+      value: undefined,
+      yamlOk: false,
+      diagnostics: [{ code: 'E_FILE', message: `cannot read \`${file}\`: ${reason}`, file, line: 1, col: 1 }],
+    };
+  }
+  return loadSpecText(file, text, options);
+}
+
+export function loadSpecText(file: string, text: string, options: LoadOptions = {}): LoadedSpec {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, uniqueKeys: false, prettyErrors: false, keepSourceTokens: false });
+  let positions = new SpecPositions(text, doc, lineCounter);
+  const diagnostics: Diagnostic[] = [];
+  const report = (code: DiagnosticCode, pos: Position, message: string, hint?: string) =>
+    diagnostics.push({ code, message, file, line: pos.line, col: pos.col, span: pos.span, ...(hint ? { hint } : {}) });
+
+  for (const err of doc.errors) {
+    report('E_YAML', positions.atOffset(err.pos[0], err.pos[1]), `invalid YAML: ${err.message}`);
+  }
+  if (doc.errors.length > 0) {
+    return { file, text, doc, positions, value: undefined, yamlOk: false, diagnostics };
+  }
+
+  reportDuplicateKeys(doc.contents, [], positions, report);
+
+  if (options.profile !== undefined) applyProfile(doc, options.profile, positions, report);
+  for (const set of options.sets ?? []) applySet(doc, set, positions, report);
+
+  const { problems, originals } = interpolateDocument(doc, options.env ?? {});
+  positions = new SpecPositions(text, doc, lineCounter, originals);
+  for (const p of problems) {
+    const pos = positions.inOriginalScalar(p.node, p.start, p.end);
+    if (p.kind === 'unset') {
+      // An unused profile may need variables that only its runs set: report only what would run.
+      if (p.path[0] === 'profiles') continue;
+      report('E_ENV_UNSET', pos, `environment variable \`${p.text}\` is not set and has no default`, `set ${p.text}, or give a default: \`\${${p.text}:-value}\``);
+    } else {
+      report('E_ENV_SYNTAX', pos, `\`${p.text}\` is not a valid variable reference`, 'write `${NAME}` or `${NAME:-default}`; write `$${` for a literal `${`');
+    }
+  }
+
+  return { file, text, doc, positions, value: doc.toJS({ maxAliasCount: -1 }), yamlOk: true, ...(options.profile !== undefined ? { profile: options.profile } : {}), diagnostics };
+}
+
+type Report = (code: DiagnosticCode, pos: Position, message: string, hint?: string) => void;
+
+/** Is this map the list of node names of a section (`sources:` or `profiles.x.sources:`)? */
+function isSectionPath(path: SpecPath): boolean {
+  const last = path[path.length - 1];
+  return (path.length === 1 || (path.length === 3 && path[0] === 'profiles')) && SECTIONS.includes(last as Section);
+}
+
+/** With `uniqueKeys: false` the parser keeps duplicate keys; they are reported here, by what they mean. */
+function reportDuplicateKeys(node: unknown, path: SpecPath, positions: SpecPositions, report: Report): void {
+  if (isMap(node)) {
+    const seen = new Map<string, Pair>();
+    for (const item of node.items) {
+      if (!isPair(item)) continue;
+      const k = keyText(item.key);
+      const first = seen.get(k);
+      if (first && isScalar(item.key) && item.key.range && isScalar(first.key) && first.key.range) {
+        const pos = positions.atOffset(item.key.range[0], item.key.range[1]);
+        const firstLine = positions.atOffset(first.key.range[0]).line;
+        if (isSectionPath(path)) {
+          report('E_DUPLICATE_NAME', pos, `\`${k}\` is defined twice in \`${String(path[path.length - 1])}\` (first on line ${firstLine})`, 'give each source, step and sink its own name');
+        } else {
+          report('E_DUPLICATE_KEY', pos, `key \`${k}\` appears twice (first on line ${firstLine})`, 'remove one of them; YAML would keep only the last');
+        }
+      }
+      if (!first) seen.set(k, item);
+      reportDuplicateKeys(item.value, [...path, k], positions, report);
+    }
+  } else if (node && typeof node === 'object' && 'items' in node && Array.isArray((node as { items: unknown[] }).items)) {
+    (node as { items: unknown[] }).items.forEach((item, i) => reportDuplicateKeys(item, [...path, i], positions, report));
+  }
+}
+
+/** Profile entries replace or add whole entries: the profile's own pairs move in, so positions stay theirs. */
+function applyProfile(doc: Document, name: string, positions: SpecPositions, report: Report): void {
+  const profiles = doc.get('profiles', true);
+  const profile = isMap(profiles) ? profiles.get(name, true) : undefined;
+  if (!isMap(profile)) {
+    const known = isMap(profiles) ? profiles.items.map((p) => keyText(p.key)) : [];
+    const suggestion = closest(name, known);
+    report(
+      'E_PROFILE_UNKNOWN',
+      positions.at(['profiles'], 'key'),
+      `profile \`${name}\` is not defined${suggestion ? ` (did you mean \`${suggestion}\`?)` : ''}`,
+      known.length ? `profiles in this spec: ${known.map((k) => `\`${k}\``).join(', ')}` : 'this spec has no `profiles:` section',
+    );
+    return;
+  }
+  for (const section of SECTIONS) {
+    const entries = profile.get(section, true);
+    if (!isMap(entries)) continue;
+    let target = doc.get(section, true);
+    if (!isMap(target)) {
+      target = new YAMLMap();
+      doc.set(section, target);
+    }
+    const targetMap = target as YAMLMap;
+    for (const pair of entries.items) {
+      const k = keyText(pair.key);
+      const at = targetMap.items.findIndex((p) => keyText(p.key) === k);
+      if (at >= 0) targetMap.items[at] = pair;
+      else targetMap.items.push(pair);
+    }
+  }
+}
+
+function applySet(doc: Document, set: SetOverride, positions: SpecPositions, report: Report): void {
+  const path = set.path.split('.').map((seg) => (/^[0-9]+$/.test(seg) ? Number(seg) : seg));
+  if (path.some((seg) => seg === '')) {
+    report('E_SET_PATH', { line: 1, col: 1, span: 1 }, `\`--set ${set.path}\` has an empty path segment`);
+    return;
+  }
+  try {
+    doc.setIn(path, doc.createNode(set.value) as Node);
+  } catch (err) {
+    report('E_SET_PATH', positions.at(path), `cannot apply \`--set ${set.path}\`: ${(err as Error).message}`);
+  }
+}

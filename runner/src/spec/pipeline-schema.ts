@@ -1,0 +1,155 @@
+/**
+ * The pipeline format as JSON Schema, assembled from the component defs: each source, step, sink
+ * and format declares its config schema next to its code, and this file puts them together.
+ *
+ * Two products: `skeletonSchema()` checks the top level (the validator then checks each entry
+ * against its own kind's schema, which gives precise messages), and `assemblePipelineSchema()` is
+ * the published `schemas/pipeline.schema.json` editors use (kinds chosen with if/then).
+ */
+import type { JsonSchema } from '../engine/component.ts';
+import { NODE_NAME_PATTERN, PIPELINE_NAME_PATTERN, PORT_REF_PATTERN, type ComponentRegistry } from './registry.ts';
+
+export const SCHEMA_DIALECT = 'https://json-schema.org/draft/2020-12/schema';
+
+export const fromSchema: JsonSchema = {
+  description:
+    'What this node reads: a source or step name, or `node.port` for a port other than the main output (`hourly.late`, `inserts.errors`). A list reads several inputs.',
+  oneOf: [
+    { type: 'string', pattern: PORT_REF_PATTERN },
+    { type: 'array', minItems: 1, uniqueItems: true, items: { type: 'string', pattern: PORT_REF_PATTERN } },
+  ],
+  examples: ['activities', 'hourly.late', ['inserts', 'updates']],
+};
+
+interface SectionSchemas {
+  sources: JsonSchema;
+  steps: JsonSchema;
+  sinks: JsonSchema;
+}
+
+function section(description: string, entry: JsonSchema, minProperties?: number): JsonSchema {
+  return {
+    type: 'object',
+    description,
+    propertyNames: { pattern: NODE_NAME_PATTERN },
+    additionalProperties: entry,
+    ...(minProperties ? { minProperties } : {}),
+  };
+}
+
+function pipelineObject(entries: SectionSchemas): JsonSchema {
+  const sections = {
+    sources: section('Named inputs. Each has exactly one kind key and an optional `format`.', entries.sources, 1),
+    steps: section('Named processing steps. Each reads `from` sources or steps and has exactly one kind key.', entries.steps),
+    sinks: section('Named outputs. Each reads `from` sources or steps and has exactly one kind key.', entries.sinks, 1),
+  };
+  return {
+    type: 'object',
+    required: ['version', 'name', 'sources', 'sinks'],
+    additionalProperties: false,
+    properties: {
+      version: { const: 1, description: 'The spec format version. Always 1.', examples: [1] },
+      name: {
+        type: 'string',
+        pattern: PIPELINE_NAME_PATTERN,
+        description: 'The pipeline name: lowercase letters, digits and `-`. Used in logs, metrics and consumer group defaults.',
+        examples: ['employee-activity'],
+      },
+      description: { type: 'string', description: 'What the pipeline does, in a sentence or two.', examples: ['Enrich web activity and summarise it per hour.'] },
+      ...sections,
+      profiles: {
+        type: 'object',
+        description: 'Named overrides, chosen with `--profile NAME`: their sources, steps and sinks replace or add whole entries.',
+        propertyNames: { pattern: NODE_NAME_PATTERN },
+        additionalProperties: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            description: { type: 'string', description: 'What the profile is for.' },
+            ...sections,
+          },
+        },
+      },
+    },
+  };
+}
+
+/** The top level only: entries are maps, checked one by one against their kind afterwards. */
+export function skeletonSchema(): JsonSchema {
+  const entry = { type: 'object' };
+  return pipelineObject({ sources: entry, steps: entry, sinks: entry });
+}
+
+const ref = (name: string) => ({ $ref: `#/$defs/${name}` });
+
+/** The published schema: every component's config in `$defs`, selected per entry by its kind key. */
+export function assemblePipelineSchema(registry: ComponentRegistry): JsonSchema {
+  const defs: Record<string, JsonSchema> = { from: fromSchema };
+  const kindChoice = (family: string, names: string[]) => ({
+    // Exactly one kind key: editors then complete the kinds and flag a second one.
+    ...(names.length ? { oneOf: names.map((n) => ({ required: [n] })) } : {}),
+    ...(names.length ? { allOf: names.map((n) => ({ if: { required: [n] }, then: ref(`${family}-${n}`) })) } : {}),
+  });
+
+  for (const f of registry.formats) defs[`format-${f.name}`] = withSummary(f.schema, f.summary);
+  const formatNames = registry.formats.map((f) => f.name);
+  defs.format = {
+    description: 'How message bytes become records: a format name, or `{ <format>: <options> }`. Default: `json`.',
+    anyOf: [
+      { type: 'string', enum: formatNames.length ? formatNames : ['json'] },
+      {
+        type: 'object',
+        minProperties: 1,
+        maxProperties: 1,
+        properties: Object.fromEntries(formatNames.map((n) => [n, ref(`format-${n}`)])),
+        additionalProperties: false,
+      },
+    ],
+    examples: ['json', 'debezium'],
+  };
+
+  for (const s of registry.sources) defs[`source-${s.name}`] = withSummary(s.schema, s.summary);
+  defs.source = {
+    type: 'object',
+    description: 'A source: one kind key with its config, and an optional `format`.',
+    properties: { format: ref('format'), ...Object.fromEntries(registry.sources.map((s) => [s.name, ref(`source-${s.name}`)])) },
+    additionalProperties: false,
+    ...(registry.sources.length ? { oneOf: registry.sources.map((s) => ({ required: [s.name] })) } : {}),
+  };
+
+  for (const s of registry.steps) {
+    // A step's schema describes the entry without `from`; the published one accepts `from` too.
+    const props = (s.schema.properties as Record<string, unknown> | undefined) ?? {};
+    defs[`step-${s.name}`] = withSummary({ ...s.schema, properties: { from: ref('from'), ...props } }, s.summary);
+  }
+  defs.step = {
+    type: 'object',
+    description: 'A step: `from` and one kind key (with the sibling keys that kind owns).',
+    required: ['from'],
+    properties: { from: ref('from') },
+    ...kindChoice('step', registry.steps.map((s) => s.name)),
+  };
+
+  for (const s of registry.sinks) defs[`sink-${s.name}`] = withSummary(s.schema, s.summary);
+  defs.sink = {
+    type: 'object',
+    description: 'A sink: `from` and one kind key with its config.',
+    required: ['from'],
+    properties: { from: ref('from'), ...Object.fromEntries(registry.sinks.map((s) => [s.name, ref(`sink-${s.name}`)])) },
+    additionalProperties: false,
+    ...(registry.sinks.length ? { oneOf: registry.sinks.map((s) => ({ required: [s.name] })) } : {}),
+  };
+
+  return {
+    $schema: SCHEMA_DIALECT,
+    $id: 'https://github.com/sluice/sluice/schemas/pipeline.schema.json',
+    title: 'sluice pipeline',
+    description: 'One YAML file per pipeline: named sources, steps and sinks wired by `from`. Generated by `npm run schema`; do not edit.',
+    ...pipelineObject({ sources: ref('source'), steps: ref('step'), sinks: ref('sink') }),
+    $defs: defs,
+  };
+}
+
+function withSummary(schema: JsonSchema, summary: string): JsonSchema {
+  return schema.description === undefined ? { ...schema, description: summary } : schema;
+}

@@ -1,0 +1,380 @@
+/**
+ * Validation in stages, like `vector validate`: YAML syntax -> schema (top level, then each entry
+ * against its own kind's schema) -> JSONata expressions -> graph -> environment variables. Every
+ * stage that can run does, so one pass reports all the errors. Nothing here connects to anything.
+ */
+import type { JsonSchema } from '../engine/component.ts';
+import { EXPRESSION_KEYWORD } from '../engine/component.ts';
+import { ExpressionSyntaxError } from '../engine/errors.ts';
+import { compileExpression } from '../engine/expression.ts';
+import { parsePortRef, type PortRef } from '../engine/graph.ts';
+import { findAnnotated } from './annotations.ts';
+import { sortDiagnostics, type Diagnostic, type DiagnosticCode } from './diagnostic.ts';
+import { checkGraph, outputPorts, type GraphEntry, type GraphInput } from './graph-check.ts';
+import { SECTIONS, type LoadedSpec, type Section } from './load.ts';
+import { skeletonSchema } from './pipeline-schema.ts';
+import { isScalar } from 'yaml';
+import { type Position, type SpecPath, type Target } from './positions.ts';
+import { builtinComponents, DEFAULT_FORMAT, findDef, NODE_NAME_PATTERN, PIPELINE_NAME_PATTERN, PORT_REF_PATTERN, type ComponentRegistry } from './registry.ts';
+import { checkSchema, describeObject, fieldName, show } from './schema-errors.ts';
+import { closest, didYouMean } from './suggest.ts';
+import type { PipelineSpec, SinkEntry, SourceEntry, StepEntry } from './types.ts';
+
+/** An entry whose kind is known, with its config: what the plan is compiled from. */
+export interface ResolvedEntry {
+  section: Section;
+  name: string;
+  /** Where the entry is in the document (a profile's entry keeps its own place). */
+  path: SpecPath;
+  kind: string;
+  /** Sources and sinks: the value under the kind key. Steps: the entry without `from`. */
+  config: unknown;
+  /** Sources only. */
+  format?: { kind: string; config: unknown };
+  inputs: PortRef[];
+  /** The entry's own output ports (`out`, `errors`, extra ones); none for sinks. */
+  ports: string[];
+}
+
+/** A spec that passed every stage. */
+export interface ValidSpec {
+  spec: PipelineSpec;
+  /** Entries after `--profile`, in spec order per section. */
+  entries: ResolvedEntry[];
+}
+
+export interface ValidationResult {
+  /** Sorted by position; empty when the spec is valid. */
+  diagnostics: Diagnostic[];
+  valid?: ValidSpec;
+}
+
+const ROLE: Record<Section, string> = { sources: 'source', steps: 'step', sinks: 'sink' };
+const SKELETON = skeletonSchema();
+const NODE_NAME_RE = new RegExp(NODE_NAME_PATTERN);
+const PORT_REF_RE = new RegExp(PORT_REF_PATTERN);
+
+type Record_ = Record<string, unknown>;
+const isRecord = (v: unknown): v is Record_ => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Collects diagnostics with positions; the stages only say which path and what. */
+class Reporter {
+  readonly diagnostics: Diagnostic[] = [];
+  constructor(private readonly loaded: LoadedSpec) {}
+
+  at(code: DiagnosticCode, path: SpecPath, target: Target, message: string, hint?: string): void {
+    this.push(code, this.loaded.positions.at(path, target), message, hint);
+  }
+
+  push(code: DiagnosticCode, pos: Position, message: string, hint?: string): void {
+    this.diagnostics.push({ code, message, file: this.loaded.file, line: pos.line, col: pos.col, span: pos.span, ...(hint ? { hint } : {}) });
+  }
+}
+
+export function validateSpec(loaded: LoadedSpec, registry: ComponentRegistry = builtinComponents): ValidationResult {
+  if (!loaded.yamlOk) return { diagnostics: sortDiagnostics(loaded.diagnostics) };
+  const report = new Reporter(loaded);
+  const root = loaded.value;
+
+  // Stage: schema of the top level.
+  if (!isRecord(root)) {
+    report.at('E_SCHEMA_TYPE', [], 'value', `the spec must be a map with \`version\`, \`name\`, \`sources\` and \`sinks\`, got ${show(root)}`);
+    return { diagnostics: sortDiagnostics([...loaded.diagnostics, ...report.diagnostics]) };
+  }
+  for (const p of checkSchema(SKELETON, root, [])) {
+    if (p.path.length === 1 && p.path[0] === 'name' && p.code === 'E_SCHEMA_VALUE') {
+      report.at('E_NAME', p.path, p.target, `pipeline name ${show(root.name)} must start with a lowercase letter and use only a-z, 0-9 and \`-\``);
+    } else if (p.message.startsWith('key `') && p.code === 'E_SCHEMA_VALUE') {
+      continue; // node names are checked below with a better message
+    } else {
+      report.at(p.code, p.path, p.target, p.message, p.hint);
+    }
+  }
+
+  // Stage: each entry against its kind (main sections, then every profile's entries).
+  const main: ResolvedEntry[] = [];
+  for (const section of SECTIONS) {
+    for (const [name, entry] of entriesOf(root[section])) {
+      const resolved = checkEntry(section, name, entry, [section, name], registry, report);
+      if (resolved) main.push(resolved);
+    }
+  }
+  const profileEntries = new Map<string, ResolvedEntry[]>();
+  for (const [profile, value] of entriesOf(root.profiles)) {
+    if (!isRecord(value)) continue;
+    const list: ResolvedEntry[] = [];
+    for (const section of SECTIONS) {
+      for (const [name, entry] of entriesOf(value[section])) {
+        const resolved = checkEntry(section, name, entry, ['profiles', profile, section, name], registry, report);
+        if (resolved) list.push(resolved);
+      }
+    }
+    profileEntries.set(profile, list);
+  }
+
+  // Stage: expressions.
+  for (const entry of [...main, ...[...profileEntries.values()].flat()]) checkExpressions(entry, registry, loaded, report);
+
+  // Stage: graph. The spec as it will run; without --profile, also each profile merged into it.
+  const mainProblems = graphDiagnostics(main, loaded);
+  report.diagnostics.push(...mainProblems);
+  if (loaded.profile === undefined) {
+    const seen = new Set(mainProblems.map((d) => `${d.line}:${d.col}:${d.code}`));
+    for (const [profile, entries] of profileEntries) {
+      for (const d of graphDiagnostics(mergeProfile(main, entries), loaded)) {
+        if (!seen.has(`${d.line}:${d.col}:${d.code}`)) report.diagnostics.push({ ...d, message: `${d.message} (with profile \`${profile}\`)` });
+      }
+    }
+  }
+
+  // Stage: environment (found while loading) and the load-time problems.
+  const diagnostics = sortDiagnostics([...loaded.diagnostics, ...report.diagnostics]);
+  if (diagnostics.length > 0) return { diagnostics };
+  return { diagnostics, valid: { spec: toPipelineSpec(root, main), entries: main } };
+}
+
+function entriesOf(section: unknown): [string, unknown][] {
+  return isRecord(section) ? Object.entries(section) : [];
+}
+
+/* ------------------------------------------------------------------ entries */
+
+function kindNames(section: Section, registry: ComponentRegistry): string[] {
+  return registry[section].map((d) => d.name);
+}
+
+function listOf(names: readonly string[]): string {
+  return names.map((n) => `\`${n}\``).join(', ');
+}
+
+function checkEntry(section: Section, name: string, entry: unknown, path: SpecPath, registry: ComponentRegistry, report: Reporter): ResolvedEntry | undefined {
+  const role = ROLE[section];
+  if (!NODE_NAME_RE.test(name)) {
+    report.at('E_NAME', path, 'key', `${role} name \`${name}\` must start with a lowercase letter and use only a-z, 0-9, \`_\` and \`-\``, 'dots are not allowed: they address ports, as in `hourly.late`');
+  }
+  if (!isRecord(entry)) return undefined; // the top-level schema said it must be a map
+
+  const kinds = kindNames(section, registry);
+  const keys = Object.keys(entry);
+  const kindKeys = keys.filter((k) => kinds.includes(k));
+  const fixedKeys = section === 'sources' ? ['format'] : ['from'];
+  const where = describeObject(path);
+
+  if (kindKeys.length === 0) {
+    // A misspelt kind is the likeliest reason: say so at the misspelt key.
+    let guessed = false;
+    for (const k of keys) {
+      if (fixedKeys.includes(k)) continue;
+      const guess = closest(k, kinds);
+      if (guess) {
+        report.at('E_SCHEMA_UNKNOWN_KEY', [...path, k], 'key', `unknown key \`${k}\` in ${where} (did you mean \`${guess}\`?)`);
+        guessed = true;
+      }
+    }
+    if (!guessed) {
+      report.at(
+        'E_KIND_MISSING',
+        path,
+        'key',
+        kinds.length ? `${where} has no kind: it needs one of ${listOf(kinds)}` : `${where} has no kind, and no ${role} kinds are installed`,
+        section === 'sources' ? 'a source is `{ <kind>: {config}, format: ... }`' : `a ${role} is \`{ from: ..., <kind>: ... }\``,
+      );
+    }
+    checkFrom(section, entry, path, report);
+    return undefined;
+  }
+  if (kindKeys.length > 1) {
+    report.at(
+      'E_KIND_MULTIPLE',
+      [...path, kindKeys[1]!],
+      'key',
+      `${where} has two kinds, \`${kindKeys[0]}\` and \`${kindKeys[1]}\`: a ${role} has exactly one`,
+      section === 'steps' ? 'split it into two steps, the second reading `from` the first' : `make a second ${role} for the other kind`,
+    );
+    checkFrom(section, entry, path, report);
+    return undefined;
+  }
+
+  const kind = kindKeys[0]!;
+  const inputs = checkFrom(section, entry, path, report);
+  if (section === 'steps') {
+    const def = findDef(registry.steps, kind)!;
+    const { from: _from, ...config } = entry;
+    // Unknown keys at the entry level: `from` is known here though the kind's schema does not list it.
+    const known = ['from', ...Object.keys((def.schema.properties as Record_ | undefined) ?? {})];
+    const stripped: Record_ = {};
+    for (const [k, v] of Object.entries(config)) {
+      if (known.includes(k)) stripped[k] = v;
+      else report.at('E_SCHEMA_UNKNOWN_KEY', [...path, k], 'key', `unknown key \`${k}\` in ${where}${didYouMean(k, known)}`, closest(k, known) ? undefined : `keys of a ${kind} step: ${listOf(known)}`);
+    }
+    reportSchema(def.schema, stripped, path, report);
+    return { section, name, path, kind, config, inputs: inputs ?? [], ports: outputPorts(def.ports) };
+  }
+
+  for (const k of keys) {
+    if (k === kind || fixedKeys.includes(k)) continue;
+    const known = [...kinds, ...fixedKeys];
+    report.at('E_SCHEMA_UNKNOWN_KEY', [...path, k], 'key', `unknown key \`${k}\` in ${where}${didYouMean(k, known)}`, `a ${role} has one kind key and ${listOf(fixedKeys)}`);
+  }
+  const def = section === 'sources' ? findDef(registry.sources, kind)! : findDef(registry.sinks, kind)!;
+  const config = entry[kind] === null ? {} : entry[kind];
+  reportSchema(def.schema, config, [...path, kind], report);
+  if (section === 'sources') {
+    const format = checkFormat(entry.format, [...path, 'format'], registry, report);
+    return { section, name, path, kind, config, ...(format ? { format } : {}), inputs: [], ports: outputPorts() };
+  }
+  return { section, name, path, kind, config, inputs: inputs ?? [], ports: [] };
+}
+
+function reportSchema(schema: JsonSchema, value: unknown, path: SpecPath, report: Reporter): void {
+  for (const p of checkSchema(schema, value, path)) report.at(p.code, p.path, p.target, p.message, p.hint);
+}
+
+/** `from`: one reference or a non-empty list; each `node` or `node.port`. Returns the refs when well-formed. */
+function checkFrom(section: Section, entry: Record_, path: SpecPath, report: Reporter): PortRef[] | undefined {
+  if (section === 'sources') {
+    if ('from' in entry) report.at('E_SCHEMA_UNKNOWN_KEY', [...path, 'from'], 'key', `unknown key \`from\` in ${describeObject(path)}: sources read from outside systems, not from other nodes`);
+    return undefined;
+  }
+  const from = entry.from;
+  if (from === undefined) {
+    report.at('E_SCHEMA_MISSING_KEY', path, 'key', `${describeObject(path)} is missing required key \`from\``, 'name the source or step it reads, e.g. `from: activities`');
+    return undefined;
+  }
+  const refs = typeof from === 'string' ? [from] : Array.isArray(from) ? from : undefined;
+  if (!refs || refs.length === 0) {
+    report.at('E_SCHEMA_TYPE', [...path, 'from'], 'value', `\`from\` must be a node name or a list of them, got ${show(from)}`, 'e.g. `from: inserts`, `from: hourly.late` or `from: [inserts, updates]`');
+    return undefined;
+  }
+  const out: PortRef[] = [];
+  refs.forEach((ref, i) => {
+    const refPath = typeof from === 'string' ? [...path, 'from'] : [...path, 'from', i];
+    if (typeof ref !== 'string' || !PORT_REF_RE.test(ref)) {
+      report.at('E_SCHEMA_VALUE', refPath, 'value', `\`from\` must name a source or step like \`inserts\`, or a port like \`hourly.late\`, got ${show(ref)}`);
+      return;
+    }
+    out.push(parsePortRef(ref));
+  });
+  return out.length === refs.length ? out : undefined;
+}
+
+function checkFormat(format: unknown, path: SpecPath, registry: ComponentRegistry, report: Reporter): { kind: string; config: unknown } | undefined {
+  const names = registry.formats.map((f) => f.name);
+  const unknown = (name: string, at: Target) =>
+    report.at('E_FORMAT_UNKNOWN', at === 'key' ? [...path, name] : path, at, `unknown format \`${name}\`${didYouMean(name, names)}`, names.length ? `formats: ${listOf(names)}` : undefined);
+  if (format === undefined) return { kind: DEFAULT_FORMAT, config: {} };
+  if (typeof format === 'string') {
+    const def = findDef(registry.formats, format);
+    if (!def) return unknown(format, 'value'), undefined;
+    reportSchema(def.schema, {}, path, report);
+    return { kind: format, config: {} };
+  }
+  if (isRecord(format) && Object.keys(format).length === 1) {
+    const [name, options] = Object.entries(format)[0]!;
+    const def = findDef(registry.formats, name);
+    if (!def) return unknown(name, 'key'), undefined;
+    const config = options ?? {};
+    reportSchema(def.schema, config, [...path, name], report);
+    return { kind: name, config };
+  }
+  report.at('E_SCHEMA_TYPE', path, 'value', `\`format\` must be a format name or a map with one format name as key, got ${show(format)}`, 'e.g. `format: debezium` or `format: { debezium: { ... } }`');
+  return undefined;
+}
+
+/* ------------------------------------------------------------------ expressions */
+
+function defSchema(entry: ResolvedEntry, registry: ComponentRegistry): JsonSchema | undefined {
+  const def = findDef<{ name: string; schema: JsonSchema }>(registry[entry.section], entry.kind);
+  return def?.schema;
+}
+
+function checkExpressions(entry: ResolvedEntry, registry: ComponentRegistry, loaded: LoadedSpec, report: Reporter): void {
+  const schema = defSchema(entry, registry);
+  const configPath = entry.section === 'steps' ? entry.path : [...entry.path, entry.kind];
+  const targets: { schema: JsonSchema; value: unknown; path: SpecPath }[] = [];
+  if (schema) targets.push({ schema, value: entry.config, path: configPath });
+  if (entry.format && isRecord(entry.format.config)) {
+    const formatDef = findDef(registry.formats, entry.format.kind);
+    if (formatDef) targets.push({ schema: formatDef.schema, value: entry.format.config, path: [...entry.path, 'format', entry.format.kind] });
+  }
+  for (const t of targets) {
+    for (const { path, value } of findAnnotated(t.schema, t.value, EXPRESSION_KEYWORD)) {
+      if (typeof value !== 'string') continue;
+      try {
+        compileExpression(value);
+      } catch (err) {
+        if (!(err instanceof ExpressionSyntaxError)) throw err;
+        const fullPath = [...t.path, ...path];
+        const node = loaded.positions.nodeAt(fullPath);
+        const pos = isScalar(node) ? loaded.positions.inScalar(node, err.position) : loaded.positions.at(fullPath);
+        report.push('E_EXPR_SYNTAX', pos, `\`${fieldName(fullPath)}\` in ${describeObject(fullPath.slice(0, -1))} is not valid JSONata: ${err.message}`, expressionHint(err));
+      }
+    }
+  }
+}
+
+function expressionHint(err: ExpressionSyntaxError): string | undefined {
+  if (/quote/.test(err.message)) return 'close the string literal; in YAML, quote the whole expression or use a block scalar (`|`) when it contains `: ` or starts with a quote';
+  if (err.jsonataCode === 'S0203') return 'a bracket is not closed';
+  return undefined;
+}
+
+/* ------------------------------------------------------------------ graph */
+
+function graphDiagnostics(entries: readonly ResolvedEntry[], loaded: LoadedSpec): Diagnostic[] {
+  const graphEntries: GraphEntry[] = entries.map((e) => ({
+    section: e.section,
+    name: e.name,
+    path: e.path,
+    ports: e.ports,
+    inputs: inputsWithPaths(e, loaded),
+  }));
+  const report = new Reporter(loaded);
+  for (const p of checkGraph(graphEntries)) report.at(p.code, p.path, p.target, p.message, p.hint);
+  return report.diagnostics;
+}
+
+function inputsWithPaths(e: ResolvedEntry, loaded: LoadedSpec): GraphInput[] {
+  const from = entryValue(loaded.value, e.path)?.from;
+  const many = Array.isArray(from);
+  return e.inputs.map((ref, i) => ({
+    node: ref.node,
+    port: ref.port,
+    ref: ref.port === 'out' ? ref.node : `${ref.node}.${ref.port}`,
+    path: many ? [...e.path, 'from', i] : [...e.path, 'from'],
+  }));
+}
+
+function entryValue(root: unknown, path: SpecPath): Record_ | undefined {
+  let cur = root;
+  for (const seg of path) cur = isRecord(cur) ? cur[String(seg)] : undefined;
+  return isRecord(cur) ? cur : undefined;
+}
+
+/** Main entries with a profile's entries replacing or adding whole entries by name. */
+function mergeProfile(main: readonly ResolvedEntry[], profile: readonly ResolvedEntry[]): ResolvedEntry[] {
+  const merged = [...main];
+  for (const p of profile) {
+    const at = merged.findIndex((m) => m.section === p.section && m.name === p.name);
+    if (at >= 0) merged[at] = p;
+    else merged.push(p);
+  }
+  return merged;
+}
+
+/* ------------------------------------------------------------------ result */
+
+function toPipelineSpec(root: Record_, entries: readonly ResolvedEntry[]): PipelineSpec {
+  // Every entry passed its kind's schema, so each is the map its section's type describes.
+  const section = <T>(s: Section) => Object.fromEntries(entries.filter((e) => e.section === s).map((e) => [e.name, entryValue(root, e.path) as T]));
+  const spec: PipelineSpec = {
+    version: 1,
+    name: String(root.name),
+    sources: section<SourceEntry>('sources'),
+    sinks: section<SinkEntry>('sinks'),
+  };
+  if (typeof root.description === 'string') spec.description = root.description;
+  if (isRecord(root.steps)) spec.steps = section<StepEntry>('steps');
+  if (isRecord(root.profiles)) spec.profiles = root.profiles as PipelineSpec['profiles'];
+  return spec;
+}
