@@ -1,0 +1,404 @@
+/**
+ * `kafka` source: consumes topics as a consumer group. Partitions are read concurrently, each in
+ * offset order; each fetched batch becomes one RawBatch with one Ack. Offsets are committed only
+ * up to the highest position whose batch, and every batch before it, was acknowledged downstream
+ * (at-least-once: a crash re-delivers, never loses).
+ */
+import { Ack } from '../../engine/ack.ts';
+import type { ComponentContext, RawBatch, Source, SourceDef, SourceOutput } from '../../engine/component.ts';
+import { parseDuration } from '../../engine/duration.ts';
+import { ConfigError, ConnectionError, errorMessage } from '../../engine/errors.ts';
+import { OffsetTracker } from '../../engine/offset-tracker.ts';
+import type { RawMessage } from '../../engine/record.ts';
+import { duration, object } from '../../engine/schema.ts';
+import {
+  createGroupConsumer,
+  type BatchControl,
+  type ConsumerOptions,
+  type FetchedBatch,
+  type GroupConsumer,
+  type TopicPartition,
+} from '../../io/kafka/client.ts';
+import {
+  connectionFromConfig,
+  connectionSchemaProperties,
+  describeConnection,
+  type ConnectionConfig,
+  type KafkaConnection,
+} from '../../io/kafka/connection.ts';
+
+export interface KafkaSourceConfig extends ConnectionConfig {
+  topic?: string;
+  topics?: string[];
+  topic_pattern?: string;
+  group: string;
+  start?: 'earliest' | 'latest';
+  commit_interval?: string;
+  concurrency?: number;
+  max_message_bytes?: number;
+  session_timeout?: string;
+}
+
+const DEFAULT_MAX_MESSAGE_BYTES = 1_048_576;
+
+const schema = object(
+  'Consume Kafka topics as a consumer group. Set exactly one of `topic`, `topics`, `topic_pattern`.',
+  {
+    ...connectionSchemaProperties(),
+    topic: { type: 'string', minLength: 1, description: 'The topic to read.', examples: ['employee-server.public.employee_activities'] },
+    topics: {
+      type: 'array',
+      items: { type: 'string', minLength: 1 },
+      minItems: 1,
+      description: 'Several topics to read.',
+      examples: [['orders', 'refunds']],
+    },
+    topic_pattern: {
+      type: 'string',
+      minLength: 1,
+      description: 'A regular expression over topic names, matched against the topics that exist at start.',
+      examples: ['^employee-server\\.public\\..*'],
+    },
+    group: {
+      type: 'string',
+      minLength: 1,
+      description: 'Consumer group id. Committed offsets belong to it: runners with the same group share the partitions.',
+      examples: ['employee-activity'],
+    },
+    start: {
+      type: 'string',
+      enum: ['earliest', 'latest'],
+      default: 'latest',
+      description: 'Where to begin on a partition for which the group has no committed offset.',
+      examples: ['earliest'],
+    },
+    commit_interval: duration('How often completed offsets are committed (also on rebalance and stop).', ['1s', '5s']),
+    concurrency: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 256,
+      default: 6,
+      description: 'Partitions handed to the pipeline concurrently; order within each partition is kept.',
+      examples: [6],
+    },
+    max_message_bytes: {
+      type: 'integer',
+      minimum: 1,
+      default: DEFAULT_MAX_MESSAGE_BYTES,
+      description: 'Messages whose key plus value is larger are skipped and counted (`kafka_oversized_total`), not decoded.',
+      examples: [1048576],
+    },
+    session_timeout: duration('How long the group waits for a silent member before it reassigns its partitions.', ['30s']),
+  },
+  ['brokers', 'group'],
+  {
+    oneOf: [{ required: ['topic'] }, { required: ['topics'] }, { required: ['topic_pattern'] }],
+    examples: [
+      {
+        brokers: '${KAFKA_BROKERS:-localhost:9092}',
+        topic: 'employee-server.public.employee_activities',
+        group: 'employee-activity',
+        start: 'earliest',
+      },
+    ],
+  },
+);
+
+/** The subscription a config asks for. Throws ConfigError unless exactly one form is given. */
+export function subscriptionOf(config: Pick<KafkaSourceConfig, 'topic' | 'topics' | 'topic_pattern'>, where: string): (string | RegExp)[] {
+  const given = [config.topic, config.topics, config.topic_pattern].filter((v) => v !== undefined).length;
+  if (given !== 1) {
+    throw new ConfigError('E_KAFKA_TOPIC', 'set exactly one of `topic`, `topics` and `topic_pattern`', where);
+  }
+  if (config.topic !== undefined) return [config.topic];
+  if (config.topics !== undefined) return [...config.topics];
+  try {
+    return [new RegExp(config.topic_pattern!)];
+  } catch (err) {
+    throw new ConfigError('E_KAFKA_TOPIC', `\`topic_pattern\` is not a regular expression: ${errorMessage(err)}`, where);
+  }
+}
+
+/** The engine-wide partition id of a Kafka partition: `<source>/<topic>/<partition>`. */
+export function partitionId(source: string, topic: string, partition: number): string {
+  return `${source}/${topic}/${partition}`;
+}
+
+/** What happened to a group's assignment: partitions gained and lost, by their keys. */
+export function assignmentChange(
+  owned: ReadonlySet<string>,
+  assigned: readonly string[],
+): { gained: string[]; lost: string[] } {
+  const next = new Set(assigned);
+  return {
+    gained: assigned.filter((k) => !owned.has(k)),
+    lost: [...owned].filter((k) => !next.has(k)),
+  };
+}
+
+/**
+ * Messages of a batch this partition has not handed over yet. After a rebalance kafkajs fetches
+ * again from the committed offset; messages still in flight in this process are not sent twice.
+ */
+export function unseenMessages<M extends { offset: string }>(messages: readonly M[], nextOffset: bigint | undefined): M[] {
+  if (nextOffset === undefined) return [...messages];
+  return messages.filter((m) => BigInt(m.offset) >= nextOffset);
+}
+
+/** Per-partition state while this member owns the partition. A new object after every (re)gain. */
+interface OwnedPartition {
+  readonly topic: string;
+  readonly partition: number;
+  readonly id: string;
+  /** The next offset not yet handed to the pipeline. */
+  next: bigint | undefined;
+  /** The last offset committed by this member (the committed value is this + 1). */
+  committed: string | undefined;
+}
+
+const keyOf = (tp: TopicPartition) => `${tp.topic}\u0000${tp.partition}`;
+
+/** How the source gets its consumer; tests pass a fake to drive batches and assignments by hand. */
+export type ConsumerFactory = (conn: KafkaConnection, options: ConsumerOptions, logger: ComponentContext['logger']) => GroupConsumer;
+
+export class KafkaSource implements Source {
+  readonly bounded = false;
+  private readonly tracker = new OffsetTracker();
+  private readonly owned = new Map<string, OwnedPartition>();
+  private consumer: GroupConsumer | undefined;
+  private out: SourceOutput | undefined;
+  private commitTimer: ReturnType<typeof setInterval> | undefined;
+  private committing: Promise<void> = Promise.resolve();
+  private stopping = false;
+  private finish: ((err?: Error) => void) | undefined;
+  private readonly subscription: (string | RegExp)[];
+
+  constructor(
+    private readonly config: KafkaSourceConfig,
+    private readonly connection: KafkaConnection,
+    private readonly ctx: ComponentContext,
+    private readonly makeConsumer: ConsumerFactory = createGroupConsumer,
+  ) {
+    this.subscription = subscriptionOf(config, `sources.${ctx.name}`);
+  }
+
+  run(out: SourceOutput): Promise<void> {
+    this.out = out;
+    const done = new Promise<void>((resolve, reject) => {
+      this.finish = (err) => (err ? reject(err) : resolve());
+    });
+    const consumer = this.makeConsumer(
+      this.connection,
+      {
+        groupId: this.config.group,
+        topics: this.subscription,
+        fromBeginning: (this.config.start ?? 'latest') === 'earliest',
+        concurrency: this.config.concurrency ?? 6,
+        sessionTimeoutMs: this.config.session_timeout ? parseDuration(this.config.session_timeout) : 30_000,
+      },
+      this.ctx.logger,
+    );
+    this.consumer = consumer;
+    consumer
+      .start({
+        onBatch: (batch, control) => this.onBatch(batch, control),
+        onRebalancing: () => {
+          this.ctx.logger.info({ group: this.config.group }, 'kafka group rebalancing: committing completed offsets');
+          void this.commit();
+        },
+        onAssignment: (assigned) => this.onAssignment(assigned),
+        onCrash: (error, restarting) => {
+          this.ctx.metrics.inc('kafka_consumer_crashes_total', { source: this.ctx.name });
+          if (restarting) {
+            this.ctx.logger.warn({ error: error.message }, 'kafka consumer failed; restarting from the committed offsets');
+          } else {
+            this.fail(new ConnectionError('E_KAFKA_CONSUMER', `kafka consumer stopped: ${error.message}`, `sources.${this.ctx.name}`, { cause: error }));
+          }
+        },
+      })
+      .then(
+        () => {
+          const interval = this.config.commit_interval ? parseDuration(this.config.commit_interval) : 1_000;
+          this.commitTimer = setInterval(() => void this.commit(), interval);
+          this.commitTimer.unref?.();
+        },
+        (err: unknown) => this.fail(err instanceof Error ? err : new Error(String(err))),
+      );
+    return done;
+  }
+
+  private fail(err: Error): void {
+    this.stopping = true;
+    this.finish?.(err);
+    this.finish = undefined;
+  }
+
+  private onAssignment(assigned: TopicPartition[]): void {
+    const byKey = new Map(assigned.map((tp) => [keyOf(tp), tp]));
+    const { gained, lost } = assignmentChange(new Set(this.owned.keys()), [...byKey.keys()]);
+    const lostIds: string[] = [];
+    for (const k of lost) {
+      const p = this.owned.get(k)!;
+      // Its new owner starts from the committed offset; later completions here must not commit.
+      this.tracker.revoke(p.id);
+      this.owned.delete(k);
+      lostIds.push(p.id);
+    }
+    const gainedIds: string[] = [];
+    for (const k of gained) {
+      const tp = byKey.get(k)!;
+      const id = partitionId(this.ctx.name, tp.topic, tp.partition);
+      this.owned.set(k, { topic: tp.topic, partition: tp.partition, id, next: undefined, committed: undefined });
+      gainedIds.push(id);
+    }
+    if (lostIds.length) this.out?.revoke(lostIds);
+    if (gainedIds.length) this.out?.assign(gainedIds);
+    this.ctx.logger.info({ assigned: assigned.length, gained: gainedIds.length, lost: lostIds.length }, 'kafka partitions assigned');
+  }
+
+  private async onBatch(batch: FetchedBatch, control: BatchControl): Promise<void> {
+    if (this.stopping || control.isStale()) return;
+    const key = keyOf(batch);
+    let owned = this.owned.get(key);
+    if (!owned) {
+      // A batch can race the assignment event; the partition is ours if kafkajs fetched it.
+      this.onAssignment([...[...this.owned.values()].map(({ topic, partition }) => ({ topic, partition })), batch]);
+      owned = this.owned.get(key)!;
+    }
+    const fresh = unseenMessages(batch.messages, owned.next);
+    if (fresh.length === 0) return;
+    const lastOffset = BigInt(batch.lastOffset) >= BigInt(fresh[fresh.length - 1]!.offset) ? batch.lastOffset : fresh[fresh.length - 1]!.offset;
+    owned.next = BigInt(lastOffset) + 1n;
+
+    const limit = this.config.max_message_bytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+    const messages: RawMessage[] = [];
+    for (const m of fresh) {
+      if (m.size > limit) {
+        this.ctx.metrics.inc('kafka_oversized_total', { source: this.ctx.name });
+        this.ctx.logger.warn({ partition: owned.id, offset: m.offset, bytes: m.size, limit }, 'kafka message larger than max_message_bytes: skipped');
+        continue;
+      }
+      messages.push({
+        key: m.key,
+        value: m.value,
+        headers: m.headers,
+        timestamp: m.timestamp,
+        position: { source: this.ctx.name, partition: owned.id, offset: m.offset },
+      });
+    }
+
+    // One tracker entry per batch: the Ack completes for the whole batch at once.
+    this.tracker.track(owned.id, lastOffset);
+    const id = owned.id;
+    const ack = new Ack(() => {
+      if (this.owned.get(key) === owned) this.tracker.complete(id, lastOffset);
+    });
+    this.ctx.metrics.inc('kafka_messages_total', { source: this.ctx.name }, fresh.length);
+    if (messages.length === 0) {
+      ack.seal();
+      return;
+    }
+    const raw: RawBatch = { partition: id, messages, ack };
+    await this.emitWithHeartbeat(raw, control);
+  }
+
+  /** Hands a batch over; while the pipeline is full, keeps the group membership alive. */
+  private async emitWithHeartbeat(raw: RawBatch, control: BatchControl): Promise<void> {
+    let groupError: unknown;
+    const timer = setInterval(() => {
+      control.heartbeat().catch((err: unknown) => {
+        groupError ??= err;
+      });
+    }, this.consumer?.heartbeatIntervalMs ?? 3_000);
+    try {
+      await this.out!.emit(raw);
+    } catch (err) {
+      // The pipeline failed: stop reading; the runtime reports the cause.
+      this.fail(err instanceof Error ? err : new Error(String(err)));
+      return;
+    } finally {
+      clearInterval(timer);
+    }
+    // A rebalance seen while waiting: let kafkajs re-join now rather than at its next heartbeat.
+    if (groupError) throw groupError;
+  }
+
+  /** Commits, per owned partition, the offset after the last completed one, if it moved. One commit at a time. */
+  commit(): Promise<void> {
+    this.committing = this.committing.then(() => this.commitOnce());
+    return this.committing;
+  }
+
+  private async commitOnce(): Promise<void> {
+    const consumer = this.consumer;
+    if (!consumer) return;
+    const offsets: (TopicPartition & { offset: string })[] = [];
+    const owners: [OwnedPartition, string][] = [];
+    for (const p of this.owned.values()) {
+      const done = this.tracker.committable(p.id);
+      if (done === undefined || done === p.committed) continue;
+      offsets.push({ topic: p.topic, partition: p.partition, offset: (BigInt(done) + 1n).toString() });
+      owners.push([p, done]);
+    }
+    if (offsets.length === 0) return;
+    try {
+      await consumer.commit(offsets);
+      for (const [p, done] of owners) p.committed = done;
+      this.ctx.metrics.inc('kafka_commits_total', { source: this.ctx.name });
+    } catch (err) {
+      // Not fatal: the next commit carries the same or higher offsets; a crash re-delivers.
+      this.ctx.logger.warn({ error: errorMessage(err), partitions: offsets.length }, 'kafka offset commit failed; will retry');
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopping) {
+      this.finish?.();
+      this.finish = undefined;
+      return;
+    }
+    this.stopping = true;
+    this.consumer?.pause([...this.owned.values()].map(({ topic, partition }) => ({ topic, partition })));
+    this.finish?.();
+    this.finish = undefined;
+  }
+
+  async close(): Promise<void> {
+    if (this.commitTimer) clearInterval(this.commitTimer);
+    this.commitTimer = undefined;
+    this.stopping = true;
+    if (!this.consumer) return;
+    await this.commit();
+    await this.consumer.disconnect().catch((err: unknown) => this.ctx.logger.warn({ error: errorMessage(err) }, 'kafka consumer disconnect failed'));
+    this.consumer = undefined;
+  }
+}
+
+export function describeKafkaSource(config: KafkaSourceConfig): string {
+  const what = config.topic ?? config.topics?.join(', ') ?? `/${config.topic_pattern}/`;
+  const brokers = typeof config.brokers === 'string' ? config.brokers.split(',').map((b) => b.trim()) : config.brokers;
+  const conn = describeConnection({
+    brokers,
+    ...(config.sasl ? { sasl: { ...config.sasl, password: '***' } } : {}),
+    ...(config.tls ? { tls: true as const } : {}),
+  });
+  return `kafka ${what} as group ${config.group}, from ${config.start ?? 'latest'} when uncommitted, at ${conn}`;
+}
+
+export const kafkaSource: SourceDef<KafkaSourceConfig> = {
+  family: 'source',
+  name: 'kafka',
+  summary: 'Consume Kafka topics as a consumer group, committing offsets only after the sinks acknowledged the output.',
+  description: [
+    'Partitions are read concurrently and each in order; fetching pauses while the pipeline is full.',
+    'Offsets are committed every `commit_interval`, when the group rebalances, and on stop, up to the last',
+    'message whose every derived output was acknowledged (at-least-once). Record metadata `$meta`: `topic`,',
+    '`partition`, `offset` (formats such as `debezium` add their own).',
+  ].join(' '),
+  schema,
+  describe: describeKafkaSource,
+  create(config, ctx) {
+    const connection = connectionFromConfig(config, `sluice-${ctx.name}`, `sources.${ctx.name}`);
+    return new KafkaSource(config, connection, ctx);
+  },
+};

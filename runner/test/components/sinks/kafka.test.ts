@@ -1,0 +1,124 @@
+import { describe, expect, it } from 'vitest';
+import { Ack } from '../../../src/engine/ack.ts';
+import type { ComponentContext } from '../../../src/engine/component.ts';
+import { systemClock } from '../../../src/engine/clock.ts';
+import { ConfigError, RecordError } from '../../../src/engine/errors.ts';
+import { silentLogger } from '../../../src/engine/logger.ts';
+import { Metrics } from '../../../src/engine/metrics.ts';
+import type { StreamRecord } from '../../../src/engine/record.ts';
+import { encodeHeader, encodeKey, encodeValue, kafkaSink, type KafkaSinkConfig } from '../../../src/components/sinks/kafka.ts';
+
+const ctx: ComponentContext = { name: 'processed', logger: silentLogger, clock: systemClock, metrics: new Metrics(), mode: 'test' };
+
+function rec(value: unknown, key: unknown = { id: 1 }, meta: Record<string, unknown> = { op: 'c' }): StreamRecord {
+  return {
+    key,
+    value,
+    time: 0,
+    headers: {},
+    meta,
+    position: { source: 'activities', partition: 'activities/t/0', offset: '7' },
+    ack: Ack.none(),
+  };
+}
+
+const base: KafkaSinkConfig = { brokers: 'localhost:9092', topic: 'out' };
+
+describe('kafka sink: prepare (pure, what golden files record)', () => {
+  it('keys by expression as a string, value as the record value, fixed topic', async () => {
+    const sink = kafkaSink.create({ ...base, key: '$string(employee_id)' }, ctx);
+    const out = await sink.prepare([rec({ employee_id: 42, a: 1 }), rec({ employee_id: 7, a: 2 })]);
+    expect(out).toEqual([
+      { topic: 'out', key: '42', value: { employee_id: 42, a: 1 } },
+      { topic: 'out', key: '7', value: { employee_id: 7, a: 2 } },
+    ]);
+  });
+
+  it('defaults the key to the record key, JSON-encoded when it is not a string', async () => {
+    const sink = kafkaSink.create(base, ctx);
+    const out = await sink.prepare([rec({ a: 1 }, { id: 5 }), rec({ a: 2 }, 'plain'), rec({ a: 3 }, null)]);
+    expect(out.map((m) => m.key)).toEqual(['{"id":5}', 'plain', null]);
+  });
+
+  it('chooses the topic per record, projects the value and evaluates headers with $meta', async () => {
+    const sink = kafkaSink.create(
+      {
+        brokers: 'localhost:9092',
+        topic_expr: '"activity-" & type',
+        key: 'id',
+        value: '{ "id": id, "kind": type }',
+        headers: { op: '$meta.op', n: 'n', missing: 'nope' },
+      },
+      ctx,
+    );
+    const out = await sink.prepare([rec({ id: 1, type: 'login', n: 3, extra: true })]);
+    expect(out).toEqual([{ topic: 'activity-login', key: '1', value: { id: 1, kind: 'login' }, headers: { op: 'c', n: '3' } }]);
+  });
+
+  it('refuses a record whose topic_expr gives no topic name, naming the sink', async () => {
+    const sink = kafkaSink.create({ brokers: 'localhost:9092', topic_expr: 'nothere' }, ctx);
+    await expect(Promise.resolve().then(() => sink.prepare([rec({ a: 1 })]))).rejects.toThrow(RecordError);
+  });
+
+  it('reports a failing key expression as a RecordError with the record position', async () => {
+    const sink = kafkaSink.create({ ...base, key: '$number("x")' }, ctx);
+    await expect(Promise.resolve().then(() => sink.prepare([rec({ a: 1 })]))).rejects.toThrow(/activities\/t\/0@7/);
+  });
+
+  it('needs exactly one of topic and topic_expr', () => {
+    expect(() => kafkaSink.create({ brokers: 'localhost:9092' }, ctx)).toThrow(ConfigError);
+    expect(() => kafkaSink.create({ brokers: 'localhost:9092', topic: 'a', topic_expr: '"b"' }, ctx)).toThrow(/exactly one/);
+  });
+
+  it('refuses write before open', async () => {
+    const sink = kafkaSink.create(base, ctx);
+    await expect(sink.write([{ topic: 'out', key: null, value: 1 }])).rejects.toThrow(/before open/);
+  });
+});
+
+describe('kafka sink: encodings', () => {
+  it('keys: strings as is, scalars as text, objects as JSON, nothing as no key', () => {
+    expect(encodeKey('a')).toBe('a');
+    expect(encodeKey(12)).toBe('12');
+    expect(encodeKey(true)).toBe('true');
+    expect(encodeKey(12345678901234567890n)).toBe('12345678901234567890');
+    expect(encodeKey({ id: 1 })).toBe('{"id":1}');
+    expect(encodeKey(undefined)).toBeNull();
+    expect(encodeKey(null)).toBeNull();
+  });
+
+  it('values: JSON with exact big integers; null is a tombstone', () => {
+    expect(encodeValue({ big: 12345678901234567890n })).toBe('{"big":12345678901234567890}');
+    expect(encodeValue('s')).toBe('"s"');
+    expect(encodeValue(null)).toBeNull();
+  });
+
+  it('headers: strings as is, others as JSON, nothing left out', () => {
+    expect(encodeHeader('x')).toBe('x');
+    expect(encodeHeader(3)).toBe('3');
+    expect(encodeHeader({ a: 1 })).toBe('{"a":1}');
+    expect(encodeHeader(undefined)).toBeUndefined();
+  });
+});
+
+describe('kafka sink: definition', () => {
+  it('describes itself without the password', () => {
+    const line = kafkaSink.describe({
+      ...base,
+      key: '$string(employee_id)',
+      sasl: { mechanism: 'plain', username: 'u', password: 'hunter2' },
+    });
+    expect(line).toContain('out');
+    expect(line).toContain('$string(employee_id)');
+    expect(line).not.toContain('hunter2');
+  });
+
+  it('marks expressions and secrets in its schema', () => {
+    const props = kafkaSink.schema.properties as Record<string, Record<string, unknown>>;
+    expect(props.key!['x-jsonata']).toBe(true);
+    expect(props.topic_expr!['x-jsonata']).toBe(true);
+    expect((props.headers!.additionalProperties as Record<string, unknown>)['x-jsonata']).toBe(true);
+    expect((props.sasl!.properties as Record<string, Record<string, unknown>>).password!['x-secret']).toBe(true);
+    expect(props.linger!['x-duration']).toBe(true);
+  });
+});

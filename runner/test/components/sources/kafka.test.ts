@@ -1,0 +1,322 @@
+import { describe, expect, it } from 'vitest';
+import type { ComponentContext, RawBatch, SourceOutput } from '../../../src/engine/component.ts';
+import { systemClock } from '../../../src/engine/clock.ts';
+import { ConfigError, ConnectionError } from '../../../src/engine/errors.ts';
+import { silentLogger } from '../../../src/engine/logger.ts';
+import { Metrics } from '../../../src/engine/metrics.ts';
+import type { ConsumerHandlers, FetchedBatch, FetchedMessage, GroupConsumer, TopicPartition } from '../../../src/io/kafka/client.ts';
+import {
+  KafkaSource,
+  assignmentChange,
+  kafkaSource,
+  partitionId,
+  subscriptionOf,
+  unseenMessages,
+  type KafkaSourceConfig,
+} from '../../../src/components/sources/kafka.ts';
+
+class FakeConsumer implements GroupConsumer {
+  readonly heartbeatIntervalMs = 5;
+  handlers!: ConsumerHandlers;
+  commits: (TopicPartition & { offset: string })[][] = [];
+  paused: TopicPartition[] = [];
+  heartbeats = 0;
+  disconnected = false;
+  async start(handlers: ConsumerHandlers): Promise<void> {
+    this.handlers = handlers;
+  }
+  async commit(offsets: (TopicPartition & { offset: string })[]): Promise<void> {
+    this.commits.push(offsets);
+  }
+  pause(partitions: TopicPartition[]): void {
+    this.paused.push(...partitions);
+  }
+  async disconnect(): Promise<void> {
+    this.disconnected = true;
+  }
+  /** Delivers a batch as kafkajs would, with a heartbeat that counts. */
+  deliver(batch: FetchedBatch): Promise<void> {
+    return this.handlers.onBatch(batch, {
+      heartbeat: async () => {
+        this.heartbeats++;
+      },
+      isStale: () => false,
+    });
+  }
+}
+
+/** Plays the engine: takes one reference per message and seals, like the runtime does. */
+class FakeOutput implements SourceOutput {
+  batches: RawBatch[] = [];
+  assigned: string[][] = [];
+  revoked: string[][] = [];
+  gate: Promise<void> | undefined;
+  failWith: Error | undefined;
+  async emit(batch: RawBatch): Promise<void> {
+    batch.ack.retain(batch.messages.length);
+    batch.ack.seal();
+    this.batches.push(batch);
+    if (this.failWith) throw this.failWith;
+    if (this.gate) await this.gate;
+  }
+  assign(partitions: string[]): void {
+    this.assigned.push(partitions);
+  }
+  revoke(partitions: string[]): void {
+    this.revoked.push(partitions);
+  }
+  /** Acknowledges every message of the n-th emitted batch. */
+  ackBatch(n: number): void {
+    const b = this.batches[n]!;
+    b.ack.release(b.messages.length);
+  }
+}
+
+function ctx(metrics = new Metrics()): ComponentContext {
+  return { name: 'activities', logger: silentLogger, clock: systemClock, metrics, mode: 'run' };
+}
+
+function msg(offset: number, size = 10): FetchedMessage {
+  return { key: Buffer.from('k'), value: Buffer.from('{"a":1}'), headers: { h: 'v' }, timestamp: 1_700_000_000_000, offset: String(offset), size };
+}
+
+function batch(topic: string, partition: number, from: number, to: number, lastOffset = to): FetchedBatch {
+  const messages: FetchedMessage[] = [];
+  for (let o = from; o <= to; o++) messages.push(msg(o));
+  return { topic, partition, messages, lastOffset: String(lastOffset) };
+}
+
+const config: KafkaSourceConfig = { brokers: 'localhost:9092', topic: 't', group: 'g', start: 'earliest' };
+
+function setup(extra: Partial<KafkaSourceConfig> = {}, metrics = new Metrics()) {
+  const consumer = new FakeConsumer();
+  const source = new KafkaSource({ ...config, ...extra }, { brokers: ['localhost:9092'], clientId: 'x' }, ctx(metrics), () => consumer);
+  const out = new FakeOutput();
+  const running = source.run(out);
+  return { consumer, source, out, running, metrics };
+}
+
+const flush = () => new Promise((r) => setTimeout(r, 0));
+
+describe('kafka source: offsets', () => {
+  it('hands each fetched batch over as one RawBatch with positions, headers and timestamps', async () => {
+    const { consumer, out } = setup();
+    await flush();
+    consumer.handlers.onAssignment([{ topic: 't', partition: 0 }]);
+    expect(out.assigned).toEqual([['activities/t/0']]);
+    await consumer.deliver(batch('t', 0, 0, 2));
+    expect(out.batches).toHaveLength(1);
+    const b = out.batches[0]!;
+    expect(b.partition).toBe('activities/t/0');
+    expect(b.messages.map((m) => m.position)).toEqual([0, 1, 2].map((o) => ({ source: 'activities', partition: 'activities/t/0', offset: String(o) })));
+    expect(b.messages[0]).toMatchObject({ headers: { h: 'v' }, timestamp: 1_700_000_000_000 });
+    expect(Buffer.isBuffer(b.messages[0]!.value)).toBe(true);
+  });
+
+  it('commits only up to the last batch whose every earlier batch was acknowledged, each offset once', async () => {
+    const { consumer, source, out } = setup();
+    await flush();
+    consumer.handlers.onAssignment([{ topic: 't', partition: 0 }]);
+    await consumer.deliver(batch('t', 0, 0, 2));
+    await consumer.deliver(batch('t', 0, 3, 5));
+    await consumer.deliver(batch('t', 0, 6, 8));
+
+    out.ackBatch(1); // the middle batch first: nothing may be committed yet
+    await source.commit();
+    expect(consumer.commits).toEqual([]);
+
+    out.ackBatch(0);
+    await source.commit();
+    expect(consumer.commits).toEqual([[{ topic: 't', partition: 0, offset: '6' }]]);
+
+    await source.commit(); // nothing new: no second commit of the same offset
+    expect(consumer.commits).toHaveLength(1);
+
+    out.ackBatch(2);
+    await source.commit();
+    expect(consumer.commits[1]).toEqual([{ topic: 't', partition: 0, offset: '9' }]);
+  });
+
+  it('commits past transaction markers at the end of a batch', async () => {
+    const { consumer, source, out } = setup();
+    await flush();
+    consumer.handlers.onAssignment([{ topic: 't', partition: 0 }]);
+    await consumer.deliver(batch('t', 0, 0, 1, 2));
+    out.ackBatch(0);
+    await source.commit();
+    expect(consumer.commits).toEqual([[{ topic: 't', partition: 0, offset: '3' }]]);
+  });
+
+  it('on losing a partition: tells the pipeline, and never commits it again, even when its batches complete later', async () => {
+    const { consumer, source, out } = setup();
+    await flush();
+    consumer.handlers.onAssignment([
+      { topic: 't', partition: 0 },
+      { topic: 't', partition: 1 },
+    ]);
+    await consumer.deliver(batch('t', 0, 0, 1));
+    await consumer.deliver(batch('t', 1, 0, 1));
+    consumer.handlers.onAssignment([{ topic: 't', partition: 1 }]);
+    expect(out.revoked).toEqual([['activities/t/0']]);
+    out.ackBatch(0);
+    out.ackBatch(1);
+    await source.commit();
+    expect(consumer.commits).toEqual([[{ topic: 't', partition: 1, offset: '2' }]]);
+  });
+
+  it('commits what completed when a rebalance starts', async () => {
+    const { consumer, out } = setup();
+    await flush();
+    consumer.handlers.onAssignment([{ topic: 't', partition: 0 }]);
+    await consumer.deliver(batch('t', 0, 0, 4));
+    out.ackBatch(0);
+    consumer.handlers.onRebalancing();
+    await flush();
+    expect(consumer.commits).toEqual([[{ topic: 't', partition: 0, offset: '5' }]]);
+  });
+
+  it('keeps a partition it gets back after a rebalance, and does not hand re-fetched messages over twice', async () => {
+    const { consumer, source, out } = setup();
+    await flush();
+    consumer.handlers.onAssignment([{ topic: 't', partition: 0 }]);
+    await consumer.deliver(batch('t', 0, 0, 2));
+    // Rebalance; kafkajs restarts from the committed offset (none): 0..5 arrive again.
+    consumer.handlers.onAssignment([{ topic: 't', partition: 0 }]);
+    expect(out.revoked).toEqual([]);
+    await consumer.deliver(batch('t', 0, 0, 5));
+    expect(out.batches).toHaveLength(2);
+    expect(out.batches[1]!.messages.map((m) => m.position.offset)).toEqual(['3', '4', '5']);
+    out.ackBatch(0);
+    out.ackBatch(1);
+    await source.commit();
+    expect(consumer.commits).toEqual([[{ topic: 't', partition: 0, offset: '6' }]]);
+  });
+
+  it('a partition lost and gained again starts afresh', async () => {
+    const { consumer, out } = setup();
+    await flush();
+    consumer.handlers.onAssignment([{ topic: 't', partition: 0 }]);
+    await consumer.deliver(batch('t', 0, 0, 2));
+    consumer.handlers.onAssignment([]);
+    consumer.handlers.onAssignment([{ topic: 't', partition: 0 }]);
+    await consumer.deliver(batch('t', 0, 0, 2));
+    expect(out.batches[1]!.messages).toHaveLength(3);
+  });
+
+  it('skips and counts messages over max_message_bytes; a batch of only those is committable at once', async () => {
+    const { consumer, source, out, metrics } = setup({ max_message_bytes: 100 });
+    await flush();
+    consumer.handlers.onAssignment([{ topic: 't', partition: 0 }]);
+    const b = batch('t', 0, 0, 2);
+    b.messages[1] = { ...b.messages[1]!, size: 5_000 };
+    await consumer.deliver(b);
+    expect(out.batches[0]!.messages.map((m) => m.position.offset)).toEqual(['0', '2']);
+    await consumer.deliver({ topic: 't', partition: 0, messages: [{ ...msg(3), size: 1_000 }], lastOffset: '3' });
+    expect(out.batches).toHaveLength(1);
+    expect(metrics.counter('kafka_oversized_total', { source: 'activities' })).toBe(2);
+    out.ackBatch(0);
+    await source.commit();
+    expect(consumer.commits).toEqual([[{ topic: 't', partition: 0, offset: '4' }]]);
+  });
+});
+
+describe('kafka source: flow control and lifecycle', () => {
+  it('does not take the next batch while the pipeline is full, and heartbeats meanwhile', async () => {
+    const { consumer, out } = setup();
+    await flush();
+    consumer.handlers.onAssignment([{ topic: 't', partition: 0 }]);
+    let open!: () => void;
+    out.gate = new Promise((r) => (open = r));
+    let returned = false;
+    const delivering = consumer.deliver(batch('t', 0, 0, 0)).then(() => (returned = true));
+    await new Promise((r) => setTimeout(r, 30));
+    expect(returned).toBe(false);
+    expect(consumer.heartbeats).toBeGreaterThan(0);
+    open();
+    await delivering;
+    expect(returned).toBe(true);
+  });
+
+  it('stop pauses fetching and ends run; close commits what completed and leaves the group', async () => {
+    const { consumer, source, out, running } = setup();
+    await flush();
+    consumer.handlers.onAssignment([{ topic: 't', partition: 0 }]);
+    await consumer.deliver(batch('t', 0, 0, 1));
+    await source.stop();
+    await running;
+    expect(consumer.paused).toEqual([{ topic: 't', partition: 0 }]);
+    await consumer.deliver(batch('t', 0, 2, 3)); // in flight when stop came: not handed over
+    expect(out.batches).toHaveLength(1);
+    out.ackBatch(0);
+    await source.close();
+    expect(consumer.commits).toEqual([[{ topic: 't', partition: 0, offset: '2' }]]);
+    expect(consumer.disconnected).toBe(true);
+  });
+
+  it('ends run with the error when the pipeline rejects a batch', async () => {
+    const { consumer, out, running } = setup();
+    await flush();
+    consumer.handlers.onAssignment([{ topic: 't', partition: 0 }]);
+    out.failWith = new Error('sink gave up');
+    await consumer.deliver(batch('t', 0, 0, 0));
+    await expect(running).rejects.toThrow('sink gave up');
+  });
+
+  it('ends run with a ConnectionError when the consumer fails for good, and keeps running when it restarts', async () => {
+    const { consumer, running } = setup();
+    await flush();
+    consumer.handlers.onCrash(new Error('coordinator moved'), true);
+    consumer.handlers.onCrash(new Error('SASL authentication failed'), false);
+    await expect(running).rejects.toBeInstanceOf(ConnectionError);
+  });
+});
+
+describe('kafka source: config', () => {
+  it('subscribes to exactly one of topic, topics, topic_pattern', () => {
+    expect(subscriptionOf({ topic: 'a' }, 'x')).toEqual(['a']);
+    expect(subscriptionOf({ topics: ['a', 'b'] }, 'x')).toEqual(['a', 'b']);
+    const [re] = subscriptionOf({ topic_pattern: '^emp\\..*' }, 'x');
+    expect(re).toBeInstanceOf(RegExp);
+    expect((re as RegExp).test('emp.x')).toBe(true);
+    expect(() => subscriptionOf({}, 'x')).toThrow(ConfigError);
+    expect(() => subscriptionOf({ topic: 'a', topics: ['b'] }, 'x')).toThrow(/exactly one/);
+    expect(() => subscriptionOf({ topic_pattern: '(' }, 'x')).toThrow(/regular expression/);
+  });
+
+  it('names partitions <source>/<topic>/<partition>', () => {
+    expect(partitionId('activities', 'a.b', 3)).toBe('activities/a.b/3');
+  });
+
+  it('computes gained and lost partitions of an assignment', () => {
+    expect(assignmentChange(new Set(['a', 'b']), ['b', 'c'])).toEqual({ gained: ['c'], lost: ['a'] });
+    expect(assignmentChange(new Set(), [])).toEqual({ gained: [], lost: [] });
+  });
+
+  it('filters messages already handed over, comparing offsets as int64', () => {
+    const ms = ['9007199254740993', '9007199254740994'].map((offset) => ({ offset }));
+    expect(unseenMessages(ms, 9007199254740994n)).toEqual([{ offset: '9007199254740994' }]);
+    expect(unseenMessages(ms, undefined)).toHaveLength(2);
+  });
+
+  it('describes itself without secrets', () => {
+    const line = kafkaSource.describe({
+      ...config,
+      brokers: 'a:9092, b:9092',
+      sasl: { mechanism: 'scram-sha-512', username: 'svc', password: 'hunter2' },
+      tls: true,
+    });
+    expect(line).toContain('a:9092,b:9092');
+    expect(line).toContain('scram-sha-512 as svc');
+    expect(line).not.toContain('hunter2');
+  });
+
+  it('marks the SASL password and TLS key as secrets in its schema', () => {
+    const props = kafkaSource.schema.properties as Record<string, { properties?: Record<string, Record<string, unknown>>; oneOf?: { properties?: Record<string, Record<string, unknown>> }[] }>;
+    expect(props.sasl!.properties!.password!['x-secret']).toBe(true);
+    expect(props.tls!.oneOf![1]!.properties!.key!['x-secret']).toBe(true);
+  });
+
+  it('refuses a bad broker list at create time, before connecting', () => {
+    expect(() => kafkaSource.create({ ...config, brokers: 'localhost' }, ctx())).toThrow(/host:port/);
+  });
+});

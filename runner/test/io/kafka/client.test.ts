@@ -1,0 +1,44 @@
+import { describe, expect, it } from 'vitest';
+import { chunk, isPermanentKafkaError, retryDelayMs, sanitizeLogFields } from '../../../src/io/kafka/client.ts';
+
+describe('chunk', () => {
+  it('splits into consecutive parts of at most the size', () => {
+    expect(chunk([1, 2, 3, 4, 5], 2)).toEqual([[1, 2], [3, 4], [5]]);
+    expect(chunk([], 3)).toEqual([]);
+    expect(() => chunk([1], 0)).toThrow();
+  });
+});
+
+describe('retryDelayMs', () => {
+  it('doubles from 250 ms and stays at 10 s', () => {
+    expect([0, 1, 2, 3].map(retryDelayMs)).toEqual([250, 500, 1000, 2000]);
+    expect(retryDelayMs(6)).toBe(10_000);
+    expect(retryDelayMs(50)).toBe(10_000);
+  });
+});
+
+describe('isPermanentKafkaError', () => {
+  it('finds a permanent error type anywhere in the cause chain', () => {
+    const protocol = Object.assign(new Error('too large'), { type: 'MESSAGE_TOO_LARGE' });
+    const wrapped = Object.assign(new Error('retries exceeded'), { name: 'KafkaJSNumberOfRetriesExceeded', cause: protocol });
+    expect(isPermanentKafkaError(wrapped)).toBe(true);
+    expect(isPermanentKafkaError(Object.assign(new Error('x'), { name: 'KafkaJSSASLAuthenticationError' }))).toBe(true);
+  });
+
+  it('treats connection trouble as worth retrying', () => {
+    expect(isPermanentKafkaError(Object.assign(new Error('Connection error: ECONNREFUSED'), { name: 'KafkaJSConnectionError' }))).toBe(false);
+    expect(isPermanentKafkaError(Object.assign(new Error('leader moved'), { type: 'NOT_LEADER_FOR_PARTITION' }))).toBe(false);
+  });
+});
+
+describe('sanitizeLogFields', () => {
+  it('drops credentials, stacks and objects; shortens long strings', () => {
+    const out = sanitizeLogFields({ broker: 'a:1', password: 'x', saslMechanism: 'plain', stack: 'at ...', retry: 3, obj: { a: 1 }, long: 'y'.repeat(600) });
+    expect(out).toMatchObject({ broker: 'a:1', retry: 3 });
+    expect(out).not.toHaveProperty('password');
+    expect(out).not.toHaveProperty('saslMechanism');
+    expect(out).not.toHaveProperty('stack');
+    expect(out).not.toHaveProperty('obj');
+    expect((out.long as string).length).toBe(503);
+  });
+});

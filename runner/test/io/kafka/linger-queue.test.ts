@@ -1,0 +1,61 @@
+import { describe, expect, it } from 'vitest';
+import { LingerQueue } from '../../../src/io/kafka/linger-queue.ts';
+
+describe('LingerQueue', () => {
+  it('puts writes that arrive within the linger time into one flush, in order', async () => {
+    const flushes: number[][] = [];
+    const q = new LingerQueue<number>(async (items) => void flushes.push(items), 20, 100);
+    await Promise.all([q.add([1, 2]), q.add([3]), q.add([4])]);
+    expect(flushes).toEqual([[1, 2, 3, 4]]);
+  });
+
+  it('flushes at once when maxItems are waiting', async () => {
+    const flushes: number[][] = [];
+    const q = new LingerQueue<number>(async (items) => void flushes.push(items), 60_000, 3);
+    await q.add([1, 2, 3]);
+    expect(flushes).toEqual([[1, 2, 3]]);
+  });
+
+  it('rejects every write carried by a failed flush, and only those', async () => {
+    let fail = true;
+    const q = new LingerQueue<number>(async () => {
+      if (fail) throw new Error('broker gone');
+    }, 5, 100);
+    const a = q.add([1]);
+    const b = q.add([2]);
+    await expect(a).rejects.toThrow('broker gone');
+    await expect(b).rejects.toThrow('broker gone');
+    fail = false;
+    await expect(q.add([3])).resolves.toBeUndefined();
+  });
+
+  it('runs one flush at a time, in the order items were added', async () => {
+    const events: string[] = [];
+    let release!: () => void;
+    const first = new Promise<void>((r) => (release = r));
+    let n = 0;
+    const q = new LingerQueue<number>(async (items) => {
+      const i = n++;
+      events.push(`start ${i}:${items.join(',')}`);
+      if (i === 0) await first;
+      events.push(`end ${i}`);
+    }, 60_000, 1);
+    const a = q.add([1]);
+    const b = q.add([2]);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(events).toEqual(['start 0:1']);
+    release();
+    await Promise.all([a, b]);
+    expect(events).toEqual(['start 0:1', 'end 0', 'start 1:2', 'end 1']);
+  });
+
+  it('drain flushes what waits without waiting for the linger', async () => {
+    const flushes: number[][] = [];
+    const q = new LingerQueue<number>(async (items) => void flushes.push(items), 60_000, 100);
+    const a = q.add([1]);
+    await q.drain();
+    await a;
+    expect(flushes).toEqual([[1]]);
+    expect(q.waiting).toBe(0);
+  });
+});
