@@ -27,6 +27,11 @@ export interface RawMessage {
   /** Broker or capture timestamp in epoch milliseconds; the default event time. */
   timestamp: number;
   position: SourcePosition;
+  /**
+   * What the source knows about the message, for `$meta` (Kafka: topic, partition, offset). The
+   * runtime merges it under the format's own metadata (the format wins on a clash). Optional.
+   */
+  meta?: Record<string, unknown>;
 }
 
 /**

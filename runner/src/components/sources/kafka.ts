@@ -284,6 +284,7 @@ export class KafkaSource implements Source {
         headers: m.headers,
         timestamp: m.timestamp,
         position: { source: this.ctx.name, partition: owned.id, offset: m.offset },
+        meta: { topic: owned.topic, partition: owned.partition, offset: m.offset },
       });
     }
 

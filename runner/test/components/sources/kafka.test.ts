@@ -109,7 +109,7 @@ describe('kafka source: offsets', () => {
     const b = out.batches[0]!;
     expect(b.partition).toBe('activities/t/0');
     expect(b.messages.map((m) => m.position)).toEqual([0, 1, 2].map((o) => ({ source: 'activities', partition: 'activities/t/0', offset: String(o) })));
-    expect(b.messages[0]).toMatchObject({ headers: { h: 'v' }, timestamp: 1_700_000_000_000 });
+    expect(b.messages[0]).toMatchObject({ headers: { h: 'v' }, timestamp: 1_700_000_000_000, meta: { topic: 't', partition: 0, offset: '0' } });
     expect(Buffer.isBuffer(b.messages[0]!.value)).toBe(true);
   });
 
