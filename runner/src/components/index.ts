@@ -3,13 +3,15 @@
  * The spec validator, the published JSON Schema, the reference docs and the plan all read these lists.
  */
 import type { FormatDef, SinkDef, SourceDef, StepDef } from '../engine/component.ts';
+import { kafkaSink } from './sinks/kafka.ts';
+import { kafkaSource } from './sources/kafka.ts';
 import { filterStep } from './steps/filter.ts';
 import { setStep } from './steps/set.ts';
 
-export const sources: readonly SourceDef<unknown>[] = [];
+export const sources: readonly SourceDef<unknown>[] = [kafkaSource];
 
 export const formats: readonly FormatDef<unknown>[] = [];
 
 export const steps: readonly StepDef<unknown>[] = [filterStep, setStep];
 
-export const sinks: readonly SinkDef<unknown>[] = [];
+export const sinks: readonly SinkDef<unknown>[] = [kafkaSink];
