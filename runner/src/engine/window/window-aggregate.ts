@@ -1,0 +1,688 @@
+/**
+ * WindowAggregate: the event-time window operator behind the `window` step.
+ *
+ * Per batch: a few `evaluateRecords` calls (event time, each group key, each distinct aggregate
+ * argument), then one synchronous loop that assigns each record to its windows and folds it into
+ * the accumulators of its (window, group) pane. Then the watermark advances (per partition, see
+ * PartitionWatermarks) and every pane whose window end it reached is emitted (`emit: final`) or
+ * released (`emit: update`, which emits each changed pane once per batch instead).
+ *
+ * Acks: a pane takes over the Ack reference of every record it absorbs, counted per source Ack in
+ * `parents`, and owns a derived Ack over them that holds one "open" reference while the pane is
+ * open. Outputs carry the derived Ack, so source positions complete only after the pane has closed
+ * and its outputs were acknowledged downstream.
+ *
+ * Output order is deterministic: window start, then the order in which groups first arrived in it.
+ */
+import { Ack } from '../ack.ts';
+import type { Clock } from '../clock.ts';
+import type { PartitionEvent, Step, StepOutput } from '../component.ts';
+import { RecordError } from '../errors.ts';
+import { EvalFailure, evaluateRecords, type Expression } from '../expression.ts';
+import type { Metrics } from '../metrics.ts';
+import type { Batch, StreamRecord } from '../record.ts';
+import { toEpochMillis, toIsoUtc } from '../time.ts';
+import {
+  checkArgument,
+  createAccumulator,
+  loadAccumulator,
+  mergeBySeq,
+  StateFormatError,
+  type Accumulator,
+  type AggregatePlan,
+} from './aggregates.ts';
+import { CalendarAssigner, hoppingStarts, tumblingStart, type WindowShape } from './assign.ts';
+import { groupKeyString } from './group-key.ts';
+import { insertionIndex, mergedBounds, overlappingSessions } from './session.ts';
+import { decodeValue, encodeValue, type JsonValue } from './state-codec.ts';
+import { PartitionWatermarks, type WatermarkSnapshot } from './watermark.ts';
+
+export const LATE_PORT = 'late';
+export const LATE_METRIC = 'sluice_records_late_total';
+
+export interface GroupKeySpec {
+  /** Output field name. */
+  name: string;
+  expression: Expression;
+}
+
+export interface WindowAggregateOptions {
+  /** The step's node name: metrics label, error origin and output position. */
+  node: string;
+  shape: WindowShape;
+  /** Event time expression; undefined uses the record's own `time`. */
+  time: Expression | undefined;
+  lateness: number;
+  idle: number | undefined;
+  emit: 'final' | 'update';
+  groupBy: GroupKeySpec[];
+  aggregates: AggregatePlan[];
+  clock: Clock;
+  metrics: Metrics;
+}
+
+/** The state of one group in one window instance. */
+interface Pane {
+  start: number;
+  /** Exclusive end; for sessions `last + gap`. */
+  end: number;
+  /** Sessions: event time of the last record. */
+  last: number;
+  groupKey: string;
+  keyValues: unknown[];
+  /** One per aggregate; undefined for expression aggregates. */
+  accs: (Accumulator | undefined)[];
+  /** Record values and arrival numbers, kept only when an expression aggregate needs them. */
+  rows: unknown[] | undefined;
+  rowSeqs: number[] | undefined;
+  /** Creation number: the deterministic emit order of panes with equal starts. */
+  order: number;
+  parents: Map<Ack, number>;
+  ack: Ack;
+  dirty: boolean;
+  closed: boolean;
+}
+
+interface FixedWindow {
+  start: number;
+  end: number;
+  panes: Map<string, Pane>;
+}
+
+/** A pane about to be emitted: its values are read now, its aggregates rendered (maybe async) next. */
+interface PendingOutput {
+  pane: Pane;
+  ack: Ack;
+  results: unknown[];
+  rows: unknown[] | undefined;
+}
+
+const STATE_VERSION = 1;
+
+export class WindowAggregate implements Step {
+  readonly ports = [LATE_PORT] as const;
+
+  private readonly watermarks: PartitionWatermarks;
+  private readonly fixed = new Map<number, FixedWindow>();
+  private readonly sessions = new Map<string, Pane[]>();
+  /** Lowest session end, maybe stale-low: lets most batches skip scanning every group. */
+  private minSessionEnd = Number.POSITIVE_INFINITY;
+  private readonly calendar: CalendarAssigner | undefined;
+  private readonly dirty: Pane[] = [];
+  /** Distinct aggregate argument expressions, evaluated once per batch each. */
+  private readonly argExprs: Expression[] = [];
+  /** For each aggregate, the index of its argument in argExprs, or -1. */
+  private readonly argIndex: number[] = [];
+  private readonly keepsRows: boolean;
+  private seq = 0;
+  private paneOrder = 0;
+  private openPanes = 0;
+  private lateCount = 0;
+  private closedUpTo = Number.NEGATIVE_INFINITY;
+  /** Emission still rendering (expression aggregates are async); later calls queue behind it. */
+  private pending: Promise<void> | undefined;
+
+  constructor(private readonly opts: WindowAggregateOptions) {
+    this.watermarks = new PartitionWatermarks(opts.lateness, opts.idle);
+    this.calendar = opts.shape.kind === 'calendar' ? new CalendarAssigner(opts.shape.days, opts.shape.timeZone) : undefined;
+    const bySource = new Map<string, number>();
+    for (const agg of opts.aggregates) {
+      if (agg.kind === 'builtin' && agg.argument) {
+        let i = bySource.get(agg.argument.source);
+        if (i === undefined) {
+          i = this.argExprs.push(agg.argument) - 1;
+          bySource.set(agg.argument.source, i);
+        }
+        this.argIndex.push(i);
+      } else this.argIndex.push(-1);
+    }
+    this.keepsRows = opts.aggregates.some((a) => a.kind === 'expression');
+  }
+
+  /* ------------------------------------------------------------ Step */
+
+  process(batch: Batch, out: StepOutput): void | Promise<void> {
+    return this.serialize(() => this.processNow(batch, out));
+  }
+
+  /** Returns a promise when an emission is still rendering; the runtime awaits it. */
+  onPartitions(event: PartitionEvent, out: StepOutput): void | Promise<void> {
+    return this.serialize(() => {
+      const now = this.opts.clock.now();
+      if (event.type === 'assign') this.watermarks.assign(event.partitions, now);
+      else this.watermarks.revoke(event.partitions);
+      return this.advance(now, out);
+    });
+  }
+
+  onTick(now: number, out: StepOutput): void | Promise<void> {
+    return this.serialize(() => this.advance(now, out));
+  }
+
+  onEnd(out: StepOutput): void | Promise<void> {
+    return this.serialize(() => {
+      this.watermarks.end();
+      return this.emitAndClose(out);
+    });
+  }
+
+  stats(): Record<string, number | string | undefined> {
+    const wm = this.watermarks.value;
+    return {
+      watermark: wm === Number.POSITIVE_INFINITY ? 'end' : Number.isFinite(wm) ? toIsoUtc(wm) : undefined,
+      open_windows: this.openPanes,
+      late: this.lateCount,
+    };
+  }
+
+  /* ------------------------------------------------------------ sequencing */
+
+  /**
+   * Runs `f` now, or after the emission in flight (expression aggregates render asynchronously),
+   * so outputs keep their order even if a caller does not await.
+   */
+  private serialize(f: () => void | Promise<void>): void | Promise<void> {
+    if (this.pending) return this.track(this.pending.then(f));
+    const r = f();
+    return r instanceof Promise ? this.track(r) : undefined;
+  }
+
+  private track(p: Promise<void>): Promise<void> {
+    const tracked: Promise<void> = p.finally(() => {
+      if (this.pending === tracked) this.pending = undefined;
+    });
+    this.pending = tracked;
+    return tracked;
+  }
+
+  /* ------------------------------------------------------------ per batch */
+
+  private processNow(batch: Batch, out: StepOutput): void | Promise<void> {
+    const records = batch.records;
+    if (records.length === 0) return;
+    const columns: (unknown[] | Promise<unknown[]>)[] = [];
+    if (this.opts.time) columns.push(evaluateRecords(this.opts.time, records));
+    for (const g of this.opts.groupBy) columns.push(evaluateRecords(g.expression, records));
+    for (const a of this.argExprs) columns.push(evaluateRecords(a, records));
+    if (columns.some((c) => c instanceof Promise)) {
+      return Promise.all(columns).then((cols) => this.absorbBatch(records, cols, out));
+    }
+    return this.absorbBatch(records, columns as unknown[][], out);
+  }
+
+  private absorbBatch(records: StreamRecord[], cols: unknown[][], out: StepOutput): void | Promise<void> {
+    const { groupBy, aggregates, node } = this.opts;
+    const now = this.opts.clock.now();
+    const watermark = this.watermarks.value;
+    const timeCol = this.opts.time ? cols[0] : undefined;
+    const keyBase = this.opts.time ? 1 : 0;
+    const argBase = keyBase + groupBy.length;
+    const late: StreamRecord[] = [];
+    const args: unknown[] = new Array(aggregates.length);
+    const keyValues: unknown[] = new Array(groupBy.length);
+
+    records: for (let i = 0; i < records.length; i++) {
+      const rec = records[i]!;
+      let t: number | undefined;
+      if (timeCol) {
+        const raw = timeCol[i];
+        if (raw instanceof EvalFailure) {
+          out.fail(rec, this.recordError('E_WINDOW_TIME', `time expression \`${this.opts.time!.source}\` failed: ${raw.error.message}`));
+          continue;
+        }
+        t = toEpochMillis(raw);
+        if (t === undefined) {
+          out.fail(rec, this.recordError('E_WINDOW_TIME', `time expression \`${this.opts.time!.source}\` gave ${describe(raw)}, not a timestamp (an ISO 8601 string or epoch milliseconds)`));
+          continue;
+        }
+      } else t = rec.time;
+
+      for (let g = 0; g < groupBy.length; g++) {
+        const v = cols[keyBase + g]![i];
+        if (v instanceof EvalFailure) {
+          out.fail(rec, this.recordError('E_WINDOW_GROUP', `group_by \`${groupBy[g]!.name}\` (\`${groupBy[g]!.expression.source}\`) failed: ${v.error.message}`));
+          continue records;
+        }
+        keyValues[g] = v === undefined ? null : v;
+      }
+      for (let a = 0; a < aggregates.length; a++) {
+        const ai = this.argIndex[a]!;
+        if (ai < 0) continue;
+        const v = cols[argBase + ai]![i];
+        const agg = aggregates[a]!;
+        if (v instanceof EvalFailure) {
+          out.fail(rec, this.recordError('E_WINDOW_AGGREGATE', `aggregate \`${agg.name}\` (\`${agg.source}\`) failed: ${v.error.message}`));
+          continue records;
+        }
+        const problem = agg.kind === 'builtin' ? checkArgument(agg.builtin, v) : undefined;
+        if (problem) {
+          out.fail(rec, this.recordError('E_WINDOW_AGGREGATE', `aggregate \`${agg.name}\` (\`${agg.source}\`): ${problem}`));
+          continue records;
+        }
+        args[a] = v;
+      }
+
+      this.watermarks.observe(rec.position.partition, t, now);
+      const seq = this.seq++;
+      if (!this.assign(rec, t, seq, keyValues, args, watermark)) late.push(rec);
+    }
+
+    if (late.length > 0) {
+      this.lateCount += late.length;
+      this.opts.metrics.inc(LATE_METRIC, { node }, late.length);
+      out.emit(late, LATE_PORT);
+    }
+    return this.advance(now, out);
+  }
+
+  /** Folds one record into its windows; false when every window it belongs to has closed (late). */
+  private assign(rec: StreamRecord, t: number, seq: number, keyValues: unknown[], args: unknown[], watermark: number): boolean {
+    const shape = this.opts.shape;
+    const key = groupKeyString(keyValues);
+    switch (shape.kind) {
+      case 'tumbling': {
+        const start = tumblingStart(t, shape.size);
+        const end = start + shape.size;
+        if (end <= watermark) return false;
+        this.absorb(this.fixedPane(start, end, key, keyValues), rec, t, seq, args);
+        return true;
+      }
+      case 'calendar': {
+        const [start, end] = this.calendar!.window(t);
+        if (end <= watermark) return false;
+        this.absorb(this.fixedPane(start, end, key, keyValues), rec, t, seq, args);
+        return true;
+      }
+      case 'hopping': {
+        const open = hoppingStarts(t, shape.size, shape.advance).filter((s) => s + shape.size > watermark);
+        if (open.length === 0) return false;
+        // The record holds one reference; each further window it joins takes one more.
+        if (open.length > 1) rec.ack.retain(open.length - 1);
+        for (const start of open) this.absorb(this.fixedPane(start, start + shape.size, key, keyValues), rec, t, seq, args);
+        return true;
+      }
+      case 'session':
+        return this.assignSession(rec, t, seq, key, keyValues, args, watermark, shape.gap);
+    }
+  }
+
+  private fixedPane(start: number, end: number, key: string, keyValues: unknown[]): Pane {
+    let w = this.fixed.get(start);
+    if (!w) {
+      w = { start, end, panes: new Map() };
+      this.fixed.set(start, w);
+    }
+    let pane = w.panes.get(key);
+    if (!pane) {
+      pane = this.newPane(start, end, start, key, keyValues.slice());
+      w.panes.set(key, pane);
+    }
+    return pane;
+  }
+
+  private assignSession(
+    rec: StreamRecord,
+    t: number,
+    seq: number,
+    key: string,
+    keyValues: unknown[],
+    args: unknown[],
+    watermark: number,
+    gap: number,
+  ): boolean {
+    let list = this.sessions.get(key);
+    const hits = list ? overlappingSessions(list, t, gap) : [];
+    if (!list || hits.length === 0) {
+      // Open sessions all end after the watermark, so only a brand-new session can be late.
+      if (t + gap <= watermark) return false;
+      const pane = this.newPane(t, t + gap, t, key, keyValues.slice());
+      if (!list) {
+        list = [];
+        this.sessions.set(key, list);
+      }
+      list.splice(insertionIndex(list, t), 0, pane);
+      if (pane.end < this.minSessionEnd) this.minSessionEnd = pane.end;
+      this.absorb(pane, rec, t, seq, args);
+      return true;
+    }
+    const joined = hits.map((i) => list![i]!);
+    const target = joined[0]!;
+    const bounds = mergedBounds(joined, t);
+    for (const other of joined.slice(1)) this.mergeInto(target, other);
+    list.splice(hits[0]! + 1, hits.length - 1);
+    target.start = bounds.start;
+    target.last = bounds.last;
+    target.end = bounds.last + gap;
+    this.absorb(target, rec, t, seq, args);
+    return true;
+  }
+
+  /** Session merge: `other`'s state and source references move to `target`; `other` disappears. */
+  private mergeInto(target: Pane, other: Pane): void {
+    for (let a = 0; a < target.accs.length; a++) target.accs[a]?.merge(other.accs[a]!);
+    if (target.rows && other.rows) {
+      const merged = mergeBySeq(target.rows, target.rowSeqs!, other.rows, other.rowSeqs!);
+      target.rows = merged.values;
+      target.rowSeqs = merged.seqs;
+    }
+    for (const [ack, n] of other.parents) target.parents.set(ack, (target.parents.get(ack) ?? 0) + n);
+    other.parents.clear(); // its derived Ack now releases nothing on completion
+    if (other.order < target.order) target.order = other.order;
+    other.closed = true;
+    this.openPanes--;
+    other.ack.release();
+  }
+
+  private newPane(start: number, end: number, last: number, groupKey: string, keyValues: unknown[]): Pane {
+    const parents = new Map<Ack, number>();
+    const ack = Ack.derived(parents);
+    ack.retain(); // the "open" reference, released when the pane closes
+    ack.seal();
+    this.openPanes++;
+    return {
+      start,
+      end,
+      last,
+      groupKey,
+      keyValues,
+      accs: this.opts.aggregates.map((a) => (a.kind === 'builtin' ? createAccumulator(a.builtin) : undefined)),
+      rows: this.keepsRows ? [] : undefined,
+      rowSeqs: this.keepsRows ? [] : undefined,
+      order: this.paneOrder++,
+      parents,
+      ack,
+      dirty: false,
+      closed: false,
+    };
+  }
+
+  private absorb(pane: Pane, rec: StreamRecord, t: number, seq: number, args: unknown[]): void {
+    pane.parents.set(rec.ack, (pane.parents.get(rec.ack) ?? 0) + 1);
+    const accs = pane.accs;
+    for (let a = 0; a < accs.length; a++) accs[a]?.add(args[a], t, seq);
+    if (pane.rows) {
+      pane.rows.push(rec.value);
+      pane.rowSeqs!.push(seq);
+    }
+    if (this.opts.emit === 'update' && !pane.dirty) {
+      pane.dirty = true;
+      this.dirty.push(pane);
+    }
+  }
+
+  /* ------------------------------------------------------------ watermark and emission */
+
+  private advance(now: number, out: StepOutput): void | Promise<void> {
+    this.watermarks.advance(now);
+    return this.emitAndClose(out);
+  }
+
+  /** Emits changed panes (update mode), then closes every pane the watermark has passed. */
+  private emitAndClose(out: StepOutput): void | Promise<void> {
+    const outputs: PendingOutput[] = [];
+    if (this.dirty.length > 0) {
+      const changed = this.dirty.filter((p) => !p.closed && p.dirty).sort(byStartThenOrder);
+      this.dirty.length = 0;
+      for (const pane of changed) {
+        pane.dirty = false;
+        pane.ack.retain(); // the update's own reference; the sink releases it
+        outputs.push(this.readPane(pane));
+      }
+    }
+    const wm = this.watermarks.value;
+    if (wm > this.closedUpTo) {
+      this.closedUpTo = wm;
+      for (const pane of this.closeUpTo(wm)) {
+        if (this.opts.emit === 'final') {
+          pane.ack.retain(); // the output's reference, taken before the open one goes
+          outputs.push(this.readPane(pane));
+        }
+        pane.ack.release();
+      }
+    }
+    if (outputs.length === 0) return;
+    if (!this.keepsRows) {
+      out.emit(outputs.map((o) => this.toRecord(o, o.results)));
+      return;
+    }
+    return this.renderExpressions(outputs, out);
+  }
+
+  /** Removes and returns, in emit order, every pane whose window ends at or before `wm`. */
+  private closeUpTo(wm: number): Pane[] {
+    const closed: Pane[] = [];
+    if (this.opts.shape.kind === 'session') {
+      if (wm < this.minSessionEnd) return closed;
+      let minEnd = Number.POSITIVE_INFINITY;
+      for (const [key, list] of this.sessions) {
+        const keep = list.filter((p) => {
+          if (p.end <= wm) {
+            closed.push(p);
+            return false;
+          }
+          if (p.end < minEnd) minEnd = p.end;
+          return true;
+        });
+        if (keep.length === 0) this.sessions.delete(key);
+        else if (keep.length !== list.length) this.sessions.set(key, keep);
+      }
+      this.minSessionEnd = minEnd;
+      closed.sort(byStartThenOrder);
+    } else {
+      const windows = [...this.fixed.values()].filter((w) => w.end <= wm).sort((a, b) => a.start - b.start);
+      for (const w of windows) {
+        this.fixed.delete(w.start);
+        for (const pane of w.panes.values()) closed.push(pane);
+      }
+    }
+    for (const pane of closed) pane.closed = true;
+    this.openPanes -= closed.length;
+    return closed;
+  }
+
+  private readPane(pane: Pane): PendingOutput {
+    return {
+      pane,
+      ack: pane.ack,
+      results: pane.accs.map((acc) => (acc ? acc.result() : undefined)),
+      rows: pane.rows ? pane.rows.slice() : undefined,
+    };
+  }
+
+  /** Evaluates expression aggregates over the group's values, all panes concurrently. */
+  private async renderExpressions(outputs: PendingOutput[], out: StepOutput): Promise<void> {
+    const failures: (Error | undefined)[] = new Array(outputs.length);
+    await Promise.all(
+      outputs.map(async (o, i) => {
+        for (let a = 0; a < this.opts.aggregates.length; a++) {
+          const agg = this.opts.aggregates[a]!;
+          if (agg.kind !== 'expression') continue;
+          try {
+            o.results[a] = await agg.expression.evaluate(o.rows ?? []);
+          } catch (err) {
+            failures[i] ??= this.recordError('E_WINDOW_AGGREGATE', `aggregate \`${agg.name}\` (\`${agg.source}\`) failed: ${messageOf(err)}`);
+          }
+        }
+      }),
+    );
+    const ok: StreamRecord[] = [];
+    outputs.forEach((o, i) => {
+      const rec = this.toRecord(o, o.results);
+      const failure = failures[i];
+      if (failure) {
+        if (ok.length) out.emit(ok.splice(0));
+        out.fail(rec, failure);
+      } else ok.push(rec);
+    });
+    if (ok.length) out.emit(ok);
+  }
+
+  private toRecord(o: PendingOutput, results: unknown[]): StreamRecord {
+    const { pane } = o;
+    const windowStart = toIsoUtc(pane.start);
+    const windowEnd = toIsoUtc(pane.end);
+    const value: Record<string, unknown> = {};
+    const key: Record<string, unknown> = {};
+    const groupBy = this.opts.groupBy;
+    for (let g = 0; g < groupBy.length; g++) {
+      value[groupBy[g]!.name] = pane.keyValues[g];
+      key[groupBy[g]!.name] = pane.keyValues[g];
+    }
+    key.window_start = windowStart;
+    value.window_start = windowStart;
+    value.window_end = windowEnd;
+    const aggregates = this.opts.aggregates;
+    for (let a = 0; a < aggregates.length; a++) {
+      const r = results[a];
+      value[aggregates[a]!.name] = r === undefined ? null : r;
+    }
+    return {
+      key,
+      value,
+      time: pane.end - 1,
+      headers: {},
+      meta: { window_start: windowStart, window_end: windowEnd },
+      position: { source: this.opts.node, partition: this.opts.node, offset: String(pane.start) },
+      ack: o.ack,
+    };
+  }
+
+  private recordError(code: string, message: string): RecordError {
+    return new RecordError(code, message, this.opts.node);
+  }
+
+  /* ------------------------------------------------------------ checkpoints */
+
+  /**
+   * Every open pane (window bounds, group key, accumulators, kept values), the per-partition
+   * watermarks and the counters, as plain JSON. Ack references are not part of it: a checkpoint
+   * commits the source positions it covers, so restored panes hold no source references.
+   */
+  snapshot(): WindowState {
+    const panes: Pane[] = [];
+    for (const w of this.fixed.values()) for (const p of w.panes.values()) panes.push(p);
+    for (const list of this.sessions.values()) panes.push(...list);
+    panes.sort(byStartThenOrder);
+    return {
+      version: STATE_VERSION,
+      seq: this.seq,
+      lateCount: this.lateCount,
+      closedUpTo: Number.isFinite(this.closedUpTo) ? this.closedUpTo : null,
+      watermarks: this.watermarks.snapshot(),
+      panes: panes.map((p) => ({
+        start: p.start,
+        end: p.end,
+        last: p.last,
+        keyValues: p.keyValues.map(encodeValue),
+        accs: p.accs.map((acc) => (acc ? acc.save() : null)),
+        rows: p.rows ? p.rows.map(encodeValue) : null,
+        rowSeqs: p.rowSeqs ?? null,
+      })),
+    };
+  }
+
+  /** Replaces all state with a snapshot; call on a fresh operator, before any record. */
+  restore(state: unknown): void {
+    const s = parseWindowState(state, this.opts.node);
+    this.fixed.clear();
+    this.sessions.clear();
+    this.dirty.length = 0;
+    this.openPanes = 0;
+    this.paneOrder = 0;
+    this.minSessionEnd = Number.POSITIVE_INFINITY;
+    this.seq = s.seq;
+    this.lateCount = s.lateCount;
+    this.closedUpTo = s.closedUpTo ?? Number.NEGATIVE_INFINITY;
+    this.watermarks.restore(s.watermarks, this.opts.clock.now());
+    for (const p of s.panes) {
+      const keyValues = p.keyValues.map(decodeValue);
+      const key = groupKeyString(keyValues);
+      const pane = this.newPane(p.start, p.end, p.last, key, keyValues);
+      pane.accs = this.opts.aggregates.map((a, i) => (a.kind === 'builtin' ? loadAccumulator(a.builtin, p.accs[i]) : undefined));
+      if (this.keepsRows) {
+        pane.rows = (p.rows ?? []).map(decodeValue);
+        pane.rowSeqs = p.rowSeqs ?? pane.rows.map(() => 0);
+      }
+      if (this.opts.shape.kind === 'session') {
+        const list = this.sessions.get(key) ?? [];
+        list.splice(insertionIndex(list, pane.start), 0, pane);
+        this.sessions.set(key, list);
+        if (pane.end < this.minSessionEnd) this.minSessionEnd = pane.end;
+      } else {
+        let w = this.fixed.get(p.start);
+        if (!w) {
+          w = { start: p.start, end: p.end, panes: new Map() };
+          this.fixed.set(p.start, w);
+        }
+        w.panes.set(key, pane);
+      }
+    }
+  }
+}
+
+/** What `snapshot()` returns: JSON-serializable as is. */
+export interface WindowState {
+  version: number;
+  seq: number;
+  lateCount: number;
+  closedUpTo: number | null;
+  watermarks: WatermarkSnapshot;
+  panes: {
+    start: number;
+    end: number;
+    last: number;
+    keyValues: JsonValue[];
+    accs: JsonValue[];
+    rows: JsonValue[] | null;
+    rowSeqs: number[] | null;
+  }[];
+}
+
+/** Checks a snapshot's shape before trusting it. */
+export function parseWindowState(state: unknown, node: string): WindowState {
+  const fail = (what: string): never => {
+    throw new StateFormatError(`window state: ${what}`, node);
+  };
+  if (!isObject(state)) return fail('not an object');
+  if (state.version !== STATE_VERSION) fail(`version ${String(state.version)} is not ${STATE_VERSION}`);
+  if (typeof state.seq !== 'number' || typeof state.lateCount !== 'number') fail('seq and lateCount must be numbers');
+  if (state.closedUpTo !== null && typeof state.closedUpTo !== 'number') fail('closedUpTo must be a number or null');
+  const wm = state.watermarks;
+  if (!isObject(wm) || !Array.isArray(wm.partitions)) return fail('watermarks missing');
+  if (wm.watermark !== null && typeof wm.watermark !== 'number') fail('watermark must be a number or null');
+  for (const p of wm.partitions) {
+    if (!isObject(p) || typeof p.partition !== 'string' || (p.maxEventTime !== null && typeof p.maxEventTime !== 'number')) fail('bad partition entry');
+  }
+  if (!Array.isArray(state.panes)) return fail('panes missing');
+  for (const p of state.panes) {
+    if (!isObject(p) || typeof p.start !== 'number' || typeof p.end !== 'number' || typeof p.last !== 'number') fail('pane bounds must be numbers');
+    const pane = p as Record<string, unknown>;
+    if (!Array.isArray(pane.keyValues) || !Array.isArray(pane.accs)) fail('pane keyValues and accs must be arrays');
+  }
+  return state as unknown as WindowState;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+function byStartThenOrder(a: Pane, b: Pane): number {
+  return a.start - b.start || a.order - b.order;
+}
+
+function describe(v: unknown): string {
+  if (v === undefined) return 'nothing';
+  if (typeof v === 'bigint') return `${v}`;
+  try {
+    return JSON.stringify(v) ?? String(v);
+  } catch {
+    return String(v);
+  }
+}
+
+function messageOf(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  const e = err as { message?: unknown; code?: unknown };
+  if (e && typeof e.message === 'string') return `${typeof e.code === 'string' ? e.code + ': ' : ''}${e.message}`;
+  return String(err);
+}

@@ -1,0 +1,580 @@
+import { describe, expect, it } from 'vitest';
+import { RecordError } from '../../../src/engine/errors.ts';
+import { LATE_METRIC } from '../../../src/engine/window/window-aggregate.ts';
+import { feed, HOUR, iso, makeWindow, MIN, RecordingOutput, T0 } from './harness.ts';
+
+const hourly = { kind: 'tumbling', size: HOUR } as const;
+
+describe('tumbling windows, emit final', () => {
+  it('emits each group once when the watermark passes the window end, in first-arrival order', async () => {
+    const { op } = makeWindow({ shape: hourly, aggregate: { n: '$count()', total: '$sum(d)' } });
+    const out = new RecordingOutput();
+    await feed(op, out, 'p0', [
+      { g: 'b', t: T0 + 10 * MIN, d: 5 },
+      { g: 'a', t: T0 + 20 * MIN, d: 1 },
+      { g: 'b', t: T0 + 30 * MIN, d: 7 },
+    ]);
+    expect(out.records()).toEqual([]);
+    await feed(op, out, 'p0', [{ g: 'a', t: T0 + HOUR - 1, d: 1 }]);
+    expect(out.records()).toEqual([]);
+    await feed(op, out, 'p0', [{ g: 'a', t: T0 + HOUR, d: 100 }]);
+    expect(out.values()).toEqual([
+      { g: 'b', window_start: iso(T0), window_end: iso(T0 + HOUR), n: 2, total: 12 },
+      { g: 'a', window_start: iso(T0), window_end: iso(T0 + HOUR), n: 2, total: 2 },
+    ]);
+  });
+
+  it('orders the output fields: group keys, window_start, window_end, aggregates in spec order', async () => {
+    const { op } = makeWindow({ shape: hourly, groupBy: { y: 'y', x: 'x' }, aggregate: { z: '$count()', a: '$max(t)' } });
+    const out = new RecordingOutput();
+    await feed(op, out, 'p0', [{ x: 1, y: 2, t: T0 }]);
+    await op.onEnd(out);
+    expect(Object.keys(out.values()[0]!)).toEqual(['y', 'x', 'window_start', 'window_end', 'z', 'a']);
+  });
+
+  it('builds the output record: key of group and window start, time end - 1ms, meta with the bounds', async () => {
+    const { op } = makeWindow({ shape: hourly });
+    const out = new RecordingOutput();
+    await feed(op, out, 'p0', [{ g: 'a', t: T0 + 5 }]);
+    await op.onEnd(out);
+    const [r] = out.records();
+    expect(r!.key).toEqual({ g: 'a', window_start: iso(T0) });
+    expect(r!.time).toBe(T0 + HOUR - 1);
+    expect(r!.headers).toEqual({});
+    expect(r!.meta).toEqual({ window_start: iso(T0), window_end: iso(T0 + HOUR) });
+  });
+
+  it('waits for the allowed lateness', async () => {
+    const { op } = makeWindow({ shape: hourly, lateness: 10 * MIN });
+    const out = new RecordingOutput();
+    await feed(op, out, 'p0', [{ g: 'a', t: T0 }]);
+    await feed(op, out, 'p0', [{ g: 'a', t: T0 + HOUR + 9 * MIN }]);
+    expect(out.records()).toEqual([]);
+    await feed(op, out, 'p0', [{ g: 'a', t: T0 + 50 * MIN }]); // out of order, within lateness
+    await feed(op, out, 'p0', [{ g: 'a', t: T0 + HOUR + 10 * MIN }]);
+    expect(out.values()).toEqual([{ g: 'a', window_start: iso(T0), window_end: iso(T0 + HOUR), n: 2 }]);
+  });
+
+  it('emits windows in start order, a gap hour producing nothing', async () => {
+    const { op } = makeWindow({ shape: hourly });
+    const out = new RecordingOutput();
+    await feed(op, out, 'p0', [
+      { g: 'a', t: T0 + 2 * HOUR + 1 },
+      { g: 'a', t: T0 + 1 },
+    ]);
+    await op.onEnd(out);
+    expect(out.values().map((v) => v.window_start)).toEqual([iso(T0), iso(T0 + 2 * HOUR)]);
+  });
+
+  it('handles event times before 1970', async () => {
+    const { op } = makeWindow({ shape: hourly });
+    const out = new RecordingOutput();
+    await feed(op, out, 'p0', [{ g: 'a', t: -1 }]);
+    await op.onEnd(out);
+    expect(out.values()[0]).toMatchObject({ window_start: iso(-HOUR), window_end: iso(0) });
+  });
+
+  it('without group_by aggregates all records of a window together', async () => {
+    const { op } = makeWindow({ shape: hourly, groupBy: {} });
+    const out = new RecordingOutput();
+    await feed(op, out, 'p0', [{ t: T0 }, { t: T0 + 1 }]);
+    await op.onEnd(out);
+    expect(out.values()).toEqual([{ window_start: iso(T0), window_end: iso(T0 + HOUR), n: 2 }]);
+  });
+});
+
+describe('late records', () => {
+  it('are counted and sent to the late port', async () => {
+    const { op, metrics } = makeWindow({ shape: hourly });
+    const out = new RecordingOutput();
+    await feed(op, out, 'p0', [{ g: 'a', t: T0 + 2 * HOUR }]);
+    const late = await feed(op, out, 'p0', [
+      { g: 'a', t: T0 + 30 * MIN },
+      { g: 'a', t: T0 + 2 * HOUR + 1 },
+    ]);
+    expect(out.values('late')).toEqual([{ g: 'a', t: T0 + 30 * MIN }]);
+    expect(out.records('late')[0]!.ack).toBe(late.ack);
+    expect(metrics.counter(LATE_METRIC, { node: 'w' })).toBe(1);
+    expect(op.stats().late).toBe(1);
+  });
+
+  it('treats epoch 0 (a Debezium default for NULL) as a valid, late 1970 timestamp', async () => {
+    const { op } = makeWindow({ shape: hourly });
+    const out = new RecordingOutput();
+    await feed(op, out, 'p0', [{ g: 'a', t: T0 }]);
+    await feed(op, out, 'p0', [{ g: 'a', t: 0 }]);
+    expect(out.values('late')).toEqual([{ g: 'a', t: 0 }]);
+    expect(out.failed).toEqual([]);
+  });
+
+  it('judges a whole batch against the watermark from before it', async () => {
+    const { op } = makeWindow({ shape: hourly });
+    const out = new RecordingOutput();
+    await feed(op, out, 'p0', [
+      { g: 'a', t: T0 + 3 * HOUR },
+      { g: 'a', t: T0 },
+    ]);
+    expect(out.records('late')).toEqual([]);
+    expect(out.values().map((v) => v.window_start)).toEqual([iso(T0)]);
+  });
+
+  it('a record late for some hopping windows joins only the open ones', async () => {
+    const { op } = makeWindow({ shape: { kind: 'hopping', size: HOUR, advance: 30 * MIN } });
+    const out = new RecordingOutput();
+    await feed(op, out, 'p0', [{ g: 'a', t: T0 + HOUR }]); // watermark T0+1h: closes [T0-30m, T0+30m)
+    out.clear();
+    const sb = await feed(op, out, 'p0', [{ g: 'a', t: T0 + 45 * MIN }]); // windows [T0, T0+1h) closed, [T0+30m, T0+90m) open
+    expect(out.records('late')).toEqual([]);
+    await op.onEnd(out);
+    expect(out.values().map((v) => [v.window_start, v.n])).toEqual([
+      [iso(T0 + 30 * MIN), 2],
+      [iso(T0 + HOUR), 1],
+    ]);
+    out.acknowledgeAll();
+    expect(sb.completed).toBe(true);
+  });
+
+  it('a record late for every hopping window goes to the late port', async () => {
+    const { op } = makeWindow({ shape: { kind: 'hopping', size: HOUR, advance: 30 * MIN } });
+    const out = new RecordingOutput();
+    await feed(op, out, 'p0', [{ g: 'a', t: T0 + 2 * HOUR }]);
+    await feed(op, out, 'p0', [{ g: 'a', t: T0 + 59 * MIN }]);
+    expect(out.values('late')).toEqual([{ g: 'a', t: T0 + 59 * MIN }]);
+  });
+});
+
+describe('hopping windows', () => {
+  it('counts a record in every window that holds it', async () => {
+    const { op } = makeWindow({ shape: { kind: 'hopping', size: HOUR, advance: 20 * MIN } });
+    const out = new RecordingOutput();
+    await feed(op, out, 'p0', [{ g: 'a', t: T0 + 50 * MIN }]);
+    await op.onEnd(out);
+    expect(out.values().map((v) => v.window_start)).toEqual([iso(T0 - 0 * MIN), iso(T0 + 20 * MIN), iso(T0 + 40 * MIN)]);
+  });
+});
+
+describe('watermark across partitions', () => {
+  it('is held back by the slowest partition', async () => {
+    const { op } = makeWindow({ shape: hourly });
+    const out = new RecordingOutput();
+    await feed(op, out, 'p0', [{ g: 'a', t: T0 + 10 * MIN }]);
+    await feed(op, out, 'p1', [{ g: 'a', t: T0 + 20 * MIN }]);
+    await feed(op, out, 'p0', [{ g: 'a', t: T0 + 3 * HOUR }]);
+    expect(out.records()).toEqual([]);
+    await feed(op, out, 'p1', [{ g: 'a', t: T0 + HOUR }]);
+    expect(out.values()).toEqual([{ g: 'a', window_start: iso(T0), window_end: iso(T0 + HOUR), n: 2 }]);
+  });
+
+  it('releases windows held by an idle partition on a tick', async () => {
+    const { op, clock } = makeWindow({ shape: hourly, idle: MIN });
+    const out = new RecordingOutput();
+    await feed(op, out, 'p1', [{ g: 'a', t: T0 + 10 * MIN }]);
+    await feed(op, out, 'p0', [{ g: 'a', t: T0 + 20 * MIN }]);
+    clock.advance(30_000);
+    await feed(op, out, 'p0', [{ g: 'a', t: T0 + 2 * HOUR }]);
+    expect(out.records()).toEqual([]);
+    clock.advance(30_000); // p1 quiet for 60s, p0 for 30s
+    await op.onTick(clock.now(), out);
+    expect(out.values().map((v) => v.n)).toEqual([2]);
+    expect(op.stats().watermark).toBe(iso(T0 + 2 * HOUR));
+  });
+
+  it('flushes on a tick once every partition is idle, up to the furthest one', async () => {
+    const { op, clock } = makeWindow({ shape: hourly, idle: MIN });
+    const out = new RecordingOutput();
+    await feed(op, out, 'p0', [{ g: 'a', t: T0 + 10 * MIN }]);
+    await feed(op, out, 'p1', [{ g: 'a', t: T0 + HOUR + 10 * MIN }]);
+    expect(out.records()).toEqual([]);
+    clock.advance(MIN);
+    await op.onTick(clock.now(), out);
+    expect(out.values().map((v) => v.window_start)).toEqual([iso(T0)]);
+  });
+
+  it('is held by an assigned partition that has sent nothing, until revoked', async () => {
+    const { op } = makeWindow({ shape: hourly });
+    const out = new RecordingOutput();
+    await op.onPartitions({ type: 'assign', partitions: ['p0', 'p1'] }, out);
+    await feed(op, out, 'p0', [{ g: 'a', t: T0 }, { g: 'a', t: T0 + 5 * HOUR }]);
+    expect(out.records()).toEqual([]);
+    expect(op.stats().watermark).toBeUndefined();
+    await op.onPartitions({ type: 'revoke', partitions: ['p1'] }, out);
+    expect(out.values().map((v) => v.window_start)).toEqual([iso(T0)]);
+  });
+
+  it('is held by an assigned silent partition only until it goes idle', async () => {
+    const { op, clock } = makeWindow({ shape: hourly, idle: 10_000 });
+    const out = new RecordingOutput();
+    await op.onPartitions({ type: 'assign', partitions: ['p0', 'p1'] }, out);
+    clock.advance(5_000);
+    await feed(op, out, 'p0', [{ g: 'a', t: T0 }, { g: 'a', t: T0 + 5 * HOUR }]);
+    clock.advance(4_999);
+    await op.onTick(clock.now(), out);
+    expect(out.records()).toEqual([]);
+    clock.advance(1);
+    await op.onTick(clock.now(), out);
+    expect(out.values().map((v) => v.window_start)).toEqual([iso(T0)]);
+  });
+
+  it('never moves back when a slower partition appears', async () => {
+    const { op } = makeWindow({ shape: hourly });
+    const out = new RecordingOutput();
+    await feed(op, out, 'p0', [{ g: 'a', t: T0 + 2 * HOUR }]);
+    await feed(op, out, 'p1', [{ g: 'a', t: T0 + 30 * MIN }]);
+    expect(op.stats().watermark).toBe(iso(T0 + 2 * HOUR));
+    expect(out.values('late')).toHaveLength(1);
+  });
+
+  it('flushes everything at the end of input', async () => {
+    const { op } = makeWindow({ shape: hourly, lateness: HOUR });
+    const out = new RecordingOutput();
+    await op.onPartitions({ type: 'assign', partitions: ['p0', 'p1'] }, out);
+    await feed(op, out, 'p0', [{ g: 'a', t: T0 }, { g: 'b', t: T0 + 3 * HOUR }]);
+    await op.onEnd(out);
+    expect(out.values().map((v) => [v.g, v.window_start])).toEqual([
+      ['a', iso(T0)],
+      ['b', iso(T0 + 3 * HOUR)],
+    ]);
+    expect(op.stats()).toEqual({ watermark: 'end', open_windows: 0, late: 0 });
+  });
+});
+
+describe('emit update', () => {
+  it('emits each changed group once per batch, keyed by group and window, and nothing at close', async () => {
+    const { op } = makeWindow({ shape: hourly, emit: 'update' });
+    const out = new RecordingOutput();
+    await feed(op, out, 'p0', [
+      { g: 'a', t: T0 },
+      { g: 'b', t: T0 + 1 },
+      { g: 'a', t: T0 + 2 },
+    ]);
+    expect(out.values().map((v) => [v.g, v.n])).toEqual([
+      ['a', 2],
+      ['b', 1],
+    ]);
+    out.clear();
+    await feed(op, out, 'p0', [{ g: 'a', t: T0 + 3 }]);
+    expect(out.values().map((v) => [v.g, v.n])).toEqual([['a', 3]]);
+    expect(out.records()[0]!.key).toEqual({ g: 'a', window_start: iso(T0) });
+    out.clear();
+    await feed(op, out, 'p0', [{ g: 'c', t: T0 + 2 * HOUR }]); // closes the first window
+    expect(out.values().map((v) => [v.g, v.window_start])).toEqual([['c', iso(T0 + 2 * HOUR)]]);
+    out.clear();
+    await op.onEnd(out);
+    expect(out.records()).toEqual([]);
+  });
+
+  it('still emits a change made in the batch that closes its window', async () => {
+    const { op } = makeWindow({ shape: hourly, emit: 'update' });
+    const out = new RecordingOutput();
+    await feed(op, out, 'p0', [{ g: 'a', t: T0 }, { g: 'a', t: T0 + 2 * HOUR }]);
+    expect(out.values().map((v) => [v.window_start, v.n])).toEqual([
+      [iso(T0), 1],
+      [iso(T0 + 2 * HOUR), 1],
+    ]);
+  });
+});
+
+describe('session windows', () => {
+  const session = { kind: 'session', gap: 30 * MIN } as const;
+
+  it('groups records closer than the gap and closes at last event + gap', async () => {
+    const { op } = makeWindow({ shape: session });
+    const out = new RecordingOutput();
+    await feed(op, out, 'p0', [
+      { g: 'a', t: T0 },
+      { g: 'a', t: T0 + 20 * MIN },
+      { g: 'a', t: T0 + 50 * MIN }, // exactly the gap after the previous: a new session
+    ]);
+    await feed(op, out, 'p0', [{ g: 'b', t: T0 + 50 * MIN }]);
+    expect(out.values()).toEqual([{ g: 'a', window_start: iso(T0), window_end: iso(T0 + 50 * MIN), n: 2 }]);
+    await op.onEnd(out);
+    expect(out.values().slice(1)).toEqual([
+      { g: 'a', window_start: iso(T0 + 50 * MIN), window_end: iso(T0 + 80 * MIN), n: 1 },
+      { g: 'b', window_start: iso(T0 + 50 * MIN), window_end: iso(T0 + 80 * MIN), n: 1 },
+    ]);
+  });
+
+  it('merges two sessions that a record bridges, with their accumulators and acks', async () => {
+    const { op } = makeWindow({ shape: session, lateness: 2 * HOUR, aggregate: { n: '$count()', first: '$first(v)', all: '$collect(v)' } });
+    const out = new RecordingOutput();
+    const b1 = await feed(op, out, 'p0', [{ g: 'a', t: T0, v: 'x' }, { g: 'a', t: T0 + 50 * MIN, v: 'z' }]);
+    expect(op.stats().open_windows).toBe(2);
+    const b2 = await feed(op, out, 'p0', [{ g: 'a', t: T0 + 25 * MIN, v: 'y' }]);
+    expect(op.stats().open_windows).toBe(1);
+    await op.onEnd(out);
+    expect(out.values()).toEqual([{ g: 'a', window_start: iso(T0), window_end: iso(T0 + 80 * MIN), n: 3, first: 'x', all: ['x', 'z', 'y'] }]);
+    expect(b1.completed || b2.completed).toBe(false);
+    out.acknowledgeAll();
+    expect(b1.completed && b2.completed).toBe(true);
+  });
+
+  it('a record far before every open session that is past the watermark is late', async () => {
+    const { op } = makeWindow({ shape: session });
+    const out = new RecordingOutput();
+    await feed(op, out, 'p0', [{ g: 'a', t: T0 + 2 * HOUR }]);
+    await feed(op, out, 'p0', [{ g: 'a', t: T0 }, { g: 'a', t: T0 + 2 * HOUR - 10 * MIN }]);
+    expect(out.values('late').map((v) => v.t)).toEqual([T0]);
+    await op.onEnd(out);
+    expect(out.values().map((v) => [v.window_start, v.n])).toEqual([[iso(T0 + 2 * HOUR - 10 * MIN), 2]]);
+  });
+
+  it('emits an update for the merged session in update mode', async () => {
+    const { op } = makeWindow({ shape: session, emit: 'update', lateness: 2 * HOUR });
+    const out = new RecordingOutput();
+    await feed(op, out, 'p0', [{ g: 'a', t: T0 }, { g: 'a', t: T0 + 50 * MIN }]);
+    out.clear();
+    await feed(op, out, 'p0', [{ g: 'a', t: T0 + 25 * MIN }]);
+    expect(out.values()).toEqual([{ g: 'a', window_start: iso(T0), window_end: iso(T0 + 80 * MIN), n: 3 }]);
+  });
+});
+
+describe('calendar windows', () => {
+  it('cuts Europe/Berlin days of 23 and 25 hours around both daylight-saving changes', async () => {
+    const { op } = makeWindow({ shape: { kind: 'calendar', days: 1, timeZone: 'Europe/Berlin' } });
+    const out = new RecordingOutput();
+    await feed(op, out, 'p0', [
+      { g: 'a', t: '2025-03-29T22:59:59Z' }, // Sat 23:59:59 local
+      { g: 'a', t: '2025-03-29T23:00:00Z' }, // Sun 00:00 local (CET)
+      { g: 'a', t: '2025-03-30T21:59:59Z' }, // Sun 23:59:59 local (CEST)
+      { g: 'a', t: '2025-03-30T22:00:00Z' }, // Mon 00:00 local
+      { g: 'a', t: '2025-10-26T00:30:00Z' }, // Sun 02:30 CEST
+      { g: 'a', t: '2025-10-26T01:30:00Z' }, // Sun 02:30 CET
+      { g: 'a', t: '2025-10-26T22:59:59Z' }, // Sun 23:59:59 CET
+    ]);
+    await op.onEnd(out);
+    expect(out.values().map((v) => [v.window_start, v.window_end, v.n])).toEqual([
+      ['2025-03-28T23:00:00.000Z', '2025-03-29T23:00:00.000Z', 1],
+      ['2025-03-29T23:00:00.000Z', '2025-03-30T22:00:00.000Z', 2],
+      ['2025-03-30T22:00:00.000Z', '2025-03-31T22:00:00.000Z', 1],
+      ['2025-10-25T22:00:00.000Z', '2025-10-26T23:00:00.000Z', 3],
+    ]);
+  });
+
+  it('cuts UTC days at UTC midnight', async () => {
+    const { op } = makeWindow({ shape: { kind: 'calendar', days: 1, timeZone: 'UTC' } });
+    const out = new RecordingOutput();
+    await feed(op, out, 'p0', [{ g: 'a', t: '2025-03-30T23:59:59.999Z' }, { g: 'a', t: '2025-03-31T00:00:00Z' }]);
+    await op.onEnd(out);
+    expect(out.values().map((v) => v.window_start)).toEqual(['2025-03-30T00:00:00.000Z', '2025-03-31T00:00:00.000Z']);
+  });
+});
+
+describe('record errors', () => {
+  it('fails a record whose time is missing or not a timestamp, naming the expression', async () => {
+    const { op } = makeWindow({ shape: hourly, time: 'ts' });
+    const out = new RecordingOutput();
+    const sb = await feed(op, out, 'p0', [{ g: 'a' }, { g: 'a', ts: 'yesterday' }, { g: 'a', ts: T0 }]);
+    expect(out.failed.map((f) => f.error.message)).toEqual([
+      'time expression `ts` gave nothing, not a timestamp (an ISO 8601 string or epoch milliseconds)',
+      'time expression `ts` gave "yesterday", not a timestamp (an ISO 8601 string or epoch milliseconds)',
+    ]);
+    expect(out.failed[0]!.error).toBeInstanceOf(RecordError);
+    expect((out.failed[0]!.error as RecordError).where).toBe('w');
+    await op.onEnd(out);
+    expect(out.values().map((v) => v.n)).toEqual([1]);
+    out.acknowledgeAll();
+    expect(sb.completed).toBe(true);
+  });
+
+  it('fails a record whose aggregate argument has the wrong type, without absorbing it anywhere', async () => {
+    const { op } = makeWindow({ shape: hourly, aggregate: { n: '$count()', total: '$sum(d)' } });
+    const out = new RecordingOutput();
+    await feed(op, out, 'p0', [{ g: 'a', t: T0, d: 'lots' }, { g: 'a', t: T0, d: 2 }]);
+    expect(out.failed.map((f) => f.error.message)).toEqual(['aggregate `total` (`$sum(d)`): expected a number, got "lots"']);
+    await op.onEnd(out);
+    expect(out.values().map((v) => [v.n, v.total])).toEqual([[1, 2]]);
+  });
+
+  it('fails a record whose group key expression throws', async () => {
+    const { op } = makeWindow({ shape: hourly, groupBy: { k: '$number(code)' } });
+    const out = new RecordingOutput();
+    await feed(op, out, 'p0', [{ code: 'x1', t: T0 }, { code: '7', t: T0 }]);
+    expect(out.failed).toHaveLength(1);
+    expect(out.failed[0]!.error.message).toMatch(/^group_by `k` \(`\$number\(code\)`\) failed: /);
+    await op.onEnd(out);
+    expect(out.values().map((v) => v.k)).toEqual([7]);
+  });
+});
+
+describe('aggregates in the operator', () => {
+  it('computes every built-in, with SQL null handling', async () => {
+    const { op } = makeWindow({
+      shape: hourly,
+      aggregate: {
+        records: '$count()',
+        values: '$count(d)',
+        total: '$sum(d)',
+        avg: '$avg(d)',
+        lo: '$min(d)',
+        hi: '$max(d)',
+        kinds: '$countDistinct(k)',
+        first: '$first(k)',
+        last: '$last(k)',
+        all: '$collect(d)',
+        none: '$sum(missing)',
+      },
+    });
+    const out = new RecordingOutput();
+    await feed(op, out, 'p0', [
+      { g: 'a', t: T0 + 3, d: 4, k: 'x' },
+      { g: 'a', t: T0 + 1, d: null, k: 'y' },
+      { g: 'a', t: T0 + 2, k: 'x' },
+      { g: 'a', t: T0 + 9, d: 2, k: 'z' },
+    ]);
+    await op.onEnd(out);
+    expect(out.values()[0]).toEqual({
+      g: 'a',
+      window_start: iso(T0),
+      window_end: iso(T0 + HOUR),
+      records: 4,
+      values: 2,
+      total: 6,
+      avg: 3,
+      lo: 2,
+      hi: 4,
+      kinds: 3,
+      first: 'y',
+      last: 'z',
+      all: [4, 2],
+      none: null,
+    });
+  });
+
+  it('keeps big integer sums exact', async () => {
+    const { op } = makeWindow({ shape: hourly, aggregate: { total: '$sum(d)' } });
+    const out = new RecordingOutput();
+    await feed(op, out, 'p0', [{ g: 'a', t: T0, d: 2n ** 62n }, { g: 'a', t: T0, d: 2n ** 62n }, { g: 'a', t: T0, d: 1 }]);
+    await op.onEnd(out);
+    expect(out.values()[0]!.total).toBe(2n ** 63n + 1n);
+  });
+
+  it('evaluates any other expression over the group\'s values when the window emits', async () => {
+    const { op } = makeWindow({
+      shape: hourly,
+      aggregate: { n: '$count()', avg1: '$round($average(d), 1)', ratio: '$sum(d) / $count($)', ids: '$join(id, ",")' },
+    });
+    const out = new RecordingOutput();
+    await feed(op, out, 'p0', [
+      { g: 'a', t: T0, d: 1, id: 'p' },
+      { g: 'a', t: T0, d: 2, id: 'q' },
+      { g: 'a', t: T0, d: 2, id: 'r' },
+      { g: 'b', t: T0, d: 5, id: 's' },
+    ]);
+    await op.onEnd(out);
+    expect(out.values().map((v) => [v.g, v.n, v.avg1, v.ratio, v.ids])).toEqual([
+      ['a', 3, 1.7, 5 / 3, 'p,q,r'],
+      ['b', 1, 5, 5, 's'],
+    ]);
+  });
+
+  it('sends an output whose expression aggregate fails to the errors path', async () => {
+    const { op } = makeWindow({ shape: hourly, aggregate: { n: '$count()', bad: '$number(name)' } });
+    const out = new RecordingOutput();
+    const sb = await feed(op, out, 'p0', [{ g: 'a', t: T0, name: 'x' }, { g: 'b', t: T0, name: '3' }]);
+    await op.onEnd(out);
+    expect(out.values().map((v) => [v.g, v.bad])).toEqual([['b', 3]]);
+    expect(out.failed.map((f) => f.error.message)).toEqual([expect.stringMatching(/^aggregate `bad` \(`\$number\(name\)`\) failed: /)]);
+    out.acknowledgeAll();
+    expect(sb.completed).toBe(true);
+  });
+
+  it('evaluates event time and keys given by non-path expressions', async () => {
+    const { op } = makeWindow({ shape: hourly, time: '$meta.ts ? $meta.ts : t', groupBy: { hour: '$hour(t)' } });
+    const out = new RecordingOutput();
+    await feed(op, out, 'p0', [{ t: T0 + 3 * HOUR + 5 }]);
+    await op.onEnd(out);
+    expect(out.values()).toEqual([{ hour: 3, window_start: iso(T0 + 3 * HOUR), window_end: iso(T0 + 4 * HOUR), n: 1 }]);
+  });
+});
+
+describe('acknowledgement', () => {
+  it('completes a source batch only after the window output it fed was acknowledged', async () => {
+    const { op } = makeWindow({ shape: hourly });
+    const out = new RecordingOutput();
+    const b1 = await feed(op, out, 'p0', [{ g: 'a', t: T0 }, { g: 'b', t: T0 + 1 }]);
+    const b2 = await feed(op, out, 'p0', [{ g: 'a', t: T0 + 5 }]);
+    expect(b1.completed || b2.completed).toBe(false);
+    await feed(op, out, 'p0', [{ g: 'c', t: T0 + HOUR }]); // closes the first window
+    expect(out.records()).toHaveLength(2);
+    expect(b1.completed || b2.completed).toBe(false);
+    const [a, b] = out.records();
+    a!.ack.release(); // the sink wrote group a: b1 still waits for group b's output
+    expect(b2.completed).toBe(true);
+    expect(b1.completed).toBe(false);
+    b!.ack.release();
+    expect(b1.completed).toBe(true);
+  });
+
+  it('in update mode waits for every update and for the close', async () => {
+    const { op } = makeWindow({ shape: hourly, emit: 'update' });
+    const out = new RecordingOutput();
+    const b1 = await feed(op, out, 'p0', [{ g: 'a', t: T0 }]);
+    out.acknowledgeAll();
+    out.clear();
+    expect(b1.completed).toBe(false); // the window is still open
+    await feed(op, out, 'p0', [{ g: 'a', t: T0 + 1 }]);
+    const closing = await feed(op, out, 'p0', [{ g: 'z', t: T0 + HOUR }]);
+    expect(b1.completed).toBe(false); // the second update is not acknowledged yet
+    const [second] = out.records();
+    second!.ack.release();
+    expect(b1.completed).toBe(true);
+    expect(closing.completed).toBe(false);
+  });
+
+  it('completes a late record\'s batch only when the late port\'s reader releases it', async () => {
+    const { op } = makeWindow({ shape: hourly });
+    const out = new RecordingOutput();
+    await feed(op, out, 'p0', [{ g: 'a', t: T0 + 2 * HOUR }]);
+    const late = await feed(op, out, 'p0', [{ g: 'a', t: T0 }]);
+    expect(late.completed).toBe(false);
+    out.acknowledgeAll('late');
+    expect(late.completed).toBe(true);
+  });
+});
+
+describe('snapshot and restore', () => {
+  const setups = [
+    { name: 'tumbling', shape: hourly, unit: MIN },
+    { name: 'hopping', shape: { kind: 'hopping', size: HOUR, advance: 15 * MIN } as const, unit: MIN },
+    { name: 'session', shape: { kind: 'session', gap: 20 * MIN } as const, unit: MIN },
+    { name: 'calendar', shape: { kind: 'calendar', days: 1, timeZone: 'Europe/Berlin' } as const, unit: 20 * MIN },
+  ];
+  const aggregate = { n: '$count()', total: '$sum(d)', avg: '$average(d)', hi: '$max(d)', ks: '$countDistinct(k)', f: '$first(k)', l: '$last(k)', all: '$collect(k)', expr: '$sum(d) * 2' };
+  const inputFor = (unit: number) => Array.from({ length: 60 }, (_, i) => ({
+    g: i % 3 === 0 ? 'a' : 'b',
+    t: T0 + ((i * 37) % 50) * 7 * unit,
+    d: i % 5 === 0 ? null : i % 7 === 0 ? 2n ** 60n : i,
+    k: `k${i % 4}`,
+  }));
+
+  for (const { name, shape, unit } of setups) {
+    it(`a restored ${name} operator emits what an uninterrupted one does`, async () => {
+      const input = inputFor(unit);
+      const whole = makeWindow({ shape, lateness: 90 * MIN, aggregate });
+      const wholeOut = new RecordingOutput();
+      for (let i = 0; i < input.length; i += 10) await feed(whole.op, wholeOut, i % 20 ? 'p0' : 'p1', input.slice(i, i + 10));
+      await whole.op.onEnd(wholeOut);
+
+      const first = makeWindow({ shape, lateness: 90 * MIN, aggregate });
+      const firstOut = new RecordingOutput();
+      for (let i = 0; i < 30; i += 10) await feed(first.op, firstOut, i % 20 ? 'p0' : 'p1', input.slice(i, i + 10));
+      const state = JSON.parse(JSON.stringify(first.op.snapshot(), (_k, v: unknown) => (typeof v === 'bigint' ? 'BIGINT?' : v)));
+      const second = makeWindow({ shape, lateness: 90 * MIN, aggregate });
+      second.op.restore(state);
+      expect(second.op.stats()).toEqual(first.op.stats());
+      const secondOut = new RecordingOutput();
+      for (let i = 30; i < input.length; i += 10) await feed(second.op, secondOut, i % 20 ? 'p0' : 'p1', input.slice(i, i + 10));
+      await second.op.onEnd(secondOut);
+
+      expect([...firstOut.values(), ...secondOut.values()]).toEqual(wholeOut.values());
+      expect([...firstOut.values('late'), ...secondOut.values('late')]).toEqual(wholeOut.values('late'));
+      expect(wholeOut.values().length).toBeGreaterThan(2);
+    });
+  }
+
+  it('refuses a snapshot it cannot read', () => {
+    const { op } = makeWindow({ shape: hourly });
+    expect(() => op.restore({ version: 99 })).toThrow(/window state: version 99/);
+    expect(() => op.restore('nope')).toThrow(/not an object/);
+  });
+});
