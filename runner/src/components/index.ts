@@ -7,11 +7,12 @@ import { kafkaSink } from './sinks/kafka.ts';
 import { kafkaSource } from './sources/kafka.ts';
 import { filterStep } from './steps/filter.ts';
 import { setStep } from './steps/set.ts';
+import { windowStep } from './steps/window.ts';
 
 export const sources: readonly SourceDef<unknown>[] = [kafkaSource];
 
 export const formats: readonly FormatDef<unknown>[] = [];
 
-export const steps: readonly StepDef<unknown>[] = [filterStep, setStep];
+export const steps: readonly StepDef<unknown>[] = [filterStep, setStep, windowStep];
 
 export const sinks: readonly SinkDef<unknown>[] = [kafkaSink];
