@@ -23,9 +23,10 @@ export interface GraphEntry {
   name: string;
   /** `['steps', 'hourly']`: its key is where node-level problems point. */
   path: SpecPath;
-  /** Output ports (`out`, `errors`, and the kind's extra ones); sinks have none. */
-  ports: readonly string[];
-  inputs: readonly GraphInput[];
+  /** Output ports (`out`, `errors`, and the kind's extra ones); sinks have none. Undefined: kind unknown, any port goes. */
+  ports: readonly string[] | undefined;
+  /** Undefined when `from` could not be read: the reader checks are then skipped, to avoid false alarms. */
+  inputs: readonly GraphInput[] | undefined;
 }
 
 export interface GraphProblem {
@@ -66,7 +67,7 @@ export function checkGraph(entries: readonly GraphEntry[]): GraphProblem[] {
   const edges = new Map<string, GraphInput[]>(); // step -> inputs that are steps
   for (const e of entries) {
     if (byName.get(e.name) !== e) continue;
-    for (const input of e.inputs) {
+    for (const input of e.inputs ?? []) {
       const target = byName.get(input.node);
       const who = `${ROLE[e.section]} \`${e.name}\``;
       if (!target) {
@@ -90,7 +91,7 @@ export function checkGraph(entries: readonly GraphEntry[]): GraphProblem[] {
         });
         continue;
       }
-      if (!target.ports.includes(input.port)) {
+      if (target.ports && !target.ports.includes(input.port)) {
         problems.push({
           code: 'E_PORT_UNKNOWN',
           path: input.path,
@@ -108,6 +109,8 @@ export function checkGraph(entries: readonly GraphEntry[]): GraphProblem[] {
 
   problems.push(...findCycles(entries.filter((e) => e.section === 'steps' && byName.get(e.name) === e), edges));
 
+  // An entry whose `from` is unreadable may read anything: do not guess who is unread.
+  if (entries.some((e) => e.section !== 'sources' && e.inputs === undefined)) return problems;
   for (const e of byName.values()) {
     const readsMain = readers.get(e.name)?.has(MAIN_PORT) ?? false;
     if (readsMain) continue;

@@ -36,6 +36,18 @@ export interface ResolvedEntry {
   ports: string[];
 }
 
+/** What the graph stage needs of an entry, resolved or not (so one bad entry does not cascade). */
+interface EntryCheck {
+  section: Section;
+  name: string;
+  path: SpecPath;
+  /** Undefined when `from` is malformed. */
+  inputs: PortRef[] | undefined;
+  /** Undefined when the kind is unknown: any port is then accepted. */
+  ports: string[] | undefined;
+  resolved?: ResolvedEntry;
+}
+
 /** A spec that passed every stage. */
 export interface ValidSpec {
   spec: PipelineSpec;
@@ -92,28 +104,30 @@ export function validateSpec(loaded: LoadedSpec, registry: ComponentRegistry = b
   }
 
   // Stage: each entry against its kind (main sections, then every profile's entries).
-  const main: ResolvedEntry[] = [];
+  const main: EntryCheck[] = [];
   for (const section of SECTIONS) {
     for (const [name, entry] of entriesOf(root[section])) {
-      const resolved = checkEntry(section, name, entry, [section, name], registry, report);
-      if (resolved) main.push(resolved);
+      const checked = checkEntry(section, name, entry, [section, name], registry, report);
+      if (checked) main.push(checked);
     }
   }
-  const profileEntries = new Map<string, ResolvedEntry[]>();
+  const profileEntries = new Map<string, EntryCheck[]>();
   for (const [profile, value] of entriesOf(root.profiles)) {
     if (!isRecord(value)) continue;
-    const list: ResolvedEntry[] = [];
+    const list: EntryCheck[] = [];
     for (const section of SECTIONS) {
       for (const [name, entry] of entriesOf(value[section])) {
-        const resolved = checkEntry(section, name, entry, ['profiles', profile, section, name], registry, report);
-        if (resolved) list.push(resolved);
+        const checked = checkEntry(section, name, entry, ['profiles', profile, section, name], registry, report);
+        if (checked) list.push(checked);
       }
     }
     profileEntries.set(profile, list);
   }
 
   // Stage: expressions.
-  for (const entry of [...main, ...[...profileEntries.values()].flat()]) checkExpressions(entry, registry, loaded, report);
+  for (const entry of [...main, ...[...profileEntries.values()].flat()]) {
+    if (entry.resolved) checkExpressions(entry.resolved, registry, loaded, report);
+  }
 
   // Stage: graph. The spec as it will run; without --profile, also each profile merged into it.
   const mainProblems = graphDiagnostics(main, loaded);
@@ -130,7 +144,8 @@ export function validateSpec(loaded: LoadedSpec, registry: ComponentRegistry = b
   // Stage: environment (found while loading) and the load-time problems.
   const diagnostics = sortDiagnostics([...loaded.diagnostics, ...report.diagnostics]);
   if (diagnostics.length > 0) return { diagnostics };
-  return { diagnostics, valid: { spec: toPipelineSpec(root, main), entries: main } };
+  const resolved = main.flatMap((e) => (e.resolved ? [e.resolved] : []));
+  return { diagnostics, valid: { spec: toPipelineSpec(root, resolved), entries: resolved } };
 }
 
 function entriesOf(section: unknown): [string, unknown][] {
@@ -147,7 +162,7 @@ function listOf(names: readonly string[]): string {
   return names.map((n) => `\`${n}\``).join(', ');
 }
 
-function checkEntry(section: Section, name: string, entry: unknown, path: SpecPath, registry: ComponentRegistry, report: Reporter): ResolvedEntry | undefined {
+function checkEntry(section: Section, name: string, entry: unknown, path: SpecPath, registry: ComponentRegistry, report: Reporter): EntryCheck | undefined {
   const role = ROLE[section];
   if (!NODE_NAME_RE.test(name)) {
     report.at('E_NAME', path, 'key', `${role} name \`${name}\` must start with a lowercase letter and use only a-z, 0-9, \`_\` and \`-\``, 'dots are not allowed: they address ports, as in `hourly.late`');
@@ -180,8 +195,7 @@ function checkEntry(section: Section, name: string, entry: unknown, path: SpecPa
         section === 'sources' ? 'a source is `{ <kind>: {config}, format: ... }`' : `a ${role} is \`{ from: ..., <kind>: ... }\``,
       );
     }
-    checkFrom(section, entry, path, report);
-    return undefined;
+    return { section, name, path, inputs: checkFrom(section, entry, path, report), ports: undefined };
   }
   if (kindKeys.length > 1) {
     report.at(
@@ -191,8 +205,7 @@ function checkEntry(section: Section, name: string, entry: unknown, path: SpecPa
       `${where} has two kinds, \`${kindKeys[0]}\` and \`${kindKeys[1]}\`: a ${role} has exactly one`,
       section === 'steps' ? 'split it into two steps, the second reading `from` the first' : `make a second ${role} for the other kind`,
     );
-    checkFrom(section, entry, path, report);
-    return undefined;
+    return { section, name, path, inputs: checkFrom(section, entry, path, report), ports: undefined };
   }
 
   const kind = kindKeys[0]!;
@@ -208,7 +221,8 @@ function checkEntry(section: Section, name: string, entry: unknown, path: SpecPa
       else report.at('E_SCHEMA_UNKNOWN_KEY', [...path, k], 'key', `unknown key \`${k}\` in ${where}${didYouMean(k, known)}`, closest(k, known) ? undefined : `keys of a ${kind} step: ${listOf(known)}`);
     }
     reportSchema(def.schema, stripped, path, report);
-    return { section, name, path, kind, config, inputs: inputs ?? [], ports: outputPorts(def.ports) };
+    const ports = outputPorts(def.ports);
+    return { section, name, path, inputs, ports, resolved: { section, name, path, kind, config, inputs: inputs ?? [], ports } };
   }
 
   for (const k of keys) {
@@ -221,9 +235,10 @@ function checkEntry(section: Section, name: string, entry: unknown, path: SpecPa
   reportSchema(def.schema, config, [...path, kind], report);
   if (section === 'sources') {
     const format = checkFormat(entry.format, [...path, 'format'], registry, report);
-    return { section, name, path, kind, config, ...(format ? { format } : {}), inputs: [], ports: outputPorts() };
+    const ports = outputPorts();
+    return { section, name, path, inputs: [], ports, resolved: { section, name, path, kind, config, ...(format ? { format } : {}), inputs: [], ports } };
   }
-  return { section, name, path, kind, config, inputs: inputs ?? [], ports: [] };
+  return { section, name, path, inputs, ports: [], resolved: { section, name, path, kind, config, inputs: inputs ?? [], ports: [] } };
 }
 
 function reportSchema(schema: JsonSchema, value: unknown, path: SpecPath, report: Reporter): void {
@@ -321,27 +336,27 @@ function expressionHint(err: ExpressionSyntaxError): string | undefined {
 
 /* ------------------------------------------------------------------ graph */
 
-function graphDiagnostics(entries: readonly ResolvedEntry[], loaded: LoadedSpec): Diagnostic[] {
+function graphDiagnostics(entries: readonly EntryCheck[], loaded: LoadedSpec): Diagnostic[] {
   const graphEntries: GraphEntry[] = entries.map((e) => ({
     section: e.section,
     name: e.name,
     path: e.path,
     ports: e.ports,
-    inputs: inputsWithPaths(e, loaded),
+    inputs: e.inputs === undefined ? undefined : inputsWithPaths(e.path, e.inputs, loaded),
   }));
   const report = new Reporter(loaded);
   for (const p of checkGraph(graphEntries)) report.at(p.code, p.path, p.target, p.message, p.hint);
   return report.diagnostics;
 }
 
-function inputsWithPaths(e: ResolvedEntry, loaded: LoadedSpec): GraphInput[] {
-  const from = entryValue(loaded.value, e.path)?.from;
+function inputsWithPaths(path: SpecPath, inputs: readonly PortRef[], loaded: LoadedSpec): GraphInput[] {
+  const from = entryValue(loaded.value, path)?.from;
   const many = Array.isArray(from);
-  return e.inputs.map((ref, i) => ({
+  return inputs.map((ref, i) => ({
     node: ref.node,
     port: ref.port,
     ref: ref.port === 'out' ? ref.node : `${ref.node}.${ref.port}`,
-    path: many ? [...e.path, 'from', i] : [...e.path, 'from'],
+    path: many ? [...path, 'from', i] : [...path, 'from'],
   }));
 }
 
@@ -352,7 +367,7 @@ function entryValue(root: unknown, path: SpecPath): Record_ | undefined {
 }
 
 /** Main entries with a profile's entries replacing or adding whole entries by name. */
-function mergeProfile(main: readonly ResolvedEntry[], profile: readonly ResolvedEntry[]): ResolvedEntry[] {
+function mergeProfile(main: readonly EntryCheck[], profile: readonly EntryCheck[]): EntryCheck[] {
   const merged = [...main];
   for (const p of profile) {
     const at = merged.findIndex((m) => m.section === p.section && m.name === p.name);

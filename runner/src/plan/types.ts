@@ -1,0 +1,49 @@
+/**
+ * The Plan: a compiled spec as a plain value. `sluice graph` prints it; `instantiate` turns it into
+ * the engine's Graph. It holds configs (secrets included, since the components need them) but
+ * every printed form uses `summary`, which is made from a redacted config.
+ */
+import type { PortRef } from '../engine/graph.ts';
+import type { SpecLocation } from '../spec/types.ts';
+
+interface PlanNodeBase {
+  name: string;
+  /** The component kind: `kafka`, `filter`, `window`, `file` ... */
+  kind: string;
+  /** Validated config: the value under the kind key (sources, sinks) or the entry without `from` (steps). */
+  config: unknown;
+  /** One line on what the node does, from the def's describe(), with secrets redacted. */
+  summary: string;
+  /** Where the node is defined (a profile's entry: inside the profile). */
+  location: SpecLocation;
+  /** Output ports: `out`, `errors` and the kind's extra ones. Empty for sinks. */
+  ports: string[];
+}
+
+export interface PlanSource extends PlanNodeBase {
+  role: 'source';
+  format: { kind: string; config: unknown; summary: string };
+}
+
+export interface PlanStep extends PlanNodeBase {
+  role: 'step';
+  inputs: PortRef[];
+}
+
+export interface PlanSink extends PlanNodeBase {
+  role: 'sink';
+  inputs: PortRef[];
+}
+
+export type PlanNode = PlanSource | PlanStep | PlanSink;
+
+export interface Plan {
+  name: string;
+  description?: string;
+  /** The spec file it was compiled from. */
+  file: string;
+  /** The profile applied, if any. */
+  profile?: string;
+  /** Sources (spec order), then steps in topological order, then sinks (spec order). */
+  nodes: PlanNode[];
+}
