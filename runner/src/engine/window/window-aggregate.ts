@@ -104,6 +104,8 @@ export class WindowAggregate implements Step {
 
   private readonly watermarks: PartitionWatermarks;
   private readonly fixed = new Map<number, FixedWindow>();
+  /** The window the previous record went to: consecutive records mostly share it. */
+  private lastFixed: FixedWindow | undefined;
   private readonly sessions = new Map<string, Pane[]>();
   /** Lowest session end, maybe stale-low: lets most batches skip scanning every group. */
   private minSessionEnd = Number.POSITIVE_INFINITY;
@@ -201,9 +203,9 @@ export class WindowAggregate implements Step {
     const records = batch.records;
     if (records.length === 0) return;
     const columns: (unknown[] | Promise<unknown[]>)[] = [];
-    if (this.opts.time) columns.push(evaluateRecords(this.opts.time, records));
-    for (const g of this.opts.groupBy) columns.push(evaluateRecords(g.expression, records));
-    for (const a of this.argExprs) columns.push(evaluateRecords(a, records));
+    if (this.opts.time) columns.push(evaluateColumn(this.opts.time, records));
+    for (const g of this.opts.groupBy) columns.push(evaluateColumn(g.expression, records));
+    for (const a of this.argExprs) columns.push(evaluateColumn(a, records));
     if (columns.some((c) => c instanceof Promise)) {
       return Promise.all(columns).then((cols) => this.absorbBatch(records, cols, out));
     }
@@ -307,10 +309,12 @@ export class WindowAggregate implements Step {
   }
 
   private fixedPane(start: number, end: number, key: string, keyValues: unknown[]): Pane {
-    let w = this.fixed.get(start);
-    if (!w) {
+    let w = this.lastFixed !== undefined && this.lastFixed.start === start ? this.lastFixed : this.fixed.get(start);
+    if (w) this.lastFixed = w;
+    else {
       w = { start, end, panes: new Map() };
       this.fixed.set(start, w);
+      this.lastFixed = w;
     }
     let pane = w.panes.get(key);
     if (!pane) {
@@ -472,6 +476,7 @@ export class WindowAggregate implements Step {
       const windows = [...this.fixed.values()].filter((w) => w.end <= wm).sort((a, b) => a.start - b.start);
       for (const w of windows) {
         this.fixed.delete(w.start);
+        if (this.lastFixed === w) this.lastFixed = undefined;
         for (const pane of w.panes.values()) closed.push(pane);
       }
     }
@@ -585,6 +590,7 @@ export class WindowAggregate implements Step {
   restore(state: unknown): void {
     const s = parseWindowState(state, this.opts.node);
     this.fixed.clear();
+    this.lastFixed = undefined;
     this.sessions.clear();
     this.dirty.length = 0;
     this.openPanes = 0;
@@ -660,6 +666,27 @@ export function parseWindowState(state: unknown, node: string): WindowState {
     if (!Array.isArray(pane.keyValues) || !Array.isArray(pane.accs)) fail('pane keyValues and accs must be arrays');
   }
   return state as unknown as WindowState;
+}
+
+/**
+ * evaluateRecords, minus the per-record bindings object for plain paths (which ignore bindings):
+ * a window evaluates several columns per batch, and those objects were most of its garbage.
+ */
+export function evaluateColumn(expr: Expression, records: readonly StreamRecord[]): unknown[] | Promise<unknown[]> {
+  if (!expr.isPath) return evaluateRecords(expr, records);
+  const out: unknown[] = new Array(records.length);
+  for (let i = 0; i < records.length; i++) {
+    try {
+      out[i] = expr.evaluate(records[i]!.value);
+    } catch (err) {
+      out[i] = new EvalFailure(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+  // A path over arrays defers to JSONata, which answers with a promise: settle those together.
+  if (!out.some((v) => v instanceof Promise)) return out;
+  return Promise.all(
+    out.map((v) => (v instanceof Promise ? v.then((x: unknown) => x, (err: unknown) => new EvalFailure(err instanceof Error ? err : new Error(messageOf(err)))) : v)),
+  );
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
