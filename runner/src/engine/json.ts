@@ -1,0 +1,439 @@
+/**
+ * Lossless JSON. `JSON.parse` rounds integers beyond 2^53 (Debezium's `ts_ns`, BIGINT ids, LSNs),
+ * silently. `parseJson` keeps such integers as `bigint` and `stringifyJson` writes bigints back as
+ * plain digits, so a value read and written by sluice keeps every digit.
+ *
+ * Fast path: when the text has no run of 16 or more digits, no integer literal in it can exceed
+ * 2^53 (9007199254740992 has 16 digits), so native `JSON.parse` is exact. Otherwise the unsafe
+ * integer literals are located, swapped for marker strings, parsed natively and swapped back for
+ * bigints. Our own small parser runs only on invalid text, to say exactly where it breaks.
+ */
+import { SluiceError } from './errors.ts';
+
+/** A JSON value as sluice holds it: like JSON.parse's result, with `bigint` for unsafe integers. */
+export type JsonValue = null | boolean | number | bigint | string | JsonValue[] | { [key: string]: JsonValue };
+
+/** Text that is not JSON. `position` is the 0-based character offset; `line` and `column` are 1-based. */
+export class JsonSyntaxError extends SluiceError {
+  constructor(
+    message: string,
+    readonly position: number,
+    readonly line: number,
+    readonly column: number,
+  ) {
+    super('E_JSON', `${message} at line ${line} column ${column}`);
+  }
+}
+
+/** Our parser (used to locate syntax errors) refuses nesting deeper than this rather than overflowing the stack. */
+export const MAX_JSON_DEPTH = 1000;
+
+const LONG_DIGIT_RUN = /\d{16}/;
+
+/** Whether `text` may hold an integer literal that `JSON.parse` would round. Cheap: one native scan. */
+export function mayHoldUnsafeInteger(text: string): boolean {
+  return LONG_DIGIT_RUN.test(text);
+}
+
+/** Parses JSON text exactly: integers beyond 2^53 become `bigint`. Throws JsonSyntaxError with the position. */
+export function parseJson(text: string): JsonValue {
+  try {
+    if (!mayHoldUnsafeInteger(text)) return JSON.parse(text) as JsonValue;
+    const candidates = unsafeIntegerCandidates(text);
+    if (candidates.length === 0) return JSON.parse(text) as JsonValue;
+    try {
+      return parseWithBigInts(text, candidates);
+    } catch {
+      // A candidate sat inside a string (the marker made the text invalid): find the real literals.
+      return parseWithBigInts(text, unsafeIntegerLiterals(text));
+    }
+  } catch {
+    // Not JSON: our own parser says where it stops being JSON (and throws JsonSyntaxError).
+    return new LosslessParser(text).parseDocument();
+  }
+}
+
+const UNSAFE_RUN = /-?\d{16,}/g;
+
+/**
+ * Digit runs that look like unsafe integer literals, found natively without tracking strings. A run
+ * inside a string may be among them: replacing it with a marker (`"\u0002..."`) then always makes
+ * the text invalid (a backslash outside a string), so `parseJson` notices and scans exactly.
+ */
+function unsafeIntegerCandidates(text: string): [number, number][] {
+  const spans: [number, number][] = [];
+  UNSAFE_RUN.lastIndex = 0;
+  for (let m = UNSAFE_RUN.exec(text); m !== null; m = UNSAFE_RUN.exec(text)) {
+    const start = m.index;
+    const end = UNSAFE_RUN.lastIndex;
+    const prev = text.charCodeAt(start - 1);
+    if (prev === Ch.Dot || prev === Ch.LowerE || prev === Ch.UpperE || prev === Ch.Plus || prev === Ch.Minus) continue;
+    const next = text.charCodeAt(end);
+    if (next === Ch.Dot || next === Ch.LowerE || next === Ch.UpperE) continue;
+    if (typeof integerLiteral(m[0]) === 'bigint') spans.push([start, end]);
+  }
+  return spans;
+}
+
+/** Our own lossless parser, character by character: slower than `parseJson`, the reference it is tested against. */
+export function parseJsonStrict(text: string): JsonValue {
+  return new LosslessParser(text).parseDocument();
+}
+
+/**
+ * Integer literals outside strings that a double cannot hold, as [start, end) spans.
+ */
+export function unsafeIntegerLiterals(text: string): [number, number][] {
+  const spans: [number, number][] = [];
+  const n = text.length;
+  let i = 0;
+  // One tight pass: skip strings (honouring escapes), measure integer tokens outside them.
+  while (i < n) {
+    const c = text.charCodeAt(i);
+    if (c === Ch.Quote) {
+      i++;
+      for (;;) {
+        const d = text.charCodeAt(i);
+        if (d === Ch.Quote || i >= n) break;
+        i += d === Ch.Backslash ? 2 : 1;
+      }
+      i++;
+      continue;
+    }
+    if (c === Ch.Minus || (c >= Ch.Zero && c <= Ch.Nine)) {
+      const start = i;
+      if (c === Ch.Minus) i++;
+      let d = text.charCodeAt(i);
+      while (d >= Ch.Zero && d <= Ch.Nine) d = text.charCodeAt(++i);
+      const integer = d !== Ch.Dot && d !== Ch.LowerE && d !== Ch.UpperE;
+      if (integer && i - start >= 16 && typeof integerLiteral(text.slice(start, i)) === 'bigint') spans.push([start, i]);
+      // Skip the rest of a non-integer number (fraction, exponent) so its digits are not re-read.
+      while (i < n) {
+        d = text.charCodeAt(i);
+        if (!((d >= Ch.Zero && d <= Ch.Nine) || d === Ch.Dot || d === Ch.LowerE || d === Ch.UpperE || d === Ch.Plus || d === Ch.Minus)) break;
+        i++;
+      }
+      continue;
+    }
+    i++;
+  }
+  return spans;
+}
+
+/** Native JSON.parse with each unsafe literal swapped for a marker string, then the markers swapped for bigints. */
+function parseWithBigInts(text: string, spans: [number, number][]): JsonValue {
+  const values: bigint[] = [];
+  let marked = '';
+  let from = 0;
+  for (const [start, end] of spans) {
+    marked += `${text.slice(from, start)}"${PARSE_MARK_TEXT}${values.length}"`;
+    values.push(BigInt(text.slice(start, end)));
+    from = end;
+  }
+  marked += text.slice(from);
+  return restoreBigInts(JSON.parse(marked) as JsonValue, values);
+}
+
+function restoreBigInts(value: JsonValue, values: bigint[]): JsonValue {
+  if (typeof value === 'string') {
+    return value.charCodeAt(0) === 2 && value.startsWith(PARSE_MARK) ? (values[Number(value.slice(PARSE_MARK.length))] ?? value) : value;
+  }
+  if (typeof value !== 'object' || value === null) return value;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) value[i] = restoreBigInts(value[i]!, values);
+    return value;
+  }
+  const keys = Object.keys(value);
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i]!;
+    const v = value[k]!;
+    if (typeof v === 'object' || typeof v === 'string') value[k] = restoreBigInts(v, values);
+  }
+  return value;
+}
+
+/** JSON text for a value; bigints are written as plain digits. `undefined` becomes `null`. */
+export function stringifyJson(value: unknown, indent?: number): string {
+  try {
+    return JSON.stringify(value, null, indent) ?? 'null';
+  } catch (err) {
+    if (!(err instanceof TypeError) || !/BigInt/i.test(err.message)) throw err;
+  }
+  // Bigints are marked as strings with a per-process nonce, then unquoted: no data string can collide.
+  const text = JSON.stringify(value, (_key, v: unknown) => (typeof v === 'bigint' ? `${BIGINT_MARK}${v.toString()}` : v), indent);
+  return (text ?? 'null').replace(BIGINT_MARK_RE, '$1');
+}
+
+const NONCE = Math.random().toString(36).slice(2, 10);
+// Marks an unsafe integer while native JSON.parse runs; the control character and nonce keep data strings from matching.
+const PARSE_MARK = `\u0002bigint-${NONCE}:`;
+/** The marker as JSON text (a raw control character is not allowed inside a JSON string). */
+const PARSE_MARK_TEXT = `\\u0002bigint-${NONCE}:`;
+const BIGINT_MARK = `\u0001bigint-${NONCE}:`;
+const BIGINT_MARK_RE = new RegExp(`"\\\\u0001bigint-${NONCE}:(-?\\d+)"`, 'g');
+
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+const MIN_SAFE = -MAX_SAFE;
+
+/** An integer literal's value: a number when a double holds it exactly, else a bigint. */
+export function integerLiteral(digits: string): number | bigint {
+  // Up to 15 digits always fit; 16+ need checking.
+  const unsigned = digits.charCodeAt(0) === 45 ? digits.length - 1 : digits.length;
+  if (unsigned < 16) return Number(digits);
+  const big = BigInt(digits);
+  return big > MAX_SAFE || big < MIN_SAFE ? big : Number(big);
+}
+
+const enum Ch {
+  Tab = 9,
+  NewLine = 10,
+  Return = 13,
+  Space = 32,
+  Quote = 34,
+  Plus = 43,
+  Comma = 44,
+  Minus = 45,
+  Dot = 46,
+  Zero = 48,
+  Nine = 57,
+  Colon = 58,
+  UpperE = 69,
+  OpenBracket = 91,
+  Backslash = 92,
+  CloseBracket = 93,
+  LowerE = 101,
+  OpenBrace = 123,
+  CloseBrace = 125,
+}
+
+const ESCAPES: Record<string, string> = { '"': '"', '\\': '\\', '/': '/', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t' };
+
+class LosslessParser {
+  private pos = 0;
+  private depth = 0;
+
+  constructor(private readonly text: string) {}
+
+  parseDocument(): JsonValue {
+    this.skipSpace();
+    const value = this.parseValue();
+    this.skipSpace();
+    if (this.pos < this.text.length) this.fail('unexpected text after the JSON value');
+    return value;
+  }
+
+  private parseValue(): JsonValue {
+    const c = this.text.charCodeAt(this.pos);
+    if (c === Ch.Quote) return this.parseString();
+    if (c === Ch.OpenBrace) return this.parseObject();
+    if (c === Ch.OpenBracket) return this.parseArray();
+    if (c === Ch.Minus || (c >= Ch.Zero && c <= Ch.Nine)) return this.parseNumber();
+    if (this.text.startsWith('true', this.pos)) return this.literal(4, true);
+    if (this.text.startsWith('false', this.pos)) return this.literal(5, false);
+    if (this.text.startsWith('null', this.pos)) return this.literal(4, null);
+    if (this.pos >= this.text.length) this.fail('unexpected end of JSON');
+    return this.fail(`unexpected character ${JSON.stringify(this.text[this.pos])}`);
+  }
+
+  private literal<T>(length: number, value: T): T {
+    this.pos += length;
+    return value;
+  }
+
+  private enter(): void {
+    if (++this.depth > MAX_JSON_DEPTH) this.fail(`nesting deeper than ${MAX_JSON_DEPTH} levels`);
+  }
+
+  private parseObject(): JsonValue {
+    this.enter();
+    this.pos++; // {
+    const out: { [key: string]: JsonValue } = {};
+    this.skipSpace();
+    if (this.text.charCodeAt(this.pos) === Ch.CloseBrace) {
+      this.pos++;
+      this.depth--;
+      return out;
+    }
+    for (;;) {
+      if (this.text.charCodeAt(this.pos) !== Ch.Quote) this.fail('expected a property name in double quotes');
+      const key = this.parseString();
+      this.skipSpace();
+      if (this.text.charCodeAt(this.pos) !== Ch.Colon) this.fail("expected ':' after a property name");
+      this.pos++;
+      this.skipSpace();
+      const value = this.parseValue();
+      // Like JSON.parse: a later duplicate wins; `__proto__` is an own data property, never the prototype.
+      if (key === '__proto__') Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
+      else out[key] = value;
+      this.skipSpace();
+      const c = this.text.charCodeAt(this.pos);
+      if (c === Ch.Comma) {
+        this.pos++;
+        this.skipSpace();
+        continue;
+      }
+      if (c === Ch.CloseBrace) {
+        this.pos++;
+        this.depth--;
+        return out;
+      }
+      this.fail("expected ',' or '}' in an object");
+    }
+  }
+
+  private parseArray(): JsonValue {
+    this.enter();
+    this.pos++; // [
+    const out: JsonValue[] = [];
+    this.skipSpace();
+    if (this.text.charCodeAt(this.pos) === Ch.CloseBracket) {
+      this.pos++;
+      this.depth--;
+      return out;
+    }
+    for (;;) {
+      out.push(this.parseValue());
+      this.skipSpace();
+      const c = this.text.charCodeAt(this.pos);
+      if (c === Ch.Comma) {
+        this.pos++;
+        this.skipSpace();
+        continue;
+      }
+      if (c === Ch.CloseBracket) {
+        this.pos++;
+        this.depth--;
+        return out;
+      }
+      this.fail("expected ',' or ']' in an array");
+    }
+  }
+
+  private parseString(): string {
+    const text = this.text;
+    const start = ++this.pos; // opening quote
+    let pos = start;
+    // Plain strings (no escapes) are one slice.
+    for (;;) {
+      const c = text.charCodeAt(pos);
+      if (c === Ch.Quote) {
+        this.pos = pos + 1;
+        return text.slice(start, pos);
+      }
+      if (c === Ch.Backslash) break;
+      if (c < 0x20 || Number.isNaN(c)) {
+        this.pos = pos;
+        this.fail(Number.isNaN(c) ? 'unterminated string' : 'control character in a string');
+      }
+      pos++;
+    }
+    let out = text.slice(start, pos);
+    for (;;) {
+      const c = text.charCodeAt(pos);
+      if (c === Ch.Quote) {
+        this.pos = pos + 1;
+        return out;
+      }
+      if (Number.isNaN(c)) {
+        this.pos = pos;
+        this.fail('unterminated string');
+      }
+      if (c < 0x20) {
+        this.pos = pos;
+        this.fail('control character in a string');
+      }
+      if (c !== Ch.Backslash) {
+        out += text[pos];
+        pos++;
+        continue;
+      }
+      const e = text[pos + 1];
+      if (e === 'u') {
+        const hex = text.slice(pos + 2, pos + 6);
+        if (!/^[0-9a-fA-F]{4}$/.test(hex)) {
+          this.pos = pos;
+          this.fail('bad \\u escape in a string');
+        }
+        out += String.fromCharCode(parseInt(hex, 16));
+        pos += 6;
+        continue;
+      }
+      const decoded = e === undefined ? undefined : ESCAPES[e];
+      if (decoded === undefined) {
+        this.pos = pos;
+        this.fail('bad escape in a string');
+      }
+      out += decoded;
+      pos += 2;
+    }
+  }
+
+  private parseNumber(): number | bigint {
+    const text = this.text;
+    const start = this.pos;
+    let pos = start;
+    if (text.charCodeAt(pos) === Ch.Minus) pos++;
+    const firstDigit = text.charCodeAt(pos);
+    if (firstDigit === Ch.Zero) pos++;
+    else if (firstDigit > Ch.Zero && firstDigit <= Ch.Nine) pos = this.digits(pos);
+    else {
+      this.pos = pos;
+      this.fail('expected a digit');
+    }
+    let integer = true;
+    if (text.charCodeAt(pos) === Ch.Dot) {
+      integer = false;
+      const after = this.digits(pos + 1);
+      if (after === pos + 1) {
+        this.pos = after;
+        this.fail('expected a digit after the decimal point');
+      }
+      pos = after;
+    }
+    const e = text.charCodeAt(pos);
+    if (e === Ch.LowerE || e === Ch.UpperE) {
+      integer = false;
+      pos++;
+      const sign = text.charCodeAt(pos);
+      if (sign === Ch.Plus || sign === Ch.Minus) pos++;
+      const after = this.digits(pos);
+      if (after === pos) {
+        this.pos = after;
+        this.fail('expected a digit in the exponent');
+      }
+      pos = after;
+    }
+    this.pos = pos;
+    const literal = text.slice(start, pos);
+    return integer ? integerLiteral(literal) : Number(literal);
+  }
+
+  private digits(pos: number): number {
+    const text = this.text;
+    let c = text.charCodeAt(pos);
+    while (c >= Ch.Zero && c <= Ch.Nine) c = text.charCodeAt(++pos);
+    return pos;
+  }
+
+  private skipSpace(): void {
+    const text = this.text;
+    let c = text.charCodeAt(this.pos);
+    while (c === Ch.Space || c === Ch.NewLine || c === Ch.Return || c === Ch.Tab) c = text.charCodeAt(++this.pos);
+  }
+
+  private fail(message: string): never {
+    const { line, column } = lineAndColumn(this.text, this.pos);
+    throw new JsonSyntaxError(message, this.pos, line, column);
+  }
+}
+
+/** 1-based line and column of a character offset. */
+export function lineAndColumn(text: string, position: number): { line: number; column: number } {
+  let line = 1;
+  let lineStart = 0;
+  for (let i = text.indexOf('\n'); i >= 0 && i < position; i = text.indexOf('\n', i + 1)) {
+    line++;
+    lineStart = i + 1;
+  }
+  return { line, column: position - lineStart + 1 };
+}
