@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { RecordError } from '../../../src/engine/errors.ts';
 import { LATE_METRIC } from '../../../src/engine/window/window-aggregate.ts';
-import { feed, HOUR, iso, makeWindow, MIN, RecordingOutput, T0 } from './harness.ts';
+import { feed, HOUR, iso, makeWindow, MIN, RecordingOutput, SourceBatch, T0 } from './harness.ts';
 
 const hourly = { kind: 'tumbling', size: HOUR } as const;
 
@@ -576,5 +576,28 @@ describe('snapshot and restore', () => {
     const { op } = makeWindow({ shape: hourly });
     expect(() => op.restore({ version: 99 })).toThrow(/window state: version 99/);
     expect(() => op.restore('nope')).toThrow(/not an object/);
+  });
+});
+
+describe('asynchronous emission (expression aggregates)', () => {
+  it('a tick that closes windows with expression aggregates returns a promise the caller awaits, and later batches queue behind it', async () => {
+    const { op, clock } = makeWindow({ shape: hourly, idle: MIN, aggregate: { ids: '$join(id, ",")' } });
+    const out = new RecordingOutput();
+    await feed(op, out, 'p0', [{ g: 'a', t: T0, id: 'x' }]);
+    await feed(op, out, 'p1', [{ g: 'a', t: T0 + 2 * HOUR, id: 'y' }]);
+    clock.advance(MIN);
+    const tick = op.onTick(clock.now(), out);
+    expect(tick).toBeInstanceOf(Promise);
+    // A batch arriving before the tick's emission settled must not overtake it.
+    const sb = new SourceBatch('p0', [{ g: 'b', t: T0 + 3 * HOUR, id: 'z' }]);
+    const next = op.process(sb.batch, out);
+    await tick;
+    await next;
+    await op.onEnd(out);
+    expect(out.values().map((v) => [v.window_start, v.ids])).toEqual([
+      [iso(T0), 'x'],
+      [iso(T0 + 2 * HOUR), 'y'],
+      [iso(T0 + 3 * HOUR), 'z'],
+    ]);
   });
 });
