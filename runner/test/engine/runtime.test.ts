@@ -171,6 +171,26 @@ describe('Runtime: flow and acknowledgement', () => {
   });
 });
 
+describe('Runtime: bookkeeping bugs surface as failures', () => {
+  it('fails the run (not an unhandled rejection) when a step emits a record twice without retaining it', async () => {
+    const graph = graphOf([
+      { source: 'in', impl: new ScriptedSource('in', [{ partition: 'p', values: json(1) }]) },
+      {
+        step: 'dup',
+        impl: new ScriptedStep({
+          process: (records, out) => {
+            out.emit(records);
+            out.emit(records);
+          },
+        }),
+        from: ['in'],
+      },
+      { sink: 'out', impl: new RecordingSink(), from: ['dup'] },
+    ]);
+    await expect(new Runtime(graph, options()).run()).rejects.toMatchObject({ code: 'E_SINK_ACK', where: 'sinks.out' });
+  });
+});
+
 describe('Runtime: backpressure', () => {
   it('a slow sink bounds the batches in flight and blocks the source', async () => {
     const batches = Array.from({ length: 50 }, (_, i) => ({ partition: 'p', values: json(...Array.from({ length: 10 }, () => ({ i }))) }));

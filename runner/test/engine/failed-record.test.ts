@@ -1,0 +1,26 @@
+import { describe, expect, it } from 'vitest';
+import { Ack } from '../../src/engine/ack.ts';
+import { RecordError } from '../../src/engine/errors.ts';
+import { failedRecord, undecodableRecord } from '../../src/engine/failed-record.ts';
+
+const position = { source: 'in', partition: 'in/0', offset: '7' };
+
+describe('failed records', () => {
+  it("keep a step failure's record as it was, with the reason in headers and $meta.error", () => {
+    const ack = new Ack(() => {});
+    const rec = { key: 'k', value: { a: 1 }, time: 5, headers: { h: 'v' }, meta: { op: 'c' }, position, ack };
+    const failed = failedRecord(rec, 'enriched', new RecordError('E_EXPR_EVAL', 'boom', 'steps.enriched'));
+    expect(failed).toMatchObject({ key: 'k', value: { a: 1 }, time: 5, position, ack });
+    expect(failed.headers).toEqual({ h: 'v', 'sluice-error-node': 'enriched', 'sluice-error-message': 'boom' });
+    expect(failed.meta).toEqual({ op: 'c', error: { node: 'enriched', message: 'boom', code: 'E_EXPR_EVAL' } });
+    expect(rec.headers).toEqual({ h: 'v' });
+  });
+
+  it('turn an undecodable message into text with the decode error', () => {
+    const ack = new Ack(() => {});
+    const msg = { key: Buffer.from('id-1'), value: Buffer.from('{oops'), headers: {}, timestamp: 99, position };
+    const failed = undecodableRecord(msg, 'in', ack, new Error('Unexpected token'));
+    expect(failed).toMatchObject({ key: 'id-1', value: '{oops', time: 99, ack });
+    expect(failed.meta.error).toEqual({ node: 'in', message: 'Unexpected token' });
+  });
+});

@@ -1,0 +1,126 @@
+import { describe, expect, it } from 'vitest';
+import { Ack } from '../../src/engine/ack.ts';
+import type { SluiceError } from '../../src/engine/errors.ts';
+import type { StreamRecord } from '../../src/engine/record.ts';
+import { SinkQueue } from '../../src/engine/sink-queue.ts';
+import { RecordingSink, settle } from './fake-components.ts';
+
+function records(n: number, from = 0): { ack: Ack; records: StreamRecord[]; done: () => boolean } {
+  let complete = false;
+  const ack = new Ack(() => (complete = true));
+  ack.retain(n);
+  ack.seal();
+  const list = Array.from({ length: n }, (_, i) => ({
+    key: null,
+    value: from + i,
+    time: 0,
+    headers: {},
+    meta: {},
+    position: { source: 's', partition: 'p', offset: String(from + i) },
+    ack,
+  }));
+  return { ack, records: list, done: () => complete };
+}
+
+describe('SinkQueue', () => {
+  it('writes in order, grouping what accumulated up to maxBatch, and acknowledges after each write', async () => {
+    const sink = new RecordingSink();
+    sink.hold();
+    const failures: SluiceError[] = [];
+    const q = new SinkQueue('out', sink, { capacity: 100, maxBatch: 4 }, (e) => failures.push(e));
+    const a = records(3, 0);
+    const b = records(3, 3);
+    const c = records(1, 6);
+    q.push(a.records);
+    q.push(b.records);
+    q.push(c.records);
+    await settle();
+    expect(q.stats()).toMatchObject({ writing: 3, queued: 4 });
+    expect(a.done()).toBe(false);
+    sink.releaseHeld();
+    await q.drain();
+    expect(sink.writes.map((w) => w.map((m) => m.value))).toEqual([[0, 1, 2], [3, 4, 5, 6]]);
+    expect(a.done() && b.done() && c.done()).toBe(true);
+    expect(q.stats()).toMatchObject({ written: 7, batches: 2, queued: 0, writing: 0 });
+    expect(failures).toEqual([]);
+  });
+
+  it('splits a pushed array larger than maxBatch', async () => {
+    const sink = new RecordingSink();
+    const q = new SinkQueue('out', sink, { capacity: 100, maxBatch: 4 }, () => {});
+    const a = records(10);
+    q.push(a.records);
+    await q.drain();
+    expect(sink.writes.map((w) => w.length)).toEqual([4, 4, 2]);
+    expect(a.done()).toBe(true);
+  });
+
+  it('reports no room beyond capacity and wakes waiters as the writer catches up', async () => {
+    const sink = new RecordingSink();
+    sink.hold();
+    const q = new SinkQueue('out', sink, { capacity: 5, maxBatch: 5 }, () => {});
+    q.push(records(5).records); // taken at once by the writer
+    await settle();
+    q.push(records(5).records);
+    expect(q.hasRoom()).toBe(false);
+    let woke = false;
+    const waiting = q.waitForRoom().then(() => (woke = true));
+    await settle();
+    expect(woke).toBe(false);
+    sink.releaseHeld();
+    await waiting;
+    expect(woke).toBe(true);
+    await q.drain();
+  });
+
+  it('on a failed write stops, acknowledges nothing of it, and reports a SluiceError naming the sink', async () => {
+    const sink = new RecordingSink();
+    sink.failNext = new Error('disk full');
+    const failures: SluiceError[] = [];
+    const q = new SinkQueue('files', sink, { capacity: 100, maxBatch: 2 }, (e) => failures.push(e));
+    const a = records(4);
+    q.push(a.records);
+    await q.drain();
+    expect(failures).toHaveLength(1);
+    expect(failures[0]).toMatchObject({ code: 'E_SINK_WRITE', where: 'sinks.files' });
+    expect(failures[0]!.message).toMatch(/disk full/);
+    expect(a.ack.outstanding).toBe(4);
+    expect(a.done()).toBe(false);
+    expect(q.hasRoom()).toBe(true);
+    q.push(records(1).records);
+    await q.drain();
+    expect(sink.writes).toEqual([]);
+  });
+
+  it('reports a prepare failure as E_SINK_PREPARE', async () => {
+    const sink = new RecordingSink();
+    sink.prepare = () => {
+      throw new Error('key expression failed');
+    };
+    const failures: SluiceError[] = [];
+    const q = new SinkQueue('out', sink, { capacity: 100, maxBatch: 2 }, (e) => failures.push(e));
+    q.push(records(1).records);
+    await q.drain();
+    expect(failures[0]).toMatchObject({ code: 'E_SINK_PREPARE' });
+  });
+
+  it('abort abandons queued records unacknowledged and waits for the write in flight', async () => {
+    const sink = new RecordingSink();
+    sink.hold();
+    const q = new SinkQueue('out', sink, { capacity: 100, maxBatch: 2 }, () => {});
+    const a = records(2);
+    const b = records(2, 2);
+    q.push(a.records);
+    await settle();
+    q.push(b.records);
+    let aborted = false;
+    const aborting = q.abort().then(() => (aborted = true));
+    await settle();
+    expect(aborted).toBe(false);
+    sink.releaseHeld();
+    await aborting;
+    expect(a.done()).toBe(true);
+    expect(b.done()).toBe(false);
+    expect(sink.writes).toHaveLength(1);
+  });
+});
