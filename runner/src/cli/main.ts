@@ -5,6 +5,8 @@
 import { dispatch, type CliCommand } from './command.ts';
 
 const commands: CliCommand[] = [
+  (await import('./run.ts')).command,
+  (await import('./test.ts')).command,
   (await import('./validate.ts')).command,
   (await import('./graph.ts')).command,
   (await import('./schema.ts')).command,

@@ -1,0 +1,155 @@
+/**
+ * `sluice run <file>`: runs a pipeline until its input ends (bounded sources) or SIGINT/SIGTERM.
+ * On a signal it stops reading, drains what is in flight to the sinks, commits what they
+ * acknowledged and exits 0; a second signal exits at once (130) without that.
+ */
+import { systemClock } from '../engine/clock.ts';
+import { errorMessage, SluiceError } from '../engine/errors.ts';
+import { createLogger } from '../engine/logger.ts';
+import { Metrics } from '../engine/metrics.ts';
+import { Runtime, type RuntimeStats } from '../engine/runtime.ts';
+import { instantiate } from '../plan/instantiate.ts';
+import { loadPipeline, renderLoadErrors } from '../plan/load-pipeline.ts';
+import { parseSetArgument } from '../spec/load.ts';
+import { EXIT_INVALID, EXIT_OK, parseCommandLine, processIO, UsageError, type CliCommand } from './command.ts';
+
+const EXIT_FAILED = 1;
+const EXIT_INTERRUPTED = 130;
+
+const usage = `Usage: sluice run <file> [--profile <name>] [--set <path=value>]... [--log-level <level>]
+
+Runs a pipeline. Logs go to stderr (pretty on a terminal, JSON lines otherwise); on a terminal a
+live line shows records in and out per second, the watermark and the open windows.
+
+Options:
+  --profile <name>     apply the spec's profile (e.g. local: no servers needed)
+  --set <path=value>   override one spec value, e.g. --set sources.activities.kafka.start=latest
+  --log-level <level>  trace, debug, info (default), warn, error
+Ctrl-C stops cleanly: sources stop, in-flight records reach the sinks, acknowledged positions are
+committed. Exit codes: 0 done or stopped cleanly, 1 the run failed, 2 invalid spec or arguments.
+`;
+
+/** The live progress text: rates over the last interval, the lowest step watermark, open windows. */
+export function progressLine(now: RuntimeStats, previous: RuntimeStats | undefined): string {
+  const seconds = previous ? Math.max(0.001, (now.elapsedMs - previous.elapsedMs) / 1000) : Math.max(0.001, now.elapsedMs / 1000);
+  const inRate = (now.recordsIn - (previous?.recordsIn ?? 0)) / seconds;
+  const outRate = (now.recordsOut - (previous?.recordsOut ?? 0)) / seconds;
+  const watermarks: string[] = [];
+  let open = 0;
+  let late = 0;
+  for (const node of Object.values(now.nodes)) {
+    const wm = node.step?.watermark;
+    if (typeof wm === 'string') watermarks.push(wm);
+    if (typeof node.step?.open_windows === 'number') open += node.step.open_windows;
+    if (typeof node.step?.late === 'number') late += node.step.late;
+  }
+  watermarks.sort();
+  const parts = [
+    `in ${Math.round(inRate)}/s (${now.recordsIn})`,
+    `out ${Math.round(outRate)}/s (${now.recordsOut})`,
+  ];
+  if (watermarks.length > 0) parts.push(`watermark ${watermarks[0]}`, `open windows ${open}`, `late ${late}`);
+  return parts.join('  ');
+}
+
+export const command: CliCommand = {
+  name: 'run',
+  summary: 'run a pipeline until its input ends or Ctrl-C',
+  usage,
+  async run(argv, io = processIO) {
+    const { values, positionals } = parseCommandLine(argv, {
+      profile: { type: 'string' },
+      set: { type: 'string', multiple: true },
+      'log-level': { type: 'string' },
+    });
+    if (positionals.length !== 1) throw new UsageError('give exactly one spec file');
+    const file = positionals[0]!;
+    let sets;
+    try {
+      sets = (values.set ?? []).map(parseSetArgument);
+    } catch (err) {
+      throw new UsageError(errorMessage(err));
+    }
+    const loaded = await loadPipeline(file, {
+      env: io.env,
+      sets,
+      ...(values.profile !== undefined ? { profile: values.profile } : {}),
+    });
+    if (!loaded.ok) {
+      io.stderr(renderLoadErrors(loaded));
+      return EXIT_INVALID;
+    }
+
+    const logger = createLogger(values['log-level'] ?? io.env.SLUICE_LOG_LEVEL ?? 'info');
+    const metrics = new Metrics();
+    const graph = instantiate(loaded.plan, { mode: 'run', logger, clock: systemClock, metrics });
+    const runtime = new Runtime(graph, { logger, metrics, clock: systemClock });
+
+    let signals = 0;
+    const onSignal = (signal: NodeJS.Signals) => {
+      signals++;
+      if (signals > 1) {
+        logger.warn({ signal }, 'second signal: exiting without draining');
+        process.exit(EXIT_INTERRUPTED);
+      }
+      logger.info({ signal }, 'stopping: draining in-flight records to the sinks (press again to exit at once)');
+      void runtime.stop(signal);
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+
+    // On a terminal, one live line on stderr; when a stdout sink shares the terminal, a full line
+    // every 5 s instead, so data lines and the progress line do not overwrite each other.
+    const stdoutSink = loaded.plan.nodes.some((n) => n.role === 'sink' && n.kind === 'stdout');
+    const live = process.stderr.isTTY === true;
+    const sameTerminal = stdoutSink && process.stdout.isTTY === true;
+    let previous: RuntimeStats | undefined;
+    const progress = live
+      ? setInterval(
+          () => {
+            const now = runtime.stats();
+            const line = progressLine(now, previous);
+            previous = now;
+            process.stderr.write(sameTerminal ? `${line}\n` : `\r\x1b[K${line}`);
+          },
+          sameTerminal ? 5000 : 1000,
+        )
+      : undefined;
+
+    logger.info({ pipeline: loaded.plan.name, file, profile: values.profile }, 'pipeline starting');
+    try {
+      const outcome = await runtime.run();
+      if (progress) process.stderr.write(sameTerminal ? '' : '\r\x1b[K');
+      logger.info(
+        {
+          ended: outcome.ended,
+          recordsIn: outcome.recordsIn,
+          recordsOut: outcome.recordsOut,
+          failed: outcome.failed,
+          dropped: outcome.dropped,
+          filtered: outcome.discarded,
+          seconds: Math.round(outcome.elapsedMs) / 1000,
+        },
+        outcome.ended === 'stopped' ? 'pipeline stopped cleanly' : 'pipeline finished: end of input',
+      );
+      return EXIT_OK;
+    } catch (err) {
+      const where = err instanceof SluiceError && err.where ? ` (${err.where})` : '';
+      logger.error({ err }, `pipeline failed${where}: ${errorMessage(err)}`);
+      return EXIT_FAILED;
+    } finally {
+      if (progress) clearInterval(progress);
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      await flushLogger(logger);
+    }
+  },
+};
+
+/** pino writes asynchronously; give the last lines a moment to leave before the process exits. */
+async function flushLogger(logger: unknown): Promise<void> {
+  const flush = (logger as { flush?: (cb?: (err?: Error) => void) => void }).flush;
+  if (typeof flush === 'function') {
+    await new Promise<void>((resolve) => flush.call(logger, () => resolve()));
+  }
+}

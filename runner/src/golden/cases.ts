@@ -1,0 +1,80 @@
+/**
+ * Golden-file cases of a pipeline spec. Beside `pipelines/<stem>.yaml` live
+ * `pipelines/tests/<stem>/<case>/` folders holding:
+ *   <source>.jsonl   the raw message values each source reads, one per line (a missing file = no input)
+ *   <sink>.jsonl     what each sink is expected to write: one OutboundMessage (`{"key":…,"value":…}`) per line
+ *   case.yaml        optional: `description`, `set: { path: value }` overrides, `profile`, `env`
+ */
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { ConfigError } from '../engine/errors.ts';
+import type { SetOverride } from '../spec/load.ts';
+
+export interface GoldenCase {
+  pipelineFile: string;
+  name: string;
+  dir: string;
+  description?: string;
+  profile?: string;
+  sets: SetOverride[];
+  env: Record<string, string>;
+}
+
+/** The folder holding a pipeline's cases: `<dir>/tests/<stem>/`. */
+export function casesDirOf(pipelineFile: string): string {
+  const stem = path.basename(pipelineFile).replace(/\.ya?ml$/, '');
+  return path.join(path.dirname(pipelineFile), 'tests', stem);
+}
+
+export async function findCases(pipelineFile: string): Promise<GoldenCase[]> {
+  const root = casesDirOf(pipelineFile);
+  let entries: string[];
+  try {
+    entries = (await readdir(root, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name);
+  } catch {
+    return [];
+  }
+  entries.sort();
+  return Promise.all(entries.map((name) => readCase(pipelineFile, name, path.join(root, name))));
+}
+
+async function readCase(pipelineFile: string, name: string, dir: string): Promise<GoldenCase> {
+  const found: GoldenCase = { pipelineFile, name, dir, sets: [], env: {} };
+  let text: string;
+  try {
+    text = await readFile(path.join(dir, 'case.yaml'), 'utf8');
+  } catch {
+    return found;
+  }
+  const where = path.join(dir, 'case.yaml');
+  const doc: unknown = parseYaml(text);
+  if (doc === null || doc === undefined) return found;
+  if (typeof doc !== 'object' || Array.isArray(doc)) throw new ConfigError('E_CASE', 'case.yaml must be a map', where);
+  for (const [key, value] of Object.entries(doc)) {
+    switch (key) {
+      case 'description':
+        found.description = String(value);
+        break;
+      case 'profile':
+        found.profile = String(value);
+        break;
+      case 'set':
+        found.sets = Object.entries(asMap(value, 'set', where)).map(([p, v]) => ({ path: p, value: v }));
+        break;
+      case 'env':
+        found.env = Object.fromEntries(Object.entries(asMap(value, 'env', where)).map(([k, v]) => [k, String(v)]));
+        break;
+      default:
+        throw new ConfigError('E_CASE', `unknown key \`${key}\` in case.yaml (known: description, profile, set, env)`, where);
+    }
+  }
+  return found;
+}
+
+function asMap(value: unknown, key: string, where: string): Record<string, unknown> {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new ConfigError('E_CASE', `\`${key}\` in case.yaml must be a map`, where);
+  }
+  return value as Record<string, unknown>;
+}

@@ -1,0 +1,211 @@
+/**
+ * Runs one golden case: the spec is loaded and compiled as usual (with the case's overrides), then
+ * every source is swapped for the case's input file and every sink for a recorder that keeps what
+ * the real sink's `prepare` made. The run is bounded and uses a manual clock: no network, no wall
+ * clock, the same output every time.
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { Ack } from '../engine/ack.ts';
+import { ManualClock } from '../engine/clock.ts';
+import type { OutboundMessage, Sink, Source, SourceOutput } from '../engine/component.ts';
+import { errorMessage } from '../engine/errors.ts';
+import type { Graph } from '../engine/graph.ts';
+import { stringifyJson } from '../engine/json.ts';
+import { silentLogger, type Logger } from '../engine/logger.ts';
+import { Metrics } from '../engine/metrics.ts';
+import type { RawMessage } from '../engine/record.ts';
+import { Runtime, type RunOutcome } from '../engine/runtime.ts';
+import { instantiate } from '../plan/instantiate.ts';
+import { loadPipeline, renderLoadErrors } from '../plan/load-pipeline.ts';
+import type { GoldenCase } from './cases.ts';
+import { lineDiff } from './line-diff.ts';
+
+export interface SinkComparison {
+  sink: string;
+  file: string;
+  actual: string[];
+  /** Undefined when the case has no expected file for this sink. */
+  expected: string[] | undefined;
+  equal: boolean;
+}
+
+export interface CaseResult {
+  case: GoldenCase;
+  ok: boolean;
+  /** Why the case could not run, or invariants it broke (spec errors, unacknowledged input ...). */
+  problems: string[];
+  sinks: SinkComparison[];
+  outcome?: RunOutcome;
+}
+
+/** The start of the manual clock in golden runs: fixed, so generated data and idle timers repeat. */
+export const GOLDEN_CLOCK_START = Date.UTC(2025, 0, 1);
+
+const INPUT_BATCH = 500;
+
+/** A bounded source over lines of text, standing in for a real source in a golden run. */
+class LinesInput implements Source {
+  readonly bounded = true;
+  /** Acks of the batches handed over, to check at the end that everything was acknowledged. */
+  readonly acks: Ack[] = [];
+
+  constructor(
+    private readonly name: string,
+    private readonly lines: readonly string[],
+  ) {}
+
+  async run(out: SourceOutput): Promise<void> {
+    const partition = `${this.name}/0`;
+    out.assign([partition]);
+    let batch: RawMessage[] = [];
+    const flush = async () => {
+      const ack = new Ack(() => {});
+      this.acks.push(ack);
+      const messages = batch;
+      batch = [];
+      await out.emit({ partition, messages, ack });
+    };
+    for (let i = 0; i < this.lines.length; i++) {
+      const line = this.lines[i]!;
+      if (line.trim() === '') continue;
+      batch.push({
+        key: null,
+        value: line,
+        headers: {},
+        timestamp: GOLDEN_CLOCK_START,
+        position: { source: this.name, partition, offset: String(i + 1) },
+      });
+      if (batch.length >= INPUT_BATCH) await flush();
+    }
+    if (batch.length > 0) await flush();
+  }
+
+  async stop(): Promise<void> {}
+  async close(): Promise<void> {}
+}
+
+/** Keeps what a sink would write, using the real sink's `prepare` (keys, topics, headers). */
+function recorder(real: Sink, into: OutboundMessage[]): Sink {
+  return {
+    open: async () => {},
+    prepare: (records) => real.prepare(records),
+    write: async (messages) => {
+      into.push(...messages);
+    },
+    close: async () => {},
+  };
+}
+
+/** One golden line per message: topic and headers only when present, so simple cases stay short. */
+export function goldenLine(message: OutboundMessage): string {
+  const line: Record<string, unknown> = {};
+  if (message.topic !== undefined) line.topic = message.topic;
+  line.key = message.key;
+  line.value = message.value;
+  if (message.headers && Object.keys(message.headers).length > 0) line.headers = message.headers;
+  return stringifyJson(line);
+}
+
+async function readLines(file: string): Promise<string[] | undefined> {
+  try {
+    const text = await readFile(file, 'utf8');
+    return text.split('\n').filter((l) => l.trim() !== '');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+/** Canonical form of an expected line, so key order and spacing in hand-written files do not matter. */
+function canonical(line: string): string {
+  try {
+    return goldenLine(JSON.parse(line) as OutboundMessage);
+  } catch {
+    return line;
+  }
+}
+
+export interface RunCaseOptions {
+  /** Rewrite the expected files with what the run produced. */
+  update?: boolean;
+  logger?: Logger;
+}
+
+export async function runCase(c: GoldenCase, options: RunCaseOptions = {}): Promise<CaseResult> {
+  const result: CaseResult = { case: c, ok: false, problems: [], sinks: [] };
+  const loaded = await loadPipeline(c.pipelineFile, {
+    env: { ...process.env, ...c.env },
+    sets: c.sets,
+    ...(c.profile !== undefined ? { profile: c.profile } : {}),
+  });
+  if (!loaded.ok) {
+    result.problems.push(renderLoadErrors(loaded));
+    return result;
+  }
+  const clock = new ManualClock(GOLDEN_CLOCK_START);
+  const metrics = new Metrics();
+  const logger = options.logger ?? silentLogger;
+  const graph = instantiate(loaded.plan, { mode: 'test', clock, metrics, logger });
+
+  const inputs: LinesInput[] = [];
+  const captured = new Map<string, OutboundMessage[]>();
+  const nodes: Graph['nodes'] = [];
+  for (const node of graph.nodes) {
+    if (node.role === 'source') {
+      const lines = (await readLines(path.join(c.dir, `${node.name}.jsonl`))) ?? [];
+      const input = new LinesInput(node.name, lines);
+      inputs.push(input);
+      nodes.push({ ...node, source: input });
+    } else if (node.role === 'sink') {
+      const into: OutboundMessage[] = [];
+      captured.set(node.name, into);
+      nodes.push({ ...node, sink: recorder(node.sink, into) });
+    } else {
+      nodes.push(node);
+    }
+  }
+
+  try {
+    const runtime = new Runtime({ name: graph.name, nodes }, { logger, metrics, clock, tickMs: 0, openSinks: false });
+    result.outcome = await runtime.run();
+  } catch (err) {
+    result.problems.push(`the run failed: ${errorMessage(err)}`);
+    return result;
+  }
+
+  const unacked = inputs.reduce((n, input) => n + input.acks.filter((a) => !a.isComplete).length, 0);
+  if (unacked > 0) {
+    result.problems.push(`${unacked} input batch(es) were never fully acknowledged at the end of input`);
+  }
+
+  for (const [sink, messages] of captured) {
+    const file = path.join(c.dir, `${sink}.jsonl`);
+    const actual = messages.map(goldenLine);
+    if (options.update) {
+      await writeFile(file, actual.length ? actual.join('\n') + '\n' : '');
+    }
+    const expectedRaw = options.update ? actual : await readLines(file);
+    const expected = expectedRaw?.map(canonical);
+    const equal = expected !== undefined && expected.length === actual.length && expected.every((l, i) => l === actual[i]);
+    result.sinks.push({ sink, file, actual, expected, equal });
+  }
+  result.ok = result.problems.length === 0 && result.sinks.every((s) => s.equal);
+  return result;
+}
+
+/** A readable account of a failed case: problems, then a diff per differing sink. */
+export function describeFailure(result: CaseResult): string {
+  const out: string[] = [];
+  for (const p of result.problems) out.push(p);
+  for (const s of result.sinks) {
+    if (s.equal) continue;
+    if (s.expected === undefined) {
+      out.push(`sink \`${s.sink}\`: no expected file ${s.file} (${s.actual.length} message(s) written; run with --update to create it)`);
+      continue;
+    }
+    out.push(`sink \`${s.sink}\` differs from ${s.file} (- expected, + actual):`);
+    out.push(lineDiff(s.expected, s.actual));
+  }
+  return out.join('\n');
+}
