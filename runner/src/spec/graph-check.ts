@@ -109,8 +109,9 @@ export function checkGraph(entries: readonly GraphEntry[]): GraphProblem[] {
 
   problems.push(...findCycles(entries.filter((e) => e.section === 'steps' && byName.get(e.name) === e), edges));
 
-  // An entry whose `from` is unreadable may read anything: do not guess who is unread.
+  // An entry whose `from` is unreadable or misspelt may have meant any node: do not guess who is unread.
   if (entries.some((e) => e.section !== 'sources' && e.inputs === undefined)) return problems;
+  if (problems.some((p) => p.code === 'E_FROM_UNKNOWN')) return problems;
   for (const e of byName.values()) {
     const readsMain = readers.get(e.name)?.has(MAIN_PORT) ?? false;
     if (readsMain) continue;

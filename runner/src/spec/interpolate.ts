@@ -38,7 +38,7 @@ export interface Interpolated {
 
 const NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
-/** Interpolates one string. Unset variables without a default become empty strings and are reported. */
+/** Interpolates one string. Unset variables without a default are reported and left as written. */
 export function interpolateString(original: string, env: Env): Interpolated {
   const segments: Segment[] = [];
   const problems: EnvProblem[] = [];
@@ -90,8 +90,8 @@ export function interpolateString(original: string, env: Env): Interpolated {
     } else if (set !== undefined) {
       substitute(set, i, close + 1);
     } else {
+      // Kept as written: an empty string would add a second, misleading error (`topic` must not be empty).
       problems.push({ kind: 'unset', text: name, start: i, end: close + 1 });
-      substitute('', i, close + 1);
     }
     i = original.indexOf('$', close + 1);
   }

@@ -70,6 +70,17 @@ export class SpecPositions {
     return best;
   }
 
+  /** The value node at exactly `path` when it has a position in the file; no fallback. */
+  exactNodeAt(path: SpecPath): Node | undefined {
+    let node: unknown = this.doc.contents;
+    for (const seg of path) {
+      if (isMap(node)) node = [...node.items].reverse().find((p) => isPair(p) && keyText(p.key) === String(seg))?.value;
+      else if (isSeq(node)) node = node.items[Number(seg)];
+      else return undefined;
+    }
+    return hasRange(node) ? node : undefined;
+  }
+
   at(path: SpecPath, target: Target = 'value'): Position {
     const node = this.nodeAt(path, target);
     if (!hasRange(node)) return { line: 1, col: 1, span: 1 };

@@ -320,7 +320,7 @@ function checkExpressions(entry: ResolvedEntry, registry: ComponentRegistry, loa
       } catch (err) {
         if (!(err instanceof ExpressionSyntaxError)) throw err;
         const fullPath = [...t.path, ...path];
-        const node = loaded.positions.nodeAt(fullPath);
+        const node = loaded.positions.exactNodeAt(fullPath);
         const pos = isScalar(node) ? loaded.positions.inScalar(node, err.position) : loaded.positions.at(fullPath);
         report.push('E_EXPR_SYNTAX', pos, `\`${fieldName(fullPath)}\` in ${describeObject(fullPath.slice(0, -1))} is not valid JSONata: ${err.message}`, expressionHint(err));
       }

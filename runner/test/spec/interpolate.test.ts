@@ -19,7 +19,7 @@ describe('interpolateString', () => {
   it('reports an unset variable without a default at its `${`', () => {
     const r = interpolateString('pw=${SECRET} ok', {});
     expect(r.problems).toEqual([{ kind: 'unset', text: 'SECRET', start: 3, end: 12 }]);
-    expect(r.value).toBe('pw= ok');
+    expect(r.value).toBe('pw=${SECRET} ok');
   });
 
   it('turns `$${` into a literal `${` without interpolating it', () => {
