@@ -3,11 +3,14 @@
  * in-memory source -> filter -> set (the employee pipeline's four fields) -> a sink that only
  * counts. No parsing, no I/O: what is left is the runtime's own cost plus reference JSONata.
  *
- *   npx tsx runner/bench/runtime.bench.ts [records=200000] [batch=500]
+ *   npx tsx runner/bench/runtime.bench.ts [records=200000] [batch=500] [steps=jsonata|passthrough]
+ *
+ * `passthrough` swaps filter and set for steps that only forward their input (the filter still
+ * drops the updates), which measures the runtime's own ceiling without JSONata.
  */
 import { Ack } from '../src/engine/ack.ts';
 import { systemClock } from '../src/engine/clock.ts';
-import type { Format, OutboundMessage, Sink, Source, SourceOutput } from '../src/engine/component.ts';
+import type { Format, OutboundMessage, Sink, Source, SourceOutput, Step } from '../src/engine/component.ts';
 import type { Graph } from '../src/engine/graph.ts';
 import { silentLogger } from '../src/engine/logger.ts';
 import { Metrics } from '../src/engine/metrics.ts';
@@ -18,6 +21,8 @@ import { setStep } from '../src/components/steps/set.ts';
 
 const total = Number(process.argv[2] ?? 200_000);
 const batchSize = Number(process.argv[3] ?? 500);
+const mode = process.argv[4] ?? 'jsonata';
+if (mode !== 'jsonata' && mode !== 'passthrough') throw new Error(`steps must be jsonata or passthrough, got ${mode}`);
 
 const TYPES = ['page_view', 'click', 'download', 'login', 'logout'];
 
@@ -76,35 +81,37 @@ for (let i = 0; i < total; i += batchSize) {
   batches.push(Array.from({ length: Math.min(batchSize, total - i) }, (_, j) => message(i + j)));
 }
 
+/** Drops updates like the filter, without JSONata. */
+const passInserts: Step = {
+  process(batch, out) {
+    const kept = batch.records.filter((r) => r.meta.op === 'c');
+    for (const r of batch.records) if (r.meta.op !== 'c') out.drop(r, 'filtered');
+    out.emit(kept);
+  },
+};
+const passThrough1to1: Step = {
+  process(batch, out) {
+    out.emit(batch.records);
+  },
+};
+
 const ctx = (name: string) => ({ name, logger: silentLogger, clock: systemClock, metrics: new Metrics(), mode: 'run' as const });
 const source = new PrebuiltSource(batches);
 const sink = new CountingSink();
+const employeeFields = {
+  activity_hour: '$hour(activity_timestamp)',
+  activity_date: '$date(activity_timestamp)',
+  session_duration_category: 'duration_seconds < 30 ? "short" : duration_seconds < 300 ? "medium" : "long"',
+  is_business_hours: 'activity_hour >= 9 and activity_hour <= 17',
+};
+const insertsStep = mode === 'passthrough' ? passInserts : filterStep.create({ filter: '$meta.op = "c"' }, ctx('inserts'));
+const enrichedStep = mode === 'passthrough' ? passThrough1to1 : setStep.create({ set: employeeFields }, ctx('enriched'));
 const graph: Graph = {
   name: 'runtime-bench',
   nodes: [
     { role: 'source', name: 'activities', source, format: passThrough },
-    {
-      role: 'step',
-      name: 'inserts',
-      step: filterStep.create({ filter: '$meta.op = "c"' }, ctx('inserts')),
-      inputs: [{ node: 'activities', port: 'out' }],
-    },
-    {
-      role: 'step',
-      name: 'enriched',
-      step: setStep.create(
-        {
-          set: {
-            activity_hour: '$hour(activity_timestamp)',
-            activity_date: '$date(activity_timestamp)',
-            session_duration_category: 'duration_seconds < 30 ? "short" : duration_seconds < 300 ? "medium" : "long"',
-            is_business_hours: 'activity_hour >= 9 and activity_hour <= 17',
-          },
-        },
-        ctx('enriched'),
-      ),
-      inputs: [{ node: 'inserts', port: 'out' }],
-    },
+    { role: 'step', name: 'inserts', step: insertsStep, inputs: [{ node: 'activities', port: 'out' }] },
+    { role: 'step', name: 'enriched', step: enrichedStep, inputs: [{ node: 'inserts', port: 'out' }] },
     { role: 'sink', name: 'processed', sink, inputs: [{ node: 'enriched', port: 'out' }] },
   ],
 };
@@ -124,7 +131,7 @@ if (sink.count !== Math.round(total * 0.9) || source.completed !== batches.lengt
 const perRecord = (nanos: number) => (nanos / total).toFixed(0).padStart(6);
 const rate = (n: number) => Math.round(n).toLocaleString('en-US');
 console.log(
-  `runtime bench: ${total} records in batches of ${batchSize}: ${seconds.toFixed(2)} s wall, ${rate(total / seconds)} records/s; ` +
+  `runtime bench (${mode}): ${total} records in batches of ${batchSize}: ${seconds.toFixed(2)} s wall, ${rate(total / seconds)} records/s; ` +
     `${cpuSeconds.toFixed(2)} s CPU, ${rate(total / cpuSeconds)} records per CPU-second`,
 );
 for (const [name, node] of Object.entries(outcome.stats.nodes)) {

@@ -23,7 +23,7 @@
  */
 import type { Clock } from './clock.ts';
 import type { Format, PartitionEvent, RawBatch, Sink, Source, SourceOutput, Step, StepOutput } from './component.ts';
-import { SluiceError, errorMessage } from './errors.ts';
+import { ConfigError, SluiceError, errorMessage } from './errors.ts';
 import { failedRecord, undecodableRecord } from './failed-record.ts';
 import { ERRORS_PORT, MAIN_PORT, type Graph } from './graph.ts';
 import type { Logger } from './logger.ts';
@@ -117,6 +117,7 @@ type Job =
   | { kind: 'batch'; source: SourceNode; batch: RawBatch }
   | { kind: 'partitions'; event: PartitionEvent }
   | { kind: 'tick'; done?: () => void }
+  | { kind: 'snapshot'; resolve: (states: Record<string, unknown>) => void; reject: (err: Error) => void }
   | { kind: 'end' }
   | { kind: 'finish' };
 
@@ -391,6 +392,27 @@ export class Runtime {
     return new Promise((resolve) => this.enqueue({ kind: 'tick', done: resolve }));
   }
 
+  /**
+   * The state of every step that has one (`step.snapshot()`), by step name, taken between two jobs
+   * so no batch is half-applied. Rejects if the run ends before the snapshot could be taken.
+   */
+  snapshot(): Promise<Record<string, unknown>> {
+    if (!this.acceptingBatches) return Promise.reject(new Error('the run has ended: nothing to snapshot'));
+    return new Promise((resolve, reject) => this.enqueue({ kind: 'snapshot', resolve, reject }));
+  }
+
+  /** Restores step states taken by `snapshot()`, before `run()`. Unknown step names are a ConfigError. */
+  restore(states: Record<string, unknown>): void {
+    if (this.settled) throw new Error('Runtime.restore() must be called before run()');
+    for (const [name, state] of Object.entries(states)) {
+      const node = this.steps.find((s) => s.name === name);
+      if (!node?.step.restore) {
+        throw new ConfigError('E_RESTORE', `no stateful step \`${name}\` to restore`, `steps.${name}`);
+      }
+      node.step.restore(state);
+    }
+  }
+
   stats(): RuntimeStats {
     const nodes: Record<string, NodeStats> = {};
     let recordsIn = 0;
@@ -463,6 +485,7 @@ export class Runtime {
     }
     this.enqueue({ kind: 'finish' });
     await loop;
+    this.settleLeftoverJobs();
     this.acceptingBatches = false;
     this.releaseEmitWaiters();
     if (timer) clearInterval(timer);
@@ -634,6 +657,14 @@ export class Runtime {
     }
   }
 
+  /** Jobs the loop never reached (after a failure): callers awaiting them must not hang. */
+  private settleLeftoverJobs(): void {
+    for (const job of this.jobs.splice(0)) {
+      if (job.kind === 'tick') job.done?.();
+      else if (job.kind === 'snapshot') job.reject(new Error('the run ended before the snapshot was taken'));
+    }
+  }
+
   private releaseEmitWaiters(): void {
     if (this.emitWaiters.length === 0) return;
     const waiters = this.emitWaiters;
@@ -672,6 +703,12 @@ export class Runtime {
         case 'end':
           await this.broadcast((s) => s.step.onEnd?.(s));
           break;
+        case 'snapshot': {
+          const states: Record<string, unknown> = {};
+          for (const s of this.steps) if (s.step.snapshot) states[s.name] = s.step.snapshot();
+          job.resolve(states);
+          break;
+        }
       }
       this.publishMetrics();
       await this.waitForSinkRoom();
