@@ -4,7 +4,7 @@
  * (for validation) and the diagnostics of these first stages.
  */
 import { readFile } from 'node:fs/promises';
-import { isMap, isPair, isScalar, LineCounter, parse as parseYaml, parseDocument, YAMLMap, type Document, type Node, type Pair } from 'yaml';
+import { isMap, isPair, isScalar, LineCounter, parse as parseYaml, parseDocument, visit, YAMLMap, type Document, type Node, type Pair } from 'yaml';
 import type { Diagnostic, DiagnosticCode } from './diagnostic.ts';
 import { interpolateDocument, type Env } from './interpolate.ts';
 import { keyText, SpecPositions, type Position, type SpecPath } from './positions.ts';
@@ -77,14 +77,15 @@ export async function loadSpecFile(file: string, options: LoadOptions = {}): Pro
 
 export function loadSpecText(file: string, text: string, options: LoadOptions = {}): LoadedSpec {
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, uniqueKeys: false, prettyErrors: false, keepSourceTokens: false });
+  const doc = parseDocument(protectReferences(text), { lineCounter, uniqueKeys: false, prettyErrors: false, keepSourceTokens: false });
+  restoreReferences(doc);
   let positions = new SpecPositions(text, doc, lineCounter);
   const diagnostics: Diagnostic[] = [];
   const report = (code: DiagnosticCode, pos: Position, message: string, hint?: string) =>
     diagnostics.push({ code, message, file, line: pos.line, col: pos.col, span: pos.span, ...(hint ? { hint } : {}) });
 
   for (const err of doc.errors) {
-    report('E_YAML', positions.atOffset(err.pos[0], err.pos[1]), `invalid YAML: ${err.message}`);
+    report('E_YAML', positions.atOffset(err.pos[0], err.pos[1]), `invalid YAML: ${err.message.replaceAll(OPEN, '{').replaceAll(CLOSE, '}')}`, YAML_HINTS[err.code]);
   }
   if (doc.errors.length > 0) {
     return { file, text, doc, positions, value: undefined, yamlOk: false, diagnostics };
@@ -109,6 +110,39 @@ export function loadSpecText(file: string, text: string, options: LoadOptions = 
   }
 
   return { file, text, doc, positions, value: doc.toJS({ maxAliasCount: -1 }), yamlOk: true, ...(options.profile !== undefined ? { profile: options.profile } : {}), diagnostics };
+}
+
+/** The fix for the YAML mistakes specs make most (JSONata's `? :` in a plain value is the classic). */
+const YAML_HINTS: Partial<Record<string, string>> = {
+  BLOCK_AS_IMPLICIT_KEY: 'a plain value cannot contain `: ` (as in JSONata\'s `a ? b : c`): quote the value, or write it as a block scalar after `|`',
+  MISSING_CHAR: 'close the quote or bracket that opens here',
+  BAD_INDENT: 'keys of one map must start at the same column; indent nested maps further than their parent',
+  TAB_AS_INDENT: 'indent with spaces: YAML does not allow tabs for indentation',
+  BAD_SCALAR_START: 'a plain value cannot start with `@`, `` ` `` or `%`: quote it',
+  UNEXPECTED_TOKEN: 'in a flow map `{ ... }` or list `[ ... ]`, quote values that contain `{`, `}`, `[`, `]` or `,` (such as `${VAR}`)',
+};
+
+/*
+ * `kafka: { brokers: ${KAFKA_BROKERS:-localhost:9092} }` is how people write it, but in a YAML flow
+ * map the braces of `${...}` are syntax. Before parsing, the braces of each reference become
+ * private-use characters (one for one, so every offset stays the same); afterwards every scalar
+ * gets its braces back.
+ */
+const OPEN = '\uE000';
+const CLOSE = '\uE001';
+
+export function protectReferences(text: string): string {
+  return text.replace(/\$\{([^{}\n]*)\}/g, (_, body: string) => `$${OPEN}${body}${CLOSE}`);
+}
+
+function restoreReferences(doc: Document): void {
+  visit(doc, {
+    Scalar(_, node) {
+      if (typeof node.value === 'string' && (node.value.includes(OPEN) || node.value.includes(CLOSE))) {
+        node.value = node.value.replaceAll(OPEN, '{').replaceAll(CLOSE, '}');
+      }
+    },
+  });
 }
 
 type Report = (code: DiagnosticCode, pos: Position, message: string, hint?: string) => void;

@@ -81,14 +81,16 @@ export function skeletonSchema(): JsonSchema {
 }
 
 const ref = (name: string) => ({ $ref: `#/$defs/${name}` });
+/** "has key `name`", in a form ajv's strict mode accepts (a required key must be declared alongside). */
+const requires = (name: string) => ({ properties: { [name]: true }, required: [name] });
 
 /** The published schema: every component's config in `$defs`, selected per entry by its kind key. */
 export function assemblePipelineSchema(registry: ComponentRegistry): JsonSchema {
   const defs: Record<string, JsonSchema> = { from: fromSchema };
   const kindChoice = (family: string, names: string[]) => ({
     // Exactly one kind key: editors then complete the kinds and flag a second one.
-    ...(names.length ? { oneOf: names.map((n) => ({ required: [n] })) } : {}),
-    ...(names.length ? { allOf: names.map((n) => ({ if: { required: [n] }, then: ref(`${family}-${n}`) })) } : {}),
+    ...(names.length ? { oneOf: names.map(requires) } : {}),
+    ...(names.length ? { allOf: names.map((n) => ({ if: requires(n), then: ref(`${family}-${n}`) })) } : {}),
   });
 
   for (const f of registry.formats) defs[`format-${f.name}`] = withSummary(f.schema, f.summary);
@@ -114,7 +116,7 @@ export function assemblePipelineSchema(registry: ComponentRegistry): JsonSchema 
     description: 'A source: one kind key with its config, and an optional `format`.',
     properties: { format: ref('format'), ...Object.fromEntries(registry.sources.map((s) => [s.name, ref(`source-${s.name}`)])) },
     additionalProperties: false,
-    ...(registry.sources.length ? { oneOf: registry.sources.map((s) => ({ required: [s.name] })) } : {}),
+    ...(registry.sources.length ? { oneOf: registry.sources.map((s) => requires(s.name)) } : {}),
   };
 
   for (const s of registry.steps) {
@@ -137,7 +139,7 @@ export function assemblePipelineSchema(registry: ComponentRegistry): JsonSchema 
     required: ['from'],
     properties: { from: ref('from'), ...Object.fromEntries(registry.sinks.map((s) => [s.name, ref(`sink-${s.name}`)])) },
     additionalProperties: false,
-    ...(registry.sinks.length ? { oneOf: registry.sinks.map((s) => ({ required: [s.name] })) } : {}),
+    ...(registry.sinks.length ? { oneOf: registry.sinks.map((s) => requires(s.name)) } : {}),
   };
 
   return {

@@ -113,7 +113,8 @@ export function validateSpec(loaded: LoadedSpec, registry: ComponentRegistry = b
   }
   const profileEntries = new Map<string, EntryCheck[]>();
   for (const [profile, value] of entriesOf(root.profiles)) {
-    if (!isRecord(value)) continue;
+    // The active profile's entries now stand in the sections: they were checked there.
+    if (!isRecord(value) || profile === loaded.profile) continue;
     const list: EntryCheck[] = [];
     for (const section of SECTIONS) {
       for (const [name, entry] of entriesOf(value[section])) {

@@ -69,4 +69,13 @@ describe('interpolation in a document', () => {
     const withProfile = loadSpecText('s.yaml', spec, { profile: 'prod' });
     expect(withProfile.diagnostics.map((d) => [d.code, d.line, d.col])).toEqual([['E_ENV_UNSET', 5, 32]]);
   });
+
+  it('reads `${VAR}` in a flow map, where its braces would otherwise be YAML syntax', () => {
+    const flow = 'kafka: { brokers: ${BROKERS:-localhost:9092}, topic: "${T}", key: $string(id) }\nx: $${literal}\n';
+    const loaded = loadSpecText('s.yaml', flow, { env: { T: 'events' } });
+    expect(loaded.diagnostics).toEqual([]);
+    expect(loaded.value).toEqual({ kafka: { brokers: 'localhost:9092', topic: 'events', key: '$string(id)' }, x: '${literal}' });
+    const unset = loadSpecText('s.yaml', flow, {}).diagnostics.map((d) => [d.code, d.line, d.col, d.span]);
+    expect(unset).toEqual([['E_ENV_UNSET', 1, 55, 4]]);
+  });
 });
