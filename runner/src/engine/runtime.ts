@@ -525,20 +525,20 @@ export class Runtime {
     return outcome;
   }
 
+  /** Opens every sink; if one fails, closes those that opened and fails naming the sink. */
   private async openAllSinks(): Promise<void> {
-    const opened: SinkNode[] = [];
-    try {
-      await Promise.all(
-        this.sinks.map(async (s) => {
-          await s.sink.open();
-          opened.push(s);
-        }),
-      );
-    } catch (err) {
-      await Promise.all(opened.map((s) => this.closeQuietly(`sinks.${s.name}`, () => s.sink.close())));
-      this.state = 'failed';
-      throw asSluiceError(err, 'E_SINK_OPEN', 'sinks', 'could not open a sink');
-    }
+    const results = await Promise.allSettled(this.sinks.map((s) => s.sink.open()));
+    const failedAt = results.findIndex((r) => r.status === 'rejected');
+    if (failedAt < 0) return;
+    await Promise.all(
+      this.sinks
+        .filter((_, i) => results[i]!.status === 'fulfilled')
+        .map((s) => this.closeQuietly(`sinks.${s.name}`, () => s.sink.close())),
+    );
+    this.state = 'failed';
+    const name = this.sinks[failedAt]!.name;
+    const reason = (results[failedAt] as PromiseRejectedResult).reason;
+    throw asSluiceError(reason, 'E_SINK_OPEN', `sinks.${name}`, `sink \`${name}\` could not open`);
   }
 
   private runSource(s: SourceNode): Promise<void> {

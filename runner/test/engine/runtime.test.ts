@@ -137,6 +137,23 @@ describe('Runtime: flow and acknowledgement', () => {
     expect(runtime.stats().state).toBe('failed');
   });
 
+  it('fails naming the sink that could not open, closing the ones that did, reading nothing', async () => {
+    const good = new RecordingSink();
+    const bad = new RecordingSink();
+    bad.open = async () => {
+      throw new Error('connection refused');
+    };
+    const source = new ScriptedSource('in', [{ partition: 'p', values: json(1) }]);
+    const graph = graphOf([
+      { source: 'in', impl: source },
+      { sink: 'good', impl: good, from: ['in'] },
+      { sink: 'bad', impl: bad, from: ['in'] },
+    ]);
+    await expect(new Runtime(graph, options()).run()).rejects.toMatchObject({ code: 'E_SINK_OPEN', where: 'sinks.bad' });
+    expect(good.closed).toBe(true);
+    expect(source.emitted).toBe(0);
+  });
+
   it('fails the run when a source fails', async () => {
     const failing: Source = {
       bounded: true,
