@@ -1,0 +1,21 @@
+import { describe, expect, it } from 'vitest';
+import { ManualClock } from '../../../src/engine/clock.ts';
+import { silentLogger } from '../../../src/engine/logger.ts';
+import { Metrics } from '../../../src/engine/metrics.ts';
+import { textFormat } from '../../../src/components/formats/text.ts';
+
+const ctx = { name: 'logs', logger: silentLogger, clock: new ManualClock(0), metrics: new Metrics(), mode: 'test' as const };
+const position = { source: 'logs', partition: 'logs/p', offset: '1' };
+
+describe('text format', () => {
+  it('decodes bytes as UTF-8 and keeps strings as they are', () => {
+    const format = textFormat.create({}, ctx);
+    expect(format.decode({ key: Buffer.from('k'), value: Buffer.from('héllo'), headers: {}, timestamp: 0, position })).toEqual({
+      key: 'k',
+      value: 'héllo',
+      meta: {},
+    });
+    expect(format.decode({ key: null, value: '{"not":"parsed"}', headers: {}, timestamp: 0, position }).value).toBe('{"not":"parsed"}');
+    expect(format.decode({ key: null, value: null, headers: {}, timestamp: 0, position }).value).toBeNull();
+  });
+});
