@@ -3,16 +3,24 @@
  * The spec validator, the published JSON Schema, the reference docs and the plan all read these lists.
  */
 import type { FormatDef, SinkDef, SourceDef, StepDef } from '../engine/component.ts';
+import { debeziumFormat } from './formats/debezium.ts';
+import { jsonFormat } from './formats/json.ts';
+import { textFormat } from './formats/text.ts';
+import { fileSink } from './sinks/file.ts';
 import { kafkaSink } from './sinks/kafka.ts';
+import { stdoutSink } from './sinks/stdout.ts';
+import { fileSource } from './sources/file.ts';
+import { generatorSource } from './sources/generator.ts';
 import { kafkaSource } from './sources/kafka.ts';
+import { stdinSource } from './sources/stdin.ts';
 import { filterStep } from './steps/filter.ts';
 import { setStep } from './steps/set.ts';
 import { windowStep } from './steps/window.ts';
 
-export const sources: readonly SourceDef<unknown>[] = [kafkaSource];
+export const sources: readonly SourceDef<unknown>[] = [kafkaSource, fileSource, stdinSource, generatorSource];
 
-export const formats: readonly FormatDef<unknown>[] = [];
+export const formats: readonly FormatDef<unknown>[] = [jsonFormat, textFormat, debeziumFormat];
 
 export const steps: readonly StepDef<unknown>[] = [filterStep, setStep, windowStep];
 
-export const sinks: readonly SinkDef<unknown>[] = [kafkaSink];
+export const sinks: readonly SinkDef<unknown>[] = [kafkaSink, stdoutSink, fileSink];
