@@ -215,7 +215,6 @@ export class WindowAggregate implements Step {
   private absorbBatch(records: StreamRecord[], cols: unknown[][], out: StepOutput): void | Promise<void> {
     const { groupBy, aggregates, node } = this.opts;
     const now = this.opts.clock.now();
-    const watermark = this.watermarks.value;
     const timeCol = this.opts.time ? cols[0] : undefined;
     const keyBase = this.opts.time ? 1 : 0;
     const argBase = keyBase + groupBy.length;
@@ -264,9 +263,11 @@ export class WindowAggregate implements Step {
         args[a] = v;
       }
 
-      this.watermarks.observe(rec.position.partition, t, now);
+      // Lateness is judged record by record, against the watermark that the records before this
+      // one set (as Kafka Streams and Flink do), so the outcome does not depend on batch sizes.
       const seq = this.seq++;
-      if (!this.assign(rec, t, seq, keyValues, args, watermark)) late.push(rec);
+      if (!this.assign(rec, t, seq, keyValues, args, this.watermarks.value)) late.push(rec);
+      if (this.watermarks.observe(rec.position.partition, t, now)) this.watermarks.advance(now);
     }
 
     if (late.length > 0) {
