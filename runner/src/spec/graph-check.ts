@@ -66,7 +66,6 @@ export function checkGraph(entries: readonly GraphEntry[]): GraphProblem[] {
   const readers = new Map<string, Set<string>>(); // node -> ports read
   const edges = new Map<string, GraphInput[]>(); // step -> inputs that are steps
   for (const e of entries) {
-    if (byName.get(e.name) !== e) continue;
     for (const input of e.inputs ?? []) {
       const target = byName.get(input.node);
       const who = `${ROLE[e.section]} \`${e.name}\``;

@@ -84,7 +84,8 @@ export function loadSpecText(file: string, text: string, options: LoadOptions = 
   const report = (code: DiagnosticCode, pos: Position, message: string, hint?: string) =>
     diagnostics.push({ code, message, file, line: pos.line, col: pos.col, span: pos.span, ...(hint ? { hint } : {}) });
 
-  for (const err of doc.errors) {
+  // Only the first: the parser's later errors are mostly consequences of it.
+  for (const err of doc.errors.slice(0, 1)) {
     report('E_YAML', positions.atOffset(err.pos[0], err.pos[1]), `invalid YAML: ${err.message.replaceAll(OPEN, '{').replaceAll(CLOSE, '}')}`, YAML_HINTS[err.code]);
   }
   if (doc.errors.length > 0) {

@@ -118,13 +118,20 @@ function isShapeMismatch(err: ErrorObject, at: string): boolean {
  */
 function resolveCombinators(errors: ErrorObject[]): ErrorObject[] {
   let list = errors;
+  const resolved = new Set<ErrorObject>();
   for (;;) {
-    const combinators = list.filter((e) => (e.keyword === 'oneOf' || e.keyword === 'anyOf') && !(e.params as { passingSchemas?: unknown }).passingSchemas);
+    const combinators = list.filter((e) => (e.keyword === 'oneOf' || e.keyword === 'anyOf') && !resolved.has(e));
     if (combinators.length === 0) return list;
     const combinator = combinators.sort((a, b) => b.schemaPath.length - a.schemaPath.length)[0]!;
     const prefix = combinator.schemaPath + '/';
     const inside = list.filter((e) => e.schemaPath.startsWith(prefix));
     const rest = list.filter((e) => e !== combinator && !e.schemaPath.startsWith(prefix));
+    if ((combinator.params as { passingSchemas?: unknown }).passingSchemas) {
+      // Several branches matched: the failed branches' errors are beside the point.
+      resolved.add(combinator);
+      list = [...rest, combinator];
+      continue;
+    }
     list = [...rest, ...chooseBranch({ combinator, byBranch: groupByBranch(inside, prefix) })];
   }
 }
@@ -183,8 +190,8 @@ function explainError(err: ErrorObject, basePath: SpecPath): SchemaProblem | und
   const params = err.params as Record<string, unknown>;
   const problem = (code: DiagnosticCode, message: string, extra: Partial<SchemaProblem> = {}): SchemaProblem => ({ code, path, target: 'value', message, ...extra });
 
+  if (err.keyword === 'propertyNames') return undefined; // the error inside it says which key
   if (err.propertyName !== undefined) {
-    if (err.keyword === 'propertyNames') return undefined; // the inner error says it
     return problem('E_SCHEMA_VALUE', `key \`${err.propertyName}\` in ${describeObject(path)} is not allowed: it ${err.message ?? 'is invalid'}`, {
       path: [...path, err.propertyName],
       target: 'key',

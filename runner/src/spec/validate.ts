@@ -227,7 +227,7 @@ function checkEntry(section: Section, name: string, entry: unknown, path: SpecPa
   }
 
   for (const k of keys) {
-    if (k === kind || fixedKeys.includes(k)) continue;
+    if (k === kind || fixedKeys.includes(k) || (section === 'sources' && k === 'from')) continue;
     const known = [...kinds, ...fixedKeys];
     report.at('E_SCHEMA_UNKNOWN_KEY', [...path, k], 'key', `unknown key \`${k}\` in ${where}${didYouMean(k, known)}`, `a ${role} has one kind key and ${listOf(fixedKeys)}`);
   }
