@@ -45,15 +45,18 @@ export class PartitionWatermarks {
 
   /**
    * A record with event time `eventTime` arrived from `partition` at processing time `now`.
-   * Returns true when the partition's highest event time rose (the watermark may then advance).
+   * Returns true when the partition's highest event time rose and it may have been holding the
+   * watermark back (the watermark may then advance).
    */
   observe(partition: string, eventTime: number, now: number): boolean {
     const p = this.partitions.get(partition);
     if (p) {
       p.lastActivity = now;
       if (eventTime > p.maxEventTime) {
+        // Only a partition at or below the current watermark can be the one holding it back.
+        const mayHold = p.maxEventTime - this.lateness <= this.current;
         p.maxEventTime = eventTime;
-        return true;
+        return mayHold;
       }
       return false;
     }
