@@ -49,6 +49,8 @@ function logCreator(logger: Logger) {
   return () =>
     ({ namespace, level, log }: LogEntry): void => {
       const { message, timestamp: _ts, ...extra } = log;
+      // Our own retry loop around a bounded kafkajs retry is deliberate (see createProducer).
+      if (typeof message === 'string' && message.startsWith('Limiting retries for the idempotent producer')) return;
       const fields = { kafka: namespace, ...sanitizeLogFields(extra) };
       if (level === KafkaLogLevel.ERROR) logger.error(fields, String(message));
       else if (level === KafkaLogLevel.WARN) logger.warn(fields, String(message));
@@ -246,6 +248,7 @@ export function createGroupConsumer(conn: KafkaConnection, options: ConsumerOpti
     retry: { initialRetryTime: 500, maxRetryTime: 10_000, retries: 8, restartOnFailure: async () => true },
   });
 
+  let closed = false;
   return {
     heartbeatIntervalMs,
     async start(handlers) {
@@ -263,12 +266,24 @@ export function createGroupConsumer(conn: KafkaConnection, options: ConsumerOpti
       });
       try {
         await consumer.connect();
-        await consumer.subscribe({ topics: options.topics, fromBeginning: options.fromBeginning });
+        // A topic that does not exist yet (Debezium creates its topics on the first change) is
+        // waited for rather than failing the run.
+        for (let attempt = 0; ; attempt++) {
+          try {
+            await consumer.subscribe({ topics: options.topics, fromBeginning: options.fromBeginning });
+            break;
+          } catch (err) {
+            if (closed || !isUnknownTopic(err)) throw err;
+            if (attempt % 20 === 0) logger.warn({ topics: options.topics.map(String) }, 'kafka topic does not exist yet; waiting for it');
+            await new Promise((r) => setTimeout(r, 500));
+          }
+        }
       } catch (err) {
         throw new ConnectionError('E_KAFKA_CONNECT', `cannot reach Kafka at ${conn.brokers.join(',')}: ${errorMessage(err)}`, conn.clientId, {
           cause: err,
         });
       }
+      if (closed) return;
       await consumer.run({
         autoCommit: false,
         eachBatchAutoResolve: true,
@@ -291,9 +306,15 @@ export function createGroupConsumer(conn: KafkaConnection, options: ConsumerOpti
       consumer.pause([...byTopic].map(([topic, ps]) => ({ topic, partitions: ps })));
     },
     async disconnect() {
+      closed = true;
       await consumer.disconnect();
     },
   };
+}
+
+/** UNKNOWN_TOPIC_OR_PARTITION: the topic does not exist (yet). */
+export function isUnknownTopic(err: unknown): boolean {
+  return causes(err).some((e) => (e as { type?: unknown }).type === 'UNKNOWN_TOPIC_OR_PARTITION');
 }
 
 /* ------------------------------------------------------------------ producer */

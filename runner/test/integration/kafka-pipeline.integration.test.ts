@@ -1,0 +1,169 @@
+/**
+ * Pipelines on a real broker: poison messages, a runner restarted mid-stream, a consumer group
+ * that rebalances, and a broker restarted under a running pipeline. At-least-once everywhere:
+ * nothing is lost; duplicates are allowed and counted.
+ */
+import { execFile } from 'node:child_process';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { silentLogger } from '../../src/engine/logger.ts';
+import { createProducer, type KafkaAdmin, type ProducedMessage } from '../../src/io/kafka/client.ts';
+import { openAdmin, testConnection, uniqueName, waitFor } from '../io/kafka/test-broker.ts';
+import { idCounts, passThrough, readTopic } from './kafka-harness.ts';
+
+const run = promisify(execFile);
+const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+
+function messages(topic: string, from: number, count: number): ProducedMessage[] {
+  return Array.from({ length: count }, (_, i) => ({ topic, key: String(from + i), value: JSON.stringify({ id: from + i, pad: 'x'.repeat(100) }) }));
+}
+
+function duplicates(counts: Map<number, number>): number {
+  let d = 0;
+  for (const n of counts.values()) d += n - 1;
+  return d;
+}
+
+describe('kafka pipelines on a real broker', () => {
+  let admin: KafkaAdmin;
+  beforeAll(async () => {
+    admin = await openAdmin();
+  });
+  afterAll(async () => {
+    await admin.close();
+  });
+
+  it('routes poison messages (not JSON, wrong shape) to the errors port, skips and counts a far too large one, and the partition keeps flowing', async () => {
+    const inTopic = uniqueName('poison-in');
+    const outTopic = uniqueName('poison-out');
+    const errorsTopic = uniqueName('poison-errors');
+    const group = uniqueName('g');
+    await admin.createTopics([{ topic: inTopic, partitions: 1, configs: { 'retention.ms': '-1', 'max.message.bytes': '8000000' } }]);
+    const producer = createProducer(testConnection(), {}, silentLogger);
+    await producer.send([
+      ...messages(inTopic, 0, 10),
+      { topic: inTopic, key: 'bad-1', value: 'this is not JSON {' },
+      ...messages(inTopic, 10, 10),
+      { topic: inTopic, key: 'bad-2', value: '{"wrong":"shape"}' },
+      { topic: inTopic, key: 'huge', value: JSON.stringify({ id: 999_999, blob: 'y'.repeat(3_000_000) }) },
+      ...messages(inTopic, 20, 10),
+    ]);
+    await producer.close();
+
+    const p = passThrough({ inTopic, outTopic, errorsTopic, group });
+    const out = await readTopic(outTopic, (ms) => ms.length >= 30);
+    const dead = await readTopic(errorsTopic, (ms) => ms.length >= 2);
+    await waitFor('commit to the end of the input', async () => (await admin.committedOffsets(group, inTopic)).get(0) === '33');
+    await p.runtime.stop();
+    const outcome = (await p.done) as { failed: number };
+
+    expect([...idCounts(out).keys()].sort((a, b) => a - b)).toEqual(Array.from({ length: 30 }, (_, i) => i));
+    expect(dead.map((m) => m.key!.toString()).sort()).toEqual(['bad-1', 'bad-2']);
+    // The dead letter keeps the raw text (as a JSON string: the sink writes JSON values).
+    expect(dead.map((m) => JSON.parse(m.value!.toString()))).toContain('this is not JSON {');
+    expect(dead.every((m) => m.headers.error && m.headers.error.length > 0)).toBe(true);
+    expect(outcome.failed).toBe(2);
+    expect(p.metrics.counter('kafka_oversized_total', { source: 'in' })).toBe(1);
+    await admin.deleteTopics([inTopic, outTopic, errorsTopic]);
+  });
+
+  it('loses nothing when the runner is restarted mid-stream; counts the duplicates', async () => {
+    const inTopic = uniqueName('restart-in');
+    const outTopic = uniqueName('restart-out');
+    const group = uniqueName('g');
+    const total = 6_000;
+    await admin.createTopics([{ topic: inTopic, partitions: 3, configs: { 'retention.ms': '-1' } }]);
+    const producer = createProducer(testConnection(), {}, silentLogger);
+    await producer.send(messages(inTopic, 0, total / 2));
+
+    const first = passThrough({ inTopic, outTopic, group });
+    await readTopic(outTopic, (ms) => ms.length >= 500);
+    // The second half arrives while the first runner stops and the second one starts.
+    const producing = producer.send(messages(inTopic, total / 2, total / 2));
+    await first.runtime.stop();
+    await first.done;
+    const second = passThrough({ inTopic, outTopic, group });
+    await producing;
+    await producer.close();
+
+    const out = await readTopic(outTopic, (ms) => idCounts(ms).size >= total, 90_000);
+    await second.runtime.stop();
+    await second.done;
+    const counts = idCounts(out);
+    expect(counts.size).toBe(total);
+    console.info(`runner restart: ${total} events, ${out.length} written, ${duplicates(counts)} duplicates`);
+    // A graceful stop commits what completed: duplicates are at most what was in flight.
+    expect(duplicates(counts)).toBeLessThan(total / 2);
+    await admin.deleteTopics([inTopic, outTopic]);
+  });
+
+  it('shares partitions between two runners of one group and loses nothing across the rebalance', async () => {
+    const inTopic = uniqueName('rebalance-in');
+    const outTopic = uniqueName('rebalance-out');
+    const group = uniqueName('g');
+    const total = 8_000;
+    await admin.createTopics([{ topic: inTopic, partitions: 4, configs: { 'retention.ms': '-1' } }]);
+    const producer = createProducer(testConnection(), {}, silentLogger);
+    await producer.send(messages(inTopic, 0, total / 2));
+    const a = passThrough({ inTopic, outTopic, group });
+    await readTopic(outTopic, (ms) => ms.length >= 1000);
+    const b = passThrough({ inTopic, outTopic, group });
+    // The second half trickles in over several seconds, so it lands after the group rebalanced.
+    for (let i = total / 2; i < total; i += 100) {
+      await producer.send(messages(inTopic, i, 100));
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await producer.close();
+    const out = await readTopic(outTopic, (ms) => idCounts(ms).size >= total, 90_000);
+    await waitFor('both runners took part', () => b.runtime.stats().recordsIn > 0 && a.runtime.stats().recordsIn > 0);
+    await Promise.all([a.runtime.stop(), b.runtime.stop()]);
+    await Promise.all([a.done, b.done]);
+    const counts = idCounts(out);
+    expect(counts.size).toBe(total);
+    console.info(`rebalance: ${total} events, ${duplicates(counts)} duplicates`);
+    await admin.deleteTopics([inTopic, outTopic]);
+  });
+
+  it('rides out a broker restart under a running pipeline: reconnects and loses nothing', async () => {
+    // This restarts the broker scripts/kafka.sh manages; an external KAFKA_BROKERS cluster cannot be restarted here.
+    const status = await run('bash', [resolve(repo, 'scripts/kafka.sh'), 'status'], { cwd: repo }).catch((e: { stdout?: string }) => ({ stdout: e.stdout ?? '' }));
+    expect(status.stdout, 'the broker-restart test needs the broker of scripts/kafka.sh (unset KAFKA_BROKERS)').toMatch(/^running/);
+
+    const inTopic = uniqueName('bounce-in');
+    const outTopic = uniqueName('bounce-out');
+    const group = uniqueName('g');
+    await admin.createTopics([
+      { topic: inTopic, partitions: 2, configs: { 'retention.ms': '-1' } },
+      { topic: outTopic, partitions: 2, configs: { 'retention.ms': '-1' } },
+    ]);
+    const p = passThrough({ inTopic, outTopic, group });
+    const producer = createProducer(testConnection(), { retryForMs: 120_000 }, silentLogger);
+    let sent = 0;
+    let producing = true;
+    const loop = (async () => {
+      while (producing) {
+        await producer.send(messages(inTopic, sent, 100));
+        sent += 100;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    })();
+    await waitFor('some output', async () => p.runtime.stats().recordsOut > 300);
+    await run('bash', [resolve(repo, 'scripts/kafka.sh'), 'stop'], { cwd: repo });
+    await new Promise((r) => setTimeout(r, 2_000));
+    await run('bash', [resolve(repo, 'scripts/kafka.sh'), 'start'], { cwd: repo });
+    const sentBeforeRestart = sent;
+    await waitFor('output after the restart', async () => p.runtime.stats().recordsOut > sentBeforeRestart + 300, 90_000);
+    producing = false;
+    await loop;
+    await producer.close();
+    const out = await readTopic(outTopic, (ms) => idCounts(ms).size >= sent, 90_000);
+    await p.runtime.stop();
+    await p.done;
+    const counts = idCounts(out);
+    expect(counts.size).toBe(sent);
+    console.info(`broker restart: ${sent} events, ${duplicates(counts)} duplicates`);
+    await admin.deleteTopics([inTopic, outTopic]);
+  });
+});
