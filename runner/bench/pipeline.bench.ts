@@ -1,0 +1,75 @@
+/**
+ * `npm run bench`: the employee pipeline, unchanged but for its source and sinks, from a generated
+ * file of Debezium events (schema envelopes, as Kafka Connect's JSON converter writes them) to file
+ * sinks. Prints events/s and nanoseconds per event for each stage.
+ *
+ *   npm run bench                       # 1,000,000 events
+ *   BENCH_EVENTS=200000 npm run bench   # fewer
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { systemClock } from '../src/engine/clock.ts';
+import { silentLogger } from '../src/engine/logger.ts';
+import { Metrics } from '../src/engine/metrics.ts';
+import { Runtime } from '../src/engine/runtime.ts';
+import { instantiate } from '../src/plan/instantiate.ts';
+import { loadPipeline, renderLoadErrors } from '../src/plan/load-pipeline.ts';
+
+const events = Number(process.env.BENCH_EVENTS ?? 1_000_000);
+const dataDir = path.resolve('bench-data');
+const input = path.join(dataDir, `employee-events-${events}.jsonl`);
+const outDir = path.join(dataDir, 'out');
+
+if (!existsSync(input)) {
+  mkdirSync(dataDir, { recursive: true });
+  process.stderr.write(`generating ${events} Debezium events into ${input} ...\n`);
+  execFileSync('npx', ['tsx', 'scripts/generate-debezium-events.ts', '--count', String(events), '--out', input, '--seed', '1'], {
+    stdio: 'inherit',
+  });
+}
+rmSync(outDir, { recursive: true, force: true });
+
+const loaded = await loadPipeline('pipelines/employee-activity.yaml', {
+  env: process.env,
+  sets: [
+    { path: 'sources.activities', value: { file: { path: input }, format: 'debezium' } },
+    { path: 'sinks.processed', value: { from: 'enriched', file: { path: path.join(outDir, 'processed.jsonl') } } },
+    { path: 'sinks.summaries', value: { from: 'hourly', file: { path: path.join(outDir, 'summaries.jsonl') } } },
+    { path: 'sinks.late-activities', value: { from: 'hourly.late', file: { path: path.join(outDir, 'late.jsonl') } } },
+  ],
+});
+if (!loaded.ok) {
+  process.stderr.write(renderLoadErrors(loaded));
+  process.exit(2);
+}
+
+const metrics = new Metrics();
+const graph = instantiate(loaded.plan, { mode: 'run', clock: systemClock, metrics, logger: silentLogger });
+const runtime = new Runtime(graph, { logger: silentLogger, metrics, clock: systemClock });
+const cpu0 = process.cpuUsage();
+const outcome = await runtime.run();
+const cpu = process.cpuUsage(cpu0);
+
+const seconds = outcome.elapsedMs / 1000;
+const perEvent = (nanos: number) => (nanos / outcome.recordsIn).toFixed(0).padStart(7);
+const rows: [string, number][] = [];
+for (const [name, node] of Object.entries(outcome.stats.nodes)) {
+  const plan = loaded.plan.nodes.find((n) => n.name === name);
+  const label =
+    node.role === 'source' ? `parse (${plan?.kind} + ${plan?.role === 'source' ? plan.format.kind : ''} decode)` : `${node.role} ${name} (${plan?.kind})`;
+  rows.push([label, node.nanos]);
+}
+const staged = rows.reduce((n, [, ns]) => n + ns, 0);
+
+const lines = [
+  `employee pipeline, ${outcome.recordsIn.toLocaleString('en')} Debezium events from ${path.relative('.', input)} (${(statSync(input).size / 2 ** 20).toFixed(0)} MiB) to file sinks`,
+  `  ${Math.round(outcome.recordsIn / seconds).toLocaleString('en')} events/s   (${seconds.toFixed(2)} s wall, ${((cpu.user + cpu.system) / 1e6).toFixed(2)} s CPU)`,
+  `  written: ${Object.entries(outcome.recordsOut)
+    .map(([k, v]) => `${k} ${v.toLocaleString('en')}`)
+    .join(', ')}; filtered ${outcome.discarded.toLocaleString('en')}, failed ${outcome.failed}`,
+  `  ns per input event, by stage:`,
+  ...rows.map(([label, ns]) => `    ${perEvent(ns)}  ${label}`),
+  `    ${perEvent(staged)}  all stages`,
+];
+process.stdout.write(lines.join('\n') + '\n');
