@@ -379,7 +379,7 @@ export class Runtime {
       this.stopReason = reason;
       if (this.state === 'running') {
         this.state = 'stopping';
-        this.logger.info({ reason }, 'stopping: draining what is in flight');
+        this.logger.debug({ reason }, 'stopping: draining what is in flight');
         this.stopSources();
       }
     }

@@ -78,6 +78,16 @@ describe('set step', () => {
     }
   });
 
+  it('copies a value with an own __proto__ field (from JSON) as data, leaving the prototype alone', async () => {
+    const value = JSON.parse('{"__proto__": {"polluted": true}, "a": 1}') as Record<string, unknown>;
+    const r = await runStep(set({ b: 'a + 1', seen: 'polluted' }), recordsOf([value]));
+    const out = r.emitted[0]!.value as Record<string, unknown>;
+    expect(Object.getPrototypeOf(out)).toBe(Object.prototype);
+    expect(out.polluted).toBeUndefined();
+    expect(out.b).toBe(2);
+    expect(Object.hasOwn(out, '__proto__')).toBe(true);
+  });
+
   it('refuses a field named __proto__', () => {
     expect(() => setStep.create(JSON.parse('{"set": {"__proto__": "1"}}'), context('enriched'))).toThrow(ConfigError);
   });
