@@ -55,6 +55,14 @@ describe('kafka sink: prepare (pure, what golden files record)', () => {
     expect(out).toEqual([{ topic: 'activity-login', key: '1', value: { id: 1, kind: 'login' }, headers: { op: 'c', n: '3' } }]);
   });
 
+  it('passes record headers through (dead-letter reasons reach the topic); configured headers add to or override them', async () => {
+    const withHeaders = { ...rec({ id: 1 }), headers: { 'sluice-error-node': 'activities', keep: 'a' } };
+    expect((await kafkaSink.create(base, ctx).prepare([withHeaders]))[0]!.headers).toEqual({ 'sluice-error-node': 'activities', keep: 'a' });
+    const sink = kafkaSink.create({ ...base, headers: { keep: '"b"', op: '$meta.op' } }, ctx);
+    expect((await sink.prepare([withHeaders]))[0]!.headers).toEqual({ 'sluice-error-node': 'activities', keep: 'b', op: 'c' });
+    expect((await kafkaSink.create(base, ctx).prepare([rec({ id: 1 })]))[0]!.headers).toBeUndefined();
+  });
+
   it('refuses a record whose topic_expr gives no topic name, naming the sink', async () => {
     const sink = kafkaSink.create({ brokers: 'localhost:9092', topic_expr: 'nothere' }, ctx);
     await expect(Promise.resolve().then(() => sink.prepare([rec({ a: 1 })]))).rejects.toThrow(RecordError);
