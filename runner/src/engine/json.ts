@@ -3,10 +3,11 @@
  * silently. `parseJson` keeps such integers as `bigint` and `stringifyJson` writes bigints back as
  * plain digits, so a value read and written by sluice keeps every digit.
  *
- * Fast path: when the text has no run of 16 or more digits, no integer literal in it can exceed
- * 2^53 (9007199254740992 has 16 digits), so native `JSON.parse` is exact. Otherwise the unsafe
- * integer literals are located, swapped for marker strings, parsed natively and swapped back for
- * bigints. Our own small parser runs only on invalid text, to say exactly where it breaks.
+ * Fast path: an integer literal beyond 2^53 has at least 16 digits (9007199254740992), so one
+ * native regex scan for value positions holding 16+ digits finds every candidate; with none,
+ * native `JSON.parse` is exact. Otherwise the unsafe literals are swapped for marker strings,
+ * parsed natively and swapped back for bigints. Our own small parser runs only on invalid text,
+ * to say exactly where it breaks.
  */
 import { SluiceError } from './errors.ts';
 
@@ -28,17 +29,9 @@ export class JsonSyntaxError extends SluiceError {
 /** Our parser (used to locate syntax errors) refuses nesting deeper than this rather than overflowing the stack. */
 export const MAX_JSON_DEPTH = 1000;
 
-const LONG_DIGIT_RUN = /\d{16}/;
-
-/** Whether `text` may hold an integer literal that `JSON.parse` would round. Cheap: one native scan. */
-export function mayHoldUnsafeInteger(text: string): boolean {
-  return LONG_DIGIT_RUN.test(text);
-}
-
 /** Parses JSON text exactly: integers beyond 2^53 become `bigint`. Throws JsonSyntaxError with the position. */
 export function parseJson(text: string): JsonValue {
   try {
-    if (!mayHoldUnsafeInteger(text)) return JSON.parse(text) as JsonValue;
     const candidates = unsafeIntegerCandidates(text);
     if (candidates.length === 0) return JSON.parse(text) as JsonValue;
     try {
@@ -53,24 +46,32 @@ export function parseJson(text: string): JsonValue {
   }
 }
 
-const UNSAFE_RUN = /-?\d{16,}/g;
+/** A value position (after `:`, `,` or `[`) holding a run of 16+ digits: the only places an unsafe integer literal can be. */
+const UNSAFE_CANDIDATE = /[:,[]\s*(-?\d{16,})/g;
+const TOP_LEVEL_NUMBER = /^\s*(-?\d{16,})\s*$/;
 
 /**
- * Digit runs that look like unsafe integer literals, found natively without tracking strings. A run
- * inside a string may be among them: replacing it with a marker (`"\u0002..."`) then always makes
- * the text invalid (a backslash outside a string), so `parseJson` notices and scans exactly.
+ * Digit runs that look like unsafe integer literals, found with one native scan that does not
+ * track strings. A run inside a string may be among them: replacing it with a marker
+ * (`"\u0002..."`) then always makes the text invalid (a backslash outside a string), so
+ * `parseJson` notices and scans exactly.
  */
 function unsafeIntegerCandidates(text: string): [number, number][] {
   const spans: [number, number][] = [];
-  UNSAFE_RUN.lastIndex = 0;
-  for (let m = UNSAFE_RUN.exec(text); m !== null; m = UNSAFE_RUN.exec(text)) {
-    const start = m.index;
-    const end = UNSAFE_RUN.lastIndex;
-    const prev = text.charCodeAt(start - 1);
-    if (prev === Ch.Dot || prev === Ch.LowerE || prev === Ch.UpperE || prev === Ch.Plus || prev === Ch.Minus) continue;
+  UNSAFE_CANDIDATE.lastIndex = 0;
+  for (let m = UNSAFE_CANDIDATE.exec(text); m !== null; m = UNSAFE_CANDIDATE.exec(text)) {
+    const digits = m[1]!;
+    const end = UNSAFE_CANDIDATE.lastIndex;
     const next = text.charCodeAt(end);
-    if (next === Ch.Dot || next === Ch.LowerE || next === Ch.UpperE) continue;
-    if (typeof integerLiteral(m[0]) === 'bigint') spans.push([start, end]);
+    if (next === Ch.Dot || next === Ch.LowerE || next === Ch.UpperE) continue; // a double, meant as one
+    if (typeof integerLiteral(digits) === 'bigint') spans.push([end - digits.length, end]);
+  }
+  if (spans.length === 0) {
+    const whole = TOP_LEVEL_NUMBER.exec(text);
+    if (whole && typeof integerLiteral(whole[1]!) === 'bigint') {
+      const start = text.indexOf(whole[1]!);
+      spans.push([start, start + whole[1]!.length]);
+    }
   }
   return spans;
 }

@@ -35,6 +35,12 @@ describe('parseJson', () => {
     expect(parseJson(text)).toEqual({ a: 'id 12345678901234567890', b: 'q"12345678901234567890', c: 12345678901234567890n });
   });
 
+  it('is not fooled by value-like text inside strings', () => {
+    const text = '{"s":"t:12345678901234567890,[98765432109876543210","n":[12345678901234567890]}';
+    expect(parseJson(text)).toEqual({ s: 't:12345678901234567890,[98765432109876543210', n: [12345678901234567890n] });
+    expect(parseJson(' 12345678901234567890 ')).toBe(12345678901234567890n);
+  });
+
   it('reads long fractions and exponents as doubles, not integers', () => {
     expect(parseJson('[1.12345678901234567890, 12345678901234567890e2, 1e12345678901234567]')).toEqual([
       1.1234567890123457,
