@@ -64,9 +64,9 @@ export function renderText(plan: Plan): string {
 
 /* ------------------------------------------------------------------ mermaid */
 
-/** Text inside a quoted Mermaid label: quotes, angle brackets and `#` become entity codes. */
+/** Text inside a quoted Mermaid label: quotes, angle brackets, backticks (markdown strings) and `#` become entity codes. */
 export function mermaidText(text: string): string {
-  return text.replace(/#/g, '#35;').replace(/"/g, '#quot;').replace(/</g, '#lt;').replace(/>/g, '#gt;');
+  return text.replace(/#/g, '#35;').replace(/"/g, '#quot;').replace(/</g, '#lt;').replace(/>/g, '#gt;').replace(/`/g, '#96;');
 }
 
 function truncate(text: string, max = 80): string {

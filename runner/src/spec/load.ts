@@ -51,7 +51,7 @@ export function parseSetArgument(arg: string): SetOverride {
   } catch {
     value = text; // not YAML on its own (e.g. `a: b: c`): take it as a string
   }
-  return { path: arg.slice(0, eq), value: value ?? (text === '' ? '' : value) };
+  return { path: arg.slice(0, eq), value };
 }
 
 export async function loadSpecFile(file: string, options: LoadOptions = {}): Promise<LoadedSpec> {

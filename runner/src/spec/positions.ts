@@ -24,13 +24,17 @@ function hasRange(node: unknown): node is Node & { range: [number, number, numbe
   return typeof node === 'object' && node !== null && Array.isArray((node as { range?: unknown }).range);
 }
 
-/** JSON Pointer (`/steps/hourly/window`) -> path segments. */
-export function pointerToPath(pointer: string): string[] {
+/**
+ * JSON Pointer (`/steps/hourly/group_by/1`) -> path segments. All-digit segments become numbers:
+ * they index lists (names of nodes and fields start with a letter), and messages show them as `[1]`.
+ */
+export function pointerToPath(pointer: string): (string | number)[] {
   if (pointer === '') return [];
   return pointer
     .slice(1)
     .split('/')
-    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .map((s) => (/^(0|[1-9][0-9]*)$/.test(s) ? Number(s) : s));
 }
 
 export class SpecPositions {

@@ -240,7 +240,11 @@ function explainError(err: ErrorObject, basePath: SpecPath): SchemaProblem | und
           hint: 'write a whole number and a unit: 500ms, 10s, 5m, 1h, 1d',
         });
       }
-      return problem('E_SCHEMA_VALUE', `${F} must match the pattern \`${String(params.pattern)}\`, got ${got}`);
+      {
+        // A pattern means little to a reader: the field's description says what it wants.
+        const description = schemaOf(err).description;
+        return problem('E_SCHEMA_VALUE', `${F} must match the pattern \`${String(params.pattern)}\`, got ${got}`, typeof description === 'string' ? { hint: description } : {});
+      }
     case 'enum': {
       const allowed = (params.allowedValues as unknown[]) ?? [];
       const guess = typeof err.data === 'string' ? didYouMean(err.data, allowed.map(String)) : '';

@@ -276,19 +276,21 @@ function checkFrom(section: Section, entry: Record_, path: SpecPath, report: Rep
 
 function checkFormat(format: unknown, path: SpecPath, registry: ComponentRegistry, report: Reporter): { kind: string; config: unknown } | undefined {
   const names = registry.formats.map((f) => f.name);
-  const unknown = (name: string, at: Target) =>
+  const unknown = (name: string, at: Target): undefined => {
     report.at('E_FORMAT_UNKNOWN', at === 'key' ? [...path, name] : path, at, `unknown format \`${name}\`${didYouMean(name, names)}`, names.length ? `formats: ${listOf(names)}` : undefined);
+    return undefined;
+  };
   if (format === undefined) return { kind: DEFAULT_FORMAT, config: {} };
   if (typeof format === 'string') {
     const def = findDef(registry.formats, format);
-    if (!def) return unknown(format, 'value'), undefined;
+    if (!def) return unknown(format, 'value');
     reportSchema(def.schema, {}, path, report);
     return { kind: format, config: {} };
   }
   if (isRecord(format) && Object.keys(format).length === 1) {
     const [name, options] = Object.entries(format)[0]!;
     const def = findDef(registry.formats, name);
-    if (!def) return unknown(name, 'key'), undefined;
+    if (!def) return unknown(name, 'key');
     const config = options ?? {};
     reportSchema(def.schema, config, [...path, name], report);
     return { kind: name, config };
@@ -316,11 +318,14 @@ function checkExpressions(entry: ResolvedEntry, registry: ComponentRegistry, loa
   for (const t of targets) {
     for (const { path, value } of findAnnotated(t.schema, t.value, EXPRESSION_KEYWORD)) {
       if (typeof value !== 'string') continue;
+      const fullPath = [...t.path, ...path];
+      // A value the schema already refused (e.g. a computed key where only plain paths go) gets one error, not two.
+      const at = loaded.positions.at(fullPath);
+      if (report.diagnostics.some((d) => d.line === at.line && d.col === at.col)) continue;
       try {
         compileExpression(value);
       } catch (err) {
         if (!(err instanceof ExpressionSyntaxError)) throw err;
-        const fullPath = [...t.path, ...path];
         const node = loaded.positions.exactNodeAt(fullPath);
         const pos = isScalar(node) ? loaded.positions.inScalar(node, err.position) : loaded.positions.at(fullPath);
         report.push('E_EXPR_SYNTAX', pos, `\`${fieldName(fullPath)}\` in ${describeObject(fullPath.slice(0, -1))} is not valid JSONata: ${err.message}`, expressionHint(err));

@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import { parseDocument } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { loadPipeline } from '../../src/plan/load-pipeline.ts';
 import { renderDiagnostic } from '../../src/spec/diagnostic.ts';
@@ -12,8 +12,10 @@ const files = readdirSync(DIR)
 
 /** The profile names a spec defines. */
 function profilesOf(file: string): string[] {
-  const value = parseYaml(readFileSync(file, 'utf8')) as { profiles?: Record<string, unknown> } | null;
-  return Object.keys(value?.profiles ?? {});
+  // A spec that does not parse has its YAML error reported by the test without a profile.
+  const value: unknown = parseDocument(readFileSync(file, 'utf8')).toJS();
+  const profiles = typeof value === 'object' && value !== null ? (value as { profiles?: unknown }).profiles : undefined;
+  return typeof profiles === 'object' && profiles !== null ? Object.keys(profiles) : [];
 }
 
 describe('pipelines/*.yaml', () => {

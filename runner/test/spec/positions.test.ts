@@ -44,6 +44,6 @@ describe('SpecPositions', () => {
 
   it('reads JSON pointers, escapes included', () => {
     expect(pointerToPath('')).toEqual([]);
-    expect(pointerToPath('/steps/a~1b/c~0d/0')).toEqual(['steps', 'a/b', 'c~d', '0']);
+    expect(pointerToPath('/steps/a~1b/c~0d/0/01')).toEqual(['steps', 'a/b', 'c~d', 0, '01']);
   });
 });
