@@ -55,7 +55,12 @@ export interface RuntimeOptions {
 
 export type RuntimeState = 'created' | 'running' | 'stopping' | 'ending' | 'done' | 'failed';
 
-/** Figures of one node. Nanoseconds are cumulative wall time spent in it (decode, process, prepare+write). */
+/**
+ * Figures of one node. `nanos` is cumulative wall time inside the node's calls (source: decode;
+ * step: process/onTick/onEnd; sink: prepare + write), awaits included. Sinks write while steps
+ * evaluate, so async calls overlap and the per-node figures may add up to more than the elapsed
+ * time: compare stages with them, measure throughput with elapsed (or CPU) time.
+ */
 export interface NodeStats {
   role: 'source' | 'step' | 'sink';
   /** Source: messages read. Step: records given to `process`. Sink: records queued for it. */
