@@ -99,7 +99,10 @@ export interface RuntimeStats {
 }
 
 export interface RunOutcome {
-  /** `end-of-input`: every source was bounded and ended, windows flushed. `stopped`: stop() was called. */
+  /**
+   * `end-of-input`: every source was bounded and ended; onEnd ran, windows flushed. `stopped`:
+   * stop() was called, or an unbounded source ended by itself; onEnd did not run.
+   */
   ended: 'end-of-input' | 'stopped';
   /** The reason given to stop(), when stopped. */
   stopReason?: string;
