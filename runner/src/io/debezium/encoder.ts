@@ -25,10 +25,13 @@ import {
   timeToMicrosOfDay,
 } from './logical-types.ts';
 
-export const DEBEZIUM_VERSION = '2.7.3.Final';
+export const DEBEZIUM_VERSION = '2.7.4.Final';
 
-/** Values the 2.7 source block's `snapshot` enum allows, in Debezium's order. */
-export const SNAPSHOT_VALUES = 'true,first,first_in_data_collection,last_in_data_collection,last,false,incremental';
+/**
+ * Values the PostgreSQL connector's `source.snapshot` enum allows in 2.7, as its schema says (real
+ * 2.7.4 output; other connectors of 2.7 list more, e.g. first, first_in_data_collection).
+ */
+export const SNAPSHOT_VALUES = 'true,last,false,incremental';
 
 interface SchemaParts {
   fields?: ConnectSchema[];
@@ -72,7 +75,7 @@ export interface PgColumn {
   type: string;
   /** False for NOT NULL columns. */
   optional: boolean;
-  /** Type modifiers: precision for numeric/timestamp/time (timestamp(3) -> 3), scale for numeric. */
+  /** Type modifiers: precision for numeric/timestamp/time (timestamp(3) -> 3) and the length of bit(n); scale for numeric and money. */
   precision?: number;
   scale?: number;
   /** The default in its Connect encoding (Debezium parses literal defaults: `0`, `'PENDING'`; CURRENT_TIMESTAMP becomes 0). */
@@ -146,7 +149,13 @@ export function pgColumnSchema(col: Omit<PgColumn, 'name'>): ConnectSchema {
     case 'timestamptz':
       return withDefault(logical('string', LOGICAL.ZonedTimestamp, optional));
     case 'interval':
-      return withDefault(logical('double', LOGICAL.MicroDuration, optional));
+      return withDefault(logical('int64', LOGICAL.MicroDuration, optional));
+    case 'money':
+      return withDefault(logical('bytes', LOGICAL.Decimal, optional, { parameters: { scale: String(col.scale ?? 2) } }));
+    case 'bit':
+    case 'varbit':
+    case 'bit varying':
+      return withDefault(logical('bytes', LOGICAL.Bits, optional, { parameters: { length: String(col.precision ?? 1) } }));
     case 'bytea':
       return withDefault(connectSchema('bytes', { optional }));
     default:

@@ -1,5 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { stringifyJson } from '../../../src/engine/json.ts';
+import { parseJson, stringifyJson } from '../../../src/engine/json.ts';
 import { DebeziumDecoder, NotAnEnvelopeError, UNAVAILABLE_PLACEHOLDER, hintSchema } from '../../../src/io/debezium/decoder.ts';
 import { encodeChange, encodeDecimal, tableSchemas, type PgChange, type PgTable } from '../../../src/io/debezium/index.ts';
 
@@ -185,5 +186,37 @@ describe('keys', () => {
     expect(decoder.decodeKey('{"id":15}')).toEqual({ id: 15 });
     expect(decoder.decodeKey('plain-key')).toBe('plain-key');
     expect(decoder.decodeKey(null)).toBeNull();
+  });
+});
+
+describe('real Debezium 2.7.4 messages (employee_activities: insert, update, delete, tombstone)', () => {
+  const fixture = parseJson(readFileSync(new URL('./fixtures/debezium-2.7.4-employee-activities.json', import.meta.url), 'utf8')) as unknown as {
+    key: unknown;
+    value: unknown;
+  }[];
+  // As they were on the topic: compact JsonConverter text.
+  const values = fixture.map((m) => (m.value === null ? null : Buffer.from(stringifyJson(m.value))));
+
+  it('decodes each into the row image and envelope facts', () => {
+    const decoder = new DebeziumDecoder();
+    const [insert, update, del, tombstone] = values.map((v) => decoder.decodeValue(v));
+    expect(insert?.after).toEqual({
+      id: 1,
+      employee_id: 1,
+      activity_type: 'login',
+      page_url: '/dashboard',
+      duration_seconds: 45,
+      ip_address: '192.168.1.100',
+      user_agent: 'Mozilla/5.0',
+      activity_timestamp: '2025-01-02T10:30:00.123456Z',
+    });
+    expect(insert?.payload.ts_ns).toBe(1795592017644052700n);
+    expect(update?.payload.op).toBe('u');
+    expect(update?.before).toBeNull();
+    expect(update?.after).toMatchObject({ duration_seconds: 50 });
+    expect(del?.payload.op).toBe('d');
+    expect(del?.before).toMatchObject({ id: 1, activity_type: '', activity_timestamp: '1970-01-01T00:00:00.000000Z' });
+    expect(tombstone).toBeNull();
+    expect(fixture.map((m) => decoder.decodeKey(Buffer.from(stringifyJson(m.key))))).toEqual([{ id: 1 }, { id: 1 }, { id: 1 }, { id: 1 }]);
   });
 });

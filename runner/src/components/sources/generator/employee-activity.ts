@@ -394,9 +394,11 @@ export class EmployeeActivitySimulator {
       db: this.options.db,
       txId: this.txId,
       lsn,
-      lastCommitLsn: this.lastCommitLsn,
+      lastCommitLsn: this.lastCommitLsn === null ? null : lsn,
     };
-    this.lastCommitLsn = lsn + 48;
+    // Real 2.7 output: `sequence` is [null, lsn] for the first event streamed, then [lsn, lsn] for
+    // single-statement transactions (see the probe fixture in the debezium encoder tests).
+    this.lastCommitLsn = lsn;
     this.lsn = lsn + 56;
     const encoded = encodeChange(this.schemas, this.table, change);
     const id = (after ?? before)!.id;
