@@ -4,6 +4,8 @@
  * type, whether required, default, description and an example.
  */
 import type { JsonSchema } from '../engine/component.ts';
+import { DIAGNOSTIC_CODES } from './diagnostic.ts';
+import { skeletonSchema } from './pipeline-schema.ts';
 import type { ComponentRegistry } from './registry.ts';
 
 type Schema = Record<string, unknown>;
@@ -102,10 +104,23 @@ export function renderComponentDocs(registry: ComponentRegistry): string {
     'JSONata fields see the record value as input and `$meta`, `$key`, `$headers`; `${VAR}` and `${VAR:-default}`',
     'interpolate from the environment anywhere.',
     '',
+    '## Pipeline',
+    '',
+    'The top level of a spec file.',
+    '',
+    ...fieldTable(skeletonSchema()),
+    '',
     ...section('Sources', 'Under `sources.<name>`, next to an optional `format`.', registry.sources, (d) => `sources.<name>.${d.name}`, (d) => `${d.name}.`),
     ...section('Formats', 'Under `sources.<name>.format`: a name, or `{ <name>: <options> }`. Default `json`.', registry.formats, (d) => `format: ${d.name}`, (d) => `${d.name}.`),
     ...section('Steps', 'Under `steps.<name>`, next to `from`. A step kind may own sibling keys (a window owns `window`, `group_by`, `aggregate`).', registry.steps, (d) => `steps.<name>.${d.name}`, () => ''),
     ...section('Sinks', 'Under `sinks.<name>`, next to `from`.', registry.sinks, (d) => `sinks.<name>.${d.name}`, (d) => `${d.name}.`),
+    '## Validation error codes',
+    '',
+    '`sluice validate` prints each error as `file:line:col: error[CODE]: message`. The codes are stable:',
+    '',
+    '| Code | Meaning |',
+    '|---|---|',
+    ...Object.entries(DIAGNOSTIC_CODES).map(([code, meaning]) => `| \`${code}\` | ${cell(meaning)} |`),
   ];
   return lines.join('\n').replace(/\n{3,}/g, '\n\n').trimEnd() + '\n';
 }

@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { describe, expect, it } from 'vitest';
-import { command as schema, pipelineSchemaText, SCHEMA_PATH } from '../../src/cli/schema.ts';
+import { command as schema, componentDocsText, DOCS_PATH, pipelineSchemaText, SCHEMA_PATH } from '../../src/cli/schema.ts';
 import { loadSpecText } from '../../src/spec/load.ts';
 import { builtinComponents } from '../../src/spec/registry.ts';
 import { captureIO } from './cli-io.ts';
@@ -24,6 +24,10 @@ function specValue(file: string): unknown {
 describe('schemas/pipeline.schema.json', () => {
   it('is what `npm run schema` generates from the components (run it after changing a component)', () => {
     expect(readFileSync(SCHEMA_PATH, 'utf8')).toBe(pipelineSchemaText());
+  });
+
+  it('comes with docs/components.md, also current', () => {
+    expect(readFileSync(DOCS_PATH, 'utf8')).toBe(componentDocsText());
   });
 
   const published = JSON.parse(pipelineSchemaText()) as Record<string, unknown>;
