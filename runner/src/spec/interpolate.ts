@@ -6,7 +6,7 @@
  * Interpolation works on the YAML document's scalar nodes, so every node keeps its position; each
  * problem is reported at the exact character of its `${`.
  */
-import { isPair, isScalar, isSeq, visit, type Document, type Scalar } from 'yaml';
+import { isPair, isScalar, isSeq, parse as parseYaml, visit, type Document, type Scalar } from 'yaml';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -146,11 +146,25 @@ export function interpolateDocument(doc: Document, env: Env): DocumentInterpolat
     const result = interpolateString(original, env);
     for (const p of result.problems) problems.push({ ...p, node, path });
     if (result.changed) {
-      node.value = result.value;
+      node.value = node.type === 'PLAIN' ? retype(result.value) : result.value;
       originals.set(node, { ...result, original });
     }
   }
   return { problems, originals };
+}
+
+/**
+ * An unquoted `port: ${PG_PORT:-5432}` means the number 5432, as `port: 5432` would: a plain
+ * scalar's interpolated text is read again as a YAML number or boolean. Quoted ones stay strings.
+ */
+export function retype(text: string): string | number | boolean {
+  let value: unknown;
+  try {
+    value = parseYaml(text);
+  } catch {
+    return text;
+  }
+  return typeof value === 'number' || typeof value === 'boolean' ? value : text;
 }
 
 /** The path of a node from `visit`'s ancestry: map keys and sequence indexes. */

@@ -73,8 +73,8 @@ export function fieldName(path: SpecPath): string {
 /** A value as a message shows it. */
 export function show(value: unknown): string {
   if (value === null || value === undefined) return 'nothing';
-  if (Array.isArray(value)) return 'a list';
-  if (typeof value === 'object') return 'a map';
+  if (Array.isArray(value)) return value.length ? 'a list' : 'an empty list';
+  if (typeof value === 'object') return Object.keys(value).length ? 'a map' : 'an empty map';
   const text = String(value);
   return `\`${text.length > 60 ? text.slice(0, 57) + '...' : text}\``;
 }

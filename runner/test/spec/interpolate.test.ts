@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { interpolateString } from '../../src/spec/interpolate.ts';
+import { interpolateString, retype } from '../../src/spec/interpolate.ts';
 import { loadSpecText } from '../../src/spec/load.ts';
 
 describe('interpolateString', () => {
@@ -77,5 +77,20 @@ describe('interpolation in a document', () => {
     expect(loaded.value).toEqual({ kafka: { brokers: 'localhost:9092', topic: 'events', key: '$string(id)' }, x: '${literal}' });
     const unset = loadSpecText('s.yaml', flow, {}).diagnostics.map((d) => [d.code, d.line, d.col, d.span]);
     expect(unset).toEqual([['E_ENV_UNSET', 1, 55, 4]]);
+  });
+
+  it('reads an unquoted interpolated number or boolean as one, and keeps quoted ones strings', () => {
+    const spec = 'port: ${PORT:-5432}\nquoted: "${PORT:-5432}"\ntls: ${TLS:-false}\nhost: ${HOST:-a:1}\n';
+    expect(loadSpecText('s.yaml', spec, {}).value).toEqual({ port: 5432, quoted: '5432', tls: false, host: 'a:1' });
+  });
+});
+
+describe('retype', () => {
+  it('turns numbers and booleans into values and leaves everything else as text', () => {
+    expect(retype('42')).toBe(42);
+    expect(retype('true')).toBe(true);
+    expect(retype('')).toBe('');
+    expect(retype('a: b')).toBe('a: b');
+    expect(retype('[1')).toBe('[1');
   });
 });
