@@ -44,7 +44,10 @@ export const generatorSource: SourceDef<GeneratorSourceConfig> = {
     '`<topic_prefix>.public.employee_activities`, key `{id}`, JsonConverter schema envelopes, `activity_timestamp` ' +
     'as epoch microseconds): about 2% of page views are later updated (`op: u`, `before: null` as under REPLICA ' +
     'IDENTITY DEFAULT), 0.5% of activities deleted (`op: d`) and followed by a tombstone. Use it with ' +
-    '`format: debezium`. The same `seed` and `start_time` give the same events; `rate` only paces them.',
+    '`format: debezium`. The same `seed` and `start_time` give the same events; `rate` only paces them.\n\n' +
+    'Event time is simulated, not read from the wall clock: with the default 50 employees a working hour holds ' +
+    'about 500 events (nights and most weekends are quiet), so at `rate: 20` an hour of activity passes in about ' +
+    '25 seconds and hourly windows close while you watch.',
   schema: object(
     'Generate simulated change events.',
     {
