@@ -12,12 +12,13 @@ import { stdoutSink } from './sinks/stdout.ts';
 import { fileSource } from './sources/file.ts';
 import { generatorSource } from './sources/generator.ts';
 import { kafkaSource } from './sources/kafka.ts';
+import { postgresCdcSource } from './sources/postgres-cdc.ts';
 import { stdinSource } from './sources/stdin.ts';
 import { filterStep } from './steps/filter.ts';
 import { setStep } from './steps/set.ts';
 import { windowStep } from './steps/window.ts';
 
-export const sources: readonly SourceDef<unknown>[] = [kafkaSource, fileSource, stdinSource, generatorSource];
+export const sources: readonly SourceDef<unknown>[] = [kafkaSource, postgresCdcSource, fileSource, stdinSource, generatorSource];
 
 export const formats: readonly FormatDef<unknown>[] = [jsonFormat, textFormat, debeziumFormat];
 

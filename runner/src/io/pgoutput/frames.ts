@@ -56,15 +56,17 @@ export function parseReplicationFrame(buf: Buffer): ReplicationFrame {
 }
 
 /**
- * A standby status update. write = flush = apply = the position we have durably processed: the
- * server may then recycle WAL before it and the slot's confirmed_flush_lsn moves there.
+ * A standby status update. `flush` (= apply) is the position we have durably processed: the slot's
+ * confirmed_flush_lsn moves there and the server may recycle WAL before it. `write` is what we have
+ * received; the server only uses it to see that the client caught up (e.g. before it shuts down),
+ * never to move the slot.
  */
-export function standbyStatusUpdate(acknowledged: Lsn, nowMicros: bigint, replyRequested = false): Buffer {
+export function standbyStatusUpdate(positions: { write: Lsn; flush: Lsn }, nowMicros: bigint, replyRequested = false): Buffer {
   const buf = Buffer.alloc(34);
   buf.write('r', 0, 'latin1');
-  buf.writeBigUInt64BE(acknowledged, 1);
-  buf.writeBigUInt64BE(acknowledged, 9);
-  buf.writeBigUInt64BE(acknowledged, 17);
+  buf.writeBigUInt64BE(positions.write > positions.flush ? positions.write : positions.flush, 1);
+  buf.writeBigUInt64BE(positions.flush, 9);
+  buf.writeBigUInt64BE(positions.flush, 17);
   buf.writeBigInt64BE(unixMicrosToPgMicros(nowMicros), 25);
   buf.writeUInt8(replyRequested ? 1 : 0, 33);
   return buf;

@@ -1,8 +1,10 @@
 /**
  * A logical replication session over `pg`: a walsender connection (`replication: 'database'`) that
  * creates slots and streams pgoutput changes through CopyBoth. It never confirms anything by itself:
- * the owner says which LSN is acknowledged (`acknowledge`), and that is the only position reported in
- * standby status updates, both periodically and when a keepalive asks for a reply.
+ * the owner says which LSN is acknowledged (`acknowledge`), and that is the only flush position
+ * reported in standby status updates, both periodically and when a keepalive asks for a reply. The
+ * write position reports what was received: a server shutting down waits until it equals what it
+ * sent, and it does not move the slot.
  */
 import pg from 'pg';
 import type { Duplex } from 'node:stream';
@@ -54,6 +56,7 @@ export interface StartOptions {
 
 export class ReplicationSession {
   private acknowledged: Lsn = 0n;
+  private received: Lsn = 0n;
   private statusTimer: NodeJS.Timeout | undefined;
   private copy: CopyBothConnection | undefined;
   private streaming: Promise<void> | undefined;
@@ -105,8 +108,10 @@ export class ReplicationSession {
     copy.on('copyData', (msg) => {
       const frame = parseReplicationFrame(msg.chunk);
       if (frame.type === 'xlogdata') {
+        if (frame.walStart > this.received) this.received = frame.walStart;
         handlers.onData(frame);
       } else {
+        if (frame.walEnd > this.received) this.received = frame.walEnd;
         handlers.onKeepalive?.(frame);
         if (frame.replyRequested) this.sendStatus();
       }
@@ -170,7 +175,7 @@ export class ReplicationSession {
     if (!this.copy || this.failure) return;
     const nowMicros = BigInt(Date.now()) * 1000n;
     try {
-      this.copy.sendCopyFromChunk(standbyStatusUpdate(this.acknowledged, nowMicros));
+      this.copy.sendCopyFromChunk(standbyStatusUpdate({ write: this.received, flush: this.acknowledged }, nowMicros));
     } catch (err) {
       this.failure ??= err instanceof Error ? err : new Error(String(err));
     }

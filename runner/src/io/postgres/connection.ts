@@ -3,6 +3,8 @@
  * Shared by the `postgres-cdc` source and the `postgres` sink.
  */
 import type { ClientConfig } from 'pg';
+import type { JsonSchema } from '../../engine/component.ts';
+import { secret } from '../../engine/schema.ts';
 
 export interface PgConnectionConfig {
   host: string;
@@ -16,6 +18,25 @@ export interface PgConnectionConfig {
 
 export const DEFAULT_PG_PORT = 5432;
 
+export const SESSION_OPTIONS = '-c DateStyle=ISO -c IntervalStyle=postgres -c TimeZone=UTC -c extra_float_digits=1 -c bytea_output=hex';
+
+/** Config schema properties for a connection, shared by the postgres-cdc source and the postgres sink. */
+export function pgConnectionSchemaProperties(): Record<string, JsonSchema> {
+  return {
+    host: { type: 'string', minLength: 1, description: 'PostgreSQL server host name or address.', examples: ['127.0.0.1', '${PGHOST:-127.0.0.1}'] },
+    port: { type: 'integer', minimum: 1, maximum: 65535, default: DEFAULT_PG_PORT, description: 'PostgreSQL server port.', examples: [5432] },
+    database: { type: 'string', minLength: 1, description: 'Database to connect to.', examples: ['streaming_db'] },
+    user: { type: 'string', minLength: 1, description: 'Role to connect as.', examples: ['postgres'] },
+    password: secret('Password of the role; omit for trust or peer authentication.', ['${PGPASSWORD}']),
+    ssl: {
+      description: '`true`: TLS with certificate verification; `no-verify`: TLS without verification; `false`: no TLS.',
+      oneOf: [{ type: 'boolean' }, { const: 'no-verify' }],
+      default: false,
+      examples: [false, true, 'no-verify'],
+    },
+  };
+}
+
 /** `pg` client settings; `replication: 'database'` opens a logical replication (walsender) session. */
 export function toClientConfig(cfg: PgConnectionConfig, options: { replication?: boolean; applicationName: string }): ClientConfig {
   const base: ClientConfig = {
@@ -26,6 +47,9 @@ export function toClientConfig(cfg: PgConnectionConfig, options: { replication?:
     application_name: options.applicationName,
     connectionTimeoutMillis: 10_000,
     keepAlive: true,
+    // Pin the text forms values are decoded from: the snapshot and the replication stream must
+    // print dates, intervals, floats and bytea alike whatever the server's defaults are.
+    options: SESSION_OPTIONS,
   };
   if (cfg.password !== undefined) base.password = cfg.password;
   if (cfg.ssl === true) base.ssl = true;
@@ -53,7 +77,8 @@ export function quoteLiteral(value: string): string {
 
 /** The SQLSTATE of a server error, if the error is one. */
 export function sqlState(err: unknown): string | undefined {
-  if (err && typeof err === 'object' && 'code' in err) {
+  // Server errors carry a severity; socket errors (EPIPE, ECONNRESET) have codes too, but no SQLSTATE.
+  if (err && typeof err === 'object' && 'code' in err && 'severity' in err) {
     const code = (err as { code: unknown }).code;
     if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return code;
   }

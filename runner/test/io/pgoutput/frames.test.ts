@@ -34,15 +34,20 @@ describe('parseReplicationFrame', () => {
 });
 
 describe('standbyStatusUpdate', () => {
-  it('reports the acknowledged LSN as written, flushed and applied, with the clock in PostgreSQL time', () => {
+  it('reports the acknowledged LSN as flushed and applied, what was received as written, with the clock in PostgreSQL time', () => {
     const nowMicros = 1_700_000_000_000_000n;
-    const buf = standbyStatusUpdate(0xabcdn, nowMicros);
+    const buf = standbyStatusUpdate({ write: 0xbeefn, flush: 0xabcdn }, nowMicros);
     expect(buf.length).toBe(34);
     expect(buf.toString('latin1', 0, 1)).toBe('r');
-    expect(buf.readBigUInt64BE(1)).toBe(0xabcdn);
+    expect(buf.readBigUInt64BE(1)).toBe(0xbeefn);
     expect(buf.readBigUInt64BE(9)).toBe(0xabcdn);
     expect(buf.readBigUInt64BE(17)).toBe(0xabcdn);
     expect(pgMicrosToUnixMicros(buf.readBigInt64BE(25))).toBe(nowMicros);
     expect(buf[33]).toBe(0);
+  });
+
+  it('never reports a write position behind the flush position', () => {
+    const buf = standbyStatusUpdate({ write: 0n, flush: 0x10n }, 0n);
+    expect(buf.readBigUInt64BE(1)).toBe(0x10n);
   });
 });
