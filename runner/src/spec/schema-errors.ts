@@ -16,6 +16,8 @@ export interface SchemaProblem {
   target: Target;
   message: string;
   hint?: string;
+  /** Set when the problem is a map key refused by `propertyNames` (the key, not its value). */
+  propertyName?: string;
 }
 
 /** The ajv instance validation uses: every error, with the failing schema and data (for messages). */
@@ -195,6 +197,7 @@ function explainError(err: ErrorObject, basePath: SpecPath): SchemaProblem | und
     return problem('E_SCHEMA_VALUE', `key \`${err.propertyName}\` in ${describeObject(path)} is not allowed: it ${err.message ?? 'is invalid'}`, {
       path: [...path, err.propertyName],
       target: 'key',
+      propertyName: err.propertyName,
     });
   }
   switch (err.keyword) {

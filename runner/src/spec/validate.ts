@@ -96,8 +96,8 @@ export function validateSpec(loaded: LoadedSpec, registry: ComponentRegistry = b
   for (const p of checkSchema(SKELETON, root, [])) {
     if (p.path.length === 1 && p.path[0] === 'name' && p.code === 'E_SCHEMA_VALUE') {
       report.at('E_NAME', p.path, p.target, `pipeline name ${show(root.name)} must start with a lowercase letter and use only a-z, 0-9 and \`-\``);
-    } else if (p.message.startsWith('key `') && p.code === 'E_SCHEMA_VALUE') {
-      continue; // node names are checked below with a better message
+    } else if (p.propertyName !== undefined) {
+      continue; // node and profile names: checked below, with a message that says what a name may be
     } else {
       report.at(p.code, p.path, p.target, p.message, p.hint);
     }
@@ -113,6 +113,9 @@ export function validateSpec(loaded: LoadedSpec, registry: ComponentRegistry = b
   }
   const profileEntries = new Map<string, EntryCheck[]>();
   for (const [profile, value] of entriesOf(root.profiles)) {
+    if (!NODE_NAME_RE.test(profile)) {
+      report.at('E_NAME', ['profiles', profile], 'key', `profile name \`${profile}\` must start with a lowercase letter and use only a-z, 0-9, \`_\` and \`-\``);
+    }
     // The active profile's entries now stand in the sections: they were checked there.
     if (!isRecord(value) || profile === loaded.profile) continue;
     const list: EntryCheck[] = [];

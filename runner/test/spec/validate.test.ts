@@ -124,6 +124,12 @@ describe('validateSpec', () => {
     expect(check(VALID.replace('  hourly:\n', '  kept:\n'))).toContain('11:3 E_DUPLICATE_NAME `kept` is defined twice in `steps` (first on line 8)');
   });
 
+  it('refuses profile names that are not names, once', () => {
+    expect(check(VALID + lines('profiles:', '  Local: {}'))).toEqual([
+      '24:3 E_NAME profile name `Local` must start with a lowercase letter and use only a-z, 0-9, `_` and `-`',
+    ]);
+  });
+
   it('refuses names that are not names', () => {
     expect(check(VALID.replace('name: demo', 'name: Demo_1'))).toEqual([
       '2:7 E_NAME pipeline name `Demo_1` must start with a lowercase letter and use only a-z, 0-9 and `-`',
