@@ -8,6 +8,7 @@ import { jsonFormat } from './formats/json.ts';
 import { textFormat } from './formats/text.ts';
 import { fileSink } from './sinks/file.ts';
 import { kafkaSink } from './sinks/kafka.ts';
+import { postgresSink } from './sinks/postgres.ts';
 import { stdoutSink } from './sinks/stdout.ts';
 import { fileSource } from './sources/file.ts';
 import { generatorSource } from './sources/generator.ts';
@@ -24,4 +25,4 @@ export const formats: readonly FormatDef<unknown>[] = [jsonFormat, textFormat, d
 
 export const steps: readonly StepDef<unknown>[] = [filterStep, setStep, windowStep];
 
-export const sinks: readonly SinkDef<unknown>[] = [kafkaSink, stdoutSink, fileSink];
+export const sinks: readonly SinkDef<unknown>[] = [kafkaSink, postgresSink, stdoutSink, fileSink];

@@ -1,0 +1,258 @@
+/**
+ * `postgres` sink: writes records as rows of a table, one transaction per batch, with INSERT or an
+ * upsert on a key (idempotent under re-delivery: the same window result overwrites its row).
+ * Identifiers are quoted, values are parameters. It creates nothing unless `create_table: true`.
+ */
+import pg from 'pg';
+import type { OutboundMessage, Sink, SinkDef } from '../../engine/component.ts';
+import { ConfigError, ConnectionError, RecordError, errorMessage } from '../../engine/errors.ts';
+import { EvalFailure, compileExpression, evaluateRecords, type Expression } from '../../engine/expression.ts';
+import type { Logger } from '../../engine/logger.ts';
+import type { StreamRecord } from '../../engine/record.ts';
+import { expression, object } from '../../engine/schema.ts';
+import { parseTableName, qualifiedName } from '../../io/postgres/catalog.ts';
+import type { PgConnectionConfig } from '../../io/postgres/connection.ts';
+import { describeConnection, pgConnectionSchemaProperties, sqlState, toClientConfig } from '../../io/postgres/connection.ts';
+import type { SqlRow } from '../../io/postgres/table-writer.ts';
+import { columnsOf, createTableStatement, insertStatements, lastPerKey } from '../../io/postgres/table-writer.ts';
+
+export interface PostgresSinkConfig extends PgConnectionConfig {
+  table: string;
+  mode?: 'insert' | 'upsert';
+  key?: string[];
+  columns?: Record<string, string>;
+  create_table?: boolean;
+  max_retries?: number;
+}
+
+const COLUMN = '^[A-Za-z_][A-Za-z0-9_$]*$';
+
+const schema = object(
+  'Write records as rows of a PostgreSQL table: INSERT, or upsert on a key.',
+  {
+    ...pgConnectionSchemaProperties(),
+    table: {
+      type: 'string',
+      pattern: '^[A-Za-z_][A-Za-z0-9_$]*(\\.[A-Za-z_][A-Za-z0-9_$]*)?$',
+      description: 'Target table, `schema.table` (schema defaults to public).',
+      examples: ['public.employee_activity_summaries'],
+    },
+    mode: {
+      type: 'string',
+      enum: ['insert', 'upsert'],
+      default: 'insert',
+      description: '`insert` adds a row per record; `upsert` inserts or, on a conflict over `key`, updates the other columns (re-delivered records then leave one row).',
+      examples: ['upsert'],
+    },
+    key: {
+      type: 'array',
+      minItems: 1,
+      items: { type: 'string', pattern: COLUMN },
+      description: 'Columns of the primary key or a unique constraint; required for `upsert`. Within a batch the last record per key wins.',
+      examples: [['employee_id', 'activity_type', 'window_start']],
+    },
+    columns: {
+      type: 'object',
+      description: 'Column name -> JSONata expression over the record value (with $meta, $key). Default: every field of the value, as a column of the same name.',
+      propertyNames: { pattern: COLUMN },
+      additionalProperties: expression('The column value.', ['employee_id', '$meta.window_start']),
+      examples: [{ employee_id: 'employee_id', activity_type: 'activity_type', window_start: 'window_start', activity_count: 'activity_count' }],
+    },
+    create_table: {
+      type: 'boolean',
+      default: false,
+      description: 'Create the table if it is missing, with column types guessed from the first batch (numbers bigint/double precision, ISO times timestamptz, objects jsonb, else text) and `key` as primary key.',
+      examples: [false],
+    },
+    max_retries: {
+      type: 'integer',
+      minimum: 0,
+      maximum: 100,
+      default: 8,
+      description: 'Attempts after a transient failure (lost connection, serialization failure, deadlock) before the run fails; backoff doubles from 200 ms up to 5 s.',
+      examples: [8],
+    },
+  },
+  ['host', 'database', 'user', 'table'],
+  {
+    examples: [
+      {
+        host: '${PGHOST:-127.0.0.1}',
+        database: 'streaming_db',
+        user: 'postgres',
+        table: 'public.employee_activity_summaries',
+        mode: 'upsert',
+        key: ['employee_id', 'activity_type', 'window_start'],
+      },
+    ],
+  },
+);
+
+/** SQLSTATEs worth retrying: connection loss, serialization failures, deadlocks, shutdown. */
+export function isTransient(err: unknown): boolean {
+  const state = sqlState(err);
+  if (state === undefined) return true; // socket-level failure
+  return state.startsWith('08') || state === '40001' || state === '40P01' || state.startsWith('57P') || state === '53300';
+}
+
+function plainObject(v: unknown): v is SqlRow {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+class PostgresSink implements Sink {
+  private client: pg.Client | undefined;
+  private broken = false;
+  private readonly table;
+  private readonly columns: [string, Expression][] | undefined;
+  private readonly where: string;
+  private tableReady: boolean;
+
+  constructor(
+    private readonly cfg: PostgresSinkConfig,
+    private readonly name: string,
+    private readonly log: Logger,
+  ) {
+    this.where = `sinks.${name}`;
+    this.table = parseTableName(cfg.table);
+    if ((cfg.mode ?? 'insert') === 'upsert' && !cfg.key?.length) {
+      throw new ConfigError('E_PG_SINK_KEY', '`mode: upsert` needs `key`: the columns of the primary key or a unique constraint', this.where);
+    }
+    this.columns = cfg.columns ? Object.entries(cfg.columns).map(([name, src]) => [name, compileExpression(src)]) : undefined;
+    if (this.columns && cfg.key) {
+      const missing = cfg.key.filter((k) => !this.columns!.some(([c]) => c === k));
+      if (missing.length) throw new ConfigError('E_PG_SINK_KEY', `key column(s) ${missing.join(', ')} are not in \`columns\``, this.where);
+    }
+    this.tableReady = !cfg.create_table;
+  }
+
+  async open(): Promise<void> {
+    await this.connection();
+  }
+
+  /** Records -> rows. Pure: the prepared message's value is the row, its key the key columns. */
+  prepare(records: readonly StreamRecord[]): OutboundMessage[] | Promise<OutboundMessage[]> {
+    const cols = this.columns;
+    if (!cols) return records.map((rec) => this.message(this.rowOfValue(rec)));
+    const evaluated = cols.map(([, e]) => evaluateRecords(e, records));
+    const build = (results: unknown[][]): OutboundMessage[] =>
+      records.map((rec, i) => {
+        const row: SqlRow = {};
+        cols.forEach(([name], c) => {
+          const v = results[c]![i];
+          if (v instanceof EvalFailure) {
+            throw new RecordError('E_SINK_EXPR', `column \`${name}\` failed for the record at ${rec.position.partition}@${rec.position.offset}: ${v.error.message}`, this.where, {
+              cause: v.error,
+            });
+          }
+          row[name] = v === undefined ? null : v;
+        });
+        return this.message(row);
+      });
+    return evaluated.some((e) => e instanceof Promise)
+      ? Promise.all(evaluated).then(build)
+      : build(evaluated as unknown[][]);
+  }
+
+  private rowOfValue(rec: StreamRecord): SqlRow {
+    if (!plainObject(rec.value)) {
+      throw new RecordError('E_PG_SINK_ROW', `the record at ${rec.position.partition}@${rec.position.offset} is not an object: give \`columns\` to map it to a row`, this.where);
+    }
+    return rec.value;
+  }
+
+  private message(row: SqlRow): OutboundMessage {
+    const key = this.cfg.key ? Object.fromEntries(this.cfg.key.map((k) => [k, row[k] ?? null])) : null;
+    return { key, value: row };
+  }
+
+  async write(messages: OutboundMessage[]): Promise<void> {
+    if (messages.length === 0) return;
+    let rows = messages.map((m) => m.value as SqlRow);
+    const upsert = (this.cfg.mode ?? 'insert') === 'upsert';
+    if (upsert) rows = lastPerKey(rows, this.cfg.key!);
+    const columns = this.columns ? this.columns.map(([c]) => c) : columnsOf(rows);
+    const statements = insertStatements(this.table, columns, rows, upsert ? this.cfg.key : undefined);
+    const maxRetries = this.cfg.max_retries ?? 8;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const client = await this.connection();
+        if (!this.tableReady) {
+          await client.query(createTableStatement(this.table, columns, rows, this.cfg.key));
+          this.tableReady = true;
+        }
+        await client.query('BEGIN');
+        try {
+          for (const s of statements) await client.query(s.text, s.values);
+          await client.query('COMMIT');
+        } catch (err) {
+          await client.query('ROLLBACK').catch(() => {});
+          throw err;
+        }
+        return;
+      } catch (err) {
+        if (!isTransient(err)) throw this.permanent(err);
+        if (attempt >= maxRetries) {
+          throw new ConnectionError('E_PG_SINK', `writing to ${qualifiedName(this.table)} failed ${attempt + 1} times: ${errorMessage(err)}`, this.where, { cause: err });
+        }
+        this.broken = true;
+        const delay = Math.min(200 * 2 ** attempt, 5000);
+        this.log.warn({ sink: this.name, err: errorMessage(err), attempt, delay }, 'postgres write failed; retrying');
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+  }
+
+  private permanent(err: unknown): Error {
+    const state = sqlState(err);
+    const t = qualifiedName(this.table);
+    if (state === '42P01') {
+      return new ConnectionError('E_PG_SINK_TABLE', `table ${t} does not exist in ${this.cfg.database}: create it, or set \`create_table: true\``, this.where, { cause: err });
+    }
+    if (state === '42P10') {
+      return new ConnectionError('E_PG_SINK_KEY', `${t} has no primary key or unique constraint on (${this.cfg.key?.join(', ')}), which \`mode: upsert\` needs`, this.where, { cause: err });
+    }
+    if (state === '42703') return new ConnectionError('E_PG_SINK_COLUMN', `${t}: ${errorMessage(err)} (map fields with \`columns\`)`, this.where, { cause: err });
+    return new ConnectionError('E_PG_SINK', `writing to ${t} failed: ${errorMessage(err)}`, this.where, { cause: err });
+  }
+
+  private async connection(): Promise<pg.Client> {
+    if (this.client && !this.broken) return this.client;
+    await this.client?.end().catch(() => {});
+    this.client = undefined;
+    const client = new pg.Client(toClientConfig(this.cfg, { applicationName: `sluice-${this.name}` }));
+    client.on('error', (err: Error) => {
+      this.broken = true;
+      this.log.warn({ sink: this.name, err: err.message }, 'postgres connection lost');
+    });
+    try {
+      await client.connect();
+    } catch (err) {
+      throw Object.assign(new Error(`cannot connect to ${describeConnection(this.cfg)}: ${errorMessage(err)}`), { cause: err });
+    }
+    this.client = client;
+    this.broken = false;
+    return client;
+  }
+
+  async close(): Promise<void> {
+    await this.client?.end().catch(() => {});
+    this.client = undefined;
+  }
+}
+
+export const postgresSink: SinkDef<PostgresSinkConfig> = {
+  family: 'sink',
+  name: 'postgres',
+  summary: 'Write records as rows of a PostgreSQL table, one transaction per batch, by INSERT or upsert on a key.',
+  description: [
+    'Each batch is one transaction of multi-row INSERT statements with quoted identifiers and parameterised values.',
+    '`mode: upsert` adds ON CONFLICT (key) DO UPDATE, so re-delivered records (after a crash, or window results',
+    're-emitted) overwrite their row instead of adding one. Objects and arrays are written as JSON. Transient failures',
+    'are retried with backoff; a missing table or key constraint fails the run with what to do. Nothing is created',
+    'unless `create_table: true`.',
+  ].join(' '),
+  schema,
+  describe: (c) =>
+    `${c.mode ?? 'insert'} into ${c.table} at ${describeConnection(c)}${c.key ? ` key (${c.key.join(', ')})` : ''}${c.create_table ? ' (create table)' : ''}`,
+  create: (config, ctx) => new PostgresSink(config, ctx.name, ctx.logger),
+};

@@ -1,0 +1,63 @@
+import { describe, expect, it } from 'vitest';
+import { Ack } from '../../../src/engine/ack.ts';
+import { ManualClock } from '../../../src/engine/clock.ts';
+import { silentLogger } from '../../../src/engine/logger.ts';
+import { Metrics } from '../../../src/engine/metrics.ts';
+import type { StreamRecord } from '../../../src/engine/record.ts';
+import type { PostgresSinkConfig } from '../../../src/components/sinks/postgres.ts';
+import { isTransient, postgresSink } from '../../../src/components/sinks/postgres.ts';
+
+const ctx = { name: 'summaries-db', logger: silentLogger, clock: new ManualClock(), metrics: new Metrics(), mode: 'test' as const };
+const base: PostgresSinkConfig = { host: '127.0.0.1', database: 'streaming_db', user: 'postgres', table: 'public.employee_activity_summaries' };
+
+function record(value: unknown, meta: Record<string, unknown> = {}): StreamRecord {
+  return { key: null, value, time: 0, headers: {}, meta, position: { source: 's', partition: 's/0', offset: '7' }, ack: Ack.none() };
+}
+
+describe('postgres sink prepare', () => {
+  it('makes the value the row and the key columns the key', async () => {
+    const sink = postgresSink.create({ ...base, mode: 'upsert', key: ['employee_id', 'window_start'] }, ctx);
+    const out = await sink.prepare([record({ employee_id: 1, window_start: '2025-01-02T10:00:00.000Z', activity_count: 3 })]);
+    expect(out).toEqual([
+      {
+        key: { employee_id: 1, window_start: '2025-01-02T10:00:00.000Z' },
+        value: { employee_id: 1, window_start: '2025-01-02T10:00:00.000Z', activity_count: 3 },
+      },
+    ]);
+  });
+
+  it('maps columns with expressions that see $meta', async () => {
+    const sink = postgresSink.create({ ...base, columns: { who: 'employee_id', start: '$meta.window_start', n: 'activity_count * 2' } }, ctx);
+    const out = await sink.prepare([record({ employee_id: 4, activity_count: 2 }, { window_start: 'W' })]);
+    expect(out).toEqual([{ key: null, value: { who: 4, start: 'W', n: 4 } }]);
+  });
+
+  it('refuses a value that is not an object when no columns are given', () => {
+    const sink = postgresSink.create(base, ctx);
+    expect(() => sink.prepare([record('text')])).toThrow(/is not an object: give `columns`/);
+  });
+
+  it('refuses upsert without key, and a key outside the mapped columns', () => {
+    expect(() => postgresSink.create({ ...base, mode: 'upsert' }, ctx)).toThrow(/needs `key`/);
+    expect(() => postgresSink.create({ ...base, mode: 'upsert', key: ['id'], columns: { v: 'v' } }, ctx)).toThrow(/key column\(s\) id are not in `columns`/);
+  });
+
+  it('describes itself without secrets', () => {
+    expect(postgresSink.describe({ ...base, password: 'hunter2', mode: 'upsert', key: ['a'] })).toBe(
+      'upsert into public.employee_activity_summaries at postgres@127.0.0.1:5432/streaming_db key (a)',
+    );
+  });
+});
+
+describe('isTransient', () => {
+  it('retries lost connections, serialization failures and deadlocks, not missing tables', () => {
+    const pgError = (code: string) => Object.assign(new Error(code), { code, severity: 'ERROR' });
+    expect(isTransient(new Error('Connection terminated unexpectedly'))).toBe(true);
+    expect(isTransient(Object.assign(new Error('EPIPE'), { code: 'EPIPE' }))).toBe(true);
+    expect(isTransient(pgError('40001'))).toBe(true);
+    expect(isTransient(pgError('40P01'))).toBe(true);
+    expect(isTransient(pgError('57P01'))).toBe(true);
+    expect(isTransient(pgError('42P01'))).toBe(false);
+    expect(isTransient(pgError('23505'))).toBe(false);
+  });
+});
