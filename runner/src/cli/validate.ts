@@ -1,4 +1,5 @@
 /** `sluice validate <files...>`: every check, every error at once, positions in the files. */
+import { errorMessage } from '../engine/errors.ts';
 import { parseSetArgument, type SetOverride } from '../spec/load.ts';
 import { renderDiagnostic, type Diagnostic } from '../spec/diagnostic.ts';
 import { loadPipeline } from '../plan/load-pipeline.ts';
@@ -24,7 +25,7 @@ export function parseSets(values: readonly string[] | undefined): SetOverride[] 
   try {
     return (values ?? []).map(parseSetArgument);
   } catch (err) {
-    throw new UsageError((err as Error).message);
+    throw new UsageError(errorMessage(err));
   }
 }
 

@@ -5,6 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { isMap, isPair, isScalar, LineCounter, parse as parseYaml, parseDocument, visit, YAMLMap, type Document, type Node, type Pair } from 'yaml';
+import { errorMessage } from '../engine/errors.ts';
 import type { Diagnostic, DiagnosticCode } from './diagnostic.ts';
 import { interpolateDocument, type Env } from './interpolate.ts';
 import { keyText, SpecPositions, type Position, type SpecPath } from './positions.ts';
@@ -59,7 +60,7 @@ export async function loadSpecFile(file: string, options: LoadOptions = {}): Pro
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
-    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message;
+    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : errorMessage(err);
     const doc = parseDocument('');
     const lineCounter = new LineCounter();
     return {
@@ -197,12 +198,9 @@ function applyProfile(doc: Document, name: string, positions: SpecPositions, rep
   for (const section of SECTIONS) {
     const entries = profile.get(section, true);
     if (!isMap(entries)) continue;
-    let target = doc.get(section, true);
-    if (!isMap(target)) {
-      target = new YAMLMap();
-      doc.set(section, target);
-    }
-    const targetMap = target as YAMLMap;
+    const existing = doc.get(section, true);
+    const targetMap = isMap(existing) ? existing : new YAMLMap();
+    if (targetMap !== existing) doc.set(section, targetMap);
     for (const pair of entries.items) {
       const k = keyText(pair.key);
       const at = targetMap.items.findIndex((p) => keyText(p.key) === k);
@@ -221,6 +219,6 @@ function applySet(doc: Document, set: SetOverride, positions: SpecPositions, rep
   try {
     doc.setIn(path, doc.createNode(set.value) as Node);
   } catch (err) {
-    report('E_SET_PATH', positions.at(path), `cannot apply \`--set ${set.path}\`: ${(err as Error).message}`);
+    report('E_SET_PATH', positions.at(path), `cannot apply \`--set ${set.path}\`: ${errorMessage(err)}`);
   }
 }

@@ -191,12 +191,14 @@ function checkEntry(section: Section, name: string, entry: unknown, path: SpecPa
       }
     }
     if (!guessed) {
+      // The kinds go in the hint, so the message stays the same when a kind is added.
+      const shape = section === 'sources' ? '`{ <kind>: {config}, format: ... }`' : `\`{ from: ..., <kind>: ... }\``;
       report.at(
         'E_KIND_MISSING',
         path,
         'key',
-        kinds.length ? `${where} has no kind: it needs one of ${listOf(kinds)}` : `${where} has no kind, and no ${role} kinds are installed`,
-        section === 'sources' ? 'a source is `{ <kind>: {config}, format: ... }`' : `a ${role} is \`{ from: ..., <kind>: ... }\``,
+        `${where} has no kind key`,
+        kinds.length ? `a ${role} is ${shape}, with one of ${listOf(kinds)} as <kind>` : `no ${role} kinds are installed`,
       );
     }
     return { section, name, path, inputs: checkFrom(section, entry, path, report), ports: undefined };
