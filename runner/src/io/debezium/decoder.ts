@@ -249,10 +249,10 @@ class SchemaTextCache<T> {
 
   /**
    * Remembers a schema when the message is laid out as the JsonConverter writes it (schema first,
-   * no spaces): then the re-serialised schema is exactly the message's prefix.
+   * no spaces): then the re-serialised schema (`schemaText`) is exactly the message's prefix.
    */
-  learn(text: string, schema: unknown, compiled: T): void {
-    const prefix = `${SCHEMA_PREFIX}${stringifyJson(schema)}${PAYLOAD_JOIN}`;
+  learn(text: string, schemaText: string, compiled: T): void {
+    const prefix = `${SCHEMA_PREFIX}${schemaText}${PAYLOAD_JOIN}`;
     if (text.slice(0, prefix.length) !== prefix) return;
     this.recent.unshift({ prefix, bytes: Buffer.from(prefix, 'utf8'), compiled });
     if (this.recent.length > RECENT_SCHEMAS) this.recent.pop();
@@ -263,6 +263,26 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+const COMPILED_BY_TEXT_LIMIT = 256;
+
+/**
+ * Compiled schemas by their serialised text, for messages not laid out as the JsonConverter
+ * writes them (pretty-printed, payload first): they are parsed whole, but never compiled twice.
+ */
+class CompiledByText<T> {
+  private readonly entries = new Map<string, T>();
+
+  get(text: string, compile: () => T): T {
+    let compiled = this.entries.get(text);
+    if (compiled === undefined) {
+      compiled = compile();
+      if (this.entries.size >= COMPILED_BY_TEXT_LIMIT) this.entries.delete(this.entries.keys().next().value!);
+      this.entries.set(text, compiled);
+    }
+    return compiled;
+  }
+}
+
 /**
  * Decodes Debezium keys and values. One instance per source: its caches hold the schemas seen.
  * Throws NotAnEnvelopeError (shape), JsonSyntaxError (text) or Error (a column value of the wrong type).
@@ -271,7 +291,9 @@ export class DebeziumDecoder {
   private readonly valueTexts = new SchemaTextCache<CompiledEnvelope>();
   private readonly keyTexts = new SchemaTextCache<CompiledKey>();
   private readonly valueObjects = new WeakMap<object, CompiledEnvelope>();
-  private readonly keyObjects = new WeakMap<object, CompiledKey>();
+  private readonly keyObjects = new WeakMap<object, CompiledKey | null>();
+  private readonly valuesByText = new CompiledByText<CompiledEnvelope>();
+  private readonly keysByText = new CompiledByText<CompiledKey | null>();
   private readonly schemaless: CompiledEnvelope;
   private readonly placeholder: string;
 
@@ -303,16 +325,28 @@ export class DebeziumDecoder {
     if (doc === null) return null;
     if (!isRecord(doc)) throw new NotAnEnvelopeError('not a Debezium envelope: the value is not a JSON object');
     const { schema, payload } = unwrapPayload(doc);
-    const compiled = this.compiledEnvelopeFor(schema);
-    if (schema !== null && schema !== undefined) this.valueTexts.learn(text, schema, compiled);
+    let compiled: CompiledEnvelope;
+    if (isRecord(schema)) {
+      const schemaText = stringifyJson(schema);
+      compiled = this.valuesByText.get(schemaText, () => this.compileEnvelope(schema));
+      this.valueTexts.learn(text, schemaText, compiled);
+    } else compiled = this.schemaless;
     if (payload === null) return null;
     return this.finish(parsePayload(payload), compiled);
   }
 
+  /** For already structured values: the same schema object (generator, postgres-cdc) is compiled once. */
   private compiledEnvelopeFor(schema: unknown): CompiledEnvelope {
     if (!isRecord(schema)) return this.schemaless;
-    const cached = this.valueObjects.get(schema);
-    if (cached) return cached;
+    let compiled = this.valueObjects.get(schema);
+    if (!compiled) {
+      compiled = this.valuesByText.get(stringifyJson(schema), () => this.compileEnvelope(schema));
+      this.valueObjects.set(schema, compiled);
+    }
+    return compiled;
+  }
+
+  private compileEnvelope(schema: Record<string, unknown>): CompiledEnvelope {
     let parsed: ConnectSchema;
     try {
       parsed = parseConnectSchema(schema);
@@ -322,12 +356,10 @@ export class DebeziumDecoder {
     const beforeSchema = fieldOf(parsed, 'before');
     const afterSchema = fieldOf(parsed, 'after');
     if (!fieldOf(parsed, 'op')) throw new NotAnEnvelopeError('not a Debezium envelope: its schema has no `op` field');
-    const compiled: CompiledEnvelope = {
+    return {
       before: beforeSchema?.fields ? compileRowDecoder(beforeSchema, this.placeholder) : this.schemaless.before,
       after: afterSchema?.fields ? compileRowDecoder(afterSchema, this.placeholder) : this.schemaless.after,
     };
-    this.valueObjects.set(schema, compiled);
-    return compiled;
   }
 
   private finish(payload: DebeziumPayload, compiled: CompiledEnvelope): DecodedChange {
@@ -358,8 +390,10 @@ export class DebeziumDecoder {
         return key;
       }
       if (isRecord(doc) && 'payload' in doc && isRecord(doc.schema)) {
-        const compiled = this.compiledKeyFor(doc.schema);
-        if (compiled) this.keyTexts.learn(key, doc.schema, compiled);
+        const schemaText = stringifyJson(doc.schema);
+        const keySchema = doc.schema;
+        const compiled = this.keysByText.get(schemaText, () => this.compileKey(keySchema));
+        if (compiled) this.keyTexts.learn(key, schemaText, compiled);
         return isRecord(doc.payload) && compiled ? compiled.decode(doc.payload, []) : doc.payload;
       }
       return doc;
@@ -372,19 +406,24 @@ export class DebeziumDecoder {
     return key;
   }
 
-  private compiledKeyFor(schema: Record<string, unknown>): CompiledKey | undefined {
-    const cached = this.keyObjects.get(schema);
-    if (cached) return cached;
+  private compiledKeyFor(schema: Record<string, unknown>): CompiledKey | null {
+    let compiled = this.keyObjects.get(schema);
+    if (compiled === undefined) {
+      compiled = this.keysByText.get(stringifyJson(schema), () => this.compileKey(schema));
+      this.keyObjects.set(schema, compiled);
+    }
+    return compiled;
+  }
+
+  /** A key schema's decoder; null when it is not a struct (the payload is then used as sent). */
+  private compileKey(schema: Record<string, unknown>): CompiledKey | null {
     let parsed: ConnectSchema;
     try {
       parsed = parseConnectSchema(schema, 'key schema');
     } catch {
-      return undefined;
+      return null;
     }
-    if (!parsed.fields) return undefined;
-    const compiled = { decode: compileRowDecoder(parsed, this.placeholder) };
-    this.keyObjects.set(schema, compiled);
-    return compiled;
+    return parsed.fields ? { decode: compileRowDecoder(parsed, this.placeholder) } : null;
   }
 }
 

@@ -91,6 +91,14 @@ describe('DebeziumDecoder with schemas', () => {
     expect(decoder.decodeValue(Buffer.from(second))?.after).toEqual({ ...decodedRow, id: 2, note: 'second' });
   });
 
+  it('decodes messages not laid out as the JsonConverter writes them (pretty, payload first)', () => {
+    const decoder = new DebeziumDecoder();
+    const event = encodeChange(schemas, table, change({ after: fullRow }));
+    const pretty = stringifyJson(event.value, 2);
+    const payloadFirst = `{"payload":${stringifyJson(event.value?.payload)},"schema":${stringifyJson(event.value?.schema)}}`;
+    for (const text of [pretty, pretty, payloadFirst, payloadFirst]) expect(decoder.decodeValue(text)?.after).toEqual(decodedRow);
+  });
+
   it('decodes already structured values (generator, postgres-cdc)', () => {
     const event = encodeChange(schemas, table, change({ after: fullRow }));
     expect(new DebeziumDecoder().decodeValue(event.value)?.after).toEqual(decodedRow);
