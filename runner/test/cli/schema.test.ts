@@ -47,6 +47,20 @@ describe('schemas/pipeline.schema.json', () => {
     }
   });
 
+  it('agrees with the validator on the corpus: it accepts the base and refuses every schema-level mistake', () => {
+    const dir = join(import.meta.dirname, '../spec/corpus');
+    const schemaCodes = /^# expect: \S+ (E_SCHEMA_\w+|E_DURATION|E_KIND_\w+|E_FORMAT_UNKNOWN|E_NAME) /m;
+    const files = readdirSync(dir).filter((f) => f.endsWith('.yaml'));
+    const verdicts = files.flatMap((f) => {
+      const text = readFileSync(join(dir, f), 'utf8');
+      const expectsSchemaError = schemaCodes.test(text);
+      if (!expectsSchemaError && !f.startsWith('00-')) return [];
+      return [`${f}: ${validate(loadSpecText(f, text, { env: {} }).value) ? 'accepted' : 'refused'}`];
+    });
+    expect(verdicts.length).toBeGreaterThan(20);
+    expect(verdicts.filter((v) => (v.startsWith('00-') ? !v.endsWith('accepted') : !v.endsWith('refused')))).toEqual([]);
+  });
+
   it('refuses an entry with two kinds and an unknown top-level key', () => {
     const kinds = builtinComponents.steps.map((s) => s.name);
     const base = { version: 1, name: 'x', sources: {}, sinks: {} };
