@@ -78,7 +78,12 @@ export const fileSink: SinkDef<FileSinkConfig> = {
         if (messages.length === 0) return;
         const file = await ensureOpen();
         try {
-          await file.writeFile(jsonLines(messages, withKey)); // writes all of it, at the current position
+          // write() of a Buffer (several times faster than writeFile), looping over partial writes.
+          const bytes = Buffer.from(jsonLines(messages, withKey), 'utf8');
+          for (let offset = 0; offset < bytes.length; ) {
+            const { bytesWritten } = await file.write(bytes, offset, bytes.length - offset);
+            offset += bytesWritten;
+          }
           if (config.fsync) await file.sync();
         } catch (err) {
           throw new ConnectionError('E_SINK', `cannot write ${config.path}: ${errorMessage(err)}`, where, { cause: err });
