@@ -132,6 +132,13 @@ describe('DebeziumDecoder with schemas', () => {
     expect(decoded?.unavailable).toEqual(['note', 'tags']);
   });
 
+  it('recognises the placeholder in bytes columns too (base64 of its UTF-8), before any decimal decoding', () => {
+    const placeholderBytes = Buffer.from(UNAVAILABLE_PLACEHOLDER).toString('base64');
+    const decoded = new DebeziumDecoder().decodeValue(valueText(change({ op: 'u', after: { ...fullRow, price: placeholderBytes } })));
+    expect(decoded?.after).not.toHaveProperty('price');
+    expect(decoded?.unavailable).toEqual(['price']);
+  });
+
   it('says which column holds a value of the wrong type', () => {
     const bad = valueText(change({ after: { ...fullRow, placed_at: 'yesterday' } }));
     expect(() => new DebeziumDecoder().decodeValue(bad)).toThrow(/column `placed_at`: expected epoch microseconds/);
