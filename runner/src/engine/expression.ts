@@ -1,5 +1,6 @@
 import jsonata from 'jsonata';
 import { ExpressionSyntaxError } from './errors.ts';
+import { DEFER, compileSubset } from './expression-compiler.ts';
 import type { StreamRecord } from './record.ts';
 import { toEpochMillis, wallClock } from './time.ts';
 
@@ -17,6 +18,11 @@ export interface Expression {
   readonly source: string;
   /** A plain field path (`a.b.c`): evaluated synchronously, without the JSONata interpreter. */
   readonly isPath: boolean;
+  /**
+   * Evaluated by synchronous closures (expression-compiler.ts) instead of the JSONata interpreter,
+   * which then only sees the evaluations the closures cannot answer exactly (arrays, errors).
+   */
+  readonly isCompiled?: boolean;
   evaluate(input: unknown, bindings?: Record<string, unknown>): unknown | Promise<unknown>;
 }
 
@@ -77,6 +83,9 @@ function plainPath(ast: AstNode): string[] | undefined {
   return names;
 }
 
+/** The names recordBindings binds: the only variables compiled expressions read. */
+const BINDING_NAMES = ['meta', 'key', 'headers'] as const;
+
 /** Compiles an expression; throws ExpressionSyntaxError with the character position on a syntax error. */
 export function compileExpression(source: string): Expression {
   let compiled: jsonata.Expression;
@@ -90,23 +99,20 @@ export function compileExpression(source: string): Expression {
   for (const [name, { fn, signature }] of Object.entries(TIME_FUNCTIONS)) {
     compiled.registerFunction(name, fn, signature);
   }
-  const path = plainPath(compiled.ast() as unknown as AstNode);
-  if (path) {
-    const evaluatePath = (input: unknown): unknown => {
-      let cur = input;
-      for (const name of path) {
-        if (cur === null || typeof cur !== 'object') return undefined;
-        if (Array.isArray(cur)) return compiled.evaluate(input); // JSONata maps over arrays: defer to it
-        cur = (cur as Record<string, unknown>)[name];
-      }
-      // JSONata returns undefined, not null, for a missing field, but keeps JSON nulls.
-      return Array.isArray(cur) ? compiled.evaluate(input) : cur;
+  const ast = compiled.ast();
+  const sync = compileSubset(ast, { variables: BINDING_NAMES, functions: TIME_FUNCTIONS });
+  if (sync) {
+    const evaluate = (input: unknown, bindings?: Record<string, unknown>): unknown => {
+      const result = sync(input, bindings);
+      return result === DEFER ? compiled.evaluate(input, bindings) : result;
     };
-    return { source, isPath: true, evaluate: evaluatePath };
+    // A plain path reads no binding: callers may leave the bindings out (see evaluateColumn).
+    return { source, isPath: plainPath(ast as unknown as AstNode) !== undefined, isCompiled: true, evaluate };
   }
   return {
     source,
     isPath: false,
+    isCompiled: false,
     evaluate: (input, bindings) => compiled.evaluate(input, bindings),
   };
 }
