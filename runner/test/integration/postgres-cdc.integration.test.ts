@@ -232,6 +232,39 @@ describe('postgres-cdc source', () => {
     await done;
   });
 
+  it('keeps the slot moving on a quiet table while other tables write WAL (heartbeat)', async () => {
+    const slot = `cdc_slot_quiet_${run}`;
+    const busy = `cdc_busy_${run}`;
+    await admin.query(`CREATE TABLE ${busy} (id serial PRIMARY KEY, payload text)`);
+    created.tables.push(busy);
+    const out = new Collector();
+    const src = source('quiet', { snapshot: 'never', heartbeat: '200ms' });
+    const done = start(src, out);
+    await until('slot', async () => (await confirmedFlush(slot)) !== undefined);
+    const before = (await confirmedFlush(slot))!;
+    const walBefore = parseLsn(String((await admin.query('SELECT pg_current_wal_lsn()::text AS l')).rows[0].l));
+    await admin.query(`INSERT INTO ${busy} (payload) SELECT repeat('x', 200) FROM generate_series(1, 2000)`);
+    await until('slot past the other table\'s writes', async () => ((await confirmedFlush(slot)) ?? 0n) > walBefore, 20_000);
+    expect(out.messages).toHaveLength(0);
+    expect((await confirmedFlush(slot))! > before).toBe(true);
+    await src.stop();
+    await done;
+  });
+
+  it('fails with what to run when the publication is dropped while streaming', async () => {
+    const publication = `cdc_pub_vanishing_${run}`;
+    const out = new Collector();
+    const src = source('vanishing', { snapshot: 'never', publication });
+    const done = start(src, out);
+    await until('slot', async () => (await confirmedFlush(`cdc_slot_vanishing_${run}`)) !== undefined);
+    await admin.query(`INSERT INTO ${table} (name) VALUES ('seen')`);
+    await until('streaming', () => out.messages.length === 1);
+    await admin.query(`DROP PUBLICATION "${publication}"`);
+    await admin.query(`INSERT INTO ${table} (name) VALUES ('unseen')`);
+    await expect(done).rejects.toMatchObject({ code: 'E_CDC_PUBLICATION_MISSING' });
+    await expect(done).rejects.toThrow(/CREATE PUBLICATION/);
+  });
+
   it('fails with what to run when the slot was dropped', async () => {
     const out = new Collector();
     const slot = `cdc_slot_dropped_${run}`;
