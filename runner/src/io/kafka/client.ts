@@ -326,6 +326,8 @@ export interface ProducedMessage {
   headers?: Record<string, string>;
   /** Epoch ms; default: now (so retention counts from when sluice wrote it, not from event time). */
   timestamp?: number;
+  /** A fixed partition; default: by key (murmur2, as Java clients), round-robin without a key. */
+  partition?: number;
 }
 
 export type Compression = 'gzip' | 'none';
@@ -372,6 +374,7 @@ function toKafkaMessages(messages: readonly ProducedMessage[]) {
     value: m.value,
     ...(m.headers ? { headers: m.headers } : {}),
     ...(m.timestamp !== undefined ? { timestamp: String(m.timestamp) } : {}),
+    ...(m.partition !== undefined ? { partition: m.partition } : {}),
   }));
 }
 
@@ -477,13 +480,16 @@ export interface KafkaAdmin {
   listTopics(): Promise<string[]>;
   /** Committed offsets of a group on a topic, per partition (`-1`: none). */
   committedOffsets(groupId: string, topic: string): Promise<Map<number, string>>;
+  /** Sets a group's committed offsets (the group must have no active members). */
+  setCommittedOffsets(groupId: string, topic: string, offsets: ReadonlyMap<number, string>): Promise<void>;
   /** The end offset (high watermark) per partition of a topic. */
   endOffsets(topic: string): Promise<Map<number, string>>;
   close(): Promise<void>;
 }
 
 export function createAdmin(conn: KafkaConnection, logger: Logger): KafkaAdmin {
-  const admin: Admin = new Kafka(kafkaConfig(conn, logger)).admin();
+  const kafka = new Kafka(kafkaConfig(conn, logger));
+  const admin: Admin = kafka.admin();
   return {
     connect: () => admin.connect(),
     async createTopics(topics) {
@@ -506,6 +512,19 @@ export function createAdmin(conn: KafkaConnection, logger: Logger): KafkaAdmin {
     async committedOffsets(groupId, topic) {
       const res = await admin.fetchOffsets({ groupId, topics: [topic] });
       return new Map((res[0]?.partitions ?? []).map((p) => [p.partition, p.offset]));
+    },
+    async setCommittedOffsets(groupId, topic, offsets) {
+      // kafkajs' admin.setOffsets waits for a full fetch (seconds); joining, committing and leaving is quicker.
+      const consumer = kafka.consumer({ groupId, allowAutoTopicCreation: false, maxWaitTimeInMs: 100 });
+      try {
+        await consumer.connect();
+        await consumer.subscribe({ topics: [topic] });
+        await consumer.run({ autoCommit: false, eachBatch: async () => {} });
+        consumer.pause([{ topic }]);
+        await consumer.commitOffsets([...offsets].map(([partition, offset]) => ({ topic, partition, offset })));
+      } finally {
+        await consumer.disconnect();
+      }
     },
     async endOffsets(topic) {
       const res = await admin.fetchTopicOffsets(topic);
