@@ -171,10 +171,18 @@ function codePoints(str: string): string[] {
   return arr;
 }
 
+/** Characters as JSONata counts them: code points, so an emoji is one. */
 function codePointCount(str: string): number {
   let n = 0;
-  // eslint-disable-next-line @typescript-eslint/no-unused-vars
-  for (const _ of str) n++;
+  for (let i = 0; i < str.length; i++) {
+    const c = str.charCodeAt(i);
+    // A high surrogate followed by a low one is one code point; a lone surrogate counts alone.
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < str.length) {
+      const d = str.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) i++;
+    }
+    n++;
+  }
   return n;
 }
 

@@ -9,7 +9,9 @@ import jsonata from 'jsonata';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { DEFER, compileSubset, parseSimpleSignature, type SyncEvaluator } from '../../src/engine/expression-compiler.ts';
-import { TIME_FUNCTIONS, compileExpression } from '../../src/engine/expression.ts';
+import { Ack } from '../../src/engine/ack.ts';
+import { EvalFailure, TIME_FUNCTIONS, compileExpression, evaluateRecords } from '../../src/engine/expression.ts';
+import type { StreamRecord } from '../../src/engine/record.ts';
 
 const OPTIONS = { variables: ['meta', 'key', 'headers'], functions: TIME_FUNCTIONS };
 
@@ -290,6 +292,8 @@ describe('functions agree with the interpreter', () => {
   });
 
   it('strings: $length $uppercase $lowercase $substring $contains', async () => {
+    // Lone and paired surrogates: JSONata counts code points.
+    await agree(['$length(a)', '$substring(a, 1, 1)'], ['\ud83d', 'x\ud83d', '\ude00x', '😀😀', 'a😀b'].map((a) => ({ a })));
     await agree(
       [
         '$length(a)',
@@ -381,6 +385,34 @@ describe('arrays and unusual values go to the interpreter', () => {
     expect(Array.from((await r) as unknown[])).toEqual([1, 2]);
     const failing = compileExpression('a + 1');
     await expect(failing.evaluate({ a: 'x' })).rejects.toMatchObject({ code: 'T2001', message: 'The left side of the "+" operator must evaluate to a number' });
+  });
+});
+
+describe('evaluateRecords with a compiled expression', () => {
+  const rec = (value: unknown, op = 'c'): StreamRecord => ({
+    key: null,
+    value,
+    headers: {},
+    meta: { op },
+    time: 0,
+    position: { source: 's', partition: 's/0', offset: '0' },
+    ack: new Ack(() => {}),
+  });
+
+  it('answers a batch synchronously when no record needs the interpreter', () => {
+    const results = evaluateRecords(compileExpression('$meta.op = "c" and n > 1'), [rec({ n: 2 }), rec({ n: 2 }, 'u'), rec({})]);
+    expect(results).toEqual([true, false, false]);
+  });
+
+  it('keeps record order when some records defer, and turns the interpreter\'s errors into EvalFailure', async () => {
+    const results = evaluateRecords(compileExpression('n + 1'), [rec({ n: 1 }), rec({ n: [1, 2] }), rec({ n: 'x' }), rec({})]);
+    expect(results).toBeInstanceOf(Promise);
+    const settled = await results;
+    expect(settled[0]).toBe(2);
+    expect(settled[1]).toBeInstanceOf(EvalFailure); // JSONata: T2001 on an array of two
+    expect(settled[2]).toBeInstanceOf(EvalFailure);
+    expect((settled[2] as EvalFailure).error.message).toContain('T2001');
+    expect(settled[3]).toBeUndefined();
   });
 });
 
