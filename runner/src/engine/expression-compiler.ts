@@ -11,8 +11,8 @@
  * which then gives the exact result or error. Expressions outside the subset are not compiled.
  *
  * The subset: plain field paths (on the input, `$`, or a binding variable); string, number,
- * boolean and null literals; `= != < <= > >= and or + - * / % &`; unary minus; `? :`; a block of
- * one expression; and calls of the pure built-ins in BUILTINS or of host functions given with
+ * boolean and null literals; `= != < <= > >= and or + - * / % &`; `in` a list of literals; unary
+ * minus; `? :`; a block of one expression; and calls of the pure built-ins in BUILTINS or of host functions given with
  * their JSONata signatures (sluice's time functions).
  *
  * The built-in bodies below follow jsonata 2.x's own (MIT licence, IBM) line by line, for values
@@ -372,7 +372,7 @@ const ALLOWED_FIELDS: Readonly<Record<string, readonly string[]>> = {
   number: ['type', 'value', 'position'],
   value: ['type', 'value', 'position'],
   binary: ['type', 'value', 'position', 'lhs', 'rhs'],
-  unary: ['type', 'value', 'position', 'expression'],
+  unary: ['type', 'value', 'position', 'expression', 'expressions'],
   condition: ['type', 'position', 'condition', 'then', 'else'],
   block: ['type', 'position', 'expressions'],
   function: ['type', 'value', 'position', 'arguments', 'procedure'],
@@ -419,11 +419,11 @@ class Compiler {
     if (!node) return undefined;
     switch (node.type) {
       case 'string':
-        return typeof node.value === 'string' ? constant(node.value) : undefined;
       case 'number':
-        return typeof node.value === 'number' && Number.isFinite(node.value) ? constant(node.value) : undefined;
-      case 'value':
-        return node.value === true || node.value === false || node.value === null ? constant(node.value) : undefined;
+      case 'value': {
+        const value = literalValue(node);
+        return value === NOT_LITERAL ? undefined : constant(value);
+      }
       case 'variable':
         return this.variable(node);
       case 'path':
@@ -478,6 +478,7 @@ class Compiler {
   }
 
   private binary(node: AstNode): Node | undefined {
+    if (node.value === 'in') return this.membership(node);
     const lhs = this.compile(node.lhs);
     const rhs = this.compile(node.rhs);
     if (!lhs || !rhs) return undefined;
@@ -528,6 +529,32 @@ class Compiler {
     }
   }
 
+  /**
+   * `x in ["a", "b"]` (or `x in "a"`) against literals only: JSONata compares with `===`, and
+   * a missing `x` is in nothing. Any other right side (a path, a nested array) is not compiled.
+   */
+  private membership(node: AstNode): Node | undefined {
+    const lhs = this.compile(node.lhs);
+    const rhs = asNode(node.rhs);
+    if (!lhs || !rhs) return undefined;
+    let items: AstNode[] | undefined;
+    if (rhs.type === 'unary' && rhs.value === '[') items = asNodes(rhs.expressions);
+    else items = [rhs];
+    if (!items) return undefined;
+    const list: unknown[] = [];
+    for (const item of items) {
+      const literal = literalValue(item);
+      if (literal === NOT_LITERAL) return undefined;
+      list.push(literal);
+    }
+    return (i, b) => {
+      const v = lhs(i, b);
+      if (v === undefined) return false;
+      for (let k = 0; k < list.length; k++) if (list[k] === v) return true;
+      return false;
+    };
+  }
+
   private unary(node: AstNode): Node | undefined {
     if (node.value !== '-') return undefined; // `[` and `{` constructors
     const operand = this.compile(node.expression);
@@ -570,6 +597,22 @@ class Compiler {
     }
     const impl: Fn = host ? hostCall(host.fn) : builtin!.impl;
     return functionCall(name, impl, params, compiledArgs);
+  }
+}
+
+const NOT_LITERAL = Symbol('not a literal');
+
+/** The value of a string, number, boolean or null literal node. */
+function literalValue(node: AstNode): unknown {
+  switch (node.type) {
+    case 'string':
+      return typeof node.value === 'string' ? node.value : NOT_LITERAL;
+    case 'number':
+      return typeof node.value === 'number' && Number.isFinite(node.value) ? node.value : NOT_LITERAL;
+    case 'value':
+      return node.value === true || node.value === false || node.value === null ? node.value : NOT_LITERAL;
+    default:
+      return NOT_LITERAL;
   }
 }
 

@@ -252,6 +252,15 @@ describe('constructs agree with the interpreter', () => {
     expect(t.deferred).toBe(0);
   });
 
+  it('in: membership in a list of literals, strict (1 is not "1"), false when missing', async () => {
+    const inputs = [...SCALARS, { x: 1 }, {}].map((a) => ({ a }));
+    const t = await agree(['a in ["a", "abc", 1, true, null, 0]', 'a in "a"', 'a in []', 'a in [-0]', '$meta.op in ["c", "r"]'], inputs);
+    expect(t.deferred).toBe(0);
+    expect(compiled('a in b')).toBeUndefined();
+    expect(compiled('a in [1, [2]]')).toBeUndefined();
+    expect(compiled('a in [b]')).toBeUndefined();
+  });
+
   it('blocks of one expression; longer blocks are not compiled', async () => {
     await agree(['(a)', '((a + 1))', '(a = 1)'], [{ a: 1 }, {}]);
     expect(compiled('(a; b)')).toBeUndefined();
@@ -434,7 +443,8 @@ describe('what compiles', () => {
       '[1, 2]',
       '{"a": 1}',
       'a{b: c}',
-      'a in ["x"]',
+      'a in b',
+      'a in [1..3]',
       '[1..3]',
       '$lookup(a, "b")',
       '$sum(a)',
@@ -605,6 +615,7 @@ class ExpressionGenerator {
       () => `(${e()} ${this.pick(['+', '-', '*', '/', '%'])} ${e()})`,
       () => `(${e()} & ${e()})`,
       () => `(${e()} ${this.pick(['and', 'or'])} ${e()})`,
+      () => `(${e()} in ${this.pick(['["c", "abc", 1, 0, true, null]', '"c"', '[]', '[5]'])})`,
       () => `-${this.leaf()}`,
       () => `(${e()} ? ${e()} : ${e()})`,
       () => `(${e()} ? ${e()})`,
