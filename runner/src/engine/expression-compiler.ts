@@ -12,8 +12,8 @@
  *
  * The subset: plain field paths (on the input, `$`, or a binding variable); string, number,
  * boolean and null literals; `= != < <= > >= and or + - * / % &`; `in` a list of literals; unary
- * minus; `? :`; a block of one expression; and calls of the pure built-ins in BUILTINS or of host functions given with
- * their JSONata signatures (sluice's time functions).
+ * minus; `? :`; a block of one expression; and calls of the pure built-ins in BUILTINS or of host
+ * functions given with their JSONata signatures (sluice's time functions).
  *
  * The built-in bodies below follow jsonata 2.x's own (MIT licence, IBM) line by line, for values
  * of the types they are given here.
@@ -62,7 +62,7 @@ const isEnumerableOwn = Object.prototype.propertyIsEnumerable;
  * Arrays (JSONata maps over them and flattens sequences), non-finite numbers (JSONata throws D1001
  * where it meets them) and non-JSON types (bigint, functions, symbols) defer.
  */
-export function admit(v: unknown): unknown {
+function admit(v: unknown): unknown {
   switch (typeof v) {
     case 'undefined':
     case 'string':
@@ -86,7 +86,7 @@ function isJsonataFunction(v: unknown): boolean {
 }
 
 /** JSONata's lookup of one field: own fields of objects only; nothing on primitives. */
-export function lookupField(obj: unknown, key: string): unknown {
+function lookupField(obj: unknown, key: string): unknown {
   if (typeof obj !== 'object' || obj === null) return undefined;
   if (Array.isArray(obj)) return defer();
   if (!hasOwn.call(obj, key) || isJsonataFunction(obj)) return undefined;
@@ -94,7 +94,7 @@ export function lookupField(obj: unknown, key: string): unknown {
 }
 
 /** JSONata's `$boolean` (and the cast `and`, `or`, `? :` apply) of an admitted value. */
-export function toBoolean(v: unknown): boolean | undefined {
+function toBoolean(v: unknown): boolean | undefined {
   switch (typeof v) {
     case 'undefined':
       return undefined;
@@ -112,7 +112,7 @@ export function toBoolean(v: unknown): boolean | undefined {
 }
 
 /** JSONata's deep equality (isDeepEqual): arrays by position, objects by own property names. */
-export function deepEqual(lhs: unknown, rhs: unknown): boolean {
+function deepEqual(lhs: unknown, rhs: unknown): boolean {
   if (lhs === rhs) return true;
   if (typeof lhs !== 'object' || typeof rhs !== 'object' || lhs === null || rhs === null) return false;
   if (Array.isArray(lhs) && Array.isArray(rhs)) {
@@ -131,7 +131,7 @@ export function deepEqual(lhs: unknown, rhs: unknown): boolean {
 }
 
 /** JSONata's `$string` of an admitted value; DEFER where JSONata would throw (e.g. a nested Infinity). */
-export function toJsonataString(v: unknown, prettify: unknown = false): string | undefined {
+function toJsonataString(v: unknown, prettify: unknown = false): string | undefined {
   switch (typeof v) {
     case 'undefined':
       return undefined;
@@ -237,16 +237,16 @@ function substring(str: string, startArg: unknown, length: unknown): string {
 // Function signatures
 
 /** Type symbols of JSONata signatures: s n b l o (and m for a missing value). */
-type Symbol1 = 's' | 'n' | 'b' | 'l' | 'o' | 'm';
+type SignatureSymbol = 's' | 'n' | 'b' | 'l' | 'o' | 'm';
 
 interface Param {
   /** Symbols this parameter accepts; always includes 'm'. */
-  readonly accepts: ReadonlySet<Symbol1>;
-  /** Omitting it is allowed only when `?` (a `-` param takes the context instead: not compiled). */
+  readonly accepts: ReadonlySet<SignatureSymbol>;
+  /** May be omitted (`?`). */
   readonly optional: boolean;
 }
 
-const ALL_JSON: readonly Symbol1[] = ['s', 'n', 'b', 'l', 'o', 'm'];
+const ALL_JSON: readonly SignatureSymbol[] = ['s', 'n', 'b', 'l', 'o', 'm'];
 
 /**
  * The parameters of a simple JSONata signature (`<(sn)-s?:n>`), or undefined when it uses what
@@ -256,14 +256,15 @@ export function parseSimpleSignature(signature: string): Param[] | undefined {
   const m = /^<([^:>]*)(?::[^>]*)?>$/.exec(signature);
   if (!m) return undefined;
   const body = m[1]!;
-  const params: { accepts: Set<Symbol1>; optional: boolean; context: boolean }[] = [];
+  const params: { accepts: Set<SignatureSymbol>; optional: boolean }[] = [];
   for (let i = 0; i < body.length; i++) {
     const c = body[i]!;
     if (c === '-' || c === '?') {
       const last = params[params.length - 1];
       if (!last) return undefined;
-      if (c === '-') last.context = true;
-      else last.optional = true;
+      // `-`: the context stands in for an omitted argument. Calls that omit it are not compiled
+      // (callFitsPositionally), so such a parameter counts as required here.
+      if (c === '?') last.optional = true;
       continue;
     }
     let symbols: string;
@@ -275,7 +276,7 @@ export function parseSimpleSignature(signature: string): Param[] | undefined {
     } else {
       symbols = c;
     }
-    const accepts = new Set<Symbol1>(['m']);
+    const accepts = new Set<SignatureSymbol>(['m']);
     for (const s of symbols) {
       if (s === 'x' || s === 'j') ALL_JSON.forEach((t) => accepts.add(t));
       else if (s === 's' || s === 'n' || s === 'b' || s === 'l' || s === 'o') accepts.add(s);
@@ -283,13 +284,13 @@ export function parseSimpleSignature(signature: string): Param[] | undefined {
       else if (s === 'f' && symbols.length > 1) continue;
       else return undefined; // a, f, +, <...>: not in the subset
     }
-    params.push({ accepts, optional: false, context: false });
+    params.push({ accepts, optional: false });
   }
-  return params.map(({ accepts, optional }) => ({ accepts, optional }));
+  return params;
 }
 
 /** JSONata's signature symbol of an admitted value. */
-function symbolOf(v: unknown): Symbol1 {
+function symbolOf(v: unknown): SignatureSymbol {
   switch (typeof v) {
     case 'string':
       return 's';
@@ -330,7 +331,7 @@ const str = (v: unknown) => v as string;
 const num = (v: unknown) => v as number;
 
 /** The pure JSONata built-ins compiled here, with jsonata 2.x's signatures. */
-export const BUILTINS: Readonly<Record<string, Builtin>> = {
+const BUILTINS: Readonly<Record<string, Builtin>> = {
   string: { signature: '<x-b?:s>', impl: (v, prettify) => toJsonataString(v, prettify) },
   number: { signature: '<(nsb)-:n>', impl: (v) => toJsonataNumber(v) },
   boolean: { signature: '<x-:b>', impl: (v) => toBoolean(v) },
@@ -387,7 +388,7 @@ function asNode(v: unknown): AstNode | undefined {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) return undefined;
   const type = (v as { type?: unknown }).type;
   if (typeof type !== 'string') return undefined;
-  const allowed = ALLOWED_FIELDS[type];
+  const allowed = hasOwn.call(ALLOWED_FIELDS, type) ? ALLOWED_FIELDS[type] : undefined;
   if (!allowed) return undefined;
   // The parser leaves some fields present but undefined (`name` on calls): those are absent.
   for (const [field, value] of Object.entries(v)) if (value !== undefined && !allowed.includes(field)) return undefined;
