@@ -60,13 +60,16 @@ const isEnumerableOwn = Object.prototype.propertyIsEnumerable;
 /**
  * A value read from data or returned by a host function, if its JSONata handling is certain here.
  * Arrays (JSONata maps over them and flattens sequences), non-finite numbers (JSONata throws D1001
- * where it meets them) and non-JSON types (bigint, functions, symbols) defer.
+ * where it meets them), functions and symbols defer. Bigints (exact Debezium integers) pass: a
+ * path returns them as they are, `=`, `in`, `$exists` and `$type` treat them as JSONata does, and
+ * everything else defers on them (symbolOf, toBoolean, toJsonataString, the operators).
  */
 function admit(v: unknown): unknown {
   switch (typeof v) {
     case 'undefined':
     case 'string':
     case 'boolean':
+    case 'bigint':
       return v;
     case 'number':
       return Number.isFinite(v) ? v : defer();
@@ -142,6 +145,8 @@ function toJsonataString(v: unknown, prettify: unknown = false): string | undefi
       return Number.isInteger(v) ? JSON.stringify(v) : JSON.stringify(Number(v.toPrecision(15)));
     case 'boolean':
       return v ? 'true' : 'false';
+    case 'bigint':
+      return defer(); // JSON.stringify throws a TypeError
     default:
       break;
   }
@@ -300,6 +305,8 @@ function symbolOf(v: unknown): SignatureSymbol {
       return 'b';
     case 'undefined':
       return 'm';
+    case 'bigint':
+      return defer(); // JSONata calls it 'm' (missing) and hands it on: not something to guess
     default:
       if (v === null) return 'l';
       return isJsonataFunction(v) ? defer() : 'o';
