@@ -5,6 +5,12 @@
 #   scripts/kafka.sh stop     stop the broker started here and wait for it to exit
 #   scripts/kafka.sh status   exit 0 and print the bootstrap address when running, exit 3 otherwise
 #   scripts/kafka.sh reset    stop, then delete the broker's data (topics, offsets)
+#   scripts/kafka.sh info     key=value lines: the listeners, and the test credentials and certificates
+#
+# Besides PLAINTEXT on 127.0.0.1:9092 the broker has two listeners for testing secured clients:
+#   SASL_PLAINTEXT on port+2 (9094): PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512, user `sluice`, password `sluice-secret`
+#   SSL on port+3 (9095): a certificate from a CA generated here (openssl), client certificates required
+# Test credentials for a local broker only; certificates live under run/tls.
 #
 # `start` prints `started <brokers>` or `running <brokers>` (already up) on stdout, so callers know
 # whether they own the process. Everything lives under ${SLUICE_CACHE:-$HOME/.cache/sluice}/kafka-3.9.1
@@ -28,6 +34,11 @@ PID_FILE="$RUN_DIR/kafka.pid"
 LOG_FILE="$RUN_DIR/kafka.log"
 PORT="${SLUICE_KAFKA_PORT:-9092}"
 CONTROLLER_PORT=$((PORT + 1))
+SASL_PORT=$((PORT + 2))
+TLS_PORT=$((PORT + 3))
+TLS_DIR="$RUN_DIR/tls"
+SASL_USER=sluice
+SASL_PASSWORD=sluice-secret
 BROKERS="127.0.0.1:$PORT"
 HEAP="${SLUICE_KAFKA_HEAP:--Xmx1g -Xms256m}"
 START_TIMEOUT="${SLUICE_KAFKA_START_TIMEOUT:-60}"
@@ -51,16 +62,48 @@ port_open() {
   (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
+# A CA, a broker certificate for 127.0.0.1/localhost and a client certificate, once. PEM throughout,
+# which both Kafka (ssl.keystore.type=PEM) and Node's tls module read.
+make_tls() {
+  if [ -f "$TLS_DIR/server-keystore.pem" ] && [ -f "$TLS_DIR/client.key" ]; then return 0; fi
+  command -v openssl >/dev/null 2>&1 || { log "openssl not found: the SSL listener gets no certificate"; return 1; }
+  mkdir -p "$TLS_DIR"
+  (
+    cd "$TLS_DIR"
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 3650 -subj "/CN=sluice-test-ca" 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >server.ext
+    for who in server client; do
+      openssl req -newkey rsa:2048 -nodes -keyout "$who.key" -out "$who.csr" -subj "/CN=sluice-$who" 2>/dev/null
+      openssl x509 -req -in "$who.csr" -CA ca.pem -CAkey ca.key -CAcreateserial -out "$who.pem" -days 3650 \
+        $([ "$who" = server ] && echo "-extfile server.ext") 2>/dev/null
+    done
+    cat server.key server.pem >server-keystore.pem
+    rm -f ./*.csr server.ext
+  )
+}
+
 write_config() {
   mkdir -p "$RUN_DIR"
+  local listeners="PLAINTEXT://127.0.0.1:$PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT,SASL_PLAINTEXT://127.0.0.1:$SASL_PORT"
+  local advertised="PLAINTEXT://127.0.0.1:$PORT,SASL_PLAINTEXT://127.0.0.1:$SASL_PORT"
+  local tls_config=""
+  if make_tls; then
+    listeners="$listeners,SSL://127.0.0.1:$TLS_PORT"
+    advertised="$advertised,SSL://127.0.0.1:$TLS_PORT"
+    tls_config="listener.name.ssl.ssl.keystore.type=PEM
+listener.name.ssl.ssl.keystore.location=$TLS_DIR/server-keystore.pem
+listener.name.ssl.ssl.truststore.type=PEM
+listener.name.ssl.ssl.truststore.location=$TLS_DIR/ca.pem
+listener.name.ssl.ssl.client.auth=required"
+  fi
   cat >"$CONFIG" <<CONF
 # Written by scripts/kafka.sh: a single-node KRaft cluster for development and tests.
 node.id=1
 process.roles=broker,controller
 controller.quorum.voters=1@127.0.0.1:$CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$PORT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listeners=$listeners
+advertised.listeners=$advertised
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 log.dirs=$DATA_DIR
@@ -79,6 +122,12 @@ group.initial.rebalance.delay.ms=0
 log.retention.ms=-1
 log.retention.bytes=2147483648
 log.segment.bytes=268435456
+# Secured listeners for client tests (no authorizer: authenticated users may do anything).
+listener.name.sasl_plaintext.sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
+listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_$SASL_USER="$SASL_PASSWORD";
+listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+$tls_config
 CONF
   cat >"$LOG4J" <<CONF
 log4j.rootLogger=WARN, stdout
@@ -130,14 +179,15 @@ cmd_start() {
     -Dlog4j.configuration="file:$LOG4J" -Dkafka.logs.dir="$RUN_DIR" \
     -cp "$LIBS/*" kafka.Kafka "$CONFIG" >>"$LOG_FILE" 2>&1 </dev/null &
   echo $! >"$PID_FILE"
-  if wait_ready; then
-    echo "started $BROKERS"
-  else
+  if ! wait_ready; then
     log "the broker did not come up within ${START_TIMEOUT}s; last log lines:"
     tail -n 30 "$LOG_FILE" >&2 || true
     cmd_stop >/dev/null || true
     return 1
   fi
+  # Without the SCRAM user only the SCRAM tests fail; the broker stays up for everything else.
+  add_scram_user || true
+  echo "started $BROKERS"
 }
 
 wait_ready() {
@@ -152,6 +202,37 @@ wait_ready() {
     sleep 0.2
   done
   return 1
+}
+
+# SCRAM credentials live in the cluster metadata: create them once per data directory.
+add_scram_user() {
+  local marker="$DATA_DIR/.sluice-scram-user"
+  if [ -f "$marker" ]; then return 0; fi
+  local mechanism
+  : >"$RUN_DIR/scram.log"
+  # One mechanism per request: the broker refuses two credentials of one user in a single alter.
+  for mechanism in SCRAM-SHA-256 SCRAM-SHA-512; do
+    java -cp "$LIBS/*" -Dlog4j.configuration="file:$LOG4J" kafka.admin.ConfigCommand --bootstrap-server "$BROKERS" --alter \
+      --add-config "$mechanism=[password=$SASL_PASSWORD]" \
+      --entity-type users --entity-name "$SASL_USER" >>"$RUN_DIR/scram.log" 2>&1 || {
+      log "could not create the SCRAM user; see $RUN_DIR/scram.log"
+      return 1
+    }
+  done
+  touch "$marker"
+}
+
+cmd_info() {
+  echo "brokers=$BROKERS"
+  echo "sasl_brokers=127.0.0.1:$SASL_PORT"
+  echo "sasl_user=$SASL_USER"
+  echo "sasl_password=$SASL_PASSWORD"
+  if [ -f "$TLS_DIR/ca.pem" ]; then
+    echo "tls_brokers=127.0.0.1:$TLS_PORT"
+    echo "tls_ca=$TLS_DIR/ca.pem"
+    echo "tls_client_cert=$TLS_DIR/client.pem"
+    echo "tls_client_key=$TLS_DIR/client.key"
+  fi
 }
 
 cmd_stop() {
@@ -187,8 +268,9 @@ case "${1:-}" in
   stop) cmd_stop ;;
   status) cmd_status ;;
   reset) cmd_reset ;;
+  info) cmd_info ;;
   *)
-    echo "usage: $0 start|stop|status|reset" >&2
+    echo "usage: $0 start|stop|status|reset|info" >&2
     exit 2
     ;;
 esac
