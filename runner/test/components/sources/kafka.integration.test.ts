@@ -120,6 +120,31 @@ describe('kafka source on a real broker', () => {
     await admin.deleteTopics([topic]);
   });
 
+  it('subscribes by topic_pattern to every matching topic', async () => {
+    const prefix = uniqueName('src-pattern');
+    await seed(`${prefix}.a`, 5);
+    await seed(`${prefix}.b`, 7);
+    await seed(`${prefix}-other`, 3);
+    const out = new HandPipeline(() => true);
+    const config: KafkaSourceConfig = {
+      brokers: testBrokers().join(','),
+      // The prefix is [a-z0-9-] only: no regex metacharacters to escape.
+      topic_pattern: `^${prefix}\\..*`,
+      group: uniqueName('g'),
+      start: 'earliest',
+    };
+    const s = new KafkaSource(config, testConnection(), ctx());
+    const run = s.run(out);
+    await waitFor('12 messages', () => out.offsets.length >= 12);
+    await new Promise((r) => setTimeout(r, 300));
+    await s.stop();
+    await run;
+    await s.close();
+    expect(new Set(out.batches.map((b) => b.partition))).toEqual(new Set([`activities/${prefix}.a/0`, `activities/${prefix}.b/0`]));
+    expect(out.offsets).toHaveLength(12);
+    await admin.deleteTopics([`${prefix}.a`, `${prefix}.b`, `${prefix}-other`]);
+  });
+
   it('starts at the end of the topic with start: latest when the group has no offsets', async () => {
     const topic = uniqueName('src-latest');
     await seed(topic, 20);
