@@ -778,7 +778,8 @@ export class Runtime {
           value: d.value,
           time: d.time ?? msg.timestamp,
           headers: msg.headers,
-          meta: d.meta,
+          // What the source knows (Kafka topic/partition/offset) under the format's own metadata.
+          meta: msg.meta === undefined ? d.meta : { ...msg.meta, ...d.meta },
           position: msg.position,
           ack,
         });

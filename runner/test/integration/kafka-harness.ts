@@ -27,7 +27,8 @@ export const idJsonFormat: Format = {
     if (typeof value !== 'object' || value === null || typeof (value as { id?: unknown }).id !== 'number') {
       throw new RecordError('E_DECODE', 'expected an object with a numeric id', message.position.source);
     }
-    return { key: null, value, meta: message.meta ?? {} };
+    // Only the format's own metadata: the runtime adds the source's (topic, partition, offset).
+    return { key: null, value, meta: { format: 'id-json' } };
   },
 };
 
@@ -64,7 +65,16 @@ export function passThrough(opts: {
       {
         role: 'sink',
         name: 'out',
-        sink: kafkaSink.create({ brokers, topic: opts.outTopic, key: '$string(id)', linger: '5ms' }, ctx('out')),
+        sink: kafkaSink.create(
+          {
+            brokers,
+            topic: opts.outTopic,
+            key: '$string(id)',
+            linger: '5ms',
+            headers: { 'source-topic': '$meta.topic', 'source-partition': '$meta.partition', 'source-offset': '$meta.offset', format: '$meta.format' },
+          },
+          ctx('out'),
+        ),
         inputs: [{ node: 'in', port: 'out' }],
       },
     ],

@@ -60,6 +60,9 @@ describe('kafka pipelines on a real broker', () => {
     const outcome = (await p.done) as { failed: number };
 
     expect([...idCounts(out).keys()].sort((a, b) => a - b)).toEqual(Array.from({ length: 30 }, (_, i) => i));
+    // $meta carries the Kafka position next to the format's own metadata.
+    const first = out.find((m) => JSON.parse(m.value!.toString()).id === 0)!;
+    expect(first.headers).toMatchObject({ 'source-topic': inTopic, 'source-partition': '0', 'source-offset': '0', format: 'id-json' });
     expect(dead.map((m) => m.key!.toString()).sort()).toEqual(['bad-1', 'bad-2']);
     // The dead letter keeps the raw text (as a JSON string: the sink writes JSON values).
     expect(dead.map((m) => JSON.parse(m.value!.toString()))).toContain('this is not JSON {');
