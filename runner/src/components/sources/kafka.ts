@@ -140,8 +140,10 @@ export function assignmentChange(
  * Messages of a batch this partition has not handed over yet. After a rebalance kafkajs fetches
  * again from the committed offset; messages still in flight in this process are not sent twice.
  */
-export function unseenMessages<M extends { offset: string }>(messages: readonly M[], nextOffset: bigint | undefined): M[] {
-  if (nextOffset === undefined) return [...messages];
+export function unseenMessages<M extends { offset: string }>(messages: readonly M[], nextOffset: bigint | undefined): readonly M[] {
+  if (nextOffset === undefined || messages.length === 0) return messages;
+  // Offsets rise within a batch: the usual case (nothing re-fetched) costs one comparison.
+  if (BigInt(messages[0]!.offset) >= nextOffset) return messages;
   return messages.filter((m) => BigInt(m.offset) >= nextOffset);
 }
 
