@@ -42,3 +42,25 @@ describe('sanitizeLogFields', () => {
     expect((out.long as string).length).toBe(503);
   });
 });
+
+describe('the kafkajs boundary', () => {
+  it('no module outside runner/src/io/kafka imports kafkajs', async () => {
+    const { readdirSync, readFileSync } = await import('node:fs');
+    const { dirname, join, relative, resolve } = await import('node:path');
+    const { fileURLToPath } = await import('node:url');
+    const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
+    const offenders: string[] = [];
+    const walk = (dir: string): void => {
+      for (const entry of readdirSync(dir, { withFileTypes: true })) {
+        const path = join(dir, entry.name);
+        if (entry.isDirectory()) walk(path);
+        else if (/\.ts$/.test(entry.name) && /from ['"]kafkajs['"]|require\(['"]kafkajs['"]\)|import\(['"]kafkajs['"]\)/.test(readFileSync(path, 'utf8'))) {
+          offenders.push(relative(repo, path));
+        }
+      }
+    };
+    for (const top of ['runner/src', 'runner/bench', 'scripts']) walk(join(repo, top));
+    expect(offenders.filter((p) => !p.startsWith('runner/src/io/kafka/'))).toEqual([]);
+    expect(offenders).toContain('runner/src/io/kafka/client.ts');
+  });
+});
