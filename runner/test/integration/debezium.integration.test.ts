@@ -127,7 +127,8 @@ beforeAll(async () => {
     localConnector({ name: names.connector, prefix, slot: names.debeziumSlot, publication: names.debeziumPublication, tables }),
   );
   await waitFor('native snapshot', () => nativeMessages.length === 10, 60_000);
-});
+  // The first run on a machine fetches Connect and the Debezium plugin from Maven Central.
+}, 600_000);
 
 afterAll(async () => {
   await native?.stop();

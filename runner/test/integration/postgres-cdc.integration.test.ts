@@ -232,6 +232,30 @@ describe('postgres-cdc source', () => {
     await done;
   });
 
+  it('delivers a large transaction whole and intact, while the pipeline is slow to take it', async () => {
+    const out = new Collector();
+    const slow: SourceOutput = {
+      // A slow pipeline: the socket is paused while frames queue, and pg keeps reading into its buffer.
+      emit: async (batch) => {
+        await new Promise((r) => setTimeout(r, 20));
+        await out.emit(batch);
+      },
+      assign: (p) => out.assign(p),
+      revoke: () => {},
+    };
+    const src = source('large', { snapshot: 'never', batch_size: 500 });
+    const done = start(src, slow);
+    await until('slot', async () => (await confirmedFlush(`cdc_slot_large_${run}`)) !== undefined);
+    await admin.query(`INSERT INTO ${table} (name, price) SELECT 'bulk-' || g, g / 100.0 FROM generate_series(1, 20000) g`);
+    await until('all rows', () => out.messages.length === 20000, 60_000);
+    const names = new Set(out.messages.map((m) => String(env(m).payload.after?.name)));
+    expect(names.size).toBe(20000);
+    for (const g of [1, 7777, 20000]) expect(names.has(`bulk-${g}`)).toBe(true);
+    expect(new Set(out.messages.map((m) => env(m).payload.source.txId)).size).toBe(1);
+    await src.stop();
+    await done;
+  });
+
   it('keeps the slot moving on a quiet table while other tables write WAL (heartbeat)', async () => {
     const slot = `cdc_slot_quiet_${run}`;
     const busy = `cdc_busy_${run}`;

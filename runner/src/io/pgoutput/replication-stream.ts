@@ -106,7 +106,9 @@ export class ReplicationSession {
       `START_REPLICATION SLOT ${quoteIdent(options.slot)} LOGICAL ${formatLsn(options.startLsn)} ` +
       `(proto_version '1', publication_names ${quoteLiteral(pubs)})`;
     copy.on('copyData', (msg) => {
-      const frame = parseReplicationFrame(msg.chunk);
+      // pg hands out a view of its socket read buffer, which it overwrites as more data arrives;
+      // frames are processed later (queued), so each keeps bytes of its own.
+      const frame = parseReplicationFrame(Buffer.from(msg.chunk));
       if (frame.type === 'xlogdata') {
         if (frame.walStart > this.received) this.received = frame.walStart;
         handlers.onData(frame);
