@@ -156,12 +156,15 @@ describe('real Debezium and the native source', () => {
     await admin.query(`UPDATE "${schema}".employee_activities SET duration_seconds = 50 WHERE id = 2`);
     await admin.query(`DELETE FROM "${schema}".employee_activities WHERE id = 5`);
     await admin.query(`UPDATE "${schema}".employees SET department = 'Platform' WHERE id = 2`);
+    // A changed primary key: Debezium emits a delete, a tombstone and a create, with key headers.
+    await admin.query(`UPDATE "${schema}".employees SET id = 100 WHERE id = 10`);
     await insertActivities([pusher]);
 
     // Activities: 5 creates (one transaction), an update, a delete and its tombstone, a create.
+    // Employees: 10 snapshot reads, an update, then delete + tombstone + create for the new key.
     debeziumActivities = await readTopic(topic('employee_activities'), (m) => m.length >= 9, 90_000);
-    const debeziumEmployees = await readTopic(topic('employees'), (m) => m.length >= 11, 90_000);
-    await waitFor('native changes', () => nativeMessages.length === 10 + 9 + 1, 30_000);
+    const debeziumEmployees = await readTopic(topic('employees'), (m) => m.length >= 14, 90_000);
+    await waitFor('native changes', () => nativeMessages.length === 10 + 9 + 4, 30_000);
 
     const nativeOf = (table: string) => nativeMessages.filter((m) => m.meta?.topic === topic(table));
     const pairs: [string, FetchedMessage[], RawMessage[]][] = [
@@ -176,6 +179,7 @@ describe('real Debezium and the native source', () => {
         const dKey = wireJson(d.key);
         const dValue = wireJson(d.value);
         expect(n.key, `${table}[${i}] key`).toEqual(dKey);
+        expect(n.headers, `${table}[${i}] headers`).toEqual(d.headers);
         if (dValue === null) {
           expect(n.value, `${table}[${i}] tombstone`).toBeNull();
           return;
@@ -187,7 +191,7 @@ describe('real Debezium and the native source', () => {
         compared++;
       });
     }
-    expect(compared).toBe(10 + 1 + 8);
+    expect(compared).toBe(10 + 1 + 2 + 8);
   });
 
   it('run pipelines/employee-activity.yaml on Debezium\'s topic into enriched activity and hourly summaries', async () => {

@@ -592,9 +592,11 @@ class PostgresCdcSource implements Source {
       message.headers = headers;
       this.pending.push({ partition, message });
     };
-    const tombstone = (keyRow: Row) => {
+    const tombstone = (keyRow: Row, headers: Record<string, string> = {}) => {
       if (this.cfg.tombstones === false) return;
-      this.pending.push({ partition, message: this.message(table, partition, offset, encodeKey(table, keyRow), null, txn.commitMicros) });
+      const message = this.message(table, partition, offset, encodeKey(table, keyRow), null, txn.commitMicros);
+      message.headers = headers;
+      this.pending.push({ partition, message });
     };
     if (msg.tag === 'insert') {
       const row = encodeRow(table, tupleText(msg.newTuple));
@@ -613,8 +615,9 @@ class PostgresCdcSource implements Source {
       // A changed primary key: Debezium emits a delete (and tombstone) for the old key, then a create.
       const newKey = JSON.stringify(encodeKey(table, row)?.payload ?? null);
       const oldKey = JSON.stringify(encodeKey(table, old)?.payload ?? null);
+      // Debezium puts the new key on the delete and on its tombstone, the old key on the create.
       push('d', old, null, old, { '__debezium.newkey': newKey });
-      tombstone(old);
+      tombstone(old, { '__debezium.newkey': newKey });
       push('c', null, row, row, { '__debezium.oldkey': oldKey });
       return;
     }
