@@ -41,7 +41,7 @@ const names = {
   pipelineSlot: `pipe_slot_${id}`,
   pipelinePublication: `pipe_pub_${id}`,
 };
-const tables = [`${schema}.employees`, `${schema}.employee_activities`];
+const tables = [`${schema}.employees`, `${schema}.employee_activities`, `${schema}.documents`];
 const topic = (table: string) => `${prefix}.${schema}.${table}`;
 
 let admin: pg.Client;
@@ -102,6 +102,9 @@ beforeAll(async () => {
   const level = await admin.query('SHOW wal_level');
   if (level.rows[0].wal_level !== 'logical') throw new Error('wal_level must be logical: run scripts/postgres-setup.sh first');
   await createEmployeeSchema(admin, schema);
+  // A large value stored out of line (TOAST): an update that leaves it alone does not send it.
+  await admin.query(`CREATE TABLE "${schema}".documents (id int PRIMARY KEY, title text NOT NULL, body text)`);
+  await admin.query(`ALTER TABLE "${schema}".documents ALTER COLUMN body SET STORAGE EXTERNAL`);
 
   // The native source first: it snapshots the seed employees, then streams.
   const out: SourceOutput = {
@@ -159,17 +162,22 @@ describe('real Debezium and the native source', () => {
     // A changed primary key: Debezium emits a delete, a tombstone and a create, with key headers.
     await admin.query(`UPDATE "${schema}".employees SET id = 100 WHERE id = 10`);
     await insertActivities([pusher]);
+    await admin.query(`INSERT INTO "${schema}".documents VALUES (1, 'draft', repeat('lorem ipsum ', 1000))`);
+    await admin.query(`UPDATE "${schema}".documents SET title = 'final' WHERE id = 1`);
 
     // Activities: 5 creates (one transaction), an update, a delete and its tombstone, a create.
     // Employees: 10 snapshot reads, an update, then delete + tombstone + create for the new key.
     debeziumActivities = await readTopic(topic('employee_activities'), (m) => m.length >= 9, 90_000);
     const debeziumEmployees = await readTopic(topic('employees'), (m) => m.length >= 14, 90_000);
-    await waitFor('native changes', () => nativeMessages.length === 10 + 9 + 4, 30_000);
+    // Documents: a create, then an update whose unchanged TOASTed body Debezium shows as its placeholder.
+    const debeziumDocuments = await readTopic(topic('documents'), (m) => m.length >= 2, 90_000);
+    await waitFor('native changes', () => nativeMessages.length === 10 + 9 + 4 + 2, 30_000);
 
     const nativeOf = (table: string) => nativeMessages.filter((m) => m.meta?.topic === topic(table));
     const pairs: [string, FetchedMessage[], RawMessage[]][] = [
       ['employees', debeziumEmployees, nativeOf('employees')],
       ['employee_activities', debeziumActivities, nativeOf('employee_activities')],
+      ['documents', debeziumDocuments, nativeOf('documents')],
     ];
     let compared = 0;
     for (const [table, fromDebezium, fromNative] of pairs) {
@@ -191,7 +199,9 @@ describe('real Debezium and the native source', () => {
         compared++;
       });
     }
-    expect(compared).toBe(10 + 1 + 2 + 8);
+    expect(compared).toBe(10 + 1 + 2 + 8 + 2);
+    const updated = wireJson(debeziumDocuments[1]!.value) as { payload: { after: { body: string } } };
+    expect(updated.payload.after.body).toBe('__debezium_unavailable_value');
   });
 
   it('run pipelines/employee-activity.yaml on Debezium\'s topic into enriched activity and hourly summaries', async () => {
