@@ -104,7 +104,7 @@ export const generatorSource: SourceDef<GeneratorSourceConfig> = {
       employees: config.employees ?? EMPLOYEE_ACTIVITY_DEFAULTS.employees,
       topicPrefix: config.topic_prefix ?? EMPLOYEE_ACTIVITY_DEFAULTS.topicPrefix,
     });
-    const partitions = Array.from({ length: partitionCount }, (_, i) => `${ctx.name}/${simulator.schemas.topic}/${i}`);
+    const partitions = Array.from({ length: partitionCount }, (_, i) => `${ctx.name}/${simulator.table.topic}/${i}`);
     const offsets = new Array<number>(partitionCount).fill(0);
     let stopping = false;
     let wake: (() => void) | undefined;

@@ -399,7 +399,7 @@ class PostgresCdcSource implements Source {
               lsn: consistentPoint,
               lastCommitLsn: null,
               commitMicros: snapshotMicros,
-              processedMillis: this.ctx.clock.now(),
+              processedNanos: BigInt(this.ctx.clock.now()) * 1_000_000n,
             };
             messages.push(this.message(table, partition, `snapshot/${index}`, encodeKey(table, row), encodeValue(table, facts, null, row), snapshotMicros));
             index++;
@@ -583,7 +583,7 @@ class PostgresCdcSource implements Source {
       lsn: walStart,
       lastCommitLsn: this.lastCommitLsn,
       commitMicros: txn.commitMicros,
-      processedMillis: this.ctx.clock.now(),
+      processedNanos: BigInt(this.ctx.clock.now()) * 1_000_000n,
     };
     const partition = partitionId(this.ctx.name, table.topic);
     const offset = `${txn.commitLsn}/${walStart}`;

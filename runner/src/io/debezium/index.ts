@@ -1,6 +1,8 @@
-/** Debezium envelopes and Kafka Connect encodings: decoding for the `debezium` format, encoding for the generator and postgres-cdc. */
+/**
+ * Debezium envelopes and Kafka Connect encodings, decoded for the `debezium` format. Change events
+ * are encoded in io/postgres/change-events.ts (postgres-cdc and the generator).
+ */
 export * from './connect-schema.ts';
 export * from './envelope.ts';
 export * from './logical-types.ts';
 export * from './decoder.ts';
-export * from './encoder.ts';

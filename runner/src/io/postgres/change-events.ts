@@ -148,7 +148,14 @@ export function encodeRow(table: CapturedTable, values: TextRow): Row {
   return out;
 }
 
-export function encodeKey(table: CapturedTable, row: Row): { schema: ConnectSchema; payload: Row } | null {
+/** A key or value as JsonConverter writes it with schemas enabled. */
+export interface SchemaAndPayload {
+  schema: ConnectSchema;
+  payload: Row;
+}
+
+/** The key of a row: its primary key columns, or null for a table without a primary key. */
+export function encodeKey(table: CapturedTable, row: Row): SchemaAndPayload | null {
   if (!table.keySchema) return null;
   const payload: Row = {};
   for (const i of table.keyIndexes) {
@@ -178,8 +185,11 @@ export interface ChangeFacts {
   lastCommitLsn: bigint | null;
   /** Commit time (snapshot: snapshot time), epoch microseconds. */
   commitMicros: bigint;
-  /** When the event was made, epoch milliseconds: the envelope's ts_ms. */
-  processedMillis: number;
+  /**
+   * When the event was made, epoch nanoseconds: the envelope's ts_ms, ts_us and ts_ns (Debezium
+   * fills all three from one instant, finer than a millisecond).
+   */
+  processedNanos: bigint;
 }
 
 /** A 64-bit integer as JSON parsing gives it back: a number when exact, else a bigint. */
@@ -187,8 +197,8 @@ function int64Value(v: bigint): number | bigint {
   return v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= -BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
 }
 
-export function encodeValue(table: CapturedTable, facts: ChangeFacts, before: Row | null, after: Row | null): { schema: ConnectSchema; payload: Row } {
-  const processedMicros = BigInt(facts.processedMillis) * 1000n;
+export function encodeValue(table: CapturedTable, facts: ChangeFacts, before: Row | null, after: Row | null): SchemaAndPayload {
+  const { processedNanos } = facts;
   return {
     schema: table.envelopeSchema,
     payload: {
@@ -212,9 +222,9 @@ export function encodeValue(table: CapturedTable, facts: ChangeFacts, before: Ro
       },
       transaction: null,
       op: facts.op,
-      ts_ms: facts.processedMillis,
-      ts_us: int64Value(processedMicros),
-      ts_ns: int64Value(processedMicros * 1000n),
+      ts_ms: Number(processedNanos / 1_000_000n),
+      ts_us: int64Value(processedNanos / 1000n),
+      ts_ns: int64Value(processedNanos),
     },
   };
 }

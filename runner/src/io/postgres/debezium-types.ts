@@ -155,6 +155,19 @@ export function zonedTimestampText(micros: bigint, precision: number): string {
   return `${yearText}-${pad2(month)}-${pad2(day)}T${clockText(micros - days * MICROS_PER_DAY, precision)}Z`;
 }
 
+/**
+ * PostgreSQL's text output of a TIMESTAMP (DateStyle ISO), as pgoutput sends it:
+ * `2025-01-06 09:05:12.345678`, the fraction without trailing zeros, ` BC` before year 1.
+ * The inverse of parseTimestampMicros, for rows made without a database (the generator).
+ */
+export function timestampText(micros: bigint): string {
+  const days = floorDiv(micros, MICROS_PER_DAY);
+  const { year, month, day } = civilFromDays(Number(days));
+  const bc = year <= 0;
+  const date = `${String(bc ? 1 - year : year).padStart(4, '0')}-${pad2(month)}-${pad2(day)}`;
+  return `${date} ${clockText(micros - days * MICROS_PER_DAY, undefined)}${bc ? ' BC' : ''}`;
+}
+
 /** io.debezium.time.ZonedTime: the time moved to UTC, fraction digits as needed. */
 export function zonedTimeText(text: string): string {
   const m = /^(\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?)([+-].+)$/.exec(text);

@@ -1,58 +1,69 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseJson, stringifyJson } from '../../../src/engine/json.ts';
+import type { ConnectSchema } from '../../../src/io/debezium/connect-schema.ts';
 import { DebeziumDecoder, NotAnEnvelopeError, UNAVAILABLE_PLACEHOLDER, hintSchema } from '../../../src/io/debezium/decoder.ts';
-import { encodeChange, encodeDecimal, tableSchemas, type PgChange, type PgTable } from '../../../src/io/debezium/index.ts';
+import type { TableInfo } from '../../../src/io/postgres/catalog.ts';
+import { captureTable, encodeKey, encodeRow, encodeValue, type ChangeFacts, type Row, type TextRow } from '../../../src/io/postgres/change-events.ts';
 
-const table: PgTable = {
-  topicPrefix: 'shop',
+/** Inputs are made by the postgres-cdc encoder (checked against real Debezium) from a table as the catalog describes it. */
+const info: TableInfo = {
+  oid: 16400,
   schema: 'public',
   table: 'orders',
-  key: ['id'],
+  replicaIdentity: 'd',
+  primaryKey: ['id'],
   columns: [
-    { name: 'id', type: 'int8', optional: false },
-    { name: 'placed_at', type: 'timestamp', optional: true, default: 0 },
-    { name: 'placed_on', type: 'date', optional: true },
-    { name: 'at_time', type: 'time', optional: true },
-    { name: 'legacy_ms', type: 'timestamp', precision: 3, optional: true },
-    { name: 'zoned', type: 'timestamptz', optional: true },
-    { name: 'price', type: 'numeric', precision: 10, scale: 2, optional: true },
-    { name: 'ratio', type: 'numeric', optional: true },
-    { name: 'attrs', type: 'jsonb', optional: true },
-    { name: 'note', type: 'text', optional: true },
-    { name: 'tags', type: '_text', optional: true },
+    { name: 'id', typeOid: 20, typeMod: -1, typeName: 'bigint', notNull: true, defaultExpr: null },
+    { name: 'placed_at', typeOid: 1114, typeMod: -1, typeName: 'timestamp without time zone', notNull: false, defaultExpr: 'CURRENT_TIMESTAMP' },
+    { name: 'placed_on', typeOid: 1082, typeMod: -1, typeName: 'date', notNull: false, defaultExpr: null },
+    { name: 'at_time', typeOid: 1083, typeMod: -1, typeName: 'time without time zone', notNull: false, defaultExpr: null },
+    { name: 'legacy_ms', typeOid: 1114, typeMod: 3, typeName: 'timestamp(3) without time zone', notNull: false, defaultExpr: null },
+    { name: 'zoned', typeOid: 1184, typeMod: -1, typeName: 'timestamp with time zone', notNull: false, defaultExpr: null },
+    { name: 'price', typeOid: 1700, typeMod: ((10 << 16) | 2) + 4, typeName: 'numeric(10,2)', notNull: false, defaultExpr: null },
+    { name: 'ratio', typeOid: 1700, typeMod: -1, typeName: 'numeric', notNull: false, defaultExpr: null },
+    { name: 'attrs', typeOid: 3802, typeMod: -1, typeName: 'jsonb', notNull: false, defaultExpr: null },
+    { name: 'note', typeOid: 25, typeMod: -1, typeName: 'text', notNull: false, defaultExpr: null },
   ],
 };
-const schemas = tableSchemas(table);
+const table = captureTable(info, info.columns.map((c) => c.name), 'shop');
 
-function change(overrides: Partial<PgChange>): PgChange {
-  return {
-    op: 'c',
-    before: null,
-    after: null,
-    commitMicros: 1735813800123456,
-    processedNanos: 1735813800200123456n,
-    db: 'shop',
-    txId: 770,
-    lsn: 24023128,
-    lastCommitLsn: 24023000,
-    ...overrides,
-  };
-}
-
-const fullRow = {
-  id: 9007199254740993n,
-  placed_at: 1735813800123456,
-  placed_on: 20090,
-  at_time: 37800123456,
-  legacy_ms: 1735813800123,
-  zoned: '2025-01-02T10:30:00.5Z',
-  price: encodeDecimal('1200.00', 2),
-  ratio: { scale: 3, value: encodeDecimal('3.140', 3) },
-  attrs: '{"gift":true,"n":12345678901234567890}',
-  note: 'hello',
-  tags: ['a', 'b'],
+/**
+ * postgres-cdc refuses array columns, so a text[] column `tags` is added by hand, as Debezium 2.7
+ * declares one: an optional array of optional strings.
+ */
+const TAGS_FIELD: ConnectSchema = { type: 'array', items: { type: 'string', optional: true }, optional: true, field: 'tags' };
+const envelopeSchema: ConnectSchema = {
+  ...table.envelopeSchema,
+  fields: table.envelopeSchema.fields!.map((f) => (f.field === 'before' || f.field === 'after' ? { ...f, fields: [...f.fields!, TAGS_FIELD] } : f)),
 };
+
+const facts: ChangeFacts = {
+  op: 'c',
+  snapshot: 'false',
+  db: 'shop',
+  topicPrefix: 'shop',
+  txId: 770,
+  lsn: 24023128n,
+  lastCommitLsn: 24023000n,
+  commitMicros: 1735813800123456n,
+  processedNanos: 1735813800200123456n,
+};
+
+/** A row as pgoutput sends it (PostgreSQL's text output); `undefined` marks an unchanged TOASTed value. */
+const fullText: TextRow = [
+  '9007199254740993',
+  '2025-01-02 10:30:00.123456',
+  '2025-01-02',
+  '10:30:00.123456',
+  '2025-01-02 10:30:00.123',
+  '2025-01-02 10:30:00.5+00',
+  '1200.00',
+  '3.140',
+  '{"n": 12345678901234567890, "gift": true}',
+  'hello',
+];
+const fullRow: Row = { ...encodeRow(table, fullText), tags: ['a', 'b'] };
 
 const decodedRow = {
   id: 9007199254740993n,
@@ -60,7 +71,7 @@ const decodedRow = {
   placed_on: '2025-01-02',
   at_time: '10:30:00.123456',
   legacy_ms: '2025-01-02T10:30:00.123Z',
-  zoned: '2025-01-02T10:30:00.5Z',
+  zoned: '2025-01-02T10:30:00.500000Z',
   price: 1200,
   ratio: 3.14,
   attrs: { gift: true, n: 12345678901234567890n },
@@ -68,13 +79,26 @@ const decodedRow = {
   tags: ['a', 'b'],
 };
 
-function valueText(c: PgChange): string {
-  return stringifyJson(encodeChange(schemas, table, c).value);
+interface Change {
+  op?: ChangeFacts['op'];
+  before?: Row | null;
+  after?: Row | null;
+}
+
+/** The change event's value as an object ({schema, payload}). */
+function value(c: Change): { schema: ConnectSchema; payload: Row } {
+  const { payload } = encodeValue(table, { ...facts, op: c.op ?? 'c' }, c.before ?? null, c.after ?? null);
+  return { schema: envelopeSchema, payload };
+}
+
+/** The change event's value as JsonConverter puts it on the topic. */
+function valueText(c: Change): string {
+  return stringifyJson(value(c));
 }
 
 describe('DebeziumDecoder with schemas', () => {
   it('decodes every default encoding driven by the schema, bigints exact', () => {
-    const decoded = new DebeziumDecoder().decodeValue(valueText(change({ after: fullRow })));
+    const decoded = new DebeziumDecoder().decodeValue(valueText({ after: fullRow }));
     expect(decoded?.after).toEqual(decodedRow);
     expect(decoded?.payload.op).toBe('c');
     expect(decoded?.payload.ts_ns).toBe(1735813800200123456n);
@@ -84,8 +108,8 @@ describe('DebeziumDecoder with schemas', () => {
 
   it('decodes the same schema again from its cached prefix, from strings and from bytes', () => {
     const decoder = new DebeziumDecoder();
-    const first = valueText(change({ after: fullRow }));
-    const second = valueText(change({ after: { ...fullRow, id: 2, note: 'second' } }));
+    const first = valueText({ after: fullRow });
+    const second = valueText({ after: { ...fullRow, id: 2, note: 'second' } });
     expect(decoder.decodeValue(first)?.after).toEqual(decodedRow);
     expect(decoder.decodeValue(second)?.after).toEqual({ ...decodedRow, id: 2, note: 'second' });
     expect(decoder.decodeValue(Buffer.from(second))?.after).toEqual({ ...decodedRow, id: 2, note: 'second' });
@@ -93,25 +117,24 @@ describe('DebeziumDecoder with schemas', () => {
 
   it('decodes messages not laid out as the JsonConverter writes them (pretty, payload first)', () => {
     const decoder = new DebeziumDecoder();
-    const event = encodeChange(schemas, table, change({ after: fullRow }));
-    const pretty = stringifyJson(event.value, 2);
-    const payloadFirst = `{"payload":${stringifyJson(event.value?.payload)},"schema":${stringifyJson(event.value?.schema)}}`;
+    const event = value({ after: fullRow });
+    const pretty = stringifyJson(event, 2);
+    const payloadFirst = `{"payload":${stringifyJson(event.payload)},"schema":${stringifyJson(event.schema)}}`;
     for (const text of [pretty, pretty, payloadFirst, payloadFirst]) expect(decoder.decodeValue(text)?.after).toEqual(decodedRow);
   });
 
   it('decodes already structured values (generator, postgres-cdc)', () => {
-    const event = encodeChange(schemas, table, change({ after: fullRow }));
-    expect(new DebeziumDecoder().decodeValue(event.value)?.after).toEqual(decodedRow);
+    expect(new DebeziumDecoder().decodeValue(value({ after: fullRow }))?.after).toEqual(decodedRow);
   });
 
   it('keeps before null on an update under REPLICA IDENTITY DEFAULT', () => {
-    const decoded = new DebeziumDecoder().decodeValue(valueText(change({ op: 'u', after: fullRow })));
+    const decoded = new DebeziumDecoder().decodeValue(valueText({ op: 'u', after: fullRow }));
     expect(decoded?.before).toBeNull();
     expect(decoded?.after).toEqual(decodedRow);
   });
 
   it('decodes a delete: after null, before the key with defaults where NULL had one', () => {
-    const decoded = new DebeziumDecoder().decodeValue(valueText(change({ op: 'd', before: { id: 5 } })));
+    const decoded = new DebeziumDecoder().decodeValue(valueText({ op: 'd', before: { ...encodeRow(table, ['5']), tags: null } }));
     expect(decoded?.after).toBeNull();
     expect(decoded?.before).toMatchObject({ id: 5, placed_at: '1970-01-01T00:00:00.000000Z', note: null });
   });
@@ -125,7 +148,7 @@ describe('DebeziumDecoder with schemas', () => {
 
   it('drops unchanged TOASTed values from the image and lists them', () => {
     const decoded = new DebeziumDecoder().decodeValue(
-      valueText(change({ op: 'u', after: { ...fullRow, note: UNAVAILABLE_PLACEHOLDER, tags: [UNAVAILABLE_PLACEHOLDER] } })),
+      valueText({ op: 'u', after: { ...encodeRow(table, [...fullText.slice(0, 9), undefined]), tags: [UNAVAILABLE_PLACEHOLDER] } }),
     );
     expect(decoded?.after).not.toHaveProperty('note');
     expect(decoded?.after).not.toHaveProperty('tags');
@@ -134,13 +157,13 @@ describe('DebeziumDecoder with schemas', () => {
 
   it('recognises the placeholder in bytes columns too (base64 of its UTF-8), before any decimal decoding', () => {
     const placeholderBytes = Buffer.from(UNAVAILABLE_PLACEHOLDER).toString('base64');
-    const decoded = new DebeziumDecoder().decodeValue(valueText(change({ op: 'u', after: { ...fullRow, price: placeholderBytes } })));
+    const decoded = new DebeziumDecoder().decodeValue(valueText({ op: 'u', after: { ...fullRow, price: placeholderBytes } }));
     expect(decoded?.after).not.toHaveProperty('price');
     expect(decoded?.unavailable).toEqual(['price']);
   });
 
   it('says which column holds a value of the wrong type', () => {
-    const bad = valueText(change({ after: { ...fullRow, placed_at: 'yesterday' } }));
+    const bad = valueText({ after: { ...fullRow, placed_at: 'yesterday' } });
     expect(() => new DebeziumDecoder().decodeValue(bad)).toThrow(/column `placed_at`: expected epoch microseconds/);
   });
 });
@@ -195,7 +218,7 @@ describe('envelope errors', () => {
 describe('keys', () => {
   it('decodes {schema, payload} keys to their payload, bare keys as they are, non-JSON as text', () => {
     const decoder = new DebeziumDecoder();
-    const key = stringifyJson(encodeChange(schemas, table, change({ after: fullRow })).key);
+    const key = stringifyJson(encodeKey(table, fullRow));
     expect(decoder.decodeKey(key)).toEqual({ id: 9007199254740993n });
     expect(decoder.decodeKey(Buffer.from(key))).toEqual({ id: 9007199254740993n });
     expect(decoder.decodeKey('{"id":15}')).toEqual({ id: 15 });
@@ -205,7 +228,7 @@ describe('keys', () => {
 });
 
 describe('real Debezium 2.7.4 messages (employee_activities: insert, update, delete, tombstone)', () => {
-  const fixture = parseJson(readFileSync(new URL('./fixtures/debezium-2.7.4-employee-activities.json', import.meta.url), 'utf8')) as unknown as {
+  const fixture = parseJson(readFileSync(new URL('../postgres/fixtures/debezium-2.7.4-employee-activities.json', import.meta.url), 'utf8')) as unknown as {
     key: unknown;
     value: unknown;
   }[];

@@ -8,6 +8,7 @@ import {
   defaultValue,
   intervalMicros,
   parseTimestampMicros,
+  timestampText,
   unscaledBase64,
   UnsupportedColumnTypeError,
   variableScaleDecimal,
@@ -92,6 +93,17 @@ describe('encodings', () => {
     expect(parseTimestampMicros('2025-01-02 10:30:00+02')).toBe(BigInt(Date.UTC(2025, 0, 2, 8, 30)) * 1000n);
     expect(parseTimestampMicros('0050-01-01 00:00:00')).toBe(BigInt(daysFromCivil(50, 1, 1)) * 86_400_000_000n);
     expect(() => parseTimestampMicros('Jan 2 2025')).toThrow(/cannot read/);
+  });
+
+  it('writes timestamps as PostgreSQL outputs them, and reads them back', () => {
+    // Expected texts are PostgreSQL 15's own `::text` output of these values.
+    expect(timestampText(1736154312345600n)).toBe('2025-01-06 09:05:12.3456');
+    expect(timestampText(1736154312000000n)).toBe('2025-01-06 09:05:12');
+    expect(timestampText(-1n)).toBe('1969-12-31 23:59:59.999999');
+    expect(timestampText(BigInt(daysFromCivil(0, 1, 1)) * 86_400_000_000n)).toBe('0001-01-01 00:00:00 BC');
+    for (const micros of [0n, 1735813800123456n, -62135596800000001n, 253402300799999999n]) {
+      expect(parseTimestampMicros(timestampText(micros))).toBe(micros);
+    }
   });
 
   it('formats zoned timestamps with the column precision and zoned times with the digits needed', () => {

@@ -3,18 +3,24 @@
  * in, browse department pages, click, download and log out, written to the seed's
  * `employee_activities` table and captured as Debezium 2.7 would capture it.
  *
+ * Rows are made as PostgreSQL would send them (text values, via pgoutput) and encoded by the same
+ * code as the postgres-cdc source, so the generator's events are the ones a real capture gives.
+ *
  * Deterministic: everything derives from the seed (mulberry32) and the simulated clock, never from
  * the wall clock. Events come out in commit order, which is also activity-time order.
  */
+import type { TableInfo } from '../../../io/postgres/catalog.ts';
 import {
-  encodeChange,
-  encodeTombstone,
-  tableSchemas,
-  type EncodedEvent,
-  type PgChange,
-  type PgTable,
-  type TableSchemas,
-} from '../../../io/debezium/index.ts';
+  captureTable,
+  encodeKey,
+  encodeRow,
+  encodeValue,
+  type CapturedTable,
+  type ChangeFacts,
+  type SchemaAndPayload,
+  type TextRow,
+} from '../../../io/postgres/change-events.ts';
+import { timestampText } from '../../../io/postgres/debezium-types.ts';
 
 /** mulberry32: a tiny, fast, well-distributed 32-bit PRNG; the same seed gives the same stream. */
 export function mulberry32(seed: number): () => number {
@@ -28,24 +34,27 @@ export function mulberry32(seed: number): () => number {
   };
 }
 
-/** The seed's table (pipeline-documentation.md, section 4), as Debezium's PostgreSQL connector describes it. */
-export function employeeActivitiesTable(topicPrefix: string): PgTable {
+/**
+ * The seed's table (init-scripts/02-employee-activity.sql) exactly as PostgreSQL's catalog describes
+ * it (type oids, typmods, NOT NULL, default expressions), which is all Debezium's schemas derive from.
+ */
+export function employeeActivitiesTable(): TableInfo {
+  const int4 = { typeOid: 23, typeMod: -1, typeName: 'integer' };
   return {
-    topicPrefix,
+    oid: 0, // no database, no relation oid (0 is PostgreSQL's InvalidOid)
     schema: 'public',
     table: 'employee_activities',
-    key: ['id'],
+    replicaIdentity: 'd',
+    primaryKey: ['id'],
     columns: [
-      // SERIAL: Debezium cannot evaluate nextval(), and writes the int default 0.
-      { name: 'id', type: 'int4', optional: false, default: 0 },
-      { name: 'employee_id', type: 'int4', optional: true },
-      { name: 'activity_type', type: 'varchar', optional: false },
-      { name: 'page_url', type: 'varchar', optional: true },
-      { name: 'duration_seconds', type: 'int4', optional: true },
-      { name: 'ip_address', type: 'inet', optional: true },
-      { name: 'user_agent', type: 'text', optional: true },
-      // DEFAULT CURRENT_TIMESTAMP: Debezium writes the default as epoch 0, so a NULL arrives as 0.
-      { name: 'activity_timestamp', type: 'timestamp', optional: true, default: 0 },
+      { name: 'id', ...int4, notNull: true, defaultExpr: "nextval('employee_activities_id_seq'::regclass)" },
+      { name: 'employee_id', ...int4, notNull: false, defaultExpr: null },
+      { name: 'activity_type', typeOid: 1043, typeMod: 54, typeName: 'character varying(50)', notNull: true, defaultExpr: null },
+      { name: 'page_url', typeOid: 1043, typeMod: 204, typeName: 'character varying(200)', notNull: false, defaultExpr: null },
+      { name: 'duration_seconds', ...int4, notNull: false, defaultExpr: null },
+      { name: 'ip_address', typeOid: 869, typeMod: -1, typeName: 'inet', notNull: false, defaultExpr: null },
+      { name: 'user_agent', typeOid: 25, typeMod: -1, typeName: 'text', notNull: false, defaultExpr: null },
+      { name: 'activity_timestamp', typeOid: 1114, typeMod: -1, typeName: 'timestamp without time zone', notNull: false, defaultExpr: 'CURRENT_TIMESTAMP' },
     ],
   };
 }
@@ -133,7 +142,10 @@ export const EMPLOYEE_ACTIVITY_DEFAULTS: Omit<EmployeeActivityOptions, 'seed' | 
 };
 
 /** One simulated change event, ready to hand to the engine. */
-export interface SimulatedEvent extends EncodedEvent {
+export interface SimulatedEvent {
+  key: SchemaAndPayload;
+  /** Null for a tombstone. */
+  value: SchemaAndPayload | null;
   /** The activity row's id (the Kafka key): the generator partitions by it. */
   id: number;
   /** Kafka record timestamp: when the connector produced it, epoch ms. */
@@ -215,8 +227,8 @@ const DAY = 24 * HOUR;
  * by its tombstone, as Debezium sends them with `tombstones.on.delete=true`.
  */
 export class EmployeeActivitySimulator {
-  readonly table: PgTable;
-  readonly schemas: TableSchemas;
+  /** The captured table: its topic, Connect schemas and column codecs. */
+  readonly table: CapturedTable;
   private readonly random: () => number;
   private readonly queue = new TaskQueue();
   private readonly pending: SimulatedEvent[] = [];
@@ -229,8 +241,8 @@ export class EmployeeActivitySimulator {
 
   constructor(private readonly options: EmployeeActivityOptions) {
     this.random = mulberry32(options.seed);
-    this.table = employeeActivitiesTable(options.topicPrefix);
-    this.schemas = tableSchemas(this.table);
+    const info = employeeActivitiesTable();
+    this.table = captureTable(info, info.columns.map((c) => c.name), options.topicPrefix);
     for (const employee of this.makeEmployees()) {
       this.schedule({ kind: 'session-start', at: this.firstSessionStart(options.startMs), seq: 0, employee });
     }
@@ -313,10 +325,12 @@ export class EmployeeActivitySimulator {
         this.emitChange('u', null, row, task.at);
         return;
       }
-      case 'delete':
-        this.emitChange('d', { id: task.row.id }, null, task.at);
-        this.pending.push({ ...encodeTombstone(this.schemas, { id: task.row.id }), id: task.row.id, timestampMs: this.pending.at(-1)!.timestampMs });
+      case 'delete': {
+        // The delete's tombstone (tombstones.on.delete=true): the same key, a null value.
+        const { key, id, timestampMs } = this.emitChange('d', { id: task.row.id }, null, task.at);
+        this.pending.push({ key, value: null, id, timestampMs });
         return;
+      }
     }
   }
 
@@ -378,30 +392,67 @@ export class EmployeeActivitySimulator {
     }
   }
 
-  private emitChange(op: 'c' | 'u' | 'd', before: ActivityRow | { id: number } | null, after: ActivityRow | null, atMs: number): void {
+  /** The key of an encoded row; the table has a primary key, so there always is one. */
+  private key(row: Record<string, unknown>): SchemaAndPayload {
+    const key = encodeKey(this.table, row);
+    if (!key) throw new Error(`${this.table.topic} has no primary key`); // employeeActivitiesTable() declares one
+    return key;
+  }
+
+  /** A row as pgoutput sends it: text values in the table's column order, columns not given as NULL. */
+  private textRow(values: Partial<Record<string, string | null>>): TextRow {
+    return this.table.codecs.map((c) => values[c.column] ?? null);
+  }
+
+  private activityText(row: ActivityRow): TextRow {
+    return this.textRow({
+      id: String(row.id),
+      employee_id: String(row.employee_id),
+      activity_type: row.activity_type,
+      page_url: row.page_url,
+      duration_seconds: row.duration_seconds === null ? null : String(row.duration_seconds),
+      ip_address: row.ip_address,
+      user_agent: row.user_agent,
+      activity_timestamp: timestampText(BigInt(row.activity_timestamp)),
+    });
+  }
+
+  /**
+   * Encodes one change and queues it. A delete's before image is the key alone, as under REPLICA
+   * IDENTITY DEFAULT (pgoutput sends the other columns as NULL).
+   */
+  private emitChange(op: 'c' | 'u' | 'd', before: { id: number } | null, after: ActivityRow | null, atMs: number): SimulatedEvent {
     // Commit a few ms after the statement; the connector sees it a little later still.
     const commitMicros = Math.max(this.lastCommitMicros + 1, atMs * 1000 + this.between(300, 40_000));
     this.lastCommitMicros = commitMicros;
     const processedNanos = BigInt(commitMicros) * 1000n + BigInt(this.between(2_000_000, 250_000_000));
     this.txId += this.between(1, 3);
     const lsn = this.lsn + this.between(26, 80) * 8;
-    const change: PgChange = {
+    const facts: ChangeFacts = {
       op,
-      before: before as Record<string, unknown> | null,
-      after: after as unknown as Record<string, unknown> | null,
-      commitMicros,
-      processedNanos,
+      snapshot: 'false',
       db: this.options.db,
+      topicPrefix: this.options.topicPrefix,
       txId: this.txId,
-      lsn,
-      lastCommitLsn: this.lastCommitLsn === null ? null : lsn,
+      lsn: BigInt(lsn),
+      lastCommitLsn: this.lastCommitLsn === null ? null : BigInt(lsn),
+      commitMicros: BigInt(commitMicros),
+      processedNanos,
     };
     // Real 2.7 output: `sequence` is [null, lsn] for the first event streamed, then [lsn, lsn] for
-    // single-statement transactions (see the probe fixture in the debezium encoder tests).
+    // single-statement transactions (see the real Debezium fixture in the io/postgres tests).
     this.lastCommitLsn = lsn;
     this.lsn = lsn + 56;
-    const encoded = encodeChange(this.schemas, this.table, change);
+    const beforeRow = before === null ? null : encodeRow(this.table, this.textRow({ id: String(before.id) }));
+    const afterRow = after === null ? null : encodeRow(this.table, this.activityText(after));
     const id = (after ?? before)!.id;
-    this.pending.push({ ...encoded, id, timestampMs: Number(processedNanos / 1_000_000n) });
+    const event: SimulatedEvent = {
+      key: this.key((afterRow ?? beforeRow)!),
+      value: encodeValue(this.table, facts, beforeRow, afterRow),
+      id,
+      timestampMs: Number(processedNanos / 1_000_000n),
+    };
+    this.pending.push(event);
+    return event;
   }
 }
