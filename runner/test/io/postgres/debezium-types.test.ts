@@ -9,6 +9,7 @@ import {
   intervalMicros,
   parseTimestampMicros,
   timestampText,
+  unscaledAt,
   unscaledBase64,
   UnsupportedColumnTypeError,
   variableScaleDecimal,
@@ -79,6 +80,14 @@ describe('encodings', () => {
     expect(unscaledBase64(-128n)).toBe('gA==');
     expect(unscaledBase64(-129n)).toBe('/38=');
     expect(unscaledBase64(-1234567n)).toBe('7Sl5');
+  });
+
+  it('rescales decimal text half-up', () => {
+    expect(unscaledAt('123.456', 2)).toBe(12346n);
+    expect(unscaledAt('123.454', 2)).toBe(12345n);
+    expect(unscaledAt('-1.5', 0)).toBe(-2n);
+    expect(unscaledAt('1.5', 3)).toBe(1500n);
+    expect(() => unscaledAt('abc', 2)).toThrow(/cannot read/);
   });
 
   it('gives variable scale decimals the scale of their text without trailing zeros', () => {
