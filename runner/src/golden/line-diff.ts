@@ -4,6 +4,12 @@
  * line was replaced by another, the JSON fields that differ are named under it.
  */
 const CONTEXT = 2;
+/** Longer lines are cut in the diff: the field changes under them say what differs. */
+const MAX_SHOWN = 240;
+
+function shown(text: string): string {
+  return text.length <= MAX_SHOWN ? text : `${text.slice(0, MAX_SHOWN)}... (${text.length} chars)`;
+}
 
 type Op = { kind: ' ' | '-' | '+'; line: string };
 
@@ -60,7 +66,7 @@ export function fieldChanges(expected: string, actual: string): string[] {
   flatten(b, '', fb);
   const changes: string[] = [];
   for (const k of new Set([...fa.keys(), ...fb.keys()])) {
-    if (fa.get(k) !== fb.get(k)) changes.push(`${k}: ${fa.get(k) ?? '(missing)'} -> ${fb.get(k) ?? '(missing)'}`);
+    if (fa.get(k) !== fb.get(k)) changes.push(`${k}: ${shown(fa.get(k) ?? '(missing)')} -> ${shown(fb.get(k) ?? '(missing)')}`);
   }
   return changes;
 }
@@ -81,7 +87,7 @@ export function lineDiff(expected: readonly string[], actual: readonly string[])
       return;
     }
     skipped = false;
-    out.push(`${op.kind} ${op.line}`);
+    out.push(`${op.kind} ${shown(op.line)}`);
     const next = ops[k + 1];
     if (op.kind === '-' && next?.kind === '+') {
       for (const change of fieldChanges(op.line, next.line)) out.push(`    ~ ${change}`);

@@ -30,3 +30,13 @@ describe('lineDiff', () => {
     expect(fieldChanges('not json', '{}')).toEqual([]);
   });
 });
+
+describe('lineDiff on long lines', () => {
+  it('cuts lines and field values past 240 characters', () => {
+    const long = (c: string) => JSON.stringify({ key: null, value: { s: c.repeat(500) } });
+    const diff = lineDiff([long('a')], [long('b')]);
+    expect(diff.split('\n').every((l) => l.length < 600)).toBe(true);
+    expect(diff).toContain('chars)');
+    expect(diff).toContain('~ value.s:');
+  });
+});

@@ -29,7 +29,7 @@ type Converter = (value: unknown, column: string) => unknown;
 
 function expectInteger(value: unknown, column: string, what: string): number | bigint {
   if (typeof value === 'number' || typeof value === 'bigint') return value;
-  throw new Error(`column \`${column}\`: expected ${what} as an integer, got ${JSON.stringify(stringifyJson(value))}`);
+  throw new Error(`column \`${column}\`: expected ${what} as an integer, got ${stringifyJson(value)}`);
 }
 
 function expectString(value: unknown, column: string, what: string): string {
@@ -84,8 +84,40 @@ function logicalConverter(schema: ConnectSchema): Converter | undefined {
   return undefined;
 }
 
+const FLOAT_WORDS = new Set(['NaN', 'Infinity', '-Infinity']);
+
+/**
+ * A check that a value has its column's declared Connect type, returning it unchanged: a message
+ * whose `int32` column holds `"twelve"` is not Debezium's, and must go to the errors port rather
+ * than into the data. Cheap: one typeof per column.
+ */
+function primitiveCheck(schema: ConnectSchema): Converter | undefined {
+  const fail = (v: unknown, c: string): never => {
+    throw new Error(`column \`${c}\`: expected ${/^[aeiou]/.test(schema.type) ? 'an' : 'a'} ${schema.type}, got ${stringifyJson(v)}`);
+  };
+  switch (schema.type) {
+    case 'int8':
+    case 'int16':
+    case 'int32':
+      return (v, c) => (typeof v === 'number' && Number.isInteger(v) ? v : fail(v, c));
+    case 'int64':
+      return (v, c) => ((typeof v === 'number' && Number.isInteger(v)) || typeof v === 'bigint' ? v : fail(v, c));
+    case 'float':
+    case 'double':
+      // Jackson writes non-finite doubles as these words.
+      return (v, c) => (typeof v === 'number' || (typeof v === 'string' && FLOAT_WORDS.has(v)) ? v : fail(v, c));
+    case 'boolean':
+      return (v, c) => (typeof v === 'boolean' ? v : fail(v, c));
+    case 'string':
+    case 'bytes':
+      return (v, c) => (typeof v === 'string' ? v : fail(v, c));
+    default:
+      return undefined;
+  }
+}
+
 function converterFor(schema: ConnectSchema): Converter | undefined {
-  return logicalConverter(schema);
+  return logicalConverter(schema) ?? primitiveCheck(schema);
 }
 
 /** How a column's unchanged-TOAST placeholder looks in JSON, by the column's Connect type. */

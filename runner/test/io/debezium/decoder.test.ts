@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseJson, stringifyJson } from '../../../src/engine/json.ts';
 import type { ConnectSchema } from '../../../src/io/debezium/connect-schema.ts';
-import { DebeziumDecoder, NotAnEnvelopeError, UNAVAILABLE_PLACEHOLDER, hintSchema } from '../../../src/io/debezium/decoder.ts';
+import { compileRowDecoder, DebeziumDecoder, NotAnEnvelopeError, UNAVAILABLE_PLACEHOLDER, hintSchema } from '../../../src/io/debezium/decoder.ts';
 import type { TableInfo } from '../../../src/io/postgres/catalog.ts';
 import { captureTable, encodeKey, encodeRow, encodeValue, type ChangeFacts, type Row, type TextRow } from '../../../src/io/postgres/change-events.ts';
 
@@ -256,5 +256,26 @@ describe('real Debezium 2.7.4 messages (employee_activities: insert, update, del
     expect(del?.before).toMatchObject({ id: 1, activity_type: '', activity_timestamp: '1970-01-01T00:00:00.000000Z' });
     expect(tombstone).toBeNull();
     expect(fixture.map((m) => decoder.decodeKey(Buffer.from(stringifyJson(m.key))))).toEqual([{ id: 1 }, { id: 1 }, { id: 1 }, { id: 1 }]);
+  });
+});
+
+describe('column types', () => {
+  it('refuses a value that is not of its column declared Connect type', () => {
+    const schema = {
+      type: 'struct',
+      fields: [
+        { type: 'int32', optional: true, field: 'n' },
+        { type: 'string', optional: true, field: 's' },
+        { type: 'boolean', optional: true, field: 'b' },
+        { type: 'double', optional: true, field: 'd' },
+      ],
+    } as const;
+    const decode = compileRowDecoder(schema as unknown as ConnectSchema);
+    expect(decode({ n: 1, s: 'x', b: true, d: 'NaN' }, [])).toEqual({ n: 1, s: 'x', b: true, d: 'NaN' });
+    expect(() => decode({ n: 'twelve' }, [])).toThrow('column `n`: expected an int32, got "twelve"');
+    expect(() => decode({ n: 1.5 }, [])).toThrow(/expected an int32/);
+    expect(() => decode({ s: 5 }, [])).toThrow('column `s`: expected a string, got 5');
+    expect(() => decode({ b: 'true' }, [])).toThrow(/expected a boolean/);
+    expect(decode({ n: null }, [])).toEqual({ n: null });
   });
 });
