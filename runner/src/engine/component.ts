@@ -155,11 +155,42 @@ export interface OutboundMessage {
   headers?: Headers;
 }
 
+/**
+ * What `prepare` gives, in place of a message, for a record that cannot become one (its key, topic
+ * or column expression threw, its topic expression gave no name, its value has the wrong shape).
+ * Such a record can never be written: the engine counts it as failed at the sink
+ * (`sluice_records_failed_total{node}`), logs it at a limited rate and drops it, releasing its Ack
+ * reference (holding it would stall the source's commits forever). The rest of the batch is written.
+ * `error` is best a RecordError naming the sink and the record's position.
+ */
+export class PrepareFailure {
+  constructor(readonly error: Error) {}
+}
+
+/** One entry of `prepare`'s result: the record's message, or why it has none. */
+export type Prepared = OutboundMessage | PrepareFailure;
+
+/** The messages of a prepare result that must be complete (tests, tools): throws the first failure's error. */
+export function requireMessages(prepared: readonly Prepared[]): OutboundMessage[] {
+  const messages: OutboundMessage[] = new Array(prepared.length);
+  for (let i = 0; i < prepared.length; i++) {
+    const p = prepared[i]!;
+    if (p instanceof PrepareFailure) throw p.error;
+    messages[i] = p;
+  }
+  return messages;
+}
+
 export interface Sink {
   /** Connects. Not called in test mode. */
   open(): Promise<void>;
-  /** Pure: turns records into messages (evaluates key, topic, headers expressions). No I/O. */
-  prepare(records: readonly StreamRecord[]): OutboundMessage[] | Promise<OutboundMessage[]>;
+  /**
+   * Pure: turns records into messages (evaluates key, topic, headers expressions). No I/O.
+   * Returns exactly one entry per record, in order: its message, or a PrepareFailure when that one
+   * record cannot become a message (the others are still written). Throwing is for failures that
+   * are not about one record, and fails the run.
+   */
+  prepare(records: readonly StreamRecord[]): Prepared[] | Promise<Prepared[]>;
   /** Writes durably, retrying transient failures; throws only when it gives up (the run then fails). */
   write(messages: OutboundMessage[]): Promise<void>;
   close(): Promise<void>;

@@ -13,8 +13,10 @@
  *
  * Acknowledgement: each source batch's Ack gets one reference per message. References move with
  * records through steps, one more is taken per extra reader on fan-out, and they are released when
- * a sink has written the record, a step drops it on purpose, or it lands on a port nobody reads.
- * A failed write fails the run and releases nothing, so nothing unwritten is ever committed.
+ * a sink has written the record, a step drops it on purpose, it lands on a port nobody reads, or a
+ * sink's `prepare` fails for it (a PrepareFailure: it can never be written, so it is counted as
+ * failed at the sink and dropped). A failed write fails the run and releases nothing, so nothing
+ * unwritten is ever committed.
  *
  * Ending: when every source's `run` resolved and all are bounded, every step's `onEnd` runs (windows
  * flush), sinks drain, sinks then sources close. On `stop()` (SIGINT/SIGTERM) sources stop, what is
@@ -67,7 +69,10 @@ export interface NodeStats {
   recordsIn: number;
   /** Source: messages decoded. Step: records emitted on any port but `errors`. Sink: records written. */
   recordsOut: number;
-  /** Records that failed here (decode or step error), whether or not an errors port is read. */
+  /**
+   * Records that failed here (decode or step error), whether or not an errors port is read. Sinks:
+   * records their `prepare` could not turn into messages (dropped).
+   */
   failed: number;
   /** Records a step dropped on purpose (`out.drop`, e.g. filtered out). */
   discarded: number;
@@ -109,7 +114,7 @@ export interface RunOutcome {
   recordsIn: number;
   /** Records written, per sink. */
   recordsOut: Record<string, number>;
-  /** Records that failed (decode or step errors), routed to an errors port or not. */
+  /** Records that failed (decode, step or sink prepare errors), routed to an errors port or not. */
   failed: number;
   /** Records emitted on ports nobody reads. */
   dropped: number;
@@ -346,7 +351,13 @@ export class Runtime {
           break;
         }
         case 'sink': {
-          const queue = new SinkQueue(node.name, node.sink, queueOptions, (err) => this.fail(err));
+          const queue = new SinkQueue(
+            node.name,
+            node.sink,
+            queueOptions,
+            (err) => this.fail(err),
+            (f) => this.noteUnwritable(node.name, f.record.position, f.error),
+          );
           const s = new SinkNode(node.name, node.sink, queue);
           this.sinks.push(s);
           targets.set(node.name, s);
@@ -440,6 +451,7 @@ export class Runtime {
         role: 'sink',
         ...s.counters,
         recordsOut: q.written,
+        failed: q.failed,
         nanos: q.prepareNanos + q.writeNanos,
         queued: q.queued,
         writing: q.writing,
@@ -468,6 +480,16 @@ export class Runtime {
     this.logger.warn(
       { node, partition: position.partition, offset: position.offset, error: errorMessage(error), suppressed },
       `${node}: record failed and nothing reads ${node}.${ERRORS_PORT}; dropped`,
+    );
+  }
+
+  /** Called when a sink's `prepare` failed for a record, which is dropped: logged at a limited rate. */
+  private noteUnwritable(node: string, position: SourcePosition, error: Error): void {
+    const suppressed = this.warnings.admit(node);
+    if (suppressed === undefined) return;
+    this.logger.warn(
+      { node, partition: position.partition, offset: position.offset, error: errorMessage(error), suppressed },
+      `${node}: could not prepare a record for writing; dropped`,
     );
   }
 
@@ -731,7 +753,9 @@ export class Runtime {
     for (const s of this.sources) this.publishCounters(s.name, s.counters, s.reported, false);
     for (const s of this.steps) this.publishCounters(s.name, s.counters, s.reported, false);
     for (const s of this.sinks) {
-      s.counters.recordsOut = s.queue.stats().written;
+      const q = s.queue.stats();
+      s.counters.recordsOut = q.written;
+      s.counters.failed = q.failed;
       this.publishCounters(s.name, s.counters, s.reported, true);
     }
   }

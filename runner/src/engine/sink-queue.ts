@@ -8,11 +8,13 @@
  * and the runtime stops feeding the graph until the writer catches up: a slow sink slows the
  * sources instead of growing memory.
  *
- * A failing `prepare` or `write` is final: the queue stops, nothing of it is acknowledged, and
- * `onFailure` tells the runtime, which fails the run. A record that cannot be written is never
- * acknowledged, so its source position is never committed.
+ * A record `prepare` answers with a PrepareFailure is dropped: counted as failed, reported through
+ * `onRecordFailure`, and released with its batch (it can never be written; holding it would stall
+ * commits). A `prepare` that throws, or a failing `write`, is final: the queue stops, nothing of
+ * the batch is acknowledged, and `onFailure` tells the runtime, which fails the run. A record that
+ * could not be written is never acknowledged, so its source position is never committed.
  */
-import type { Sink } from './component.ts';
+import { PrepareFailure, type OutboundMessage, type Prepared, type Sink } from './component.ts';
 import { SluiceError, errorMessage } from './errors.ts';
 import type { StreamRecord } from './record.ts';
 import { releaseRecords } from './record-acks.ts';
@@ -31,6 +33,8 @@ export interface SinkQueueStats {
   writing: number;
   /** Records written and acknowledged. */
   written: number;
+  /** Records `prepare` could not turn into messages, dropped. */
+  failed: number;
   /** `write` calls that succeeded. */
   batches: number;
   prepareNanos: number;
@@ -38,6 +42,49 @@ export interface SinkQueueStats {
 }
 
 type Waiter = () => void;
+
+/** A record `prepare` answered with a failure, and why. */
+export interface UnpreparedRecord {
+  record: StreamRecord;
+  error: Error;
+}
+
+export interface SplitPrepared {
+  /** The messages to write, in record order. */
+  messages: OutboundMessage[];
+  failures: UnpreparedRecord[];
+}
+
+/**
+ * Separates a prepare result into the messages to write and the records that failed. The result
+ * must have one entry per record (else the sink has a bug: E_SINK_PREPARE). Without failures the
+ * result array is used as is, not copied.
+ */
+export function splitPrepared(sink: string, records: readonly StreamRecord[], prepared: readonly Prepared[]): SplitPrepared {
+  if (prepared.length !== records.length) {
+    throw new SluiceError(
+      'E_SINK_PREPARE',
+      `sink \`${sink}\` prepared ${prepared.length} message(s) for ${records.length} record(s); it must give one per record`,
+      `sinks.${sink}`,
+    );
+  }
+  let first = -1;
+  for (let i = 0; i < prepared.length; i++) {
+    if (prepared[i] instanceof PrepareFailure) {
+      first = i;
+      break;
+    }
+  }
+  if (first < 0) return { messages: prepared as OutboundMessage[], failures: [] };
+  const messages = prepared.slice(0, first) as OutboundMessage[];
+  const failures: UnpreparedRecord[] = [];
+  for (let i = first; i < prepared.length; i++) {
+    const p = prepared[i]!;
+    if (p instanceof PrepareFailure) failures.push({ record: records[i]!, error: p.error });
+    else messages.push(p);
+  }
+  return { messages, failures };
+}
 
 function sinkError(code: string, sink: string, what: string, err: unknown): SluiceError {
   if (err instanceof SluiceError) return err;
@@ -49,6 +96,7 @@ export class SinkQueue {
   private queued = 0;
   private writing = 0;
   private written = 0;
+  private failed = 0;
   private batches = 0;
   private prepareNanos = 0;
   private writeNanos = 0;
@@ -62,6 +110,8 @@ export class SinkQueue {
     private readonly sink: Sink,
     private readonly options: SinkQueueOptions,
     private readonly onFailure: (error: SluiceError) => void,
+    /** Told about each record dropped because `prepare` failed for it (the runtime logs it, rate-limited). */
+    private readonly onRecordFailure: (failure: UnpreparedRecord) => void = () => {},
   ) {}
 
   /** Queues records for writing; their Ack references now belong to this queue. Ignored once stopped. */
@@ -102,6 +152,7 @@ export class SinkQueue {
       queued: this.queued,
       writing: this.writing,
       written: this.written,
+      failed: this.failed,
       batches: this.batches,
       prepareNanos: this.prepareNanos,
       writeNanos: this.writeNanos,
@@ -114,10 +165,11 @@ export class SinkQueue {
         const batch = this.take();
         this.writing = batch.length;
         if (this.queued < this.options.capacity) this.wake(this.roomWaiters);
-        if (!(await this.writeBatch(batch))) return;
+        const written = await this.writeBatch(batch);
+        if (written === undefined) return;
         this.writing = 0;
-        this.written += batch.length;
-        this.batches++;
+        this.written += written;
+        // Failed records too: dropped on purpose, they must not hold their batch's commit back.
         releaseRecords(batch);
       }
     } catch (err) {
@@ -130,26 +182,35 @@ export class SinkQueue {
     }
   }
 
-  /** Prepares and writes one batch; false (after reporting) when the sink failed. */
-  private async writeBatch(batch: StreamRecord[]): Promise<boolean> {
+  /**
+   * Prepares and writes one batch: the number of records written, or undefined (after reporting)
+   * when the sink failed. Records prepare failed for are counted and reported, not written.
+   */
+  private async writeBatch(batch: StreamRecord[]): Promise<number | undefined> {
     let stage = 'prepare';
     try {
       const t0 = process.hrtime.bigint();
       const prepared = this.sink.prepare(batch);
-      const messages = prepared instanceof Promise ? await prepared : prepared;
+      const { messages, failures } = splitPrepared(this.name, batch, prepared instanceof Promise ? await prepared : prepared);
       const t1 = process.hrtime.bigint();
       this.prepareNanos += Number(t1 - t0);
+      if (failures.length > 0) {
+        this.failed += failures.length;
+        for (const f of failures) this.onRecordFailure(f);
+      }
+      if (messages.length === 0) return 0;
       stage = 'write';
       await this.sink.write(messages);
       this.writeNanos += Number(process.hrtime.bigint() - t1);
-      return true;
+      this.batches++;
+      return messages.length;
     } catch (err) {
       this.stopWith(
         stage === 'prepare'
           ? sinkError('E_SINK_PREPARE', this.name, 'could not prepare records', err)
           : sinkError('E_SINK_WRITE', this.name, 'gave up writing', err),
       );
-      return false;
+      return undefined;
     }
   }
 

@@ -85,7 +85,11 @@ class LinesInput implements Source {
   async close(): Promise<void> {}
 }
 
-/** Keeps what a sink would write, using the real sink's `prepare` (keys, topics, headers). */
+/**
+ * Keeps what a sink would write, using the real sink's `prepare` (keys, topics, headers). A record
+ * `prepare` fails for reaches no `write` (the engine drops it and counts it in `outcome.failed`),
+ * so it is simply not recorded, as the real sink would not write it.
+ */
 function recorder(real: Sink, into: OutboundMessage[]): Sink {
   return {
     open: async () => {},

@@ -3,16 +3,18 @@
  * observable (which batches completed, what each write received).
  */
 import { Ack } from '../../src/engine/ack.ts';
-import type {
-  Decoded,
-  Format,
-  OutboundMessage,
-  RawBatch,
-  Sink,
-  Source,
-  SourceOutput,
-  Step,
-  StepOutput,
+import {
+  PrepareFailure,
+  type Decoded,
+  type Format,
+  type OutboundMessage,
+  type Prepared,
+  type RawBatch,
+  type Sink,
+  type Source,
+  type SourceOutput,
+  type Step,
+  type StepOutput,
 } from '../../src/engine/component.ts';
 import { RecordError } from '../../src/engine/errors.ts';
 import type { Graph, GraphNode } from '../../src/engine/graph.ts';
@@ -102,12 +104,16 @@ export class ScriptedSource implements Source {
   }
 }
 
-/** Collects what it is asked to write. `hold()` makes writes wait until `releaseHeld()`; `failNext` makes one throw. */
+/**
+ * Collects what it is asked to write. `hold()` makes writes wait until `releaseHeld()`; `failNext`
+ * makes one throw; `unpreparable` answers the records it picks with a PrepareFailure.
+ */
 export class RecordingSink implements Sink {
   readonly writes: OutboundMessage[][] = [];
   opened = false;
   closed = false;
   failNext: Error | undefined;
+  unpreparable: ((record: StreamRecord) => boolean) | undefined;
   private holding = false;
   private held: (() => void)[] = [];
 
@@ -115,8 +121,13 @@ export class RecordingSink implements Sink {
     this.opened = true;
   }
 
-  prepare(records: readonly StreamRecord[]): OutboundMessage[] {
-    return records.map((r) => ({ key: r.key, value: r.value }));
+  prepare(records: readonly StreamRecord[]): Prepared[] {
+    const refuse = this.unpreparable;
+    return records.map((r) =>
+      refuse?.(r)
+        ? new PrepareFailure(new RecordError('E_TEST_PREPARE', `cannot prepare ${JSON.stringify(r.value)}`, 'sinks.test'))
+        : { key: r.key, value: r.value },
+    );
   }
 
   async write(messages: OutboundMessage[]): Promise<void> {

@@ -3,7 +3,7 @@ import { Ack } from '../../src/engine/ack.ts';
 import { ManualClock } from '../../src/engine/clock.ts';
 import type { Source, SourceOutput, StepOutput } from '../../src/engine/component.ts';
 import { ConfigError, SluiceError } from '../../src/engine/errors.ts';
-import { silentLogger } from '../../src/engine/logger.ts';
+import { silentLogger, type Logger } from '../../src/engine/logger.ts';
 import { Metrics } from '../../src/engine/metrics.ts';
 import type { StreamRecord } from '../../src/engine/record.ts';
 import { Runtime, type RuntimeOptions } from '../../src/engine/runtime.ts';
@@ -15,6 +15,19 @@ const json = (...values: unknown[]) => values.map((v) => JSON.stringify(v));
 
 function options(extra: Partial<RuntimeOptions> = {}): RuntimeOptions {
   return { logger: silentLogger, metrics: new Metrics(), clock: new ManualClock(0), tickMs: 0, ...extra };
+}
+
+/** A Logger keeping its warnings, to check what is logged and how often. */
+function warningLogger(): { logger: Logger; warnings: { obj: object | string; msg: string | undefined }[] } {
+  const warnings: { obj: object | string; msg: string | undefined }[] = [];
+  const logger: Logger = {
+    debug: () => {},
+    info: () => {},
+    warn: (obj, msg) => warnings.push({ obj, msg }),
+    error: () => {},
+    child: () => logger,
+  };
+  return { logger, warnings };
 }
 
 const ctx = (name: string) => ({ name, logger: silentLogger, clock: new ManualClock(0), metrics: new Metrics(), mode: 'test' as const });
@@ -285,6 +298,46 @@ describe('Runtime: errors and ports', () => {
     expect(metrics.counter('sluice_records_failed_total', { node: 'in' })).toBe(1);
     expect(metrics.counter('sluice_records_dropped_total', { node: 'in', port: 'errors' })).toBe(1);
     expect(outcome).toMatchObject({ failed: 1, dropped: 1 });
+  });
+
+  it('drops a record its sink cannot prepare, counting it as failed there and logging at a limited rate; the rest is written and the batch completes', async () => {
+    const source = new ScriptedSource('in', [
+      { partition: 'p', values: json({ n: 1 }, { n: 2, bad: true }, { n: 3 }) },
+      { partition: 'p', values: json({ n: 4, bad: true }, { n: 5 }) },
+    ]);
+    const sink = new RecordingSink();
+    sink.unpreparable = (r) => (r.value as { bad?: boolean }).bad === true;
+    const metrics = new Metrics();
+    const { logger, warnings } = warningLogger();
+    const graph = graphOf([
+      { source: 'in', impl: source },
+      { sink: 'out', impl: sink, from: ['in'] },
+    ]);
+    const outcome = await new Runtime(graph, options({ metrics, logger, warnIntervalMs: 60_000 })).run();
+    expect(sink.values).toEqual([{ n: 1 }, { n: 3 }, { n: 5 }]);
+    expect(source.completed.sort()).toEqual([0, 1]);
+    expect(metrics.counter('sluice_records_failed_total', { node: 'out' })).toBe(2);
+    expect(metrics.counter('sluice_records_written_total', { node: 'out' })).toBe(3);
+    expect(outcome).toMatchObject({ ended: 'end-of-input', failed: 2, dropped: 0, recordsOut: { out: 3 } });
+    expect(outcome.stats.nodes.out).toMatchObject({ role: 'sink', recordsIn: 5, recordsOut: 3, failed: 2 });
+    // The manual clock stands still: the second failure falls inside the interval and is suppressed.
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]!.msg).toMatch(/out: could not prepare a record for writing; dropped/);
+    expect(warnings[0]!.obj).toMatchObject({ node: 'out', partition: 'p', offset: '1', error: 'cannot prepare {"n":2,"bad":true}' });
+  });
+
+  it('completes a batch whose records its sink could prepare none of, without writing', async () => {
+    const source = new ScriptedSource('in', [{ partition: 'p', values: json({ n: 1 }, { n: 2 }) }]);
+    const sink = new RecordingSink();
+    sink.unpreparable = () => true;
+    const graph = graphOf([
+      { source: 'in', impl: source },
+      { sink: 'out', impl: sink, from: ['in'] },
+    ]);
+    const outcome = await new Runtime(graph, options()).run();
+    expect(sink.writes).toEqual([]);
+    expect(source.completed).toEqual([0]);
+    expect(outcome).toMatchObject({ failed: 2, recordsOut: { out: 0 } });
   });
 
   it('routes records a step fails to <step>.errors, with the reason', async () => {

@@ -2,7 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { Ack } from '../../src/engine/ack.ts';
 import type { SluiceError } from '../../src/engine/errors.ts';
 import type { StreamRecord } from '../../src/engine/record.ts';
-import { SinkQueue } from '../../src/engine/sink-queue.ts';
+import { PrepareFailure } from '../../src/engine/component.ts';
+import { RecordError } from '../../src/engine/errors.ts';
+import { SinkQueue, splitPrepared, type UnpreparedRecord } from '../../src/engine/sink-queue.ts';
 import { RecordingSink, settle } from './fake-components.ts';
 
 function records(n: number, from = 0): { ack: Ack; records: StreamRecord[]; done: () => boolean } {
@@ -104,6 +106,48 @@ describe('SinkQueue', () => {
     expect(failures[0]).toMatchObject({ code: 'E_SINK_PREPARE' });
   });
 
+  it('writes the records prepare could, drops the ones it failed (counted, reported, released) and acknowledges the batch', async () => {
+    const sink = new RecordingSink();
+    sink.unpreparable = (r) => r.value === 1 || r.value === 3;
+    const failures: SluiceError[] = [];
+    const unprepared: UnpreparedRecord[] = [];
+    const q = new SinkQueue('out', sink, { capacity: 100, maxBatch: 10 }, (e) => failures.push(e), (f) => unprepared.push(f));
+    const a = records(4);
+    q.push(a.records);
+    await q.drain();
+    expect(sink.writes.map((w) => w.map((m) => m.value))).toEqual([[0, 2]]);
+    expect(unprepared.map((f) => f.record.position.offset)).toEqual(['1', '3']);
+    expect(unprepared[0]!.error.message).toBe('cannot prepare 1');
+    expect(q.stats()).toMatchObject({ written: 2, failed: 2, batches: 1 });
+    expect(a.done()).toBe(true);
+    expect(failures).toEqual([]);
+  });
+
+  it('does not call write when prepare failed every record of a batch, yet acknowledges it', async () => {
+    const sink = new RecordingSink();
+    sink.unpreparable = () => true;
+    const q = new SinkQueue('out', sink, { capacity: 100, maxBatch: 10 }, () => {});
+    const a = records(2);
+    q.push(a.records);
+    await q.drain();
+    expect(sink.writes).toEqual([]);
+    expect(q.stats()).toMatchObject({ written: 0, failed: 2, batches: 0 });
+    expect(a.done()).toBe(true);
+  });
+
+  it('fails with E_SINK_PREPARE when prepare does not give one entry per record', async () => {
+    const sink = new RecordingSink();
+    sink.prepare = () => [];
+    const failures: SluiceError[] = [];
+    const q = new SinkQueue('out', sink, { capacity: 100, maxBatch: 2 }, (e) => failures.push(e));
+    const a = records(1);
+    q.push(a.records);
+    await q.drain();
+    expect(failures[0]).toMatchObject({ code: 'E_SINK_PREPARE', where: 'sinks.out' });
+    expect(failures[0]!.message).toMatch(/prepared 0 message\(s\) for 1 record\(s\)/);
+    expect(a.done()).toBe(false);
+  });
+
   it('abort abandons queued records unacknowledged and waits for the write in flight', async () => {
     const sink = new RecordingSink();
     sink.hold();
@@ -122,5 +166,28 @@ describe('SinkQueue', () => {
     expect(a.done()).toBe(true);
     expect(b.done()).toBe(false);
     expect(sink.writes).toHaveLength(1);
+  });
+});
+
+describe('splitPrepared', () => {
+  const recs = records(3).records;
+  const msg = (v: number) => ({ key: null, value: v });
+
+  it('uses the prepared array as is when nothing failed', () => {
+    const prepared = [msg(0), msg(1), msg(2)];
+    const split = splitPrepared('out', recs, prepared);
+    expect(split.messages).toBe(prepared);
+    expect(split.failures).toEqual([]);
+  });
+
+  it('keeps the messages in order and pairs each failure with its own record', () => {
+    const boom = new RecordError('E_X', 'boom', 'sinks.out');
+    const split = splitPrepared('out', recs, [msg(0), new PrepareFailure(boom), msg(2)]);
+    expect(split.messages).toEqual([msg(0), msg(2)]);
+    expect(split.failures).toEqual([{ record: recs[1], error: boom }]);
+  });
+
+  it('refuses a result that does not have one entry per record', () => {
+    expect(() => splitPrepared('out', recs, [msg(0)])).toThrow(/sink `out` prepared 1 message\(s\) for 3 record\(s\)/);
   });
 });

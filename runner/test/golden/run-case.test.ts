@@ -24,15 +24,15 @@ sinks:
     stdout: {}
 `;
 
-function workspace(cases: Record<string, Record<string, string>>): string {
+function workspace(cases: Record<string, Record<string, string>>, spec = SPEC, stem = 'doubles'): string {
   const dir = mkdtempSync(path.join(tmpdir(), 'sluice-golden-'));
-  writeFileSync(path.join(dir, 'doubles.yaml'), SPEC);
+  writeFileSync(path.join(dir, `${stem}.yaml`), spec);
   for (const [name, files] of Object.entries(cases)) {
-    const caseDir = path.join(dir, 'tests', 'doubles', name);
+    const caseDir = path.join(dir, 'tests', stem, name);
     mkdirSync(caseDir, { recursive: true });
     for (const [file, text] of Object.entries(files)) writeFileSync(path.join(caseDir, file), text);
   }
-  return path.join(dir, 'doubles.yaml');
+  return path.join(dir, `${stem}.yaml`);
 }
 
 describe('runCase', () => {
@@ -91,5 +91,35 @@ describe('runCase', () => {
     const broken = await runCase(byName.broken!);
     expect(broken.ok).toBe(false);
     expect(describeFailure(broken)).toContain('E_EXPR_SYNTAX');
+  });
+
+  it('does not record a message for a record the sink cannot prepare, counts it, and still acknowledges all input', async () => {
+    const routed = `version: 1
+name: routed
+sources:
+  numbers:
+    stdin: {}
+sinks:
+  out:
+    from: numbers
+    kafka: { brokers: localhost:9092, topic_expr: dest, key: $string(n) }
+`;
+    const spec = workspace(
+      {
+        poison: {
+          'numbers.jsonl': '{"n":1,"dest":"a"}\n{"n":2}\n{"n":3,"dest":"b"}\n',
+          'out.jsonl': '{"topic":"a","key":"1","value":{"n":1,"dest":"a"}}\n{"topic":"b","key":"3","value":{"n":3,"dest":"b"}}\n',
+        },
+      },
+      routed,
+      'routed',
+    );
+    const [c] = await findCases(spec);
+    const result = await runCase(c!);
+    expect(describeFailure(result)).toBe('');
+    expect(result.ok).toBe(true);
+    expect(result.sinks[0]!.actual).toHaveLength(2);
+    expect(result.outcome).toMatchObject({ failed: 1, recordsOut: { out: 2 } });
+    expect(result.outcome!.stats.nodes.out).toMatchObject({ failed: 1 });
   });
 });

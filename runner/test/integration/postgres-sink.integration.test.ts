@@ -8,6 +8,7 @@ import { Ack } from '../../src/engine/ack.ts';
 import type { StreamRecord } from '../../src/engine/record.ts';
 import type { PostgresSinkConfig } from '../../src/components/sinks/postgres.ts';
 import { postgresSink } from '../../src/components/sinks/postgres.ts';
+import { requireMessages } from '../../src/engine/component.ts';
 
 const conn = { host: process.env.PGHOST ?? '127.0.0.1', port: Number(process.env.PGPORT ?? 5432), database: 'streaming_db', user: process.env.PGUSER ?? 'postgres' };
 const run = `${process.pid}_${Date.now() % 100000}`;
@@ -24,7 +25,7 @@ async function writeAll(cfg: PostgresSinkConfig, values: Record<string, unknown>
   const sink = postgresSink.create(cfg, ctx);
   await sink.open();
   try {
-    await sink.write(await sink.prepare(values.map(rec)));
+    await sink.write(requireMessages(await sink.prepare(values.map(rec))));
   } finally {
     await sink.close();
   }

@@ -4,7 +4,7 @@
  * every message is acknowledged by the brokers; a message that cannot be written makes it throw,
  * so the records' source offsets are never committed.
  */
-import type { ComponentContext, OutboundMessage, Sink, SinkDef } from '../../engine/component.ts';
+import { PrepareFailure, type ComponentContext, type OutboundMessage, type Prepared, type Sink, type SinkDef } from '../../engine/component.ts';
 import { parseDuration } from '../../engine/duration.ts';
 import { ConfigError, RecordError, errorMessage } from '../../engine/errors.ts';
 import { EvalFailure, compileExpression, evaluateRecords, type Expression } from '../../engine/expression.ts';
@@ -161,7 +161,11 @@ export class KafkaSink implements Sink {
     );
   }
 
-  prepare(records: readonly StreamRecord[]): OutboundMessage[] | Promise<OutboundMessage[]> {
+  /**
+   * One message per record; a record whose key, value, topic_expr or header expression fails (or
+   * whose topic_expr gives no topic name) gets a PrepareFailure, and the engine drops it.
+   */
+  prepare(records: readonly StreamRecord[]): Prepared[] | Promise<Prepared[]> {
     const { topic, key, value, headers } = this.compiled;
     const columns: (unknown[] | Promise<unknown[]> | undefined)[] = [
       typeof topic === 'string' ? undefined : evaluateRecords(topic, records),
@@ -169,10 +173,10 @@ export class KafkaSink implements Sink {
       value ? evaluateRecords(value, records) : undefined,
       ...headers.map(([, e]) => evaluateRecords(e, records)),
     ];
-    const build = (cols: (unknown[] | undefined)[]): OutboundMessage[] => {
+    const build = (cols: (unknown[] | undefined)[]): Prepared[] => {
       const [topics, keys, values, ...headerCols] = cols;
-      const out: OutboundMessage[] = new Array(records.length);
-      for (let i = 0; i < records.length; i++) {
+      const out: Prepared[] = new Array(records.length);
+      const message = (i: number): OutboundMessage => {
         const rec = records[i]!;
         const msg: OutboundMessage = {
           key: encodeKey(keys ? check(keys[i], rec, 'key', this.where) : rec.key),
@@ -181,7 +185,11 @@ export class KafkaSink implements Sink {
         if (topics) {
           const t = check(topics[i], rec, 'topic_expr', this.where);
           if (typeof t !== 'string' || t.length === 0) {
-            throw new RecordError('E_SINK_TOPIC', `topic_expr gave ${JSON.stringify(t) ?? 'nothing'}, not a topic name`, this.where);
+            throw new RecordError(
+              'E_SINK_TOPIC',
+              `topic_expr gave ${JSON.stringify(t) ?? 'nothing'}, not a topic name, for the record at ${rec.position.partition}@${rec.position.offset}`,
+              this.where,
+            );
           }
           msg.topic = t;
         } else {
@@ -199,7 +207,16 @@ export class KafkaSink implements Sink {
           });
           msg.headers = h;
         }
-        out[i] = msg;
+        return msg;
+      };
+      for (let i = 0; i < records.length; i++) {
+        try {
+          out[i] = message(i);
+        } catch (err) {
+          // Only this record is unwritable; anything else is a bug and fails the run.
+          if (!(err instanceof RecordError)) throw err;
+          out[i] = new PrepareFailure(err);
+        }
       }
       return out;
     };
@@ -240,7 +257,7 @@ export const kafkaSink: SinkDef<KafkaSinkConfig> = {
   name: 'kafka',
   summary: 'Write records to Kafka as JSON through an idempotent producer (acks=all, gzip), keyed by an expression.',
   description:
-    'Writes are batched (`linger`, `batch_size`) and retried with backoff for `retry_for`; a record that cannot be written fails the run and its source offsets are not committed. Message timestamps are the write time, so topic retention counts from then.',
+    'Writes are batched (`linger`, `batch_size`) and retried with backoff for `retry_for`; a record that cannot be written fails the run and its source offsets are not committed. A record whose `key`, `value`, `topic_expr` or `headers` expression fails (or whose `topic_expr` gives no topic name) is counted as failed at the sink, logged and dropped; the rest are written. Message timestamps are the write time, so topic retention counts from then.',
   schema,
   describe(config) {
     const brokers = typeof config.brokers === 'string' ? config.brokers.split(',').map((b) => b.trim()) : config.brokers;

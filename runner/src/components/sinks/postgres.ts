@@ -4,7 +4,7 @@
  * Identifiers are quoted, values are parameters. It creates nothing unless `create_table: true`.
  */
 import pg from 'pg';
-import type { OutboundMessage, Sink, SinkDef } from '../../engine/component.ts';
+import { PrepareFailure, type OutboundMessage, type Prepared, type Sink, type SinkDef } from '../../engine/component.ts';
 import { ConfigError, ConnectionError, RecordError, errorMessage } from '../../engine/errors.ts';
 import { EvalFailure, compileExpression, evaluateRecords, type Expression } from '../../engine/expression.ts';
 import type { Logger } from '../../engine/logger.ts';
@@ -129,23 +129,30 @@ class PostgresSink implements Sink {
     await this.connection();
   }
 
-  /** Records -> rows. Pure: the prepared message's value is the row, its key the key columns. */
-  prepare(records: readonly StreamRecord[]): OutboundMessage[] | Promise<OutboundMessage[]> {
+  /**
+   * Records -> rows. Pure: the prepared message's value is the row, its key the key columns. A
+   * record whose column expression fails, or whose value is not an object when no `columns` are
+   * given, gets a PrepareFailure (the engine drops it; the rest of the batch is written).
+   */
+  prepare(records: readonly StreamRecord[]): Prepared[] | Promise<Prepared[]> {
     const cols = this.columns;
-    if (!cols) return records.map((rec) => this.message(this.rowOfValue(rec)));
+    if (!cols) return records.map((rec) => (plainObject(rec.value) ? this.message(rec.value) : new PrepareFailure(this.notARow(rec))));
     const evaluated = cols.map(([, e]) => evaluateRecords(e, records));
-    const build = (results: unknown[][]): OutboundMessage[] =>
+    const build = (results: unknown[][]): Prepared[] =>
       records.map((rec, i) => {
         const row: SqlRow = {};
-        cols.forEach(([name], c) => {
+        for (let c = 0; c < cols.length; c++) {
+          const name = cols[c]![0];
           const v = results[c]![i];
           if (v instanceof EvalFailure) {
-            throw new RecordError('E_SINK_EXPR', `column \`${name}\` failed for the record at ${rec.position.partition}@${rec.position.offset}: ${v.error.message}`, this.where, {
-              cause: v.error,
-            });
+            return new PrepareFailure(
+              new RecordError('E_SINK_EXPR', `column \`${name}\` failed for the record at ${rec.position.partition}@${rec.position.offset}: ${v.error.message}`, this.where, {
+                cause: v.error,
+              }),
+            );
           }
           row[name] = v === undefined ? null : v;
-        });
+        }
         return this.message(row);
       });
     return evaluated.some((e) => e instanceof Promise)
@@ -153,11 +160,8 @@ class PostgresSink implements Sink {
       : build(evaluated as unknown[][]);
   }
 
-  private rowOfValue(rec: StreamRecord): SqlRow {
-    if (!plainObject(rec.value)) {
-      throw new RecordError('E_PG_SINK_ROW', `the record at ${rec.position.partition}@${rec.position.offset} is not an object: give \`columns\` to map it to a row`, this.where);
-    }
-    return rec.value;
+  private notARow(rec: StreamRecord): RecordError {
+    return new RecordError('E_PG_SINK_ROW', `the record at ${rec.position.partition}@${rec.position.offset} is not an object: give \`columns\` to map it to a row`, this.where);
   }
 
   private message(row: SqlRow): OutboundMessage {
@@ -248,8 +252,9 @@ export const postgresSink: SinkDef<PostgresSinkConfig> = {
     'Each batch is one transaction of multi-row INSERT statements with quoted identifiers and parameterised values.',
     '`mode: upsert` adds ON CONFLICT (key) DO UPDATE, so re-delivered records (after a crash, or window results',
     're-emitted) overwrite their row instead of adding one. Objects and arrays are written as JSON. Transient failures',
-    'are retried with backoff; a missing table or key constraint fails the run with what to do. Nothing is created',
-    'unless `create_table: true`.',
+    'are retried with backoff; a missing table or key constraint fails the run with what to do. A record whose `columns`',
+    'expression fails, or whose value is not an object when no `columns` are given, is counted as failed at the sink,',
+    'logged and dropped; the rest are written. Nothing is created unless `create_table: true`.',
   ].join(' '),
   schema,
   describe: (c) =>

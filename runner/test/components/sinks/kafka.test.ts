@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Ack } from '../../../src/engine/ack.ts';
-import type { ComponentContext } from '../../../src/engine/component.ts';
+import { PrepareFailure, requireMessages, type ComponentContext, type Prepared } from '../../../src/engine/component.ts';
 import { systemClock } from '../../../src/engine/clock.ts';
 import { ConfigError, RecordError } from '../../../src/engine/errors.ts';
 import { silentLogger } from '../../../src/engine/logger.ts';
@@ -24,6 +24,12 @@ function rec(value: unknown, key: unknown = { id: 1 }, meta: Record<string, unkn
 
 const base: KafkaSinkConfig = { brokers: 'localhost:9092', topic: 'out' };
 
+function failureAt(prepared: Prepared[], i: number): PrepareFailure {
+  const p = prepared[i];
+  if (!(p instanceof PrepareFailure)) throw new Error(`expected a PrepareFailure at ${i}, got ${JSON.stringify(p)}`);
+  return p;
+}
+
 describe('kafka sink: prepare (pure, what golden files record)', () => {
   it('keys by expression as a string, value as the record value, fixed topic', async () => {
     const sink = kafkaSink.create({ ...base, key: '$string(employee_id)' }, ctx);
@@ -37,7 +43,7 @@ describe('kafka sink: prepare (pure, what golden files record)', () => {
   it('defaults the key to the record key, JSON-encoded when it is not a string', async () => {
     const sink = kafkaSink.create(base, ctx);
     const out = await sink.prepare([rec({ a: 1 }, { id: 5 }), rec({ a: 2 }, 'plain'), rec({ a: 3 }, null)]);
-    expect(out.map((m) => m.key)).toEqual(['{"id":5}', 'plain', null]);
+    expect(requireMessages(out).map((m) => m.key)).toEqual(['{"id":5}', 'plain', null]);
   });
 
   it('chooses the topic per record, projects the value and evaluates headers with $meta', async () => {
@@ -57,20 +63,35 @@ describe('kafka sink: prepare (pure, what golden files record)', () => {
 
   it('passes record headers through (dead-letter reasons reach the topic); configured headers add to or override them', async () => {
     const withHeaders = { ...rec({ id: 1 }), headers: { 'sluice-error-node': 'activities', keep: 'a' } };
-    expect((await kafkaSink.create(base, ctx).prepare([withHeaders]))[0]!.headers).toEqual({ 'sluice-error-node': 'activities', keep: 'a' });
-    const sink = kafkaSink.create({ ...base, headers: { keep: '"b"', op: '$meta.op' } }, ctx);
-    expect((await sink.prepare([withHeaders]))[0]!.headers).toEqual({ 'sluice-error-node': 'activities', keep: 'b', op: 'c' });
-    expect((await kafkaSink.create(base, ctx).prepare([rec({ id: 1 })]))[0]!.headers).toBeUndefined();
+    const headersOf = async (config: KafkaSinkConfig, r: StreamRecord) => requireMessages(await kafkaSink.create(config, ctx).prepare([r]))[0]!.headers;
+    expect(await headersOf(base, withHeaders)).toEqual({ 'sluice-error-node': 'activities', keep: 'a' });
+    expect(await headersOf({ ...base, headers: { keep: '"b"', op: '$meta.op' } }, withHeaders)).toEqual({ 'sluice-error-node': 'activities', keep: 'b', op: 'c' });
+    expect(await headersOf(base, rec({ id: 1 }))).toBeUndefined();
   });
 
-  it('refuses a record whose topic_expr gives no topic name, naming the sink', async () => {
-    const sink = kafkaSink.create({ brokers: 'localhost:9092', topic_expr: 'nothere' }, ctx);
-    await expect(Promise.resolve().then(() => sink.prepare([rec({ a: 1 })]))).rejects.toThrow(RecordError);
+  it('fails only the record whose topic_expr gives no topic name, naming the sink and the record; the others get messages', async () => {
+    const sink = kafkaSink.create({ brokers: 'localhost:9092', topic_expr: 'dest' }, ctx);
+    const out = await sink.prepare([rec({ dest: 'a' }), rec({ other: 1 }), rec({ dest: 'b' })]);
+    expect(out).toHaveLength(3);
+    expect(out[0]).toEqual({ topic: 'a', key: '{"id":1}', value: { dest: 'a' } });
+    expect(out[2]).toEqual({ topic: 'b', key: '{"id":1}', value: { dest: 'b' } });
+    const failure = failureAt(out, 1);
+    expect(failure.error).toBeInstanceOf(RecordError);
+    expect(failure.error).toMatchObject({ code: 'E_SINK_TOPIC', where: 'sinks.processed' });
+    expect(failure.error.message).toMatch(/topic_expr gave nothing.*activities\/t\/0@7/);
   });
 
-  it('reports a failing key expression as a RecordError with the record position', async () => {
-    const sink = kafkaSink.create({ ...base, key: '$number("x")' }, ctx);
-    await expect(Promise.resolve().then(() => sink.prepare([rec({ a: 1 })]))).rejects.toThrow(/activities\/t\/0@7/);
+  it('fails only the record whose key or header expression throws, with the record position', async () => {
+    const keyed = kafkaSink.create({ ...base, key: '$number(k)' }, ctx);
+    const byKey = await keyed.prepare([rec({ k: '12' }), rec({ k: 'x' })]);
+    expect(byKey[0]).toEqual({ topic: 'out', key: '12', value: { k: '12' } });
+    expect(failureAt(byKey, 1).error).toMatchObject({ code: 'E_SINK_EXPR' });
+    expect(failureAt(byKey, 1).error.message).toMatch(/key expression failed for the record at activities\/t\/0@7/);
+
+    const headed = kafkaSink.create({ ...base, headers: { n: '$number(k)' } }, ctx);
+    const byHeader = await headed.prepare([rec({ k: 'x' }), rec({ k: '3' })]);
+    expect(failureAt(byHeader, 0).error.message).toMatch(/header n expression failed/);
+    expect(byHeader[1]).toEqual({ topic: 'out', key: '{"id":1}', value: { k: '3' }, headers: { n: '3' } });
   });
 
   it('needs exactly one of topic and topic_expr', () => {

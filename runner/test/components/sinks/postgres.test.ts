@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { Ack } from '../../../src/engine/ack.ts';
+import { PrepareFailure } from '../../../src/engine/component.ts';
 import { ManualClock } from '../../../src/engine/clock.ts';
 import { silentLogger } from '../../../src/engine/logger.ts';
+import { RecordError } from '../../../src/engine/errors.ts';
 import { Metrics } from '../../../src/engine/metrics.ts';
 import type { StreamRecord } from '../../../src/engine/record.ts';
 import type { PostgresSinkConfig } from '../../../src/components/sinks/postgres.ts';
@@ -32,9 +34,25 @@ describe('postgres sink prepare', () => {
     expect(out).toEqual([{ key: null, value: { who: 4, start: 'W', n: 4 } }]);
   });
 
-  it('refuses a value that is not an object when no columns are given', () => {
+  it('fails only a record whose value is not an object when no columns are given', async () => {
     const sink = postgresSink.create(base, ctx);
-    expect(() => sink.prepare([record('text')])).toThrow(/is not an object: give `columns`/);
+    const out = await sink.prepare([record({ id: 1 }), record('text')]);
+    expect(out[0]).toEqual({ key: null, value: { id: 1 } });
+    const failure = out[1];
+    expect(failure).toBeInstanceOf(PrepareFailure);
+    expect((failure as PrepareFailure).error).toBeInstanceOf(RecordError);
+    expect((failure as PrepareFailure).error).toMatchObject({ code: 'E_PG_SINK_ROW', where: 'sinks.summaries-db' });
+    expect((failure as PrepareFailure).error.message).toMatch(/at s\/0@7 is not an object: give `columns`/);
+  });
+
+  it('fails only a record whose column expression throws; the others become rows', async () => {
+    const sink = postgresSink.create({ ...base, columns: { id: 'id', n: '$number(n)' } }, ctx);
+    const out = await sink.prepare([record({ id: 1, n: '2' }), record({ id: 2, n: 'x' }), record({ id: 3, n: '4' })]);
+    expect(out[0]).toEqual({ key: null, value: { id: 1, n: 2 } });
+    expect(out[2]).toEqual({ key: null, value: { id: 3, n: 4 } });
+    expect(out[1]).toBeInstanceOf(PrepareFailure);
+    expect((out[1] as PrepareFailure).error).toMatchObject({ code: 'E_SINK_EXPR' });
+    expect((out[1] as PrepareFailure).error.message).toMatch(/column `n` failed for the record at s\/0@7/);
   });
 
   it('refuses upsert without key, and a key outside the mapped columns', () => {

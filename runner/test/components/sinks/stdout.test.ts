@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { jsonLines, stdoutSink } from '../../../src/components/sinks/stdout.ts';
+import { requireMessages } from '../../../src/engine/component.ts';
 import { Ack } from '../../../src/engine/ack.ts';
 import { ManualClock } from '../../../src/engine/clock.ts';
 import { silentLogger } from '../../../src/engine/logger.ts';
@@ -23,7 +24,7 @@ describe('stdout sink', () => {
       return true;
     }) as typeof process.stdout.write);
     const sink = stdoutSink.create({}, ctx);
-    await sink.write(await sink.prepare([record('k', { big: 12345678901234567890n }), record(null, [1, 'a'])]));
+    await sink.write(requireMessages(await sink.prepare([record('k', { big: 12345678901234567890n }), record(null, [1, 'a'])])));
     expect(written).toEqual(['{"big":12345678901234567890}\n[1,"a"]\n']);
   });
 

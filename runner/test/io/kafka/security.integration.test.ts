@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kafkaSink } from '../../../src/components/sinks/kafka.ts';
 import { kafkaSource } from '../../../src/components/sources/kafka.ts';
 import { Ack } from '../../../src/engine/ack.ts';
-import type { ComponentContext, RawBatch } from '../../../src/engine/component.ts';
+import { requireMessages, type ComponentContext, type RawBatch } from '../../../src/engine/component.ts';
 import { systemClock } from '../../../src/engine/clock.ts';
 import { ConnectionError } from '../../../src/engine/errors.ts';
 import { silentLogger } from '../../../src/engine/logger.ts';
@@ -134,7 +134,7 @@ describe('kafka source and sink configured as in a spec, through SASL and TLS', 
     );
     await sink.open();
     const records = [1, 2].map((id) => ({ key: null, value: { id }, time: 0, headers: {}, meta: {}, position: { source: 's', partition: 's/0', offset: String(id) }, ack: Ack.none() }));
-    await sink.write(await sink.prepare(records));
+    await sink.write(requireMessages(await sink.prepare(records)));
     await sink.close();
 
     const source = kafkaSource.create(
