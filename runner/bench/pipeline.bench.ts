@@ -30,14 +30,20 @@ if (!existsSync(input)) {
 }
 rmSync(outDir, { recursive: true, force: true });
 
-const loaded = await loadPipeline('pipelines/employee-activity.yaml', {
+// The spec as written, to learn its sinks; then every sink becomes a file sink reading the same inputs.
+const SPEC = 'pipelines/employee-activity.yaml';
+const asWritten = await loadPipeline(SPEC, { env: process.env });
+if (!asWritten.ok) {
+  process.stderr.write(renderLoadErrors(asWritten));
+  process.exit(2);
+}
+const sinkOverrides = Object.entries(asWritten.spec.sinks).map(([name, entry]) => ({
+  path: `sinks.${name}`,
+  value: { from: entry.from, file: { path: path.join(outDir, `${name}.jsonl`) } },
+}));
+const loaded = await loadPipeline(SPEC, {
   env: process.env,
-  sets: [
-    { path: 'sources.activities', value: { file: { path: input }, format: 'debezium' } },
-    { path: 'sinks.processed', value: { from: 'enriched', file: { path: path.join(outDir, 'processed.jsonl') } } },
-    { path: 'sinks.summaries', value: { from: 'hourly', file: { path: path.join(outDir, 'summaries.jsonl') } } },
-    { path: 'sinks.late-activities', value: { from: 'hourly.late', file: { path: path.join(outDir, 'late.jsonl') } } },
-  ],
+  sets: [{ path: 'sources.activities', value: { file: { path: input }, format: 'debezium' } }, ...sinkOverrides],
 });
 if (!loaded.ok) {
   process.stderr.write(renderLoadErrors(loaded));
