@@ -14,6 +14,7 @@
  */
 import { parseArgs } from 'node:util';
 import pg from 'pg';
+import { mulberry32 } from '../runner/src/engine/seeded-random.ts';
 
 export interface Employee {
   id: number;
@@ -46,18 +47,6 @@ const USER_AGENTS = [
   'Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0',
   'Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148',
 ];
-
-/** mulberry32: a small seeded PRNG, so `--seed` runs insert the same activity. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function wallClock(ms: number): string {
   return new Date(ms).toISOString().replace('T', ' ').replace('Z', '000');
@@ -148,7 +137,7 @@ export interface GeneratorOptions {
 
 /** Inserts activity until `count` rows or the signal; returns how many rows were inserted. */
 export async function generateActivity(db: pg.Client, options: GeneratorOptions, onProgress?: (inserted: number) => void): Promise<number> {
-  const next = activityStream(await loadEmployees(db, options.schema), seededRandom(options.seed));
+  const next = activityStream(await loadEmployees(db, options.schema), mulberry32(options.seed));
   const started = Date.now();
   let inserted = 0;
   while (!options.signal?.aborted && (options.count === undefined || inserted < options.count)) {

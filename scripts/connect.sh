@@ -39,15 +39,10 @@ START_TIMEOUT="${SLUICE_CONNECT_START_TIMEOUT:-90}"
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=lib-maven-fetch.sh
 . "$SCRIPT_DIR/lib-maven-fetch.sh"
+# shellcheck source=lib-daemon.sh
+. "$SCRIPT_DIR/lib-daemon.sh"
 
 log() { echo "connect.sh: $*" >&2; }
-
-pid_alive() {
-  [ -f "$PID_FILE" ] || return 1
-  local pid
-  pid="$(cat "$PID_FILE")"
-  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
-}
 
 rest_up() { curl -fsS -o /dev/null "$URL/connector-plugins" 2>/dev/null; }
 
@@ -160,24 +155,7 @@ cmd_start() {
 }
 
 cmd_stop() {
-  if ! pid_alive; then
-    rm -f "$PID_FILE"
-    echo "stopped"
-    return 0
-  fi
-  local pid
-  pid="$(cat "$PID_FILE")"
-  kill -TERM "$pid" 2>/dev/null || true
-  local deadline=$((SECONDS + 30))
-  while kill -0 "$pid" 2>/dev/null; do
-    if [ "$SECONDS" -ge "$deadline" ]; then
-      log "the worker did not stop within 30 s; killing it"
-      kill -KILL "$pid" 2>/dev/null || true
-    fi
-    sleep 0.2
-  done
-  rm -f "$PID_FILE"
-  echo "stopped"
+  daemon_stop "the worker"
 }
 
 cmd_register() {

@@ -48,15 +48,10 @@ CLUSTER_ID="c2x1aWNlLWxvY2FsLWthZg"
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=lib-maven-fetch.sh
 . "$SCRIPT_DIR/lib-maven-fetch.sh"
+# shellcheck source=lib-daemon.sh
+. "$SCRIPT_DIR/lib-daemon.sh"
 
 log() { echo "kafka.sh: $*" >&2; }
-
-pid_alive() {
-  [ -f "$PID_FILE" ] || return 1
-  local pid
-  pid="$(cat "$PID_FILE")"
-  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
-}
 
 port_open() {
   (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
@@ -236,25 +231,7 @@ cmd_info() {
 }
 
 cmd_stop() {
-  if ! pid_alive; then
-    rm -f "$PID_FILE"
-    echo "stopped"
-    return 0
-  fi
-  local pid
-  pid="$(cat "$PID_FILE")"
-  kill -TERM "$pid" 2>/dev/null || true
-  # A controlled shutdown takes a few seconds; after 30 s, kill it.
-  local deadline=$((SECONDS + 30))
-  while kill -0 "$pid" 2>/dev/null; do
-    if [ "$SECONDS" -ge "$deadline" ]; then
-      log "the broker did not stop within 30 s; killing it"
-      kill -KILL "$pid" 2>/dev/null || true
-    fi
-    sleep 0.2
-  done
-  rm -f "$PID_FILE"
-  echo "stopped"
+  daemon_stop "the broker"
 }
 
 cmd_reset() {

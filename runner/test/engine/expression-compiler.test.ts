@@ -12,6 +12,7 @@ import { DEFER, compileSubset, parseSimpleSignature, type SyncEvaluator } from '
 import { Ack } from '../../src/engine/ack.ts';
 import { EvalFailure, TIME_FUNCTIONS, compileExpression, evaluateRecords } from '../../src/engine/expression.ts';
 import type { StreamRecord } from '../../src/engine/record.ts';
+import { mulberry32 } from '../../src/engine/seeded-random.ts';
 
 const OPTIONS = { variables: ['meta', 'key', 'headers'], functions: TIME_FUNCTIONS };
 
@@ -560,17 +561,6 @@ function pipelineExpressions(spec: Record<string, unknown>): [string, string][] 
 
 // ---------------------------------------------------------------------------------------------
 // A generated corpus: random expressions over the subset, random inputs, fixed seed.
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 class ExpressionGenerator {
   constructor(private readonly random: () => number) {}

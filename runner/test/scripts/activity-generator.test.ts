@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ActivityRow } from '../../../scripts/activity-generator.ts';
-import { activityStream, seededRandom } from '../../../scripts/activity-generator.ts';
+import { activityStream } from '../../../scripts/activity-generator.ts';
+import { mulberry32 } from '../../src/engine/seeded-random.ts';
 
 const employees = [
   { id: 1, department: 'Engineering' },
@@ -9,7 +10,7 @@ const employees = [
 ];
 
 function take(seed: number, n: number): ActivityRow[] {
-  const next = activityStream(employees, seededRandom(seed));
+  const next = activityStream(employees, mulberry32(seed));
   return Array.from({ length: n }, (_, i) => next(Date.UTC(2025, 0, 2, 10, 0, 0) + i * 1000));
 }
 
@@ -40,6 +41,6 @@ describe('activityStream', () => {
   });
 
   it('needs employees', () => {
-    expect(() => activityStream([], seededRandom(1))).toThrow(/no employees/);
+    expect(() => activityStream([], mulberry32(1))).toThrow(/no employees/);
   });
 });

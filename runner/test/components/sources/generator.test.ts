@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { chunkSize, generatorSource, TEST_START_TIME } from '../../../src/components/sources/generator.ts';
-import { mulberry32 } from '../../../src/components/sources/generator/employee-activity.ts';
 import { stringifyJson } from '../../../src/engine/json.ts';
 import { DebeziumDecoder } from '../../../src/io/debezium/index.ts';
 import { RecordingOutput, sourceContext } from './source-harness.ts';
@@ -104,16 +103,5 @@ describe('generator source, employee-activity', () => {
     expect(chunkSize(50, 500)).toBe(5);
     expect(chunkSize(1, 500)).toBe(1);
     expect(chunkSize(1e6, 500)).toBe(500);
-  });
-});
-
-describe('mulberry32', () => {
-  it('repeats for a seed and stays in [0, 1)', () => {
-    const a = mulberry32(42);
-    const b = mulberry32(42);
-    const xs = Array.from({ length: 1000 }, () => a());
-    expect(xs).toEqual(Array.from({ length: 1000 }, () => b()));
-    expect(Math.min(...xs)).toBeGreaterThanOrEqual(0);
-    expect(Math.max(...xs)).toBeLessThan(1);
   });
 });

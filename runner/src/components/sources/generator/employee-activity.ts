@@ -10,6 +10,7 @@
  * the wall clock. Events come out in commit order, which is also activity-time order.
  */
 import type { TableInfo } from '../../../io/postgres/catalog.ts';
+import { mulberry32 } from '../../../engine/seeded-random.ts';
 import {
   captureTable,
   encodeKey,
@@ -21,18 +22,6 @@ import {
   type TextRow,
 } from '../../../io/postgres/change-events.ts';
 import { timestampText } from '../../../io/postgres/debezium-types.ts';
-
-/** mulberry32: a tiny, fast, well-distributed 32-bit PRNG; the same seed gives the same stream. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * The seed's table (init-scripts/02-employee-activity.sql) exactly as PostgreSQL's catalog describes
