@@ -5,7 +5,7 @@
  */
 import { systemClock } from '../engine/clock.ts';
 import { errorMessage, SluiceError } from '../engine/errors.ts';
-import { createLogger } from '../engine/logger.ts';
+import { createLogger, type Logger } from '../engine/logger.ts';
 import { Metrics } from '../engine/metrics.ts';
 import { Runtime, type RuntimeStats } from '../engine/runtime.ts';
 import { instantiate } from '../plan/instantiate.ts';
@@ -147,9 +147,6 @@ export const command: CliCommand = {
 };
 
 /** pino writes asynchronously; give the last lines a moment to leave before the process exits. */
-async function flushLogger(logger: unknown): Promise<void> {
-  const flush = (logger as { flush?: (cb?: (err?: Error) => void) => void }).flush;
-  if (typeof flush === 'function') {
-    await new Promise<void>((resolve) => flush.call(logger, () => resolve()));
-  }
+async function flushLogger(logger: Logger): Promise<void> {
+  if (logger.flush) await new Promise<void>((resolve) => logger.flush!(() => resolve()));
 }

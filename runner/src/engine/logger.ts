@@ -7,6 +7,8 @@ export interface Logger {
   warn(obj: object | string, msg?: string): void;
   error(obj: object | string, msg?: string): void;
   child(bindings: Record<string, unknown>): Logger;
+  /** Writes out what is buffered (pino writes asynchronously); called before the process exits. */
+  flush?(cb?: (err?: Error) => void): void;
 }
 
 /** Pretty output on a terminal, JSON lines otherwise (for log shippers). Logs go to stderr: stdout carries data. */
