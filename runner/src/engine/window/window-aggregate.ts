@@ -81,6 +81,12 @@ interface Pane {
   ack: Ack;
   dirty: boolean;
   closed: boolean;
+  /**
+   * Update mode: the window_start this pane's last update was keyed by. When a session merge
+   * moves or removes that start, a tombstone retracts the old key, so a downstream upsert (a
+   * compacted topic, a table) does not keep a session that no longer exists.
+   */
+  emittedStart?: number;
 }
 
 interface FixedWindow {
@@ -111,6 +117,8 @@ export class WindowAggregate implements Step {
   private minSessionEnd = Number.POSITIVE_INFINITY;
   private readonly calendar: CalendarAssigner | undefined;
   private readonly dirty: Pane[] = [];
+  /** Update mode: keys of session updates that a merge made stale, retracted at the next emission. */
+  private readonly retractions: { keyValues: unknown[]; start: number; end: number }[] = [];
   /** Distinct aggregate argument expressions, evaluated once per batch each. */
   private readonly argExprs: Expression[] = [];
   /** For each aggregate, the index of its argument in argExprs, or -1. */
@@ -355,6 +363,7 @@ export class WindowAggregate implements Step {
     const bounds = mergedBounds(joined, t);
     for (const other of joined.slice(1)) this.mergeInto(target, other);
     list.splice(hits[0]! + 1, hits.length - 1);
+    if (target.emittedStart !== undefined && target.emittedStart !== bounds.start) this.retract(target);
     target.start = bounds.start;
     target.last = bounds.last;
     target.end = bounds.last + gap;
@@ -364,6 +373,7 @@ export class WindowAggregate implements Step {
 
   /** Session merge: `other`'s state and source references move to `target`; `other` disappears. */
   private mergeInto(target: Pane, other: Pane): void {
+    if (other.emittedStart !== undefined) this.retract(other);
     for (let a = 0; a < target.accs.length; a++) target.accs[a]?.merge(other.accs[a]!);
     if (target.rows && other.rows) {
       const merged = mergeBySeq(target.rows, target.rowSeqs!, other.rows, other.rowSeqs!);
@@ -376,6 +386,11 @@ export class WindowAggregate implements Step {
     other.closed = true;
     this.openPanes--;
     other.ack.release();
+  }
+
+  private retract(pane: Pane): void {
+    this.retractions.push({ keyValues: pane.keyValues, start: pane.emittedStart!, end: pane.end });
+    pane.emittedStart = undefined;
   }
 
   private newPane(start: number, end: number, last: number, groupKey: string, keyValues: unknown[]): Pane {
@@ -425,11 +440,13 @@ export class WindowAggregate implements Step {
   /** Emits changed panes (update mode), then closes every pane the watermark has passed. */
   private emitAndClose(out: StepOutput): void | Promise<void> {
     const outputs: PendingOutput[] = [];
+    if (this.retractions.length > 0) out.emit(this.retractions.splice(0).map((r) => this.tombstone(r)));
     if (this.dirty.length > 0) {
       const changed = this.dirty.filter((p) => !p.closed && p.dirty).sort(byStartThenOrder);
       this.dirty.length = 0;
       for (const pane of changed) {
         pane.dirty = false;
+        pane.emittedStart = pane.start;
         pane.ack.retain(); // the update's own reference; the sink releases it
         outputs.push(this.readPane(pane));
       }
@@ -550,6 +567,29 @@ export class WindowAggregate implements Step {
       meta: { window_start: windowStart, window_end: windowEnd },
       position: { source: this.opts.node, partition: this.opts.node, offset: String(pane.start) },
       ack: o.ack,
+    };
+  }
+
+  /**
+   * A retraction: the key of a session update that no longer stands, with a null value (a Kafka
+   * tombstone). It derives from no source record still held, so it carries an Ack of its own.
+   */
+  private tombstone(r: { keyValues: unknown[]; start: number; end: number }): StreamRecord {
+    const windowStart = toIsoUtc(r.start);
+    const key: Record<string, unknown> = {};
+    this.opts.groupBy.forEach((g, i) => (key[g.name] = r.keyValues[i]));
+    key.window_start = windowStart;
+    const ack = Ack.none();
+    ack.retain();
+    ack.seal();
+    return {
+      key,
+      value: null,
+      time: r.end - 1,
+      headers: {},
+      meta: { window_start: windowStart, window_end: toIsoUtc(r.end), retracted: true },
+      position: { source: this.opts.node, partition: this.opts.node, offset: String(r.start) },
+      ack,
     };
   }
 

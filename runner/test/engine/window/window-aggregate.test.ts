@@ -333,7 +333,31 @@ describe('session windows', () => {
     await feed(op, out, 'p0', [{ g: 'a', t: T0 }, { g: 'a', t: T0 + 50 * MIN }]);
     out.clear();
     await feed(op, out, 'p0', [{ g: 'a', t: T0 + 25 * MIN }]);
-    expect(out.values()).toEqual([{ g: 'a', window_start: iso(T0), window_end: iso(T0 + 80 * MIN), n: 3 }]);
+    // The session that was merged away is retracted with a tombstone on its old key first.
+    expect(out.records().map((r) => [r.key, r.value])).toEqual([
+      [{ g: 'a', window_start: iso(T0 + 50 * MIN) }, null],
+      [{ g: 'a', window_start: iso(T0) }, { g: 'a', window_start: iso(T0), window_end: iso(T0 + 80 * MIN), n: 3 }],
+    ]);
+    out.acknowledgeAll();
+  });
+
+  it('retracts the old key when an early record moves an emitted session start (update mode)', async () => {
+    const { op } = makeWindow({ shape: session, emit: 'update', lateness: 2 * HOUR });
+    const out = new RecordingOutput();
+    await feed(op, out, 'p0', [{ g: 'a', t: T0 + 40 * MIN }]);
+    out.clear();
+    await feed(op, out, 'p0', [{ g: 'a', t: T0 + 20 * MIN }]);
+    expect(out.records().map((r) => [r.key, r.value === null ? null : (r.value as { n: number }).n])).toEqual([
+      [{ g: 'a', window_start: iso(T0 + 40 * MIN) }, null],
+      [{ g: 'a', window_start: iso(T0 + 20 * MIN) }, 2],
+    ]);
+    // Final mode never retracts: nothing was emitted before the session closed.
+    const final = makeWindow({ shape: session, emit: 'final', lateness: 2 * HOUR });
+    const finalOut = new RecordingOutput();
+    await feed(final.op, finalOut, 'p0', [{ g: 'a', t: T0 + 40 * MIN }]);
+    await feed(final.op, finalOut, 'p0', [{ g: 'a', t: T0 + 20 * MIN }]);
+    await final.op.onEnd(finalOut);
+    expect(finalOut.records().map((r) => r.value === null)).toEqual([false]);
   });
 });
 
