@@ -61,6 +61,7 @@ export const command: CliCommand = {
         if (result.ok) {
           passed++;
           io.stdout(`ok   ${label}${values.update ? ' (updated)' : ''}\n`);
+          for (const note of result.notes) io.stdout(`     note: ${note}\n`);
         } else {
           failed++;
           io.stdout(`FAIL ${label}\n${indent(describeFailure(result))}\n`);

@@ -35,6 +35,11 @@ export interface CaseResult {
   ok: boolean;
   /** Why the case could not run, or invariants it broke (spec errors, unacknowledged input ...). */
   problems: string[];
+  /**
+   * What passed without a trace in the expected files: records dropped on ports nothing reads, or
+   * that a sink could not prepare. Not failures (a case may mean them), but worth a look.
+   */
+  notes: string[];
   sinks: SinkComparison[];
   outcome?: RunOutcome;
 }
@@ -137,7 +142,7 @@ export interface RunCaseOptions {
 }
 
 export async function runCase(c: GoldenCase, options: RunCaseOptions = {}): Promise<CaseResult> {
-  const result: CaseResult = { case: c, ok: false, problems: [], sinks: [] };
+  const result: CaseResult = { case: c, ok: false, problems: [], notes: [], sinks: [] };
   const loaded = await loadPipeline(c.pipelineFile, {
     env: { ...process.env, ...c.env },
     sets: c.sets,
@@ -176,6 +181,11 @@ export async function runCase(c: GoldenCase, options: RunCaseOptions = {}): Prom
   } catch (err) {
     result.problems.push(`the run failed: ${errorMessage(err)}`);
     return result;
+  }
+
+  for (const [name, node] of Object.entries(result.outcome.stats.nodes)) {
+    if (node.role === 'sink' && node.failed > 0) result.notes.push(`sink \`${name}\`: ${node.failed} record(s) could not be prepared and were dropped`);
+    if (node.dropped > 0) result.notes.push(`\`${name}\`: ${node.dropped} record(s) went to ports nothing reads (counted, dropped)`);
   }
 
   const unacked = inputs.reduce((n, input) => n + input.acks.filter((a) => !a.isComplete).length, 0);

@@ -49,4 +49,13 @@ describe('sluice test', () => {
     expect(io.out()).toContain('value.loud: "hi" -> "HI"');
     expect(io.out().trimEnd().split('\n').at(-1)).toBe('golden: 0 passed, 1 failed');
   });
+
+  it('notes records dropped on ports nothing reads, without failing the case', async () => {
+    const file = spec('');
+    // `$number("hi")` fails: the record goes to `shout.errors`, which nothing reads; out gets nothing.
+    writeFileSync(file, SPEC.replace('$uppercase(w)', '$number(w)'));
+    const io = captureIO();
+    expect(await dispatch([test], ['test', file], io)).toBe(0);
+    expect(io.out()).toContain('note: `shout`: 1 record(s) went to ports nothing reads (counted, dropped)');
+  });
 });
