@@ -160,6 +160,8 @@ class SourceNode {
   /** Readers per port, filled once routes are known. */
   routes = new Map<string, Target[]>();
   ended = false;
+  /** Partitions it assigned or sent batches from, and has not revoked. */
+  readonly partitions = new Set<string>();
   constructor(
     readonly name: string,
     readonly source: Source,
@@ -573,9 +575,18 @@ export class Runtime {
 
   private runSource(s: SourceNode): Promise<void> {
     const out: SourceOutput = {
-      emit: (batch) => this.acceptBatch(s, batch),
-      assign: (partitions) => this.acceptPartitions({ type: 'assign', partitions }),
-      revoke: (partitions) => this.acceptPartitions({ type: 'revoke', partitions }),
+      emit: (batch) => {
+        s.partitions.add(batch.partition);
+        return this.acceptBatch(s, batch);
+      },
+      assign: (partitions) => {
+        for (const p of partitions) s.partitions.add(p);
+        this.acceptPartitions({ type: 'assign', partitions });
+      },
+      revoke: (partitions) => {
+        for (const p of partitions) s.partitions.delete(p);
+        this.acceptPartitions({ type: 'revoke', partitions });
+      },
     };
     let running: Promise<void>;
     try {
@@ -586,6 +597,13 @@ export class Runtime {
     return running.then(
       () => {
         s.ended = true;
+        // A bounded source that is done while others still run: its partitions will send nothing
+        // more, so they must stop holding the watermark back (as a finished split does in Flink).
+        // When every source is done, onEnd flushes instead.
+        if (s.source.bounded && s.partitions.size > 0 && this.sources.some((o) => !o.ended)) {
+          this.acceptPartitions({ type: 'revoke', partitions: [...s.partitions] });
+          s.partitions.clear();
+        }
       },
       (err: unknown) => {
         s.ended = true;

@@ -536,6 +536,27 @@ describe('Runtime: partition events and ticks', () => {
     expect(b.calls.slice(0, 2)).toEqual(['assign:in/0,in/1', 'process:a:1']);
   });
 
+  it('a bounded source that ends while another runs revokes its partitions, so they stop holding the watermark', async () => {
+    const step = new ScriptedStep();
+    const file = new ScriptedSource('file', [{ partition: 'file/0', values: json(1, 2) }], true);
+    const live = new ScriptedSource('live', [{ partition: 'live/0', values: json(3) }], false);
+    live.assignFirst = ['live/0'];
+    const graph = graphOf([
+      { source: 'file', impl: file },
+      { source: 'live', impl: live },
+      { step: 's', impl: step, from: ['file', 'live'] },
+      { sink: 'out', impl: new RecordingSink(), from: ['s'] },
+    ]);
+    const runtime = new Runtime(graph, options());
+    const done = runtime.run();
+    for (let i = 0; i < 20 && !step.calls.includes('revoke:file/0'); i++) await settle();
+    expect(step.calls.indexOf('revoke:file/0')).toBeGreaterThan(step.calls.indexOf('process:file/0:2'));
+    expect(step.calls).not.toContain('revoke:live/0');
+    await runtime.stop('test');
+    expect((await done).ended).toBe('stopped');
+    expect(step.calls).not.toContain('end');
+  });
+
   it('revoke events reach the steps too', async () => {
     const step = new ScriptedStep();
     const source: Source = {
