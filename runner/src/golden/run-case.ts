@@ -5,6 +5,7 @@
  * clock, the same output every time.
  */
 import { readFile, writeFile } from 'node:fs/promises';
+import { Readable } from 'node:stream';
 import path from 'node:path';
 import { Ack } from '../engine/ack.ts';
 import { ManualClock } from '../engine/clock.ts';
@@ -14,8 +15,8 @@ import type { Graph } from '../engine/graph.ts';
 import { stringifyJson } from '../engine/json.ts';
 import { silentLogger, type Logger } from '../engine/logger.ts';
 import { Metrics } from '../engine/metrics.ts';
-import type { RawMessage } from '../engine/record.ts';
 import { Runtime, type RunOutcome } from '../engine/runtime.ts';
+import { lineMessages, readLineBatches } from '../io/files/line-reader.ts';
 import { instantiate } from '../plan/instantiate.ts';
 import { loadPipeline, renderLoadErrors } from '../plan/load-pipeline.ts';
 import type { GoldenCase } from './cases.ts';
@@ -49,41 +50,25 @@ export const GOLDEN_CLOCK_START = Date.UTC(2025, 0, 1);
 
 const INPUT_BATCH = 500;
 
-/** A bounded source over lines of text, standing in for a real source in a golden run. */
-class LinesInput implements Source {
+/** A bounded source over a case's input text, standing in for a real source in a golden run. */
+class CaseInput implements Source {
   readonly bounded = true;
   /** Acks of the batches handed over, to check at the end that everything was acknowledged. */
   readonly acks: Ack[] = [];
 
   constructor(
     private readonly name: string,
-    private readonly lines: readonly string[],
+    private readonly text: string,
   ) {}
 
   async run(out: SourceOutput): Promise<void> {
     const partition = `${this.name}/0`;
     out.assign([partition]);
-    let batch: RawMessage[] = [];
-    const flush = async () => {
+    for await (const batch of readLineBatches(Readable.from([this.text]), INPUT_BATCH)) {
       const ack = new Ack(() => {});
       this.acks.push(ack);
-      const messages = batch;
-      batch = [];
-      await out.emit({ partition, messages, ack });
-    };
-    for (let i = 0; i < this.lines.length; i++) {
-      const line = this.lines[i]!;
-      if (line.trim() === '') continue;
-      batch.push({
-        key: null,
-        value: line,
-        headers: {},
-        timestamp: GOLDEN_CLOCK_START,
-        position: { source: this.name, partition, offset: String(i + 1) },
-      });
-      if (batch.length >= INPUT_BATCH) await flush();
+      await out.emit({ partition, messages: lineMessages(batch, this.name, partition, GOLDEN_CLOCK_START), ack });
     }
-    if (batch.length > 0) await flush();
   }
 
   async stop(): Promise<void> {}
@@ -116,14 +101,18 @@ export function goldenLine(message: OutboundMessage): string {
   return stringifyJson(line);
 }
 
-async function readLines(file: string): Promise<string[] | undefined> {
+/** A file's text, or undefined when it does not exist. */
+async function readText(file: string): Promise<string | undefined> {
   try {
-    const text = await readFile(file, 'utf8');
-    return text.split('\n').filter((l) => l.trim() !== '');
+    return await readFile(file, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
   }
+}
+
+async function readLines(file: string): Promise<string[] | undefined> {
+  return (await readText(file))?.split('\n').filter((l) => l.trim() !== '');
 }
 
 /** Canonical form of an expected line, so key order and spacing in hand-written files do not matter. */
@@ -157,13 +146,12 @@ export async function runCase(c: GoldenCase, options: RunCaseOptions = {}): Prom
   const logger = options.logger ?? silentLogger;
   const graph = instantiate(loaded.plan, { mode: 'test', clock, metrics, logger });
 
-  const inputs: LinesInput[] = [];
+  const inputs: CaseInput[] = [];
   const captured = new Map<string, OutboundMessage[]>();
   const nodes: Graph['nodes'] = [];
   for (const node of graph.nodes) {
     if (node.role === 'source') {
-      const lines = (await readLines(path.join(c.dir, `${node.name}.jsonl`))) ?? [];
-      const input = new LinesInput(node.name, lines);
+      const input = new CaseInput(node.name, (await readText(path.join(c.dir, `${node.name}.jsonl`))) ?? '');
       inputs.push(input);
       nodes.push({ ...node, source: input });
     } else if (node.role === 'sink') {

@@ -6,9 +6,8 @@ import { createReadStream, type ReadStream } from 'node:fs';
 import { Ack } from '../../engine/ack.ts';
 import type { Source, SourceDef, SourceOutput } from '../../engine/component.ts';
 import { ConfigError } from '../../engine/errors.ts';
-import type { RawMessage } from '../../engine/record.ts';
 import { object } from '../../engine/schema.ts';
-import { expandGlob, readLineBatches } from '../../io/files/line-reader.ts';
+import { expandGlob, lineMessages, readLineBatches } from '../../io/files/line-reader.ts';
 
 export interface FileSourceConfig {
   path: string;
@@ -64,17 +63,7 @@ export const fileSource: SourceDef<FileSourceConfig> = {
           current = createReadStream(file, { highWaterMark: 1 << 20 });
           try {
             for await (const batch of readLineBatches(current, batchSize)) {
-              const timestamp = ctx.clock.now();
-              const messages: RawMessage[] = new Array(batch.lines.length);
-              for (let i = 0; i < batch.lines.length; i++) {
-                messages[i] = {
-                  key: null,
-                  value: batch.lines[i],
-                  headers: {},
-                  timestamp,
-                  position: { source: ctx.name, partition, offset: String(batch.numbers[i]) },
-                };
-              }
+              const messages = lineMessages(batch, ctx.name, partition, ctx.clock.now());
               await out.emit({ partition, messages, ack: new Ack(() => {}) });
               if (stopping) break;
             }

@@ -1,9 +1,8 @@
 /** `stdin`: reads lines (JSON Lines by default) from standard input until it ends; bounded. */
 import { Ack } from '../../engine/ack.ts';
 import type { Source, SourceDef, SourceOutput } from '../../engine/component.ts';
-import type { RawMessage } from '../../engine/record.ts';
 import { object } from '../../engine/schema.ts';
-import { readLineBatches } from '../../io/files/line-reader.ts';
+import { lineMessages, readLineBatches } from '../../io/files/line-reader.ts';
 
 export interface StdinSourceConfig {
   batch_size?: number;
@@ -39,14 +38,7 @@ export const stdinSource: SourceDef<StdinSourceConfig> = {
         out.assign([partition]);
         try {
           for await (const batch of readLineBatches(process.stdin, batchSize, { flushEachChunk: true })) {
-            const timestamp = ctx.clock.now();
-            const messages: RawMessage[] = batch.lines.map((line, i) => ({
-              key: null,
-              value: line,
-              headers: {},
-              timestamp,
-              position: { source: ctx.name, partition, offset: String(batch.numbers[i]) },
-            }));
+            const messages = lineMessages(batch, ctx.name, partition, ctx.clock.now());
             await out.emit({ partition, messages, ack: new Ack(() => {}) });
             if (stopping) break;
           }

@@ -5,12 +5,28 @@
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
+import type { RawMessage } from '../../engine/record.ts';
 
 export interface LineBatch {
   /** Line texts without their line ending. Empty lines are left out. */
   lines: string[];
   /** The 1-based line number of each line in `lines`. */
   numbers: number[];
+}
+
+/** The raw messages of a batch of lines: the line text is the value, its line number the offset. */
+export function lineMessages(batch: LineBatch, source: string, partition: string, timestamp: number): RawMessage[] {
+  const messages: RawMessage[] = new Array(batch.lines.length);
+  for (let i = 0; i < batch.lines.length; i++) {
+    messages[i] = {
+      key: null,
+      value: batch.lines[i],
+      headers: {},
+      timestamp,
+      position: { source, partition, offset: String(batch.numbers[i]) },
+    };
+  }
+  return messages;
 }
 
 /**
