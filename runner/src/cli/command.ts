@@ -4,6 +4,7 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { errorMessage, SluiceError } from '../engine/errors.ts';
+import { parseSetArgument, type LoadOptions } from '../spec/load.ts';
 
 export const EXIT_OK = 0;
 /** A bug or an environment failure that is not the spec's fault. */
@@ -53,6 +54,23 @@ export function oneOf<T extends string>(value: string | undefined, allowed: read
   if (value === undefined) return fallback;
   if ((allowed as readonly string[]).includes(value)) return value as T;
   throw new UsageError(`${flag} must be one of ${allowed.join(', ')}, got \`${value}\``);
+}
+
+/** The flags run, validate and graph share to say what to load: `--profile NAME` and repeatable `--set path=value`. */
+export const SPEC_FLAGS = {
+  profile: { type: 'string' },
+  set: { type: 'string', multiple: true },
+} as const;
+
+/** Those flags and the environment, as loadPipeline takes them; a malformed `--set` is a usage error. */
+export function specLoadOptions(values: { profile?: string | undefined; set?: string[] | undefined }, env: CliIO['env']): LoadOptions {
+  let sets;
+  try {
+    sets = (values.set ?? []).map(parseSetArgument);
+  } catch (err) {
+    throw new UsageError(errorMessage(err));
+  }
+  return { env, sets, ...(values.profile !== undefined ? { profile: values.profile } : {}) };
 }
 
 function overview(commands: readonly CliCommand[]): string {

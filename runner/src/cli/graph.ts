@@ -1,8 +1,7 @@
 /** `sluice graph <file>`: the compiled graph a spec describes, for a reviewer, without running it. */
 import { loadPipeline, renderLoadErrors } from '../plan/load-pipeline.ts';
 import { GRAPH_FORMATS, renderPlan } from '../plan/render.ts';
-import { EXIT_INVALID, EXIT_OK, oneOf, parseCommandLine, processIO, UsageError, type CliCommand, type CliIO } from './command.ts';
-import { parseSets } from './validate.ts';
+import { EXIT_INVALID, EXIT_OK, oneOf, parseCommandLine, processIO, SPEC_FLAGS, specLoadOptions, UsageError, type CliCommand, type CliIO } from './command.ts';
 
 const usage = `Usage: sluice graph <file> [options]
 
@@ -22,18 +21,10 @@ export const command: CliCommand = {
   summary: 'print the compiled graph of a spec as text, Mermaid or dot',
   usage,
   async run(argv: string[], io: CliIO = processIO): Promise<number> {
-    const { values, positionals } = parseCommandLine(argv, {
-      format: { type: 'string' },
-      profile: { type: 'string' },
-      set: { type: 'string', multiple: true },
-    });
+    const { values, positionals } = parseCommandLine(argv, { format: { type: 'string' }, ...SPEC_FLAGS });
     const format = oneOf(values.format, GRAPH_FORMATS, '--format', 'text');
     if (positionals.length !== 1) throw new UsageError('name exactly one spec file');
-    const result = await loadPipeline(positionals[0]!, {
-      env: io.env,
-      sets: parseSets(values.set),
-      ...(values.profile !== undefined ? { profile: values.profile } : {}),
-    });
+    const result = await loadPipeline(positionals[0]!, specLoadOptions(values, io.env));
     if (!result.ok) {
       io.stderr(renderLoadErrors(result));
       return EXIT_INVALID;

@@ -10,8 +10,7 @@ import { Metrics } from '../engine/metrics.ts';
 import { Runtime, type RuntimeStats } from '../engine/runtime.ts';
 import { instantiate } from '../plan/instantiate.ts';
 import { loadPipeline, renderLoadErrors } from '../plan/load-pipeline.ts';
-import { parseSetArgument } from '../spec/load.ts';
-import { EXIT_INVALID, EXIT_OK, parseCommandLine, processIO, UsageError, type CliCommand } from './command.ts';
+import { EXIT_INVALID, EXIT_OK, parseCommandLine, processIO, SPEC_FLAGS, specLoadOptions, UsageError, type CliCommand } from './command.ts';
 
 const EXIT_FAILED = 1;
 const EXIT_INTERRUPTED = 130;
@@ -57,24 +56,10 @@ export const command: CliCommand = {
   summary: 'run a pipeline until its input ends or Ctrl-C',
   usage,
   async run(argv, io = processIO) {
-    const { values, positionals } = parseCommandLine(argv, {
-      profile: { type: 'string' },
-      set: { type: 'string', multiple: true },
-      'log-level': { type: 'string' },
-    });
+    const { values, positionals } = parseCommandLine(argv, { ...SPEC_FLAGS, 'log-level': { type: 'string' } });
     if (positionals.length !== 1) throw new UsageError('give exactly one spec file');
     const file = positionals[0]!;
-    let sets;
-    try {
-      sets = (values.set ?? []).map(parseSetArgument);
-    } catch (err) {
-      throw new UsageError(errorMessage(err));
-    }
-    const loaded = await loadPipeline(file, {
-      env: io.env,
-      sets,
-      ...(values.profile !== undefined ? { profile: values.profile } : {}),
-    });
+    const loaded = await loadPipeline(file, specLoadOptions(values, io.env));
     if (!loaded.ok) {
       io.stderr(renderLoadErrors(loaded));
       return EXIT_INVALID;

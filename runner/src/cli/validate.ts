@@ -1,9 +1,7 @@
 /** `sluice validate <files...>`: every check, every error at once, positions in the files. */
-import { errorMessage } from '../engine/errors.ts';
-import { parseSetArgument, type SetOverride } from '../spec/load.ts';
 import { renderDiagnostic, type Diagnostic } from '../spec/diagnostic.ts';
 import { loadPipeline } from '../plan/load-pipeline.ts';
-import { EXIT_INVALID, EXIT_OK, oneOf, parseCommandLine, processIO, UsageError, type CliCommand, type CliIO } from './command.ts';
+import { EXIT_INVALID, EXIT_OK, oneOf, parseCommandLine, processIO, SPEC_FLAGS, specLoadOptions, UsageError, type CliCommand, type CliIO } from './command.ts';
 
 const usage = `Usage: sluice validate <files...> [options]
 
@@ -20,32 +18,19 @@ Options:
 Exit codes: 0 all valid, 2 invalid (or a usage error), 1 internal error.
 `;
 
-/** The `--set` flags, parsed; shared with graph. */
-export function parseSets(values: readonly string[] | undefined): SetOverride[] {
-  try {
-    return (values ?? []).map(parseSetArgument);
-  } catch (err) {
-    throw new UsageError(errorMessage(err));
-  }
-}
-
 export const command: CliCommand = {
   name: 'validate',
   summary: 'check pipeline specs and report every error with its line and column',
   usage,
   async run(argv: string[], io: CliIO = processIO): Promise<number> {
-    const { values, positionals } = parseCommandLine(argv, {
-      profile: { type: 'string' },
-      set: { type: 'string', multiple: true },
-      format: { type: 'string' },
-    });
+    const { values, positionals } = parseCommandLine(argv, { ...SPEC_FLAGS, format: { type: 'string' } });
     const format = oneOf(values.format, ['text', 'json'] as const, '--format', 'text');
     if (positionals.length === 0) throw new UsageError('name at least one spec file');
-    const sets = parseSets(values.set);
+    const options = specLoadOptions(values, io.env);
 
     const reports: { file: string; valid: boolean; diagnostics: Diagnostic[]; nodes?: number }[] = [];
     for (const file of positionals) {
-      const result = await loadPipeline(file, { env: io.env, sets, ...(values.profile !== undefined ? { profile: values.profile } : {}) });
+      const result = await loadPipeline(file, options);
       if (result.ok) {
         reports.push({ file, valid: true, diagnostics: [], nodes: result.plan.nodes.length });
       } else {
