@@ -15,7 +15,7 @@ import { DEFAULT_CHUNK_SIZE, createProducer, type Compression, type KafkaProduce
 import {
   connectionFromConfig,
   connectionSchemaProperties,
-  describeConnection,
+  describeConnectionConfig,
   type ConnectionConfig,
   type KafkaConnection,
 } from '../../io/kafka/connection.ts';
@@ -260,12 +260,7 @@ export const kafkaSink: SinkDef<KafkaSinkConfig> = {
     'Writes are batched (`linger`, `batch_size`) and retried with backoff for `retry_for`; a record that cannot be written fails the run and its source offsets are not committed. A record whose `key`, `value`, `topic_expr` or `headers` expression fails (or whose `topic_expr` gives no topic name) is counted as failed at the sink, logged and dropped; the rest are written. Message timestamps are the write time, so topic retention counts from then.',
   schema,
   describe(config) {
-    const brokers = typeof config.brokers === 'string' ? config.brokers.split(',').map((b) => b.trim()) : config.brokers;
-    const conn = describeConnection({
-      brokers,
-      ...(config.sasl ? { sasl: { ...config.sasl, password: '***' } } : {}),
-      ...(config.tls ? { tls: true as const } : {}),
-    });
+    const conn = describeConnectionConfig(config);
     const topic = config.topic ?? `topic_expr ${config.topic_expr}`;
     return `kafka ${topic}, key ${config.key ?? 'record key'}, ${config.compression ?? 'gzip'}, at ${conn}`;
   },

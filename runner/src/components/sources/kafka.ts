@@ -22,7 +22,7 @@ import {
 import {
   connectionFromConfig,
   connectionSchemaProperties,
-  describeConnection,
+  describeConnectionConfig,
   type ConnectionConfig,
   type KafkaConnection,
 } from '../../io/kafka/connection.ts';
@@ -379,12 +379,7 @@ export class KafkaSource implements Source {
 
 export function describeKafkaSource(config: KafkaSourceConfig): string {
   const what = config.topic ?? config.topics?.join(', ') ?? `/${config.topic_pattern}/`;
-  const brokers = typeof config.brokers === 'string' ? config.brokers.split(',').map((b) => b.trim()) : config.brokers;
-  const conn = describeConnection({
-    brokers,
-    ...(config.sasl ? { sasl: { ...config.sasl, password: '***' } } : {}),
-    ...(config.tls ? { tls: true as const } : {}),
-  });
+  const conn = describeConnectionConfig(config);
   return `kafka ${what} as group ${config.group}, from ${config.start ?? 'latest'} when uncommitted, at ${conn}`;
 }
 

@@ -137,6 +137,16 @@ export function connectionFromConfig(config: ConnectionConfig, defaultClientId: 
   return conn;
 }
 
+/** `describeConnection` straight from a component's config, for `describe()` (which runs before any parsing). */
+export function describeConnectionConfig(config: ConnectionConfig): string {
+  const brokers = typeof config.brokers === 'string' ? config.brokers.split(',').map((b) => b.trim()) : config.brokers;
+  return describeConnection({
+    brokers,
+    ...(config.sasl ? { sasl: { ...config.sasl, password: '***' } } : {}),
+    ...(config.tls ? { tls: true as const } : {}),
+  });
+}
+
 /** Schema properties of the connection fields, the same in the kafka source and sink. */
 export function connectionSchemaProperties(): Record<string, JsonSchema> {
   return {

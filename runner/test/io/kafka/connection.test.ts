@@ -6,6 +6,7 @@ import { ConfigError } from '../../../src/engine/errors.ts';
 import {
   connectionFromConfig,
   describeConnection,
+  describeConnectionConfig,
   loadTlsMaterial,
   parseBrokers,
   readPem,
@@ -77,5 +78,16 @@ describe('describeConnection', () => {
   it('never includes the password', () => {
     const line = describeConnection({ brokers: ['a:1'], sasl: { mechanism: 'plain', username: 'bob', password: 's3cret' }, tls: true });
     expect(line).toBe('a:1 (tls, sasl plain as bob)');
+  });
+});
+
+describe('describeConnectionConfig', () => {
+  it('describes a spec config: comma-separated brokers, tls settings as tls, never the password', () => {
+    const line = describeConnectionConfig({
+      brokers: 'a:1, b:2',
+      sasl: { mechanism: 'scram-sha-512', username: 'bob', password: 's3cret' },
+      tls: { ca: '/ca.pem' },
+    });
+    expect(line).toBe('a:1,b:2 (tls, sasl scram-sha-512 as bob)');
   });
 });
