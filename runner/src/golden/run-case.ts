@@ -12,7 +12,7 @@ import { ManualClock } from '../engine/clock.ts';
 import type { OutboundMessage, Sink, Source, SourceOutput } from '../engine/component.ts';
 import { errorMessage } from '../engine/errors.ts';
 import type { Graph } from '../engine/graph.ts';
-import { stringifyJson } from '../engine/json.ts';
+import { parseJson, stringifyJson } from '../engine/json.ts';
 import { silentLogger, type Logger } from '../engine/logger.ts';
 import { Metrics } from '../engine/metrics.ts';
 import { Runtime, type RunOutcome } from '../engine/runtime.ts';
@@ -115,13 +115,23 @@ async function readLines(file: string): Promise<string[] | undefined> {
   return (await readText(file))?.split('\n').filter((l) => l.trim() !== '');
 }
 
-/** Canonical form of an expected line, so key order and spacing in hand-written files do not matter. */
+/**
+ * Canonical form of an expected line, so key order and spacing in hand-written files do not matter.
+ * Parsed losslessly, as outputs are written: a JSON.parse would round an int64 like `ts_ns`.
+ */
 function canonical(line: string): string {
+  let parsed: unknown;
   try {
-    return goldenLine(JSON.parse(line) as OutboundMessage);
+    parsed = parseJson(line);
   } catch {
     return line;
   }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return line;
+  const { topic, key, value, headers } = parsed as Record<string, unknown>;
+  const message: OutboundMessage = { key, value };
+  if (typeof topic === 'string') message.topic = topic;
+  if (headers !== null && typeof headers === 'object') message.headers = headers as Record<string, string>;
+  return goldenLine(message);
 }
 
 export interface RunCaseOptions {

@@ -123,3 +123,19 @@ sinks:
     expect(result.outcome!.stats.nodes.out).toMatchObject({ failed: 1 });
   });
 });
+
+describe('runCase with integers beyond 2^53', () => {
+  it('compares them exactly: an expected value one off in the last digit fails', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'sluice-golden-big-'));
+    writeFileSync(path.join(dir, 'pass.yaml'), 'version: 1\nname: pass\nsources:\n  numbers:\n    stdin: {}\nsinks:\n  out:\n    from: numbers\n    stdout: {}\n');
+    const caseDir = path.join(dir, 'tests', 'pass', 'big');
+    mkdirSync(caseDir, { recursive: true });
+    writeFileSync(path.join(caseDir, 'numbers.jsonl'), '{"n":1735813800123456789}\n');
+    writeFileSync(path.join(caseDir, 'out.jsonl'), '{"key":null,"value":{"n":1735813800123456789}}\n');
+    const [c] = await findCases(path.join(dir, 'pass.yaml'));
+    expect((await runCase(c!)).ok).toBe(true);
+    // JSON.parse would round both of these to the same double.
+    writeFileSync(path.join(caseDir, 'out.jsonl'), '{"key":null,"value":{"n":1735813800123456788}}\n');
+    expect((await runCase(c!)).ok).toBe(false);
+  });
+});
