@@ -127,7 +127,7 @@ export function compileExpression(source: string): Expression {
       const result = sync(input, bindings);
       return result === DEFER ? compiled.evaluate(input, bindings) : result;
     };
-    // A plain path reads no binding: callers may leave the bindings out (see evaluateColumn).
+    // A plain path reads no binding: evaluateRecords leaves the bindings out for it.
     return { source, isPath: plainPath(ast as unknown as AstNode) !== undefined, isCompiled: true, evaluate };
   }
   return {
@@ -175,9 +175,11 @@ function evaluateFrom(
     const rec = records[i]!;
     let result: unknown;
     try {
-      result = expr.evaluate(inputOf(rec), recordBindings(rec));
+      // A plain path reads no binding: skipping the per-record bindings object saves most of the
+      // garbage of columns evaluated per batch (window keys and arguments, sink keys).
+      result = expr.evaluate(inputOf(rec), expr.isPath ? undefined : recordBindings(rec));
     } catch (err) {
-      out[i] = new EvalFailure(err instanceof Error ? err : new Error(String(err)));
+      out[i] = new EvalFailure(toError(err));
       continue;
     }
     if (result instanceof Promise) {

@@ -2,7 +2,7 @@ import jsonata from 'jsonata';
 import { describe, expect, it } from 'vitest';
 import { Ack } from '../../src/engine/ack.ts';
 import { ExpressionSyntaxError } from '../../src/engine/errors.ts';
-import { compileExpression, EvalFailure, evaluateRecords, isTruthy, TIME_FUNCTIONS } from '../../src/engine/expression.ts';
+import { compileExpression, EvalFailure, evaluateRecords, isTruthy, recordBindings, TIME_FUNCTIONS } from '../../src/engine/expression.ts';
 import type { StreamRecord } from '../../src/engine/record.ts';
 
 function rec(value: unknown, meta: Record<string, unknown> = {}): StreamRecord {
@@ -75,6 +75,26 @@ describe('evaluateRecords', () => {
     const ours = await evaluateRecords(compileExpression(src), values.map((v) => rec(v)));
     const reference = await Promise.all(values.map((v) => jsonata(src).evaluate(v).catch(() => 'error')));
     expect(ours.map((v) => (v instanceof EvalFailure ? 'error' : v))).toEqual(reference);
+  });
+
+  it('gives what evaluating each record with its bindings gives, for paths, paths over arrays and other expressions', async () => {
+    const input = [{ a: { b: 1 } }, { a: [{ b: 2 }, { b: 3 }] }, { a: null }, {}, 5].map((v) => ({ ...rec(v, { op: 'c' }), key: 'k' }));
+    for (const src of ['a.b', 'a', '$meta.op & $string(a.b)', '$key']) {
+      const expr = compileExpression(src);
+      const each = await Promise.all(input.map((r) => expr.evaluate(r.value, recordBindings(r))));
+      expect(await evaluateRecords(expr, input), src).toEqual(each);
+    }
+  });
+
+  it('answers synchronously for plain paths over objects', () => {
+    const r = evaluateRecords(compileExpression('a.b'), [rec({ a: { b: 1 } }), rec({ a: { b: 'x' } })]);
+    expect(r).toEqual([1, 'x']);
+  });
+
+  it('turns a throwing evaluation into an EvalFailure', async () => {
+    const r = await evaluateRecords(compileExpression('$number(a)'), [rec({ a: 'x' }), rec({ a: '2' })]);
+    expect(r[0]).toBeInstanceOf(EvalFailure);
+    expect(r[1]).toBe(2);
   });
 });
 

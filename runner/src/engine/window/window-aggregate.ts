@@ -211,9 +211,9 @@ export class WindowAggregate implements Step {
     const records = batch.records;
     if (records.length === 0) return;
     const columns: (unknown[] | Promise<unknown[]>)[] = [];
-    if (this.opts.time) columns.push(evaluateColumn(this.opts.time, records));
-    for (const g of this.opts.groupBy) columns.push(evaluateColumn(g.expression, records));
-    for (const a of this.argExprs) columns.push(evaluateColumn(a, records));
+    if (this.opts.time) columns.push(evaluateRecords(this.opts.time, records));
+    for (const g of this.opts.groupBy) columns.push(evaluateRecords(g.expression, records));
+    for (const a of this.argExprs) columns.push(evaluateRecords(a, records));
     if (columns.some((c) => c instanceof Promise)) {
       return Promise.all(columns).then((cols) => this.absorbBatch(records, cols, out));
     }
@@ -707,27 +707,6 @@ export function parseWindowState(state: unknown, node: string): WindowState {
     if (!Array.isArray(pane.keyValues) || !Array.isArray(pane.accs)) fail('pane keyValues and accs must be arrays');
   }
   return state as unknown as WindowState;
-}
-
-/**
- * evaluateRecords, minus the per-record bindings object for plain paths (which ignore bindings):
- * a window evaluates several columns per batch, and those objects were most of its garbage.
- */
-export function evaluateColumn(expr: Expression, records: readonly StreamRecord[]): unknown[] | Promise<unknown[]> {
-  if (!expr.isPath) return evaluateRecords(expr, records);
-  const out: unknown[] = new Array(records.length);
-  for (let i = 0; i < records.length; i++) {
-    try {
-      out[i] = expr.evaluate(records[i]!.value);
-    } catch (err) {
-      out[i] = new EvalFailure(err instanceof Error ? err : new Error(String(err)));
-    }
-  }
-  // A path over arrays defers to JSONata, which answers with a promise: settle those together.
-  if (!out.some((v) => v instanceof Promise)) return out;
-  return Promise.all(
-    out.map((v) => (v instanceof Promise ? v.then((x: unknown) => x, (err: unknown) => new EvalFailure(err instanceof Error ? err : new Error(messageOf(err)))) : v)),
-  );
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
