@@ -3,6 +3,8 @@
  * lines that are missing, `+` for actual lines that are new, and two lines of context. When one
  * line was replaced by another, the JSON fields that differ are named under it.
  */
+import { parseJson, stringifyJson } from '../engine/json.ts';
+
 const CONTEXT = 2;
 /** Longer lines are cut in the diff: the field changes under them say what differs. */
 const MAX_SHOWN = 240;
@@ -46,7 +48,7 @@ function flatten(value: unknown, prefix: string, into: Map<string, string>): voi
   if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
     for (const [k, v] of Object.entries(value)) flatten(v, prefix ? `${prefix}.${k}` : k, into);
   } else {
-    into.set(prefix, JSON.stringify(value));
+    into.set(prefix, stringifyJson(value));
   }
 }
 
@@ -55,8 +57,8 @@ export function fieldChanges(expected: string, actual: string): string[] {
   let a: unknown;
   let b: unknown;
   try {
-    a = JSON.parse(expected);
-    b = JSON.parse(actual);
+    a = parseJson(expected);
+    b = parseJson(actual);
   } catch {
     return [];
   }
