@@ -12,8 +12,6 @@ import { didYouMean, closest } from './suggest.ts';
 export interface GraphInput {
   node: string;
   port: string;
-  /** As written: `hourly.late`. */
-  ref: string;
   /** Where the reference is written (`[..., 'from']` or `[..., 'from', 1]`). */
   path: SpecPath;
 }

@@ -366,7 +366,6 @@ function inputsWithPaths(path: SpecPath, inputs: readonly PortRef[], loaded: Loa
   return inputs.map((ref, i) => ({
     node: ref.node,
     port: ref.port,
-    ref: ref.port === 'out' ? ref.node : `${ref.node}.${ref.port}`,
     path: many ? [...path, 'from', i] : [...path, 'from'],
   }));
 }

@@ -9,7 +9,7 @@ function entry(section: GraphEntry['section'], name: string, from: string[] = []
     ports: section === 'sinks' ? [] : ports ?? outputPorts(),
     inputs: from.map((ref, i) => {
       const [node, port = 'out'] = ref.split('.');
-      return { node: node!, port, ref, path: [section, name, 'from', i] };
+      return { node: node!, port, path: [section, name, 'from', i] };
     }),
   };
 }
