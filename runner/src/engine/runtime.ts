@@ -23,6 +23,7 @@
  * in flight drains, but `onEnd` is NOT called: open windows are incomplete, their references stay
  * unreleased, the offsets they hold are not committed, and a restart re-reads them.
  */
+import type { Ack } from './ack.ts';
 import type { Clock } from './clock.ts';
 import type { Format, PartitionEvent, RawBatch, Sink, Source, SourceOutput, Step, StepOutput } from './component.ts';
 import { ConfigError, SluiceError, errorMessage } from './errors.ts';
@@ -227,10 +228,7 @@ class StepNode implements StepOutput, Target {
     if (this.routes.has(ERRORS_PORT)) {
       this.emitOne(failedRecord(record, this.name, error), ERRORS_PORT);
     } else {
-      record.ack.release();
-      this.counters.dropped++;
-      this.runtime.metrics.inc('sluice_records_dropped_total', { node: this.name, port: ERRORS_PORT });
-      this.runtime.noteUnreadFailure(this.name, record.position, error);
+      this.runtime.dropUnreadFailure(this.name, this.counters, record.ack, record.position, error);
     }
   }
 }
@@ -358,7 +356,7 @@ export class Runtime {
             node.sink,
             queueOptions,
             (err) => this.fail(err),
-            (f) => this.noteUnwritable(node.name, f.record.position, f.error),
+            (f) => this.warnDropped(node.name, f.record.position, f.error, 'could not prepare a record for writing'),
           );
           const s = new SinkNode(node.name, node.sink, queue);
           this.sinks.push(s);
@@ -475,23 +473,24 @@ export class Runtime {
     };
   }
 
-  /** Called by a step whose failed record nobody reads: counted, and logged at a limited rate. */
-  noteUnreadFailure(node: string, position: SourcePosition, error: unknown): void {
-    const suppressed = this.warnings.admit(node);
-    if (suppressed === undefined) return;
-    this.logger.warn(
-      { node, partition: position.partition, offset: position.offset, error: errorMessage(error), suppressed },
-      `${node}: record failed and nothing reads ${node}.${ERRORS_PORT}; dropped`,
-    );
+  /**
+   * A record that failed at a source (decode) or a step while nothing reads `<node>.errors`: its
+   * reference is released, it is counted as dropped, and logged at a limited rate.
+   */
+  dropUnreadFailure(node: string, c: Counters, ack: Ack, position: SourcePosition, error: unknown): void {
+    ack.release();
+    c.dropped++;
+    this.metrics.inc('sluice_records_dropped_total', { node, port: ERRORS_PORT });
+    this.warnDropped(node, position, error, `record failed and nothing reads ${node}.${ERRORS_PORT}`);
   }
 
-  /** Called when a sink's `prepare` failed for a record, which is dropped: logged at a limited rate. */
-  private noteUnwritable(node: string, position: SourcePosition, error: Error): void {
+  /** Logs a dropped record, at most once per node per interval, with how many were suppressed. */
+  private warnDropped(node: string, position: SourcePosition, error: unknown, what: string): void {
     const suppressed = this.warnings.admit(node);
     if (suppressed === undefined) return;
     this.logger.warn(
       { node, partition: position.partition, offset: position.offset, error: errorMessage(error), suppressed },
-      `${node}: could not prepare a record for writing; dropped`,
+      `${node}: ${what}; dropped`,
     );
   }
 
@@ -830,10 +829,7 @@ export class Runtime {
         if (errorsRead) {
           (failures ??= []).push(undecodableRecord(msg, source.name, ack, err));
         } else {
-          c.dropped++;
-          ack.release();
-          this.metrics.inc('sluice_records_dropped_total', { node: source.name, port: ERRORS_PORT });
-          this.noteUnreadFailure(source.name, msg.position, err);
+          this.dropUnreadFailure(source.name, c, ack, msg.position, err);
         }
       }
     }
@@ -918,7 +914,8 @@ export class Runtime {
       this.metrics.inc('sluice_records_dropped_total', { node, port }, records.length);
       if (port === ERRORS_PORT) {
         const first = records[0]!;
-        this.noteUnreadFailure(node, first.position, (first.meta.error as { message?: string } | undefined)?.message ?? 'record error');
+        const error = (first.meta.error as { message?: string } | undefined)?.message ?? 'record error';
+        this.warnDropped(node, first.position, error, `record failed and nothing reads ${node}.${ERRORS_PORT}`);
       }
       return;
     }
