@@ -53,8 +53,7 @@ export function renderText(plan: Plan): string {
       lines.push(`      ${n.summary}`);
       if (n.role === 'source') lines.push(`      format: ${n.format.summary}`);
       for (const port of n.ports) {
-        const ref = port === MAIN_PORT ? n.name : `${n.name}.${port}`;
-        const to = readers.get(ref);
+        const to = readers.get(refText({ node: n.name, port }));
         if (to) lines.push(`      ${port} -> ${to.join(', ')}`);
       }
     }
