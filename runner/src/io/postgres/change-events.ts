@@ -3,7 +3,7 @@
  * writes them through JsonConverter with schemas enabled ({schema, payload}). Pure functions; the
  * per-table schemas are built once per Relation and reused for every row.
  */
-import type { ConnectSchema } from '../debezium/connect-schema.ts';
+import { LOGICAL, type ConnectSchema } from '../debezium/connect-schema.ts';
 import type { TupleValue } from '../pgoutput/protocol.ts';
 import type { ColumnCodec, ConnectField } from './debezium-types.ts';
 import { columnCodec } from './debezium-types.ts';
@@ -41,7 +41,7 @@ function sourceSchema(): ConnectSchema {
       {
         type: 'string',
         optional: true,
-        name: 'io.debezium.data.Enum',
+        name: LOGICAL.Enum,
         version: 1,
         parameters: { allowed: 'true,last,false,incremental' },
         default: 'false',

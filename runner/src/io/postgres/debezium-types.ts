@@ -9,7 +9,8 @@
  * type: a change stream that silently turns values into null is worse than one that stops.
  */
 import { ConfigError } from '../../engine/errors.ts';
-import type { ConnectSchema, ConnectType } from '../debezium/connect-schema.ts';
+import { LOGICAL, type ConnectSchema, type ConnectType } from '../debezium/connect-schema.ts';
+import { UNAVAILABLE_PLACEHOLDER } from '../debezium/decoder.ts';
 
 /** A Kafka Connect field schema (with `field`), as JsonConverter writes it. */
 export type ConnectField = ConnectSchema & { field: string };
@@ -47,8 +48,6 @@ export class UnsupportedColumnTypeError extends ConfigError {
     );
   }
 }
-
-export const UNAVAILABLE_VALUE = '__debezium_unavailable_value';
 
 /* ------------------------------------------------------------------ calendar arithmetic */
 
@@ -299,8 +298,8 @@ function timePrecision(typeMod: number): number {
   return typeMod < 0 ? 6 : typeMod;
 }
 
-const STRING = (zero = ''): TypeEncoding => ({ schema: { type: 'string' }, decode: (t) => t, zero, unavailable: UNAVAILABLE_VALUE });
-const NAMED_STRING = (name: string): TypeEncoding => ({ schema: { type: 'string', name, version: 1 }, decode: (t) => t, zero: '', unavailable: UNAVAILABLE_VALUE });
+const STRING = (zero = ''): TypeEncoding => ({ schema: { type: 'string' }, decode: (t) => t, zero, unavailable: UNAVAILABLE_PLACEHOLDER });
+const NAMED_STRING = (name: string): TypeEncoding => ({ schema: { type: 'string', name, version: 1 }, decode: (t) => t, zero: '', unavailable: UNAVAILABLE_PLACEHOLDER });
 
 function encodingFor(col: ColumnInfo): TypeEncoding | undefined {
   switch (col.typeOid) {
@@ -327,7 +326,7 @@ function encodingFor(col: ColumnInfo): TypeEncoding | undefined {
               { type: 'int32', optional: false, field: 'scale' },
               { type: 'bytes', optional: false, field: 'value' },
             ],
-            name: 'io.debezium.data.VariableScaleDecimal',
+            name: LOGICAL.VariableScaleDecimal,
             version: 1,
             doc: 'Variable scaled decimal',
           },
@@ -340,7 +339,7 @@ function encodingFor(col: ColumnInfo): TypeEncoding | undefined {
       return {
         schema: {
           type: 'bytes',
-          name: 'org.apache.kafka.connect.data.Decimal',
+          name: LOGICAL.Decimal,
           version: 1,
           parameters: { scale: String(scale), 'connect.decimal.precision': String(precision) },
         },
@@ -353,7 +352,7 @@ function encodingFor(col: ColumnInfo): TypeEncoding | undefined {
     }
     case 790: // money
       return {
-        schema: { type: 'bytes', name: 'org.apache.kafka.connect.data.Decimal', version: 1, parameters: { scale: '2' } },
+        schema: { type: 'bytes', name: LOGICAL.Decimal, version: 1, parameters: { scale: '2' } },
         decode: (t) => unscaledBase64(moneyUnscaled(t, 2)),
         zero: unscaledBase64(0n),
       };
@@ -369,47 +368,47 @@ function encodingFor(col: ColumnInfo): TypeEncoding | undefined {
       return STRING();
     case 114: // json
     case 3802: // jsonb
-      return NAMED_STRING('io.debezium.data.Json');
+      return NAMED_STRING(LOGICAL.Json);
     case 2950:
-      return NAMED_STRING('io.debezium.data.Uuid');
+      return NAMED_STRING(LOGICAL.Uuid);
     case 142:
-      return NAMED_STRING('io.debezium.data.Xml');
+      return NAMED_STRING(LOGICAL.Xml);
     case 17: // bytea
-      return { schema: { type: 'bytes' }, decode: byteaBase64, zero: '', unavailable: Buffer.from(UNAVAILABLE_VALUE).toString('base64') };
+      return { schema: { type: 'bytes' }, decode: byteaBase64, zero: '', unavailable: Buffer.from(UNAVAILABLE_PLACEHOLDER).toString('base64') };
     case 1082: // date
-      return { schema: { type: 'int32', name: 'io.debezium.time.Date', version: 1 }, decode: parseDateDays, zero: 0 };
+      return { schema: { type: 'int32', name: LOGICAL.Date, version: 1 }, decode: parseDateDays, zero: 0 };
     case 1083: {
       // time: adaptive precision, milliseconds up to 3 digits, else microseconds.
       if (timePrecision(col.typeMod) <= 3) {
-        return { schema: { type: 'int32', name: 'io.debezium.time.Time', version: 1 }, decode: (t) => Number(parseTimeMicros(t) / 1000n), zero: 0 };
+        return { schema: { type: 'int32', name: LOGICAL.Time, version: 1 }, decode: (t) => Number(parseTimeMicros(t) / 1000n), zero: 0 };
       }
-      return { schema: { type: 'int64', name: 'io.debezium.time.MicroTime', version: 1 }, decode: (t) => Number(parseTimeMicros(t)), zero: 0 };
+      return { schema: { type: 'int64', name: LOGICAL.MicroTime, version: 1 }, decode: (t) => Number(parseTimeMicros(t)), zero: 0 };
     }
     case 1266: // timetz
-      return { schema: { type: 'string', name: 'io.debezium.time.ZonedTime', version: 1 }, decode: zonedTimeText, zero: '00:00:00Z' };
+      return { schema: { type: 'string', name: LOGICAL.ZonedTime, version: 1 }, decode: zonedTimeText, zero: '00:00:00Z' };
     case 1114: {
       // timestamp: the wall clock read as UTC.
       if (timePrecision(col.typeMod) <= 3) {
-        return { schema: { type: 'int64', name: 'io.debezium.time.Timestamp', version: 1 }, decode: (t) => Number(floorDiv(parseTimestampMicros(t), 1000n)), zero: 0 };
+        return { schema: { type: 'int64', name: LOGICAL.Timestamp, version: 1 }, decode: (t) => Number(floorDiv(parseTimestampMicros(t), 1000n)), zero: 0 };
       }
-      return { schema: { type: 'int64', name: 'io.debezium.time.MicroTimestamp', version: 1 }, decode: (t) => Number(parseTimestampMicros(t)), zero: 0 };
+      return { schema: { type: 'int64', name: LOGICAL.MicroTimestamp, version: 1 }, decode: (t) => Number(parseTimestampMicros(t)), zero: 0 };
     }
     case 1184: {
       const precision = timePrecision(col.typeMod);
       return {
-        schema: { type: 'string', name: 'io.debezium.time.ZonedTimestamp', version: 1 },
+        schema: { type: 'string', name: LOGICAL.ZonedTimestamp, version: 1 },
         decode: (t) => zonedTimestampText(parseTimestampMicros(t), precision),
         zero: zonedTimestampText(0n, precision),
       };
     }
     case 1186: // interval
-      return { schema: { type: 'int64', name: 'io.debezium.time.MicroDuration', version: 1 }, decode: intervalMicros, zero: 0 };
+      return { schema: { type: 'int64', name: LOGICAL.MicroDuration, version: 1 }, decode: intervalMicros, zero: 0 };
     case 1560: // bit(n): bit(1) is a boolean for Debezium
       if (col.typeMod === 1) return { schema: { type: 'boolean' }, decode: (t) => t === '1', zero: false };
-      return { schema: { type: 'bytes', name: 'io.debezium.data.Bits', version: 1, parameters: { length: String(col.typeMod) } }, decode: bitsBase64, zero: '' };
+      return { schema: { type: 'bytes', name: LOGICAL.Bits, version: 1, parameters: { length: String(col.typeMod) } }, decode: bitsBase64, zero: '' };
     case 1562: // varbit(n)
       return {
-        schema: { type: 'bytes', name: 'io.debezium.data.Bits', version: 1, parameters: { length: String(col.typeMod < 0 ? 2147483647 : col.typeMod) } },
+        schema: { type: 'bytes', name: LOGICAL.Bits, version: 1, parameters: { length: String(col.typeMod < 0 ? 2147483647 : col.typeMod) } },
         decode: bitsBase64,
         zero: '',
       };
