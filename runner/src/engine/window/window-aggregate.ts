@@ -98,7 +98,6 @@ interface FixedWindow {
 /** A pane about to be emitted: its values are read now, its aggregates rendered (maybe async) next. */
 interface PendingOutput {
   pane: Pane;
-  ack: Ack;
   results: unknown[];
   rows: unknown[] | undefined;
 }
@@ -464,7 +463,7 @@ export class WindowAggregate implements Step {
     }
     if (outputs.length === 0) return;
     if (!this.keepsRows) {
-      out.emit(outputs.map((o) => this.toRecord(o, o.results)));
+      out.emit(outputs.map((o) => this.toRecord(o)));
       return;
     }
     return this.renderExpressions(outputs, out);
@@ -506,7 +505,6 @@ export class WindowAggregate implements Step {
   private readPane(pane: Pane): PendingOutput {
     return {
       pane,
-      ack: pane.ack,
       results: pane.accs.map((acc) => (acc ? acc.result() : undefined)),
       rows: pane.rows ? pane.rows.slice() : undefined,
     };
@@ -530,7 +528,7 @@ export class WindowAggregate implements Step {
     );
     const ok: StreamRecord[] = [];
     outputs.forEach((o, i) => {
-      const rec = this.toRecord(o, o.results);
+      const rec = this.toRecord(o);
       const failure = failures[i];
       if (failure) {
         if (ok.length) out.emit(ok.splice(0));
@@ -540,8 +538,8 @@ export class WindowAggregate implements Step {
     if (ok.length) out.emit(ok);
   }
 
-  private toRecord(o: PendingOutput, results: unknown[]): StreamRecord {
-    const { pane } = o;
+  private toRecord(o: PendingOutput): StreamRecord {
+    const { pane, results } = o;
     const windowStart = toIsoUtc(pane.start);
     const windowEnd = toIsoUtc(pane.end);
     const value: Record<string, unknown> = {};
@@ -566,7 +564,7 @@ export class WindowAggregate implements Step {
       headers: {},
       meta: { window_start: windowStart, window_end: windowEnd },
       position: { source: this.opts.node, partition: this.opts.node, offset: String(pane.start) },
-      ack: o.ack,
+      ack: pane.ack,
     };
   }
 
