@@ -6,7 +6,7 @@ import type { JsonSchema } from '../engine/component.ts';
 import { ConfigError, errorMessage } from '../engine/errors.ts';
 import { redactSecrets } from '../spec/annotations.ts';
 import type { SpecPositions } from '../spec/positions.ts';
-import { builtinComponents, findDef, type ComponentRegistry } from '../spec/registry.ts';
+import { builtinComponents, DEFAULT_FORMAT, findDef, type ComponentRegistry } from '../spec/registry.ts';
 import type { ResolvedEntry, ValidSpec } from '../spec/validate.ts';
 import type { Plan, PlanNode } from './types.ts';
 
@@ -46,7 +46,7 @@ export function compilePlan(valid: ValidSpec, options: CompileOptions): Plan {
 
   const nodes: PlanNode[] = [];
   for (const e of valid.entries.filter((x) => x.section === 'sources')) {
-    const formatKind = e.format?.kind ?? 'json';
+    const formatKind = e.format?.kind ?? DEFAULT_FORMAT;
     const formatConfig = e.format?.config ?? {};
     const formatDef = findDef<Describable>(registry.formats, formatKind);
     nodes.push({
