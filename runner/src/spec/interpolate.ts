@@ -6,7 +6,8 @@
  * Interpolation works on the YAML document's scalar nodes, so every node keeps its position; each
  * problem is reported at the exact character of its `${`.
  */
-import { isPair, isScalar, isSeq, parse as parseYaml, visit, type Document, type Scalar } from 'yaml';
+import { isPair, isSeq, parse as parseYaml, visit, type Document, type Scalar } from 'yaml';
+import { keyText } from './positions.ts';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -173,7 +174,7 @@ function pathOf(ancestry: readonly unknown[], key: number | 'key' | 'value' | nu
   for (let i = 0; i < ancestry.length; i++) {
     const a = ancestry[i];
     if (isPair(a)) {
-      path.push(isScalar(a.key) ? String(a.key.value) : String(a.key));
+      path.push(keyText(a.key));
     } else if (isSeq(a)) {
       const child = ancestry[i + 1];
       const idx = child === undefined ? (typeof key === 'number' ? key : -1) : a.items.indexOf(child);
