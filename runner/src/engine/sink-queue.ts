@@ -140,10 +140,7 @@ export class SinkQueue {
 
   /** Stops writing: queued records are abandoned unacknowledged. Resolves when the write in flight ends. */
   abort(): Promise<void> {
-    this.stopped = true;
-    this.chunks = [];
-    this.queued = 0;
-    this.wake(this.roomWaiters);
+    this.stop();
     return this.drain();
   }
 
@@ -215,11 +212,16 @@ export class SinkQueue {
   }
 
   private stopWith(error: SluiceError): void {
+    this.stop();
+    this.onFailure(error);
+  }
+
+  /** Abandons what waits (never acknowledged) and frees whoever waits for room. */
+  private stop(): void {
     this.stopped = true;
     this.chunks = [];
     this.queued = 0;
     this.wake(this.roomWaiters);
-    this.onFailure(error);
   }
 
   /** Takes up to `maxBatch` queued records, without copying when one pushed array fits as is. */
