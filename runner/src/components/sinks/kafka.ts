@@ -197,15 +197,15 @@ export class KafkaSink implements Sink {
         }
         // Record headers pass through (as in Kafka Streams): an errors port's reason headers
         // reach a dead-letter topic. `headers:` adds to them or overrides them.
-        const passed = Object.keys(rec.headers).length > 0;
-        if (passed) msg.headers = { ...rec.headers };
         if (headerCols.length) {
-          const h: Headers = passed ? { ...rec.headers } : {};
+          const h: Headers = { ...rec.headers };
           headerCols.forEach((col, j) => {
             const v = encodeHeader(check(col![i], rec, `header ${headers[j]![0]}`, this.where));
             if (v !== undefined) h[headers[j]![0]] = v;
           });
           msg.headers = h;
+        } else if (Object.keys(rec.headers).length > 0) {
+          msg.headers = { ...rec.headers };
         }
         return msg;
       };
