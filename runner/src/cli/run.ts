@@ -30,7 +30,7 @@ committed. Exit codes: 0 done or stopped cleanly, 1 the run failed, 2 invalid sp
 
 /** The live progress text: rates over the last interval, the lowest step watermark, open windows. */
 export function progressLine(now: RuntimeStats, previous: RuntimeStats | undefined): string {
-  const seconds = previous ? Math.max(0.001, (now.elapsedMs - previous.elapsedMs) / 1000) : Math.max(0.001, now.elapsedMs / 1000);
+  const seconds = Math.max(0.001, (now.elapsedMs - (previous?.elapsedMs ?? 0)) / 1000);
   const inRate = (now.recordsIn - (previous?.recordsIn ?? 0)) / seconds;
   const outRate = (now.recordsOut - (previous?.recordsOut ?? 0)) / seconds;
   const watermarks: string[] = [];
