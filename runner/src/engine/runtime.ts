@@ -208,16 +208,6 @@ class StepNode implements StepOutput, Target {
     this.hasPending = true;
   }
 
-  private emitOne(record: StreamRecord, port: string): void {
-    const current = this.pending.get(port);
-    if (current && this.owned.has(port)) current.push(record);
-    else {
-      this.pending.set(port, current ? [...current, record] : [record]);
-      this.owned.add(port);
-    }
-    this.hasPending = true;
-  }
-
   drop(record: StreamRecord, _reason: string): void {
     record.ack.release();
     this.counters.discarded++;
@@ -226,7 +216,7 @@ class StepNode implements StepOutput, Target {
   fail(record: StreamRecord, error: Error): void {
     this.counters.failed++;
     if (this.routes.has(ERRORS_PORT)) {
-      this.emitOne(failedRecord(record, this.name, error), ERRORS_PORT);
+      this.emit([failedRecord(record, this.name, error)], ERRORS_PORT);
     } else {
       this.runtime.dropUnreadFailure(this.name, this.counters, record.ack, record.position, error);
     }
