@@ -79,8 +79,6 @@ export const LOGICAL = {
   ConnectTime: 'org.apache.kafka.connect.data.Time',
 } as const;
 
-export type LogicalName = (typeof LOGICAL)[keyof typeof LOGICAL];
-
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }

@@ -6,7 +6,6 @@
  *
  * A Kafka record with a null value after a delete is a tombstone (for log compaction), not an envelope.
  */
-import { parseConnectSchema, type ConnectSchema } from './connect-schema.ts';
 
 /** c = insert, u = update, d = delete, r = snapshot read, t = truncate. */
 export type DebeziumOp = 'c' | 'u' | 'd' | 'r' | 't';
@@ -53,12 +52,6 @@ export interface DebeziumPayload {
   ts_ns?: number | bigint;
 }
 
-export interface DebeziumEnvelope {
-  /** The envelope's Connect schema when the converter sent one. */
-  schema: ConnectSchema | null;
-  payload: DebeziumPayload;
-}
-
 /** Thrown when a value is not a Debezium envelope; the message says what is missing. */
 export class NotAnEnvelopeError extends Error {}
 
@@ -102,24 +95,4 @@ export function parsePayload(payload: unknown): DebeziumPayload {
   if (typeof payload.ts_us === 'number' || typeof payload.ts_us === 'bigint') out.ts_us = payload.ts_us;
   if (typeof payload.ts_ns === 'number' || typeof payload.ts_ns === 'bigint') out.ts_ns = payload.ts_ns;
   return out;
-}
-
-/**
- * A parsed JSON value as a Debezium envelope: `{schema, payload}` or bare. Returns null for a
- * tombstone (null value). Throws NotAnEnvelopeError otherwise. Column values are left encoded.
- */
-export function parseEnvelope(value: unknown): DebeziumEnvelope | null {
-  if (value === null || value === undefined) return null;
-  if (!isRecord(value)) throw new NotAnEnvelopeError('not a Debezium envelope: the value is not a JSON object');
-  const { schema, payload } = unwrapPayload(value);
-  if (payload === null) return null; // {schema: null, payload: null}: a tombstone as the converter writes it
-  let parsedSchema: ConnectSchema | null = null;
-  if (schema !== null && schema !== undefined) {
-    try {
-      parsedSchema = parseConnectSchema(schema);
-    } catch (err) {
-      throw new NotAnEnvelopeError(`not a Debezium envelope: ${(err as Error).message}`);
-    }
-  }
-  return { schema: parsedSchema, payload: parsePayload(payload) };
 }
