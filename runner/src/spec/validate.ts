@@ -15,7 +15,7 @@ import { SECTIONS, type LoadedSpec, type Section } from './load.ts';
 import { skeletonSchema } from './pipeline-schema.ts';
 import { isScalar } from 'yaml';
 import { type Position, type SpecPath, type Target } from './positions.ts';
-import { builtinComponents, DEFAULT_FORMAT, findDef, NODE_NAME_PATTERN, PIPELINE_NAME_PATTERN, PORT_REF_PATTERN, type ComponentRegistry } from './registry.ts';
+import { builtinComponents, DEFAULT_FORMAT, findDef, NODE_NAME_PATTERN, PORT_REF_PATTERN, type ComponentRegistry } from './registry.ts';
 import { checkSchema, describeObject, fieldName, show } from './schema-errors.ts';
 import { closest, didYouMean } from './suggest.ts';
 import type { PipelineSpec, SinkEntry, SourceEntry, StepEntry } from './types.ts';
