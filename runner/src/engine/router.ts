@@ -19,7 +19,7 @@ export interface Routes {
 }
 
 /** The ports a node may emit on: `out`, `errors`, and a step's own (`late`). Sinks emit nothing. */
-export function portsOf(node: GraphNode): readonly string[] {
+function portsOf(node: GraphNode): readonly string[] {
   switch (node.role) {
     case 'source':
       return [MAIN_PORT, ERRORS_PORT];

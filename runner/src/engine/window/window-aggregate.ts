@@ -684,7 +684,7 @@ export interface WindowState {
 }
 
 /** Checks a snapshot's shape before trusting it. */
-export function parseWindowState(state: unknown, node: string): WindowState {
+function parseWindowState(state: unknown, node: string): WindowState {
   const fail = (what: string): never => {
     throw new StateFormatError(`window state: ${what}`, node);
   };
