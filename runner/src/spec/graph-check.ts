@@ -5,7 +5,7 @@
  */
 import { ERRORS_PORT, MAIN_PORT } from '../engine/graph.ts';
 import type { DiagnosticCode } from './diagnostic.ts';
-import type { Section } from './load.ts';
+import { ROLE, type Section } from './load.ts';
 import type { SpecPath, Target } from './positions.ts';
 import { didYouMean, closest } from './suggest.ts';
 
@@ -34,8 +34,6 @@ export interface GraphProblem {
   message: string;
   hint?: string;
 }
-
-const ROLE: Record<Section, string> = { sources: 'source', steps: 'step', sinks: 'sink' };
 
 export function outputPorts(extra: readonly string[] = []): string[] {
   return [MAIN_PORT, ERRORS_PORT, ...extra.filter((p) => p !== MAIN_PORT && p !== ERRORS_PORT)];

@@ -13,6 +13,8 @@ import { closest } from './suggest.ts';
 
 export const SECTIONS = ['sources', 'steps', 'sinks'] as const;
 export type Section = (typeof SECTIONS)[number];
+/** What one entry of each section is called in messages. */
+export const ROLE: Readonly<Record<Section, string>> = { sources: 'source', steps: 'step', sinks: 'sink' };
 
 /** `--set path=value`: the path is dot-separated keys (numbers index lists); the value is YAML. */
 export interface SetOverride {

@@ -11,7 +11,7 @@ import { parsePortRef, type PortRef } from '../engine/graph.ts';
 import { findAnnotated } from './annotations.ts';
 import { sortDiagnostics, type Diagnostic, type DiagnosticCode } from './diagnostic.ts';
 import { checkGraph, outputPorts, type GraphEntry, type GraphInput } from './graph-check.ts';
-import { SECTIONS, type LoadedSpec, type Section } from './load.ts';
+import { ROLE, SECTIONS, type LoadedSpec, type Section } from './load.ts';
 import { skeletonSchema } from './pipeline-schema.ts';
 import { isScalar } from 'yaml';
 import { type Position, type SpecPath, type Target } from './positions.ts';
@@ -61,7 +61,6 @@ export interface ValidationResult {
   valid?: ValidSpec;
 }
 
-const ROLE: Record<Section, string> = { sources: 'source', steps: 'step', sinks: 'sink' };
 const SKELETON = skeletonSchema();
 const NODE_NAME_RE = new RegExp(NODE_NAME_PATTERN);
 const PORT_REF_RE = new RegExp(PORT_REF_PATTERN);
