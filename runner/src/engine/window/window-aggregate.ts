@@ -543,13 +543,8 @@ export class WindowAggregate implements Step {
     const windowStart = toIsoUtc(pane.start);
     const windowEnd = toIsoUtc(pane.end);
     const value: Record<string, unknown> = {};
-    const key: Record<string, unknown> = {};
     const groupBy = this.opts.groupBy;
-    for (let g = 0; g < groupBy.length; g++) {
-      value[groupBy[g]!.name] = pane.keyValues[g];
-      key[groupBy[g]!.name] = pane.keyValues[g];
-    }
-    key.window_start = windowStart;
+    for (let g = 0; g < groupBy.length; g++) value[groupBy[g]!.name] = pane.keyValues[g];
     value.window_start = windowStart;
     value.window_end = windowEnd;
     const aggregates = this.opts.aggregates;
@@ -558,14 +553,27 @@ export class WindowAggregate implements Step {
       value[aggregates[a]!.name] = r === undefined ? null : r;
     }
     return {
-      key,
+      key: this.outputKey(pane.keyValues, windowStart),
       value,
       time: pane.end - 1,
       headers: {},
       meta: { window_start: windowStart, window_end: windowEnd },
-      position: { source: this.opts.node, partition: this.opts.node, offset: String(pane.start) },
+      position: this.outputPosition(pane.start),
       ack: pane.ack,
     };
+  }
+
+  /** The key of an output and of its retraction: the group fields, then window_start. */
+  private outputKey(keyValues: readonly unknown[], windowStart: string): Record<string, unknown> {
+    const key: Record<string, unknown> = {};
+    const groupBy = this.opts.groupBy;
+    for (let g = 0; g < groupBy.length; g++) key[groupBy[g]!.name] = keyValues[g];
+    key.window_start = windowStart;
+    return key;
+  }
+
+  private outputPosition(start: number): StreamRecord['position'] {
+    return { source: this.opts.node, partition: this.opts.node, offset: String(start) };
   }
 
   /**
@@ -574,19 +582,16 @@ export class WindowAggregate implements Step {
    */
   private tombstone(r: { keyValues: unknown[]; start: number; end: number }): StreamRecord {
     const windowStart = toIsoUtc(r.start);
-    const key: Record<string, unknown> = {};
-    this.opts.groupBy.forEach((g, i) => (key[g.name] = r.keyValues[i]));
-    key.window_start = windowStart;
     const ack = Ack.none();
     ack.retain();
     ack.seal();
     return {
-      key,
+      key: this.outputKey(r.keyValues, windowStart),
       value: null,
       time: r.end - 1,
       headers: {},
       meta: { window_start: windowStart, window_end: toIsoUtc(r.end), retracted: true },
-      position: { source: this.opts.node, partition: this.opts.node, offset: String(r.start) },
+      position: this.outputPosition(r.start),
       ack,
     };
   }
