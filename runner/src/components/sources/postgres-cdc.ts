@@ -28,7 +28,7 @@ import { parseTableName, publicationTables, qualifiedName, slotInfo, tableInfoBy
 import type { CapturedTable, ChangeFacts, Row, TextRow } from '../../io/postgres/change-events.ts';
 import { captureTable, encodeKey, encodeRow, encodeValue, sameKey, tupleText } from '../../io/postgres/change-events.ts';
 import type { PgConnectionConfig } from '../../io/postgres/connection.ts';
-import { describeConnection, pgConnectionSchemaProperties, quoteIdent, sqlState, toClientConfig } from '../../io/postgres/connection.ts';
+import { describeConnection, pgConnectionSchemaProperties, qualifiedIdent, quoteIdent, sqlState, toClientConfig } from '../../io/postgres/connection.ts';
 
 export interface PostgresCdcConfig extends PgConnectionConfig {
   slot: string;
@@ -161,7 +161,7 @@ function slotMissingHelp(cfg: PostgresCdcConfig): string {
 }
 
 function publicationMissingHelp(cfg: PostgresCdcConfig, tables: TableRef[]): string {
-  const list = tables.map((t) => `${quoteIdent(t.schema)}.${quoteIdent(t.table)}`).join(', ');
+  const list = tables.map(qualifiedIdent).join(', ');
   return `publication "${cfg.publication}" does not exist in ${cfg.database}: set \`create: true\`, or run CREATE PUBLICATION ${quoteIdent(cfg.publication)} FOR TABLE ${list};`;
 }
 
@@ -305,14 +305,14 @@ class PostgresCdcSource implements Source {
     const published = await publicationTables(admin, this.cfg.publication);
     if (!published) {
       if (this.cfg.create === false) throw new ConfigError('E_CDC_PUBLICATION_MISSING', publicationMissingHelp(this.cfg, tables), this.ctx.name);
-      const list = tables.map((t) => `${quoteIdent(t.schema)}.${quoteIdent(t.table)}`).join(', ');
+      const list = tables.map(qualifiedIdent).join(', ');
       await admin.query(`CREATE PUBLICATION ${quoteIdent(this.cfg.publication)} FOR TABLE ${list}`);
       this.log.info({ publication: this.cfg.publication }, 'created publication');
       return;
     }
     const missing = tables.filter((t) => !published.some((p) => p.schema === t.schema && p.table === t.table));
     if (missing.length > 0) {
-      const list = missing.map((t) => `${quoteIdent(t.schema)}.${quoteIdent(t.table)}`).join(', ');
+      const list = missing.map(qualifiedIdent).join(', ');
       throw new ConfigError(
         'E_CDC_PUBLICATION_TABLES',
         `publication "${this.cfg.publication}" does not include ${missing.map(qualifiedName).join(', ')}: run ALTER PUBLICATION ${quoteIdent(this.cfg.publication)} ADD TABLE ${list};`,
@@ -372,7 +372,7 @@ class PostgresCdcSource implements Source {
       const snapshotMicros = BigInt(Date.now()) * 1000n;
       const counts: number[] = [];
       for (const t of tables) {
-        const res = await reader.query(`SELECT count(*) AS n FROM ${quoteIdent(t.schema)}.${quoteIdent(t.table)}`);
+        const res = await reader.query(`SELECT count(*) AS n FROM ${qualifiedIdent(t)}`);
         counts.push(Number(res.rows[0]?.n ?? 0));
       }
       const total = counts.reduce((a, b) => a + b, 0);
@@ -382,7 +382,7 @@ class PostgresCdcSource implements Source {
         const table = captureTable(t, names, this.prefix);
         const partition = partitionId(this.ctx.name, table.topic);
         const cursor = `sluice_snapshot_${t.oid}`;
-        await reader.query(`DECLARE ${cursor} NO SCROLL CURSOR FOR SELECT ${names.map(quoteIdent).join(', ')} FROM ${quoteIdent(t.schema)}.${quoteIdent(t.table)}`);
+        await reader.query(`DECLARE ${cursor} NO SCROLL CURSOR FOR SELECT ${names.map(quoteIdent).join(', ')} FROM ${qualifiedIdent(t)}`);
         for (;;) {
           if (this.stopping) return;
           const res = await reader.query({ text: `FETCH ${this.batchSize} FROM ${cursor}`, rowMode: 'array' });

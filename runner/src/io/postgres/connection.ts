@@ -5,6 +5,7 @@
 import type { ClientConfig } from 'pg';
 import type { JsonSchema } from '../../engine/component.ts';
 import { secret } from '../../engine/schema.ts';
+import type { TableRef } from './catalog.ts';
 
 export interface PgConnectionConfig {
   host: string;
@@ -68,6 +69,11 @@ export function describeConnection(cfg: PgConnectionConfig): string {
 /** Quotes an SQL identifier: `my"table` -> `"my""table"`. */
 export function quoteIdent(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
+}
+
+/** Quotes a schema-qualified table name: `"public"."employee_activities"`. */
+export function qualifiedIdent(t: TableRef): string {
+  return `${quoteIdent(t.schema)}.${quoteIdent(t.table)}`;
 }
 
 /** Quotes an SQL string literal for the simple-query-only replication protocol. */

@@ -3,7 +3,7 @@
  * quoted identifiers and parameterised values. Pure functions, so the SQL is testable without a
  * server.
  */
-import { quoteIdent } from './connection.ts';
+import { qualifiedIdent, quoteIdent } from './connection.ts';
 import type { TableRef } from './catalog.ts';
 
 export type SqlRow = Record<string, unknown>;
@@ -15,10 +15,6 @@ export interface Statement {
 
 /** PostgreSQL accepts at most 65535 parameters per statement. */
 export const MAX_PARAMETERS = 65_535;
-
-export function qualifiedIdent(t: TableRef): string {
-  return `${quoteIdent(t.schema)}.${quoteIdent(t.table)}`;
-}
 
 /** Columns of a batch: the given list, or every field of the rows in order of first appearance. */
 export function columnsOf(rows: readonly SqlRow[]): string[] {
