@@ -5,7 +5,7 @@
  * patternProperties, items, local `$ref`s and the branches of allOf/anyOf/oneOf/if-then-else
  * whose type fits the value.
  */
-import type { JsonSchema } from '../engine/component.ts';
+import { SECRET_KEYWORD, type JsonSchema } from '../engine/component.ts';
 
 export interface Annotated {
   /** Path from the value's root. */
@@ -92,7 +92,7 @@ export const REDACTED = '***';
 
 /** A copy of `value` with every `x-secret` value replaced by `***`. */
 export function redactSecrets(schema: JsonSchema, value: unknown): unknown {
-  const secrets = findAnnotated(schema, value, 'x-secret');
+  const secrets = findAnnotated(schema, value, SECRET_KEYWORD);
   if (secrets.length === 0) return value;
   const copy = structuredClone(value);
   for (const { path } of secrets) {

@@ -3,7 +3,7 @@
  * defs as the published schema: per kind its summary, description and a table of fields with
  * type, whether required, default, description and an example.
  */
-import type { JsonSchema } from '../engine/component.ts';
+import { EXPRESSION_KEYWORD, SECRET_KEYWORD, type JsonSchema } from '../engine/component.ts';
 import { DIAGNOSTIC_CODES } from './diagnostic.ts';
 import { skeletonSchema } from './pipeline-schema.ts';
 import type { ComponentRegistry } from './registry.ts';
@@ -26,12 +26,12 @@ export function typeLabel(schemaIn: unknown): string {
   const s = asSchema(schemaIn);
   if (!s) return 'any';
   if (s['x-duration'] === true) return 'duration';
-  if (s['x-jsonata'] === true) return 'JSONata';
+  if (s[EXPRESSION_KEYWORD] === true) return 'JSONata';
   if (Array.isArray(s.enum)) return s.enum.map((v) => `\`${String(v)}\``).join(' | ');
   if ('const' in s) return `\`${String(s.const)}\``;
   const branches = (Array.isArray(s.oneOf) ? s.oneOf : Array.isArray(s.anyOf) ? s.anyOf : undefined) as unknown[] | undefined;
   if (branches && s.type === undefined) return [...new Set(branches.map(typeLabel))].join(' or ');
-  const secret = s['x-secret'] === true ? ' (secret)' : '';
+  const secret = s[SECRET_KEYWORD] === true ? ' (secret)' : '';
   const types = Array.isArray(s.type) ? s.type : s.type === undefined ? [] : [s.type];
   if (types.includes('array')) return `list of ${typeLabel(s.items)}`;
   if (types.includes('object') && !asSchema(s.properties) && asSchema(s.additionalProperties)) return `map of ${typeLabel(s.additionalProperties)}`;

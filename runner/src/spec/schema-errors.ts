@@ -4,7 +4,7 @@
  * `window`?)", "`size` must be a duration like 1h, got `1 hour`".
  */
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
-import type { JsonSchema } from '../engine/component.ts';
+import { EXPRESSION_KEYWORD, SECRET_KEYWORD, type JsonSchema } from '../engine/component.ts';
 import type { DiagnosticCode } from './diagnostic.ts';
 import { pointerToPath, type SpecPath, type Target } from './positions.ts';
 import { closest, didYouMean } from './suggest.ts';
@@ -24,7 +24,7 @@ export interface SchemaProblem {
 export function createAjv(): Ajv2020 {
   const ajv = new Ajv2020({ allErrors: true, verbose: true, strict: false, validateFormats: false, allowUnionTypes: true });
   // Annotations for the validator's later stages and for redaction; they constrain nothing here.
-  for (const keyword of ['x-jsonata', 'x-duration', 'x-secret']) ajv.addKeyword({ keyword, schemaType: 'boolean' });
+  for (const keyword of [EXPRESSION_KEYWORD, 'x-duration', SECRET_KEYWORD]) ajv.addKeyword({ keyword, schemaType: 'boolean' });
   return ajv;
 }
 
