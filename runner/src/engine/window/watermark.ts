@@ -28,6 +28,11 @@ export interface WatermarkSnapshot {
 export class PartitionWatermarks {
   private readonly partitions = new Map<string, PartitionState>();
   private current = Number.NEGATIVE_INFINITY;
+  /** Processing time of the `advance` in progress; read by `isIdle`. */
+  private now = 0;
+  // Made once, not per call: `advance` runs for most records.
+  private readonly watermarkOf = (p: PartitionState): number => p.maxEventTime - this.lateness;
+  private readonly isIdle = (p: PartitionState): boolean => this.idleMs !== undefined && this.now - p.lastActivity >= this.idleMs;
 
   /**
    * @param lateness how far behind its highest event time a partition's watermark stays, in ms
@@ -83,21 +88,8 @@ export class PartitionWatermarks {
 
   /** Recomputes the watermark at processing time `now` and returns it. Never lower than before. */
   advance(now: number): number {
-    // The same rule as combinePartitionWatermarks, without allocating: this runs once per record
-    // whose event time raised its partition's maximum.
-    let minActive = Number.POSITIVE_INFINITY;
-    let maxIdle = Number.NEGATIVE_INFINITY;
-    let anyActive = false;
-    for (const p of this.partitions.values()) {
-      const wm = p.maxEventTime - this.lateness;
-      if (this.idleMs !== undefined && now - p.lastActivity >= this.idleMs) {
-        if (wm > maxIdle) maxIdle = wm;
-      } else {
-        anyActive = true;
-        if (wm < minActive) minActive = wm;
-      }
-    }
-    const candidate = anyActive ? minActive : maxIdle;
+    this.now = now;
+    const candidate = combinePartitionWatermarks(this.partitions.values(), this.watermarkOf, this.isIdle);
     if (candidate > this.current) this.current = candidate;
     return this.current;
   }
@@ -149,16 +141,17 @@ export class PartitionWatermarks {
  * The operator watermark from its partitions' watermarks: the minimum over the active ones, or,
  * when all are idle, the maximum over them. No partition at all: minus infinity.
  */
-export function combinePartitionWatermarks(partitions: readonly { watermark: number; idle: boolean }[]): number {
+export function combinePartitionWatermarks<P>(partitions: Iterable<P>, watermarkOf: (p: P) => number, isIdle: (p: P) => boolean): number {
   let minActive = Number.POSITIVE_INFINITY;
   let maxIdle = Number.NEGATIVE_INFINITY;
   let anyActive = false;
   for (const p of partitions) {
-    if (p.idle) {
-      if (p.watermark > maxIdle) maxIdle = p.watermark;
+    const wm = watermarkOf(p);
+    if (isIdle(p)) {
+      if (wm > maxIdle) maxIdle = wm;
     } else {
       anyActive = true;
-      if (p.watermark < minActive) minActive = p.watermark;
+      if (wm < minActive) minActive = wm;
     }
   }
   return anyActive ? minActive : maxIdle;

@@ -3,21 +3,24 @@ import { combinePartitionWatermarks, PartitionWatermarks } from '../../../src/en
 
 const NEG = Number.NEGATIVE_INFINITY;
 
+/** The rule over plain `{watermark, idle}` entries. */
+const combine = (ps: { watermark: number; idle: boolean }[]) => combinePartitionWatermarks(ps, (p) => p.watermark, (p) => p.idle);
+
 describe('combinePartitionWatermarks', () => {
   it('is minus infinity without partitions', () => {
-    expect(combinePartitionWatermarks([])).toBe(NEG);
+    expect(combine([])).toBe(NEG);
   });
 
   it('takes the minimum over active partitions', () => {
-    expect(combinePartitionWatermarks([{ watermark: 10, idle: false }, { watermark: 5, idle: false }])).toBe(5);
+    expect(combine([{ watermark: 10, idle: false }, { watermark: 5, idle: false }])).toBe(5);
   });
 
   it('ignores idle partitions while any is active', () => {
-    expect(combinePartitionWatermarks([{ watermark: 10, idle: false }, { watermark: 5, idle: true }])).toBe(10);
+    expect(combine([{ watermark: 10, idle: false }, { watermark: 5, idle: true }])).toBe(10);
   });
 
   it('takes the maximum when all are idle', () => {
-    expect(combinePartitionWatermarks([{ watermark: 10, idle: true }, { watermark: 5, idle: true }])).toBe(10);
+    expect(combine([{ watermark: 10, idle: true }, { watermark: 5, idle: true }])).toBe(10);
   });
 });
 
