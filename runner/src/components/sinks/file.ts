@@ -3,27 +3,14 @@ import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { OutboundMessage, SinkDef } from '../../engine/component.ts';
 import { ConnectionError, errorMessage } from '../../engine/errors.ts';
-import { stringifyJson } from '../../engine/json.ts';
-import type { StreamRecord } from '../../engine/record.ts';
 import { object } from '../../engine/schema.ts';
+import { jsonLines, recordMessage } from '../../io/files/json-lines.ts';
 
 export interface FileSinkConfig {
   path: string;
   mode?: 'truncate' | 'append';
   with_key?: boolean;
   fsync?: boolean;
-}
-
-function outbound(record: StreamRecord): OutboundMessage {
-  const message: OutboundMessage = { key: record.key ?? null, value: record.value };
-  if (Object.keys(record.headers).length > 0) message.headers = record.headers;
-  return message;
-}
-
-function jsonLines(messages: readonly OutboundMessage[], withKey: boolean): string {
-  let text = '';
-  for (const m of messages) text += `${stringifyJson(withKey ? { key: m.key, value: m.value } : m.value)}\n`;
-  return text;
 }
 
 export const fileSink: SinkDef<FileSinkConfig> = {
@@ -73,7 +60,7 @@ export const fileSink: SinkDef<FileSinkConfig> = {
       async open() {
         await ensureOpen();
       },
-      prepare: (records) => records.map(outbound),
+      prepare: (records) => records.map(recordMessage),
       async write(messages) {
         if (messages.length === 0) return;
         const file = await ensureOpen();

@@ -1,26 +1,11 @@
 /** `stdout`: writes each record as one JSON line to standard output (logs go to stderr). */
 import type { OutboundMessage, SinkDef } from '../../engine/component.ts';
 import { ConnectionError } from '../../engine/errors.ts';
-import { stringifyJson } from '../../engine/json.ts';
-import type { StreamRecord } from '../../engine/record.ts';
 import { object } from '../../engine/schema.ts';
+import { jsonLines, recordMessage } from '../../io/files/json-lines.ts';
 
 export interface StdoutSinkConfig {
   with_key?: boolean;
-}
-
-/** The outbound message of a record: its key, value and (when there are any) headers. */
-export function outbound(record: StreamRecord): OutboundMessage {
-  const message: OutboundMessage = { key: record.key ?? null, value: record.value };
-  if (Object.keys(record.headers).length > 0) message.headers = record.headers;
-  return message;
-}
-
-/** One JSON line per message: the value, or `{key, value}`. Bigints are written as plain digits. */
-export function jsonLines(messages: readonly OutboundMessage[], withKey: boolean): string {
-  let text = '';
-  for (const m of messages) text += `${stringifyJson(withKey ? { key: m.key, value: m.value } : m.value)}\n`;
-  return text;
 }
 
 export const stdoutSink: SinkDef<StdoutSinkConfig> = {
@@ -43,7 +28,7 @@ export const stdoutSink: SinkDef<StdoutSinkConfig> = {
     const withKey = config.with_key ?? false;
     return {
       async open() {},
-      prepare: (records) => records.map(outbound),
+      prepare: (records) => records.map(recordMessage),
       write(messages) {
         if (messages.length === 0) return Promise.resolve();
         return new Promise<void>((resolve, reject) => {

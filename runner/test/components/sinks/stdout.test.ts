@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { jsonLines, stdoutSink } from '../../../src/components/sinks/stdout.ts';
+import { stdoutSink } from '../../../src/components/sinks/stdout.ts';
+import { jsonLines } from '../../../src/io/files/json-lines.ts';
 import { requireMessages } from '../../../src/engine/component.ts';
 import { Ack } from '../../../src/engine/ack.ts';
 import { ManualClock } from '../../../src/engine/clock.ts';
