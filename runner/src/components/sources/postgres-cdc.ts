@@ -29,6 +29,7 @@ import type { CapturedTable, ChangeFacts, Row, TextRow } from '../../io/postgres
 import { captureTable, encodeKey, encodeRow, encodeValue, sameKey, tupleText } from '../../io/postgres/change-events.ts';
 import type { PgConnectionConfig } from '../../io/postgres/connection.ts';
 import { describeConnection, pgConnectionSchemaProperties, qualifiedIdent, quoteIdent, sqlState, toClientConfig } from '../../io/postgres/connection.ts';
+import { stringifyJson } from '../../engine/json.ts';
 
 export interface PostgresCdcConfig extends PgConnectionConfig {
   slot: string;
@@ -613,8 +614,9 @@ class PostgresCdcSource implements Source {
     const row = encodeRow(table, tupleText(msg.newTuple));
     if (old && table.keySchema && !sameKey(table, old, row)) {
       // A changed primary key: Debezium emits a delete (and tombstone) for the old key, then a create.
-      const newKey = JSON.stringify(encodeKey(table, row)?.payload ?? null);
-      const oldKey = JSON.stringify(encodeKey(table, old)?.payload ?? null);
+      // stringifyJson: an int8 key beyond 2^53 is a bigint, which JSON.stringify throws on.
+      const newKey = stringifyJson(encodeKey(table, row)?.payload ?? null);
+      const oldKey = stringifyJson(encodeKey(table, old)?.payload ?? null);
       // Debezium puts the new key on the delete and on its tombstone, the old key on the create.
       push('d', old, null, old, { '__debezium.newkey': newKey });
       tombstone(old, { '__debezium.newkey': newKey });

@@ -8,6 +8,7 @@ import type { TupleValue } from '../pgoutput/protocol.ts';
 import type { ColumnCodec, ConnectField } from './debezium-types.ts';
 import { columnCodec } from './debezium-types.ts';
 import type { TableInfo } from './catalog.ts';
+import { stringifyJson } from '../../engine/json.ts';
 
 /** The connector version the events claim to come from: the one whose output they reproduce. */
 export const DEBEZIUM_VERSION = '2.7.4.Final';
@@ -169,7 +170,8 @@ export function encodeKey(table: CapturedTable, row: Row): SchemaAndPayload | nu
 export function sameKey(table: CapturedTable, a: Row, b: Row): boolean {
   return table.keyIndexes.every((i) => {
     const column = table.codecs[i]!.column;
-    return JSON.stringify(a[column]) === JSON.stringify(b[column]);
+    // stringifyJson: int8 keys beyond 2^53 are bigints, which JSON.stringify throws on.
+    return stringifyJson(a[column]) === stringifyJson(b[column]);
   });
 }
 

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { employeeActivitiesTable } from '../../../src/components/sources/generator/employee-activity.ts';
 import { parseJson, stringifyJson } from '../../../src/engine/json.ts';
-import { captureTable, encodeKey, encodeRow, encodeValue, type ChangeFacts, type Row } from '../../../src/io/postgres/change-events.ts';
+import { captureTable, encodeKey, encodeRow, encodeValue, sameKey, type ChangeFacts, type Row } from '../../../src/io/postgres/change-events.ts';
 
 /**
  * Fixture: what real Debezium 2.7.4 (topic.prefix `probe`) put on Kafka, through JsonConverter, for
@@ -102,5 +102,14 @@ describe('encodeKey', () => {
   it('is null for a table without a primary key', () => {
     const keyless = captureTable({ ...info, primaryKey: [] }, info.columns.map((c) => c.name), 'probe');
     expect(encodeKey(keyless, encodeRow(keyless, inserted))).toBeNull();
+  });
+});
+
+describe('sameKey', () => {
+  it('compares int8 keys beyond 2^53 (bigints) exactly, without throwing', () => {
+    const big = 2n ** 60n;
+    expect(sameKey(table, { id: big }, { id: big })).toBe(true);
+    expect(sameKey(table, { id: big }, { id: big + 1n })).toBe(false);
+    expect(sameKey(table, { id: 15 }, { id: 15 })).toBe(true);
   });
 });
