@@ -143,6 +143,8 @@ export interface StepDef<C = unknown> extends DefBase<C, Step> {
   readonly schema: JsonSchema;
   /** Extra ports this kind may emit on, so specs can read `<step>.<port>` and validation knows them. */
   readonly ports?: readonly string[];
+  /** Stateful kinds: the parts of a config that define what the stored state means (window shape, time, group keys, aggregates). Two configs with equal parts can share state. */
+  stateIdentity?(config: C): Record<string, unknown>;
 }
 
 /* ---------------------------------------------------------------- sinks */
