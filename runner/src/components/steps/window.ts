@@ -6,7 +6,7 @@
 import type { JsonSchema, StepDef } from '../../engine/component.ts';
 import { ConfigError } from '../../engine/errors.ts';
 import { compileExpression } from '../../engine/expression.ts';
-import { isCalendarDuration, parseDuration } from '../../engine/duration.ts';
+import { formatDuration, isCalendarDuration, parseDuration } from '../../engine/duration.ts';
 import { duration, expression, object } from '../../engine/schema.ts';
 import { isTimeZone } from '../../engine/time.ts';
 import { planAggregate } from '../../engine/window/aggregates.ts';
@@ -256,6 +256,36 @@ function shapeText(w: WindowSettings): string {
   return `session gap ${w.session?.gap ?? '?'}`;
 }
 
+/** A window shape in the units a spec is written in, so `60m` and `1h` read and compare the same. */
+function shapeIdentity(shape: WindowShape): Record<string, string | number> {
+  switch (shape.kind) {
+    case 'tumbling':
+      return { kind: 'tumbling', size: formatDuration(shape.size) };
+    case 'calendar':
+      return { kind: 'calendar', days: shape.days, timezone: shape.timeZone };
+    case 'hopping':
+      return { kind: 'hopping', size: formatDuration(shape.size), advance: formatDuration(shape.advance) };
+    case 'session':
+      return { kind: 'session', gap: formatDuration(shape.gap) };
+  }
+}
+
+/**
+ * What a window's stored panes mean: which windows exist (shape), which window a record falls in
+ * (time), which group it joins (group keys) and what is accumulated for it (aggregates). `lateness`,
+ * `idle` and `emit` are left out on purpose: they change when results are emitted, not what a pane
+ * holds. Expressions are compared by their trimmed source, so a block scalar's newline is no change.
+ */
+export function windowStateIdentity(config: unknown, where = 'window'): Record<string, unknown> {
+  const c = parseWindowStepConfig(config, where);
+  return {
+    window: shapeIdentity(windowShape(c.window, where)),
+    time: c.window.time?.trim() ?? null,
+    group_by: groupKeySpecs(c.group_by, where).map((g) => ({ name: g.name, expression: g.expression.source.trim() })),
+    aggregate: Object.entries(c.aggregate).map(([name, source]) => ({ name, expression: source.trim() })),
+  };
+}
+
 export const windowStep: StepDef<WindowStepConfig> = {
   family: 'step',
   name: 'window',
@@ -295,6 +325,9 @@ export const windowStep: StepDef<WindowStepConfig> = {
       aggregates,
       clock: ctx.clock,
       metrics: ctx.metrics,
+      checkpointed: ctx.checkpoints !== undefined,
     });
   },
+
+  stateIdentity: (config) => windowStateIdentity(config),
 };
