@@ -22,6 +22,59 @@ export interface ComponentContext {
   readonly metrics: Metrics;
   /** `test` runs golden files (no wall clock, no network); `run` is live. */
   readonly mode: 'run' | 'test';
+  /**
+   * Present when the run takes checkpoints (see engine/checkpoint). A stateful step then keeps no
+   * source references: a checkpoint holds them instead, and its state is restored after a restart.
+   */
+  readonly checkpoints?: CheckpointContext;
+}
+
+/** How a run that takes checkpoints delivers its outputs. */
+export type Delivery = 'at-least-once' | 'exactly-once';
+
+export interface CheckpointContext {
+  readonly delivery: Delivery;
+  /** Names the pipeline's durable state, consumer groups and transactional ids; default the pipeline name. */
+  readonly applicationId: string;
+  /**
+   * Things that several components of one run share, each under a typed key: under exactly-once, the
+   * open checkpoint transaction that Kafka sinks write into. The engine never looks inside.
+   */
+  readonly shared: SharedResources;
+}
+
+/** A typed key for SharedResources: `resourceKey<KafkaTransaction>('kafka-transaction')`. */
+export interface ResourceKey<T> {
+  readonly name: string;
+  /** Phantom member: carries T, never set. */
+  readonly type?: T;
+}
+
+export function resourceKey<T>(name: string): ResourceKey<T> {
+  return { name };
+}
+
+export class SharedResources {
+  private readonly values = new Map<string, unknown>();
+  set<T>(key: ResourceKey<T>, value: T): void {
+    this.values.set(key.name, value);
+  }
+  get<T>(key: ResourceKey<T>): T | undefined {
+    return this.values.get(key.name) as T | undefined;
+  }
+}
+
+/** Plain JSON, the form state takes in checkpoints. */
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+
+/**
+ * A stateful step's state as a checkpoint stores it: a small header (watermarks, counters) and
+ * keyed entries (a window's panes), so that a changelog store writes only the entries that changed
+ * and a tombstone for each that is gone.
+ */
+export interface StepState {
+  header: JsonValue;
+  entries: Map<string, JsonValue>;
 }
 
 interface DefBase<C, I> {
@@ -127,9 +180,12 @@ export interface Step {
   onTick?(now: number, out: StepOutput): void;
   /** All input has ended (bounded run): emit everything still held. */
   onEnd?(out: StepOutput): void | Promise<void>;
-  /** State for checkpoints; `restore` takes what `snapshot` returned. Only stateful steps have them. */
-  snapshot?(): unknown;
-  restore?(state: unknown): void;
+  /**
+   * State for checkpoints, taken between two jobs; `restore` takes what `snapshot` returned (or
+   * what a store read back), on a fresh step before any record. Only stateful steps have them.
+   */
+  snapshot?(): StepState;
+  restore?(state: StepState): void;
   /** Figures for the progress line and metrics, e.g. `{ open_windows: 12, watermark: ... }`. */
   stats?(): Record<string, number | string | undefined>;
 }

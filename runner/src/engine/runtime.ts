@@ -20,12 +20,15 @@
  *
  * Ending: when every source's `run` resolved and all are bounded, every step's `onEnd` runs (windows
  * flush), sinks drain, sinks then sources close. On `stop()` (SIGINT/SIGTERM) sources stop, what is
- * in flight drains, but `onEnd` is NOT called: open windows are incomplete, their references stay
- * unreleased, the offsets they hold are not committed, and a restart re-reads them.
+ * in flight drains, but `onEnd` is NOT called: open windows are incomplete. Without checkpoints
+ * their references stay unreleased, the offsets they hold are not committed, and a restart re-reads
+ * them. With checkpoints (engine/checkpoint) a last checkpoint stores the open windows instead, and
+ * a restart restores them: see CheckpointCoordinator for how Acks then wait for checkpoints.
  */
 import type { Ack } from './ack.ts';
+import type { CheckpointCoordinator, CheckpointStats } from './checkpoint/coordinator.ts';
 import type { Clock } from './clock.ts';
-import type { Format, PartitionEvent, RawBatch, Sink, Source, SourceOutput, Step, StepOutput } from './component.ts';
+import type { Format, PartitionEvent, RawBatch, Sink, Source, SourceOutput, Step, StepOutput, StepState } from './component.ts';
 import { ConfigError, SluiceError, errorMessage } from './errors.ts';
 import { failedRecord, undecodableRecord } from './failed-record.ts';
 import { ERRORS_PORT, MAIN_PORT, type Graph } from './graph.ts';
@@ -54,6 +57,8 @@ export interface RuntimeOptions {
   stopGraceMs?: number;
   /** At most one warning per node per this interval about records failing with nobody reading errors. Default 10 s. */
   warnIntervalMs?: number;
+  /** Takes checkpoints and restores from the last one (see engine/checkpoint). Absent: no durable state. */
+  checkpoints?: CheckpointCoordinator;
 }
 
 export type RuntimeState = 'created' | 'running' | 'stopping' | 'ending' | 'done' | 'failed';
@@ -102,6 +107,8 @@ export interface RuntimeStats {
   queuedBatches: number;
   /** Per node, in graph order. */
   nodes: Record<string, NodeStats>;
+  /** When the run takes checkpoints: the last one's epoch, age, duration and size, and what was restored. */
+  checkpoint?: CheckpointStats;
 }
 
 export interface RunOutcome {
@@ -131,7 +138,8 @@ type Job =
   | { kind: 'batch'; source: SourceNode; batch: RawBatch }
   | { kind: 'partitions'; event: PartitionEvent }
   | { kind: 'tick'; done?: () => void }
-  | { kind: 'snapshot'; resolve: (states: Record<string, unknown>) => void; reject: (err: Error) => void }
+  | { kind: 'snapshot'; resolve: (states: Record<string, StepState>) => void; reject: (err: Error) => void }
+  | { kind: 'checkpoint' }
   | { kind: 'end' }
   | { kind: 'finish' };
 
@@ -298,6 +306,8 @@ export class Runtime {
   private startGrace: () => void = () => {};
   private readonly graceOver: Promise<void>;
   private settled: Promise<void> | undefined;
+  private readonly checkpoints: CheckpointCoordinator | undefined;
+  private checkpointQueued = false;
 
   constructor(
     readonly graph: Graph,
@@ -311,6 +321,7 @@ export class Runtime {
     this.openSinks = options.openSinks ?? true;
     this.stopGraceMs = options.stopGraceMs ?? 30_000;
     this.warnings = new WarningLimiter(this.clock, options.warnIntervalMs ?? 10_000);
+    this.checkpoints = options.checkpoints;
     const queueOptions = {
       capacity: Math.max(1, options.sinkQueueRecords ?? 10_000),
       maxBatch: Math.max(1, options.sinkBatchRecords ?? 2_000),
@@ -405,13 +416,13 @@ export class Runtime {
    * The state of every step that has one (`step.snapshot()`), by step name, taken between two jobs
    * so no batch is half-applied. Rejects if the run ends before the snapshot could be taken.
    */
-  snapshot(): Promise<Record<string, unknown>> {
+  snapshot(): Promise<Record<string, StepState>> {
     if (!this.acceptingBatches) return Promise.reject(new Error('the run has ended: nothing to snapshot'));
     return new Promise((resolve, reject) => this.enqueue({ kind: 'snapshot', resolve, reject }));
   }
 
   /** Restores step states taken by `snapshot()`, before `run()`. Unknown step names are a ConfigError. */
-  restore(states: Record<string, unknown>): void {
+  restore(states: Record<string, StepState>): void {
     if (this.settled) throw new Error('Runtime.restore() must be called before run()');
     for (const [name, state] of Object.entries(states)) {
       const node = this.steps.find((s) => s.name === name);
@@ -460,6 +471,7 @@ export class Runtime {
       recordsOut,
       queuedBatches: this.queuedBatches,
       nodes,
+      ...(this.checkpoints ? { checkpoint: this.checkpoints.stats() } : {}),
     };
   }
 
@@ -488,10 +500,15 @@ export class Runtime {
 
   private async execute(): Promise<RunOutcome> {
     this.startedAt = performance.now();
+    // State first: a spec whose stored state cannot be used is refused before any sink opens (a
+    // file sink truncates its file on open).
+    if (this.checkpoints) await this.restoreCheckpoint(this.checkpoints);
     if (this.openSinks) await this.openAllSinks();
     this.state = this.stopRequested ? 'stopping' : 'running';
     const timer = this.tickMs > 0 ? setInterval(() => this.queueTimerTick(), this.tickMs) : undefined;
     timer?.unref();
+    const checkpointTimer = this.checkpoints ? setInterval(() => this.queueCheckpoint(), this.checkpoints.intervalMs) : undefined;
+    checkpointTimer?.unref();
     const loop = this.processLoop().catch((err: unknown) => {
       this.fail(asSluiceError(err, 'E_RUNTIME', `graph ${this.graph.name}`, 'processing failed'));
     });
@@ -510,9 +527,11 @@ export class Runtime {
     this.acceptingBatches = false;
     this.releaseEmitWaiters();
     if (timer) clearInterval(timer);
+    if (checkpointTimer) clearInterval(checkpointTimer);
 
     if (this.failure) await Promise.all(this.sinks.map((s) => s.queue.abort()));
-    else await Promise.all(this.sinks.map((s) => s.queue.drain()));
+    else await this.drainSinks();
+    if (this.checkpoints) await this.lastCheckpoint(this.checkpoints, endOfInput);
     await this.closeAll();
     this.publishMetrics();
 
@@ -544,6 +563,54 @@ export class Runtime {
     };
     if (!endOfInput && this.stopReason !== undefined) outcome.stopReason = this.stopReason;
     return outcome;
+  }
+
+  private drainSinks(): Promise<void> {
+    return Promise.all(this.sinks.map((s) => s.queue.drain())).then(() => undefined);
+  }
+
+  private statefulSteps(): { name: string; step: Step }[] {
+    return this.steps.filter((s) => s.step.snapshot).map((s) => ({ name: s.name, step: s.step }));
+  }
+
+  private async restoreCheckpoint(checkpoints: CheckpointCoordinator): Promise<void> {
+    try {
+      const report = await checkpoints.restore(this.statefulSteps());
+      if (report) {
+        this.logger.info(
+          { store: checkpoints.store.description, epoch: report.epoch, entries: report.entries, partitions: report.partitions, age_s: Math.round(report.ageMs / 1000), ms: report.durationMs },
+          'state restored from the last checkpoint',
+        );
+      } else {
+        this.logger.info({ store: checkpoints.store.description }, 'no stored state: starting empty');
+      }
+    } catch (err) {
+      this.state = 'failed';
+      await this.closeQuietly('state store', () => checkpoints.store.close());
+      throw asSluiceError(err, 'E_STATE', checkpoints.store.description, 'cannot restore state');
+    }
+  }
+
+  /** Takes a checkpoint between two jobs; a store that cannot commit fails the run (nothing held is released). */
+  private async takeCheckpoint(checkpoints: CheckpointCoordinator): Promise<void> {
+    try {
+      await checkpoints.take(this.statefulSteps(), () => this.drainSinks());
+    } catch (err) {
+      this.fail(asSluiceError(err, 'E_CHECKPOINT', checkpoints.store.description, 'checkpoint failed'));
+    }
+  }
+
+  /** After the loop: a stopped run stores where it stopped; a finished one removes its state. */
+  private async lastCheckpoint(checkpoints: CheckpointCoordinator, endOfInput: boolean): Promise<void> {
+    if (this.failure) checkpoints.abandon();
+    else if (endOfInput) {
+      try {
+        await checkpoints.finishedInput(() => this.drainSinks());
+      } catch (err) {
+        this.fail(asSluiceError(err, 'E_CHECKPOINT', checkpoints.store.description, 'cannot remove the finished run\'s state'));
+      }
+    } else await this.takeCheckpoint(checkpoints);
+    await this.closeQuietly('state store', () => checkpoints.store.close());
   }
 
   /** Opens every sink; if one fails, closes those that opened and fails naming the sink. */
@@ -679,6 +746,12 @@ export class Runtime {
     this.enqueue({ kind: 'partitions', event: { type: event.type, partitions: [...event.partitions] } });
   }
 
+  private queueCheckpoint(): void {
+    if (this.checkpointQueued || !this.acceptingBatches) return;
+    this.checkpointQueued = true;
+    this.enqueue({ kind: 'checkpoint' });
+  }
+
   private queueTimerTick(): void {
     if (this.tickQueued || !this.acceptingBatches) return;
     this.tickQueued = true;
@@ -728,10 +801,16 @@ export class Runtime {
           if (this.queuedBatches <= this.maxQueuedBatches) this.releaseEmitWaiters();
           break;
         case 'partitions':
+          this.checkpoints?.noteChange();
           await this.broadcast((s) => s.step.onPartitions?.(job.event, s));
+          break;
+        case 'checkpoint':
+          this.checkpointQueued = false;
+          await this.takeCheckpoint(this.checkpoints!);
           break;
         case 'tick': {
           this.tickQueued = false;
+          this.checkpoints?.noteChange();
           const now = this.clock.now();
           await this.broadcast((s) => s.step.onTick?.(now, s));
           job.done?.();
@@ -741,7 +820,7 @@ export class Runtime {
           await this.broadcast((s) => s.step.onEnd?.(s));
           break;
         case 'snapshot': {
-          const states: Record<string, unknown> = {};
+          const states: Record<string, StepState> = {};
           for (const s of this.steps) if (s.step.snapshot) states[s.name] = s.step.snapshot();
           job.resolve(states);
           break;
@@ -790,10 +869,12 @@ export class Runtime {
 
   /** Decodes a source batch, routes it, and runs the steps. */
   private async processBatch(source: SourceNode, batch: RawBatch): Promise<void> {
-    const { messages, ack, partition } = batch;
+    const { ack, partition } = batch;
+    const messages = this.checkpoints ? this.checkpoints.admit(partition, batch.messages) : batch.messages;
     const n = messages.length;
     const c = source.counters;
     ack.retain(n);
+    if (this.checkpoints && n > 0) this.checkpoints.track(partition, messages[n - 1]!.position.offset, ack);
     ack.seal();
     const t0 = process.hrtime.bigint();
     const format = source.format;

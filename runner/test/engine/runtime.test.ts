@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Ack } from '../../src/engine/ack.ts';
 import { ManualClock } from '../../src/engine/clock.ts';
-import type { Source, SourceOutput, StepOutput } from '../../src/engine/component.ts';
+import type { Source, SourceOutput, StepOutput, StepState } from '../../src/engine/component.ts';
 import { ConfigError, SluiceError } from '../../src/engine/errors.ts';
 import { silentLogger, type Logger } from '../../src/engine/logger.ts';
 import { Metrics } from '../../src/engine/metrics.ts';
@@ -692,11 +692,11 @@ describe('Runtime: snapshot and restore', () => {
         },
       });
     }
-    snapshot(): unknown {
-      return { count: this.count };
+    snapshot(): StepState {
+      return { header: { count: this.count }, entries: new Map() };
     }
-    restore(state: unknown): void {
-      this.count = (state as { count: number }).count;
+    restore(state: StepState): void {
+      this.count = (state.header as { count: number }).count;
     }
   }
 
@@ -712,7 +712,7 @@ describe('Runtime: snapshot and restore', () => {
     const running = runtime.run();
     for (let i = 0; i < 5; i++) await settle();
     const states = await runtime.snapshot();
-    expect(states).toEqual({ counter: { count: 3 } });
+    expect(states).toEqual({ counter: { header: { count: 3 }, entries: new Map() } });
     await runtime.stop();
     await running;
     await expect(runtime.snapshot()).rejects.toThrow(/ended/);
@@ -741,7 +741,8 @@ describe('Runtime: snapshot and restore', () => {
       ]),
       options(),
     );
-    expect(() => runtime.restore({ plain: {} })).toThrow(ConfigError);
-    expect(() => runtime.restore({ ghost: {} })).toThrow(/ghost/);
+    const empty: StepState = { header: null, entries: new Map() };
+    expect(() => runtime.restore({ plain: empty })).toThrow(ConfigError);
+    expect(() => runtime.restore({ ghost: empty })).toThrow(/ghost/);
   });
 });

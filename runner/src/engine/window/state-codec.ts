@@ -2,7 +2,9 @@
  * Window state must snapshot as plain JSON. Record values may hold bigints (int64 columns beyond
  * 2^53, decoded losslessly), which JSON cannot carry: they are written as `{"$bigint": "<digits>"}`.
  */
-export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+import type { JsonValue } from '../component.ts';
+
+export type { JsonValue };
 
 const BIGINT_TAG = '$bigint';
 

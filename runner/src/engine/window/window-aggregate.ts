@@ -16,7 +16,7 @@
  */
 import { Ack } from '../ack.ts';
 import type { Clock } from '../clock.ts';
-import type { PartitionEvent, Step, StepOutput } from '../component.ts';
+import type { JsonValue, PartitionEvent, Step, StepOutput, StepState } from '../component.ts';
 import { RecordError } from '../errors.ts';
 import { EvalFailure, evaluateRecords, type Expression } from '../expression.ts';
 import type { Metrics } from '../metrics.ts';
@@ -34,7 +34,7 @@ import {
 import { CalendarAssigner, hoppingStarts, tumblingStart, type WindowShape } from './assign.ts';
 import { groupKeyString } from './group-key.ts';
 import { insertionIndex, mergedBounds, overlappingSessions } from './session.ts';
-import { decodeValue, encodeValue, type JsonValue } from './state-codec.ts';
+import { decodeValue, encodeValue } from './state-codec.ts';
 import { PartitionWatermarks, type WatermarkSnapshot } from './watermark.ts';
 
 export const LATE_PORT = 'late';
@@ -59,6 +59,12 @@ export interface WindowAggregateOptions {
   aggregates: AggregatePlan[];
   clock: Clock;
   metrics: Metrics;
+  /**
+   * The run takes checkpoints: a record's source reference is released as soon as the record is
+   * folded into its panes, because the checkpoint that captures the panes holds the batch until it
+   * is durable. Without checkpoints a pane keeps its records' references until it has closed.
+   */
+  checkpointed?: boolean;
 }
 
 /** The state of one group in one window instance. */
@@ -416,7 +422,8 @@ export class WindowAggregate implements Step {
   }
 
   private absorb(pane: Pane, rec: StreamRecord, t: number, seq: number, args: unknown[]): void {
-    pane.parents.set(rec.ack, (pane.parents.get(rec.ack) ?? 0) + 1);
+    if (this.opts.checkpointed) rec.ack.release();
+    else pane.parents.set(rec.ack, (pane.parents.get(rec.ack) ?? 0) + 1);
     const accs = pane.accs;
     for (let a = 0; a < accs.length; a++) accs[a]?.add(args[a], t, seq);
     if (pane.rows) {
@@ -603,51 +610,61 @@ export class WindowAggregate implements Step {
   /* ------------------------------------------------------------ checkpoints */
 
   /**
-   * Every open pane (window bounds, group key, accumulators, kept values), the per-partition
-   * watermarks and the counters, as plain JSON. Ack references are not part of it: a checkpoint
-   * commits the source positions it covers, so restored panes hold no source references.
+   * Every open pane as one entry keyed by window and group (so a changelog rewrites only panes
+   * that changed, and a closed pane becomes a tombstone), and a header with the per-partition
+   * watermarks and counters. Ack references are not part of it: a checkpoint commits the source
+   * positions it covers, so restored panes hold no source references.
    */
-  snapshot(): WindowState {
+  snapshot(): StepState {
     const panes: Pane[] = [];
     for (const w of this.fixed.values()) for (const p of w.panes.values()) panes.push(p);
     for (const list of this.sessions.values()) panes.push(...list);
     panes.sort(byStartThenOrder);
-    return {
-      version: STATE_VERSION,
-      seq: this.seq,
-      lateCount: this.lateCount,
-      closedUpTo: Number.isFinite(this.closedUpTo) ? this.closedUpTo : null,
-      watermarks: this.watermarks.snapshot(),
-      panes: panes.map((p) => ({
+    const entries = new Map<string, JsonValue>();
+    for (const p of panes) {
+      const entry: PaneState = {
         start: p.start,
         end: p.end,
         last: p.last,
+        order: p.order,
         keyValues: p.keyValues.map(encodeValue),
         accs: p.accs.map((acc) => (acc ? acc.save() : null)),
         rows: p.rows ? p.rows.map(encodeValue) : null,
         rowSeqs: p.rowSeqs ?? null,
-      })),
+      };
+      entries.set(paneKey(p.start, p.end, p.groupKey), entry as unknown as JsonValue);
+    }
+    const header: WindowHeader = {
+      version: STATE_VERSION,
+      seq: this.seq,
+      paneOrder: this.paneOrder,
+      lateCount: this.lateCount,
+      closedUpTo: Number.isFinite(this.closedUpTo) ? this.closedUpTo : null,
+      watermarks: this.watermarks.snapshot(),
     };
+    return { header: header as unknown as JsonValue, entries };
   }
 
   /** Replaces all state with a snapshot; call on a fresh operator, before any record. */
-  restore(state: unknown): void {
-    const s = parseWindowState(state, this.opts.node);
+  restore(state: StepState): void {
+    const h = parseWindowHeader(state, this.opts.node);
     this.fixed.clear();
     this.lastFixed = undefined;
     this.sessions.clear();
     this.dirty.length = 0;
     this.openPanes = 0;
-    this.paneOrder = 0;
     this.minSessionEnd = Number.POSITIVE_INFINITY;
-    this.seq = s.seq;
-    this.lateCount = s.lateCount;
-    this.closedUpTo = s.closedUpTo ?? Number.NEGATIVE_INFINITY;
-    this.watermarks.restore(s.watermarks, this.opts.clock.now());
-    for (const p of s.panes) {
+    this.seq = h.seq;
+    this.lateCount = h.lateCount;
+    this.closedUpTo = h.closedUpTo ?? Number.NEGATIVE_INFINITY;
+    this.watermarks.restore(h.watermarks, this.opts.clock.now());
+    const panes = [...state.entries.values()].map((e) => parsePaneState(e, this.opts.node));
+    panes.sort((a, b) => a.start - b.start || a.order - b.order);
+    for (const p of panes) {
       const keyValues = p.keyValues.map(decodeValue);
       const key = groupKeyString(keyValues);
       const pane = this.newPane(p.start, p.end, p.last, key, keyValues);
+      pane.order = p.order;
       pane.accs = this.opts.aggregates.map((a, i) => (a.kind === 'builtin' ? loadAccumulator(a.builtin, p.accs[i]) : undefined));
       if (this.keepsRows) {
         pane.rows = (p.rows ?? []).map(decodeValue);
@@ -667,49 +684,71 @@ export class WindowAggregate implements Step {
         w.panes.set(key, pane);
       }
     }
+    // Panes created after the restore sort after every restored one, as they would have.
+    this.paneOrder = Math.max(h.paneOrder ?? 0, ...panes.map((p) => p.order + 1));
   }
 }
 
-/** What `snapshot()` returns: JSON-serializable as is. */
-export interface WindowState {
+/** The key of a pane's state entry: window bounds and group. Canonical, so compaction collapses versions. */
+function paneKey(start: number, end: number, groupKey: string): string {
+  return `${start}|${end}|${groupKey}`;
+}
+
+/** The header of a window's state. */
+interface WindowHeader {
   version: number;
   seq: number;
+  paneOrder?: number;
   lateCount: number;
   closedUpTo: number | null;
   watermarks: WatermarkSnapshot;
-  panes: {
-    start: number;
-    end: number;
-    last: number;
-    keyValues: JsonValue[];
-    accs: JsonValue[];
-    rows: JsonValue[] | null;
-    rowSeqs: number[] | null;
-  }[];
 }
 
-/** Checks a snapshot's shape before trusting it. */
-function parseWindowState(state: unknown, node: string): WindowState {
+/** One pane's state entry. */
+interface PaneState {
+  start: number;
+  end: number;
+  last: number;
+  order: number;
+  keyValues: JsonValue[];
+  accs: JsonValue[];
+  rows: JsonValue[] | null;
+  rowSeqs: number[] | null;
+}
+
+/** Checks a state header's shape before trusting it. */
+function parseWindowHeader(state: StepState, node: string): WindowHeader {
   const fail = (what: string): never => {
     throw new StateFormatError(`window state: ${what}`, node);
   };
-  if (!isObject(state)) return fail('not an object');
-  if (state.version !== STATE_VERSION) fail(`version ${String(state.version)} is not ${STATE_VERSION}`);
-  if (typeof state.seq !== 'number' || typeof state.lateCount !== 'number') fail('seq and lateCount must be numbers');
-  if (state.closedUpTo !== null && typeof state.closedUpTo !== 'number') fail('closedUpTo must be a number or null');
-  const wm = state.watermarks;
+  if (!isObject(state) || !(state.entries instanceof Map)) return fail('not a step state');
+  const h = state.header;
+  if (!isObject(h)) return fail('header is not an object');
+  if (h.version !== STATE_VERSION) fail(`version ${String(h.version)} is not ${STATE_VERSION}`);
+  if (typeof h.seq !== 'number' || typeof h.lateCount !== 'number') fail('seq and lateCount must be numbers');
+  if (h.paneOrder !== undefined && typeof h.paneOrder !== 'number') fail('paneOrder must be a number');
+  if (h.closedUpTo !== null && typeof h.closedUpTo !== 'number') fail('closedUpTo must be a number or null');
+  const wm = h.watermarks;
   if (!isObject(wm) || !Array.isArray(wm.partitions)) return fail('watermarks missing');
   if (wm.watermark !== null && typeof wm.watermark !== 'number') fail('watermark must be a number or null');
   for (const p of wm.partitions) {
     if (!isObject(p) || typeof p.partition !== 'string' || (p.maxEventTime !== null && typeof p.maxEventTime !== 'number')) fail('bad partition entry');
   }
-  if (!Array.isArray(state.panes)) return fail('panes missing');
-  for (const p of state.panes) {
-    if (!isObject(p) || typeof p.start !== 'number' || typeof p.end !== 'number' || typeof p.last !== 'number') fail('pane bounds must be numbers');
-    const pane = p as Record<string, unknown>;
-    if (!Array.isArray(pane.keyValues) || !Array.isArray(pane.accs)) fail('pane keyValues and accs must be arrays');
-  }
-  return state as unknown as WindowState;
+  return h as unknown as WindowHeader;
+}
+
+/** Checks one pane entry's shape before trusting it. */
+function parsePaneState(entry: JsonValue, node: string): PaneState {
+  const fail = (what: string): never => {
+    throw new StateFormatError(`window state: ${what}`, node);
+  };
+  if (!isObject(entry)) return fail('a pane is not an object');
+  if (typeof entry.start !== 'number' || typeof entry.end !== 'number' || typeof entry.last !== 'number') fail('pane bounds must be numbers');
+  if (typeof entry.order !== 'number') fail('pane order must be a number');
+  if (!Array.isArray(entry.keyValues) || !Array.isArray(entry.accs)) fail('pane keyValues and accs must be arrays');
+  if (entry.rows !== null && !Array.isArray(entry.rows)) fail('pane rows must be an array or null');
+  if (entry.rowSeqs !== null && !Array.isArray(entry.rowSeqs)) fail('pane rowSeqs must be an array or null');
+  return entry as unknown as PaneState;
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { stepStateFromJson, stepStateToJson } from '../../../src/engine/checkpoint/checkpoint.ts';
 import { RecordError } from '../../../src/engine/errors.ts';
 import { LATE_METRIC } from '../../../src/engine/window/window-aggregate.ts';
 import { feed, HOUR, iso, makeWindow, MIN, RecordingOutput, SourceBatch, T0 } from './harness.ts';
@@ -594,7 +595,9 @@ describe('snapshot and restore', () => {
       const first = makeWindow({ shape, lateness, aggregate });
       const firstOut = new RecordingOutput();
       for (let i = 0; i < 30; i += 10) await feed(first.op, firstOut, i % 20 ? 'p0' : 'p1', input.slice(i, i + 10));
-      const state = JSON.parse(JSON.stringify(first.op.snapshot(), (_k, v: unknown) => (typeof v === 'bigint' ? 'BIGINT?' : v)));
+      // Through the stored JSON form, as a checkpoint keeps it.
+      const stored = JSON.parse(JSON.stringify(stepStateToJson(first.op.snapshot()), (_k, v: unknown) => (typeof v === 'bigint' ? 'BIGINT?' : v)));
+      const state = stepStateFromJson(stored, 'test');
       const second = makeWindow({ shape, lateness, aggregate });
       second.op.restore(state);
       expect(second.op.stats()).toEqual(first.op.stats());
@@ -611,8 +614,10 @@ describe('snapshot and restore', () => {
 
   it('refuses a snapshot it cannot read', () => {
     const { op } = makeWindow({ shape: hourly });
-    expect(() => op.restore({ version: 99 })).toThrow(/window state: version 99/);
-    expect(() => op.restore('nope')).toThrow(/not an object/);
+    expect(() => op.restore({ header: { version: 99 }, entries: new Map() })).toThrow(/window state: version 99/);
+    expect(() => op.restore({ header: 'nope', entries: new Map() })).toThrow(/header is not an object/);
+    const good = op.snapshot();
+    expect(() => op.restore({ header: good.header, entries: new Map([['k', { start: 'x' }]]) })).toThrow(/pane bounds/);
   });
 });
 

@@ -1,0 +1,243 @@
+/**
+ * CheckpointCoordinator: the runtime's side of checkpoints. The runtime calls it at three places:
+ * - at start, `restore` loads the last checkpoint, checks it against the running spec and hands
+ *   each stateful step its state;
+ * - per source batch, `admit` drops messages the restored checkpoint already reflects (a source
+ *   may re-deliver from an older position than the checkpoint's: its own offset commit can lag),
+ *   and `track` notes the batch's last position and holds its Ack;
+ * - between two jobs, `take` snapshots the steps, waits for the sinks to write everything handed
+ *   to them before the cut, commits the checkpoint to the store and only then releases the held
+ *   Acks, so a source commits its positions after the state that covers them is durable.
+ *
+ * A batch is therefore acknowledged to its source only when (a) every sink wrote what it produced
+ * and (b) a checkpoint that includes its effect on state is durable. A crash before that re-reads
+ * it; state restored from the previous checkpoint has not seen it; nothing is counted twice.
+ */
+import type { Ack } from '../ack.ts';
+import type { Clock } from '../clock.ts';
+import type { Step, StepState } from '../component.ts';
+import type { Logger } from '../logger.ts';
+import type { RawMessage } from '../record.ts';
+import { comparePositions, fingerprintMismatches, StateError, type Checkpoint, type CommitFigures, type StateStore } from './checkpoint.ts';
+
+export interface CheckpointOptions {
+  store: StateStore;
+  /** How often the runtime takes one, in ms of real time. */
+  intervalMs: number;
+  applicationId: string;
+  /** Fingerprint of each stateful step's definition, by step name. */
+  fingerprints: Record<string, string>;
+  /** Says what changed in a step's definition, for the refusal message; undefined when unknown. */
+  explainChange?: (step: string, storedFingerprint: string) => string | undefined;
+}
+
+/** What the run summary and the progress line show. */
+export interface CheckpointStats {
+  /** The last committed epoch, 0 before the first. */
+  epoch: number;
+  /** Wall-clock time of the last commit, epoch ms. */
+  lastCommittedAt?: number;
+  /** How long the last checkpoint took, from the cut to durable, ms. */
+  lastDurationMs?: number;
+  /** State entries (panes) and stored bytes at the last checkpoint. */
+  entries: number;
+  bytes: number;
+  checkpoints: number;
+  /** Messages dropped at intake because the restored checkpoint already reflected them. */
+  skipped: number;
+  restored?: RestoreReport;
+}
+
+export interface RestoreReport {
+  epoch: number;
+  entries: number;
+  partitions: number;
+  /** Age of the checkpoint when it was restored, ms. */
+  ageMs: number;
+  durationMs: number;
+}
+
+interface StatefulStep {
+  name: string;
+  step: Step;
+}
+
+export class CheckpointCoordinator {
+  readonly intervalMs: number;
+  private epoch = 0;
+  /** Last position read before the next cut, per partition; starts as the restored positions. */
+  private readonly positions = new Map<string, string>();
+  /** Restored positions not yet passed: messages at or below them are dropped at intake. */
+  private readonly resumeAfter = new Map<string, string>();
+  private holds: Ack[] = [];
+  private changed = false;
+  private readonly figures: CheckpointStats = { epoch: 0, entries: 0, bytes: 0, checkpoints: 0, skipped: 0 };
+
+  constructor(
+    private readonly options: CheckpointOptions,
+    private readonly clock: Clock,
+    private readonly logger: Logger,
+  ) {
+    this.intervalMs = options.intervalMs;
+  }
+
+  get store(): StateStore {
+    return this.options.store;
+  }
+
+  stats(): CheckpointStats {
+    return { ...this.figures };
+  }
+
+  /**
+   * Opens the store, loads the last checkpoint and restores every stateful step from it. Refuses
+   * (StateError) state built by a different definition of a step, or of another application.
+   */
+  async restore(steps: readonly StatefulStep[]): Promise<RestoreReport | undefined> {
+    const started = performance.now();
+    await this.options.store.open();
+    const cp = await this.options.store.load();
+    if (!cp) return undefined;
+    if (cp.applicationId !== this.options.applicationId) {
+      throw new StateError(
+        'E_STATE_FOREIGN',
+        `stored state belongs to application \`${cp.applicationId}\`, not \`${this.options.applicationId}\` (${this.options.store.description}); point --state-dir elsewhere or run with --reset-state`,
+        this.options.store.description,
+      );
+    }
+    const mismatches = fingerprintMismatches(cp.fingerprints, this.options.fingerprints);
+    if (mismatches.length > 0) {
+      const lines = mismatches.map(({ step, message }) => {
+        const what = this.options.explainChange?.(step, cp.fingerprints[step]!);
+        return `steps.${step}: ${message}${what ? `: ${what}` : ''}`;
+      });
+      throw new StateError(
+        'E_STATE_INCOMPATIBLE',
+        `stored state cannot be used by this spec:\n  ${lines.join('\n  ')}\nRun with --reset-state to drop it (windows then start empty), or restore the previous definition. \`sluice diff\` tells before a deploy.`,
+        `steps.${mismatches[0]!.step}`,
+      );
+    }
+    let entries = 0;
+    for (const { name, step } of steps) {
+      const state = cp.states.get(name);
+      // A step added since the checkpoint starts empty; state of a removed step is left alone.
+      if (!state || !step.restore) continue;
+      step.restore(state);
+      entries += state.entries.size;
+    }
+    for (const [partition, position] of Object.entries(cp.positions)) {
+      this.positions.set(partition, position);
+      this.resumeAfter.set(partition, position);
+    }
+    this.epoch = cp.epoch;
+    const report: RestoreReport = {
+      epoch: cp.epoch,
+      entries,
+      partitions: this.positions.size,
+      ageMs: Math.max(0, Date.now() - cp.takenAt),
+      durationMs: Math.round(performance.now() - started),
+    };
+    this.figures.epoch = cp.epoch;
+    this.figures.entries = entries;
+    this.figures.restored = report;
+    return report;
+  }
+
+  /**
+   * The messages of a batch that the restored checkpoint does not reflect yet. Positions in a
+   * partition only grow, so once a message is past the restored position the check is dropped.
+   */
+  admit(partition: string, messages: RawMessage[]): RawMessage[] {
+    const after = this.resumeAfter.get(partition);
+    if (after === undefined || messages.length === 0) return messages;
+    const last = messages[messages.length - 1]!.position.offset;
+    if (comparePositions(last, after) <= 0) {
+      this.figures.skipped += messages.length;
+      return [];
+    }
+    this.resumeAfter.delete(partition);
+    const fresh = messages.filter((m) => comparePositions(m.position.offset, after) > 0);
+    this.figures.skipped += messages.length - fresh.length;
+    return fresh;
+  }
+
+  /** A batch entered the graph: its last position joins the next cut, and its Ack is held until that cut is durable. */
+  track(partition: string, lastPosition: string, ack: Ack): void {
+    this.positions.set(partition, lastPosition);
+    ack.retain();
+    this.holds.push(ack);
+    this.changed = true;
+  }
+
+  /** Something other than a batch may have changed state (a tick closing windows, a rebalance). */
+  noteChange(): void {
+    this.changed = true;
+  }
+
+  /**
+   * Takes a checkpoint at the current cut. `steps` are snapshotted now (the caller runs this
+   * between two jobs); `flushSinks` resolves once the sinks wrote everything handed to them so far.
+   * Throws when the store cannot commit: the held Acks then stay held and the run must fail.
+   */
+  async take(steps: readonly StatefulStep[], flushSinks: () => Promise<void>, force = false): Promise<boolean> {
+    if (!this.changed && !force) return false;
+    const started = performance.now();
+    const states = new Map<string, StepState>();
+    let entries = 0;
+    for (const { name, step } of steps) {
+      if (!step.snapshot) continue;
+      const state = step.snapshot();
+      states.set(name, state);
+      entries += state.entries.size;
+    }
+    const checkpoint: Checkpoint = {
+      applicationId: this.options.applicationId,
+      epoch: this.epoch + 1,
+      positions: Object.fromEntries(this.positions),
+      states,
+      fingerprints: this.options.fingerprints,
+      takenAt: this.clock.now(),
+    };
+    const holds = this.holds;
+    this.holds = [];
+    this.changed = false;
+    await flushSinks();
+    let figures: CommitFigures;
+    try {
+      figures = await this.options.store.commit(checkpoint);
+    } catch (err) {
+      this.holds = holds.concat(this.holds);
+      throw err;
+    }
+    this.epoch = checkpoint.epoch;
+    for (const ack of holds) ack.release();
+    Object.assign(this.figures, {
+      epoch: this.epoch,
+      lastCommittedAt: Date.now(),
+      lastDurationMs: Math.round(performance.now() - started),
+      entries,
+      bytes: figures.bytes,
+      checkpoints: this.figures.checkpoints + 1,
+    });
+    this.logger.debug({ epoch: this.epoch, entries, written: figures.written, deleted: figures.deleted, ms: this.figures.lastDurationMs }, 'checkpoint committed');
+    return true;
+  }
+
+  /**
+   * The run read all its input and every window flushed: the job is done, its outputs written, and
+   * a later run starts afresh (as a finished Flink job keeps no checkpoint to resume from).
+   */
+  async finishedInput(flushSinks: () => Promise<void>): Promise<void> {
+    await flushSinks();
+    const holds = this.holds;
+    this.holds = [];
+    await this.options.store.reset();
+    for (const ack of holds) ack.release();
+    this.logger.info({ store: this.options.store.description }, 'input ended: stored state removed, a new run starts from the beginning');
+  }
+
+  /** Held Acks of a run that failed are dropped, never released: their positions must not be committed. */
+  abandon(): void {
+    this.holds = [];
+  }
+}
