@@ -8,6 +8,11 @@
  * native `JSON.parse` is exact. Otherwise the unsafe literals are swapped for marker strings,
  * parsed natively and swapped back for bigints. Our own small parser runs only on invalid text,
  * to say exactly where it breaks.
+ *
+ * Depth: native JSON.parse accepts any nesting, but much that handles a value afterwards recurses
+ * (JSON.stringify, JSONata, deep equality), and a record 200,000 levels deep overflowed the stack
+ * in a sink and crashed the run. So every parse refuses nesting beyond MAX_JSON_DEPTH, and
+ * `stringifyJson` falls back to an iterative writer rather than overflow.
  */
 import { SluiceError } from './errors.ts';
 
@@ -26,11 +31,21 @@ export class JsonSyntaxError extends SluiceError {
   }
 }
 
-/** Our parser (used to locate syntax errors) refuses nesting deeper than this rather than overflowing the stack. */
-export const MAX_JSON_DEPTH = 1000;
+/**
+ * The deepest nesting of arrays and objects any parse accepts. Jackson (which writes what Kafka
+ * Connect and Debezium send) defaults to 1000 and its maintainers consider 500 safer; no real record
+ * comes near either. 512 leaves code that recurses per level (JSONata, deep equality, our parser)
+ * far from Node's stack limit.
+ */
+export const MAX_JSON_DEPTH = 512;
 
-/** Parses JSON text exactly: integers beyond 2^53 become `bigint`. Throws JsonSyntaxError with the position. */
+/**
+ * Parses JSON text exactly: integers beyond 2^53 become `bigint`. Throws JsonSyntaxError with the
+ * position, also for nesting deeper than MAX_JSON_DEPTH.
+ */
 export function parseJson(text: string): JsonValue {
+  // Our parser enforces the depth: it throws there, or earlier at a syntax error.
+  if (nestingExceeds(text, MAX_JSON_DEPTH)) return new LosslessParser(text).parseDocument();
   try {
     const candidates = unsafeIntegerCandidates(text);
     if (candidates.length === 0) return JSON.parse(text) as JsonValue;
@@ -44,6 +59,43 @@ export function parseJson(text: string): JsonValue {
     // Not JSON: our own parser says where it stops being JSON (and throws JsonSyntaxError).
     return new LosslessParser(text).parseDocument();
   }
+}
+
+/**
+ * Whether arrays and objects outside strings nest deeper than `max` anywhere in the text (valid
+ * JSON or not). Cheap for almost every message: text with at most `max` opening brackets in all
+ * cannot nest deeper, and counting them is a few native `indexOf` calls. Only larger documents
+ * (big arrays of records) are scanned, at about half the cost of parsing them.
+ */
+export function nestingExceeds(text: string, max: number): boolean {
+  if (text.length <= max || countUpTo(text, '{', max + 1) + countUpTo(text, '[', max + 1) <= max) return false;
+  const n = text.length;
+  let depth = 0;
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c === Ch.Quote) {
+      // Jump to the closing quote (native indexOf): one after an even run of backslashes.
+      let end = text.indexOf('"', i + 1);
+      for (;;) {
+        if (end === -1) return false;
+        let b = end - 1;
+        while (text.charCodeAt(b) === Ch.Backslash) b--;
+        if (((end - 1 - b) & 1) === 0) break;
+        end = text.indexOf('"', end + 1);
+      }
+      i = end;
+    } else if (c === Ch.OpenBrace || c === Ch.OpenBracket) {
+      if (++depth > max) return true;
+    } else if (c === Ch.CloseBrace || c === Ch.CloseBracket) depth--;
+  }
+  return false;
+}
+
+/** How often `char` occurs in `text`, counting no further than `limit`. */
+function countUpTo(text: string, char: string, limit: number): number {
+  let count = 0;
+  for (let i = text.indexOf(char); i !== -1 && count < limit; i = text.indexOf(char, i + 1)) count++;
+  return count;
 }
 
 /** A value position (after `:`, `,` or `[`) holding a run of 16+ digits: the only places an unsafe integer literal can be. */
@@ -153,16 +205,105 @@ function restoreBigInts(value: JsonValue, values: bigint[]): JsonValue {
   return value;
 }
 
-/** JSON text for a value; bigints are written as plain digits. `undefined` becomes `null`. */
+/**
+ * JSON text for a value; bigints are written as plain digits. `undefined` becomes `null`. Never
+ * overflows the stack: a value too deep for native JSON.stringify is written iteratively.
+ */
 export function stringifyJson(value: unknown, indent?: number): string {
   try {
-    return JSON.stringify(value, null, indent) ?? 'null';
+    try {
+      return JSON.stringify(value, null, indent) ?? 'null';
+    } catch (err) {
+      if (!(err instanceof TypeError) || !/BigInt/i.test(err.message)) throw err;
+    }
+    // Bigints are marked as strings with a per-process nonce, then unquoted: no data string can collide.
+    const text = JSON.stringify(value, (_key, v: unknown) => (typeof v === 'bigint' ? `${BIGINT_MARK}${v.toString()}` : v), indent);
+    return (text ?? 'null').replace(BIGINT_MARK_RE, '$1');
   } catch (err) {
-    if (!(err instanceof TypeError) || !/BigInt/i.test(err.message)) throw err;
+    if (!isStackOverflow(err)) throw err;
+    return stringifyJsonIteratively(value, indent);
   }
-  // Bigints are marked as strings with a per-process nonce, then unquoted: no data string can collide.
-  const text = JSON.stringify(value, (_key, v: unknown) => (typeof v === 'bigint' ? `${BIGINT_MARK}${v.toString()}` : v), indent);
-  return (text ?? 'null').replace(BIGINT_MARK_RE, '$1');
+}
+
+function isStackOverflow(err: unknown): boolean {
+  return err instanceof RangeError && /call stack/i.test(err.message);
+}
+
+/** An array or object being written: its members are visited one per turn of the loop. */
+interface OpenContainer {
+  container: object;
+  /** Object keys; undefined for an array. */
+  keys: string[] | undefined;
+  length: number;
+  next: number;
+  /** Whether a member was written yet (separators, and where the closing bracket goes). */
+  wroteMember: boolean;
+}
+
+/**
+ * What JSON.stringify(value, null, indent) writes, bigints as plain digits, with an explicit stack
+ * instead of recursion: the same text at any depth. Slower than native; `stringifyJson` uses it
+ * only when native overflows.
+ */
+export function stringifyJsonIteratively(value: unknown, indent?: number): string {
+  const gap = indent === undefined ? '' : ' '.repeat(Math.max(0, Math.min(10, Math.floor(indent))));
+  const parts: string[] = [];
+  const stack: OpenContainer[] = [];
+  const open = new Set<object>();
+  const newline = (depth: number): void => {
+    if (gap !== '') parts.push(`\n${gap.repeat(depth)}`);
+  };
+  const write = (v: unknown): void => {
+    if (v === null) parts.push('null');
+    else if (typeof v === 'string') parts.push(JSON.stringify(v));
+    else if (typeof v === 'number') parts.push(Number.isFinite(v) ? String(v) : 'null');
+    else if (typeof v === 'boolean') parts.push(v ? 'true' : 'false');
+    else if (typeof v === 'bigint') parts.push(v.toString());
+    else if (typeof v === 'object') {
+      if (open.has(v)) throw new TypeError('Converting circular structure to JSON');
+      open.add(v);
+      const keys = Array.isArray(v) ? undefined : Object.keys(v);
+      stack.push({ container: v, keys, length: keys === undefined ? (v as unknown[]).length : keys.length, next: 0, wroteMember: false });
+      parts.push(keys === undefined ? '[' : '{');
+    }
+  };
+  const top = jsonMember('', value);
+  if (top === undefined) return 'null';
+  write(top);
+  while (stack.length > 0) {
+    const frame = stack[stack.length - 1]!;
+    if (frame.next >= frame.length) {
+      stack.pop();
+      open.delete(frame.container);
+      if (frame.wroteMember) newline(stack.length);
+      parts.push(frame.keys === undefined ? ']' : '}');
+      continue;
+    }
+    const i = frame.next++;
+    const key = frame.keys === undefined ? String(i) : frame.keys[i]!;
+    const member = jsonMember(key, (frame.container as Record<string, unknown>)[key]);
+    // An object leaves out what JSON cannot hold; an array writes null in its place.
+    if (member === undefined && frame.keys !== undefined) continue;
+    if (frame.wroteMember) parts.push(',');
+    frame.wroteMember = true;
+    newline(stack.length);
+    if (frame.keys !== undefined) parts.push(gap === '' ? `${JSON.stringify(key)}:` : `${JSON.stringify(key)}: `);
+    write(member === undefined ? null : member);
+  }
+  return parts.join('');
+}
+
+/** A member as JSON.stringify sees it: after `toJSON`, boxed primitives unboxed, undefined when JSON cannot hold it. */
+function jsonMember(key: string, v: unknown): unknown {
+  if ((typeof v === 'object' && v !== null) || typeof v === 'bigint') {
+    const toJSON = (v as { toJSON?: unknown }).toJSON;
+    if (typeof toJSON === 'function') v = (toJSON as (key: string) => unknown).call(v, key);
+  }
+  if (v instanceof Number) return Number(v);
+  if (v instanceof String) return String(v);
+  if (v instanceof Boolean) return v.valueOf();
+  if (v === undefined || typeof v === 'function' || typeof v === 'symbol') return undefined;
+  return v;
 }
 
 const NONCE = Math.random().toString(36).slice(2, 10);

@@ -3,11 +3,14 @@ import {
   JsonSyntaxError,
   MAX_JSON_DEPTH,
   integerLiteral,
+  nestingExceeds,
   parseJson,
   parseJsonStrict,
   stringifyJson,
+  stringifyJsonIteratively,
   unsafeIntegerLiterals,
 } from '../../src/engine/json.ts';
+import { mulberry32 } from '../../src/engine/seeded-random.ts';
 
 describe('parseJson', () => {
   it('keeps a Debezium ts_ns beyond 2^53 as an exact bigint', () => {
@@ -49,14 +52,38 @@ describe('parseJson', () => {
     ]);
   });
 
-  it('parses deep structures, and refuses absurd nesting with a position', () => {
-    const depth = 1000;
-    const deep = `${'['.repeat(depth)}12345678901234567890${']'.repeat(depth)}`;
+  it('parses nesting up to MAX_JSON_DEPTH, bigints at the bottom included', () => {
+    const deep = `${'['.repeat(MAX_JSON_DEPTH)}12345678901234567890${']'.repeat(MAX_JSON_DEPTH)}`;
     let v = parseJson(deep);
-    for (let i = 0; i < depth; i++) v = (v as unknown[])[0] as never;
+    for (let i = 0; i < MAX_JSON_DEPTH; i++) v = (v as unknown[])[0] as never;
     expect(v).toBe(12345678901234567890n);
-    // Invalid and absurdly deep: reported as an error, not a stack overflow.
-    expect(() => parseJson('['.repeat(MAX_JSON_DEPTH * 20))).toThrow(/nesting deeper than 1000 levels/);
+    expect(parseJson(`{"s":"${'['.repeat(MAX_JSON_DEPTH * 2)}"}`)).toEqual({ s: '['.repeat(MAX_JSON_DEPTH * 2) });
+  });
+
+  it('refuses valid JSON nested one level deeper than MAX_JSON_DEPTH, at the bracket too deep, on both paths', () => {
+    expect(MAX_JSON_DEPTH).toBe(512);
+    const tooDeep = `${'{"a":'.repeat(MAX_JSON_DEPTH + 1)}1${'}'.repeat(MAX_JSON_DEPTH + 1)}`;
+    // Native JSON.parse takes it: proof the limit is ours.
+    expect(() => JSON.parse(tooDeep)).not.toThrow();
+    for (const text of [tooDeep, tooDeep.replace('1}', '12345678901234567890}')]) {
+      try {
+        parseJson(text);
+        expect.unreachable();
+      } catch (err) {
+        expect(err).toBeInstanceOf(JsonSyntaxError);
+        expect((err as JsonSyntaxError).message).toBe(`nesting deeper than 512 levels at line 1 column ${MAX_JSON_DEPTH * 5 + 1}`);
+        expect((err as JsonSyntaxError).position).toBe(MAX_JSON_DEPTH * 5);
+      }
+    }
+    expect(() => parseJsonStrict(tooDeep)).toThrow(/nesting deeper than 512 levels/);
+  });
+
+  it('refuses a 200,000-level record (400 KB, well under the 1 MB limit) quickly, valid or cut short', () => {
+    const depth = 200_000;
+    const t0 = performance.now();
+    expect(() => parseJson(`${'['.repeat(depth)}${']'.repeat(depth)}`)).toThrow(/nesting deeper than 512 levels/);
+    expect(() => parseJson('['.repeat(depth))).toThrow(/nesting deeper than 512 levels/);
+    expect(performance.now() - t0).toBeLessThan(1000);
   });
 
   it('reports syntax errors with line and column, on both paths', () => {
@@ -84,6 +111,16 @@ describe('parseJson', () => {
   it('agrees with JSON.parse on text without unsafe integers', () => {
     const text = '{"a":[1,2.5,-3e2,true,false,null,{"b":"c"}],"d":""}';
     expect(parseJson(text)).toEqual(JSON.parse(text));
+  });
+});
+
+describe('nestingExceeds', () => {
+  it('counts arrays and objects outside strings, escaped quotes included', () => {
+    expect(nestingExceeds('[[{"a":1}],[{}]]', 3)).toBe(false);
+    expect(nestingExceeds('[[{"a":[1]}]]', 3)).toBe(true);
+    expect(nestingExceeds('["[[[[", {"\\\"[[[": "{{{{"}]', 2)).toBe(false);
+    expect(nestingExceeds('[[],[],[],[],[]]', 2)).toBe(false);
+    expect(nestingExceeds('[[[[', 3)).toBe(true);
   });
 });
 
@@ -119,6 +156,61 @@ describe('stringifyJson', () => {
   it('writes undefined as null and matches JSON.stringify otherwise', () => {
     expect(stringifyJson(undefined)).toBe('null');
     expect(stringifyJson({ a: [1, 'x', null] }, 2)).toBe(JSON.stringify({ a: [1, 'x', null] }, null, 2));
+  });
+
+  it('writes a value nested 200,000 levels deep instead of overflowing the stack', () => {
+    const depth = 200_000;
+    let deep: unknown = 12345678901234567890n;
+    for (let i = 0; i < depth; i++) deep = i % 2 === 0 ? [deep] : { a: deep };
+    // Native JSON.stringify overflows on it: proof the test can fail.
+    expect(() => JSON.stringify(deep, (_k, v: unknown) => (typeof v === 'bigint' ? 0 : v))).toThrow(RangeError);
+    const text = stringifyJson(deep);
+    expect(text).toBe(`${'{"a":['.repeat(depth / 2)}12345678901234567890${']}'.repeat(depth / 2)}`);
+  });
+});
+
+/** A random value of the kinds records hold and a few JSON.stringify treats specially. */
+function randomValue(next: () => number, depth: number): unknown {
+  const pick = Math.floor(next() * (depth > 4 ? 9 : 12));
+  const leaves: (() => unknown)[] = [
+    () => null,
+    () => next() < 0.5,
+    () => [0, -0, 1.5, -3e21, 1e-7, NaN, Infinity, Math.floor(next() * 1e9)][Math.floor(next() * 8)],
+    () => ['', 'plain', 'q"u\\o\nte', '\u0000\u001f', '\ud800 lone', 'é😀', '</script>'][Math.floor(next() * 7)],
+    () => undefined,
+    () => () => 1,
+    () => new Date(Math.floor(next() * 2e12)),
+    () => Symbol('s'),
+    () => ({ toJSON: (key: string) => `toJSON(${key})` }),
+  ];
+  if (pick < leaves.length) return leaves[pick]!();
+  const n = Math.floor(next() * 4);
+  if (pick === 9) return Array.from({ length: n }, () => randomValue(next, depth + 1));
+  const obj: Record<string, unknown> = {};
+  for (let i = 0; i < n; i++) obj[['a', 'b c', '"k"', '1', '__x'][Math.floor(next() * 5)]!] = randomValue(next, depth + 1);
+  return obj;
+}
+
+describe('stringifyJsonIteratively', () => {
+  it('writes exactly what JSON.stringify writes, for random values and every indent', () => {
+    const next = mulberry32(11);
+    for (let i = 0; i < 3000; i++) {
+      const value = randomValue(next, 0);
+      for (const indent of [undefined, 0, 2, 4.7, 20]) {
+        expect(stringifyJsonIteratively(value, indent), `value #${i}, indent ${indent}`).toBe(JSON.stringify(value, null, indent) ?? 'null');
+      }
+    }
+  });
+
+  it('writes bigints as digits and refuses cycles as JSON.stringify does', () => {
+    expect(stringifyJsonIteratively({ n: [-12345678901234567890n, new Number(2), new String('s'), new Boolean(false)] })).toBe(
+      '{"n":[-12345678901234567890,2,"s",false]}',
+    );
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = [cyclic];
+    expect(() => stringifyJsonIteratively(cyclic)).toThrow(TypeError);
+    const shared = { x: 1 };
+    expect(stringifyJsonIteratively([shared, shared])).toBe('[{"x":1},{"x":1}]');
   });
 });
 
