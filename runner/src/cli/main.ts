@@ -9,6 +9,7 @@ const commands: CliCommand[] = [
   (await import('./test.ts')).command,
   (await import('./validate.ts')).command,
   (await import('./graph.ts')).command,
+  (await import('./diff.ts')).command,
   (await import('./schema.ts')).command,
 ];
 
