@@ -1,5 +1,5 @@
 import jsonata from 'jsonata';
-import { ExpressionSyntaxError } from './errors.ts';
+import { ExpressionSyntaxError, describeValueKind } from './errors.ts';
 import { DEFER, compileSubset } from './expression-compiler.ts';
 import type { StreamRecord } from './record.ts';
 import { toEpochMillis, wallClock } from './time.ts';
@@ -37,7 +37,7 @@ function timeFunction(pick: (ms: number, tz: string | undefined) => unknown): Fn
   return (value: unknown, tz?: unknown) => {
     if (value === undefined || value === null) return undefined;
     const ms = toEpochMillis(value);
-    if (ms === undefined) throw new Error(`not a timestamp: ${JSON.stringify(value)}`);
+    if (ms === undefined) throw new Error(`not a timestamp: ${describeValueKind(value)}`);
     return pick(ms, typeof tz === 'string' ? tz : undefined);
   };
 }

@@ -5,7 +5,7 @@
  * (for steps: `set: { reason: $meta.error.message }`).
  */
 import type { Ack } from './ack.ts';
-import { SluiceError, errorMessage } from './errors.ts';
+import { SluiceError, boundedMessage, errorMessage } from './errors.ts';
 import type { RawMessage, StreamRecord } from './record.ts';
 
 export const ERROR_NODE_HEADER = 'sluice-error-node';
@@ -20,8 +20,9 @@ export interface RecordFailure {
   code?: string;
 }
 
+/** The failure as records carry it; the message cut to MAX_ERROR_MESSAGE_LENGTH, whatever threw it. */
 export function describeFailure(node: string, error: unknown): RecordFailure {
-  const failure: RecordFailure = { node, message: errorMessage(error) };
+  const failure: RecordFailure = { node, message: boundedMessage(errorMessage(error)) };
   if (error instanceof SluiceError) failure.code = error.code;
   return failure;
 }

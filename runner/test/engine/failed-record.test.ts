@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Ack } from '../../src/engine/ack.ts';
-import { RecordError } from '../../src/engine/errors.ts';
-import { failedRecord, undecodableRecord } from '../../src/engine/failed-record.ts';
+import { MAX_ERROR_MESSAGE_LENGTH, RecordError } from '../../src/engine/errors.ts';
+import { ERROR_MESSAGE_HEADER, failedRecord, undecodableRecord, type RecordFailure } from '../../src/engine/failed-record.ts';
 
 const position = { source: 'in', partition: 'in/0', offset: '7' };
 
@@ -22,5 +22,18 @@ describe('failed records', () => {
     const failed = undecodableRecord(msg, 'in', ack, new Error('Unexpected token'));
     expect(failed).toMatchObject({ key: 'id-1', value: '{oops', time: 99, ack });
     expect(failed.meta.error).toEqual({ node: 'in', message: 'Unexpected token' });
+  });
+
+  it('carry a reason cut to MAX_ERROR_MESSAGE_LENGTH in headers and $meta.error, whatever threw it', () => {
+    const ack = new Ack(() => {});
+    const rec = { key: null, value: {}, time: 0, headers: {}, meta: {}, position, ack };
+    // A plain Error (a JSONata error quoting a huge field, say), not a RecordError that cuts itself.
+    const failed = failedRecord(rec, 'enriched', new Error(`Unable to cast value to a number: "${'9'.repeat(1_000_000)}"`));
+    const header = failed.headers[ERROR_MESSAGE_HEADER]!;
+    expect(header.length).toBeLessThanOrEqual(MAX_ERROR_MESSAGE_LENGTH + 40);
+    expect(header).toMatch(/^Unable to cast value to a number: "9+… \(\d+ more characters\)$/);
+    expect((failed.meta.error as RecordFailure).message).toBe(header);
+    const undecodable = undecodableRecord({ key: null, value: 'x', headers: {}, timestamp: 0, position }, 'in', ack, new Error('e'.repeat(5000)));
+    expect(undecodable.headers[ERROR_MESSAGE_HEADER]!.length).toBeLessThanOrEqual(MAX_ERROR_MESSAGE_LENGTH + 40);
   });
 });

@@ -8,6 +8,7 @@
  * and only their payload is parsed; already structured values (generator, postgres-cdc) are
  * recognised by schema object identity.
  */
+import { describeValueKind } from '../../engine/errors.ts';
 import { parseJson, stringifyJson } from '../../engine/json.ts';
 import { fieldOf, LOGICAL, parseConnectSchema, type ConnectSchema } from './connect-schema.ts';
 import { NotAnEnvelopeError, parsePayload, unwrapPayload, type DebeziumPayload, type Row } from './envelope.ts';
@@ -27,14 +28,17 @@ export const UNAVAILABLE_PLACEHOLDER = '__debezium_unavailable_value';
 
 type Converter = (value: unknown, column: string) => unknown;
 
+// Error messages name a bad value's kind, never the value: it is personal data of any size, goes
+// to headers and logs, and the record on the errors port carries it anyway.
+
 function expectInteger(value: unknown, column: string, what: string): number | bigint {
   if (typeof value === 'number' || typeof value === 'bigint') return value;
-  throw new Error(`column \`${column}\`: expected ${what} as an integer, got ${stringifyJson(value)}`);
+  throw new Error(`column \`${column}\`: expected ${what} as an integer, got ${describeValueKind(value)}`);
 }
 
 function expectString(value: unknown, column: string, what: string): string {
   if (typeof value === 'string') return value;
-  throw new Error(`column \`${column}\`: expected ${what} as a string, got ${stringifyJson(value)}`);
+  throw new Error(`column \`${column}\`: expected ${what} as a string, got ${describeValueKind(value)}`);
 }
 
 /** Converters by logical type name; a missing entry means the value is used as sent. */
@@ -63,7 +67,7 @@ function logicalConverter(schema: ConnectSchema): Converter | undefined {
     }
     case LOGICAL.VariableScaleDecimal:
       return (v, c) => {
-        if (typeof v !== 'object' || v === null) throw new Error(`column \`${c}\`: expected {scale, value}, got ${stringifyJson(v)}`);
+        if (typeof v !== 'object' || v === null) throw new Error(`column \`${c}\`: expected {scale, value}, got ${describeValueKind(v)}`);
         const { scale, value } = v as { scale?: unknown; value?: unknown };
         if (typeof scale !== 'number') throw new Error(`column \`${c}\`: VariableScaleDecimal without a numeric scale`);
         return decodeDecimal(expectString(value, c, 'a base64 decimal'), scale);
@@ -93,7 +97,7 @@ const FLOAT_WORDS = new Set(['NaN', 'Infinity', '-Infinity']);
  */
 function primitiveCheck(schema: ConnectSchema): Converter | undefined {
   const fail = (v: unknown, c: string): never => {
-    throw new Error(`column \`${c}\`: expected ${/^[aeiou]/.test(schema.type) ? 'an' : 'a'} ${schema.type}, got ${stringifyJson(v)}`);
+    throw new Error(`column \`${c}\`: expected ${/^[aeiou]/.test(schema.type) ? 'an' : 'a'} ${schema.type}, got ${describeValueKind(v)}`);
   };
   switch (schema.type) {
     case 'int8':

@@ -8,7 +8,7 @@
  * A type without a faithful encoding here is refused with an error naming the table, column and
  * type: a change stream that silently turns values into null is worse than one that stops.
  */
-import { ConfigError } from '../../engine/errors.ts';
+import { ConfigError, describeValueKind } from '../../engine/errors.ts';
 import { LOGICAL, type ConnectSchema, type ConnectType } from '../debezium/connect-schema.ts';
 import { UNAVAILABLE_PLACEHOLDER } from '../debezium/decoder.ts';
 
@@ -81,8 +81,9 @@ const OFFSET_RE = /^([+-])(\d{2})(?::?(\d{2}))?(?::?(\d{2}))?$/;
 
 const MICROS_PER_DAY = 86_400_000_000n;
 
+/** Names the value's size, not the value: a column value is personal data, and this message is logged. */
 function bad(kind: string, text: string): Error {
-  return new Error(`cannot read ${JSON.stringify(text)} as ${kind}`);
+  return new Error(`cannot read ${describeValueKind(text)} as ${kind}`);
 }
 
 function fractionMicros(frac: string | undefined): bigint {
