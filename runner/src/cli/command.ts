@@ -56,21 +56,22 @@ export function oneOf<T extends string>(value: string | undefined, allowed: read
   throw new UsageError(`${flag} must be one of ${allowed.join(', ')}, got \`${value}\``);
 }
 
-/** The flags run, validate and graph share to say what to load: `--profile NAME` and repeatable `--set path=value`. */
+/** The flags run, validate and graph share to say what to load: `--profile NAME`, repeatable `--set path=value` and `--add path=value`. */
 export const SPEC_FLAGS = {
   profile: { type: 'string' },
   set: { type: 'string', multiple: true },
+  add: { type: 'string', multiple: true },
 } as const;
 
-/** Those flags and the environment, as loadPipeline takes them; a malformed `--set` is a usage error. */
-export function specLoadOptions(values: { profile?: string | undefined; set?: string[] | undefined }, env: CliIO['env']): LoadOptions {
-  let sets;
+/** Those flags and the environment, as loadPipeline takes them; a malformed `--set` or `--add` is a usage error. */
+export function specLoadOptions(values: { profile?: string | undefined; set?: string[] | undefined; add?: string[] | undefined }, env: CliIO['env']): LoadOptions {
   try {
-    sets = (values.set ?? []).map(parseSetArgument);
+    const sets = (values.set ?? []).map((arg) => parseSetArgument(arg, '--set'));
+    const adds = (values.add ?? []).map((arg) => parseSetArgument(arg, '--add'));
+    return { env, sets, adds, ...(values.profile !== undefined ? { profile: values.profile } : {}) };
   } catch (err) {
     throw new UsageError(errorMessage(err));
   }
-  return { env, sets, ...(values.profile !== undefined ? { profile: values.profile } : {}) };
 }
 
 function overview(commands: readonly CliCommand[]): string {

@@ -11,7 +11,8 @@ ports), and one line on what each node does. Secrets are redacted. Connects to n
 Options:
   --format text|mermaid|dot   text (default); mermaid (flowchart, renders on GitHub); Graphviz dot
   --profile NAME              apply the spec's profile NAME first
-  --set path=value            override a value (YAML); repeatable
+  --set path=value            change a value the spec has (YAML); repeatable
+  --add path=value            add a source, step, sink or key the spec lacks (YAML); repeatable
 
 Exit codes: 0 printed, 2 the spec is invalid (errors on stderr), 1 internal error.
 `;

@@ -12,7 +12,10 @@ duplicate names) and \`\${VAR}\` references with neither a value nor a default. 
 
 Options:
   --profile NAME       apply the spec's profile NAME first
-  --set path=value     override a value (YAML), e.g. --set sources.activities.kafka.topic=t; repeatable
+  --set path=value     change a value the spec has (YAML), e.g. --set sources.activities.kafka.topic=t;
+                       repeatable; a path that does not exist is an error, never a new source
+  --add path=value     add what the spec lacks, e.g. --add 'sinks.copy={from: hourly, stdout: {}}';
+                       repeatable, applied before --set
   --format text|json   text (default): rustc-style errors on stderr; json: one report on stdout
 
 Exit codes: 0 all valid, 2 invalid (or a usage error), 1 internal error.

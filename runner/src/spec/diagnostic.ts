@@ -1,7 +1,8 @@
 /**
  * Diagnostics: what `sluice validate` reports. Each has a stable code (listed in the README), a
  * position in the spec file and a message written as a sentence; the renderer prints them
- * rustc-style with the source line and a caret under the offending YAML node.
+ * rustc-style with the source line and a caret under the offending YAML node. A mistake made on
+ * the command line (`--profile`, `--set`) has no position: no line of the file is wrong.
  */
 
 /** Every code validation can report, with the one line the README shows for it. */
@@ -28,28 +29,50 @@ export const DIAGNOSTIC_CODES = {
   E_ENV_UNSET: '`${VAR}` has no value in the environment and no default',
   E_ENV_SYNTAX: 'a `${` that is not a valid reference (write `$${` for a literal `${`)',
   E_PROFILE_UNKNOWN: '`--profile` names a profile the spec does not define',
-  E_SET_PATH: 'a `--set path=value` override cannot be applied',
+  E_SET_PATH: 'a `--set` or `--add` override cannot be applied (`--set` changes only what exists, `--add` only adds)',
 } as const;
 
 export type DiagnosticCode = keyof typeof DIAGNOSTIC_CODES;
 
-export interface Diagnostic {
+interface DiagnosticBase {
   code: DiagnosticCode;
   /** A sentence: what is wrong, naming the node and the value. */
   message: string;
   file: string;
-  /** 1-based. */
-  line: number;
-  /** 1-based, in characters. */
-  col: number;
-  /** How many characters the caret underlines on `line` (1 when unknown). */
-  span?: number;
   /** The fix to apply, when there is one. */
   hint?: string;
 }
 
+/** A place in the file: 1-based line and column (in characters), and how many characters the caret underlines (1 when unknown). */
+interface InFile {
+  line: number;
+  col: number;
+  span?: number;
+}
+
+/** A mistake on the command line (`--profile`, `--set`): no line of the file is wrong. */
+interface OnCommandLine {
+  line?: undefined;
+  col?: undefined;
+  span?: undefined;
+}
+
+export type Diagnostic = DiagnosticBase & (InFile | OnCommandLine);
+
+/** Command-line mistakes come first in a file's list: they may be why the rest went wrong. */
 export function compareDiagnostics(a: Diagnostic, b: Diagnostic): number {
-  return a.file.localeCompare(b.file) || a.line - b.line || a.col - b.col || a.code.localeCompare(b.code) || a.message.localeCompare(b.message);
+  return (
+    a.file.localeCompare(b.file) ||
+    (a.line ?? 0) - (b.line ?? 0) ||
+    (a.col ?? 0) - (b.col ?? 0) ||
+    a.code.localeCompare(b.code) ||
+    a.message.localeCompare(b.message)
+  );
+}
+
+/** `line:col`, or `command line` for a diagnostic without a position. */
+export function positionText(d: Diagnostic): string {
+  return d.line === undefined ? 'command line' : `${d.line}:${d.col}`;
 }
 
 /** Sorted by position, without repeats (profile entries are checked both in place and where a profile puts them). */
@@ -57,7 +80,7 @@ export function sortDiagnostics(diagnostics: readonly Diagnostic[]): Diagnostic[
   const seen = new Set<string>();
   const out: Diagnostic[] = [];
   for (const d of [...diagnostics].sort(compareDiagnostics)) {
-    const key = `${d.file}\0${d.line}\0${d.col}\0${d.code}\0${d.message}`;
+    const key = `${d.file}\0${positionText(d)}\0${d.code}\0${d.message}`;
     if (seen.has(key)) continue;
     seen.add(key);
     out.push(d);
@@ -74,9 +97,15 @@ export function sortDiagnostics(diagnostics: readonly Diagnostic[]): Diagnostic[
  *        |     ^^^^^
  *        = help: ...
  *
- * `sourceText` is the file's text; without it only the first line is printed.
+ * `sourceText` is the file's text; without it only the first line is printed. A command-line
+ * mistake names the file without a line (`pipelines/x.yaml: error[...]`), like a compiler's
+ * command-line errors, and shows no source.
  */
 export function renderDiagnostic(d: Diagnostic, sourceText?: string): string {
+  if (d.line === undefined) {
+    const head = `${d.file}: error[${d.code}]: ${d.message}`;
+    return d.hint ? `${head}\n  = help: ${d.hint}` : head;
+  }
   const head = `${d.file}:${d.line}:${d.col}: error[${d.code}]: ${d.message}`;
   const lines = [head];
   const sourceLine = sourceText?.split(/\r?\n/)[d.line - 1];

@@ -4,12 +4,12 @@
  * (for validation) and the diagnostics of these first stages.
  */
 import { readFile } from 'node:fs/promises';
-import { isMap, isPair, isScalar, LineCounter, parse as parseYaml, parseDocument, visit, YAMLMap, type Document, type Node, type Pair } from 'yaml';
+import { isMap, isPair, isScalar, isSeq, LineCounter, parse as parseYaml, parseDocument, visit, YAMLMap, type Document, type Node, type Pair } from 'yaml';
 import { errorMessage } from '../engine/errors.ts';
 import type { Diagnostic, DiagnosticCode } from './diagnostic.ts';
 import { interpolateDocument, type Env } from './interpolate.ts';
 import { keyText, SpecPositions, type Position, type SpecPath } from './positions.ts';
-import { closest } from './suggest.ts';
+import { didYouMean } from './suggest.ts';
 
 export const SECTIONS = ['sources', 'steps', 'sinks'] as const;
 export type Section = (typeof SECTIONS)[number];
@@ -27,7 +27,10 @@ export interface LoadOptions {
   env?: Env;
   /** Name of an entry of `profiles:` whose sources, steps and sinks replace or add whole entries. */
   profile?: string;
+  /** `--set`: changes to what the spec (after the profile) has. */
   sets?: readonly SetOverride[];
+  /** `--add`: sources, steps, sinks or keys the spec does not have; applied before `sets`. */
+  adds?: readonly SetOverride[];
 }
 
 export interface LoadedSpec {
@@ -44,9 +47,9 @@ export interface LoadedSpec {
 }
 
 /** Parses `path=value` as given on the command line; the value is read as YAML (`--set steps.x.filter='a > 1'`). */
-export function parseSetArgument(arg: string): SetOverride {
+export function parseSetArgument(arg: string, flag: '--set' | '--add' = '--set'): SetOverride {
   const eq = arg.indexOf('=');
-  if (eq <= 0) throw new Error(`--set expects path=value, got \`${arg}\``);
+  if (eq <= 0) throw new Error(`${flag} expects path=value, got \`${arg}\``);
   const text = arg.slice(eq + 1);
   let value: unknown;
   try {
@@ -84,8 +87,10 @@ export function loadSpecText(file: string, text: string, options: LoadOptions = 
   restoreReferences(doc);
   let positions = new SpecPositions(text, doc, lineCounter);
   const diagnostics: Diagnostic[] = [];
-  const report = (code: DiagnosticCode, pos: Position, message: string, hint?: string) =>
-    diagnostics.push({ code, message, file, line: pos.line, col: pos.col, span: pos.span, ...(hint ? { hint } : {}) });
+  const report: Report = (code, pos, message, hint) => {
+    const where = pos === COMMAND_LINE ? {} : { line: pos.line, col: pos.col, span: pos.span };
+    diagnostics.push({ code, message, file, ...where, ...(hint ? { hint } : {}) });
+  };
 
   // Only the first: the parser's later errors are mostly consequences of it.
   for (const err of doc.errors.slice(0, 1)) {
@@ -97,7 +102,9 @@ export function loadSpecText(file: string, text: string, options: LoadOptions = 
 
   reportDuplicateKeys(doc.contents, [], positions, report);
 
-  if (options.profile !== undefined) applyProfile(doc, options.profile, positions, report);
+  if (options.profile !== undefined) applyProfile(doc, options.profile, report);
+  // Additions first, so a `--set` can refine what an `--add` brought in.
+  for (const add of options.adds ?? []) applyAdd(doc, add, report);
   for (const set of options.sets ?? []) applySet(doc, set, positions, report);
 
   const { problems, originals } = interpolateDocument(doc, options.env ?? {});
@@ -149,7 +156,9 @@ function restoreReferences(doc: Document): void {
   });
 }
 
-type Report = (code: DiagnosticCode, pos: Position, message: string, hint?: string) => void;
+/** Where a mistake made in `--profile` or `--set` is reported: not at a line of the file. */
+const COMMAND_LINE = 'command line';
+type Report = (code: DiagnosticCode, pos: Position | typeof COMMAND_LINE, message: string, hint?: string) => void;
 
 /** Is this map the list of node names of a section (`sources:` or `profiles.x.sources:`)? */
 function isSectionPath(path: SpecPath): boolean {
@@ -183,16 +192,15 @@ function reportDuplicateKeys(node: unknown, path: SpecPath, positions: SpecPosit
 }
 
 /** Profile entries replace or add whole entries: the profile's own pairs move in, so positions stay theirs. */
-function applyProfile(doc: Document, name: string, positions: SpecPositions, report: Report): void {
+function applyProfile(doc: Document, name: string, report: Report): void {
   const profiles = doc.get('profiles', true);
   const profile = isMap(profiles) ? profiles.get(name, true) : undefined;
   if (!isMap(profile)) {
     const known = isMap(profiles) ? profiles.items.map((p) => keyText(p.key)) : [];
-    const suggestion = closest(name, known);
     report(
       'E_PROFILE_UNKNOWN',
-      positions.at(['profiles'], 'key'),
-      `profile \`${name}\` is not defined${suggestion ? ` (did you mean \`${suggestion}\`?)` : ''}`,
+      COMMAND_LINE,
+      `--profile \`${name}\`: no such profile${didYouMean(name, known)}`,
       known.length ? `profiles in this spec: ${known.map((k) => `\`${k}\``).join(', ')}` : 'this spec has no `profiles:` section',
     );
     return;
@@ -212,10 +220,71 @@ function applyProfile(doc: Document, name: string, positions: SpecPositions, rep
   }
 }
 
+/** `a.b.0.c` -> `['a', 'b', 0, 'c']`, or undefined when a segment is empty. */
+function overridePath(text: string): (string | number)[] | undefined {
+  const path = text.split('.').map((seg) => (/^[0-9]+$/.test(seg) ? Number(seg) : seg));
+  return path.some((seg) => seg === '') ? undefined : path;
+}
+
+/** The YAML node at `path`, or undefined when some segment does not exist. */
+function nodeIn(doc: Document, path: SpecPath): unknown {
+  let node: unknown = doc.contents;
+  for (const seg of path) {
+    if (isMap(node)) {
+      const pair = node.items.find((p) => keyText(p.key) === String(seg));
+      if (!pair) return undefined;
+      node = pair.value;
+    } else if (isSeq(node) && typeof seg === 'number' && seg < node.items.length) {
+      node = node.items[seg];
+    } else {
+      return undefined;
+    }
+  }
+  return node;
+}
+
+/** How many leading segments of `path` exist in the document. */
+function existingDepth(doc: Document, path: SpecPath): number {
+  let depth = 0;
+  while (depth < path.length && nodeIn(doc, path.slice(0, depth + 1)) !== undefined) depth++;
+  return depth;
+}
+
+function keysOf(node: unknown): string[] {
+  return isMap(node) ? node.items.map((p) => keyText(p.key)) : [];
+}
+
+/** What is missing at `path[depth]`, as a message names it: "there is no source `activites`", "`a.b` does not exist". */
+function missingText(doc: Document, path: SpecPath, depth: number): string {
+  const parent = path.slice(0, depth);
+  const name = String(path[depth]);
+  const suggestion = didYouMean(name, keysOf(nodeIn(doc, parent)));
+  if (isSectionPath(parent)) return `there is no ${ROLE[parent[parent.length - 1] as Section]} \`${name}\`${suggestion}`;
+  return `\`${path.slice(0, depth + 1).join('.')}\` does not exist${suggestion}`;
+}
+
+/**
+ * `--set` changes what exists: a value, or a key added to a map that exists. It never adds a whole
+ * source, step or sink, so a mistyped name (`sources.activites...`) is refused instead of quietly
+ * adding a node; `--add` is the form that adds.
+ */
 function applySet(doc: Document, set: SetOverride, positions: SpecPositions, report: Report): void {
-  const path = set.path.split('.').map((seg) => (/^[0-9]+$/.test(seg) ? Number(seg) : seg));
-  if (path.some((seg) => seg === '')) {
-    report('E_SET_PATH', { line: 1, col: 1, span: 1 }, `\`--set ${set.path}\` has an empty path segment`);
+  const path = overridePath(set.path);
+  if (!path) {
+    report('E_SET_PATH', COMMAND_LINE, `--set \`${set.path}\`: the path has an empty segment`);
+    return;
+  }
+  const depth = existingDepth(doc, path);
+  const addsEntry = depth === path.length - 1 && isSectionPath(path.slice(0, -1));
+  // A missing last key is fine (the map exists; the schema checks the key), unless it is a new entry.
+  if (depth < path.length - 1 || addsEntry) {
+    const entry = isSectionPath(path.slice(0, depth)) ? path.slice(0, depth + 1).join('.') : undefined;
+    report(
+      'E_SET_PATH',
+      COMMAND_LINE,
+      `--set \`${set.path}\`: ${missingText(doc, path, depth)}`,
+      entry ? `\`--set\` changes only what exists; to add \`${entry}\`, write \`--add ${entry}=<entry>\`` : '`--set` changes only what exists: check the path against the spec',
+    );
     return;
   }
   try {
@@ -223,4 +292,26 @@ function applySet(doc: Document, set: SetOverride, positions: SpecPositions, rep
   } catch (err) {
     report('E_SET_PATH', positions.at(path), `cannot apply \`--set ${set.path}\`: ${errorMessage(err)}`);
   }
+}
+
+/** `--add`: adds what does not exist yet (a source, step, sink or key), in a map that does; a missing section is created. */
+function applyAdd(doc: Document, add: SetOverride, report: Report): void {
+  const path = overridePath(add.path);
+  if (!path) {
+    report('E_SET_PATH', COMMAND_LINE, `--add \`${add.path}\`: the path has an empty segment`);
+    return;
+  }
+  if (nodeIn(doc, path) !== undefined) {
+    report('E_SET_PATH', COMMAND_LINE, `--add \`${add.path}\`: it exists already`, `to change it, write \`--set ${add.path}=<value>\``);
+    return;
+  }
+  const parent = path.slice(0, -1);
+  const newSection = parent.length === 1 && SECTIONS.includes(parent[0] as Section);
+  if (!isMap(nodeIn(doc, parent)) && !(newSection && nodeIn(doc, parent) === undefined)) {
+    const depth = existingDepth(doc, parent);
+    const problem = depth < parent.length ? missingText(doc, parent, depth) : `\`${parent.join('.')}\` is not a map`;
+    report('E_SET_PATH', COMMAND_LINE, `--add \`${add.path}\`: ${problem}`);
+    return;
+  }
+  doc.setIn(path, doc.createNode(add.value) as Node);
 }

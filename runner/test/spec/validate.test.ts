@@ -1,12 +1,13 @@
 import { describe, expect, it } from 'vitest';
+import { positionText } from '../../src/spec/diagnostic.ts';
 import { loadSpecText, type LoadOptions } from '../../src/spec/load.ts';
 import { validateSpec } from '../../src/spec/validate.ts';
 import { fakeComponents } from './fake-components.ts';
 
-/** `line:col CODE message` for each diagnostic of a spec, validated against the fake components. */
+/** `line:col CODE message` (or `command line CODE message`) for each diagnostic of a spec, validated against the fake components. */
 function check(text: string, options: LoadOptions = {}): string[] {
   const loaded = loadSpecText('p.yaml', text, { env: {}, ...options });
-  return validateSpec(loaded, fakeComponents).diagnostics.map((d) => `${d.line}:${d.col} ${d.code} ${d.message}`);
+  return validateSpec(loaded, fakeComponents).diagnostics.map((d) => `${positionText(d)} ${d.code} ${d.message}`);
 }
 
 const lines = (...l: string[]) => l.join('\n') + '\n';
@@ -142,7 +143,7 @@ describe('validateSpec', () => {
     expect(check(text.replace('rate: 0', 'rate: 5'), { profile: 'local' })).toEqual([]);
     // Every profile's entries are checked, used or not.
     expect(check(text, { profile: 'locl' })).toEqual([
-      '23:1 E_PROFILE_UNKNOWN profile `locl` is not defined (did you mean `local`?)',
+      'command line E_PROFILE_UNKNOWN --profile `locl`: no such profile (did you mean `local`?)',
       '26:36 E_SCHEMA_VALUE `rate` must be at least 1, got `0`',
     ]);
   });
