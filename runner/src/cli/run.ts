@@ -9,27 +9,33 @@ import { createLogger, type Logger } from '../engine/logger.ts';
 import { Metrics } from '../engine/metrics.ts';
 import { Runtime, type RuntimeStats } from '../engine/runtime.ts';
 import { instantiate } from '../plan/instantiate.ts';
+import { prepareState } from '../plan/state.ts';
 import { loadPipeline, renderLoadErrors } from '../plan/load-pipeline.ts';
 import { EXIT_INVALID, EXIT_OK, parseCommandLine, processIO, SPEC_FLAGS, specLoadOptions, UsageError, type CliCommand } from './command.ts';
 
 const EXIT_FAILED = 1;
 const EXIT_INTERRUPTED = 130;
 
-const usage = `Usage: sluice run <file> [--profile <name>] [--set <path=value>]... [--log-level <level>]
+const usage = `Usage: sluice run <file> [--profile <name>] [--set <path=value>]... [--state-dir <dir>] [--reset-state] [--log-level <level>]
 
 Runs a pipeline. Logs go to stderr (pretty on a terminal, JSON lines otherwise); on a terminal a
-live line shows records in and out per second, the watermark and the open windows.
+live line shows records in and out per second, the watermark, the open windows and the last
+checkpoint.
 
 Options:
   --profile <name>     apply the spec's profile (e.g. local: no servers needed)
   --set <path=value>   override one spec value, e.g. --set sources.activities.kafka.start=latest
+  --state-dir <dir>    where the file state store keeps its checkpoint (default .sluice/state/<app id>)
+  --reset-state        drop the stored state first: windows start empty (see sluice diff)
   --log-level <level>  trace, debug, info (default), warn, error
-Ctrl-C stops cleanly: sources stop, in-flight records reach the sinks, acknowledged positions are
-committed. Exit codes: 0 done or stopped cleanly, 1 the run failed, 2 invalid spec or arguments.
+State: every checkpoint.interval (1s) the windows and the source positions they cover are stored
+together; a restart resumes from the last checkpoint, so no window is emitted with partial counts.
+Ctrl-C stops cleanly: sources stop, in-flight records reach the sinks, a last checkpoint is taken.
+Exit codes: 0 done or stopped cleanly, 1 the run failed, 2 invalid spec or arguments.
 `;
 
 /** The live progress text: rates over the last interval, the lowest step watermark, open windows. */
-export function progressLine(now: RuntimeStats, previous: RuntimeStats | undefined): string {
+export function progressLine(now: RuntimeStats, previous: RuntimeStats | undefined, wallNow = Date.now()): string {
   const seconds = Math.max(0.001, (now.elapsedMs - (previous?.elapsedMs ?? 0)) / 1000);
   const inRate = (now.recordsIn - (previous?.recordsIn ?? 0)) / seconds;
   const outRate = (now.recordsOut - (previous?.recordsOut ?? 0)) / seconds;
@@ -48,6 +54,11 @@ export function progressLine(now: RuntimeStats, previous: RuntimeStats | undefin
     `out ${Math.round(outRate)}/s (${now.recordsOut})`,
   ];
   if (watermarks.length > 0) parts.push(`watermark ${watermarks[0]}`, `open windows ${open}`, `late ${late}`);
+  const cp = now.checkpoint;
+  if (cp?.lastCommittedAt !== undefined) {
+    const age = Math.max(0, (wallNow - cp.lastCommittedAt) / 1000);
+    parts.push(`checkpoint #${cp.epoch} ${age.toFixed(1)}s ago in ${cp.lastDurationMs ?? 0}ms, state ${cp.entries} panes ${formatBytes(cp.bytes)}`);
+  }
   return parts.join('  ');
 }
 
@@ -56,7 +67,12 @@ export const command: CliCommand = {
   summary: 'run a pipeline until its input ends or Ctrl-C',
   usage,
   async run(argv, io = processIO) {
-    const { values, positionals } = parseCommandLine(argv, { ...SPEC_FLAGS, 'log-level': { type: 'string' } });
+    const { values, positionals } = parseCommandLine(argv, {
+      ...SPEC_FLAGS,
+      'log-level': { type: 'string' },
+      'state-dir': { type: 'string' },
+      'reset-state': { type: 'boolean' },
+    });
     if (positionals.length !== 1) throw new UsageError('give exactly one spec file');
     const file = positionals[0]!;
     const loaded = await loadPipeline(file, specLoadOptions(values, io.env));
@@ -67,8 +83,26 @@ export const command: CliCommand = {
 
     const logger = createLogger(values['log-level'] ?? io.env.SLUICE_LOG_LEVEL ?? 'info');
     const metrics = new Metrics();
-    const graph = instantiate(loaded.plan, { mode: 'run', logger, clock: systemClock, metrics });
-    const runtime = new Runtime(graph, { logger, metrics, clock: systemClock });
+    let runtime: Runtime;
+    try {
+      const state = await prepareState(loaded.plan, {
+        logger,
+        clock: systemClock,
+        ...(values['state-dir'] !== undefined ? { stateDir: values['state-dir'] } : {}),
+        ...(values['reset-state'] ? { resetState: true } : {}),
+      });
+      const graph = instantiate(loaded.plan, { mode: 'run', logger, clock: systemClock, metrics, ...(state.context ? { checkpoints: state.context } : {}) });
+      runtime = new Runtime(graph, { logger, metrics, clock: systemClock, ...(state.coordinator ? { checkpoints: state.coordinator } : {}) });
+      logger.info(
+        { delivery: state.settings.delivery, state: state.coordinator ? state.coordinator.store.description : 'none', checkpoint_interval_ms: state.settings.intervalMs },
+        'state and delivery',
+      );
+    } catch (err) {
+      const where = err instanceof SluiceError && err.where ? ` (${err.where})` : '';
+      logger.error({ err }, `pipeline cannot start${where}: ${errorMessage(err)}`);
+      await flushLogger(logger);
+      return EXIT_FAILED;
+    }
 
     let signals = 0;
     const onSignal = (signal: NodeJS.Signals) => {
@@ -114,6 +148,7 @@ export const command: CliCommand = {
           dropped: outcome.dropped,
           filtered: outcome.discarded,
           seconds: Math.round(outcome.elapsedMs) / 1000,
+          ...(outcome.stats.checkpoint ? { checkpoint: summaryOf(outcome.stats.checkpoint) } : {}),
         },
         outcome.ended === 'stopped' ? 'pipeline stopped cleanly' : 'pipeline finished: end of input',
       );
@@ -130,6 +165,25 @@ export const command: CliCommand = {
     }
   },
 };
+
+/** The run summary's view of checkpoints: what was restored, how many were taken, the last one's figures. */
+function summaryOf(cp: NonNullable<RuntimeStats['checkpoint']>): Record<string, unknown> {
+  return {
+    epoch: cp.epoch,
+    taken: cp.checkpoints,
+    lastMs: cp.lastDurationMs,
+    statePanes: cp.entries,
+    stateBytes: cp.bytes,
+    skippedOnResume: cp.skipped,
+    ...(cp.restored ? { restored: cp.restored } : {}),
+  };
+}
+
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${(n / 1024 / 1024).toFixed(1)} MiB`;
+}
 
 /** pino writes asynchronously; give the last lines a moment to leave before the process exits. */
 async function flushLogger(logger: Logger): Promise<void> {

@@ -252,6 +252,14 @@ export interface Sink {
   /** Writes durably, retrying transient failures; throws only when it gives up (the run then fails). */
   write(messages: OutboundMessage[]): Promise<void>;
   close(): Promise<void>;
+  /**
+   * Sinks that can undo writes made after a checkpoint: what to keep in it, read after every write
+   * before the checkpoint's cut completed (a file sink: its file's length). `restore` gets it back
+   * before `open`, after a restart, so the sink can drop what the crashed run wrote after the
+   * checkpoint (which the restarted run writes again).
+   */
+  checkpoint?(): JsonValue;
+  restore?(state: JsonValue): void;
 }
 
 export interface SinkDef<C = unknown> extends DefBase<C, Sink> {

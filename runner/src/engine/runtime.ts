@@ -573,9 +573,13 @@ export class Runtime {
     return this.steps.filter((s) => s.step.snapshot).map((s) => ({ name: s.name, step: s.step }));
   }
 
+  private checkpointedSinks(): { name: string; sink: Sink }[] {
+    return this.sinks.filter((s) => s.sink.checkpoint).map((s) => ({ name: s.name, sink: s.sink }));
+  }
+
   private async restoreCheckpoint(checkpoints: CheckpointCoordinator): Promise<void> {
     try {
-      const report = await checkpoints.restore(this.statefulSteps());
+      const report = await checkpoints.restore(this.statefulSteps(), this.checkpointedSinks());
       if (report) {
         this.logger.info(
           { store: checkpoints.store.description, epoch: report.epoch, entries: report.entries, partitions: report.partitions, age_s: Math.round(report.ageMs / 1000), ms: report.durationMs },
@@ -594,7 +598,7 @@ export class Runtime {
   /** Takes a checkpoint between two jobs; a store that cannot commit fails the run (nothing held is released). */
   private async takeCheckpoint(checkpoints: CheckpointCoordinator): Promise<void> {
     try {
-      await checkpoints.take(this.statefulSteps(), () => this.drainSinks());
+      await checkpoints.take(this.statefulSteps(), this.checkpointedSinks(), () => this.drainSinks());
     } catch (err) {
       this.fail(asSluiceError(err, 'E_CHECKPOINT', checkpoints.store.description, 'checkpoint failed'));
     }

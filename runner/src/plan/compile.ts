@@ -72,6 +72,8 @@ export function compilePlan(valid: ValidSpec, options: CompileOptions): Plan {
     file: options.file,
     ...(options.profile !== undefined ? { profile: options.profile } : {}),
     nodes,
+    ...(valid.spec.delivery !== undefined ? { delivery: valid.spec.delivery } : {}),
+    ...(valid.spec.checkpoint !== undefined ? { checkpoint: valid.spec.checkpoint } : {}),
   };
 }
 

@@ -19,6 +19,8 @@ export interface InstantiateOptions {
   clock?: Clock;
   metrics?: Metrics;
   registry?: ComponentRegistry;
+  /** The run takes checkpoints (plan/state.ts): stateful steps and exactly-once sinks are told. */
+  checkpoints?: ComponentContext['checkpoints'];
 }
 
 export function instantiate(plan: Plan, options: InstantiateOptions): Graph {
@@ -32,6 +34,7 @@ export function instantiate(plan: Plan, options: InstantiateOptions): Graph {
     clock,
     metrics,
     mode: options.mode,
+    ...(options.checkpoints ? { checkpoints: options.checkpoints } : {}),
   });
 
   const nodes: GraphNode[] = plan.nodes.map((node) => {

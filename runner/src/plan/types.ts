@@ -4,7 +4,8 @@
  * every printed form uses `summary`, which is made from a redacted config.
  */
 import type { PortRef } from '../engine/graph.ts';
-import type { SpecLocation } from '../spec/types.ts';
+import type { Delivery } from '../engine/component.ts';
+import type { CheckpointSpec, SpecLocation } from '../spec/types.ts';
 
 interface PlanNodeBase {
   name: string;
@@ -46,4 +47,8 @@ export interface Plan {
   profile?: string;
   /** Sources (spec order), then steps in topological order, then sinks (spec order). */
   nodes: PlanNode[];
+  /** Default at-least-once. */
+  delivery?: Delivery;
+  /** The spec's `checkpoint:` block as written; plan/state.ts fills in the defaults. */
+  checkpoint?: CheckpointSpec;
 }

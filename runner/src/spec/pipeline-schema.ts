@@ -21,6 +21,52 @@ export const fromSchema: JsonSchema = {
   examples: ['activities', 'hourly.late', ['inserts', 'updates']],
 };
 
+const deliverySchema: JsonSchema = {
+  type: 'string',
+  enum: ['at-least-once', 'exactly-once'],
+  default: 'at-least-once',
+  description:
+    '`at-least-once`: after a crash, outputs of at most one checkpoint interval are written again; windows are restored, so a partial window is never emitted. `exactly-once`: Kafka sinks write in one transaction per checkpoint together with the state changelog and the consumed offsets (readers must use read_committed), and a `postgres` sink writes its rows and the checkpoint in one database transaction. Needs the `kafka` state store when it writes to Kafka.',
+  examples: ['exactly-once'],
+};
+
+const checkpointSchema: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  description:
+    'Durable state. Every `interval`, and on a graceful stop, sluice takes a checkpoint between two batches: the outputs so far are written (or join the transaction), every window\'s state and the source positions it covers become durable together. A restart restores them.',
+  properties: {
+    interval: {
+      type: 'string',
+      pattern: '^[0-9]+(ms|s|m|h|d)$',
+      default: '1s',
+      description:
+        'How often a checkpoint is taken. Outputs of an `exactly-once` pipeline become visible to read_committed readers once per interval, and an `at-least-once` restart re-writes at most this much output; 1s keeps both small while the cost stays a few ms per checkpoint.',
+      examples: ['1s', '5s'],
+    },
+    store: {
+      type: 'string',
+      enum: ['kafka', 'file', 'none'],
+      description:
+        'Where state is kept. `kafka` (the default when a source reads Kafka): a compacted changelog topic per stateful step, `<application id>-<step>-changelog`, and a checkpoint topic `<application id>-checkpoint`, written in one Kafka transaction per checkpoint with the consumed offsets. `file` (the default otherwise): one atomically replaced file under `dir`. `none`: no checkpoints (a restart starts windows empty, as before sluice had state).',
+      examples: ['kafka', 'file'],
+    },
+    application_id: {
+      type: 'string',
+      pattern: '^[A-Za-z0-9._-]+$',
+      description: 'Names the state: changelog topics, transactional ids and the state directory. Default: the pipeline name.',
+      examples: ['employee-activity'],
+    },
+    dir: {
+      type: 'string',
+      minLength: 1,
+      description: 'The `file` store\'s directory. Default `.sluice/state/<application id>` under the working directory; `--state-dir` overrides it.',
+      examples: ['/var/lib/sluice/employee-activity'],
+    },
+  },
+  examples: [{ interval: '1s', store: 'kafka' }],
+};
+
 interface SectionSchemas {
   sources: JsonSchema;
   steps: JsonSchema;
@@ -56,6 +102,8 @@ function pipelineObject(entries: SectionSchemas): JsonSchema {
         examples: ['employee-activity'],
       },
       description: { type: 'string', description: 'What the pipeline does, in a sentence or two.', examples: ['Enrich web activity and summarise it per hour.'] },
+      delivery: deliverySchema,
+      checkpoint: checkpointSchema,
       ...sections,
       profiles: {
         type: 'object',

@@ -12,6 +12,16 @@ export interface PipelineSpec {
   sinks: Record<string, SinkEntry>;
   /** Named overrides: `--profile local` replaces or adds whole sources, steps and sinks. */
   profiles?: Record<string, Profile>;
+  delivery?: 'at-least-once' | 'exactly-once';
+  checkpoint?: CheckpointSpec;
+}
+
+/** The `checkpoint:` block (see pipeline-schema.ts for what each key means). */
+export interface CheckpointSpec {
+  interval?: string;
+  store?: 'kafka' | 'file' | 'none';
+  application_id?: string;
+  dir?: string;
 }
 
 /** `{ <kind>: <config>, format?: <name> | { <name>: <options> } }` */

@@ -400,5 +400,8 @@ function toPipelineSpec(root: Record_, entries: readonly ResolvedEntry[]): Pipel
   if (typeof root.description === 'string') spec.description = root.description;
   if (isRecord(root.steps)) spec.steps = section<StepEntry>('steps');
   if (isRecord(root.profiles)) spec.profiles = root.profiles as PipelineSpec['profiles'];
+  // The skeleton schema checked both.
+  if (root.delivery === 'at-least-once' || root.delivery === 'exactly-once') spec.delivery = root.delivery;
+  if (isRecord(root.checkpoint)) spec.checkpoint = root.checkpoint as PipelineSpec['checkpoint'];
   return spec;
 }

@@ -44,11 +44,27 @@ export const fileSink: SinkDef<FileSinkConfig> = {
     const where = `sinks.${ctx.name}`;
     let handle: FileHandle | undefined;
     let opening: Promise<FileHandle> | undefined;
+    /** The file's length: what a checkpoint records, and what a restart cuts the file back to. */
+    let length = 0;
+    let resumeAt: number | undefined;
     const ensureOpen = (): Promise<FileHandle> => {
       opening ??= (async () => {
         try {
           await mkdir(path.dirname(config.path), { recursive: true });
-          handle = await open(config.path, config.mode === 'append' ? 'a' : 'w');
+          if (resumeAt !== undefined) {
+            // A restart from a checkpoint: keep what was written up to it, drop what came after
+            // (the restarted run writes that again), as Flink's file sink does.
+            handle = await open(config.path, 'a');
+            const { size } = await handle.stat();
+            if (size < resumeAt) {
+              throw new Error(`it has ${size} bytes, fewer than the ${resumeAt} the last checkpoint wrote: it was changed outside sluice; run with --reset-state to start over`);
+            }
+            await handle.truncate(resumeAt);
+            length = resumeAt;
+          } else {
+            handle = await open(config.path, config.mode === 'append' ? 'a' : 'w');
+            length = config.mode === 'append' ? (await handle.stat()).size : 0;
+          }
           return handle;
         } catch (err) {
           throw new ConnectionError('E_SINK', `cannot open ${config.path}: ${errorMessage(err)}`, where, { cause: err });
@@ -71,10 +87,16 @@ export const fileSink: SinkDef<FileSinkConfig> = {
             const { bytesWritten } = await file.write(bytes, offset, bytes.length - offset);
             offset += bytesWritten;
           }
+          length += bytes.length;
           if (config.fsync) await file.sync();
         } catch (err) {
           throw new ConnectionError('E_SINK', `cannot write ${config.path}: ${errorMessage(err)}`, where, { cause: err });
         }
+      },
+      checkpoint: () => ({ length }),
+      restore(state) {
+        const l = (state as { length?: unknown } | null)?.length;
+        if (typeof l === 'number' && Number.isInteger(l) && l >= 0) resumeAt = l;
       },
       async close() {
         const file = handle;

@@ -11,6 +11,7 @@ import { EvalFailure, compileExpression, evaluateRecords, type Expression } from
 import { stringifyJson } from '../../engine/json.ts';
 import type { Headers, StreamRecord } from '../../engine/record.ts';
 import { duration, expression, object } from '../../engine/schema.ts';
+import { KAFKA_TRANSACTION } from '../../io/kafka/changelog-store.ts';
 import { DEFAULT_CHUNK_SIZE, createProducer, type Compression, type KafkaProducer, type ProducedMessage } from '../../io/kafka/client.ts';
 import {
   connectionFromConfig,
@@ -143,6 +144,23 @@ export class KafkaSink implements Sink {
   }
 
   async open(): Promise<void> {
+    const linger = this.config.linger ? parseDuration(this.config.linger) : 5;
+    const batchSize = this.config.batch_size ?? DEFAULT_CHUNK_SIZE;
+    if (this.ctx.checkpoints?.delivery === 'exactly-once') {
+      // Written into the checkpoint's transaction: visible to read_committed readers only once the
+      // checkpoint that covers them (with the state and the consumed offsets) commits.
+      const tx = this.ctx.checkpoints.shared.get(KAFKA_TRANSACTION);
+      if (!tx) throw new ConfigError('E_DELIVERY', 'delivery: exactly-once, but no Kafka checkpoint transaction is set up (checkpoint.store must be kafka)', this.where);
+      if (tx.brokers.join(',') !== this.connection.brokers.join(',')) {
+        throw new ConfigError(
+          'E_DELIVERY',
+          `delivery: exactly-once needs this sink on the brokers that keep the state (${tx.brokers.join(',')}), not ${this.connection.brokers.join(',')}: one transaction cannot span two clusters`,
+          this.where,
+        );
+      }
+      this.queue = new LingerQueue((items) => tx.send(items), linger, batchSize);
+      return;
+    }
     const producer = createProducer(
       this.connection,
       {
@@ -154,11 +172,7 @@ export class KafkaSink implements Sink {
     );
     await producer.connect();
     this.producer = producer;
-    this.queue = new LingerQueue(
-      (items) => producer.send(items),
-      this.config.linger ? parseDuration(this.config.linger) : 5,
-      this.config.batch_size ?? DEFAULT_CHUNK_SIZE,
-    );
+    this.queue = new LingerQueue((items) => producer.send(items), linger, batchSize);
   }
 
   /**

@@ -37,6 +37,7 @@ export interface KafkaSourceConfig extends ConnectionConfig {
   concurrency?: number;
   max_message_bytes?: number;
   session_timeout?: string;
+  isolation?: 'read_committed' | 'read_uncommitted';
 }
 
 const DEFAULT_MAX_MESSAGE_BYTES = 1_048_576;
@@ -89,6 +90,14 @@ const schema = object(
       examples: [1048576],
     },
     session_timeout: duration('How long the group waits for a silent member before it reassigns its partitions.', ['30s']),
+    isolation: {
+      type: 'string',
+      enum: ['read_committed', 'read_uncommitted'],
+      default: 'read_committed',
+      description:
+        '`read_committed`: messages of open or aborted transactions are never read (what an exactly-once producer upstream, sluice included, needs). `read_uncommitted`: everything, as soon as it is written.',
+      examples: ['read_committed'],
+    },
   },
   ['brokers', 'group'],
   {
@@ -197,6 +206,7 @@ export class KafkaSource implements Source {
         fromBeginning: (this.config.start ?? 'latest') === 'earliest',
         concurrency: this.config.concurrency ?? 6,
         sessionTimeoutMs: this.config.session_timeout ? parseDuration(this.config.session_timeout) : 30_000,
+        isolation: this.config.isolation ?? 'read_committed',
       },
       this.ctx.logger,
     );

@@ -25,10 +25,19 @@ export interface Checkpoint {
   positions: Record<string, string>;
   /** Per stateful step, its state. */
   states: Map<string, StepState>;
-  /** Per stateful step, the fingerprint of the definition that built its state. */
-  fingerprints: Record<string, string>;
+  /** Per stateful step, the identity of the definition that built its state (plan/state-identity.ts). */
+  identities: Record<string, StoredIdentity>;
+  /** Per sink that keeps one (Sink.checkpoint): where its output stood at the cut. */
+  sinks: Record<string, JsonValue>;
   /** Wall-clock time it was taken, epoch ms. */
   takenAt: number;
+}
+
+/** What defines the meaning of a step's state: its kind, the config parts that matter, and their fingerprint. */
+export interface StoredIdentity {
+  kind: string;
+  fingerprint: string;
+  parts: JsonValue;
 }
 
 /** What a commit wrote, for the progress line and metrics. */
@@ -100,7 +109,8 @@ export interface CheckpointJson {
   applicationId: string;
   epoch: number;
   positions: Record<string, string>;
-  fingerprints: Record<string, string>;
+  identities: Record<string, StoredIdentity>;
+  sinks: Record<string, JsonValue>;
   takenAt: number;
   states: Record<string, StepStateJson>;
 }
@@ -122,7 +132,8 @@ export function checkpointToJson(cp: Checkpoint): CheckpointJson {
     applicationId: cp.applicationId,
     epoch: cp.epoch,
     positions: cp.positions,
-    fingerprints: cp.fingerprints,
+    identities: cp.identities,
+    sinks: cp.sinks,
     takenAt: cp.takenAt,
     states,
   };
@@ -145,11 +156,28 @@ export function checkpointFromJson(json: unknown, where: string): Checkpoint {
   if (typeof json.epoch !== 'number' || !Number.isInteger(json.epoch) || json.epoch < 1) fail('epoch must be a positive integer');
   if (typeof json.takenAt !== 'number') fail('takenAt missing');
   const positions = stringMap(json.positions, 'positions', fail);
-  const fingerprints = stringMap(json.fingerprints, 'fingerprints', fail);
+  const identities = identitiesFromJson(json.identities, fail);
   if (!isObject(json.states)) return fail('states missing');
   const states = new Map<string, StepState>();
   for (const [step, s] of Object.entries(json.states)) states.set(step, stepStateFromJson(s, `${where}: state of \`${step}\``));
-  return { applicationId: json.applicationId as string, epoch: json.epoch as number, positions, fingerprints, takenAt: json.takenAt as number, states };
+  if (!isObject(json.sinks)) return fail('sinks missing');
+  return {
+    applicationId: json.applicationId as string,
+    epoch: json.epoch as number,
+    positions,
+    identities,
+    sinks: json.sinks as Record<string, JsonValue>,
+    takenAt: json.takenAt as number,
+    states,
+  };
+}
+
+export function identitiesFromJson(v: unknown, fail: (what: string) => never): Record<string, StoredIdentity> {
+  if (!isObject(v)) return fail('identities missing');
+  for (const id of Object.values(v)) {
+    if (!isObject(id) || typeof id.kind !== 'string' || typeof id.fingerprint !== 'string') fail('an identity needs kind and fingerprint');
+  }
+  return v as Record<string, StoredIdentity>;
 }
 
 export function stepStateFromJson(json: unknown, where: string): StepState {
@@ -177,15 +205,12 @@ function isObject(v: unknown): v is Record<string, unknown> {
 }
 
 /**
- * Compares stored fingerprints with the running spec's. A stateful step whose definition changed
+ * Compares stored identities with the running spec's. A stateful step whose definition changed
  * cannot use its stored state; a step that is new starts empty; state of a removed step is ignored.
- * Returns the message for each step that makes the stored state unusable.
+ * Returns the steps whose stored state is unusable.
  */
-export function fingerprintMismatches(stored: Record<string, string>, current: Record<string, string>): { step: string; message: string }[] {
-  const out: { step: string; message: string }[] = [];
-  for (const [step, fp] of Object.entries(current)) {
-    const was = stored[step];
-    if (was !== undefined && was !== fp) out.push({ step, message: `the definition of stateful step \`${step}\` changed since its state was stored` });
-  }
-  return out;
+export function identityMismatches(stored: Record<string, StoredIdentity>, current: Record<string, StoredIdentity>): string[] {
+  return Object.entries(current)
+    .filter(([step, id]) => stored[step] !== undefined && (stored[step]!.fingerprint !== id.fingerprint || stored[step]!.kind !== id.kind))
+    .map(([step]) => step);
 }

@@ -15,20 +15,20 @@
  */
 import type { Ack } from '../ack.ts';
 import type { Clock } from '../clock.ts';
-import type { Step, StepState } from '../component.ts';
+import type { JsonValue, Sink, Step, StepState } from '../component.ts';
 import type { Logger } from '../logger.ts';
 import type { RawMessage } from '../record.ts';
-import { comparePositions, fingerprintMismatches, StateError, type Checkpoint, type CommitFigures, type StateStore } from './checkpoint.ts';
+import { comparePositions, identityMismatches, StateError, type Checkpoint, type CommitFigures, type StateStore, type StoredIdentity } from './checkpoint.ts';
 
 export interface CheckpointOptions {
   store: StateStore;
   /** How often the runtime takes one, in ms of real time. */
   intervalMs: number;
   applicationId: string;
-  /** Fingerprint of each stateful step's definition, by step name. */
-  fingerprints: Record<string, string>;
-  /** Says what changed in a step's definition, for the refusal message; undefined when unknown. */
-  explainChange?: (step: string, storedFingerprint: string) => string | undefined;
+  /** The identity of each stateful step's definition, by step name. */
+  identities: Record<string, StoredIdentity>;
+  /** Says what changed in a step's definition, for the refusal message. */
+  explainChange?: (step: string, stored: StoredIdentity, current: StoredIdentity) => string;
 }
 
 /** What the run summary and the progress line show. */
@@ -62,6 +62,11 @@ interface StatefulStep {
   step: Step;
 }
 
+interface CheckpointedSink {
+  name: string;
+  sink: Sink;
+}
+
 export class CheckpointCoordinator {
   readonly intervalMs: number;
   private epoch = 0;
@@ -93,7 +98,7 @@ export class CheckpointCoordinator {
    * Opens the store, loads the last checkpoint and restores every stateful step from it. Refuses
    * (StateError) state built by a different definition of a step, or of another application.
    */
-  async restore(steps: readonly StatefulStep[]): Promise<RestoreReport | undefined> {
+  async restore(steps: readonly StatefulStep[], sinks: readonly CheckpointedSink[]): Promise<RestoreReport | undefined> {
     const started = performance.now();
     await this.options.store.open();
     const cp = await this.options.store.load();
@@ -105,16 +110,16 @@ export class CheckpointCoordinator {
         this.options.store.description,
       );
     }
-    const mismatches = fingerprintMismatches(cp.fingerprints, this.options.fingerprints);
+    const mismatches = identityMismatches(cp.identities, this.options.identities);
     if (mismatches.length > 0) {
-      const lines = mismatches.map(({ step, message }) => {
-        const what = this.options.explainChange?.(step, cp.fingerprints[step]!);
-        return `steps.${step}: ${message}${what ? `: ${what}` : ''}`;
+      const lines = mismatches.map((step) => {
+        const what = this.options.explainChange?.(step, cp.identities[step]!, this.options.identities[step]!);
+        return `steps.${step}: its definition changed since its state was stored${what ? ` (${what})` : ''}`;
       });
       throw new StateError(
         'E_STATE_INCOMPATIBLE',
         `stored state cannot be used by this spec:\n  ${lines.join('\n  ')}\nRun with --reset-state to drop it (windows then start empty), or restore the previous definition. \`sluice diff\` tells before a deploy.`,
-        `steps.${mismatches[0]!.step}`,
+        `steps.${mismatches[0]!}`,
       );
     }
     let entries = 0;
@@ -124,6 +129,10 @@ export class CheckpointCoordinator {
       if (!state || !step.restore) continue;
       step.restore(state);
       entries += state.entries.size;
+    }
+    for (const { name, sink } of sinks) {
+      const state = cp.sinks[name];
+      if (state !== undefined) sink.restore?.(state);
     }
     for (const [partition, position] of Object.entries(cp.positions)) {
       this.positions.set(partition, position);
@@ -179,7 +188,7 @@ export class CheckpointCoordinator {
    * between two jobs); `flushSinks` resolves once the sinks wrote everything handed to them so far.
    * Throws when the store cannot commit: the held Acks then stay held and the run must fail.
    */
-  async take(steps: readonly StatefulStep[], flushSinks: () => Promise<void>, force = false): Promise<boolean> {
+  async take(steps: readonly StatefulStep[], sinks: readonly CheckpointedSink[], flushSinks: () => Promise<void>, force = false): Promise<boolean> {
     if (!this.changed && !force) return false;
     const started = performance.now();
     const states = new Map<string, StepState>();
@@ -195,13 +204,19 @@ export class CheckpointCoordinator {
       epoch: this.epoch + 1,
       positions: Object.fromEntries(this.positions),
       states,
-      fingerprints: this.options.fingerprints,
+      identities: this.options.identities,
+      sinks: {},
       takenAt: this.clock.now(),
     };
     const holds = this.holds;
     this.holds = [];
     this.changed = false;
     await flushSinks();
+    // Read after the flush: everything derived from records before the cut is written, nothing after it is.
+    for (const { name, sink } of sinks) {
+      const state: JsonValue | undefined = sink.checkpoint?.();
+      if (state !== undefined) checkpoint.sinks[name] = state;
+    }
     let figures: CommitFigures;
     try {
       figures = await this.options.store.commit(checkpoint);

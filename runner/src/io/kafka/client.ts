@@ -8,8 +8,11 @@
  * - Eager rebalancing only (no cooperative-sticky, KIP-429): every rebalance revokes every
  *   partition of every member for a moment. sluice keeps its state for partitions it gets back.
  * - No KIP-447 consumer group metadata in transactional offset commits (`sendOffsets` carries the
- *   group id only), so exactly-once read-process-write across a rebalance is not available:
- *   sluice is at-least-once, and commits offsets only after sinks acknowledged the output.
+ *   group id only, TxnOffsetCommit v0-v1). Exactly-once therefore fences the way Kafka Streams did
+ *   before KIP-447 (EOS v1): one transactional id per task, derived from the application id and
+ *   the task only (never the host or pid), so a restarted instance's InitProducerId bumps the
+ *   epoch, aborts the old instance's open transaction and fences it (see TransactionalProducer).
+ *   Until scale-out splits pipelines into tasks, a pipeline is one task: `<application id>-0_0`.
  * - No revocation callback: the group's new assignment is only known after it re-joined. sluice
  *   commits what completed when a rebalance starts (while the old generation may still commit) and
  *   forgets lost partitions when the join completes.
@@ -32,6 +35,7 @@ import {
   type LogEntry,
   type Producer,
   type SASLOptions,
+  type Transaction,
 } from 'kafkajs';
 import { ConnectionError, errorMessage } from '../../engine/errors.ts';
 import type { Logger } from '../../engine/logger.ts';
@@ -191,6 +195,8 @@ export interface ConsumerOptions {
   heartbeatIntervalMs?: number;
   maxBytesPerPartition?: number;
   maxWaitMs?: number;
+  /** read_committed (default): messages of open or aborted transactions are never delivered. */
+  isolation?: 'read_committed' | 'read_uncommitted';
 }
 
 export interface GroupConsumer {
@@ -243,6 +249,7 @@ export function createGroupConsumer(conn: KafkaConnection, options: ConsumerOpti
     heartbeatInterval: heartbeatIntervalMs,
     maxBytesPerPartition: options.maxBytesPerPartition ?? 1_048_576,
     maxWaitTimeInMs: options.maxWaitMs ?? 500,
+    readUncommitted: options.isolation === 'read_uncommitted',
     allowAutoTopicCreation: false,
     // Restart after any retriable failure (broker restart, coordinator moved); never give up.
     retry: { initialRetryTime: 500, maxRetryTime: 10_000, retries: 8, restartOnFailure: async () => true },
@@ -378,6 +385,17 @@ function toKafkaMessages(messages: readonly ProducedMessage[]) {
   }));
 }
 
+/** One produce request's messages, grouped by topic as kafkajs's sendBatch takes them. */
+function topicMessagesOf(messages: readonly ProducedMessage[]) {
+  const byTopic = new Map<string, ProducedMessage[]>();
+  for (const m of messages) {
+    let list = byTopic.get(m.topic);
+    if (!list) byTopic.set(m.topic, (list = []));
+    list.push(m);
+  }
+  return [...byTopic].map(([topic, msgs]) => ({ topic, messages: toKafkaMessages(msgs) }));
+}
+
 export function createProducer(conn: KafkaConnection, options: ProducerOptions, logger: Logger): KafkaProducer {
   const kafka = new Kafka(kafkaConfig(conn, logger));
   const idempotent = options.idempotent ?? true;
@@ -397,17 +415,7 @@ export function createProducer(conn: KafkaConnection, options: ProducerOptions, 
   let connected = false;
 
   async function sendChunk(batch: ProducedMessage[]): Promise<void> {
-    const byTopic = new Map<string, ProducedMessage[]>();
-    for (const m of batch) {
-      let list = byTopic.get(m.topic);
-      if (!list) byTopic.set(m.topic, (list = []));
-      list.push(m);
-    }
-    await producer.sendBatch({
-      acks: -1,
-      compression,
-      topicMessages: [...byTopic].map(([topic, msgs]) => ({ topic, messages: toKafkaMessages(msgs) })),
-    });
+    await producer.sendBatch({ acks: -1, compression, topicMessages: topicMessagesOf(batch) });
   }
 
   async function reconnect(): Promise<void> {
@@ -463,6 +471,225 @@ export function createProducer(conn: KafkaConnection, options: ProducerOptions, 
   };
 }
 
+/* ------------------------------------------------------------------ transactions */
+
+/** Another instance with the same transactional id took over: this one must stop writing. */
+export class FencedError extends ConnectionError {}
+
+/** Kafka's answers that mean "a newer producer with this transactional id exists". */
+const FENCING_ERROR_TYPES = new Set(['INVALID_PRODUCER_EPOCH', 'PRODUCER_FENCED', 'INVALID_PRODUCER_ID_MAPPING', 'TRANSACTION_COORDINATOR_FENCED']);
+
+/** Whether an error (through kafkajs's wrapping retry errors) says this producer was fenced. */
+export function isFencingError(err: unknown): boolean {
+  return causes(err).some((e) => {
+    const type = (e as { type?: unknown }).type;
+    return typeof type === 'string' && FENCING_ERROR_TYPES.has(type);
+  });
+}
+
+/** Offsets a transaction commits for a consumer group: `offset` is the NEXT offset to read. */
+export interface GroupOffsets {
+  groupId: string;
+  offsets: (TopicPartition & { offset: string })[];
+}
+
+/**
+ * A producer whose writes become visible together, once per `commit`. Only `send` writes (never a
+ * plain producer.send on the same client: that would bypass the transaction).
+ */
+export interface TransactionalProducer {
+  readonly transactionalId: string;
+  /**
+   * Connects and registers the transactional id (InitProducerId). That fences every earlier
+   * producer with the id and aborts its open transaction, so call it before reading what the
+   * previous instance committed.
+   */
+  connect(): Promise<void>;
+  /** Writes into the open transaction, opening one when none is. */
+  send(messages: readonly ProducedMessage[]): Promise<void>;
+  /** Adds the offsets, then commits everything sent since the last commit. A no-op with nothing sent and no offsets. */
+  commit(offsets: readonly GroupOffsets[]): Promise<void>;
+  /** Drops the open transaction, if any. */
+  abort(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface TransactionalOptions {
+  transactionalId: string;
+  /** The broker aborts a transaction open longer than this. Default 60 s; keep it well above the checkpoint interval. */
+  transactionTimeoutMs?: number;
+  compression?: Compression;
+  chunkSize?: number;
+}
+
+export function createTransactionalProducer(conn: KafkaConnection, options: TransactionalOptions, logger: Logger): TransactionalProducer {
+  const kafka = new Kafka(kafkaConfig(conn, logger));
+  const { transactionalId } = options;
+  const compression = options.compression === 'none' ? CompressionTypes.None : CompressionTypes.GZIP;
+  const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
+  const producer: Producer = kafka.producer({
+    transactionalId,
+    idempotent: true,
+    maxInFlightRequests: 1,
+    transactionTimeout: options.transactionTimeoutMs ?? 60_000,
+    createPartitioner: Partitioners.DefaultPartitioner,
+    allowAutoTopicCreation: false,
+    retry: { initialRetryTime: 300, maxRetryTime: 10_000, retries: 5 },
+  });
+  let tx: Transaction | undefined;
+  // Several sinks and the state store share one producer: its sends go one at a time, so the
+  // idempotent sequence numbers kafkajs assigns per partition stay in order.
+  let queue: Promise<unknown> = Promise.resolve();
+  const serial = <T>(f: () => Promise<T>): Promise<T> => {
+    const next = queue.then(f, f);
+    queue = next.catch(() => {});
+    return next;
+  };
+
+  const wrap = (what: string, err: unknown): Error => {
+    if (isFencingError(err)) {
+      return new FencedError(
+        'E_KAFKA_FENCED',
+        `another sluice instance took over transactional id \`${transactionalId}\` (same application id): this one stops; its uncommitted outputs were aborted`,
+        transactionalId,
+        { cause: err },
+      );
+    }
+    return new ConnectionError('E_KAFKA_TRANSACTION', `kafka transaction ${what} failed for \`${transactionalId}\`: ${errorMessage(err)}`, transactionalId, { cause: err });
+  };
+
+  return {
+    transactionalId,
+    async connect() {
+      try {
+        await producer.connect();
+        // The first transaction() sends InitProducerId; an empty transaction ends without EndTxn.
+        await (await producer.transaction()).abort();
+      } catch (err) {
+        throw wrap('registration', err);
+      }
+    },
+    send(messages) {
+      if (messages.length === 0) return Promise.resolve();
+      return serial(() => sendNow(messages));
+    },
+    commit(offsets) {
+      return serial(() => commitNow(offsets));
+    },
+    async abort() {
+      const open = tx;
+      tx = undefined;
+      if (open) await open.abort().catch((err: unknown) => logger.warn({ error: errorMessage(err) }, 'kafka transaction abort failed'));
+    },
+    async close() {
+      await producer.disconnect();
+    },
+  };
+
+  async function sendNow(messages: readonly ProducedMessage[]): Promise<void> {
+    try {
+      tx ??= await producer.transaction();
+      for (const part of chunk(messages, chunkSize)) await tx.sendBatch({ acks: -1, compression, topicMessages: topicMessagesOf(part) });
+    } catch (err) {
+      throw wrap('send', err);
+    }
+  }
+
+  async function commitNow(offsets: readonly GroupOffsets[]): Promise<void> {
+    const withOffsets = offsets.filter((g) => g.offsets.length > 0);
+    if (!tx && withOffsets.length === 0) return;
+    try {
+      tx ??= await producer.transaction();
+      for (const g of withOffsets) {
+        const byTopic = new Map<string, { partition: number; offset: string }[]>();
+        for (const { topic, partition, offset } of g.offsets) byTopic.set(topic, [...(byTopic.get(topic) ?? []), { partition, offset }]);
+        await tx.sendOffsets({ consumerGroupId: g.groupId, topics: [...byTopic].map(([topic, partitions]) => ({ topic, partitions })) });
+      }
+      const open = tx;
+      tx = undefined;
+      await open.commit();
+    } catch (err) {
+      tx = undefined;
+      throw wrap('commit', err);
+    }
+  }
+}
+
+/* ------------------------------------------------------------------ reading a topic to its end */
+
+export interface ReadRecord {
+  topic: string;
+  partition: number;
+  offset: string;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: Record<string, string>;
+}
+
+/**
+ * Reads whole topics from the beginning to the end they had when the read started, committed
+ * records only, and returns. kafkajs has no manual partition assignment, so this joins a
+ * throw-away group that never commits. The end is reached when a partition's next offset reaches
+ * the end offset: a transaction marker may occupy the last offset, so the last data record need
+ * not be there (control-only batches are seen through the END_BATCH_PROCESS event).
+ */
+export async function readTopicsToEnd(conn: KafkaConnection, topics: string[], onRecord: (r: ReadRecord) => void, logger: Logger): Promise<void> {
+  const kafka = new Kafka(kafkaConfig(conn, logger));
+  const admin = kafka.admin();
+  const remaining = new Map<string, bigint>();
+  await admin.connect();
+  try {
+    for (const topic of topics) {
+      for (const p of await admin.fetchTopicOffsets(topic)) {
+        if (BigInt(p.high) > BigInt(p.low)) remaining.set(`${topic}\u0000${p.partition}`, BigInt(p.high));
+      }
+    }
+  } finally {
+    await admin.disconnect();
+  }
+  if (remaining.size === 0) return;
+  const consumer = kafka.consumer({
+    groupId: `sluice-restore-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`,
+    readUncommitted: false,
+    allowAutoTopicCreation: false,
+    maxWaitTimeInMs: 100,
+    maxBytesPerPartition: 10_485_760,
+  });
+  let finish!: () => void;
+  let failed!: (err: Error) => void;
+  const done = new Promise<void>((resolve, reject) => {
+    finish = resolve;
+    failed = reject;
+  });
+  const reached = (topic: string, partition: number, lastOffset: string) => {
+    const k = `${topic}\u0000${partition}`;
+    const end = remaining.get(k);
+    if (end !== undefined && BigInt(lastOffset) + 1n >= end) {
+      remaining.delete(k);
+      if (remaining.size === 0) finish();
+    }
+  };
+  consumer.on(consumer.events.END_BATCH_PROCESS, (e) => reached(e.payload.topic, e.payload.partition, e.payload.lastOffset));
+  consumer.on(consumer.events.CRASH, (e) => {
+    if (!e.payload.restart) failed(e.payload.error instanceof Error ? e.payload.error : new Error(String(e.payload.error)));
+  });
+  try {
+    await consumer.connect();
+    await consumer.subscribe({ topics, fromBeginning: true });
+    await consumer.run({
+      autoCommit: false,
+      eachBatch: async ({ batch }) => {
+        for (const m of batch.messages) {
+          onRecord({ topic: batch.topic, partition: batch.partition, offset: m.offset, key: m.key, value: m.value, headers: decodeHeaders(m.headers) });
+        }
+      },
+    });
+    await done;
+  } finally {
+    await consumer.disconnect();
+  }
+}
+
 /* ------------------------------------------------------------------ admin (tests, tools) */
 
 export interface TopicSpec {
@@ -480,6 +707,8 @@ export interface KafkaAdmin {
   listTopics(): Promise<string[]>;
   /** Committed offsets of a group on a topic, per partition (`-1`: none). */
   committedOffsets(groupId: string, topic: string): Promise<Map<number, string>>;
+  /** Whether a group has a committed offset on any topic. */
+  hasCommittedOffsets(groupId: string): Promise<boolean>;
   /** Sets a group's committed offsets (the group must have no active members). */
   setCommittedOffsets(groupId: string, topic: string, offsets: ReadonlyMap<number, string>): Promise<void>;
   /** The end offset (high watermark) per partition of a topic. */
@@ -512,6 +741,10 @@ export function createAdmin(conn: KafkaConnection, logger: Logger): KafkaAdmin {
     async committedOffsets(groupId, topic) {
       const res = await admin.fetchOffsets({ groupId, topics: [topic] });
       return new Map((res[0]?.partitions ?? []).map((p) => [p.partition, p.offset]));
+    },
+    async hasCommittedOffsets(groupId) {
+      const res = await admin.fetchOffsets({ groupId });
+      return res.some((t) => t.partitions.some((p) => BigInt(p.offset) >= 0n));
     },
     async setCommittedOffsets(groupId, topic, offsets) {
       // kafkajs' admin.setOffsets waits for a full fetch (seconds); joining, committing and leaving is quicker.

@@ -1,0 +1,361 @@
+/**
+ * The `kafka` state store: Kafka Streams' layout, with sluice's checkpoint on top.
+ * - One compacted changelog topic per stateful step, `<application id>-<step>-changelog`, one
+ *   partition (one task). Each state entry (a window pane) is a record keyed by its entry key; a
+ *   checkpoint writes only entries that changed since the last one, and a tombstone for each entry
+ *   that is gone (a closed pane). A `__header` record carries the step's header and the epoch.
+ * - One compacted topic `<application id>-checkpoint` whose last record holds the epoch, the source
+ *   positions and the identities of the steps' definitions.
+ * - Every checkpoint is ONE Kafka transaction (transactional id `<application id>-0_0`): the
+ *   changelog records, the checkpoint record, the consumed Kafka offsets (`sendOffsets`) and, under
+ *   exactly-once, every record the Kafka sinks wrote since the last checkpoint. Either all of it
+ *   becomes visible to read_committed readers, or none does.
+ *
+ * Restore (`load`) first registers the transactional id, which fences an older instance and aborts
+ * its open transaction, and only then reads the topics to their end: what it reads is exactly the
+ * last committed checkpoint.
+ */
+import type { Checkpoint, CommitFigures, StateStore, StoredIdentity } from '../../engine/checkpoint/checkpoint.ts';
+import { CHECKPOINT_FORMAT, identitiesFromJson, StateError } from '../../engine/checkpoint/checkpoint.ts';
+import { resourceKey, type JsonValue, type StepState } from '../../engine/component.ts';
+import { errorMessage } from '../../engine/errors.ts';
+import type { Logger } from '../../engine/logger.ts';
+import {
+  createAdmin,
+  createTransactionalProducer,
+  isUnknownTopic,
+  readTopicsToEnd,
+  type GroupOffsets,
+  type KafkaAdmin,
+  type ProducedMessage,
+  type TransactionalProducer,
+} from './client.ts';
+import { describeConnection, type KafkaConnection } from './connection.ts';
+
+/** Under exactly-once, Kafka sinks write through this: their records join the next checkpoint's transaction. */
+export interface CheckpointTransaction {
+  /** The brokers the transaction is on; a sink on other brokers cannot join it. */
+  readonly brokers: readonly string[];
+  send(messages: readonly ProducedMessage[]): Promise<void>;
+}
+
+export const KAFKA_TRANSACTION = resourceKey<CheckpointTransaction>('kafka-transaction');
+
+export interface ChangelogStoreOptions {
+  connection: KafkaConnection;
+  applicationId: string;
+  /** The running spec's stateful steps. */
+  steps: readonly string[];
+  /** Kafka sources by node name, with their consumer group: their positions become transactional offset commits. */
+  groups: ReadonlyMap<string, string>;
+  /** `--reset-state` was given: an empty store is expected even where groups have committed offsets. */
+  startingOver?: boolean;
+  transactionTimeoutMs?: number;
+}
+
+const HEADER_KEY = '__header';
+const CHECKPOINT_KEY = 'checkpoint';
+
+export function changelogTopic(applicationId: string, step: string): string {
+  return `${applicationId}-${step}-changelog`;
+}
+
+export function checkpointTopic(applicationId: string): string {
+  return `${applicationId}-checkpoint`;
+}
+
+/** The transactional id of a pipeline's single task (scale-out will add one per task). */
+export function transactionalIdOf(applicationId: string): string {
+  return `${applicationId}-0_0`;
+}
+
+/**
+ * Topic configs for state: compacted so only the latest value per key stays; tombstones kept a day
+ * so a slow restore never misses one; segments roll hourly so the uncompacted tail stays short.
+ */
+const STATE_TOPIC_CONFIGS = {
+  'cleanup.policy': 'compact',
+  'min.compaction.lag.ms': '0',
+  'delete.retention.ms': '86400000',
+  'segment.ms': '3600000',
+  'min.cleanable.dirty.ratio': '0.2',
+};
+
+/** `<source>/<topic>/<partition>` (the Kafka source's partition id) and the position's next offset. */
+export function offsetsFromPositions(positions: Record<string, string>, groups: ReadonlyMap<string, string>): GroupOffsets[] {
+  const byGroup = new Map<string, GroupOffsets>();
+  for (const [id, position] of Object.entries(positions)) {
+    const slash = id.indexOf('/');
+    const last = id.lastIndexOf('/');
+    if (slash < 0 || last <= slash) continue;
+    const group = groups.get(id.slice(0, slash));
+    if (group === undefined) continue;
+    const partition = Number(id.slice(last + 1));
+    if (!Number.isInteger(partition)) continue;
+    let entry = byGroup.get(group);
+    if (!entry) byGroup.set(group, (entry = { groupId: group, offsets: [] }));
+    entry.offsets.push({ topic: id.slice(slash + 1, last), partition, offset: (BigInt(position) + 1n).toString() });
+  }
+  return [...byGroup.values()];
+}
+
+interface CheckpointRecord {
+  format: number;
+  applicationId: string;
+  epoch: number;
+  positions: Record<string, string>;
+  identities: Record<string, StoredIdentity>;
+  sinks: Record<string, JsonValue>;
+  takenAt: number;
+}
+
+export class ChangelogStateStore implements StateStore, CheckpointTransaction {
+  readonly description: string;
+  readonly brokers: readonly string[];
+  private readonly producer: TransactionalProducer;
+  private readonly admin: KafkaAdmin;
+  /** Per step, the JSON text of each entry as last committed: the base of the next delta. */
+  private readonly written = new Map<string, Map<string, string>>();
+
+  constructor(
+    private readonly options: ChangelogStoreOptions,
+    private readonly logger: Logger,
+  ) {
+    const app = options.applicationId;
+    this.brokers = options.connection.brokers;
+    this.description = `kafka ${describeConnection(options.connection)} topics ${[checkpointTopic(app), ...options.steps.map((s) => changelogTopic(app, s))].join(', ')}`;
+    this.producer = createTransactionalProducer(
+      options.connection,
+      { transactionalId: transactionalIdOf(app), transactionTimeoutMs: options.transactionTimeoutMs ?? 60_000 },
+      logger,
+    );
+    this.admin = createAdmin(options.connection, logger);
+  }
+
+  async open(): Promise<void> {
+    await this.admin.connect();
+    const app = this.options.applicationId;
+    const topics = [checkpointTopic(app), ...this.options.steps.map((s) => changelogTopic(app, s))];
+    const existing = new Set(await this.admin.listTopics());
+    const missing = topics.filter((t) => !existing.has(t));
+    // A checkpoint exists but a changelog it needs is gone: refuse, never restore a silent empty state.
+    if (existing.has(checkpointTopic(app))) this.missingChangelogs = missing.filter((t) => t !== checkpointTopic(app));
+    if (missing.length > 0) await this.createTopics(missing);
+    // Fence first: an older instance's open transaction is aborted before anything is read.
+    await this.producer.connect();
+  }
+
+  private missingChangelogs: string[] = [];
+
+  private async createTopics(topics: string[]): Promise<void> {
+    // A topic deleted a moment ago (--reset-state) is refused until the broker has finished.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.admin.createTopics(topics.map((topic) => ({ topic, partitions: 1, configs: STATE_TOPIC_CONFIGS })));
+        return;
+      } catch (err) {
+        if (attempt >= 40) throw err;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
+  }
+
+  async load(): Promise<Checkpoint | undefined> {
+    const app = this.options.applicationId;
+    const where = checkpointTopic(app);
+    let last: unknown;
+    await readTopicsToEnd(
+      this.options.connection,
+      [where],
+      (r) => {
+        if (r.key?.toString() === CHECKPOINT_KEY) last = r.value === null ? undefined : parseJson(r.value.toString('utf8'), where);
+      },
+      this.logger,
+    );
+    if (last === undefined) {
+      await this.refuseIfOffsetsWithoutState();
+      return undefined;
+    }
+    const cp = parseCheckpointRecord(last, where);
+    const needed = this.options.steps.filter((s) => cp.identities[s] !== undefined);
+    const gone = needed.filter((s) => this.missingChangelogs.includes(changelogTopic(app, s)));
+    if (gone.length > 0) throw missingChangelog(gone.map((s) => changelogTopic(app, s)), cp.epoch);
+
+    const states = new Map<string, StepState>();
+    const headers = new Map<string, { epoch: number; header: JsonValue }>();
+    for (const s of needed) {
+      states.set(s, { header: null, entries: new Map() });
+      this.written.set(s, new Map());
+    }
+    const stepOfTopic = new Map(needed.map((s) => [changelogTopic(app, s), s]));
+    if (needed.length > 0) {
+      await readTopicsToEnd(
+        this.options.connection,
+        [...stepOfTopic.keys()],
+        (r) => {
+          const step = stepOfTopic.get(r.topic)!;
+          const key = r.key?.toString('utf8');
+          if (key === undefined) return;
+          const state = states.get(step)!;
+          const text = r.value?.toString('utf8');
+          if (key === HEADER_KEY) {
+            if (text !== undefined) headers.set(step, parseHeaderRecord(text, r.topic));
+            return;
+          }
+          if (text === undefined) {
+            state.entries.delete(key);
+            this.written.get(step)!.delete(key);
+          } else {
+            state.entries.set(key, parseJson(text, r.topic) as JsonValue);
+            this.written.get(step)!.set(key, text);
+          }
+        },
+        this.logger,
+      );
+    }
+    for (const s of needed) {
+      const h = headers.get(s);
+      // Every checkpoint rewrites each header in the same transaction: an older epoch means the
+      // topic was deleted and recreated (or written by someone else) since.
+      if (!h || h.epoch !== cp.epoch) throw missingChangelog([changelogTopic(app, s)], cp.epoch, h?.epoch);
+      states.get(s)!.header = h.header;
+    }
+    return { applicationId: cp.applicationId, epoch: cp.epoch, positions: cp.positions, identities: cp.identities, sinks: cp.sinks, takenAt: cp.takenAt, states };
+  }
+
+  /** No checkpoint, yet a source group has committed offsets: the state was deleted, or never kept. */
+  private async refuseIfOffsetsWithoutState(): Promise<void> {
+    if (this.options.startingOver) return;
+    for (const group of new Set(this.options.groups.values())) {
+      if (await this.admin.hasCommittedOffsets(group)) {
+        throw new StateError(
+          'E_STATE_MISSING',
+          `consumer group \`${group}\` has committed offsets but ${checkpointTopic(this.options.applicationId)} holds no checkpoint: the state was deleted, or this pipeline ran without state before. Resuming would start windows empty in the middle of their input. Run once with --reset-state to accept that (windows restart empty from the committed offsets), or reset the group's offsets to replay from the start`,
+          checkpointTopic(this.options.applicationId),
+        );
+      }
+    }
+  }
+
+  /** Records sent here join the open transaction; the next commit makes them visible. */
+  send(messages: readonly ProducedMessage[]): Promise<void> {
+    return this.producer.send(messages);
+  }
+
+  async commit(checkpoint: Checkpoint): Promise<CommitFigures> {
+    const app = this.options.applicationId;
+    const records: ProducedMessage[] = [];
+    const epochHeader = { 'sluice-epoch': String(checkpoint.epoch) };
+    const updates: [string, string, string | undefined][] = [];
+    let written = 0;
+    let deleted = 0;
+    let bytes = 0;
+    for (const [step, state] of checkpoint.states) {
+      const topic = changelogTopic(app, step);
+      const before = this.written.get(step) ?? new Map<string, string>();
+      const fp = checkpoint.identities[step]?.fingerprint ?? '';
+      const headers = { ...epochHeader, 'sluice-fp': fp };
+      for (const [key, value] of state.entries) {
+        const text = JSON.stringify(value);
+        bytes += text.length;
+        if (before.get(key) === text) continue;
+        records.push({ topic, key, value: text, headers, partition: 0 });
+        updates.push([step, key, text]);
+        written++;
+      }
+      for (const key of before.keys()) {
+        if (state.entries.has(key)) continue;
+        records.push({ topic, key, value: null, headers, partition: 0 });
+        updates.push([step, key, undefined]);
+        deleted++;
+      }
+      records.push({ topic, key: HEADER_KEY, value: JSON.stringify({ epoch: checkpoint.epoch, header: state.header }), headers, partition: 0 });
+    }
+    const record: CheckpointRecord = {
+      format: CHECKPOINT_FORMAT,
+      applicationId: checkpoint.applicationId,
+      epoch: checkpoint.epoch,
+      positions: checkpoint.positions,
+      identities: checkpoint.identities,
+      sinks: checkpoint.sinks,
+      takenAt: checkpoint.takenAt,
+    };
+    records.push({ topic: checkpointTopic(app), key: CHECKPOINT_KEY, value: JSON.stringify(record), headers: epochHeader, partition: 0 });
+    try {
+      await this.producer.send(records);
+      await this.producer.commit(offsetsFromPositions(checkpoint.positions, this.options.groups));
+    } catch (err) {
+      await this.producer.abort();
+      throw err;
+    }
+    for (const [step, key, text] of updates) {
+      let m = this.written.get(step);
+      if (!m) this.written.set(step, (m = new Map()));
+      if (text === undefined) m.delete(key);
+      else m.set(key, text);
+    }
+    return { written, deleted, bytes };
+  }
+
+  async reset(): Promise<void> {
+    await this.admin.connect();
+    const app = this.options.applicationId;
+    const ours = (await this.admin.listTopics()).filter((t) => t === checkpointTopic(app) || (t.startsWith(`${app}-`) && t.endsWith('-changelog')));
+    await this.admin.deleteTopics(ours);
+    this.written.clear();
+    this.logger.info({ topics: ours }, 'state topics deleted');
+  }
+
+  async close(): Promise<void> {
+    await this.producer.close().catch((err: unknown) => this.logger.warn({ error: errorMessage(err) }, 'kafka transactional producer close failed'));
+    await this.admin.close().catch(() => {});
+  }
+}
+
+function missingChangelog(topics: string[], epoch: number, found?: number): StateError {
+  return new StateError(
+    'E_STATE_MISSING',
+    `changelog ${topics.join(', ')} ${found === undefined ? 'is missing or was deleted' : `is at checkpoint ${found}, not ${epoch}`}: the state it held cannot be restored. Run with --reset-state to rebuild from the committed offsets with empty windows (or reset the source group to replay from the start)`,
+    topics[0],
+  );
+}
+
+function parseJson(text: string, where: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new StateError('E_STATE_CORRUPT', `${where}: a record is not JSON: ${errorMessage(err)}`, where);
+  }
+}
+
+function parseHeaderRecord(text: string, where: string): { epoch: number; header: JsonValue } {
+  const v = parseJson(text, where) as { epoch?: unknown; header?: unknown } | null;
+  if (!v || typeof v.epoch !== 'number' || !('header' in v)) throw new StateError('E_STATE_CORRUPT', `${where}: the header record is not a sluice state header`, where);
+  return { epoch: v.epoch, header: v.header as JsonValue };
+}
+
+function parseCheckpointRecord(v: unknown, where: string): CheckpointRecord {
+  const fail = (what: string): never => {
+    throw new StateError('E_STATE_CORRUPT', `${where}: not a sluice checkpoint: ${what}`, where);
+  };
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return fail('not an object');
+  const r = v as Record<string, unknown>;
+  if (r.format !== CHECKPOINT_FORMAT) {
+    throw new StateError('E_STATE_FORMAT', `${where}: checkpoint format ${String(r.format)} is not ${CHECKPOINT_FORMAT}; run with --reset-state to start over`, where);
+  }
+  if (typeof r.applicationId !== 'string' || typeof r.epoch !== 'number' || typeof r.takenAt !== 'number') fail('applicationId, epoch or takenAt missing');
+  if (r.positions === null || typeof r.positions !== 'object') fail('positions missing');
+  const identities = identitiesFromJson(r.identities, fail);
+  const sinks = r.sinks !== null && typeof r.sinks === 'object' && !Array.isArray(r.sinks) ? (r.sinks as Record<string, JsonValue>) : fail('sinks missing');
+  return {
+    format: CHECKPOINT_FORMAT,
+    applicationId: r.applicationId as string,
+    epoch: r.epoch as number,
+    positions: r.positions as Record<string, string>,
+    identities,
+    sinks,
+    takenAt: r.takenAt as number,
+  };
+}
+
+export { isUnknownTopic };

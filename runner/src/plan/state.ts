@@ -1,0 +1,139 @@
+/**
+ * Durable state for a plan: which store keeps its checkpoints, how often they are taken, and what
+ * the components are told (delivery, application id, the shared Kafka transaction). The defaults
+ * follow the sources: a pipeline that reads Kafka keeps its state in Kafka (changelog topics,
+ * written in the same transaction as the consumed offsets); any other keeps it in a file.
+ */
+import path from 'node:path';
+import { CheckpointCoordinator } from '../engine/checkpoint/coordinator.ts';
+import type { StateStore, StoredIdentity } from '../engine/checkpoint/checkpoint.ts';
+import type { Clock } from '../engine/clock.ts';
+import { SharedResources, type CheckpointContext, type Delivery, type JsonValue } from '../engine/component.ts';
+import { parseDuration } from '../engine/duration.ts';
+import { ConfigError } from '../engine/errors.ts';
+import type { Logger } from '../engine/logger.ts';
+import { FileStateStore } from '../engine/state/file-store.ts';
+import { ChangelogStateStore, KAFKA_TRANSACTION } from '../io/kafka/changelog-store.ts';
+import { connectionFromConfig, type ConnectionConfig } from '../io/kafka/connection.ts';
+import { describeStateChange, stateIdentities } from './state-identity.ts';
+import type { Plan } from './types.ts';
+
+export const DEFAULT_CHECKPOINT_INTERVAL = '1s';
+
+export interface StateOptions {
+  /** `--state-dir`: the file store's directory, over the spec's `checkpoint.dir`. */
+  stateDir?: string;
+  /** `--reset-state`: drop what is stored before starting. */
+  resetState?: boolean;
+  /** Relative directories resolve against this. Default: the working directory. */
+  cwd?: string;
+  logger: Logger;
+  clock: Clock;
+}
+
+export interface StateSettings {
+  store: 'kafka' | 'file' | 'none';
+  delivery: Delivery;
+  applicationId: string;
+  intervalMs: number;
+  /** The file store's directory (absolute). */
+  dir: string;
+}
+
+/** The plan's state settings with defaults filled in; refuses combinations that cannot keep their promise. */
+export function stateSettings(plan: Plan, options: Pick<StateOptions, 'stateDir' | 'cwd'> = {}): StateSettings {
+  const cp = plan.checkpoint ?? {};
+  const delivery = plan.delivery ?? 'at-least-once';
+  const readsKafka = plan.nodes.some((n) => n.role === 'source' && n.kind === 'kafka');
+  const store = cp.store ?? (readsKafka ? 'kafka' : 'file');
+  const applicationId = cp.application_id ?? plan.name;
+  const dir = path.resolve(options.cwd ?? process.cwd(), options.stateDir ?? cp.dir ?? path.join('.sluice', 'state', applicationId));
+  const settings: StateSettings = { store, delivery, applicationId, intervalMs: parseDuration(cp.interval ?? DEFAULT_CHECKPOINT_INTERVAL), dir };
+  if (delivery === 'exactly-once') {
+    if (store === 'none') throw new ConfigError('E_DELIVERY', 'delivery: exactly-once needs checkpoints; `checkpoint.store: none` turns them off', 'checkpoint.store');
+    if (store !== 'kafka' && plan.nodes.some((n) => n.role === 'sink' && n.kind === 'kafka')) {
+      throw new ConfigError(
+        'E_DELIVERY',
+        'delivery: exactly-once to Kafka needs `checkpoint.store: kafka`: the sink records, the state changelog and the source positions must commit in one Kafka transaction',
+        'checkpoint.store',
+      );
+    }
+    if (store === 'kafka' && !plan.nodes.some((n) => n.kind === 'kafka')) {
+      throw new ConfigError('E_DELIVERY', 'checkpoint.store kafka needs a kafka source or sink to take the brokers from', 'checkpoint.store');
+    }
+  }
+  if (store === 'kafka' && !plan.nodes.some((n) => n.kind === 'kafka')) {
+    throw new ConfigError('E_STATE_STORE', '`checkpoint.store: kafka` needs a kafka source or sink to take the brokers from', 'checkpoint.store');
+  }
+  return settings;
+}
+
+/** The identity of each stateful step, as a checkpoint stores it. */
+export function storedIdentities(plan: Plan): Record<string, StoredIdentity> {
+  const out: Record<string, StoredIdentity> = {};
+  for (const id of stateIdentities(plan)) out[id.step] = { kind: id.kind, fingerprint: id.fingerprint, parts: id.parts as JsonValue };
+  return out;
+}
+
+export interface PreparedState {
+  settings: StateSettings;
+  /** For the runtime; undefined with `store: none`. */
+  coordinator?: CheckpointCoordinator;
+  /** For the components (instantiate); undefined with `store: none`. */
+  context?: CheckpointContext;
+}
+
+/** Builds the store and coordinator for a run. Connects to nothing; `--reset-state` deletes what is stored. */
+export async function prepareState(plan: Plan, options: StateOptions): Promise<PreparedState> {
+  const settings = stateSettings(plan, options);
+  if (settings.store === 'none') return { settings };
+  const identities = storedIdentities(plan);
+  const shared = new SharedResources();
+  const store = createStore(plan, settings, Object.keys(identities), options, shared);
+  if (options.resetState) {
+    await store.reset();
+    options.logger.warn({ store: store.description }, '--reset-state: stored state dropped; windows start empty');
+  }
+  const coordinator = new CheckpointCoordinator(
+    {
+      store,
+      intervalMs: settings.intervalMs,
+      applicationId: settings.applicationId,
+      identities,
+      explainChange: (step, stored, current) =>
+        describeStateChange({ step, kind: stored.kind, fingerprint: stored.fingerprint, parts: asParts(stored.parts) }, { step, kind: current.kind, fingerprint: current.fingerprint, parts: asParts(current.parts) }),
+    },
+    options.clock,
+    options.logger,
+  );
+  return { settings, coordinator, context: { delivery: settings.delivery, applicationId: settings.applicationId, shared } };
+}
+
+function createStore(plan: Plan, settings: StateSettings, steps: string[], options: StateOptions, shared: SharedResources): StateStore {
+  if (settings.store === 'file') return new FileStateStore(settings.dir);
+  const kafkaNodes = plan.nodes.filter((n) => n.kind === 'kafka' && n.role !== 'step');
+  const first = kafkaNodes.find((n) => n.role === 'source') ?? kafkaNodes[0]!;
+  const connection = connectionFromConfig(first.config as ConnectionConfig, `sluice-${settings.applicationId}-state`, `${first.role}s.${first.name}`);
+  const groups = new Map<string, string>();
+  for (const n of plan.nodes) {
+    if (n.role === 'source' && n.kind === 'kafka') groups.set(n.name, (n.config as { group: string }).group);
+  }
+  const store = new ChangelogStateStore(
+    {
+      connection,
+      applicationId: settings.applicationId,
+      steps,
+      groups,
+      ...(options.resetState ? { startingOver: true } : {}),
+      // The broker aborts a transaction left open this long: several intervals, so a slow commit survives.
+      transactionTimeoutMs: Math.max(60_000, settings.intervalMs * 10),
+    },
+    options.logger.child({ state: 'kafka' }),
+  );
+  if (settings.delivery === 'exactly-once') shared.set(KAFKA_TRANSACTION, store);
+  return store;
+}
+
+function asParts(parts: JsonValue): Record<string, unknown> {
+  return parts !== null && typeof parts === 'object' && !Array.isArray(parts) ? parts : { value: parts };
+}
