@@ -6,7 +6,7 @@
  */
 import type { Ack } from './ack.ts';
 import { SluiceError, boundedMessage, errorMessage } from './errors.ts';
-import type { RawMessage, StreamRecord } from './record.ts';
+import { RefusedValue, type RawMessage, type StreamRecord } from './record.ts';
 
 export const ERROR_NODE_HEADER = 'sluice-error-node';
 export const ERROR_MESSAGE_HEADER = 'sluice-error-message';
@@ -41,8 +41,9 @@ export function failedRecord(rec: StreamRecord, node: string, error: unknown): S
   };
 }
 
-/** Bytes become UTF-8 text so an errors sink can write them as JSON; anything else stays. */
+/** Bytes become UTF-8 text so an errors sink can write them as JSON; a refused value (never read) null; anything else stays. */
 function rawText(v: unknown): unknown {
+  if (v instanceof RefusedValue) return null;
   return Buffer.isBuffer(v) ? v.toString('utf8') : v;
 }
 

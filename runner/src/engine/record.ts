@@ -1,4 +1,5 @@
 import type { Ack } from './ack.ts';
+import type { RecordError } from './errors.ts';
 
 /** Where a record came from: enough to commit it, to name it in an error, and to detect duplicates. */
 export interface SourcePosition {
@@ -32,6 +33,20 @@ export interface RawMessage {
    * runtime merges it under the format's own metadata (the format wins on a clash). Optional.
    */
   meta?: Record<string, unknown>;
+}
+
+/**
+ * The value of a message its source refused to read whole (a line beyond the length limit): every
+ * format throws `error` for it, so the message reaches `<source>.errors` with the reason although
+ * its content was never held in memory.
+ */
+export class RefusedValue {
+  constructor(readonly error: RecordError) {}
+}
+
+/** Throws the refusal of a refused message; formats call it first, before looking at the value. */
+export function throwIfRefused(message: RawMessage): void {
+  if (message.value instanceof RefusedValue) throw message.value.error;
 }
 
 /**

@@ -67,7 +67,7 @@ class CaseInput implements Source {
     for await (const batch of readLineBatches(Readable.from([this.text]), INPUT_BATCH)) {
       const ack = new Ack(() => {});
       this.acks.push(ack);
-      await out.emit({ partition, messages: lineMessages(batch, this.name, partition, GOLDEN_CLOCK_START), ack });
+      await out.emit({ partition, messages: lineMessages(batch, this.name, partition, GOLDEN_CLOCK_START, `${this.name}.jsonl`), ack });
     }
   }
 

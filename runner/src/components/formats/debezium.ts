@@ -5,7 +5,7 @@
  */
 import type { Decoded, FormatDef } from '../../engine/component.ts';
 import { RecordError, errorMessage } from '../../engine/errors.ts';
-import type { RawMessage } from '../../engine/record.ts';
+import { throwIfRefused, type RawMessage } from '../../engine/record.ts';
 import { object } from '../../engine/schema.ts';
 import { DebeziumDecoder, LOGICAL, UNAVAILABLE_PLACEHOLDER, type ColumnHint, type DecodedChange } from '../../io/debezium/index.ts';
 
@@ -123,6 +123,7 @@ export const debeziumFormat: FormatDef<DebeziumFormatConfig> = {
     const where = `sources.${ctx.name}`;
     return {
       decode(message: RawMessage): Decoded {
+        throwIfRefused(message);
         const size = sizeOf(message.value);
         if (size > maxBytes) throw new RecordError('E_DECODE', `value too large: ${size} bytes, max_bytes is ${maxBytes}`, where);
         let key: unknown;

@@ -5,7 +5,7 @@
 import type { Decoded, FormatDef } from '../../engine/component.ts';
 import { RecordError, errorMessage } from '../../engine/errors.ts';
 import { parseJson } from '../../engine/json.ts';
-import type { RawMessage } from '../../engine/record.ts';
+import { throwIfRefused, type RawMessage } from '../../engine/record.ts';
 import { object } from '../../engine/schema.ts';
 
 export interface JsonFormatConfig {
@@ -49,6 +49,7 @@ export const jsonFormat: FormatDef<JsonFormatConfig> = {
     const where = `sources.${ctx.name}`;
     return {
       decode(message: RawMessage): Decoded {
+        throwIfRefused(message);
         const { value } = message;
         let decoded: unknown = value ?? null;
         if (typeof value === 'string' || Buffer.isBuffer(value)) {

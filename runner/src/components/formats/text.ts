@@ -1,7 +1,7 @@
 /** `text`: each message value is a UTF-8 string, used as it is. */
 import type { Decoded, FormatDef } from '../../engine/component.ts';
 import { stringifyJson } from '../../engine/json.ts';
-import type { RawMessage } from '../../engine/record.ts';
+import { throwIfRefused, type RawMessage } from '../../engine/record.ts';
 import { object } from '../../engine/schema.ts';
 
 export type TextFormatConfig = Record<string, never>;
@@ -24,6 +24,7 @@ export const textFormat: FormatDef<TextFormatConfig> = {
   create() {
     return {
       decode(message: RawMessage): Decoded {
+        throwIfRefused(message);
         return { key: asText(message.key), value: asText(message.value), meta: {} };
       },
     };

@@ -7,11 +7,12 @@ import { Ack } from '../../engine/ack.ts';
 import type { Source, SourceDef, SourceOutput } from '../../engine/component.ts';
 import { ConfigError } from '../../engine/errors.ts';
 import { object } from '../../engine/schema.ts';
-import { expandGlob, lineMessages, readLineBatches } from '../../io/files/line-reader.ts';
+import { DEFAULT_MAX_LINE_LENGTH, expandGlob, lineMessages, readLineBatches } from '../../io/files/line-reader.ts';
 
 export interface FileSourceConfig {
   path: string;
   batch_size?: number;
+  max_line_length?: number;
 }
 
 const DEFAULT_BATCH_SIZE = 500;
@@ -43,12 +44,22 @@ export const fileSource: SourceDef<FileSourceConfig> = {
         description: 'Lines per batch handed to the pipeline.',
         examples: [500],
       },
+      max_line_length: {
+        type: 'integer',
+        minimum: 1,
+        default: DEFAULT_MAX_LINE_LENGTH,
+        description:
+          'A longer line (characters, without its line ending) is not read into memory: it goes to `<source>.errors` ' +
+          'with the file and line number (the value is null), the rest of it is skipped, and reading goes on at the next line.',
+        examples: [4194304],
+      },
     },
     ['path'],
   ),
   describe: (config) => `lines of ${config.path}`,
   create(config, ctx): Source {
     const batchSize = config.batch_size ?? DEFAULT_BATCH_SIZE;
+    const maxLineLength = config.max_line_length ?? DEFAULT_MAX_LINE_LENGTH;
     let stopping = false;
     let current: ReadStream | undefined;
     return {
@@ -62,8 +73,8 @@ export const fileSource: SourceDef<FileSourceConfig> = {
           out.assign([partition]);
           current = createReadStream(file, { highWaterMark: 1 << 20 });
           try {
-            for await (const batch of readLineBatches(current, batchSize)) {
-              const messages = lineMessages(batch, ctx.name, partition, ctx.clock.now());
+            for await (const batch of readLineBatches(current, batchSize, { maxLineLength })) {
+              const messages = lineMessages(batch, ctx.name, partition, ctx.clock.now(), file);
               await out.emit({ partition, messages, ack: new Ack(() => {}) });
               if (stopping) break;
             }

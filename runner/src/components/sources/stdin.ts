@@ -2,10 +2,11 @@
 import { Ack } from '../../engine/ack.ts';
 import type { Source, SourceDef, SourceOutput } from '../../engine/component.ts';
 import { object } from '../../engine/schema.ts';
-import { lineMessages, readLineBatches } from '../../io/files/line-reader.ts';
+import { DEFAULT_MAX_LINE_LENGTH, lineMessages, readLineBatches } from '../../io/files/line-reader.ts';
 
 export interface StdinSourceConfig {
   batch_size?: number;
+  max_line_length?: number;
 }
 
 const DEFAULT_BATCH_SIZE = 500;
@@ -26,10 +27,20 @@ export const stdinSource: SourceDef<StdinSourceConfig> = {
       description: 'At most this many lines per batch; lines are handed over as soon as they arrive.',
       examples: [500],
     },
+    max_line_length: {
+      type: 'integer',
+      minimum: 1,
+      default: DEFAULT_MAX_LINE_LENGTH,
+      description:
+        'A longer line (characters, without its line ending) is not read into memory: it goes to `<source>.errors` ' +
+        'with its line number (the value is null), the rest of it is skipped, and reading goes on at the next line.',
+      examples: [4194304],
+    },
   }),
   describe: () => 'lines of standard input',
   create(config, ctx): Source {
     const batchSize = config.batch_size ?? DEFAULT_BATCH_SIZE;
+    const maxLineLength = config.max_line_length ?? DEFAULT_MAX_LINE_LENGTH;
     let stopping = false;
     return {
       bounded: true,
@@ -37,8 +48,8 @@ export const stdinSource: SourceDef<StdinSourceConfig> = {
         const partition = `${ctx.name}/stdin`;
         out.assign([partition]);
         try {
-          for await (const batch of readLineBatches(process.stdin, batchSize, { flushEachChunk: true })) {
-            const messages = lineMessages(batch, ctx.name, partition, ctx.clock.now());
+          for await (const batch of readLineBatches(process.stdin, batchSize, { flushEachChunk: true, maxLineLength })) {
+            const messages = lineMessages(batch, ctx.name, partition, ctx.clock.now(), 'standard input');
             await out.emit({ partition, messages, ack: new Ack(() => {}) });
             if (stopping) break;
           }

@@ -5,52 +5,100 @@
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import type { RawMessage } from '../../engine/record.ts';
+import { RecordError } from '../../engine/errors.ts';
+import { RefusedValue, type RawMessage } from '../../engine/record.ts';
+
+/**
+ * The longest line read, in characters: the formats' default `max_bytes` and the Kafka source's
+ * `max_message_bytes`, so a line is refused where a message of the same size would be.
+ */
+export const DEFAULT_MAX_LINE_LENGTH = 1_048_576;
+
+/** A line longer than the limit: refused where it crossed the limit, and the rest of it skipped unread. */
+export class OverlongLine {
+  constructor(readonly limit: number) {}
+}
 
 export interface LineBatch {
-  /** Line texts without their line ending. Empty lines are left out. */
-  lines: string[];
+  /** Line texts without their line ending, or OverlongLine for a line that was too long. Empty lines are left out. */
+  lines: (string | OverlongLine)[];
   /** The 1-based line number of each line in `lines`. */
   numbers: number[];
 }
 
-/** The raw messages of a batch of lines: the line text is the value, its line number the offset. */
-export function lineMessages(batch: LineBatch, source: string, partition: string, timestamp: number): RawMessage[] {
+/**
+ * The raw messages of a batch of lines: the line text is the value, its line number the offset. An
+ * over-long line becomes a RefusedValue naming `input` (a path, `standard input`) and the line
+ * number, so the formats send it to `<source>.errors`: one poison line does not stop the run.
+ */
+export function lineMessages(batch: LineBatch, source: string, partition: string, timestamp: number, input: string): RawMessage[] {
   const messages: RawMessage[] = new Array(batch.lines.length);
   for (let i = 0; i < batch.lines.length; i++) {
+    const line = batch.lines[i]!;
+    const number = batch.numbers[i]!;
     messages[i] = {
       key: null,
-      value: batch.lines[i],
+      value: typeof line === 'string' ? line : refusedLine(line, number, source, input),
       headers: {},
       timestamp,
-      position: { source, partition, offset: String(batch.numbers[i]) },
+      position: { source, partition, offset: String(number) },
     };
   }
   return messages;
+}
+
+function refusedLine(line: OverlongLine, number: number, source: string, input: string): RefusedValue {
+  const message = `line ${number} of ${input} is longer than ${line.limit} characters (max_line_length): skipped to its end`;
+  return new RefusedValue(new RecordError('E_LINE_TOO_LONG', message, `sources.${source}`));
+}
+
+export interface LineReaderOptions {
+  /** Hand over the lines of each chunk as they arrive (stdin). */
+  flushEachChunk?: boolean;
+  /** Lines longer than this (characters, without the line ending) are refused; default DEFAULT_MAX_LINE_LENGTH. */
+  maxLineLength?: number;
 }
 
 /**
  * Yields batches of at most `batchSize` non-empty lines. The stream is pulled, not pushed: while the
  * consumer awaits (backpressure), nothing more is read, so memory stays at about one chunk plus
  * one batch. A last line without a newline is still a line. With `flushEachChunk` (stdin), the
- * lines of each chunk are handed over as they arrive.
+ * lines of each chunk are handed over as they arrive. A line longer than `maxLineLength` is yielded
+ * as an OverlongLine as soon as it crosses the limit, and the rest of it is read and dropped up to
+ * its newline: an endless line never fills memory.
  */
-export async function* readLineBatches(stream: Readable, batchSize: number, options: { flushEachChunk?: boolean } = {}): AsyncGenerator<LineBatch> {
+export async function* readLineBatches(stream: Readable, batchSize: number, options: LineReaderOptions = {}): AsyncGenerator<LineBatch> {
+  const max = options.maxLineLength ?? DEFAULT_MAX_LINE_LENGTH;
   stream.setEncoding('utf8');
   let carry = '';
+  let skipping = false;
   let lineNumber = 0;
   let batch: LineBatch = { lines: [], numbers: [] };
-  const push = (text: string): void => {
+  const refuse = (): void => {
     lineNumber++;
+    batch.lines.push(new OverlongLine(max));
+    batch.numbers.push(lineNumber);
+  };
+  const push = (text: string): void => {
     const line = text.endsWith('\r') ? text.slice(0, -1) : text;
+    if (line.length > max) return refuse();
+    lineNumber++;
     if (line.trim() === '') return;
     batch.lines.push(line);
     batch.numbers.push(lineNumber);
   };
   for await (const chunk of stream as AsyncIterable<string>) {
-    let text = carry + chunk;
+    let text: string;
     let from = 0;
-    for (let nl = text.indexOf('\n'); nl !== -1; nl = text.indexOf('\n', from)) {
+    if (skipping) {
+      // The rest of a refused line: drop it up to its newline.
+      const nl = chunk.indexOf('\n');
+      if (nl === -1) continue;
+      skipping = false;
+      text = chunk;
+      from = nl + 1;
+    } else text = carry + chunk;
+    for (let nl = text.indexOf('\n', from); nl !== -1; nl = text.indexOf('\n', from)) {
       push(text.slice(from, nl));
       from = nl + 1;
       if (batch.lines.length >= batchSize) {
@@ -58,10 +106,16 @@ export async function* readLineBatches(stream: Readable, batchSize: number, opti
         batch = { lines: [], numbers: [] };
       }
     }
-    carry = text.slice(from);
+    // One more than the limit: the line may yet end in a CR that is not part of it.
+    if (text.length - from > max + 1) {
+      refuse();
+      skipping = true;
+      carry = '';
+    } else carry = text.slice(from);
     text = '';
-    // Interactive input: hand over what arrived instead of waiting for a full batch.
-    if (options.flushEachChunk && batch.lines.length > 0) {
+    // Interactive input: hand over what arrived instead of waiting for a full batch. And a refused
+    // line's rest may never end: what came before it must not wait for that.
+    if ((options.flushEachChunk || skipping) && batch.lines.length > 0) {
       yield batch;
       batch = { lines: [], numbers: [] };
     }

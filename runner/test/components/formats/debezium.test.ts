@@ -6,7 +6,7 @@ import { RecordError } from '../../../src/engine/errors.ts';
 import { stringifyJson } from '../../../src/engine/json.ts';
 import { silentLogger } from '../../../src/engine/logger.ts';
 import { Metrics } from '../../../src/engine/metrics.ts';
-import type { RawMessage } from '../../../src/engine/record.ts';
+import { RefusedValue, type RawMessage } from '../../../src/engine/record.ts';
 
 const ctx = { name: 'activities', logger: silentLogger, clock: new ManualClock(0), metrics: new Metrics(), mode: 'test' as const };
 const position = { source: 'activities', partition: 'activities/t/0', offset: '0' };
@@ -93,5 +93,10 @@ describe('debezium format', () => {
 
   it('refuses unknown column hints when created', () => {
     expect(() => debeziumFormat.create({ columns: { t: 'Microtimestamp' } }, ctx)).toThrow(/unknown Debezium type `Microtimestamp`/);
+  });
+  it('sends a line its source refused (too long) to the errors port with the source\'s reason', () => {
+    const refusal = new RecordError('E_LINE_TOO_LONG', 'line 2 of in.jsonl is longer than 10 characters (max_line_length): skipped to its end', 'sources.in');
+    const refused = { key: null, value: new RefusedValue(refusal), headers: {}, timestamp: 0, position: { source: 'in', partition: 'in/p', offset: '2' } };
+    expect(() => debeziumFormat.create({}, ctx).decode(refused)).toThrow(refusal);
   });
 });

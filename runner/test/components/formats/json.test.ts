@@ -4,7 +4,7 @@ import type { ComponentContext } from '../../../src/engine/component.ts';
 import { RecordError } from '../../../src/engine/errors.ts';
 import { silentLogger } from '../../../src/engine/logger.ts';
 import { Metrics } from '../../../src/engine/metrics.ts';
-import type { RawMessage } from '../../../src/engine/record.ts';
+import { RefusedValue, type RawMessage } from '../../../src/engine/record.ts';
 import { jsonFormat } from '../../../src/components/formats/json.ts';
 
 const ctx: ComponentContext = { name: 'events', logger: silentLogger, clock: new ManualClock(0), metrics: new Metrics(), mode: 'test' };
@@ -41,5 +41,10 @@ describe('json format', () => {
   it('refuses values beyond max_bytes', () => {
     const small = jsonFormat.create({ max_bytes: 10 }, ctx);
     expect(() => small.decode(message('{"a":"0123456789"}'))).toThrow(/value too large: 18 bytes, max_bytes is 10/);
+  });
+  it('sends a line its source refused (too long) to the errors port with the source\'s reason', () => {
+    const refusal = new RecordError('E_LINE_TOO_LONG', 'line 2 of in.jsonl is longer than 10 characters (max_line_length): skipped to its end', 'sources.in');
+    const refused = { key: null, value: new RefusedValue(refusal), headers: {}, timestamp: 0, position: { source: 'in', partition: 'in/p', offset: '2' } };
+    expect(() => jsonFormat.create({}, ctx).decode(refused)).toThrow(refusal);
   });
 });

@@ -2,8 +2,16 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { jsonFormat } from '../../../src/components/formats/json.ts';
 import { fileSource } from '../../../src/components/sources/file.ts';
+import { ManualClock } from '../../../src/engine/clock.ts';
 import { ConfigError } from '../../../src/engine/errors.ts';
+import { ERROR_MESSAGE_HEADER } from '../../../src/engine/failed-record.ts';
+import { silentLogger } from '../../../src/engine/logger.ts';
+import { Metrics } from '../../../src/engine/metrics.ts';
+import { Runtime } from '../../../src/engine/runtime.ts';
+import type { StreamRecord } from '../../../src/engine/record.ts';
+import { RecordingSink, ScriptedStep, graphOf } from '../../engine/fake-components.ts';
 import { RecordingOutput, sourceContext } from './source-harness.ts';
 
 async function tempDir(): Promise<string> {
@@ -58,6 +66,36 @@ describe('file source', () => {
     release();
     await running;
     expect(out.batches).toHaveLength(1);
+  });
+
+  it('sends a line longer than max_line_length to the errors port with the file and line number, and reads on', async () => {
+    const dir = await tempDir();
+    const file = path.join(dir, 'events.jsonl');
+    await writeFile(file, `{"n":1}\n{"long":"${'x'.repeat(5000)}"}\n{"n":3}\n`);
+    const written = new RecordingSink();
+    const failed: StreamRecord[] = [];
+    const graph = graphOf([
+      { source: 'in', impl: fileSource.create({ path: file, max_line_length: 1000 }, sourceContext('in')), format: jsonFormat.create({}, sourceContext('in')) },
+      { sink: 'out', impl: written, from: ['in'] },
+      {
+        step: 'dead',
+        impl: new ScriptedStep({
+          process: (records, out) => {
+            failed.push(...records);
+            for (const r of records) out.drop(r, 'seen');
+          },
+        }),
+        from: ['in.errors'],
+      },
+    ]);
+    const outcome = await new Runtime(graph, { logger: silentLogger, metrics: new Metrics(), clock: new ManualClock(0), tickMs: 0 }).run();
+    expect(outcome).toMatchObject({ ended: 'end-of-input', recordsIn: 3, failed: 1 });
+    expect(written.values).toEqual([{ n: 1 }, { n: 3 }]);
+    expect(failed).toHaveLength(1);
+    expect(failed[0]).toMatchObject({ key: null, value: null, position: { offset: '2' } });
+    const reason = `line 2 of ${file} is longer than 1000 characters (max_line_length): skipped to its end`;
+    expect(failed[0]!.headers[ERROR_MESSAGE_HEADER]).toBe(reason);
+    expect(failed[0]!.meta.error).toEqual({ node: 'in', code: 'E_LINE_TOO_LONG', message: reason });
   });
 
   it('fails with a ConfigError when nothing matches', async () => {
