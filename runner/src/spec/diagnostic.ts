@@ -18,6 +18,7 @@ export const DIAGNOSTIC_CODES = {
   E_SCHEMA_VALUE: 'a value is out of its allowed set or range',
   E_DURATION: 'a duration is not written like 500ms, 10s, 5m, 1h or 1d',
   E_KIND_MISSING: 'a source, step or sink entry has no kind key (kafka, filter, window, ...)',
+  E_KIND_UNKNOWN: 'an entry names a kind that does not exist (`s3:` under a sink); the kinds are listed',
   E_KIND_MULTIPLE: 'a source, step or sink entry has more than one kind key',
   E_FORMAT_UNKNOWN: 'a source names a format that does not exist',
   E_EXPR_SYNTAX: 'a JSONata expression does not parse; the position is inside the expression',

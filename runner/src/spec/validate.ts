@@ -165,6 +165,11 @@ function listOf(names: readonly string[]): string {
   return names.map((n) => `\`${n}\``).join(', ');
 }
 
+/** The kinds of a section whose config has the field `key` (a step's: beside its kind key, as a window's `group_by`). */
+function kindsWithField(section: Section, key: string, registry: ComponentRegistry): string[] {
+  return registry[section].filter((d) => d.name !== key && isRecord(d.schema.properties) && key in d.schema.properties).map((d) => d.name);
+}
+
 function checkEntry(section: Section, name: string, entry: unknown, path: SpecPath, registry: ComponentRegistry, report: Reporter): EntryCheck | undefined {
   const role = ROLE[section];
   if (!NODE_NAME_RE.test(name)) {
@@ -179,25 +184,35 @@ function checkEntry(section: Section, name: string, entry: unknown, path: SpecPa
   const where = describeObject(path);
 
   if (kindKeys.length === 0) {
-    // A misspelt kind is the likeliest reason: say so at the misspelt key.
-    let guessed = false;
+    // A misspelt kind is the likeliest reason: say so at the misspelt key. A key that no kind has as
+    // a field (`s3:` under a sink) is a kind that does not exist; a field of some kind (`path:`
+    // without `file:` above it) means the kind key itself is missing.
+    const kindList = kinds.length ? `${role} kinds: ${listOf(kinds)}` : `no ${role} kinds are installed`;
+    let reported = false;
     for (const k of keys) {
       if (fixedKeys.includes(k)) continue;
       const guess = closest(k, kinds);
       if (guess) {
         report.at('E_SCHEMA_UNKNOWN_KEY', [...path, k], 'key', `unknown key \`${k}\` in ${where} (did you mean \`${guess}\`?)`);
-        guessed = true;
+        reported = true;
+      } else if (kindsWithField(section, k, registry).length === 0) {
+        report.at('E_KIND_UNKNOWN', [...path, k], 'key', `\`${k}\` is not a ${role} kind`, kindList);
+        reported = true;
       }
     }
-    if (!guessed) {
+    if (!reported) {
       // The kinds go in the hint, so the message stays the same when a kind is added.
       const shape = section === 'sources' ? '`{ <kind>: {config}, format: ... }`' : `\`{ from: ..., <kind>: ... }\``;
+      const field = keys.find((k) => !fixedKeys.includes(k));
+      const owners = field === undefined ? [] : kindsWithField(section, field, registry);
       report.at(
         'E_KIND_MISSING',
         path,
         'key',
         `${where} has no kind key`,
-        kinds.length ? `a ${role} is ${shape}, with one of ${listOf(kinds)} as <kind>` : `no ${role} kinds are installed`,
+        owners.length
+          ? `\`${field}\` belongs under a kind key, e.g. \`${owners[0]}: { ${field}: ... }\`; ${kindList}`
+          : kinds.length ? `a ${role} is ${shape}, with one of ${listOf(kinds)} as <kind>` : kindList,
       );
     }
     return { section, name, path, inputs: checkFrom(section, entry, path, report), ports: undefined };

@@ -75,6 +75,16 @@ describe('validateSpec', () => {
     ]);
   });
 
+  it('says a key that no kind has is a kind that does not exist, listing the kinds; a field of a kind means the kind key is missing', () => {
+    const hints = (text: string) => validateSpec(loadSpecText('p.yaml', text, { env: {} }), fakeComponents).diagnostics.map((d) => `${d.code} ${d.message} | ${d.hint}`);
+    expect(hints(VALID.replace('    file: { path: out.jsonl }', '    s3: { bucket: out }'))).toEqual([
+      'E_KIND_UNKNOWN `s3` is not a sink kind | sink kinds: `file`, `kafka`',
+    ]);
+    expect(hints(VALID.replace('    file: { path: out.jsonl }', '    path: out.jsonl'))).toEqual([
+      'E_KIND_MISSING sink `out` has no kind key | `path` belongs under a kind key, e.g. `file: { path: ... }`; sink kinds: `file`, `kafka`',
+    ]);
+  });
+
   it('refuses two kinds in one entry', () => {
     expect(check(VALID.replace('    filter: $meta.op = "c"', '    filter: $meta.op = "c"\n    set: { a: b }'))).toEqual([
       '11:5 E_KIND_MULTIPLE step `kept` has two kinds, `filter` and `set`: a step has exactly one',
