@@ -81,6 +81,77 @@ export const TIME_FUNCTIONS: Record<string, { fn: Fn; signature: string; doc: st
   epochMillis: { fn: timeFunction((ms) => ms), signature: '<(sn)-:n>', doc: 'epoch milliseconds' },
 };
 
+/**
+ * The functions JSONata itself defines (jsonata 2.x: its static frame, plus `$now` and `$millis`,
+ * which each evaluation binds). A test checks this list against the installed jsonata.
+ */
+export const JSONATA_FUNCTIONS: readonly string[] = [
+  'sum', 'count', 'max', 'min', 'average', 'string', 'substring', 'substringBefore', 'substringAfter',
+  'lowercase', 'uppercase', 'length', 'trim', 'pad', 'match', 'contains', 'replace', 'split', 'join',
+  'formatNumber', 'formatBase', 'formatInteger', 'parseInteger', 'number', 'floor', 'ceil', 'round',
+  'abs', 'sqrt', 'power', 'random', 'boolean', 'not', 'map', 'zip', 'filter', 'single', 'reduce',
+  'sift', 'keys', 'lookup', 'append', 'exists', 'spread', 'merge', 'reverse', 'each', 'error',
+  'assert', 'type', 'sort', 'shuffle', 'distinct', 'encodeUrlComponent', 'encodeUrl',
+  'decodeUrlComponent', 'decodeUrl', 'eval', 'toMillis', 'fromMillis', 'clone', 'now', 'millis',
+];
+
+/** A call of a function by name: `$hours(t)`, `$f(?, 2)`, or the right side of `x ~> $f`. */
+export interface FunctionCall {
+  /** Without the `$`. */
+  name: string;
+  /** 0-based offset of the `$` in the expression. */
+  start: number;
+  /** True when the call is the whole expression (`$sum(x)`, not `$round($sum(x))`). */
+  whole: boolean;
+}
+
+/** The functions an expression calls by name, and the names it binds itself (`$f := ...`, lambda parameters, `@$v`, `#$i`). */
+export interface FunctionNames {
+  calls: FunctionCall[];
+  bound: Set<string>;
+}
+
+/** The function calls and bound names of an expression; throws ExpressionSyntaxError when it does not parse. */
+export function functionNames(source: string): FunctionNames {
+  const ast = parseExpression(source).ast();
+  const out: FunctionNames = { calls: [], bound: new Set() };
+  collectNames(ast, ast, out);
+  return out;
+}
+
+function collectNames(node: unknown, root: unknown, out: FunctionNames): void {
+  if (Array.isArray(node)) {
+    for (const item of node) collectNames(item, root, out);
+    return;
+  }
+  if (typeof node !== 'object' || node === null) return;
+  const n = node as Record<string, unknown>;
+  const variable = (v: unknown): { name: string; end: number } | undefined => {
+    if (typeof v !== 'object' || v === null) return undefined;
+    const { type, value, position } = v as Record<string, unknown>;
+    return type === 'variable' && typeof value === 'string' && value !== '' && typeof position === 'number' ? { name: value, end: position } : undefined;
+  };
+  // JSONata positions a variable token at its end: `$hours` ends where the name does.
+  const call = (v: { name: string; end: number }) => out.calls.push({ name: v.name, start: v.end - v.name.length - 1, whole: node === root });
+  if (n.type === 'function' || n.type === 'partial') {
+    const proc = variable(n.procedure);
+    if (proc) call(proc);
+  } else if (n.type === 'apply') {
+    const rhs = variable(n.rhs);
+    if (rhs) call(rhs);
+  } else if (n.type === 'bind') {
+    const lhs = variable(n.lhs);
+    if (lhs) out.bound.add(lhs.name);
+  } else if (n.type === 'lambda' && Array.isArray(n.arguments)) {
+    for (const arg of n.arguments) {
+      const param = variable(arg);
+      if (param) out.bound.add(param.name);
+    }
+  }
+  for (const key of ['focus', 'index'] as const) if (typeof n[key] === 'string') out.bound.add(n[key]);
+  for (const value of Object.values(n)) collectNames(value, root, out);
+}
+
 interface AstNode {
   type: string;
   value?: unknown;
@@ -107,16 +178,20 @@ function plainPath(ast: AstNode): string[] | undefined {
 /** The names recordBindings binds: the only variables compiled expressions read. */
 const BINDING_NAMES = ['meta', 'key', 'headers'] as const;
 
-/** Compiles an expression; throws ExpressionSyntaxError with the character position on a syntax error. */
-export function compileExpression(source: string): Expression {
-  let compiled: jsonata.Expression;
+/** JSONata's parse; throws ExpressionSyntaxError with the character position on a syntax error. */
+function parseExpression(source: string): jsonata.Expression {
   try {
-    compiled = jsonata(source);
+    return jsonata(source);
   } catch (err) {
     const e = err as { message?: string; position?: number; code?: string };
     const position = typeof e.position === 'number' ? Math.max(0, e.position - 1) : 0;
     throw new ExpressionSyntaxError(e.message ?? String(err), source, position, e.code);
   }
+}
+
+/** Compiles an expression; throws ExpressionSyntaxError with the character position on a syntax error. */
+export function compileExpression(source: string): Expression {
+  const compiled = parseExpression(source);
   for (const [name, { fn, signature }] of Object.entries(TIME_FUNCTIONS)) {
     compiled.registerFunction(name, fn, signature);
   }

@@ -6,7 +6,8 @@
 import type { JsonSchema } from '../engine/component.ts';
 import { EXPRESSION_KEYWORD } from '../engine/component.ts';
 import { ExpressionSyntaxError } from '../engine/errors.ts';
-import { compileExpression } from '../engine/expression.ts';
+import { compileExpression, functionNames, JSONATA_FUNCTIONS, TIME_FUNCTIONS } from '../engine/expression.ts';
+import { recognizeBuiltin } from '../engine/window/aggregates.ts';
 import { parsePortRef, type PortRef } from '../engine/graph.ts';
 import { findAnnotated } from './annotations.ts';
 import { sortDiagnostics, type Diagnostic, type DiagnosticCode } from './diagnostic.ts';
@@ -348,8 +349,43 @@ function checkExpressions(entry: ResolvedEntry, registry: ComponentRegistry, loa
         const node = loaded.positions.exactNodeAt(fullPath);
         const pos = isScalar(node) ? loaded.positions.inScalar(node, err.position) : loaded.positions.at(fullPath);
         report.push('E_EXPR_SYNTAX', pos, `\`${fieldName(fullPath)}\` in ${describeObject(fullPath.slice(0, -1))} is not valid JSONata: ${err.message}`, expressionHint(err));
+        continue;
       }
+      checkFunctionNames(value, fullPath, isWindowAggregate(entry, path), loaded, report);
     }
+  }
+}
+
+/** The functions every expression may call: JSONata's and sluice's own. */
+const KNOWN_FUNCTIONS: readonly string[] = [...JSONATA_FUNCTIONS, ...Object.keys(TIME_FUNCTIONS)];
+
+/** Is `path` (inside the entry's config) an `aggregate:` entry of a window step? Only there may `$countDistinct` and the like stand as the whole expression. */
+function isWindowAggregate(entry: ResolvedEntry, path: SpecPath): boolean {
+  return entry.section === 'steps' && entry.kind === 'window' && path[0] === 'aggregate' && path.length === 2;
+}
+
+/**
+ * Every function an expression calls must exist: JSONata's, sluice's time functions, one the
+ * expression binds itself, or (as a window aggregate's whole expression) a built-in aggregate. An
+ * unknown one would fail every record at run time, sending it to the errors port.
+ */
+function checkFunctionNames(source: string, fullPath: SpecPath, aggregate: boolean, loaded: LoadedSpec, report: Reporter): void {
+  const { calls, bound } = functionNames(source);
+  for (const call of calls) {
+    if (KNOWN_FUNCTIONS.includes(call.name) || bound.has(call.name)) continue;
+    const isAggregate = recognizeBuiltin(`$${call.name}(x)`) !== undefined;
+    if (aggregate && call.whole && isAggregate) continue;
+    const guess = closest(call.name, [...KNOWN_FUNCTIONS, ...bound]);
+    const node = loaded.positions.exactNodeAt(fullPath);
+    const pos = isScalar(node) ? loaded.positions.inScalar(node, call.start, call.name.length + 1) : loaded.positions.at(fullPath);
+    report.push(
+      'E_EXPR_FUNCTION',
+      pos,
+      `\`${fieldName(fullPath)}\` in ${describeObject(fullPath.slice(0, -1))} calls \`$${call.name}\`, which is not a function${guess ? ` (did you mean \`$${guess}\`?)` : ''}`,
+      isAggregate
+        ? `\`$${call.name}\` is a window aggregate: it works only as the whole expression of an \`aggregate:\` entry, e.g. \`n: $${call.name}(x)\``
+        : `functions are JSONata's (https://docs.jsonata.org/overview), sluice's ${listOf(Object.keys(TIME_FUNCTIONS).map((f) => `$${f}`))}, and those the expression binds with \`:=\``,
+    );
   }
 }
 

@@ -1,8 +1,10 @@
 import jsonata from 'jsonata';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import { Ack } from '../../src/engine/ack.ts';
 import { ExpressionSyntaxError } from '../../src/engine/errors.ts';
-import { compileExpression, EvalFailure, evaluateRecords, isTruthy, recordBindings, TIME_FUNCTIONS } from '../../src/engine/expression.ts';
+import { compileExpression, EvalFailure, evaluateRecords, functionNames, isTruthy, JSONATA_FUNCTIONS, recordBindings, TIME_FUNCTIONS } from '../../src/engine/expression.ts';
 import type { StreamRecord } from '../../src/engine/record.ts';
 
 function rec(value: unknown, meta: Record<string, unknown> = {}): StreamRecord {
@@ -104,5 +106,38 @@ describe('isTruthy', () => {
     for (const v of values) {
       expect(isTruthy(v), JSON.stringify(v)).toBe(await jsonata('$boolean($)').evaluate(v) ?? false);
     }
+  });
+});
+
+describe('JSONATA_FUNCTIONS', () => {
+  it('names exactly the functions the installed jsonata defines', async () => {
+    // Its static frame binds each built-in by name; every evaluation adds $now and $millis.
+    const source = readFileSync(createRequire(import.meta.url).resolve('jsonata'), 'utf8');
+    const bound = [...source.matchAll(/staticFrame\.bind\('([A-Za-z]+)'/g)].map((m) => m[1]);
+    expect(bound.length).toBeGreaterThan(50);
+    expect([...JSONATA_FUNCTIONS].sort()).toEqual([...bound, 'now', 'millis'].sort());
+    for (const name of JSONATA_FUNCTIONS) expect(await jsonata(`$type($${name})`).evaluate({}), name).toBe('function');
+  });
+});
+
+describe('functionNames', () => {
+  it('finds each call with the offset of its `$`, in calls, partial applications and `~>`', () => {
+    const { calls } = functionNames('$round($hours(t), 1) & ($f(?, 2)) & (x ~> $strng)');
+    expect(calls.map((c) => [c.name, c.start, c.whole])).toEqual([
+      ['round', 0, false],
+      ['hours', 7, false],
+      ['f', 24, false],
+      ['strng', 42, false],
+    ]);
+    expect(functionNames('$round($sum(x))').calls.map((c) => [c.name, c.whole])).toEqual([['round', true], ['sum', false]]);
+  });
+
+  it('collects the names the expression binds: `:=`, lambda parameters, `@$v` and `#$i`', () => {
+    const { bound } = functionNames('($f := function($v, $w){ $v }; xs@$x#$i.$f($x, $i))');
+    expect([...bound].sort()).toEqual(['f', 'i', 'v', 'w', 'x']);
+  });
+
+  it('reports a syntax error as compileExpression does', () => {
+    expect(() => functionNames('$f(')).toThrow(ExpressionSyntaxError);
   });
 });

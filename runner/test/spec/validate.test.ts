@@ -85,6 +85,23 @@ describe('validateSpec', () => {
     ]);
   });
 
+  it('refuses calls of functions that do not exist, at the call, but not of those the expression binds', () => {
+    const withFilter = (f: string) => check(VALID.replace('    filter: $meta.op = "c"', `    filter: '${f}'`));
+    expect(withFilter('$hours(ts) > 9')).toEqual(['10:14 E_EXPR_FUNCTION `filter` in step `kept` calls `$hours`, which is not a function (did you mean `$hour`?)']);
+    expect(withFilter('ts ~> $strng() = "a"')).toEqual(['10:20 E_EXPR_FUNCTION `filter` in step `kept` calls `$strng`, which is not a function (did you mean `$string`?)']);
+    expect(withFilter('($odd := function($n){ $n % 2 = 1 }; $odd(n))')).toEqual([]);
+    expect(withFilter('$map(xs, function($v, $i, $a){ $v }) ~> $exists()')).toEqual([]);
+  });
+
+  it('takes a built-in window aggregate as the whole expression of an aggregate only', () => {
+    const withAggregate = (a: string) => check(VALID.replace('aggregate: { n: $count() }', `aggregate: { n: '${a}' }`));
+    expect(withAggregate('$countDistinct(user)')).toEqual([]);
+    expect(withAggregate('$round($avg(d), 1)')).toEqual(['15:29 E_EXPR_FUNCTION `n` in `aggregate` of step `hourly` calls `$avg`, which is not a function']);
+    expect(check(VALID.replace('    filter: $meta.op = "c"', '    filter: $countDistinct(x) > 1'))).toEqual([
+      '10:13 E_EXPR_FUNCTION `filter` in step `kept` calls `$countDistinct`, which is not a function',
+    ]);
+  });
+
   it('refuses two kinds in one entry', () => {
     expect(check(VALID.replace('    filter: $meta.op = "c"', '    filter: $meta.op = "c"\n    set: { a: b }'))).toEqual([
       '11:5 E_KIND_MULTIPLE step `kept` has two kinds, `filter` and `set`: a step has exactly one',
