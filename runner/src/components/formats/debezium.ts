@@ -6,6 +6,7 @@
 import type { Decoded, FormatDef } from '../../engine/component.ts';
 import { RecordError, errorMessage } from '../../engine/errors.ts';
 import { throwIfRefused, type RawMessage } from '../../engine/record.ts';
+import type { EventTimeFormat } from '../../engine/event-time.ts';
 import { object } from '../../engine/schema.ts';
 import { DebeziumDecoder, LOGICAL, UNAVAILABLE_PLACEHOLDER, type ColumnHint, type DecodedChange } from '../../io/debezium/index.ts';
 
@@ -58,9 +59,10 @@ function rowImage(change: DecodedChange): unknown {
 
 const hintNames = Object.keys(LOGICAL);
 
-export const debeziumFormat: FormatDef<DebeziumFormatConfig> = {
+export const debeziumFormat: FormatDef<DebeziumFormatConfig> & EventTimeFormat = {
   family: 'format',
   name: 'debezium',
+  decodesEventTime: true,
   summary: 'Debezium change events: the value is the row image, op/before/source/timestamps are in $meta.',
   description:
     'Reads `{schema, payload}` envelopes (JsonConverter with schemas) and bare envelopes. Column values in ' +
@@ -73,7 +75,9 @@ export const debeziumFormat: FormatDef<DebeziumFormatConfig> = {
     '`before`, `source`, `ts_ms`, `ts_us`, `ts_ns`, `transaction`, `db`, `schema`, `table`, `lsn`, `txId`, ' +
     '`snapshot`, and `tombstone: true` for a tombstone. Columns carrying Debezium\'s unchanged-TOAST placeholder ' +
     'are left out of the row and listed in `$meta.unavailable`: they are never taken for data. The key is the ' +
-    "Debezium key's payload (`{id: 15}`); the event time is `source.ts_ms` (commit time), else `ts_ms`.",
+    "Debezium key's payload (`{id: 15}`); the event time is `source.ts_ms` (commit time), else `ts_ms`. A message " +
+    'that is not JSON, not an envelope, nests deeper than 512 levels or has a column of the wrong type goes to ' +
+    '`<source>.errors`; the reason names the column and the kind of value, never the value.',
   schema: object('Options of the debezium format.', {
     columns: {
       type: 'object',

@@ -33,7 +33,8 @@ export const jsonFormat: FormatDef<JsonFormatConfig> = {
   description:
     'The value is parsed as JSON (lossless: integers that a double cannot hold become exact big integers and are ' +
     'written back as plain digits). The key is parsed as JSON when it is JSON, otherwise kept as text. A value that ' +
-    'is not JSON goes to `<source>.errors` with the line and column where it stops being JSON.',
+    'is not JSON goes to `<source>.errors` with the line and column where it stops being JSON, and so does a value ' +
+    'nesting arrays and objects deeper than 512 levels (no real record does; deeper ones overflowed the stack).',
   schema: object('Options of the json format.', {
     max_bytes: {
       type: 'integer',
