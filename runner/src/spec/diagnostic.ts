@@ -23,6 +23,7 @@ export const DIAGNOSTIC_CODES = {
   E_FORMAT_UNKNOWN: 'a source names a format that does not exist',
   E_EXPR_SYNTAX: 'a JSONata expression does not parse; the position is inside the expression',
   E_EXPR_FUNCTION: 'a JSONata expression calls a function that does not exist; the position is inside the expression',
+  E_WINDOW_TIME: 'a window has no `time:` and reads a source whose records carry no event time (file, stdin)',
   E_FROM_UNKNOWN: '`from` names no source or step',
   E_PORT_UNKNOWN: '`from` names a port (`node.port`) that the node does not have',
   E_CYCLE: 'steps read from each other in a cycle',

@@ -20,6 +20,7 @@ import { builtinComponents, DEFAULT_FORMAT, findDef, NODE_NAME_PATTERN, PORT_REF
 import { checkSchema, describeObject, fieldName, show } from './schema-errors.ts';
 import { closest, didYouMean } from './suggest.ts';
 import type { PipelineSpec, SinkEntry, SourceEntry, StepEntry } from './types.ts';
+import { checkWindowTimes } from './window-time.ts';
 
 /** An entry whose kind is known, with its config: what the plan is compiled from. */
 export interface ResolvedEntry {
@@ -134,12 +135,12 @@ export function validateSpec(loaded: LoadedSpec, registry: ComponentRegistry = b
   }
 
   // Stage: graph. The spec as it will run; without --profile, also each profile merged into it.
-  const mainProblems = graphDiagnostics(main, loaded);
+  const mainProblems = graphDiagnostics(main, loaded, registry);
   report.diagnostics.push(...mainProblems);
   if (loaded.profile === undefined) {
     const seen = new Set(mainProblems.map((d) => `${d.line}:${d.col}:${d.code}`));
     for (const [profile, entries] of profileEntries) {
-      for (const d of graphDiagnostics(mergeProfile(main, entries), loaded)) {
+      for (const d of graphDiagnostics(mergeProfile(main, entries), loaded, registry)) {
         if (!seen.has(`${d.line}:${d.col}:${d.code}`)) report.diagnostics.push({ ...d, message: `${d.message} (with profile \`${profile}\`)` });
       }
     }
@@ -397,7 +398,8 @@ function expressionHint(err: ExpressionSyntaxError): string | undefined {
 
 /* ------------------------------------------------------------------ graph */
 
-function graphDiagnostics(entries: readonly EntryCheck[], loaded: LoadedSpec): Diagnostic[] {
+/** The graph's problems, and windows over inputs without event time (which depend on what feeds them). */
+function graphDiagnostics(entries: readonly EntryCheck[], loaded: LoadedSpec, registry: ComponentRegistry): Diagnostic[] {
   const graphEntries: GraphEntry[] = entries.map((e) => ({
     section: e.section,
     name: e.name,
@@ -406,7 +408,8 @@ function graphDiagnostics(entries: readonly EntryCheck[], loaded: LoadedSpec): D
     inputs: e.inputs === undefined ? undefined : inputsWithPaths(e.path, e.inputs, loaded),
   }));
   const report = new Reporter(loaded);
-  for (const p of checkGraph(graphEntries)) report.at(p.code, p.path, p.target, p.message, p.hint);
+  const resolved = entries.flatMap((e) => (e.resolved ? [e.resolved] : []));
+  for (const p of [...checkGraph(graphEntries), ...checkWindowTimes(resolved, registry)]) report.at(p.code, p.path, p.target, p.message, p.hint);
   return report.diagnostics;
 }
 

@@ -11,7 +11,9 @@ function spec(windowEntry: string): string {
 name: ids
 sources:
   events:
+    # Debezium envelopes carry an event time, so the window may leave out \`time:\`.
     file: { path: in.jsonl }
+    format: debezium
 steps:
   kept:
     from: events

@@ -5,6 +5,7 @@
  */
 import type { Decoded, FormatDef } from '../../engine/component.ts';
 import { RecordError, errorMessage } from '../../engine/errors.ts';
+import type { EventTimeFormat } from '../../engine/event-time.ts';
 import { throwIfRefused, type RawMessage } from '../../engine/record.ts';
 import { object } from '../../engine/schema.ts';
 import { DebeziumDecoder, LOGICAL, UNAVAILABLE_PLACEHOLDER, type ColumnHint, type DecodedChange } from '../../io/debezium/index.ts';
@@ -58,9 +59,10 @@ function rowImage(change: DecodedChange): unknown {
 
 const hintNames = Object.keys(LOGICAL);
 
-export const debeziumFormat: FormatDef<DebeziumFormatConfig> = {
+export const debeziumFormat: FormatDef<DebeziumFormatConfig> & EventTimeFormat = {
   family: 'format',
   name: 'debezium',
+  decodesEventTime: true,
   summary: 'Debezium change events: the value is the row image, op/before/source/timestamps are in $meta.',
   description:
     'Reads `{schema, payload}` envelopes (JsonConverter with schemas) and bare envelopes. Column values in ' +

@@ -6,6 +6,7 @@ import { createReadStream, type ReadStream } from 'node:fs';
 import { Ack } from '../../engine/ack.ts';
 import type { Source, SourceDef, SourceOutput } from '../../engine/component.ts';
 import { ConfigError } from '../../engine/errors.ts';
+import type { ArrivalTimeSource } from '../../engine/event-time.ts';
 import { object } from '../../engine/schema.ts';
 import { DEFAULT_MAX_LINE_LENGTH, expandGlob, lineMessages, readLineBatches } from '../../io/files/line-reader.ts';
 
@@ -17,9 +18,11 @@ export interface FileSourceConfig {
 
 const DEFAULT_BATCH_SIZE = 500;
 
-export const fileSource: SourceDef<FileSourceConfig> = {
+export const fileSource: SourceDef<FileSourceConfig> & ArrivalTimeSource = {
   family: 'source',
   name: 'file',
+  // A line has no timestamp of its own: it is stamped with the time it is read.
+  messageTime: 'arrival',
   summary: 'Reads lines (JSON Lines by default) from a file or a glob of files; bounded.',
   description:
     'Each non-empty line is one message (its text is the value; the key is null). Files matching a glob are read ' +

@@ -1,6 +1,7 @@
 /** `stdin`: reads lines (JSON Lines by default) from standard input until it ends; bounded. */
 import { Ack } from '../../engine/ack.ts';
 import type { Source, SourceDef, SourceOutput } from '../../engine/component.ts';
+import type { ArrivalTimeSource } from '../../engine/event-time.ts';
 import { object } from '../../engine/schema.ts';
 import { DEFAULT_MAX_LINE_LENGTH, lineMessages, readLineBatches } from '../../io/files/line-reader.ts';
 
@@ -11,9 +12,11 @@ export interface StdinSourceConfig {
 
 const DEFAULT_BATCH_SIZE = 500;
 
-export const stdinSource: SourceDef<StdinSourceConfig> = {
+export const stdinSource: SourceDef<StdinSourceConfig> & ArrivalTimeSource = {
   family: 'source',
   name: 'stdin',
+  // A line has no timestamp of its own: it is stamped with the time it is read.
+  messageTime: 'arrival',
   summary: 'Reads lines (JSON Lines by default) from standard input; bounded by its end.',
   description:
     'Each non-empty line is one message; the partition is `<source>/stdin` and the offset the 1-based line number. ' +
