@@ -5,6 +5,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { errorMessage, SluiceError } from '../engine/errors.ts';
 import { parseSetArgument, type LoadOptions } from '../spec/load.ts';
+import { didYouMean } from '../spec/suggest.ts';
 
 export const EXIT_OK = 0;
 /** A bug or an environment failure that is not the spec's fault. */
@@ -41,8 +42,21 @@ export class UsageError extends SluiceError {
   }
 }
 
-/** node:util parseArgs, with its errors turned into UsageErrors. */
+/**
+ * node:util parseArgs, with its errors turned into UsageErrors. The mistakes people make (an
+ * unknown or misspelt option, an option without its value) get a plain sentence and a
+ * did-you-mean instead of parseArgs' text.
+ */
 export function parseCommandLine<T extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: T) {
+  const spellings = ['--help', ...Object.entries(options).flatMap(([name, o]) => [`--${name}`, ...(o.short ? [`-${o.short}`] : [])])];
+  const { tokens } = parseArgs({ args: argv, options, allowPositionals: true, strict: false, tokens: true });
+  for (const token of tokens) {
+    if (token.kind !== 'option') continue;
+    const option = options[token.name];
+    if (option === undefined) throw new UsageError(`unknown option \`${token.rawName}\`${didYouMean(token.rawName, spellings)}`);
+    if (option.type === 'string' && token.value === undefined) throw new UsageError(`\`${token.rawName}\` needs a value`);
+    if (option.type === 'boolean' && token.inlineValue) throw new UsageError(`\`${token.rawName}\` takes no value`);
+  }
   try {
     return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
   } catch (err) {
@@ -89,17 +103,26 @@ function overview(commands: readonly CliCommand[]): string {
   ].join('\n');
 }
 
-/** Runs `sluice <command> ...`: help, usage errors (exit 2) and internal errors (exit 1) are handled here. */
+/** The options `sluice` takes before a command; `--version` and `-V` run the `version` command. */
+const TOP_LEVEL_OPTIONS = ['--help', '-h', '--version', '-V'];
+
+/**
+ * Runs `sluice <command> ...`: help (also for no arguments), the version, usage errors (exit 2)
+ * and internal errors (exit 1) are handled here.
+ */
 export async function dispatch(commands: readonly CliCommand[], argv: string[], io: CliIO = processIO): Promise<number> {
-  const [name, ...rest] = argv;
-  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-    const wanted = name === 'help' ? commands.find((c) => c.name === rest[0]) : undefined;
+  const [first, ...rest] = argv;
+  if (first === undefined || first === '--help' || first === '-h' || first === 'help') {
+    const wanted = first === 'help' ? commands.find((c) => c.name === rest[0]) : undefined;
     io.stdout(wanted ? wanted.usage : overview(commands));
-    return name === undefined ? EXIT_INVALID : EXIT_OK;
+    return EXIT_OK;
   }
+  const name = first === '--version' || first === '-V' ? 'version' : first;
   const command = commands.find((c) => c.name === name);
   if (!command) {
-    io.stderr(`sluice: unknown command \`${name}\`\n\n${overview(commands)}`);
+    const what = first.startsWith('-') ? 'option' : 'command';
+    const known = first.startsWith('-') ? TOP_LEVEL_OPTIONS : commands.map((c) => c.name);
+    io.stderr(`sluice: unknown ${what} \`${first}\`${didYouMean(first, known)}\nRun \`sluice --help\` for the commands.\n`);
     return EXIT_INVALID;
   }
   if (rest.includes('--help') || rest.includes('-h')) {

@@ -11,6 +11,7 @@ const commands: CliCommand[] = [
   (await import('./graph.ts')).command,
   (await import('./diff.ts')).command,
   (await import('./schema.ts')).command,
+  (await import('./version.ts')).command,
 ];
 
 process.exitCode = await dispatch(commands, process.argv.slice(2));
