@@ -2,7 +2,15 @@
  * `sluice <command>`: the entry point runner/bin/sluice.js imports. Each command is a module
  * exporting `command: CliCommand`; adding one is one line in this list.
  */
-import { dispatch, type CliCommand } from './command.ts';
+import { dispatch, EXIT_OK, type CliCommand } from './command.ts';
+
+// A reader that goes away (`sluice run ... | head -3`) closes standard output: for a Unix filter
+// that is a clean stop, not a crash. What was not written was not acknowledged either, so a
+// restart reads it again. Any other error on stdout stays fatal.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code !== 'EPIPE') throw err;
+  process.exit(EXIT_OK);
+});
 
 const commands: CliCommand[] = [
   (await import('./run.ts')).command,
