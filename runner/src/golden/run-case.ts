@@ -29,6 +29,8 @@ export interface SinkComparison {
   /** Undefined when the case has no expected file for this sink. */
   expected: string[] | undefined;
   equal: boolean;
+  /** `--update` rewrote the expected file (it differed, or there was none). */
+  updated: boolean;
 }
 
 export interface CaseResult {
@@ -194,13 +196,15 @@ export async function runCase(c: GoldenCase, options: RunCaseOptions = {}): Prom
   for (const [sink, messages] of captured) {
     const file = path.join(c.dir, `${sink}.jsonl`);
     const actual = messages.map(goldenLine);
-    if (options.update) {
-      await writeFile(file, actual.length ? actual.join('\n') + '\n' : '');
-    }
-    const expectedRaw = options.update ? actual : await readLines(file);
-    const expected = expectedRaw?.map(canonical);
+    const expected = (await readLines(file))?.map(canonical);
     const equal = expected !== undefined && expected.length === actual.length && expected.every((l, i) => l === actual[i]);
-    result.sinks.push({ sink, file, actual, expected, equal });
+    // A file that already says what the run wrote is left as it is, hand formatting included.
+    if (options.update && !equal) {
+      await writeFile(file, actual.length ? actual.join('\n') + '\n' : '');
+      result.sinks.push({ sink, file, actual, expected: actual, equal: true, updated: true });
+    } else {
+      result.sinks.push({ sink, file, actual, expected, equal, updated: false });
+    }
   }
   result.ok = result.problems.length === 0 && result.sinks.every((s) => s.equal);
   return result;
