@@ -3,6 +3,8 @@
  * stateful step's stored state (kept, reset, new, left behind), the sources' committed positions,
  * and where outputs go. `sluice diff` prints it; pure, nothing connects.
  */
+import { changelogTopic } from '../io/kafka/changelog-store.ts';
+import { applicationIdOf } from './state.ts';
 import type { ComponentRegistry } from '../spec/registry.ts';
 import { describeStateChange, stateIdentities, type StateIdentity } from './state-identity.ts';
 import type { Plan, PlanNode, PlanSink, PlanSource } from './types.ts';
@@ -39,28 +41,30 @@ export interface PlanChange {
   sinks: SinkChange[];
   /** Why deploying needs a reset or replay or leaves state behind; empty when all state carries over. */
   stateMoves: string[];
+  /** The application ids that name the state before and after. */
+  applicationId: { before: string; after: string };
 }
 
-/** The Kafka topic a step's state is kept in, under the pipeline's default application id. */
-export function changelogTopic(pipeline: string, step: string): string {
-  return `${pipeline}-${step}-changelog`;
-}
+export { changelogTopic };
 
 /** Compares two compiled plans, `before` being the one deployed now. */
 export function comparePlans(before: Plan, after: Plan, registry?: ComponentRegistry): PlanChange {
-  const steps = compareStates(before.name, stateIdentities(before, registry), stateIdentities(after, registry));
+  const app = { before: applicationIdOf(before), after: applicationIdOf(after) };
+  const steps = compareStates(app.before, stateIdentities(before, registry), stateIdentities(after, registry));
   const sources = compareSources(nodesOf(before, 'source'), nodesOf(after, 'source'));
   const sinks = compareSinks(nodesOf(before, 'sink'), nodesOf(after, 'sink'));
   const stateMoves: string[] = [];
-  if (before.name !== after.name) {
-    stateMoves.push(`pipeline name changed from ${before.name} to ${after.name}: it is the default application id, which keys all state and the consumer group, so all state would be left behind`);
-  }
+  if (app.before !== app.after) stateMoves.push(applicationIdMove(app.before, app.after));
   for (const s of steps) {
     if (s.verdict === 'reset') stateMoves.push(s.renamedFrom !== undefined ? `step ${s.step} ${s.change}` : `step ${s.step} needs a reset or replay: ${s.change}`);
     if (s.verdict === 'removed') stateMoves.push(`step ${s.step} is removed: its state is left behind`);
   }
   for (const s of sources) if (s.positionsLost) stateMoves.push(`source ${s.source}: ${s.change}`);
-  return { pipeline: { before: before.name, after: after.name }, steps, sources, sinks, stateMoves };
+  return { pipeline: { before: before.name, after: after.name }, applicationId: app, steps, sources, sinks, stateMoves };
+}
+
+function applicationIdMove(before: string, after: string): string {
+  return `application id changed from ${before} to ${after} (it is the pipeline name unless checkpoint.application_id sets it): it names all state (changelog topics, the transactional id, the file store's directory), so all state would be left behind`;
 }
 
 function nodesOf<R extends PlanNode['role']>(plan: Plan, role: R): Extract<PlanNode, { role: R }>[] {
@@ -263,9 +267,7 @@ export function renderPlanChange(change: PlanChange, files: { before: string; af
   lines.push('', 'sources:', ...(change.sources.length ? change.sources.map((s) => `  ${s.source} [${s.kind}]: ${s.change}`) : ['  unchanged']));
   lines.push('', 'outputs:', ...(change.sinks.length ? change.sinks.map(sinkLine) : ['  unchanged']));
   const graph = [
-    ...(pipeline.before !== pipeline.after
-      ? [`  pipeline name changed from ${pipeline.before} to ${pipeline.after}: it is the default application id, which keys all state and the consumer group, so all state would be left behind`]
-      : []),
+    ...(change.applicationId.before !== change.applicationId.after ? [`  ${applicationIdMove(change.applicationId.before, change.applicationId.after)}`] : []),
     ...change.steps.flatMap((s) => (s.verdict === 'reset' && s.renamedFrom !== undefined ? [`  step ${s.renamedFrom} looks renamed to ${s.step}: ${RENAMED}`] : [])),
   ];
   lines.push('', 'graph:', ...(graph.length ? graph : ['  nothing that moves state']));

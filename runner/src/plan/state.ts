@@ -40,13 +40,18 @@ export interface StateSettings {
   dir: string;
 }
 
+/** What names the plan's state: `checkpoint.application_id`, else the pipeline name. */
+export function applicationIdOf(plan: Plan): string {
+  return plan.checkpoint?.application_id ?? plan.name;
+}
+
 /** The plan's state settings with defaults filled in; refuses combinations that cannot keep their promise. */
 export function stateSettings(plan: Plan, options: Pick<StateOptions, 'stateDir' | 'cwd'> = {}): StateSettings {
   const cp = plan.checkpoint ?? {};
   const delivery = plan.delivery ?? 'at-least-once';
   const readsKafka = plan.nodes.some((n) => n.role === 'source' && n.kind === 'kafka');
   const store = cp.store ?? (readsKafka ? 'kafka' : 'file');
-  const applicationId = cp.application_id ?? plan.name;
+  const applicationId = applicationIdOf(plan);
   const dir = path.resolve(options.cwd ?? process.cwd(), options.stateDir ?? cp.dir ?? path.join('.sluice', 'state', applicationId));
   const settings: StateSettings = { store, delivery, applicationId, intervalMs: parseDuration(cp.interval ?? DEFAULT_CHECKPOINT_INTERVAL), dir };
   if (delivery === 'exactly-once') {

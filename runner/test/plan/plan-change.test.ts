@@ -141,7 +141,7 @@ describe('comparePlans', () => {
   it('gives a reason for each thing that moves state', () => {
     const after = SPEC.replace('name: p', 'name: q').replace('group: g', 'group: h').replace(/counts/g, 'totals');
     expect(comparePlans(planOf(SPEC), planOf(after)).stateMoves).toEqual([
-      'pipeline name changed from p to q: it is the default application id, which keys all state and the consumer group, so all state would be left behind',
+      "application id changed from p to q (it is the pipeline name unless checkpoint.application_id sets it): it names all state (changelog topics, the transactional id, the file store's directory), so all state would be left behind",
       'step totals looks renamed from counts: state is keyed by step name and will not follow',
       'source events: group changed from g to h: committed positions will not follow',
     ]);

@@ -242,6 +242,7 @@ function toFetchedBatch(payload: EachBatchPayload): FetchedBatch {
 
 export function createGroupConsumer(conn: KafkaConnection, options: ConsumerOptions, logger: Logger): GroupConsumer {
   const kafka = new Kafka(kafkaConfig(conn, logger));
+  let closed = false;
   const heartbeatIntervalMs = options.heartbeatIntervalMs ?? 3_000;
   const consumer: Consumer = kafka.consumer({
     groupId: options.groupId,
@@ -252,10 +253,9 @@ export function createGroupConsumer(conn: KafkaConnection, options: ConsumerOpti
     readUncommitted: options.isolation === 'read_uncommitted',
     allowAutoTopicCreation: false,
     // Restart after any retriable failure (broker restart, coordinator moved); never give up.
-    retry: { initialRetryTime: 500, maxRetryTime: 10_000, retries: 8, restartOnFailure: async () => true },
+    // (but not once disconnect() was called: a crash while leaving must not bring the consumer back).
+    retry: { initialRetryTime: 500, maxRetryTime: 10_000, retries: 8, restartOnFailure: async () => !closed },
   });
-
-  let closed = false;
   return {
     heartbeatIntervalMs,
     async start(handlers) {
@@ -533,7 +533,8 @@ export function createTransactionalProducer(conn: KafkaConnection, options: Tran
     maxInFlightRequests: 1,
     transactionTimeout: options.transactionTimeoutMs ?? 60_000,
     createPartitioner: Partitioners.DefaultPartitioner,
-    allowAutoTopicCreation: false,
+    // As the plain producer: sink topics may be created on first write (where the broker allows it).
+    allowAutoTopicCreation: true,
     retry: { initialRetryTime: 300, maxRetryTime: 10_000, retries: 5 },
   });
   let tx: Transaction | undefined;
