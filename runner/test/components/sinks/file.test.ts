@@ -60,3 +60,76 @@ describe('file sink', () => {
     await expect(sink.open()).rejects.toThrow(/cannot open .*blocker\/out\.jsonl/);
   });
 });
+
+describe('file sink checkpoints', () => {
+  const write = async (sink: ReturnType<typeof fileSink.create>, values: unknown[]) =>
+    sink.write(requireMessages(await sink.prepare(values.map((v, i) => record(i, v)))));
+
+  it('checkpoint() reports the bytes written so far, counted from an appended file\'s existing length', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'sluice-sink-'));
+    const file = path.join(dir, 'out.jsonl');
+    const sink = fileSink.create({ path: file }, ctx);
+    await sink.open();
+    expect(sink.checkpoint?.()).toEqual({ length: 0 });
+    await write(sink, [{ a: 1 }, 'é']);
+    expect(sink.checkpoint?.()).toEqual({ length: Buffer.byteLength(await readFile(file)) });
+    expect(sink.checkpoint?.()).toEqual({ length: '{"a":1}\n"é"\n'.length + 1 }); // é is two bytes in UTF-8
+    await write(sink, [2]);
+    expect(sink.checkpoint?.()).toEqual({ length: (await readFile(file)).length });
+    await sink.close();
+
+    const appending = fileSink.create({ path: file, mode: 'append' }, ctx);
+    await appending.open();
+    expect(appending.checkpoint?.()).toEqual({ length: (await readFile(file)).length });
+    await appending.close();
+  });
+
+  it('restore({length}) before open() cuts a longer file back to that length and appends after it', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'sluice-sink-'));
+    const file = path.join(dir, 'out.jsonl');
+    // The crashed run: two lines before its last checkpoint, one after it.
+    const crashed = fileSink.create({ path: file }, ctx);
+    await crashed.open();
+    await write(crashed, [1, 2]);
+    const atCheckpoint = crashed.checkpoint?.();
+    await write(crashed, ['written after the checkpoint']);
+    await crashed.close();
+    expect(await readFile(file, 'utf8')).toBe('1\n2\n"written after the checkpoint"\n');
+
+    // The restarted run (mode truncate, the default, would empty the file: restore wins).
+    const restarted = fileSink.create({ path: file }, ctx);
+    restarted.restore?.(atCheckpoint ?? null);
+    await restarted.open();
+    expect(await readFile(file, 'utf8')).toBe('1\n2\n');
+    expect(restarted.checkpoint?.()).toEqual(atCheckpoint);
+    await write(restarted, [3]);
+    expect(await readFile(file, 'utf8')).toBe('1\n2\n3\n');
+    expect(restarted.checkpoint?.()).toEqual({ length: 6 });
+    await restarted.close();
+  });
+
+  it('restore to exactly the current length keeps the file as it is', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'sluice-sink-'));
+    const file = path.join(dir, 'out.jsonl');
+    await writeFile(file, '1\n2\n');
+    const sink = fileSink.create({ path: file }, ctx);
+    sink.restore?.({ length: 4 });
+    await sink.open();
+    await write(sink, [3]);
+    await sink.close();
+    expect(await readFile(file, 'utf8')).toBe('1\n2\n3\n');
+  });
+
+  it('refuses a file shorter than the checkpoint: it was changed outside sluice', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'sluice-sink-'));
+    const file = path.join(dir, 'out.jsonl');
+    await writeFile(file, '1\n');
+    const sink = fileSink.create({ path: file }, ctx);
+    sink.restore?.({ length: 100 });
+    const opening = sink.open();
+    await expect(opening).rejects.toThrow(/cannot open .*out\.jsonl: it has 2 bytes, fewer than the 100 the last checkpoint wrote/);
+    await expect(opening).rejects.toThrow('--reset-state');
+    // Nothing was cut or added.
+    expect(await readFile(file, 'utf8')).toBe('1\n');
+  });
+});
