@@ -10,6 +10,7 @@ import { Metrics } from '../engine/metrics.ts';
 import { Runtime, type RuntimeStats } from '../engine/runtime.ts';
 import { instantiate } from '../plan/instantiate.ts';
 import { prepareState } from '../plan/state.ts';
+import type { Plan } from '../plan/types.ts';
 import { loadPipeline, renderLoadErrors } from '../plan/load-pipeline.ts';
 import { EXIT_INVALID, EXIT_OK, parseCommandLine, processIO, SPEC_FLAGS, specLoadOptions, UsageError, type CliCommand } from './command.ts';
 
@@ -83,27 +84,9 @@ export const command: CliCommand = {
 
     const logger = createLogger(values['log-level'] ?? io.env.SLUICE_LOG_LEVEL ?? 'info');
     const metrics = new Metrics();
-    let runtime: Runtime;
-    try {
-      const state = await prepareState(loaded.plan, {
-        logger,
-        clock: systemClock,
-        ...(values['state-dir'] !== undefined ? { stateDir: values['state-dir'] } : {}),
-        ...(values['reset-state'] ? { resetState: true } : {}),
-      });
-      const graph = instantiate(loaded.plan, { mode: 'run', logger, clock: systemClock, metrics, ...(state.context ? { checkpoints: state.context } : {}) });
-      runtime = new Runtime(graph, { logger, metrics, clock: systemClock, ...(state.coordinator ? { checkpoints: state.coordinator } : {}) });
-      logger.info(
-        { delivery: state.settings.delivery, state: state.coordinator ? state.coordinator.store.description : 'none', checkpoint_interval_ms: state.settings.intervalMs },
-        'state and delivery',
-      );
-    } catch (err) {
-      const where = err instanceof SluiceError && err.where ? ` (${err.where})` : '';
-      logger.error({ err }, `pipeline cannot start${where}: ${errorMessage(err)}`);
-      await flushLogger(logger);
-      return EXIT_FAILED;
-    }
-
+    // Signals are handled from here on: a Ctrl-C while state is being restored stops cleanly too.
+    let runtime: Runtime | undefined;
+    let stopSignal: NodeJS.Signals | undefined;
     let signals = 0;
     const onSignal = (signal: NodeJS.Signals) => {
       signals++;
@@ -112,59 +95,86 @@ export const command: CliCommand = {
         process.exit(EXIT_INTERRUPTED);
       }
       logger.info({ signal }, 'stopping: draining in-flight records to the sinks (press again to exit at once)');
-      void runtime.stop(signal);
+      stopSignal = signal;
+      if (runtime) void runtime.stop(signal);
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
-
-    // On a terminal, one live line on stderr; when a stdout sink shares the terminal, a full line
-    // every 5 s instead, so data lines and the progress line do not overwrite each other.
-    const stdoutSink = loaded.plan.nodes.some((n) => n.role === 'sink' && n.kind === 'stdout');
-    const live = process.stderr.isTTY === true;
-    const sameTerminal = stdoutSink && process.stdout.isTTY === true;
-    let previous: RuntimeStats | undefined;
-    const progress = live
-      ? setInterval(
-          () => {
-            const now = runtime.stats();
-            const line = progressLine(now, previous);
-            previous = now;
-            process.stderr.write(sameTerminal ? `${line}\n` : `\r\x1b[K${line}`);
-          },
-          sameTerminal ? 5000 : 1000,
-        )
-      : undefined;
-
-    logger.info({ pipeline: loaded.plan.name, file, profile: values.profile }, 'pipeline starting');
     try {
-      const outcome = await runtime.run();
-      if (progress) process.stderr.write(sameTerminal ? '' : '\r\x1b[K');
-      logger.info(
-        {
-          ended: outcome.ended,
-          recordsIn: outcome.recordsIn,
-          recordsOut: outcome.recordsOut,
-          failed: outcome.failed,
-          dropped: outcome.dropped,
-          filtered: outcome.discarded,
-          seconds: Math.round(outcome.elapsedMs) / 1000,
-          ...(outcome.stats.checkpoint ? { checkpoint: summaryOf(outcome.stats.checkpoint) } : {}),
-        },
-        outcome.ended === 'stopped' ? 'pipeline stopped cleanly' : 'pipeline finished: end of input',
-      );
-      return EXIT_OK;
-    } catch (err) {
-      const where = err instanceof SluiceError && err.where ? ` (${err.where})` : '';
-      logger.error({ err }, `pipeline failed${where}: ${errorMessage(err)}`);
-      return EXIT_FAILED;
+      try {
+        const state = await prepareState(loaded.plan, {
+          logger,
+          clock: systemClock,
+          ...(values['state-dir'] !== undefined ? { stateDir: values['state-dir'] } : {}),
+          ...(values['reset-state'] ? { resetState: true } : {}),
+        });
+        const graph = instantiate(loaded.plan, { mode: 'run', logger, clock: systemClock, metrics, ...(state.context ? { checkpoints: state.context } : {}) });
+        runtime = new Runtime(graph, { logger, metrics, clock: systemClock, ...(state.coordinator ? { checkpoints: state.coordinator } : {}) });
+        logger.info(
+          { delivery: state.settings.delivery, state: state.coordinator ? state.coordinator.store.description : 'none', checkpoint_interval_ms: state.settings.intervalMs },
+          'state and delivery',
+        );
+      } catch (err) {
+        const where = err instanceof SluiceError && err.where ? ` (${err.where})` : '';
+        logger.error({ err }, `pipeline cannot start${where}: ${errorMessage(err)}`);
+        return EXIT_FAILED;
+      }
+      if (stopSignal) void runtime.stop(stopSignal);
+      return await runPipeline(runtime, loaded.plan, file, values.profile, logger);
     } finally {
-      if (progress) clearInterval(progress);
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
       await flushLogger(logger);
     }
   },
 };
+
+/** Runs until the end of input or a stop, with the live progress line; the run summary is logged. */
+async function runPipeline(runtime: Runtime, plan: Plan, file: string, profile: string | undefined, logger: Logger): Promise<number> {
+  // On a terminal, one live line on stderr; when a stdout sink shares the terminal, a full line
+  // every 5 s instead, so data lines and the progress line do not overwrite each other.
+  const stdoutSink = plan.nodes.some((n) => n.role === 'sink' && n.kind === 'stdout');
+  const live = process.stderr.isTTY === true;
+  const sameTerminal = stdoutSink && process.stdout.isTTY === true;
+  let previous: RuntimeStats | undefined;
+  const progress = live
+    ? setInterval(
+        () => {
+          const now = runtime.stats();
+          const line = progressLine(now, previous);
+          previous = now;
+          process.stderr.write(sameTerminal ? `${line}\n` : `\r\x1b[K${line}`);
+        },
+        sameTerminal ? 5000 : 1000,
+      )
+    : undefined;
+
+  logger.info({ pipeline: plan.name, file, profile }, 'pipeline starting');
+  try {
+    const outcome = await runtime.run();
+    if (progress) process.stderr.write(sameTerminal ? '' : '\r\x1b[K');
+    logger.info(
+      {
+        ended: outcome.ended,
+        recordsIn: outcome.recordsIn,
+        recordsOut: outcome.recordsOut,
+        failed: outcome.failed,
+        dropped: outcome.dropped,
+        filtered: outcome.discarded,
+        seconds: Math.round(outcome.elapsedMs) / 1000,
+        ...(outcome.stats.checkpoint ? { checkpoint: summaryOf(outcome.stats.checkpoint) } : {}),
+      },
+      outcome.ended === 'stopped' ? 'pipeline stopped cleanly' : 'pipeline finished: end of input',
+    );
+    return EXIT_OK;
+  } catch (err) {
+    const where = err instanceof SluiceError && err.where ? ` (${err.where})` : '';
+    logger.error({ err }, `pipeline failed${where}: ${errorMessage(err)}`);
+    return EXIT_FAILED;
+  } finally {
+    if (progress) clearInterval(progress);
+  }
+}
 
 /** The run summary's view of checkpoints: what was restored, how many were taken, the last one's figures. */
 function summaryOf(cp: NonNullable<RuntimeStats['checkpoint']>): Record<string, unknown> {

@@ -1,0 +1,286 @@
+/**
+ * The restart matrix: pipelines/employee-activity.yaml (its own spec, only topics, group and
+ * delivery changed) drains a backlog of Debezium events in 6 partitions while the `sluice` process
+ * is stopped (SIGINT) and killed (SIGKILL) in the middle of an hour and started again in the same
+ * group. What reaches the output topics (read_committed) is compared, record by record, with an
+ * independent computation made here from the produced events: every INSERT enriched, and every
+ * hourly summary (count, sum and average of duration per employee, activity type and hour).
+ *
+ * exactly-once: every enriched id exactly once, every summary exactly once and right.
+ * at-least-once: every id at least once, the last summary per key right; duplicates counted.
+ * Then the same state is refused when the spec's window changes, and when its changelog is gone.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { silentLogger } from '../../src/engine/logger.ts';
+import { createGroupConsumer, createProducer, type FetchedMessage, type GroupConsumer, type KafkaAdmin, type ProducedMessage } from '../../src/io/kafka/client.ts';
+import { openAdmin, testBrokers, testConnection, uniqueName, waitFor } from '../io/kafka/test-broker.ts';
+import { DebeziumEventStream } from './debezium-events.ts';
+
+const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+const SPEC = resolve(repo, 'pipelines/employee-activity.yaml');
+const EVENTS = Number(process.env.RESTART_MATRIX_EVENTS ?? 100_000);
+const PARTITIONS = 6;
+const HOUR = 3_600_000;
+const LATENESS = 10 * 60_000;
+
+interface Expected {
+  inserts: Set<number>;
+  /** `employee/type/window_start` -> [count, total, average]. */
+  summaries: Map<string, [number, number | null, number | null]>;
+  /** Windows that end at or before this have closed once the whole backlog was read. */
+  closedBy: number;
+}
+
+/** The expected outputs, computed from the produced events without any sluice code. */
+function expectedFrom(messages: readonly ProducedMessage[]): Expected {
+  const inserts = new Set<number>();
+  const groups = new Map<string, { count: number; total: number; n: number }>();
+  const maxPerPartition = new Array<number>(PARTITIONS).fill(Number.NEGATIVE_INFINITY);
+  for (const m of messages) {
+    if (m.value === null) continue;
+    const envelope = JSON.parse(String(m.value)) as { payload: { op: string; after: Record<string, unknown> | null } };
+    const { op, after } = envelope.payload;
+    if (!after) continue;
+    const at = Math.floor(Number(after.activity_timestamp) / 1000); // MicroTimestamp
+    maxPerPartition[m.partition!] = Math.max(maxPerPartition[m.partition!]!, at);
+    if (op !== 'c') continue;
+    inserts.add(Number(after.id));
+    const start = Math.floor(at / HOUR) * HOUR;
+    const key = `${after.employee_id}/${after.activity_type}/${new Date(start).toISOString()}`;
+    const g = groups.get(key) ?? { count: 0, total: 0, n: 0 };
+    g.count++;
+    if (typeof after.duration_seconds === 'number') {
+      g.total += after.duration_seconds;
+      g.n++;
+    }
+    groups.set(key, g);
+  }
+  const summaries = new Map<string, [number, number | null, number | null]>();
+  for (const [key, g] of groups) summaries.set(key, [g.count, g.n ? g.total : null, g.n ? g.total / g.n : null]);
+  return { inserts, summaries, closedBy: Math.min(...maxPerPartition) - LATENESS };
+}
+
+function windowStartOf(key: string): number {
+  return Date.parse(key.slice(key.lastIndexOf('/') + 1));
+}
+
+/** Reads the output topics (read_committed) for as long as a scenario runs. */
+class OutputReader {
+  readonly processed: number[] = [];
+  readonly summaries: { key: string; figures: [number, number | null, number | null] }[] = [];
+  private consumer: GroupConsumer | undefined;
+  constructor(private readonly topics: { processed: string; summaries: string }) {}
+
+  async start(): Promise<void> {
+    this.consumer = createGroupConsumer(
+      testConnection('restart-matrix-reader'),
+      { groupId: uniqueName('matrix-reader'), topics: [this.topics.processed, this.topics.summaries], fromBeginning: true, concurrency: 4 },
+      silentLogger,
+    );
+    await this.consumer.start({
+      onBatch: async (b) => this.take(b.topic, b.messages),
+      onRebalancing: () => {},
+      onAssignment: () => {},
+      onCrash: () => {},
+    });
+  }
+
+  private take(topic: string, messages: FetchedMessage[]): void {
+    for (const m of messages) {
+      const v = JSON.parse(m.value!.toString('utf8')) as Record<string, unknown>;
+      if (topic === this.topics.processed) this.processed.push(Number(v.id));
+      else this.summaries.push({ key: `${v.employee_id}/${v.activity_type}/${v.window_start}`, figures: [v.activity_count as number, v.total_duration as number | null, v.avg_duration as number | null] });
+    }
+  }
+
+  distinctProcessed(): number {
+    return new Set(this.processed).size;
+  }
+
+  async stop(): Promise<void> {
+    await this.consumer?.disconnect();
+  }
+}
+
+interface Run {
+  child: ChildProcess;
+  exit: Promise<number | null>;
+  stderr: () => string;
+}
+
+describe('restart matrix: the employee pipeline stopped and killed mid-hour, against an independent computation', () => {
+  let admin: KafkaAdmin;
+  let input: string;
+  let expected: Expected;
+  let specDir: string;
+
+  beforeAll(async () => {
+    admin = await openAdmin();
+    input = uniqueName('matrix-activities');
+    await admin.createTopics([{ topic: input, partitions: PARTITIONS, configs: { 'retention.ms': '-1' } }]);
+    const stream = new DebeziumEventStream(input, 11, Date.parse('2025-02-03T07:00:00Z'));
+    const producer = createProducer(testConnection(), {}, silentLogger);
+    const all: ProducedMessage[] = [];
+    for (let done = 0; done < EVENTS; done += 5_000) {
+      // An explicit partition per row id: the test knows each partition's event times.
+      const batch = stream.take(Math.min(5_000, EVENTS - done)).messages.map((m) => ({ ...m, partition: rowId(m) % PARTITIONS }));
+      await producer.send(batch);
+      all.push(...batch);
+    }
+    await producer.close();
+    expected = expectedFrom(all);
+    specDir = mkdtempSync(join(tmpdir(), 'sluice-matrix-'));
+  }, 180_000);
+
+  afterAll(async () => {
+    await admin.deleteTopics([input]).catch(() => {});
+    await admin.close();
+  });
+
+  function specWith(delivery: 'exactly-once' | 'at-least-once', edit: (text: string) => string = (t) => t): string {
+    const file = join(specDir, `${uniqueName('spec')}.yaml`);
+    const text = readFileSync(SPEC, 'utf8').replace(/^delivery: .*$/m, `delivery: ${delivery}`);
+    writeFileSync(file, edit(text));
+    return file;
+  }
+
+  function start(spec: string, group: string, topics: Record<string, string>, extra: string[] = []): Run {
+    const sets = [
+      `sources.activities.kafka.topic=${input}`,
+      // A killed member leaves the group only when its session times out: keep that short here.
+      'sources.activities.kafka.session_timeout=6s',
+      `sinks.processed.kafka.topic=${topics.processed}`,
+      `sinks.summaries.kafka.topic=${topics.summaries}`,
+      `sinks.late-activities.kafka.topic=${topics.late}`,
+      `sinks.dead-letters.kafka.topic=${topics.dead}`,
+    ].flatMap((s) => ['--set', s]);
+    const child = spawn(process.execPath, [resolve(repo, 'runner/bin/sluice.js'), 'run', spec, ...sets, ...extra], {
+      cwd: specDir,
+      env: { ...process.env, KAFKA_BROKERS: testBrokers().join(','), SLUICE_GROUP: group, SLUICE_LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+      detached: true,
+    });
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exit = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    return { child, exit, stderr: () => stderr };
+  }
+
+  async function outputTopics(prefix: string): Promise<Record<string, string>> {
+    const topics = { processed: `${prefix}-processed`, summaries: `${prefix}-summaries`, late: `${prefix}-late`, dead: `${prefix}-dead` };
+    await admin.createTopics(Object.values(topics).map((topic) => ({ topic, partitions: 1, configs: { 'retention.ms': '-1' } })));
+    return topics;
+  }
+
+  /** Runs the scenario: a process per stop, each stopped once `fraction` of the inserts are out. */
+  async function scenario(delivery: 'exactly-once' | 'at-least-once', stops: { signal: 'SIGINT' | 'SIGKILL'; fraction: number }[]) {
+    const group = uniqueName(`matrix-${delivery}`);
+    const topics = await outputTopics(group);
+    const spec = specWith(delivery);
+    const reader = new OutputReader({ processed: topics.processed!, summaries: topics.summaries! });
+    await reader.start();
+    try {
+      for (const { signal, fraction } of stops) {
+        const run = start(spec, group, topics);
+        // Counted only once this process runs (it restored its state and reads): a commit can
+        // reveal a whole second of output at once, which may already pass the mark.
+        await waitFor('the pipeline running', () => run.stderr().includes('"pipeline starting"'), 60_000);
+        await waitFor(`${Math.round(fraction * 100)}% of the inserts`, () => reader.distinctProcessed() >= fraction * expected.inserts.size, 120_000);
+        process.kill(-run.child.pid!, signal);
+        const code = await run.exit;
+        if (signal === 'SIGINT') expect(code, run.stderr()).toBe(0);
+      }
+      const last = start(spec, group, topics);
+      const closed = [...expected.summaries.keys()].filter((k) => windowStartOf(k) + HOUR <= expected.closedBy);
+      await waitFor(
+        'every insert and every closed hour',
+        () => reader.distinctProcessed() >= expected.inserts.size && new Set(reader.summaries.map((s) => s.key)).size >= closed.length,
+        180_000,
+      );
+      // A moment for anything that should not come (duplicates of a committed epoch) to show.
+      await new Promise((r) => setTimeout(r, 2_000));
+      process.kill(-last.child.pid!, 'SIGINT');
+      expect(await last.exit, last.stderr()).toBe(0);
+      await new Promise((r) => setTimeout(r, 1_000));
+      return { reader, closed, group, topics };
+    } finally {
+      await reader.stop();
+    }
+  }
+
+  function check(reader: OutputReader, closed: string[]) {
+    const missing = [...expected.inserts].filter((id) => !reader.processed.includes(id));
+    expect(missing.slice(0, 10), 'inserts never enriched').toEqual([]);
+    const last = new Map<string, [number, number | null, number | null]>();
+    for (const s of reader.summaries) last.set(s.key, s.figures);
+    const wrong: string[] = [];
+    for (const [key, figures] of last) {
+      const want = expected.summaries.get(key);
+      if (!want || want[0] !== figures[0] || want[1] !== figures[1] || !close(want[2], figures[2])) wrong.push(`${key}: got ${JSON.stringify(figures)}, want ${JSON.stringify(want)}`);
+    }
+    expect(wrong.slice(0, 10), `${wrong.length} of ${last.size} summaries wrong`).toEqual([]);
+    expect(closed.filter((k) => !last.has(k)).slice(0, 10), 'closed hours never summarised').toEqual([]);
+    const processedDuplicates = reader.processed.length - new Set(reader.processed).size;
+    const summaryDuplicates = reader.summaries.length - last.size;
+    return { processedDuplicates, summaryDuplicates, summaries: last.size };
+  }
+
+  it('exactly-once: killed once and stopped once in the middle of an hour, the outputs equal the independent computation, each record once', async () => {
+    const { reader, closed } = await scenario('exactly-once', [
+      { signal: 'SIGKILL', fraction: 0.3 },
+      { signal: 'SIGINT', fraction: 0.6 },
+    ]);
+    const { processedDuplicates, summaryDuplicates, summaries } = check(reader, closed);
+    console.info(`restart matrix, exactly-once: ${EVENTS} events, ${expected.inserts.size} inserts, ${summaries} summaries; duplicates: ${processedDuplicates} enriched, ${summaryDuplicates} summaries`);
+    expect(processedDuplicates).toBe(0);
+    expect(summaryDuplicates).toBe(0);
+  }, 600_000);
+
+  it('at-least-once: killed twice in the middle of an hour, nothing is lost and the last summary of every hour is right; duplicates are counted', async () => {
+    const { reader, closed } = await scenario('at-least-once', [
+      { signal: 'SIGKILL', fraction: 0.35 },
+      { signal: 'SIGKILL', fraction: 0.7 },
+    ]);
+    const { processedDuplicates, summaryDuplicates, summaries } = check(reader, closed);
+    console.info(`restart matrix, at-least-once: ${EVENTS} events, ${expected.inserts.size} inserts, ${summaries} summaries; duplicates: ${processedDuplicates} enriched, ${summaryDuplicates} summaries`);
+  }, 600_000);
+
+  it('refuses stored state that the edited spec cannot use, and a state whose changelog was deleted, before writing anything', async () => {
+    const group = uniqueName('matrix-refuse');
+    const topics = await outputTopics(group);
+    const first = start(specWith('exactly-once'), group, topics);
+    await waitFor('a committed checkpoint', async () => [...(await admin.committedOffsets(group, input)).values()].some((o) => BigInt(o) > 0n), 60_000);
+    process.kill(-first.child.pid!, 'SIGINT');
+    expect(await first.exit, first.stderr()).toBe(0);
+    const written = async () => [...(await admin.endOffsets(topics.processed!)).values()].reduce((n, o) => n + Number(o), 0);
+    const before = await written();
+
+    const halfHour = start(specWith('exactly-once', (t) => t.replace('tumbling: 1h', 'tumbling: 30m')), group, topics);
+    expect(await halfHour.exit).toBe(1);
+    expect(halfHour.stderr()).toMatch(/E_STATE_INCOMPATIBLE|stored state cannot be used/);
+    expect(halfHour.stderr()).toMatch(/steps\.hourly: its definition changed since its state was stored \(window size changed from 1h to 30m\)/);
+    expect(await written()).toBe(before);
+
+    await admin.deleteTopics([`${group}-hourly-changelog`]);
+    await waitFor('the changelog gone', async () => !(await admin.listTopics()).includes(`${group}-hourly-changelog`), 30_000);
+    const noChangelog = start(specWith('exactly-once'), group, topics);
+    expect(await noChangelog.exit).toBe(1);
+    expect(noChangelog.stderr()).toMatch(/changelog .*-hourly-changelog is missing or was deleted.*--reset-state/s);
+    expect(await written()).toBe(before);
+  }, 300_000);
+});
+
+function rowId(m: ProducedMessage): number {
+  const key = JSON.parse(String(m.key)) as { payload: { id: number } };
+  return key.payload.id;
+}
+
+function close(a: number | null, b: number | null): boolean {
+  if (a === null || b === null) return a === b;
+  return Math.abs(a - b) < 1e-9 * Math.max(1, Math.abs(a));
+}
