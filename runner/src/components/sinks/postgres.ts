@@ -2,10 +2,14 @@
  * `postgres` sink: writes records as rows of a table, one transaction per batch, with INSERT or an
  * upsert on a key (idempotent under re-delivery: the same window result overwrites its row).
  * Identifiers are quoted, values are parameters. It creates nothing unless `create_table: true`.
+ *
+ * Under `delivery: exactly-once` it has no connection of its own: its batches go into the `postgres`
+ * state store's open transaction (io/postgres/state-store.ts), which the next checkpoint commits
+ * together with the state and the source positions.
  */
 import pg from 'pg';
-import { PrepareFailure, type OutboundMessage, type Prepared, type Sink, type SinkDef } from '../../engine/component.ts';
-import { ConfigError, ConnectionError, RecordError, errorMessage } from '../../engine/errors.ts';
+import { PrepareFailure, type ComponentContext, type OutboundMessage, type Prepared, type Sink, type SinkDef } from '../../engine/component.ts';
+import { ConfigError, ConnectionError, RecordError, SluiceError, errorMessage } from '../../engine/errors.ts';
 import { EvalFailure, compileExpression, evaluateRecords, type Expression } from '../../engine/expression.ts';
 import type { Logger } from '../../engine/logger.ts';
 import type { StreamRecord } from '../../engine/record.ts';
@@ -13,7 +17,8 @@ import { expression, object } from '../../engine/schema.ts';
 import { parseTableName, qualifiedName } from '../../io/postgres/catalog.ts';
 import type { PgConnectionConfig } from '../../io/postgres/connection.ts';
 import { describeConnection, pgConnectionSchemaProperties, sqlState, toClientConfig } from '../../io/postgres/connection.ts';
-import type { SqlRow } from '../../io/postgres/table-writer.ts';
+import { POSTGRES_TRANSACTION, type PostgresCheckpointTransaction } from '../../io/postgres/state-store.ts';
+import type { SqlRow, Statement } from '../../io/postgres/table-writer.ts';
 import { columnsOf, createTableStatement, insertStatements, lastPerKey } from '../../io/postgres/table-writer.ts';
 
 export interface PostgresSinkConfig extends PgConnectionConfig {
@@ -102,17 +107,22 @@ function plainObject(v: unknown): v is SqlRow {
 class PostgresSink implements Sink {
   private client: pg.Client | undefined;
   private broken = false;
+  /** Under exactly-once: the checkpoint's open transaction, which batches are written into. */
+  private transaction: PostgresCheckpointTransaction | undefined;
   private readonly table;
   private readonly columns: [string, Expression][] | undefined;
   private readonly where: string;
+  private readonly name: string;
+  private readonly log: Logger;
   private tableReady: boolean;
 
   constructor(
     private readonly cfg: PostgresSinkConfig,
-    private readonly name: string,
-    private readonly log: Logger,
+    private readonly ctx: ComponentContext,
   ) {
-    this.where = `sinks.${name}`;
+    this.name = ctx.name;
+    this.log = ctx.logger;
+    this.where = `sinks.${ctx.name}`;
     this.table = parseTableName(cfg.table);
     if ((cfg.mode ?? 'insert') === 'upsert' && !cfg.key?.length) {
       throw new ConfigError('E_PG_SINK_KEY', '`mode: upsert` needs `key`: the columns of the primary key or a unique constraint', this.where);
@@ -126,6 +136,22 @@ class PostgresSink implements Sink {
   }
 
   async open(): Promise<void> {
+    if (this.ctx.checkpoints?.delivery === 'exactly-once') {
+      const tx = this.ctx.checkpoints.shared.get(POSTGRES_TRANSACTION);
+      if (!tx) {
+        throw new ConfigError('E_DELIVERY', 'delivery: exactly-once, but no PostgreSQL checkpoint transaction is set up (checkpoint.store must be postgres)', this.where);
+      }
+      const mine = describeConnection(this.cfg);
+      if (tx.target !== mine) {
+        throw new ConfigError(
+          'E_DELIVERY',
+          `delivery: exactly-once needs this sink on the database that keeps the state (${tx.target}), not ${mine}: one transaction cannot span two databases`,
+          this.where,
+        );
+      }
+      this.transaction = tx;
+      return;
+    }
     await this.connection();
   }
 
@@ -176,6 +202,7 @@ class PostgresSink implements Sink {
     if (upsert) rows = lastPerKey(rows, this.cfg.key!);
     const columns = this.columns ? this.columns.map(([c]) => c) : columnsOf(rows);
     const statements = insertStatements(this.table, columns, rows, upsert ? this.cfg.key : undefined);
+    if (this.transaction) return this.writeInTransaction(this.transaction, columns, rows, statements);
     const maxRetries = this.cfg.max_retries ?? 8;
     for (let attempt = 0; ; attempt++) {
       try {
@@ -204,6 +231,28 @@ class PostgresSink implements Sink {
         await new Promise((r) => setTimeout(r, delay));
       }
     }
+  }
+
+  /**
+   * Exactly-once: the batch joins the checkpoint's transaction. Nothing is retried: PostgreSQL
+   * aborts the whole transaction on an error, so the rows of the epoch are gone and the run must
+   * resume from the last checkpoint.
+   */
+  private async writeInTransaction(tx: PostgresCheckpointTransaction, columns: string[], rows: SqlRow[], statements: Statement[]): Promise<void> {
+    const create: Statement[] = this.tableReady ? [] : [{ text: createTableStatement(this.table, columns, rows, this.cfg.key), values: [] }];
+    try {
+      await tx.execute([...create, ...statements]);
+    } catch (err) {
+      if (err instanceof SluiceError) throw err;
+      if (!isTransient(err)) throw this.permanent(err);
+      throw new ConnectionError(
+        'E_PG_SINK',
+        `writing to ${qualifiedName(this.table)} in the checkpoint transaction failed: ${errorMessage(err)}; nothing since the last checkpoint is committed, and a restart resumes from it`,
+        this.where,
+        { cause: err },
+      );
+    }
+    this.tableReady = true;
   }
 
   private permanent(err: unknown): Error {
@@ -259,5 +308,5 @@ export const postgresSink: SinkDef<PostgresSinkConfig> = {
   schema,
   describe: (c) =>
     `${c.mode ?? 'insert'} into ${c.table} at ${describeConnection(c)}${c.key ? ` key (${c.key.join(', ')})` : ''}${c.create_table ? ' (create table)' : ''}`,
-  create: (config, ctx) => new PostgresSink(config, ctx.name, ctx.logger),
+  create: (config, ctx) => new PostgresSink(config, ctx),
 };

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Ack } from '../../../src/engine/ack.ts';
-import { PrepareFailure } from '../../../src/engine/component.ts';
+import { PrepareFailure, requireMessages, SharedResources, type ComponentContext } from '../../../src/engine/component.ts';
 import { ManualClock } from '../../../src/engine/clock.ts';
 import { silentLogger } from '../../../src/engine/logger.ts';
 import { RecordError } from '../../../src/engine/errors.ts';
@@ -8,6 +8,8 @@ import { Metrics } from '../../../src/engine/metrics.ts';
 import type { StreamRecord } from '../../../src/engine/record.ts';
 import type { PostgresSinkConfig } from '../../../src/components/sinks/postgres.ts';
 import { isTransient, postgresSink } from '../../../src/components/sinks/postgres.ts';
+import { POSTGRES_TRANSACTION, type PostgresCheckpointTransaction } from '../../../src/io/postgres/state-store.ts';
+import type { Statement } from '../../../src/io/postgres/table-writer.ts';
 
 const ctx = { name: 'summaries-db', logger: silentLogger, clock: new ManualClock(), metrics: new Metrics(), mode: 'test' as const };
 const base: PostgresSinkConfig = { host: '127.0.0.1', database: 'streaming_db', user: 'postgres', table: 'public.employee_activity_summaries' };
@@ -77,5 +79,65 @@ describe('isTransient', () => {
     expect(isTransient(pgError('57P01'))).toBe(true);
     expect(isTransient(pgError('42P01'))).toBe(false);
     expect(isTransient(pgError('23505'))).toBe(false);
+  });
+});
+
+describe('postgres sink under exactly-once', () => {
+  /** A checkpoint transaction that records what is executed in it. */
+  function transaction(target: string, fail?: Error): PostgresCheckpointTransaction & { executed: Statement[][] } {
+    const executed: Statement[][] = [];
+    return {
+      target,
+      executed,
+      execute: async (statements) => {
+        if (fail) throw fail;
+        executed.push([...statements]);
+      },
+    };
+  }
+
+  function exactlyOnce(tx?: PostgresCheckpointTransaction): ComponentContext {
+    const shared = new SharedResources();
+    if (tx) shared.set(POSTGRES_TRANSACTION, tx);
+    return { ...ctx, mode: 'run', checkpoints: { delivery: 'exactly-once', applicationId: 'app', shared } };
+  }
+
+  it('writes its batches into the checkpoint transaction, not through a connection of its own', async () => {
+    const tx = transaction('postgres@127.0.0.1:5432/streaming_db');
+    const sink = postgresSink.create({ ...base, mode: 'upsert', key: ['id'], create_table: true }, exactlyOnce(tx));
+    await sink.open();
+    await sink.write(requireMessages(await sink.prepare([record({ id: 1, v: 'a' }), record({ id: 1, v: 'b' })])));
+    await sink.write(requireMessages(await sink.prepare([record({ id: 2, v: 'c' })])));
+    await sink.close();
+    // The table is created once, inside the first batch's statements; the last row per key wins.
+    expect(tx.executed.map((batch) => batch.map((s) => s.text.split(' (')[0]))).toEqual([
+      ['CREATE TABLE IF NOT EXISTS "public"."employee_activity_summaries"', 'INSERT INTO "public"."employee_activity_summaries"'],
+      ['INSERT INTO "public"."employee_activity_summaries"'],
+    ]);
+    expect(tx.executed[0]![1]!.values).toEqual([1, 'b']);
+  });
+
+  it('refuses at open a database other than the one that keeps the state: one transaction cannot span two', async () => {
+    const sink = postgresSink.create({ ...base, host: 'other.example' }, exactlyOnce(transaction('postgres@127.0.0.1:5432/streaming_db')));
+    await expect(sink.open()).rejects.toMatchObject({
+      name: 'ConfigError',
+      code: 'E_DELIVERY',
+      where: 'sinks.summaries-db',
+      message: 'delivery: exactly-once needs this sink on the database that keeps the state (postgres@127.0.0.1:5432/streaming_db), not postgres@other.example:5432/streaming_db: one transaction cannot span two databases',
+    });
+  });
+
+  it('refuses at open when no checkpoint transaction is set up', async () => {
+    await expect(postgresSink.create(base, exactlyOnce()).open()).rejects.toMatchObject({ code: 'E_DELIVERY', message: expect.stringContaining('checkpoint.store must be postgres') });
+  });
+
+  it('does not retry inside the transaction: a lost connection fails the write at once, saying a restart resumes from the last checkpoint', async () => {
+    const lost = new Error('Connection terminated unexpectedly');
+    const sink = postgresSink.create(base, exactlyOnce(transaction('postgres@127.0.0.1:5432/streaming_db', lost)));
+    await sink.open();
+    await expect(sink.write(requireMessages(await sink.prepare([record({ id: 1 })])))).rejects.toMatchObject({
+      code: 'E_PG_SINK',
+      message: expect.stringMatching(/in the checkpoint transaction failed: Connection terminated unexpectedly; nothing since the last checkpoint is committed/),
+    });
   });
 });
