@@ -1,8 +1,10 @@
 /**
  * Durable state for a plan: which store keeps its checkpoints, how often they are taken, and what
- * the components are told (delivery, application id, the shared Kafka transaction). The defaults
- * follow the sources: a pipeline that reads Kafka keeps its state in Kafka (changelog topics,
- * written in the same transaction as the consumed offsets); any other keeps it in a file.
+ * the components are told (delivery, application id, the shared Kafka or PostgreSQL transaction).
+ * The defaults follow the sources: a pipeline that reads Kafka keeps its state in Kafka (changelog
+ * topics, written in the same transaction as the consumed offsets); any other keeps it in a file.
+ * Under exactly-once the store must be where the outputs go: a pipeline writing to PostgreSQL (and
+ * not to Kafka) keeps its state in that database, in the sink rows' transaction.
  */
 import path from 'node:path';
 import { CheckpointCoordinator } from '../engine/checkpoint/coordinator.ts';
@@ -15,8 +17,10 @@ import type { Logger } from '../engine/logger.ts';
 import { FileStateStore } from '../engine/state/file-store.ts';
 import { ChangelogStateStore, KAFKA_TRANSACTION } from '../io/kafka/changelog-store.ts';
 import { connectionFromConfig, type ConnectionConfig } from '../io/kafka/connection.ts';
+import { pgConnectionFromConfig } from '../io/postgres/connection.ts';
+import { POSTGRES_TRANSACTION, PostgresStateStore } from '../io/postgres/state-store.ts';
 import { describeStateChange, stateIdentities } from './state-identity.ts';
-import type { Plan } from './types.ts';
+import type { Plan, PlanNode } from './types.ts';
 
 export const DEFAULT_CHECKPOINT_INTERVAL = '1s';
 
@@ -32,7 +36,7 @@ export interface StateOptions {
 }
 
 export interface StateSettings {
-  store: 'kafka' | 'file' | 'none';
+  store: 'kafka' | 'file' | 'postgres' | 'none';
   delivery: Delivery;
   applicationId: string;
   intervalMs: number;
@@ -50,12 +54,29 @@ export function stateSettings(plan: Plan, options: Pick<StateOptions, 'stateDir'
   const cp = plan.checkpoint ?? {};
   const delivery = plan.delivery ?? 'at-least-once';
   const readsKafka = plan.nodes.some((n) => n.role === 'source' && n.kind === 'kafka');
-  const store = cp.store ?? (readsKafka ? 'kafka' : 'file');
+  const kafkaSinks = plan.nodes.filter((n) => n.role === 'sink' && n.kind === 'kafka');
+  const postgresSinks = plan.nodes.filter((n) => n.role === 'sink' && n.kind === 'postgres');
+  const exactlyOnceToPostgres = delivery === 'exactly-once' && postgresSinks.length > 0 && kafkaSinks.length === 0;
+  const store = cp.store ?? (exactlyOnceToPostgres ? 'postgres' : readsKafka ? 'kafka' : 'file');
   const applicationId = applicationIdOf(plan);
   const dir = path.resolve(options.cwd ?? process.cwd(), options.stateDir ?? cp.dir ?? path.join('.sluice', 'state', applicationId));
   const settings: StateSettings = { store, delivery, applicationId, intervalMs: parseDuration(cp.interval ?? DEFAULT_CHECKPOINT_INTERVAL), dir };
   if (delivery === 'exactly-once') {
     if (store === 'none') throw new ConfigError('E_DELIVERY', 'delivery: exactly-once needs checkpoints; `checkpoint.store: none` turns them off', 'checkpoint.store');
+    if (kafkaSinks.length > 0 && postgresSinks.length > 0) {
+      throw new ConfigError(
+        'E_DELIVERY',
+        `delivery: exactly-once cannot cover both ${sinkList(kafkaSinks)} (Kafka) and ${sinkList(postgresSinks)} (PostgreSQL): each commits in its own system, and two commit points cannot be made atomic (a crash between them writes one side again or loses it). Use at-least-once with an upsert into PostgreSQL, or split the pipeline in two`,
+        'delivery',
+      );
+    }
+    if (store !== 'postgres' && postgresSinks.length > 0) {
+      throw new ConfigError(
+        'E_DELIVERY',
+        'delivery: exactly-once to PostgreSQL needs `checkpoint.store: postgres`: the sink rows, the state and the source positions must commit in one database transaction',
+        'checkpoint.store',
+      );
+    }
     if (store !== 'kafka' && plan.nodes.some((n) => n.role === 'sink' && n.kind === 'kafka')) {
       throw new ConfigError(
         'E_DELIVERY',
@@ -70,7 +91,19 @@ export function stateSettings(plan: Plan, options: Pick<StateOptions, 'stateDir'
   if (store === 'kafka' && !plan.nodes.some((n) => n.kind === 'kafka')) {
     throw new ConfigError('E_STATE_STORE', '`checkpoint.store: kafka` needs a kafka source or sink to take the brokers from', 'checkpoint.store');
   }
+  if (store === 'postgres' && !postgresNode(plan)) {
+    throw new ConfigError('E_STATE_STORE', '`checkpoint.store: postgres` needs a postgres sink or postgres-cdc source to take the connection from', 'checkpoint.store');
+  }
   return settings;
+}
+
+function sinkList(nodes: readonly PlanNode[]): string {
+  return nodes.map((n) => `sinks.${n.name}`).join(', ');
+}
+
+/** The node the `postgres` store takes its connection from: the first postgres sink (its rows share the transaction), else the first postgres-cdc source. */
+function postgresNode(plan: Plan): PlanNode | undefined {
+  return plan.nodes.find((n) => n.role === 'sink' && n.kind === 'postgres') ?? plan.nodes.find((n) => n.role === 'source' && n.kind === 'postgres-cdc');
 }
 
 /** The identity of each stateful step, as a checkpoint stores it. */
@@ -116,6 +149,23 @@ export async function prepareState(plan: Plan, options: StateOptions): Promise<P
 
 function createStore(plan: Plan, settings: StateSettings, steps: string[], options: StateOptions, shared: SharedResources): StateStore {
   if (settings.store === 'file') return new FileStateStore(settings.dir);
+  if (settings.store === 'postgres') {
+    const node = postgresNode(plan)!;
+    const where = `${node.role}s.${node.name}`;
+    const store = new PostgresStateStore(
+      {
+        connection: pgConnectionFromConfig(node.config, where),
+        applicationId: settings.applicationId,
+        steps,
+        ...(plan.checkpoint?.schema !== undefined ? { schema: plan.checkpoint.schema } : {}),
+        // The server ends a session idle this long inside the open transaction: several intervals, so a slow batch survives.
+        idleTimeoutMs: Math.max(60_000, settings.intervalMs * 10),
+      },
+      options.logger.child({ state: 'postgres' }),
+    );
+    if (settings.delivery === 'exactly-once') shared.set(POSTGRES_TRANSACTION, store);
+    return store;
+  }
   const kafkaNodes = plan.nodes.filter((n) => n.kind === 'kafka' && n.role !== 'step');
   const first = kafkaNodes.find((n) => n.role === 'source') ?? kafkaNodes[0]!;
   const connection = connectionFromConfig(first.config as ConnectionConfig, `sluice-${settings.applicationId}-state`, `${first.role}s.${first.name}`);

@@ -26,7 +26,7 @@ const deliverySchema: JsonSchema = {
   enum: ['at-least-once', 'exactly-once'],
   default: 'at-least-once',
   description:
-    '`at-least-once`: after a crash, outputs of at most one checkpoint interval are written again; windows are restored, so a partial window is never emitted. `exactly-once`: Kafka sinks write in one transaction per checkpoint together with the state changelog and the consumed offsets (readers must use read_committed), and a `postgres` sink writes its rows and the checkpoint in one database transaction. Needs the `kafka` state store when it writes to Kafka.',
+    '`at-least-once`: after a crash, outputs of at most one checkpoint interval are written again; windows are restored, so a partial window is never emitted. `exactly-once`: Kafka sinks write in one transaction per checkpoint together with the state changelog and the consumed offsets (readers must use read_committed), and `postgres` sinks write their rows in one database transaction per checkpoint with the state and the source positions. Needs the `kafka` state store when it writes to Kafka and the `postgres` store when it writes to PostgreSQL; one pipeline cannot do both exactly-once (two commit points cannot be atomic).',
   examples: ['exactly-once'],
 };
 
@@ -46,10 +46,10 @@ const checkpointSchema: JsonSchema = {
     },
     store: {
       type: 'string',
-      enum: ['kafka', 'file', 'none'],
+      enum: ['kafka', 'file', 'postgres', 'none'],
       description:
-        'Where state is kept. `kafka` (the default when a source reads Kafka): a compacted changelog topic per stateful step, `<application id>-<step>-changelog`, and a checkpoint topic `<application id>-checkpoint`, written in one Kafka transaction per checkpoint with the consumed offsets. `file` (the default otherwise): one atomically replaced file under `dir`. `none`: no checkpoints (a restart starts windows empty, as before sluice had state).',
-      examples: ['kafka', 'file'],
+        'Where state is kept. `kafka` (the default when a source reads Kafka): a compacted changelog topic per stateful step, `<application id>-<step>-changelog`, and a checkpoint topic `<application id>-checkpoint`, written in one Kafka transaction per checkpoint with the consumed offsets. `postgres` (the default under `delivery: exactly-once` when the pipeline writes to a `postgres` sink and to no `kafka` sink): tables `sluice_checkpoints` (one row per application id: positions, step headers, owner epoch) and `sluice_state` (one row per window pane, written as a delta) in the database of the first postgres sink (else of the postgres-cdc source), committed in the same transaction as the sink rows; a newer instance fences an older one. `file` (the default otherwise): one atomically replaced file under `dir`. `none`: no checkpoints (a restart starts windows empty, as before sluice had state).',
+      examples: ['kafka', 'file', 'postgres'],
     },
     application_id: {
       type: 'string',
@@ -62,6 +62,13 @@ const checkpointSchema: JsonSchema = {
       minLength: 1,
       description: 'The `file` store\'s directory. Default `.sluice/state/<application id>` under the working directory; `--state-dir` overrides it.',
       examples: ['/var/lib/sluice/employee-activity'],
+    },
+    schema: {
+      type: 'string',
+      pattern: '^[A-Za-z_][A-Za-z0-9_$]*$',
+      default: 'public',
+      description: 'The `postgres` store\'s schema: where `sluice_checkpoints` and `sluice_state` are created when missing.',
+      examples: ['public', 'sluice'],
     },
   },
   examples: [{ interval: '1s', store: 'kafka' }],

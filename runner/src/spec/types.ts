@@ -19,9 +19,11 @@ export interface PipelineSpec {
 /** The `checkpoint:` block (see pipeline-schema.ts for what each key means). */
 export interface CheckpointSpec {
   interval?: string;
-  store?: 'kafka' | 'file' | 'none';
+  store?: 'kafka' | 'file' | 'postgres' | 'none';
   application_id?: string;
   dir?: string;
+  /** The `postgres` store's schema. */
+  schema?: string;
 }
 
 /** `{ <kind>: <config>, format?: <name> | { <name>: <options> } }` */

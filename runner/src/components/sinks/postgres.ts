@@ -297,14 +297,25 @@ export const postgresSink: SinkDef<PostgresSinkConfig> = {
   family: 'sink',
   name: 'postgres',
   summary: 'Write records as rows of a PostgreSQL table, one transaction per batch, by INSERT or upsert on a key.',
-  description: [
-    'Each batch is one transaction of multi-row INSERT statements with quoted identifiers and parameterised values.',
-    '`mode: upsert` adds ON CONFLICT (key) DO UPDATE, so re-delivered records (after a crash, or window results',
-    're-emitted) overwrite their row instead of adding one. Objects and arrays are written as JSON. Transient failures',
-    'are retried with backoff; a missing table or key constraint fails the run with what to do. A record whose `columns`',
-    'expression fails, or whose value is not an object when no `columns` are given, is counted as failed at the sink,',
-    'logged and dropped; the rest are written. Nothing is created unless `create_table: true`.',
-  ].join(' '),
+  description:
+    [
+      'Each batch is one transaction of multi-row INSERT statements with quoted identifiers and parameterised values.',
+      '`mode: upsert` adds ON CONFLICT (key) DO UPDATE, so re-delivered records (after a crash, or window results',
+      're-emitted) overwrite their row instead of adding one. Objects and arrays are written as JSON. Transient failures',
+      'are retried with backoff; a missing table or key constraint fails the run with what to do. A record whose `columns`',
+      'expression fails, or whose value is not an object when no `columns` are given, is counted as failed at the sink,',
+      'logged and dropped; the rest are written. Nothing is created unless `create_table: true`.',
+    ].join(' ') +
+    '\n\n' +
+    [
+      'Under `delivery: exactly-once` (with `checkpoint.store: postgres`, the default then) the sink has no connection of its',
+      "own: its batches join the state store's open transaction, which each checkpoint commits together with the window",
+      'state and the source positions (tables `sluice_checkpoints` and `sluice_state`). After a crash nothing written since',
+      'the last checkpoint is in the table and the restarted run writes it once, so plain `mode: insert` adds no duplicate',
+      'row. Batches are then not retried: an error rolls the checkpoint back and fails the run, which resumes from the last',
+      "checkpoint. Every postgres sink must then write to the same database as the store (the first postgres sink's), and",
+      'the pipeline may have no kafka sink: a Kafka transaction and a PostgreSQL one cannot commit atomically together.',
+    ].join(' '),
   schema,
   describe: (c) =>
     `${c.mode ?? 'insert'} into ${c.table} at ${describeConnection(c)}${c.key ? ` key (${c.key.join(', ')})` : ''}${c.create_table ? ' (create table)' : ''}`,

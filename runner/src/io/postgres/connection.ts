@@ -4,6 +4,7 @@
  */
 import type { ClientConfig } from 'pg';
 import type { JsonSchema } from '../../engine/component.ts';
+import { ConfigError } from '../../engine/errors.ts';
 import { secret } from '../../engine/schema.ts';
 import type { TableRef } from './catalog.ts';
 
@@ -36,6 +37,24 @@ export function pgConnectionSchemaProperties(): Record<string, JsonSchema> {
       examples: [false, true, 'no-verify'],
     },
   };
+}
+
+/**
+ * The connection part of a validated component config (a `postgres` sink's, a `postgres-cdc`
+ * source's), for a module that gets the config as it is in the plan: the state store.
+ */
+export function pgConnectionFromConfig(config: unknown, where: string): PgConnectionConfig {
+  const fail = (what: string): never => {
+    throw new ConfigError('E_PG_CONNECTION', `${where}: ${what}`, where);
+  };
+  if (config === null || typeof config !== 'object' || Array.isArray(config)) return fail('not a connection config');
+  const c = config as Record<string, unknown>;
+  const text = (key: string): string => (typeof c[key] === 'string' && c[key] !== '' ? (c[key] as string) : fail(`\`${key}\` must be a non-empty string`));
+  const conn: PgConnectionConfig = { host: text('host'), database: text('database'), user: text('user') };
+  if (c.port !== undefined) conn.port = typeof c.port === 'number' && Number.isInteger(c.port) ? c.port : fail('`port` must be an integer');
+  if (c.password !== undefined) conn.password = typeof c.password === 'string' ? c.password : fail('`password` must be a string');
+  if (c.ssl !== undefined) conn.ssl = typeof c.ssl === 'boolean' || c.ssl === 'no-verify' ? c.ssl : fail('`ssl` must be true, false or no-verify');
+  return conn;
 }
 
 /** `pg` client settings; `replication: 'database'` opens a logical replication (walsender) session. */
