@@ -17,7 +17,7 @@ import type { Logger } from '../engine/logger.ts';
 import { FileStateStore } from '../engine/state/file-store.ts';
 import { ChangelogStateStore, KAFKA_TRANSACTION } from '../io/kafka/changelog-store.ts';
 import { connectionFromConfig, type ConnectionConfig } from '../io/kafka/connection.ts';
-import { pgConnectionFromConfig } from '../io/postgres/connection.ts';
+import { describeConnection, pgConnectionFromConfig } from '../io/postgres/connection.ts';
 import { POSTGRES_TRANSACTION, PostgresStateStore } from '../io/postgres/state-store.ts';
 import { describeStateChange, stateIdentities } from './state-identity.ts';
 import type { Plan, PlanNode } from './types.ts';
@@ -94,7 +94,28 @@ export function stateSettings(plan: Plan, options: Pick<StateOptions, 'stateDir'
   if (store === 'postgres' && !postgresNode(plan)) {
     throw new ConfigError('E_STATE_STORE', '`checkpoint.store: postgres` needs a postgres sink or postgres-cdc source to take the connection from', 'checkpoint.store');
   }
+  if (delivery === 'exactly-once' && store === 'postgres') refuseOtherDatabases(plan, postgresSinks);
   return settings;
+}
+
+/**
+ * Under exactly-once every postgres sink writes into the store's transaction, so all must name its
+ * database. Refused here, before anything connects; the sink checks again at open.
+ */
+function refuseOtherDatabases(plan: Plan, sinks: readonly PlanNode[]): void {
+  const node = postgresNode(plan)!;
+  const store = describeConnection(pgConnectionFromConfig(node.config, `${node.role}s.${node.name}`));
+  for (const sink of sinks) {
+    const where = `sinks.${sink.name}`;
+    const target = describeConnection(pgConnectionFromConfig(sink.config, where));
+    if (target !== store) {
+      throw new ConfigError(
+        'E_DELIVERY',
+        `delivery: exactly-once needs this sink on the database that keeps the state (${store}, from ${node.role}s.${node.name}), not ${target}: one transaction cannot span two databases`,
+        where,
+      );
+    }
+  }
 }
 
 function sinkList(nodes: readonly PlanNode[]): string {

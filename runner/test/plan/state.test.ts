@@ -54,6 +54,17 @@ describe('stateSettings: the postgres store', () => {
     expect(() => stateSettings(plan)).toThrow(expect.objectContaining({ code: 'E_DELIVERY', message: expect.stringContaining('needs `checkpoint.store: postgres`') }));
   });
 
+  it('refuses, before anything connects, a postgres sink on another database than the store\'s', () => {
+    const plan = planOf(spec({ db: `postgres: ${PG}`, other: 'postgres: { host: db.example, port: 5433, database: elsewhere, user: writer, table: t }' }, 'delivery: exactly-once'));
+    expect(() => stateSettings(plan)).toThrow(
+      expect.objectContaining({
+        code: 'E_DELIVERY',
+        where: 'sinks.other',
+        message: 'delivery: exactly-once needs this sink on the database that keeps the state (writer@db.example:5433/app, from sinks.db), not writer@db.example:5433/elsewhere: one transaction cannot span two databases',
+      }),
+    );
+  });
+
   it('refuses the postgres store when no node names a database', () => {
     const plan = planOf(spec({ out: 'stdout: {}' }, 'checkpoint: { store: postgres }'));
     expect(() => stateSettings(plan)).toThrow(expect.objectContaining({ code: 'E_STATE_STORE', message: expect.stringContaining('needs a postgres sink or postgres-cdc source') }));
@@ -73,7 +84,7 @@ describe('stateSettings: the postgres store', () => {
 
 describe('prepareState under exactly-once to postgres', () => {
   it('offers the store itself as the transaction postgres sinks write into, on the first postgres sink\'s database', async () => {
-    const plan = planOf(spec({ db: `postgres: ${PG}`, other: 'postgres: { host: elsewhere, database: x, user: u, table: t }' }, 'delivery: exactly-once'));
+    const plan = planOf(spec({ db: `postgres: ${PG}`, other: 'postgres: { host: db.example, port: 5433, database: app, user: writer, table: other }' }, 'delivery: exactly-once'));
     const prepared = await prepareState(plan, { logger: silentLogger, clock: new ManualClock() });
     const tx = prepared.context!.shared.get(POSTGRES_TRANSACTION);
     expect(tx).toBeInstanceOf(PostgresStateStore);
