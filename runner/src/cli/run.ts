@@ -4,7 +4,8 @@
  * acknowledged and exits 0; a second signal exits at once (130) without that.
  */
 import { systemClock } from '../engine/clock.ts';
-import { errorMessage, SluiceError } from '../engine/errors.ts';
+import { StateError } from '../engine/checkpoint/checkpoint.ts';
+import { ConfigError, ConnectionError, errorMessage, FencedError, SluiceError } from '../engine/errors.ts';
 import { createLogger, type Logger } from '../engine/logger.ts';
 import { Metrics } from '../engine/metrics.ts';
 import { Runtime, type RuntimeStats } from '../engine/runtime.ts';
@@ -101,26 +102,41 @@ export const command: CliCommand = {
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
     try {
-      try {
-        const state = await prepareState(loaded.plan, {
-          logger,
-          clock: systemClock,
-          ...(values['state-dir'] !== undefined ? { stateDir: values['state-dir'] } : {}),
-          ...(values['reset-state'] ? { resetState: true } : {}),
-        });
-        const graph = instantiate(loaded.plan, { mode: 'run', logger, clock: systemClock, metrics, ...(state.context ? { checkpoints: state.context } : {}) });
-        runtime = new Runtime(graph, { logger, metrics, clock: systemClock, ...(state.coordinator ? { checkpoints: state.coordinator } : {}) });
-        logger.info(
-          { delivery: state.settings.delivery, state: state.coordinator ? state.coordinator.store.description : 'none', checkpoint_interval_ms: state.settings.intervalMs },
-          'state and delivery',
-        );
-      } catch (err) {
-        const where = err instanceof SluiceError && err.where ? ` (${err.where})` : '';
-        logger.error({ err }, `pipeline cannot start${where}: ${errorMessage(err)}`);
-        return EXIT_FAILED;
+      // A run that fails on a broker or database outage starts again from its last checkpoint,
+      // as a Flink job restarts: with durable state nothing is lost or counted twice.
+      for (let failures = 0; ; ) {
+        try {
+          const state = await prepareState(loaded.plan, {
+            logger,
+            clock: systemClock,
+            ...(values['state-dir'] !== undefined ? { stateDir: values['state-dir'] } : {}),
+            // Only the first start drops state: a restart resumes from what this run stored.
+            ...(values['reset-state'] && failures === 0 ? { resetState: true } : {}),
+          });
+          const graph = instantiate(loaded.plan, { mode: 'run', logger, clock: systemClock, metrics, ...(state.context ? { checkpoints: state.context } : {}) });
+          runtime = new Runtime(graph, { logger, metrics, clock: systemClock, ...(state.coordinator ? { checkpoints: state.coordinator } : {}) });
+          logger.info(
+            { delivery: state.settings.delivery, state: state.coordinator ? state.coordinator.store.description : 'none', checkpoint_interval_ms: state.settings.intervalMs },
+            'state and delivery',
+          );
+        } catch (err) {
+          const where = err instanceof SluiceError && err.where ? ` (${err.where})` : '';
+          logger.error({ err }, `pipeline cannot start${where}: ${errorMessage(err)}`);
+          return EXIT_FAILED;
+        }
+        if (stopSignal) void runtime.stop(stopSignal);
+        const result = await runPipeline(runtime, loaded.plan, file, values.profile, logger);
+        if (result.error === undefined) return EXIT_OK;
+        const cp = runtime.stats().checkpoint;
+        // A run that committed checkpoints made progress: its failure starts a new count.
+        if (cp && cp.epoch > (cp.restored?.epoch ?? 0)) failures = 0;
+        failures++;
+        if (stopSignal || !cp || !isRestartable(result.error) || failures > MAX_RESTARTS) return EXIT_FAILED;
+        const delay = restartDelayMs(failures);
+        logger.warn({ attempt: failures, of: MAX_RESTARTS, delay_ms: delay }, `restarting from the last checkpoint in ${delay / 1000}s`);
+        await new Promise((r) => setTimeout(r, delay));
+        if (stopSignal) return EXIT_FAILED;
       }
-      if (stopSignal) void runtime.stop(stopSignal);
-      return await runPipeline(runtime, loaded.plan, file, values.profile, logger);
     } finally {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
@@ -129,8 +145,31 @@ export const command: CliCommand = {
   },
 };
 
+/** Restarts in a row without a committed checkpoint before the run gives up. */
+export const MAX_RESTARTS = 10;
+
+/**
+ * Whether a failed run is worth starting again from its last checkpoint: an outage of a broker or
+ * database (a ConnectionError) may end. A fenced instance (another took over), unusable state or a
+ * bad config will not.
+ */
+export function isRestartable(error: unknown): boolean {
+  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 10; e = e.cause, depth++) {
+    if (e instanceof FencedError || e instanceof StateError || e instanceof ConfigError) return false;
+  }
+  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 10; e = e.cause, depth++) {
+    if (e instanceof ConnectionError) return true;
+  }
+  return false;
+}
+
+/** 1 s before the first restart, doubling to at most 30 s. */
+export function restartDelayMs(attempt: number): number {
+  return Math.min(30_000, 1_000 * 2 ** Math.max(0, attempt - 1));
+}
+
 /** Runs until the end of input or a stop, with the live progress line; the run summary is logged. */
-async function runPipeline(runtime: Runtime, plan: Plan, file: string, profile: string | undefined, logger: Logger): Promise<number> {
+async function runPipeline(runtime: Runtime, plan: Plan, file: string, profile: string | undefined, logger: Logger): Promise<{ error?: unknown }> {
   // On a terminal, one live line on stderr; when a stdout sink shares the terminal, a full line
   // every 5 s instead, so data lines and the progress line do not overwrite each other.
   const stdoutSink = plan.nodes.some((n) => n.role === 'sink' && n.kind === 'stdout');
@@ -166,11 +205,11 @@ async function runPipeline(runtime: Runtime, plan: Plan, file: string, profile: 
       },
       outcome.ended === 'stopped' ? 'pipeline stopped cleanly' : 'pipeline finished: end of input',
     );
-    return EXIT_OK;
+    return {};
   } catch (err) {
     const where = err instanceof SluiceError && err.where ? ` (${err.where})` : '';
     logger.error({ err }, `pipeline failed${where}: ${errorMessage(err)}`);
-    return EXIT_FAILED;
+    return { error: err };
   } finally {
     if (progress) clearInterval(progress);
   }

@@ -43,6 +43,9 @@ export class ExpressionSyntaxError extends SluiceError {
 /** An external system (broker, database) failed in a way that retrying did not fix. */
 export class ConnectionError extends SluiceError {}
 
+/** Another instance of the same pipeline (same application id) took over its state: this one must stop writing. */
+export class FencedError extends ConnectionError {}
+
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }

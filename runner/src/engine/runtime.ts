@@ -503,7 +503,15 @@ export class Runtime {
     // State first: a spec whose stored state cannot be used is refused before any sink opens (a
     // file sink truncates its file on open).
     if (this.checkpoints) await this.restoreCheckpoint(this.checkpoints);
-    if (this.openSinks) await this.openAllSinks();
+    if (this.openSinks) {
+      try {
+        await this.openAllSinks();
+      } catch (err) {
+        const store = this.checkpoints?.store;
+        if (store) await this.closeQuietly('state store', () => store.close());
+        throw err;
+      }
+    }
     this.state = this.stopRequested ? 'stopping' : 'running';
     const timer = this.tickMs > 0 ? setInterval(() => this.queueTimerTick(), this.tickMs) : undefined;
     timer?.unref();
@@ -609,7 +617,7 @@ export class Runtime {
     if (this.failure) checkpoints.abandon();
     else if (endOfInput) {
       try {
-        await checkpoints.finishedInput(() => this.drainSinks());
+        await checkpoints.finishedInput(this.statefulSteps(), this.checkpointedSinks(), () => this.drainSinks());
       } catch (err) {
         this.fail(asSluiceError(err, 'E_CHECKPOINT', checkpoints.store.description, 'cannot remove the finished run\'s state'));
       }

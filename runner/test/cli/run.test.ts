@@ -7,7 +7,9 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { progressLine } from '../../src/cli/run.ts';
+import { isRestartable, progressLine, restartDelayMs } from '../../src/cli/run.ts';
+import { StateError } from '../../src/engine/checkpoint/checkpoint.ts';
+import { ConfigError, ConnectionError, FencedError, SluiceError } from '../../src/engine/errors.ts';
 import type { RuntimeStats } from '../../src/engine/runtime.ts';
 
 const BIN = path.resolve('runner/bin/sluice.js');
@@ -99,5 +101,22 @@ describe('progressLine', () => {
 
   it('leaves out the window figures when no step has a watermark', () => {
     expect(progressLine(stats(1000, 10, 10), undefined)).toBe('in 10/s (10)  out 10/s (10)');
+  });
+});
+
+describe('restarting a failed run', () => {
+  it('restarts on an outage (a ConnectionError, also as a cause), never when fenced, on unusable state or a bad config', () => {
+    const outage = new ConnectionError('E_KAFKA_TRANSACTION', 'kafka transaction commit failed');
+    expect(isRestartable(outage)).toBe(true);
+    expect(isRestartable(new SluiceError('E_CHECKPOINT', 'checkpoint failed', 'x', { cause: outage }))).toBe(true);
+    expect(isRestartable(new FencedError('E_KAFKA_FENCED', 'another instance took over'))).toBe(false);
+    expect(isRestartable(new SluiceError('E_CHECKPOINT', 'checkpoint failed', 'x', { cause: new FencedError('E_KAFKA_FENCED', 'fenced') }))).toBe(false);
+    expect(isRestartable(new StateError('E_STATE_INCOMPATIBLE', 'changed'))).toBe(false);
+    expect(isRestartable(new ConfigError('E_DELIVERY', 'no'))).toBe(false);
+    expect(isRestartable(new Error('a bug'))).toBe(false);
+  });
+
+  it('waits 1 s, then doubles, at most 30 s', () => {
+    expect([1, 2, 3, 4, 5, 6, 7].map(restartDelayMs)).toEqual([1000, 2000, 4000, 8000, 16000, 30000, 30000]);
   });
 });

@@ -2,9 +2,12 @@
  * CheckpointCoordinator: the runtime's side of checkpoints. The runtime calls it at three places:
  * - at start, `restore` loads the last checkpoint, checks it against the running spec and hands
  *   each stateful step its state;
- * - per source batch, `admit` drops messages the restored checkpoint already reflects (a source
- *   may re-deliver from an older position than the checkpoint's: its own offset commit can lag),
- *   and `track` notes the batch's last position and holds its Ack;
+ * - per source batch, `admit` drops messages already processed: those the restored checkpoint
+ *   reflects (a source may re-deliver from an older position than the checkpoint's: its own offset
+ *   commit can lag) and those a source delivers again in this run (a Kafka consumer that restarts
+ *   or gets its partitions back re-reads from its committed offsets, while their effect is already
+ *   in the state and outputs of the open epoch); `track` notes the batch's last position and
+ *   holds its Ack;
  * - between two jobs, `take` snapshots the steps, waits for the sinks to write everything handed
  *   to them before the cut, commits the checkpoint to the store and only then releases the held
  *   Acks, so a source commits its positions after the state that covers them is durable.
@@ -70,10 +73,8 @@ interface CheckpointedSink {
 export class CheckpointCoordinator {
   readonly intervalMs: number;
   private epoch = 0;
-  /** Last position read before the next cut, per partition; starts as the restored positions. */
+  /** Last position processed, per partition: the next cut's positions; starts as the restored ones. */
   private readonly positions = new Map<string, string>();
-  /** Restored positions not yet passed: messages at or below them are dropped at intake. */
-  private readonly resumeAfter = new Map<string, string>();
   private holds: Ack[] = [];
   private changed = false;
   private readonly figures: CheckpointStats = { epoch: 0, entries: 0, bytes: 0, checkpoints: 0, skipped: 0 };
@@ -134,10 +135,7 @@ export class CheckpointCoordinator {
       const state = cp.sinks[name];
       if (state !== undefined) sink.restore?.(state);
     }
-    for (const [partition, position] of Object.entries(cp.positions)) {
-      this.positions.set(partition, position);
-      this.resumeAfter.set(partition, position);
-    }
+    for (const [partition, position] of Object.entries(cp.positions)) this.positions.set(partition, position);
     this.epoch = cp.epoch;
     const report: RestoreReport = {
       epoch: cp.epoch,
@@ -153,18 +151,14 @@ export class CheckpointCoordinator {
   }
 
   /**
-   * The messages of a batch that the restored checkpoint does not reflect yet. Positions in a
-   * partition only grow, so once a message is past the restored position the check is dropped.
+   * The messages of a batch that were not processed yet: positions in a partition only grow, so a
+   * message at or below the last processed position is a re-delivery. One comparison per batch
+   * when nothing is re-delivered.
    */
   admit(partition: string, messages: RawMessage[]): RawMessage[] {
-    const after = this.resumeAfter.get(partition);
+    const after = this.positions.get(partition);
     if (after === undefined || messages.length === 0) return messages;
-    const last = messages[messages.length - 1]!.position.offset;
-    if (comparePositions(last, after) <= 0) {
-      this.figures.skipped += messages.length;
-      return [];
-    }
-    this.resumeAfter.delete(partition);
+    if (comparePositions(messages[0]!.position.offset, after) > 0) return messages;
     const fresh = messages.filter((m) => comparePositions(m.position.offset, after) > 0);
     this.figures.skipped += messages.length - fresh.length;
     return fresh;
@@ -242,12 +236,10 @@ export class CheckpointCoordinator {
    * The run read all its input and every window flushed: the job is done, its outputs written, and
    * a later run starts afresh (as a finished Flink job keeps no checkpoint to resume from).
    */
-  async finishedInput(flushSinks: () => Promise<void>): Promise<void> {
-    await flushSinks();
-    const holds = this.holds;
-    this.holds = [];
+  async finishedInput(steps: readonly StatefulStep[], sinks: readonly CheckpointedSink[], flushSinks: () => Promise<void>): Promise<void> {
+    // Committed first: under exactly-once the last outputs ride in this checkpoint's transaction.
+    await this.take(steps, sinks, flushSinks, true);
     await this.options.store.reset();
-    for (const ack of holds) ack.release();
     this.logger.info({ store: this.options.store.description }, 'input ended: stored state removed, a new run starts from the beginning');
   }
 

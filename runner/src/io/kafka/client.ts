@@ -37,7 +37,7 @@ import {
   type SASLOptions,
   type Transaction,
 } from 'kafkajs';
-import { ConnectionError, errorMessage } from '../../engine/errors.ts';
+import { ConnectionError, errorMessage, FencedError } from '../../engine/errors.ts';
 import type { Logger } from '../../engine/logger.ts';
 import { loadTlsMaterial, type KafkaConnection } from './connection.ts';
 
@@ -472,9 +472,6 @@ export function createProducer(conn: KafkaConnection, options: ProducerOptions, 
 }
 
 /* ------------------------------------------------------------------ transactions */
-
-/** Another instance with the same transactional id took over: this one must stop writing. */
-export class FencedError extends ConnectionError {}
 
 /** Kafka's answers that mean "a newer producer with this transactional id exists". */
 const FENCING_ERROR_TYPES = new Set(['INVALID_PRODUCER_EPOCH', 'PRODUCER_FENCED', 'INVALID_PRODUCER_ID_MAPPING', 'TRANSACTION_COORDINATOR_FENCED']);

@@ -167,9 +167,21 @@ describe('CheckpointCoordinator.admit', () => {
     expect(offsetsOf(c.admit('p/9', messages('p/9', ['0', '1'])))).toEqual(['0', '1']);
     expect(c.stats().skipped).toBe(3 + 3 + 3);
 
-    // Once a partition passed its restored position the check is gone: positions only grow.
+    // Later positions pass: positions only grow.
     expect(offsetsOf(c.admit('p/0', messages('p/0', ['13'])))).toEqual(['13']);
     expect(c.stats().skipped).toBe(9);
+  });
+
+  it('drops what a source delivers again in the same run (a restarted consumer re-reads from its committed offset): its effect is already in the open epoch', async () => {
+    const c = coordinator(new MemoryStore());
+    await c.restore([], []);
+    expect(offsetsOf(c.admit('p/0', messages('p/0', ['0', '1', '2'])))).toEqual(['0', '1', '2']);
+    trackedBatch(c, 'p/0', '2');
+    expect(offsetsOf(c.admit('p/0', messages('p/0', ['3', '4'])))).toEqual(['3', '4']);
+    trackedBatch(c, 'p/0', '4');
+    // The consumer restarts from the last committed offset, 1: 1 to 4 were processed already.
+    expect(offsetsOf(c.admit('p/0', messages('p/0', ['1', '2', '3', '4', '5'])))).toEqual(['5']);
+    expect(c.stats().skipped).toBe(4);
   });
 
   it('drops nothing without a restored checkpoint', async () => {
@@ -395,18 +407,20 @@ describe('CheckpointCoordinator.restore', () => {
 });
 
 describe('CheckpointCoordinator.finishedInput', () => {
-  it('removes the stored state after the sinks flushed, then releases the holds', async () => {
+  it('commits a last checkpoint (under exactly-once it carries the last outputs), then removes the stored state, then the holds are released', async () => {
     const store = new MemoryStore(stored());
     const c = coordinator(store);
     await c.restore([], []);
     const batch = trackedBatch(c, 'p/0', '1');
     batch.recordsWritten();
     let flushed = false;
-    await c.finishedInput(async () => {
+    const commitsBefore = store.commits;
+    await c.finishedInput([], [], async () => {
       flushed = true;
       expect(store.stored).toBeDefined();
     });
     expect(flushed).toBe(true);
+    expect(store.commits).toBe(commitsBefore + 1);
     expect(store.stored).toBeUndefined();
     expect(batch.completed()).toBe(true);
   });
