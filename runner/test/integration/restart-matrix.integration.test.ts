@@ -292,6 +292,39 @@ describe('restart matrix: the employee pipeline stopped and killed mid-hour, aga
     }
   }, 600_000);
 
+  it('a second instance with the same application id fences the first, which stops and says so; the outputs stay exactly once', async () => {
+    const group = uniqueName('matrix-fence');
+    const topics = await outputTopics(group);
+    const spec = specWith('exactly-once');
+    const reader = new OutputReader({ processed: topics.processed!, summaries: topics.summaries! });
+    await reader.start();
+    const older = start(spec, group, topics);
+    let newer: Run | undefined;
+    try {
+      await waitFor('the first instance running', () => older.stderr().includes('"pipeline starting"'), 60_000);
+      await waitFor('a fifth of the inserts', () => reader.distinctProcessed() >= expected.inserts.size / 5, 120_000);
+      newer = start(spec, group, topics);
+      expect(await older.exit, older.stderr()).toBe(1);
+      expect(older.stderr()).toMatch(/another sluice instance took over transactional id `[^`]+-0_0`/);
+      const closed = [...expected.summaries.keys()].filter((k) => windowStartOf(k) + HOUR <= expected.closedBy);
+      await waitFor(
+        'every insert and every closed hour from the newer instance',
+        () => reader.distinctProcessed() >= expected.inserts.size && new Set(reader.summaries.map((s) => s.key)).size >= closed.length,
+        240_000,
+      );
+      await new Promise((r) => setTimeout(r, 2_000));
+      process.kill(-newer.child.pid!, 'SIGINT');
+      expect(await newer.exit, newer.stderr()).toBe(0);
+      await new Promise((r) => setTimeout(r, 1_000));
+      const { processedDuplicates, summaryDuplicates } = check(reader, closed);
+      expect(processedDuplicates).toBe(0);
+      expect(summaryDuplicates).toBe(0);
+    } finally {
+      for (const r of [older, newer]) if (r && r.child.exitCode === null) process.kill(-r.child.pid!, 'SIGKILL');
+      await reader.stop();
+    }
+  }, 600_000);
+
   it('refuses stored state that the edited spec cannot use, and a state whose changelog was deleted, before writing anything', async () => {
     const group = uniqueName('matrix-refuse');
     const topics = await outputTopics(group);
