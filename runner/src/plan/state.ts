@@ -77,15 +77,12 @@ export function stateSettings(plan: Plan, options: Pick<StateOptions, 'stateDir'
         'checkpoint.store',
       );
     }
-    if (store !== 'kafka' && plan.nodes.some((n) => n.role === 'sink' && n.kind === 'kafka')) {
+    if (store !== 'kafka' && kafkaSinks.length > 0) {
       throw new ConfigError(
         'E_DELIVERY',
         'delivery: exactly-once to Kafka needs `checkpoint.store: kafka`: the sink records, the state changelog and the source positions must commit in one Kafka transaction',
         'checkpoint.store',
       );
-    }
-    if (store === 'kafka' && !plan.nodes.some((n) => n.kind === 'kafka')) {
-      throw new ConfigError('E_DELIVERY', 'checkpoint.store kafka needs a kafka source or sink to take the brokers from', 'checkpoint.store');
     }
   }
   if (store === 'kafka' && !plan.nodes.some((n) => n.kind === 'kafka')) {

@@ -17,101 +17,15 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/engine/logger.ts';
-import { createGroupConsumer, createProducer, type FetchedMessage, type GroupConsumer, type KafkaAdmin, type ProducedMessage } from '../../src/io/kafka/client.ts';
+import { createProducer, type KafkaAdmin, type ProducedMessage } from '../../src/io/kafka/client.ts';
 import { openAdmin, testBrokers, testConnection, uniqueName, waitFor } from '../io/kafka/test-broker.ts';
 import { DebeziumEventStream } from './debezium-events.ts';
+import { closedHours, compareOutputs, expectedFrom, OutputReader, rowId, type Expected } from './employee-outputs.ts';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const SPEC = resolve(repo, 'pipelines/employee-activity.yaml');
 const EVENTS = Number(process.env.RESTART_MATRIX_EVENTS ?? 100_000);
 const PARTITIONS = 6;
-const HOUR = 3_600_000;
-const LATENESS = 10 * 60_000;
-
-interface Expected {
-  inserts: Set<number>;
-  /** `employee/type/window_start` -> [count, total, average]. */
-  summaries: Map<string, [number, number | null, number | null]>;
-  /** Windows that end at or before this have closed once the whole backlog was read. */
-  closedBy: number;
-}
-
-/** The expected outputs, computed from the produced events without any sluice code. */
-function expectedFrom(messages: readonly ProducedMessage[]): Expected {
-  const inserts = new Set<number>();
-  const groups = new Map<string, { count: number; total: number; n: number }>();
-  const maxPerPartition = new Array<number>(PARTITIONS).fill(Number.NEGATIVE_INFINITY);
-  for (const m of messages) {
-    if (m.value === null) continue;
-    const envelope = JSON.parse(String(m.value)) as { payload: { op: string; after: Record<string, unknown> | null } };
-    const { op, after } = envelope.payload;
-    if (!after) continue;
-    const at = Math.floor(Number(after.activity_timestamp) / 1000); // MicroTimestamp
-    maxPerPartition[m.partition!] = Math.max(maxPerPartition[m.partition!]!, at);
-    if (op !== 'c') continue;
-    inserts.add(Number(after.id));
-    const start = Math.floor(at / HOUR) * HOUR;
-    const key = `${after.employee_id}/${after.activity_type}/${new Date(start).toISOString()}`;
-    const g = groups.get(key) ?? { count: 0, total: 0, n: 0 };
-    g.count++;
-    if (typeof after.duration_seconds === 'number') {
-      g.total += after.duration_seconds;
-      g.n++;
-    }
-    groups.set(key, g);
-  }
-  const summaries = new Map<string, [number, number | null, number | null]>();
-  for (const [key, g] of groups) summaries.set(key, [g.count, g.n ? g.total : null, g.n ? g.total / g.n : null]);
-  return { inserts, summaries, closedBy: Math.min(...maxPerPartition) - LATENESS };
-}
-
-function windowStartOf(key: string): number {
-  return Date.parse(key.slice(key.lastIndexOf('/') + 1));
-}
-
-/** Reads the output topics (read_committed) for as long as a scenario runs. */
-class OutputReader {
-  readonly processed: number[] = [];
-  readonly summaries: { key: string; figures: [number, number | null, number | null] }[] = [];
-  private consumer: GroupConsumer | undefined;
-  constructor(private readonly topics: { processed: string; summaries: string }) {}
-
-  async start(): Promise<void> {
-    this.consumer = createGroupConsumer(
-      testConnection('restart-matrix-reader'),
-      { groupId: uniqueName('matrix-reader'), topics: [this.topics.processed, this.topics.summaries], fromBeginning: true, concurrency: 4 },
-      silentLogger,
-    );
-    await this.consumer.start({
-      onBatch: async (b) => this.take(b.topic, b.partition, b.messages),
-      onRebalancing: () => {},
-      onAssignment: () => {},
-      onCrash: () => {},
-    });
-  }
-
-  /** Offsets read so far: a reader restarted by a broker restart reads again from the start (it never commits). */
-  private readonly seen = new Set<string>();
-
-  private take(topic: string, partition: number, messages: FetchedMessage[]): void {
-    for (const m of messages) {
-      const at = `${topic}/${partition}/${m.offset}`;
-      if (this.seen.has(at)) continue;
-      this.seen.add(at);
-      const v = JSON.parse(m.value!.toString('utf8')) as Record<string, unknown>;
-      if (topic === this.topics.processed) this.processed.push(Number(v.id));
-      else this.summaries.push({ key: `${v.employee_id}/${v.activity_type}/${v.window_start}`, figures: [v.activity_count as number, v.total_duration as number | null, v.avg_duration as number | null] });
-    }
-  }
-
-  distinctProcessed(): number {
-    return new Set(this.processed).size;
-  }
-
-  async stop(): Promise<void> {
-    await this.consumer?.disconnect();
-  }
-}
 
 interface Run {
   child: ChildProcess;
@@ -139,7 +53,7 @@ describe('restart matrix: the employee pipeline stopped and killed mid-hour, aga
       all.push(...batch);
     }
     await producer.close();
-    expected = expectedFrom(all);
+    expected = expectedFrom(all, PARTITIONS);
     specDir = mkdtempSync(join(tmpdir(), 'sluice-matrix-'));
   }, 180_000);
 
@@ -202,7 +116,7 @@ describe('restart matrix: the employee pipeline stopped and killed mid-hour, aga
         if (signal === 'SIGINT') expect(code, run.stderr()).toBe(0);
       }
       const last = start(spec, group, topics);
-      const closed = [...expected.summaries.keys()].filter((k) => windowStartOf(k) + HOUR <= expected.closedBy);
+      const closed = closedHours(expected);
       await waitFor(
         'every insert and every closed hour',
         () => reader.distinctProcessed() >= expected.inserts.size && new Set(reader.summaries.map((s) => s.key)).size >= closed.length,
@@ -213,46 +127,37 @@ describe('restart matrix: the employee pipeline stopped and killed mid-hour, aga
       process.kill(-last.child.pid!, 'SIGINT');
       expect(await last.exit, last.stderr()).toBe(0);
       await new Promise((r) => setTimeout(r, 1_000));
-      return { reader, closed, group, topics };
+      return { reader, group, topics };
     } finally {
       await reader.stop();
     }
   }
 
-  function check(reader: OutputReader, closed: string[]) {
-    const missing = [...expected.inserts].filter((id) => !reader.processed.includes(id));
-    expect(missing.slice(0, 10), 'inserts never enriched').toEqual([]);
-    const last = new Map<string, [number, number | null, number | null]>();
-    for (const s of reader.summaries) last.set(s.key, s.figures);
-    const wrong: string[] = [];
-    for (const [key, figures] of last) {
-      const want = expected.summaries.get(key);
-      if (!want || want[0] !== figures[0] || want[1] !== figures[1] || !close(want[2], figures[2])) wrong.push(`${key}: got ${JSON.stringify(figures)}, want ${JSON.stringify(want)}`);
-    }
-    expect(wrong.slice(0, 10), `${wrong.length} of ${last.size} summaries wrong`).toEqual([]);
-    expect(closed.filter((k) => !last.has(k)).slice(0, 10), 'closed hours never summarised').toEqual([]);
-    const processedDuplicates = reader.processed.length - new Set(reader.processed).size;
-    const summaryDuplicates = reader.summaries.length - last.size;
-    return { processedDuplicates, summaryDuplicates, summaries: last.size };
+  function check(reader: OutputReader) {
+    const result = compareOutputs(reader, expected);
+    expect(result.missing.slice(0, 10), 'inserts never enriched').toEqual([]);
+    expect(result.wrong.slice(0, 10), `${result.wrong.length} of ${result.summaries} summaries wrong`).toEqual([]);
+    expect(result.unsummarised.slice(0, 10), 'closed hours never summarised').toEqual([]);
+    return result;
   }
 
   it('exactly-once: killed once and stopped once in the middle of an hour, the outputs equal the independent computation, each record once', async () => {
-    const { reader, closed } = await scenario('exactly-once', [
+    const { reader } = await scenario('exactly-once', [
       { signal: 'SIGKILL', fraction: 0.3 },
       { signal: 'SIGINT', fraction: 0.6 },
     ]);
-    const { processedDuplicates, summaryDuplicates, summaries } = check(reader, closed);
+    const { processedDuplicates, summaryDuplicates, summaries } = check(reader);
     console.info(`restart matrix, exactly-once: ${EVENTS} events, ${expected.inserts.size} inserts, ${summaries} summaries; duplicates: ${processedDuplicates} enriched, ${summaryDuplicates} summaries`);
     expect(processedDuplicates).toBe(0);
     expect(summaryDuplicates).toBe(0);
   }, 600_000);
 
   it('at-least-once: killed twice in the middle of an hour, nothing is lost and the last summary of every hour is right; duplicates are counted', async () => {
-    const { reader, closed } = await scenario('at-least-once', [
+    const { reader } = await scenario('at-least-once', [
       { signal: 'SIGKILL', fraction: 0.35 },
       { signal: 'SIGKILL', fraction: 0.7 },
     ]);
-    const { processedDuplicates, summaryDuplicates, summaries } = check(reader, closed);
+    const { processedDuplicates, summaryDuplicates, summaries } = check(reader);
     console.info(`restart matrix, at-least-once: ${EVENTS} events, ${expected.inserts.size} inserts, ${summaries} summaries; duplicates: ${processedDuplicates} enriched, ${summaryDuplicates} summaries`);
   }, 600_000);
 
@@ -271,7 +176,7 @@ describe('restart matrix: the employee pipeline stopped and killed mid-hour, aga
       kafka('stop');
       await new Promise((r) => setTimeout(r, 3_000));
       kafka('start');
-      const closed = [...expected.summaries.keys()].filter((k) => windowStartOf(k) + HOUR <= expected.closedBy);
+      const closed = closedHours(expected);
       await waitFor(
         'every insert and every closed hour after the restart',
         () => reader.distinctProcessed() >= expected.inserts.size && new Set(reader.summaries.map((s) => s.key)).size >= closed.length,
@@ -281,7 +186,7 @@ describe('restart matrix: the employee pipeline stopped and killed mid-hour, aga
       process.kill(-run.child.pid!, 'SIGINT');
       expect(await run.exit, run.stderr()).toBe(0);
       await new Promise((r) => setTimeout(r, 1_000));
-      const { processedDuplicates, summaryDuplicates } = check(reader, closed);
+      const { processedDuplicates, summaryDuplicates } = check(reader);
       const restarts = (run.stderr().match(/restarting from the last checkpoint/g) ?? []).length;
       console.info(`restart matrix, broker restart under exactly-once: ${restarts} in-process restart(s); duplicates: ${processedDuplicates} enriched, ${summaryDuplicates} summaries`);
       expect(processedDuplicates).toBe(0);
@@ -306,7 +211,7 @@ describe('restart matrix: the employee pipeline stopped and killed mid-hour, aga
       newer = start(spec, group, topics);
       expect(await older.exit, older.stderr()).toBe(1);
       expect(older.stderr()).toMatch(/another sluice instance took over transactional id `[^`]+-0_0`/);
-      const closed = [...expected.summaries.keys()].filter((k) => windowStartOf(k) + HOUR <= expected.closedBy);
+      const closed = closedHours(expected);
       await waitFor(
         'every insert and every closed hour from the newer instance',
         () => reader.distinctProcessed() >= expected.inserts.size && new Set(reader.summaries.map((s) => s.key)).size >= closed.length,
@@ -316,7 +221,7 @@ describe('restart matrix: the employee pipeline stopped and killed mid-hour, aga
       process.kill(-newer.child.pid!, 'SIGINT');
       expect(await newer.exit, newer.stderr()).toBe(0);
       await new Promise((r) => setTimeout(r, 1_000));
-      const { processedDuplicates, summaryDuplicates } = check(reader, closed);
+      const { processedDuplicates, summaryDuplicates } = check(reader);
       expect(processedDuplicates).toBe(0);
       expect(summaryDuplicates).toBe(0);
     } finally {
@@ -349,13 +254,3 @@ describe('restart matrix: the employee pipeline stopped and killed mid-hour, aga
     expect(await written()).toBe(before);
   }, 300_000);
 });
-
-function rowId(m: ProducedMessage): number {
-  const key = JSON.parse(String(m.key)) as { payload: { id: number } };
-  return key.payload.id;
-}
-
-function close(a: number | null, b: number | null): boolean {
-  if (a === null || b === null) return a === b;
-  return Math.abs(a - b) < 1e-9 * Math.max(1, Math.abs(a));
-}

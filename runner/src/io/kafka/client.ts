@@ -55,10 +55,18 @@ function logCreator(logger: Logger) {
       const { message, timestamp: _ts, ...extra } = log;
       // Our own retry loop around a bounded kafkajs retry is deliberate (see createProducer).
       if (typeof message === 'string' && message.startsWith('Limiting retries for the idempotent producer')) return;
+      // CONCURRENT_TRANSACTIONS: the first send of a transaction while the coordinator still
+      // finishes the previous commit. Expected under exactly-once, and retried at once.
+      if (isConcurrentTransactionsNotice(message, extra)) return;
       const fields = { kafka: namespace, ...sanitizeLogFields(extra) };
       if (level === KafkaLogLevel.ERROR) logger.error(fields, String(message));
       else if (level === KafkaLogLevel.WARN) logger.warn(fields, String(message));
     };
+}
+
+function isConcurrentTransactionsNotice(message: unknown, extra: Record<string, unknown>): boolean {
+  const text = `${String(message)} ${typeof extra.error === 'string' ? extra.error : ''}`;
+  return text.includes('another concurrent operation on the same transaction');
 }
 
 /** Drops fields that could carry credentials or huge payloads; keeps short scalars. */
@@ -532,7 +540,9 @@ export function createTransactionalProducer(conn: KafkaConnection, options: Tran
     createPartitioner: Partitioners.DefaultPartitioner,
     // As the plain producer: sink topics may be created on first write (where the broker allows it).
     allowAutoTopicCreation: true,
-    retry: { initialRetryTime: 300, maxRetryTime: 10_000, retries: 5 },
+    // Quick first retries: a transaction's first send often meets CONCURRENT_TRANSACTIONS for the
+    // few ms the coordinator needs to finish the previous commit, and the pipeline waits on it.
+    retry: { initialRetryTime: 30, maxRetryTime: 10_000, retries: 10 },
   });
   let tx: Transaction | undefined;
   // Several sinks and the state store share one producer: its sends go one at a time, so the

@@ -1,0 +1,140 @@
+/**
+ * What the employee pipeline must write for a backlog of simulated Debezium events, computed from
+ * the produced events without any sluice code, and a reader of its output topics: shared by the
+ * restart matrix (runner/test/integration/restart-matrix.integration.test.ts) and the chaos script
+ * (scripts/chaos.ts).
+ */
+import { silentLogger } from '../../src/engine/logger.ts';
+import { createGroupConsumer, type FetchedMessage, type GroupConsumer, type ProducedMessage } from '../../src/io/kafka/client.ts';
+import { testConnection, uniqueName } from '../io/kafka/test-broker.ts';
+
+export const HOUR = 3_600_000;
+/** The spec's `lateness`. */
+const LATENESS = 10 * 60_000;
+
+export interface Expected {
+  inserts: Set<number>;
+  /** `employee/type/window_start` -> [count, total, average]. */
+  summaries: Map<string, [number, number | null, number | null]>;
+  /** Windows that end at or before this have closed once the whole backlog was read. */
+  closedBy: number;
+}
+
+/** The expected outputs, computed from the produced events without any sluice code. */
+export function expectedFrom(messages: readonly ProducedMessage[], partitions: number): Expected {
+  const inserts = new Set<number>();
+  const groups = new Map<string, { count: number; total: number; n: number }>();
+  const maxPerPartition = new Array<number>(partitions).fill(Number.NEGATIVE_INFINITY);
+  for (const m of messages) {
+    if (m.value === null) continue;
+    const envelope = JSON.parse(String(m.value)) as { payload: { op: string; after: Record<string, unknown> | null } };
+    const { op, after } = envelope.payload;
+    if (!after) continue;
+    const at = Math.floor(Number(after.activity_timestamp) / 1000); // MicroTimestamp
+    maxPerPartition[m.partition!] = Math.max(maxPerPartition[m.partition!]!, at);
+    if (op !== 'c') continue;
+    inserts.add(Number(after.id));
+    const start = Math.floor(at / HOUR) * HOUR;
+    const key = `${after.employee_id}/${after.activity_type}/${new Date(start).toISOString()}`;
+    const g = groups.get(key) ?? { count: 0, total: 0, n: 0 };
+    g.count++;
+    if (typeof after.duration_seconds === 'number') {
+      g.total += after.duration_seconds;
+      g.n++;
+    }
+    groups.set(key, g);
+  }
+  const summaries = new Map<string, [number, number | null, number | null]>();
+  for (const [key, g] of groups) summaries.set(key, [g.count, g.n ? g.total : null, g.n ? g.total / g.n : null]);
+  return { inserts, summaries, closedBy: Math.min(...maxPerPartition) - LATENESS };
+}
+
+export function windowStartOf(key: string): number {
+  return Date.parse(key.slice(key.lastIndexOf('/') + 1));
+}
+
+/** Reads the output topics (read_committed) for as long as a scenario runs. */
+export class OutputReader {
+  readonly processed: number[] = [];
+  readonly processedIds = new Set<number>();
+  readonly summaries: { key: string; figures: [number, number | null, number | null] }[] = [];
+  private consumer: GroupConsumer | undefined;
+  constructor(private readonly topics: { processed: string; summaries: string }) {}
+
+  async start(): Promise<void> {
+    this.consumer = createGroupConsumer(
+      testConnection('restart-matrix-reader'),
+      { groupId: uniqueName('matrix-reader'), topics: [this.topics.processed, this.topics.summaries], fromBeginning: true, concurrency: 4 },
+      silentLogger,
+    );
+    await this.consumer.start({
+      onBatch: async (b) => this.take(b.topic, b.partition, b.messages),
+      onRebalancing: () => {},
+      onAssignment: () => {},
+      onCrash: () => {},
+    });
+  }
+
+  /** Offsets read so far: a reader restarted by a broker restart reads again from the start (it never commits). */
+  private readonly seen = new Set<string>();
+
+  private take(topic: string, partition: number, messages: FetchedMessage[]): void {
+    for (const m of messages) {
+      const at = `${topic}/${partition}/${m.offset}`;
+      if (this.seen.has(at)) continue;
+      this.seen.add(at);
+      const v = JSON.parse(m.value!.toString('utf8')) as Record<string, unknown>;
+      if (topic === this.topics.processed) {
+        this.processed.push(Number(v.id));
+        this.processedIds.add(Number(v.id));
+      }
+      else this.summaries.push({ key: `${v.employee_id}/${v.activity_type}/${v.window_start}`, figures: [v.activity_count as number, v.total_duration as number | null, v.avg_duration as number | null] });
+    }
+  }
+
+  distinctProcessed(): number {
+    return this.processedIds.size;
+  }
+
+  async stop(): Promise<void> {
+    await this.consumer?.disconnect();
+  }
+}
+
+
+/** Hours that have closed once the whole backlog was read: every one must be summarised. */
+export function closedHours(expected: Expected): string[] {
+  return [...expected.summaries.keys()].filter((k) => windowStartOf(k) + HOUR <= expected.closedBy);
+}
+
+/** What the outputs read show against the expectation: missing and wrong records, and duplicates. */
+export function compareOutputs(reader: OutputReader, expected: Expected) {
+  const missing = [...expected.inserts].filter((id) => !reader.processedIds.has(id));
+  const last = new Map<string, [number, number | null, number | null]>();
+  for (const s of reader.summaries) last.set(s.key, s.figures);
+  const wrong: string[] = [];
+  for (const [key, figures] of last) {
+    const want = expected.summaries.get(key);
+    if (!want || want[0] !== figures[0] || want[1] !== figures[1] || !close(want[2], figures[2])) wrong.push(`${key}: got ${JSON.stringify(figures)}, want ${JSON.stringify(want)}`);
+  }
+  const unsummarised = closedHours(expected).filter((k) => !last.has(k));
+  return {
+    missing,
+    wrong,
+    unsummarised,
+    summaries: last.size,
+    processedDuplicates: reader.processed.length - reader.processedIds.size,
+    summaryDuplicates: reader.summaries.length - last.size,
+  };
+}
+
+/** The row id in a Debezium key. */
+export function rowId(m: ProducedMessage): number {
+  const key = JSON.parse(String(m.key)) as { payload: { id: number } };
+  return key.payload.id;
+}
+
+function close(a: number | null, b: number | null): boolean {
+  if (a === null || b === null) return a === b;
+  return Math.abs(a - b) < 1e-9 * Math.max(1, Math.abs(a));
+}
