@@ -75,6 +75,18 @@ export type JsonValue = null | boolean | number | string | JsonValue[] | { [key:
 export interface StepState {
   header: JsonValue;
   entries: Map<string, JsonValue>;
+  /**
+   * Only on a snapshot taken with `changesOnly`: `entries` then holds just the entries that changed
+   * since the step's previous snapshot, and these keys are gone since then.
+   */
+  removed?: string[];
+  /** Entries in the whole state, when `entries` holds only the changes. */
+  size?: number;
+}
+
+export interface SnapshotOptions {
+  /** Only what changed since the previous snapshot (a changelog store writes nothing else). */
+  changesOnly?: boolean;
 }
 
 interface DefBase<C, I> {
@@ -184,7 +196,7 @@ export interface Step {
    * State for checkpoints, taken between two jobs; `restore` takes what `snapshot` returned (or
    * what a store read back), on a fresh step before any record. Only stateful steps have them.
    */
-  snapshot?(): StepState;
+  snapshot?(options?: SnapshotOptions): StepState;
   restore?(state: StepState): void;
   /** Figures for the progress line and metrics, e.g. `{ open_windows: 12, watermark: ... }`. */
   stats?(): Record<string, number | string | undefined>;

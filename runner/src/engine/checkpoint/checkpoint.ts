@@ -56,6 +56,12 @@ export interface CommitFigures {
 export interface StateStore {
   /** One line for logs: `file .sluice/state/x/checkpoint.json`, `kafka topics x-hourly-changelog ...`. */
   readonly description: string;
+  /**
+   * The store keeps entries one by one and takes each step's changes since its last commit (a
+   * changelog): steps then snapshot only what changed (`StepState.removed` set). Otherwise every
+   * commit gets the whole state.
+   */
+  readonly incremental?: boolean;
   /** Connects, creates what is missing (topics, directory). */
   open(): Promise<void>;
   /** The last committed checkpoint, or undefined when none was ever committed. Throws StateError when what is stored cannot be trusted. */

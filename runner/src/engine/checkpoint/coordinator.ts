@@ -187,11 +187,12 @@ export class CheckpointCoordinator {
     const started = performance.now();
     const states = new Map<string, StepState>();
     let entries = 0;
+    const changesOnly = this.options.store.incremental === true;
     for (const { name, step } of steps) {
       if (!step.snapshot) continue;
-      const state = step.snapshot();
+      const state = step.snapshot({ changesOnly });
       states.set(name, state);
-      entries += state.entries.size;
+      entries += state.size ?? state.entries.size;
     }
     const checkpoint: Checkpoint = {
       applicationId: this.options.applicationId,

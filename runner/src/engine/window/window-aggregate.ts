@@ -16,7 +16,7 @@
  */
 import { Ack } from '../ack.ts';
 import type { Clock } from '../clock.ts';
-import type { JsonValue, PartitionEvent, Step, StepOutput, StepState } from '../component.ts';
+import type { JsonValue, PartitionEvent, SnapshotOptions, Step, StepOutput, StepState } from '../component.ts';
 import { RecordError } from '../errors.ts';
 import { EvalFailure, evaluateRecords, type Expression } from '../expression.ts';
 import type { Metrics } from '../metrics.ts';
@@ -87,6 +87,8 @@ interface Pane {
   ack: Ack;
   dirty: boolean;
   closed: boolean;
+  /** The key of this pane's entry in the last snapshot: a session's moves as it grows. */
+  storedKey?: string;
   /**
    * Update mode: the window_start this pane's last update was keyed by. When a session merge
    * moves or removes that start, a tombstone retracts the old key, so a downstream upsert (a
@@ -122,6 +124,8 @@ export class WindowAggregate implements Step {
   private minSessionEnd = Number.POSITIVE_INFINITY;
   private readonly calendar: CalendarAssigner | undefined;
   private readonly dirty: Pane[] = [];
+  /** Panes changed (absorbed, merged, moved or closed) since the last snapshot. */
+  private readonly touched = new Set<Pane>();
   /** Update mode: keys of session updates that a merge made stale, retracted at the next emission. */
   private readonly retractions: { keyValues: unknown[]; start: number; end: number }[] = [];
   /** Distinct aggregate argument expressions, evaluated once per batch each. */
@@ -389,6 +393,7 @@ export class WindowAggregate implements Step {
     other.parents.clear(); // its derived Ack now releases nothing on completion
     if (other.order < target.order) target.order = other.order;
     other.closed = true;
+    this.touched.add(other);
     this.openPanes--;
     other.ack.release();
   }
@@ -422,6 +427,7 @@ export class WindowAggregate implements Step {
   }
 
   private absorb(pane: Pane, rec: StreamRecord, t: number, seq: number, args: unknown[]): void {
+    this.touched.add(pane);
     if (this.opts.checkpointed) rec.ack.release();
     else pane.parents.set(rec.ack, (pane.parents.get(rec.ack) ?? 0) + 1);
     const accs = pane.accs;
@@ -504,7 +510,10 @@ export class WindowAggregate implements Step {
         for (const pane of w.panes.values()) closed.push(pane);
       }
     }
-    for (const pane of closed) pane.closed = true;
+    for (const pane of closed) {
+      pane.closed = true;
+      this.touched.add(pane);
+    }
     this.openPanes -= closed.length;
     return closed;
   }
@@ -615,25 +624,56 @@ export class WindowAggregate implements Step {
    * watermarks and counters. Ack references are not part of it: a checkpoint commits the source
    * positions it covers, so restored panes hold no source references.
    */
-  snapshot(): StepState {
+  snapshot(options: SnapshotOptions = {}): StepState {
+    const header = this.header();
+    const entries = new Map<string, JsonValue>();
+    if (options.changesOnly) {
+      // Only panes touched since the last snapshot: a closed or merged-away pane is removed, a
+      // session that grew is stored under its new key and removed under its old one.
+      const removed: string[] = [];
+      for (const p of [...this.touched].sort(byStartThenOrder)) {
+        const key = paneKey(p.start, p.end, p.groupKey);
+        if (p.storedKey !== undefined && (p.closed || p.storedKey !== key)) removed.push(p.storedKey);
+        if (p.closed) p.storedKey = undefined;
+        else {
+          entries.set(key, this.paneEntry(p));
+          p.storedKey = key;
+        }
+      }
+      this.touched.clear();
+      return { header, entries, removed, size: this.openPanes };
+    }
+    for (const p of this.openPaneList()) {
+      const key = paneKey(p.start, p.end, p.groupKey);
+      entries.set(key, this.paneEntry(p));
+      p.storedKey = key;
+    }
+    this.touched.clear();
+    return { header, entries };
+  }
+
+  private openPaneList(): Pane[] {
     const panes: Pane[] = [];
     for (const w of this.fixed.values()) for (const p of w.panes.values()) panes.push(p);
     for (const list of this.sessions.values()) panes.push(...list);
-    panes.sort(byStartThenOrder);
-    const entries = new Map<string, JsonValue>();
-    for (const p of panes) {
-      const entry: PaneState = {
-        start: p.start,
-        end: p.end,
-        last: p.last,
-        order: p.order,
-        keyValues: p.keyValues.map(encodeValue),
-        accs: p.accs.map((acc) => (acc ? acc.save() : null)),
-        rows: p.rows ? p.rows.map(encodeValue) : null,
-        rowSeqs: p.rowSeqs ?? null,
-      };
-      entries.set(paneKey(p.start, p.end, p.groupKey), entry as unknown as JsonValue);
-    }
+    return panes.sort(byStartThenOrder);
+  }
+
+  private paneEntry(p: Pane): JsonValue {
+    const entry: PaneState = {
+      start: p.start,
+      end: p.end,
+      last: p.last,
+      order: p.order,
+      keyValues: p.keyValues.map(encodeValue),
+      accs: p.accs.map((acc) => (acc ? acc.save() : null)),
+      rows: p.rows ? p.rows.map(encodeValue) : null,
+      rowSeqs: p.rowSeqs ?? null,
+    };
+    return entry as unknown as JsonValue;
+  }
+
+  private header(): JsonValue {
     const header: WindowHeader = {
       version: STATE_VERSION,
       seq: this.seq,
@@ -642,7 +682,7 @@ export class WindowAggregate implements Step {
       closedUpTo: Number.isFinite(this.closedUpTo) ? this.closedUpTo : null,
       watermarks: this.watermarks.snapshot(),
     };
-    return { header: header as unknown as JsonValue, entries };
+    return header as unknown as JsonValue;
   }
 
   /** Replaces all state with a snapshot; call on a fresh operator, before any record. */
@@ -652,19 +692,21 @@ export class WindowAggregate implements Step {
     this.lastFixed = undefined;
     this.sessions.clear();
     this.dirty.length = 0;
+    this.touched.clear();
     this.openPanes = 0;
     this.minSessionEnd = Number.POSITIVE_INFINITY;
     this.seq = h.seq;
     this.lateCount = h.lateCount;
     this.closedUpTo = h.closedUpTo ?? Number.NEGATIVE_INFINITY;
     this.watermarks.restore(h.watermarks, this.opts.clock.now());
-    const panes = [...state.entries.values()].map((e) => parsePaneState(e, this.opts.node));
+    const panes = [...state.entries].map(([storedKey, e]) => ({ storedKey, ...parsePaneState(e, this.opts.node) }));
     panes.sort((a, b) => a.start - b.start || a.order - b.order);
     for (const p of panes) {
       const keyValues = p.keyValues.map(decodeValue);
       const key = groupKeyString(keyValues);
       const pane = this.newPane(p.start, p.end, p.last, key, keyValues);
       pane.order = p.order;
+      pane.storedKey = p.storedKey;
       pane.accs = this.opts.aggregates.map((a, i) => (a.kind === 'builtin' ? loadAccumulator(a.builtin, p.accs[i]) : undefined));
       if (this.keepsRows) {
         pane.rows = (p.rows ?? []).map(decodeValue);

@@ -114,8 +114,10 @@ export class ChangelogStateStore implements StateStore, CheckpointTransaction {
   readonly brokers: readonly string[];
   private readonly producer: TransactionalProducer;
   private readonly admin: KafkaAdmin;
-  /** Per step, the JSON text of each entry as last committed: the base of the next delta. */
-  private readonly written = new Map<string, Map<string, string>>();
+  readonly incremental = true;
+  /** Per step, the size of each entry as last committed (its JSON text's length). */
+  private readonly stored = new Map<string, Map<string, number>>();
+  private bytes = 0;
 
   constructor(
     private readonly options: ChangelogStoreOptions,
@@ -185,7 +187,6 @@ export class ChangelogStateStore implements StateStore, CheckpointTransaction {
     const headers = new Map<string, { epoch: number; header: JsonValue }>();
     for (const s of needed) {
       states.set(s, { header: null, entries: new Map() });
-      this.written.set(s, new Map());
     }
     const stepOfTopic = new Map(needed.map((s) => [changelogTopic(app, s), s]));
     if (needed.length > 0) {
@@ -202,13 +203,9 @@ export class ChangelogStateStore implements StateStore, CheckpointTransaction {
             if (text !== undefined) headers.set(step, parseHeaderRecord(text, r.topic));
             return;
           }
-          if (text === undefined) {
-            state.entries.delete(key);
-            this.written.get(step)!.delete(key);
-          } else {
-            state.entries.set(key, parseJson(text, r.topic) as JsonValue);
-            this.written.get(step)!.set(key, text);
-          }
+          if (text === undefined) state.entries.delete(key);
+          else state.entries.set(key, parseJson(text, r.topic) as JsonValue);
+          this.note(step, key, text?.length);
         },
         this.logger,
       );
@@ -246,25 +243,24 @@ export class ChangelogStateStore implements StateStore, CheckpointTransaction {
     const app = this.options.applicationId;
     const records: ProducedMessage[] = [];
     const epochHeader = { 'sluice-epoch': String(checkpoint.epoch) };
-    const updates: [string, string, string | undefined][] = [];
+    const updates: [string, string, number | undefined][] = [];
     let written = 0;
     let deleted = 0;
-    let bytes = 0;
     for (const [step, state] of checkpoint.states) {
       const topic = changelogTopic(app, step);
-      const before = this.written.get(step) ?? new Map<string, string>();
       const fp = checkpoint.identities[step]?.fingerprint ?? '';
       const headers = { ...epochHeader, 'sluice-fp': fp };
+      const stored = this.stored.get(step);
+      // A step's changes since its last snapshot, or (a step that does not track them) its whole
+      // state, whose missing keys are then gone.
+      const gone = state.removed ?? [...(stored?.keys() ?? [])].filter((k) => !state.entries.has(k));
       for (const [key, value] of state.entries) {
         const text = JSON.stringify(value);
-        bytes += text.length;
-        if (before.get(key) === text) continue;
         records.push({ topic, key, value: text, headers, partition: 0 });
-        updates.push([step, key, text]);
+        updates.push([step, key, text.length]);
         written++;
       }
-      for (const key of before.keys()) {
-        if (state.entries.has(key)) continue;
+      for (const key of gone) {
         records.push({ topic, key, value: null, headers, partition: 0 });
         updates.push([step, key, undefined]);
         deleted++;
@@ -288,13 +284,20 @@ export class ChangelogStateStore implements StateStore, CheckpointTransaction {
       await this.producer.abort();
       throw err;
     }
-    for (const [step, key, text] of updates) {
-      let m = this.written.get(step);
-      if (!m) this.written.set(step, (m = new Map()));
-      if (text === undefined) m.delete(key);
-      else m.set(key, text);
+    for (const [step, key, length] of updates) this.note(step, key, length);
+    return { written, deleted, bytes: this.bytes };
+  }
+
+  /** Keeps the size of each stored entry: the state's total, and a whole snapshot's deletions. */
+  private note(step: string, key: string, length: number | undefined): void {
+    let sizes = this.stored.get(step);
+    if (!sizes) this.stored.set(step, (sizes = new Map()));
+    this.bytes -= sizes.get(key) ?? 0;
+    if (length === undefined) sizes.delete(key);
+    else {
+      sizes.set(key, length);
+      this.bytes += length;
     }
-    return { written, deleted, bytes };
   }
 
   async reset(): Promise<void> {
@@ -302,7 +305,8 @@ export class ChangelogStateStore implements StateStore, CheckpointTransaction {
     const app = this.options.applicationId;
     const ours = (await this.admin.listTopics()).filter((t) => t === checkpointTopic(app) || (t.startsWith(`${app}-`) && t.endsWith('-changelog')));
     await this.admin.deleteTopics(ours);
-    this.written.clear();
+    this.stored.clear();
+    this.bytes = 0;
     this.logger.info({ topics: ours }, 'state topics deleted');
   }
 
