@@ -109,8 +109,8 @@ function isDecimal(s: string): boolean {
 
 /* ------------------------------------------------------------------ JSON form */
 
-/** A checkpoint as plain JSON, the form both stores write (the Kafka store splits it into records). */
-export interface CheckpointJson {
+/** A checkpoint without the steps' states, as plain JSON: what the Kafka and PostgreSQL stores keep in one record or row. */
+export interface CheckpointMetaJson {
   format: number;
   applicationId: string;
   epoch: number;
@@ -118,6 +118,10 @@ export interface CheckpointJson {
   identities: Record<string, StoredIdentity>;
   sinks: Record<string, JsonValue>;
   takenAt: number;
+}
+
+/** A whole checkpoint as plain JSON: the file store's form. */
+export interface CheckpointJson extends CheckpointMetaJson {
   states: Record<string, StepStateJson>;
 }
 
@@ -130,9 +134,7 @@ export function stepStateToJson(state: StepState): StepStateJson {
   return { header: state.header, entries: [...state.entries] };
 }
 
-export function checkpointToJson(cp: Checkpoint): CheckpointJson {
-  const states: Record<string, StepStateJson> = {};
-  for (const [step, state] of cp.states) states[step] = stepStateToJson(state);
+export function checkpointMetaToJson(cp: Checkpoint): CheckpointMetaJson {
   return {
     format: CHECKPOINT_FORMAT,
     applicationId: cp.applicationId,
@@ -141,12 +143,28 @@ export function checkpointToJson(cp: Checkpoint): CheckpointJson {
     identities: cp.identities,
     sinks: cp.sinks,
     takenAt: cp.takenAt,
-    states,
   };
+}
+
+export function checkpointToJson(cp: Checkpoint): CheckpointJson {
+  const states: Record<string, StepStateJson> = {};
+  for (const [step, state] of cp.states) states[step] = stepStateToJson(state);
+  return { ...checkpointMetaToJson(cp), states };
 }
 
 /** Checks the shape of a stored checkpoint; `where` names the file or topic in errors. */
 export function checkpointFromJson(json: unknown, where: string): Checkpoint {
+  const meta = checkpointMetaFromJson(json, where);
+  const states = new Map<string, StepState>();
+  const stored = (json as { states?: unknown }).states;
+  if (!isObject(stored)) throw new StateError('E_STATE_CORRUPT', `${where}: not a sluice checkpoint: states missing`, where);
+  for (const [step, s] of Object.entries(stored)) states.set(step, stepStateFromJson(s, `${where}: state of \`${step}\``));
+  const { format: _format, ...rest } = meta;
+  return { ...rest, states };
+}
+
+/** Checks everything of a stored checkpoint but the steps' states. */
+export function checkpointMetaFromJson(json: unknown, where: string): CheckpointMetaJson {
   const fail = (what: string): never => {
     throw new StateError('E_STATE_CORRUPT', `${where}: not a sluice checkpoint: ${what}`, where);
   };
@@ -163,18 +181,15 @@ export function checkpointFromJson(json: unknown, where: string): Checkpoint {
   if (typeof json.takenAt !== 'number') fail('takenAt missing');
   const positions = stringMap(json.positions, 'positions', fail);
   const identities = identitiesFromJson(json.identities, fail);
-  if (!isObject(json.states)) return fail('states missing');
-  const states = new Map<string, StepState>();
-  for (const [step, s] of Object.entries(json.states)) states.set(step, stepStateFromJson(s, `${where}: state of \`${step}\``));
   if (!isObject(json.sinks)) return fail('sinks missing');
   return {
+    format: CHECKPOINT_FORMAT,
     applicationId: json.applicationId as string,
     epoch: json.epoch as number,
     positions,
     identities,
     sinks: json.sinks as Record<string, JsonValue>,
     takenAt: json.takenAt as number,
-    states,
   };
 }
 

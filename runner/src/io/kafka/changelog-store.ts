@@ -15,8 +15,8 @@
  * its open transaction, and only then reads the topics to their end: what it reads is exactly the
  * last committed checkpoint.
  */
-import type { Checkpoint, CommitFigures, StateStore, StoredIdentity } from '../../engine/checkpoint/checkpoint.ts';
-import { CHECKPOINT_FORMAT, identitiesFromJson, StateError } from '../../engine/checkpoint/checkpoint.ts';
+import type { Checkpoint, CommitFigures, StateStore } from '../../engine/checkpoint/checkpoint.ts';
+import { checkpointMetaFromJson, checkpointMetaToJson, StateError } from '../../engine/checkpoint/checkpoint.ts';
 import { resourceKey, type JsonValue, type StepState } from '../../engine/component.ts';
 import { errorMessage } from '../../engine/errors.ts';
 import type { Logger } from '../../engine/logger.ts';
@@ -99,16 +99,6 @@ export function offsetsFromPositions(positions: Record<string, string>, groups: 
   return [...byGroup.values()];
 }
 
-interface CheckpointRecord {
-  format: number;
-  applicationId: string;
-  epoch: number;
-  positions: Record<string, string>;
-  identities: Record<string, StoredIdentity>;
-  sinks: Record<string, JsonValue>;
-  takenAt: number;
-}
-
 export class ChangelogStateStore implements StateStore, CheckpointTransaction {
   readonly description: string;
   readonly brokers: readonly string[];
@@ -178,7 +168,7 @@ export class ChangelogStateStore implements StateStore, CheckpointTransaction {
       await this.refuseIfOffsetsWithoutState();
       return undefined;
     }
-    const cp = parseCheckpointRecord(last, where);
+    const cp = checkpointMetaFromJson(last, where);
     const needed = this.options.steps.filter((s) => cp.identities[s] !== undefined);
     const gone = needed.filter((s) => this.missingChangelogs.includes(changelogTopic(app, s)));
     if (gone.length > 0) throw missingChangelog(gone.map((s) => changelogTopic(app, s)), cp.epoch);
@@ -267,16 +257,7 @@ export class ChangelogStateStore implements StateStore, CheckpointTransaction {
       }
       records.push({ topic, key: HEADER_KEY, value: JSON.stringify({ epoch: checkpoint.epoch, header: state.header }), headers, partition: 0 });
     }
-    const record: CheckpointRecord = {
-      format: CHECKPOINT_FORMAT,
-      applicationId: checkpoint.applicationId,
-      epoch: checkpoint.epoch,
-      positions: checkpoint.positions,
-      identities: checkpoint.identities,
-      sinks: checkpoint.sinks,
-      takenAt: checkpoint.takenAt,
-    };
-    records.push({ topic: checkpointTopic(app), key: CHECKPOINT_KEY, value: JSON.stringify(record), headers: epochHeader, partition: 0 });
+    records.push({ topic: checkpointTopic(app), key: CHECKPOINT_KEY, value: JSON.stringify(checkpointMetaToJson(checkpoint)), headers: epochHeader, partition: 0 });
     try {
       await this.producer.send(records);
       await this.producer.commit(offsetsFromPositions(checkpoint.positions, this.options.groups));
@@ -336,30 +317,6 @@ function parseHeaderRecord(text: string, where: string): { epoch: number; header
   const v = parseJson(text, where) as { epoch?: unknown; header?: unknown } | null;
   if (!v || typeof v.epoch !== 'number' || !('header' in v)) throw new StateError('E_STATE_CORRUPT', `${where}: the header record is not a sluice state header`, where);
   return { epoch: v.epoch, header: v.header as JsonValue };
-}
-
-function parseCheckpointRecord(v: unknown, where: string): CheckpointRecord {
-  const fail = (what: string): never => {
-    throw new StateError('E_STATE_CORRUPT', `${where}: not a sluice checkpoint: ${what}`, where);
-  };
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) return fail('not an object');
-  const r = v as Record<string, unknown>;
-  if (r.format !== CHECKPOINT_FORMAT) {
-    throw new StateError('E_STATE_FORMAT', `${where}: checkpoint format ${String(r.format)} is not ${CHECKPOINT_FORMAT}; run with --reset-state to start over`, where);
-  }
-  if (typeof r.applicationId !== 'string' || typeof r.epoch !== 'number' || typeof r.takenAt !== 'number') fail('applicationId, epoch or takenAt missing');
-  if (r.positions === null || typeof r.positions !== 'object') fail('positions missing');
-  const identities = identitiesFromJson(r.identities, fail);
-  const sinks = r.sinks !== null && typeof r.sinks === 'object' && !Array.isArray(r.sinks) ? (r.sinks as Record<string, JsonValue>) : fail('sinks missing');
-  return {
-    format: CHECKPOINT_FORMAT,
-    applicationId: r.applicationId as string,
-    epoch: r.epoch as number,
-    positions: r.positions as Record<string, string>,
-    identities,
-    sinks,
-    takenAt: r.takenAt as number,
-  };
 }
 
 export { isUnknownTopic };

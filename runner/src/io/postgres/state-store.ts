@@ -24,7 +24,7 @@
  * Another publication FOR ALL TABLES would capture them: `open` warns when one does.
  */
 import pg from 'pg';
-import { CHECKPOINT_FORMAT, checkpointFromJson, StateError, type Checkpoint, type CheckpointJson, type CommitFigures, type StateStore, type StepStateJson } from '../../engine/checkpoint/checkpoint.ts';
+import { checkpointFromJson, checkpointMetaToJson, StateError, type Checkpoint, type CheckpointMetaJson, type CommitFigures, type StateStore, type StepStateJson } from '../../engine/checkpoint/checkpoint.ts';
 import { resourceKey, type JsonValue } from '../../engine/component.ts';
 import { errorMessage, SluiceError } from '../../engine/errors.ts';
 import type { Logger } from '../../engine/logger.ts';
@@ -139,26 +139,16 @@ export function deleteEntriesStatement(tables: StoreTables, applicationId: strin
 }
 
 /** The checkpoint row's jsonb: a checkpoint without its entries, each step's header instead. */
-export interface CheckpointRowJson extends Omit<CheckpointJson, 'states'> {
+export interface CheckpointRowJson extends CheckpointMetaJson {
   headers: Record<string, JsonValue>;
 }
 
 export function checkpointRowJson(cp: Checkpoint): CheckpointRowJson {
   const headers: Record<string, JsonValue> = {};
   for (const [step, state] of cp.states) headers[step] = state.header;
-  return {
-    format: CHECKPOINT_FORMAT,
-    applicationId: cp.applicationId,
-    epoch: cp.epoch,
-    positions: cp.positions,
-    identities: cp.identities,
-    sinks: cp.sinks,
-    takenAt: cp.takenAt,
-    headers,
-  };
+  return { ...checkpointMetaToJson(cp), headers };
 }
 
-/** A stored row back into a checkpoint: its jsonb, the epoch column, and the entry rows by step (key -> JSON text). */
 export function checkpointFromRow(row: unknown, epochColumn: unknown, entries: ReadonlyMap<string, ReadonlyMap<string, string>>, where: string): Checkpoint {
   if (row === null || typeof row !== 'object' || Array.isArray(row)) {
     throw new StateError('E_STATE_CORRUPT', `${where}: the checkpoint column is not a JSON object`, where);
