@@ -14,17 +14,16 @@
  *
  * Uses KAFKA_BROKERS (default 127.0.0.1:9092: start it with scripts/kafka.sh start).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { silentLogger } from '../runner/src/engine/logger.ts';
 import { mulberry32 } from '../runner/src/engine/seeded-random.ts';
-import { createAdmin, createProducer, type ProducedMessage } from '../runner/src/io/kafka/client.ts';
+import { createAdmin, createProducer } from '../runner/src/io/kafka/client.ts';
 import { parseBrokers } from '../runner/src/io/kafka/connection.ts';
 import { DebeziumEventStream } from '../runner/test/integration/debezium-events.ts';
-import { closedHours, compareOutputs, expectedFrom, OutputReader, rowId } from '../runner/test/integration/employee-outputs.ts';
+import { allWritten, compareOutputs, ExpectedOutputs, OutputReader, rowId, startSluice } from '../runner/test/integration/employee-outputs.ts';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const EVENTS = Number(process.env.CHAOS_EVENTS ?? 1_000_000);
@@ -49,39 +48,20 @@ async function main(): Promise<void> {
   say(`sluice chaos: ${EVENTS.toLocaleString('en')} events, ${KILLS} kill -9, ${DELIVERY}, seed ${SEED}, broker ${brokers}`);
   const producer = createProducer(conn, {}, silentLogger);
   const stream = new DebeziumEventStream(input, 5, Date.parse('2025-04-07T06:00:00Z'));
-  const all: ProducedMessage[] = [];
+  const outputs = new ExpectedOutputs(PARTITIONS);
   for (let done = 0; done < EVENTS; done += 5_000) {
     const batch = stream.take(Math.min(5_000, EVENTS - done)).messages.map((m) => ({ ...m, partition: rowId(m) % PARTITIONS }));
     await producer.send(batch);
-    for (const m of batch) all.push(m);
+    outputs.add(batch);
   }
   await producer.close();
-  const expected = expectedFrom(all, PARTITIONS);
-  all.length = 0;
+  const expected = outputs.result();
   say(`produced; expecting ${expected.inserts.size.toLocaleString('en')} enriched and ${expected.summaries.size.toLocaleString('en')} hourly summaries`);
 
   const dir = mkdtempSync(join(tmpdir(), 'sluice-chaos-'));
   const spec = join(dir, 'employee-activity.yaml');
   writeFileSync(spec, readFileSync(resolve(repo, 'pipelines/employee-activity.yaml'), 'utf8').replace(/^delivery: .*$/m, `delivery: ${DELIVERY}`));
-  const sets = [
-    `sources.activities.kafka.topic=${input}`,
-    'sources.activities.kafka.session_timeout=6s',
-    `sinks.processed.kafka.topic=${topics.processed}`,
-    `sinks.summaries.kafka.topic=${topics.summaries}`,
-    `sinks.late-activities.kafka.topic=${topics.late}`,
-    `sinks.dead-letters.kafka.topic=${topics.dead}`,
-  ].flatMap((s) => ['--set', s]);
-  const start = (): { child: ChildProcess; stderr: () => string; exit: Promise<number | null> } => {
-    const child = spawn(process.execPath, [resolve(repo, 'runner/bin/sluice.js'), 'run', spec, ...sets], {
-      cwd: dir,
-      env: { ...process.env, SLUICE_GROUP: run, SLUICE_LOG_LEVEL: 'info' },
-      stdio: ['ignore', 'ignore', 'pipe'],
-      detached: true,
-    });
-    let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    return { child, stderr: () => stderr, exit: new Promise((r) => child.on('exit', (code) => r(code))) };
-  };
+  const start = () => startSluice(spec, { input, group: run, topics, brokers, cwd: dir });
 
   const reader = new OutputReader(topics);
   await reader.start();
@@ -104,8 +84,7 @@ async function main(): Promise<void> {
     say(`kill ${k + 1}/${KILLS}: ${reader.distinctProcessed().toLocaleString('en')} enriched so far${ms !== undefined ? `, this run restored its state in ${ms} ms` : ''}`);
   }
   const last = start();
-  const closed = closedHours(expected);
-  while (reader.distinctProcessed() < expected.inserts.size || new Set(reader.summaries.map((s) => s.key)).size < closed.length) {
+  while (!allWritten(reader, expected)) {
     if (last.child.exitCode !== null) throw new Error(`the last run exited with ${last.child.exitCode}:\n${last.stderr().slice(-2000)}`);
     await wait(500);
   }

@@ -1,9 +1,12 @@
 /**
- * What the employee pipeline must write for a backlog of simulated Debezium events, computed from
- * the produced events without any sluice code, and a reader of its output topics: shared by the
- * restart matrix (runner/test/integration/restart-matrix.integration.test.ts) and the chaos script
- * (scripts/chaos.ts).
+ * The employee pipeline run against a backlog of simulated Debezium events: what it must write,
+ * computed from the produced events without any sluice code; a reader of its output topics; and
+ * `sluice run` started as a process on its own topics. Shared by the restart matrix
+ * (runner/test/integration/restart-matrix.integration.test.ts) and the chaos script (scripts/chaos.ts).
  */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { silentLogger } from '../../src/engine/logger.ts';
 import { createGroupConsumer, type FetchedMessage, type GroupConsumer, type ProducedMessage } from '../../src/io/kafka/client.ts';
 import { testConnection, uniqueName } from '../io/kafka/test-broker.ts';
@@ -20,33 +23,46 @@ export interface Expected {
   closedBy: number;
 }
 
-/** The expected outputs, computed from the produced events without any sluice code. */
-export function expectedFrom(messages: readonly ProducedMessage[], partitions: number): Expected {
-  const inserts = new Set<number>();
-  const groups = new Map<string, { count: number; total: number; n: number }>();
-  const maxPerPartition = new Array<number>(partitions).fill(Number.NEGATIVE_INFINITY);
-  for (const m of messages) {
-    if (m.value === null) continue;
-    const envelope = JSON.parse(String(m.value)) as { payload: { op: string; after: Record<string, unknown> | null } };
-    const { op, after } = envelope.payload;
-    if (!after) continue;
-    const at = Math.floor(Number(after.activity_timestamp) / 1000); // MicroTimestamp
-    maxPerPartition[m.partition!] = Math.max(maxPerPartition[m.partition!]!, at);
-    if (op !== 'c') continue;
-    inserts.add(Number(after.id));
-    const start = Math.floor(at / HOUR) * HOUR;
-    const key = `${after.employee_id}/${after.activity_type}/${new Date(start).toISOString()}`;
-    const g = groups.get(key) ?? { count: 0, total: 0, n: 0 };
-    g.count++;
-    if (typeof after.duration_seconds === 'number') {
-      g.total += after.duration_seconds;
-      g.n++;
-    }
-    groups.set(key, g);
+/**
+ * The expected outputs, computed from the produced events without any sluice code. Events are
+ * added batch by batch as they are produced, so a million of them need not stay in memory.
+ */
+export class ExpectedOutputs {
+  private readonly inserts = new Set<number>();
+  private readonly groups = new Map<string, { count: number; total: number; n: number }>();
+  private readonly maxPerPartition: number[];
+
+  constructor(partitions: number) {
+    this.maxPerPartition = new Array<number>(partitions).fill(Number.NEGATIVE_INFINITY);
   }
-  const summaries = new Map<string, [number, number | null, number | null]>();
-  for (const [key, g] of groups) summaries.set(key, [g.count, g.n ? g.total : null, g.n ? g.total / g.n : null]);
-  return { inserts, summaries, closedBy: Math.min(...maxPerPartition) - LATENESS };
+
+  add(messages: readonly ProducedMessage[]): void {
+    for (const m of messages) {
+      if (m.value === null) continue;
+      const envelope = JSON.parse(String(m.value)) as { payload: { op: string; after: Record<string, unknown> | null } };
+      const { op, after } = envelope.payload;
+      if (!after) continue;
+      const at = Math.floor(Number(after.activity_timestamp) / 1000); // MicroTimestamp
+      this.maxPerPartition[m.partition!] = Math.max(this.maxPerPartition[m.partition!]!, at);
+      if (op !== 'c') continue;
+      this.inserts.add(Number(after.id));
+      const start = Math.floor(at / HOUR) * HOUR;
+      const key = `${after.employee_id}/${after.activity_type}/${new Date(start).toISOString()}`;
+      const g = this.groups.get(key) ?? { count: 0, total: 0, n: 0 };
+      g.count++;
+      if (typeof after.duration_seconds === 'number') {
+        g.total += after.duration_seconds;
+        g.n++;
+      }
+      this.groups.set(key, g);
+    }
+  }
+
+  result(): Expected {
+    const summaries = new Map<string, [number, number | null, number | null]>();
+    for (const [key, g] of this.groups) summaries.set(key, [g.count, g.n ? g.total : null, g.n ? g.total / g.n : null]);
+    return { inserts: this.inserts, summaries, closedBy: Math.min(...this.maxPerPartition) - LATENESS };
+  }
 }
 
 export function windowStartOf(key: string): number {
@@ -59,7 +75,7 @@ export class OutputReader {
   readonly processedIds = new Set<number>();
   readonly summaries: { key: string; figures: [number, number | null, number | null] }[] = [];
   private consumer: GroupConsumer | undefined;
-  constructor(private readonly topics: { processed: string; summaries: string }) {}
+  constructor(private readonly topics: Pick<EmployeeTopics, 'processed' | 'summaries'>) {}
 
   async start(): Promise<void> {
     this.consumer = createGroupConsumer(
@@ -137,4 +153,53 @@ export function rowId(m: ProducedMessage): number {
 function close(a: number | null, b: number | null): boolean {
   if (a === null || b === null) return a === b;
   return Math.abs(a - b) < 1e-9 * Math.max(1, Math.abs(a));
+}
+
+/** The topics one run of the employee pipeline writes. */
+export interface EmployeeTopics {
+  processed: string;
+  summaries: string;
+  late: string;
+  dead: string;
+}
+
+export interface SluiceProcess {
+  child: ChildProcess;
+  exit: Promise<number | null>;
+  stderr: () => string;
+}
+
+const BIN = resolve(dirname(fileURLToPath(import.meta.url)), '../../bin/sluice.js');
+
+/**
+ * `sluice run <spec>` reading `input` in consumer group `group` (the spec names its state after it)
+ * and writing `topics`, in its own process group (kill it with `process.kill(-pid, signal)`),
+ * logging JSON at info level to stderr.
+ */
+export function startSluice(spec: string, options: { input: string; group: string; topics: EmployeeTopics; brokers: string; cwd: string; args?: string[] }): SluiceProcess {
+  const { input, group, topics } = options;
+  const sets = [
+    `sources.activities.kafka.topic=${input}`,
+    // A killed member leaves the group only when its session times out: keep that short here.
+    'sources.activities.kafka.session_timeout=6s',
+    `sinks.processed.kafka.topic=${topics.processed}`,
+    `sinks.summaries.kafka.topic=${topics.summaries}`,
+    `sinks.late-activities.kafka.topic=${topics.late}`,
+    `sinks.dead-letters.kafka.topic=${topics.dead}`,
+  ].flatMap((s) => ['--set', s]);
+  const child = spawn(process.execPath, [BIN, 'run', spec, ...sets, ...(options.args ?? [])], {
+    cwd: options.cwd,
+    env: { ...process.env, KAFKA_BROKERS: options.brokers, SLUICE_GROUP: group, SLUICE_LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+    detached: true,
+  });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exit = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  return { child, exit, stderr: () => stderr };
+}
+
+/** Whether a reader has seen every insert enriched and every closed hour summarised. */
+export function allWritten(reader: OutputReader, expected: Expected): boolean {
+  return reader.distinctProcessed() >= expected.inserts.size && new Set(reader.summaries.map((s) => s.key)).size >= closedHours(expected).length;
 }

@@ -10,7 +10,7 @@
  * at-least-once: every id at least once, the last summary per key right; duplicates counted.
  * Then the same state is refused when the spec's window changes, and when its changelog is gone.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -20,18 +20,12 @@ import { silentLogger } from '../../src/engine/logger.ts';
 import { createProducer, type KafkaAdmin, type ProducedMessage } from '../../src/io/kafka/client.ts';
 import { openAdmin, testBrokers, testConnection, uniqueName, waitFor } from '../io/kafka/test-broker.ts';
 import { DebeziumEventStream } from './debezium-events.ts';
-import { closedHours, compareOutputs, expectedFrom, OutputReader, rowId, type Expected } from './employee-outputs.ts';
+import { allWritten, compareOutputs, ExpectedOutputs, OutputReader, rowId, startSluice, type EmployeeTopics, type Expected, type SluiceProcess } from './employee-outputs.ts';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const SPEC = resolve(repo, 'pipelines/employee-activity.yaml');
 const EVENTS = Number(process.env.RESTART_MATRIX_EVENTS ?? 100_000);
 const PARTITIONS = 6;
-
-interface Run {
-  child: ChildProcess;
-  exit: Promise<number | null>;
-  stderr: () => string;
-}
 
 describe('restart matrix: the employee pipeline stopped and killed mid-hour, against an independent computation', () => {
   let admin: KafkaAdmin;
@@ -45,15 +39,15 @@ describe('restart matrix: the employee pipeline stopped and killed mid-hour, aga
     await admin.createTopics([{ topic: input, partitions: PARTITIONS, configs: { 'retention.ms': '-1' } }]);
     const stream = new DebeziumEventStream(input, 11, Date.parse('2025-02-03T07:00:00Z'));
     const producer = createProducer(testConnection(), {}, silentLogger);
-    const all: ProducedMessage[] = [];
+    const outputs = new ExpectedOutputs(PARTITIONS);
     for (let done = 0; done < EVENTS; done += 5_000) {
       // An explicit partition per row id: the test knows each partition's event times.
       const batch = stream.take(Math.min(5_000, EVENTS - done)).messages.map((m) => ({ ...m, partition: rowId(m) % PARTITIONS }));
       await producer.send(batch);
-      all.push(...batch);
+      outputs.add(batch);
     }
     await producer.close();
-    expected = expectedFrom(all, PARTITIONS);
+    expected = outputs.result();
     specDir = mkdtempSync(join(tmpdir(), 'sluice-matrix-'));
   }, 180_000);
 
@@ -69,29 +63,11 @@ describe('restart matrix: the employee pipeline stopped and killed mid-hour, aga
     return file;
   }
 
-  function start(spec: string, group: string, topics: Record<string, string>, extra: string[] = []): Run {
-    const sets = [
-      `sources.activities.kafka.topic=${input}`,
-      // A killed member leaves the group only when its session times out: keep that short here.
-      'sources.activities.kafka.session_timeout=6s',
-      `sinks.processed.kafka.topic=${topics.processed}`,
-      `sinks.summaries.kafka.topic=${topics.summaries}`,
-      `sinks.late-activities.kafka.topic=${topics.late}`,
-      `sinks.dead-letters.kafka.topic=${topics.dead}`,
-    ].flatMap((s) => ['--set', s]);
-    const child = spawn(process.execPath, [resolve(repo, 'runner/bin/sluice.js'), 'run', spec, ...sets, ...extra], {
-      cwd: specDir,
-      env: { ...process.env, KAFKA_BROKERS: testBrokers().join(','), SLUICE_GROUP: group, SLUICE_LOG_LEVEL: 'info' },
-      stdio: ['ignore', 'ignore', 'pipe'],
-      detached: true,
-    });
-    let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    const exit = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-    return { child, exit, stderr: () => stderr };
+  function start(spec: string, group: string, topics: EmployeeTopics, args: string[] = []): SluiceProcess {
+    return startSluice(spec, { input, group, topics, brokers: testBrokers().join(','), cwd: specDir, args });
   }
 
-  async function outputTopics(prefix: string): Promise<Record<string, string>> {
+  async function outputTopics(prefix: string): Promise<EmployeeTopics> {
     const topics = { processed: `${prefix}-processed`, summaries: `${prefix}-summaries`, late: `${prefix}-late`, dead: `${prefix}-dead` };
     await admin.createTopics(Object.values(topics).map((topic) => ({ topic, partitions: 1, configs: { 'retention.ms': '-1' } })));
     return topics;
@@ -102,7 +78,7 @@ describe('restart matrix: the employee pipeline stopped and killed mid-hour, aga
     const group = uniqueName(`matrix-${delivery}`);
     const topics = await outputTopics(group);
     const spec = specWith(delivery);
-    const reader = new OutputReader({ processed: topics.processed!, summaries: topics.summaries! });
+    const reader = new OutputReader({ processed: topics.processed, summaries: topics.summaries });
     await reader.start();
     try {
       for (const { signal, fraction } of stops) {
@@ -116,10 +92,9 @@ describe('restart matrix: the employee pipeline stopped and killed mid-hour, aga
         if (signal === 'SIGINT') expect(code, run.stderr()).toBe(0);
       }
       const last = start(spec, group, topics);
-      const closed = closedHours(expected);
       await waitFor(
         'every insert and every closed hour',
-        () => reader.distinctProcessed() >= expected.inserts.size && new Set(reader.summaries.map((s) => s.key)).size >= closed.length,
+        () => allWritten(reader, expected),
         180_000,
       );
       // A moment for anything that should not come (duplicates of a committed epoch) to show.
@@ -167,7 +142,7 @@ describe('restart matrix: the employee pipeline stopped and killed mid-hour, aga
     expect(kafka('status'), 'the broker-restart test needs the broker of scripts/kafka.sh').toMatch(/^running/);
     const group = uniqueName('matrix-bounce');
     const topics = await outputTopics(group);
-    const reader = new OutputReader({ processed: topics.processed!, summaries: topics.summaries! });
+    const reader = new OutputReader({ processed: topics.processed, summaries: topics.summaries });
     await reader.start();
     const run = start(specWith('exactly-once'), group, topics);
     try {
@@ -176,10 +151,9 @@ describe('restart matrix: the employee pipeline stopped and killed mid-hour, aga
       kafka('stop');
       await new Promise((r) => setTimeout(r, 3_000));
       kafka('start');
-      const closed = closedHours(expected);
       await waitFor(
         'every insert and every closed hour after the restart',
-        () => reader.distinctProcessed() >= expected.inserts.size && new Set(reader.summaries.map((s) => s.key)).size >= closed.length,
+        () => allWritten(reader, expected),
         240_000,
       );
       await new Promise((r) => setTimeout(r, 2_000));
@@ -201,20 +175,19 @@ describe('restart matrix: the employee pipeline stopped and killed mid-hour, aga
     const group = uniqueName('matrix-fence');
     const topics = await outputTopics(group);
     const spec = specWith('exactly-once');
-    const reader = new OutputReader({ processed: topics.processed!, summaries: topics.summaries! });
+    const reader = new OutputReader({ processed: topics.processed, summaries: topics.summaries });
     await reader.start();
     const older = start(spec, group, topics);
-    let newer: Run | undefined;
+    let newer: SluiceProcess | undefined;
     try {
       await waitFor('the first instance running', () => older.stderr().includes('"pipeline starting"'), 60_000);
       await waitFor('a fifth of the inserts', () => reader.distinctProcessed() >= expected.inserts.size / 5, 120_000);
       newer = start(spec, group, topics);
       expect(await older.exit, older.stderr()).toBe(1);
       expect(older.stderr()).toMatch(/another sluice instance took over transactional id `[^`]+-0_0`/);
-      const closed = closedHours(expected);
       await waitFor(
         'every insert and every closed hour from the newer instance',
-        () => reader.distinctProcessed() >= expected.inserts.size && new Set(reader.summaries.map((s) => s.key)).size >= closed.length,
+        () => allWritten(reader, expected),
         240_000,
       );
       await new Promise((r) => setTimeout(r, 2_000));
@@ -237,7 +210,7 @@ describe('restart matrix: the employee pipeline stopped and killed mid-hour, aga
     await waitFor('a committed checkpoint', async () => [...(await admin.committedOffsets(group, input)).values()].some((o) => BigInt(o) > 0n), 60_000);
     process.kill(-first.child.pid!, 'SIGINT');
     expect(await first.exit, first.stderr()).toBe(0);
-    const written = async () => [...(await admin.endOffsets(topics.processed!)).values()].reduce((n, o) => n + Number(o), 0);
+    const written = async () => [...(await admin.endOffsets(topics.processed)).values()].reduce((n, o) => n + Number(o), 0);
     const before = await written();
 
     const halfHour = start(specWith('exactly-once', (t) => t.replace('tumbling: 1h', 'tumbling: 30m')), group, topics);
