@@ -74,8 +74,9 @@ async function main(): Promise<void> {
   };
   for (let k = 0; k < KILLS; k++) {
     const p = start();
-    // A random moment after the restore: 1 to 6 s of running.
-    while (!p.stderr().includes('"pipeline starting"') && p.child.exitCode === null) await wait(50);
+    // A random moment once it reads again: 1 to 6 s after the group gave it its partitions (a
+    // killed member holds its partitions until its session times out, 6 s here).
+    while (!p.stderr().includes('"kafka partitions assigned"') && p.child.exitCode === null) await wait(50);
     await wait(1_000 + random() * 5_000);
     process.kill(-p.child.pid!, 'SIGKILL');
     await p.exit;
