@@ -229,9 +229,10 @@ export interface OutboundMessage {
  * What `prepare` gives, in place of a message, for a record that cannot become one (its key, topic
  * or column expression threw, its topic expression gave no name, its value has the wrong shape).
  * Such a record can never be written: the engine counts it as failed at the sink
- * (`sluice_records_failed_total{node}`), logs it at a limited rate and drops it, releasing its Ack
- * reference (holding it would stall the source's commits forever). The rest of the batch is written.
- * `error` is best a RecordError naming the sink and the record's position.
+ * (`sluice_records_failed_total{node}`) and sends it to `<sink>.errors` with the reason, or, when
+ * nothing reads that port, logs it at a limited rate and drops it (holding it would stall the
+ * source's commits forever). The rest of the batch is written. `error` is best a RecordError naming
+ * the sink and the record's position.
  */
 export class PrepareFailure {
   constructor(readonly error: Error) {}
@@ -251,6 +252,23 @@ export function requireMessages(prepared: readonly Prepared[]): OutboundMessage[
   return messages;
 }
 
+/**
+ * A message `write` did not write because of what it holds, not because the sink is down: a value
+ * the database refuses, a column the table lacks, a message larger than the broker takes. Retrying
+ * cannot help. Like a PrepareFailure, its record goes to `<sink>.errors` with the reason.
+ */
+export interface RefusedMessage {
+  /** Its index in the array `write` was given. */
+  readonly index: number;
+  /** Why: best a RecordError naming the sink and what was refused, never the value (personal data, any size). */
+  readonly error: Error;
+}
+
+/** What `write` resolves to when it refused messages; the others are written. */
+export interface WriteResult {
+  readonly refused: readonly RefusedMessage[];
+}
+
 export interface Sink {
   /** Connects. Not called in test mode. */
   open(): Promise<void>;
@@ -261,8 +279,12 @@ export interface Sink {
    * are not about one record, and fails the run.
    */
   prepare(records: readonly StreamRecord[]): Prepared[] | Promise<Prepared[]>;
-  /** Writes durably, retrying transient failures; throws only when it gives up (the run then fails). */
-  write(messages: OutboundMessage[]): Promise<void>;
+  /**
+   * Writes durably, retrying transient failures; throws only when it gives up (an outage: the run
+   * then fails, and nothing unwritten is acknowledged). A message refused for what it holds is no
+   * outage: `write` writes the others and names it in the result.
+   */
+  write(messages: OutboundMessage[]): Promise<WriteResult | void>;
   close(): Promise<void>;
   /**
    * Sinks that can undo writes made after a checkpoint: what to keep in it, read after every write

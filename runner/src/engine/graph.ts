@@ -18,7 +18,7 @@ export type GraphNode =
 export interface Graph {
   /** The pipeline's name from the spec. */
   name: string;
-  /** Sources first, then steps in topological order, then sinks. */
+  /** Sources first, then steps in topological order, then sinks (each after the sinks whose errors it reads). */
   nodes: GraphNode[];
 }
 

@@ -18,7 +18,7 @@ export interface Routes {
   readonly readers: ReadonlyMap<string, ReadonlyMap<string, readonly Reader[]>>;
 }
 
-/** The ports a node may emit on: `out`, `errors`, and a step's own (`late`). Sinks emit nothing. */
+/** The ports a node may emit on: `out`, `errors`, and a step's own (`late`). Sinks: `errors` only, the records they could not write. */
 function portsOf(node: GraphNode): readonly string[] {
   switch (node.role) {
     case 'source':
@@ -26,7 +26,7 @@ function portsOf(node: GraphNode): readonly string[] {
     case 'step':
       return [MAIN_PORT, ERRORS_PORT, ...(node.step.ports ?? [])];
     case 'sink':
-      return [];
+      return [ERRORS_PORT];
   }
 }
 
@@ -36,7 +36,8 @@ function whereOf(node: GraphNode): string {
 
 /**
  * Builds the routing table. Throws ConfigError when a name repeats, an input names an unknown or
- * later node (the plan must order nodes topologically), or a port the node does not have.
+ * later node (the plan must order nodes topologically), or a port the node does not have, or a step
+ * reads a sink: a sink writes outside the job loop that runs steps, so only sinks read its errors.
  */
 export function buildRoutes(graph: Graph): Routes {
   const indexByName = new Map<string, number>();
@@ -61,6 +62,9 @@ export function buildRoutes(graph: Graph): Routes {
               : `\`${node.name}\` reads \`${input.node}\`, which is not a node of the graph`,
             whereOf(node),
           );
+        }
+        if (upstream.role === 'sink' && node.role !== 'sink') {
+          throw new ConfigError('E_GRAPH', `\`${node.name}\` reads \`${input.node}.${input.port}\`: only a sink can read a sink's port`, whereOf(node));
         }
         const ports = portsOf(upstream);
         if (!ports.includes(input.port)) {

@@ -13,13 +13,15 @@
  *
  * Acknowledgement: each source batch's Ack gets one reference per message. References move with
  * records through steps, one more is taken per extra reader on fan-out, and they are released when
- * a sink has written the record, a step drops it on purpose, it lands on a port nobody reads, or a
- * sink's `prepare` fails for it (a PrepareFailure: it can never be written, so it is counted as
- * failed at the sink and dropped). A failed write fails the run and releases nothing, so nothing
+ * a sink has written the record, a step drops it on purpose, or it lands on a port nobody reads. A
+ * record a sink cannot write for what it holds (its `prepare` fails for it, or `write` refuses it)
+ * moves on to `<sink>.errors` with its reference, which the sinks reading that port release once
+ * they wrote it. A failed write (an outage) fails the run and releases nothing, so nothing
  * unwritten is ever committed.
  *
  * Ending: when every source's `run` resolved and all are bounded, every step's `onEnd` runs (windows
- * flush), sinks drain, sinks then sources close. On `stop()` (SIGINT/SIGTERM) sources stop, what is
+ * flush), sinks drain (in graph order, so a sink's last refusals reach the sink reading its errors),
+ * sinks then sources close. On `stop()` (SIGINT/SIGTERM) sources stop, what is
  * in flight drains, but `onEnd` is NOT called: open windows are incomplete. Without checkpoints
  * their references stay unreleased, the offsets they hold are not committed, and a restart re-reads
  * them. With checkpoints (engine/checkpoint) a last checkpoint stores the open windows instead, and
@@ -37,7 +39,7 @@ import type { Metrics } from './metrics.ts';
 import type { SourcePosition, StreamRecord } from './record.ts';
 import { releaseRecords, retainRecords } from './record-acks.ts';
 import { buildRoutes, type Reader } from './router.ts';
-import { SinkQueue } from './sink-queue.ts';
+import { SinkQueue, type UnwrittenRecord } from './sink-queue.ts';
 
 export interface RuntimeOptions {
   logger: Logger;
@@ -77,7 +79,7 @@ export interface NodeStats {
   recordsOut: number;
   /**
    * Records that failed here (decode or step error), whether or not an errors port is read. Sinks:
-   * records their `prepare` could not turn into messages (dropped).
+   * records they could not write for what they hold (`prepare` failed, or `write` refused them).
    */
   failed: number;
   /** Records a step dropped on purpose (`out.drop`, e.g. filtered out). */
@@ -122,7 +124,7 @@ export interface RunOutcome {
   recordsIn: number;
   /** Records written, per sink. */
   recordsOut: Record<string, number>;
-  /** Records that failed (decode, step or sink prepare errors), routed to an errors port or not. */
+  /** Records that failed (decode, step errors, records sinks could not write), routed to an errors port or not. */
   failed: number;
   /** Records emitted on ports nobody reads. */
   dropped: number;
@@ -234,6 +236,8 @@ class StepNode implements StepOutput, Target {
 class SinkNode implements Target {
   readonly counters = counters();
   readonly reported = counters();
+  /** Readers of its `errors` port: other sinks. */
+  routes = new Map<string, Target[]>();
   constructor(
     readonly name: string,
     readonly sink: Sink,
@@ -352,15 +356,17 @@ export class Runtime {
           break;
         }
         case 'sink': {
+          let s: SinkNode | undefined;
           const queue = new SinkQueue(
             node.name,
             node.sink,
             queueOptions,
             (err) => this.fail(err),
-            (f) => this.warnDropped(node.name, f.record.position, f.error, 'could not prepare a record for writing'),
+            (unwritten) => this.routeUnwritten(s!, unwritten),
           );
-          const s = new SinkNode(node.name, node.sink, queue);
+          s = new SinkNode(node.name, node.sink, queue);
           this.sinks.push(s);
+          emitters.set(node.name, s);
           targets.set(node.name, s);
           break;
         }
@@ -486,6 +492,16 @@ export class Runtime {
     this.warnDropped(node, position, error, `record failed and nothing reads ${node}.${ERRORS_PORT}`);
   }
 
+  /**
+   * Records a sink did not write for what they hold go to `<sink>.errors` with the reason, their
+   * references with them; nobody reading it, they are counted, logged and dropped. Called from the
+   * sink's writer, outside the job loop: only sinks read a sink's errors, so no step runs here.
+   */
+  private routeUnwritten(s: SinkNode, unwritten: UnwrittenRecord[]): void {
+    const records = unwritten.map((u) => failedRecord(u.record, s.name, u.error));
+    this.deliver(s.name, s.routes, s.counters, ERRORS_PORT, records, s.name);
+  }
+
   /** Logs a dropped record, at most once per node per interval, with how many were suppressed. */
   private warnDropped(node: string, position: SourcePosition, error: unknown, what: string): void {
     const suppressed = this.warnings.admit(node);
@@ -573,8 +589,12 @@ export class Runtime {
     return outcome;
   }
 
-  private drainSinks(): Promise<void> {
-    return Promise.all(this.sinks.map((s) => s.queue.drain())).then(() => undefined);
+  /**
+   * One sink after another, in graph order: a sink's last write may refuse records into a later
+   * sink that reads its errors, which must then still write them.
+   */
+  private async drainSinks(): Promise<void> {
+    for (const s of this.sinks) await s.queue.drain();
   }
 
   private statefulSteps(): { name: string; step: Step }[] {

@@ -3,18 +3,20 @@
  *
  * The runtime pushes record arrays in as steps produce them; the writer takes whatever has
  * accumulated (up to `maxBatch` records), prepares and writes it as one batch, and only after
- * `write` resolved releases each record's Ack reference. One write is in flight at a time, so a
- * sink sees its records in order. When more than `capacity` records wait, `hasRoom()` turns false
- * and the runtime stops feeding the graph until the writer catches up: a slow sink slows the
+ * `write` resolved releases each written record's Ack reference. One write is in flight at a time,
+ * so a sink sees its records in order. When more than `capacity` records wait, `hasRoom()` turns
+ * false and the runtime stops feeding the graph until the writer catches up: a slow sink slows the
  * sources instead of growing memory.
  *
- * A record `prepare` answers with a PrepareFailure is dropped: counted as failed, reported through
- * `onRecordFailure`, and released with its batch (it can never be written; holding it would stall
- * commits). A `prepare` that throws, or a failing `write`, is final: the queue stops, nothing of
- * the batch is acknowledged, and `onFailure` tells the runtime, which fails the run. A record that
- * could not be written is never acknowledged, so its source position is never committed.
+ * A record the sink cannot write for what it holds (`prepare` answers it with a PrepareFailure, or
+ * `write` names its message as refused) is counted as failed and handed, with its Ack reference
+ * and the reason, to `onUnwritten`: the runtime sends it to `<sink>.errors`, whose readers
+ * acknowledge it once they wrote it, or drops it when nothing reads that port. A `prepare` that
+ * throws, or a failing `write`, is an outage and final: the queue stops, nothing of the batch is
+ * acknowledged, and `onFailure` tells the runtime, which fails the run. A record that could not be
+ * written is never acknowledged, so its source position is never committed.
  */
-import { PrepareFailure, type OutboundMessage, type Prepared, type Sink } from './component.ts';
+import { PrepareFailure, type OutboundMessage, type Prepared, type Sink, type WriteResult } from './component.ts';
 import { SluiceError, errorMessage } from './errors.ts';
 import type { StreamRecord } from './record.ts';
 import { releaseRecords } from './record-acks.ts';
@@ -33,7 +35,7 @@ export interface SinkQueueStats {
   writing: number;
   /** Records written and acknowledged. */
   written: number;
-  /** Records `prepare` could not turn into messages, dropped. */
+  /** Records not written for what they hold: `prepare` failed for them or `write` refused them. */
   failed: number;
   /** `write` calls that succeeded. */
   batches: number;
@@ -43,8 +45,8 @@ export interface SinkQueueStats {
 
 type Waiter = () => void;
 
-/** A record `prepare` answered with a failure, and why. */
-export interface UnpreparedRecord {
+/** A record the sink did not write for what it holds, and why. Its Ack reference goes with it. */
+export interface UnwrittenRecord {
   record: StreamRecord;
   error: Error;
 }
@@ -52,7 +54,10 @@ export interface UnpreparedRecord {
 export interface SplitPrepared {
   /** The messages to write, in record order. */
   messages: OutboundMessage[];
-  failures: UnpreparedRecord[];
+  /** The record of each message (`records[i]` became `messages[i]`). */
+  records: readonly StreamRecord[];
+  /** The records `prepare` failed for. */
+  failures: UnwrittenRecord[];
 }
 
 /**
@@ -75,15 +80,61 @@ export function splitPrepared(sink: string, records: readonly StreamRecord[], pr
       break;
     }
   }
-  if (first < 0) return { messages: prepared as OutboundMessage[], failures: [] };
+  if (first < 0) return { messages: prepared as OutboundMessage[], records, failures: [] };
   const messages = prepared.slice(0, first) as OutboundMessage[];
-  const failures: UnpreparedRecord[] = [];
+  const written = records.slice(0, first);
+  const failures: UnwrittenRecord[] = [];
   for (let i = first; i < prepared.length; i++) {
     const p = prepared[i]!;
     if (p instanceof PrepareFailure) failures.push({ record: records[i]!, error: p.error });
-    else messages.push(p);
+    else {
+      messages.push(p);
+      written.push(records[i]!);
+    }
   }
-  return { messages, failures };
+  return { messages, records: written, failures };
+}
+
+/**
+ * The records of a write's refused messages, checked: an index outside the messages or named twice
+ * is a bug of the sink (E_SINK_WRITE), which must not acknowledge or route the wrong record.
+ */
+export function refusedRecords(sink: string, records: readonly StreamRecord[], result: WriteResult | void): UnwrittenRecord[] {
+  const refused = result?.refused;
+  if (!refused || refused.length === 0) return [];
+  const seen = new Set<number>();
+  const out: UnwrittenRecord[] = [];
+  for (const r of refused) {
+    if (!Number.isInteger(r.index) || r.index < 0 || r.index >= records.length || seen.has(r.index)) {
+      throw new SluiceError(
+        'E_SINK_WRITE',
+        `sink \`${sink}\` refused message ${r.index} of a write of ${records.length}; it must name each refused message once, by its index`,
+        `sinks.${sink}`,
+      );
+    }
+    seen.add(r.index);
+    out.push({ record: records[r.index]!, error: r.error });
+  }
+  return out;
+}
+
+/** Unwritten records in the order their batch had them, so an errors port keeps each partition's order. */
+function inBatchOrder(batch: readonly StreamRecord[], unwritten: UnwrittenRecord[]): UnwrittenRecord[] {
+  const position = new Map(batch.map((r, i) => [r, i]));
+  return unwritten.sort((a, b) => position.get(a.record)! - position.get(b.record)!);
+}
+
+/** What one batch came to: the records written, and those not written for what they hold. */
+interface BatchOutcome {
+  written: readonly StreamRecord[];
+  unwritten: UnwrittenRecord[];
+}
+
+/** The batch without the unwritten records, keeping order; the batch itself when all were written. */
+function writtenOf(batch: readonly StreamRecord[], unwritten: readonly UnwrittenRecord[]): readonly StreamRecord[] {
+  if (unwritten.length === 0) return batch;
+  const out = new Set(unwritten.map((u) => u.record));
+  return batch.filter((r) => !out.has(r));
 }
 
 function sinkError(code: string, sink: string, what: string, err: unknown): SluiceError {
@@ -110,8 +161,11 @@ export class SinkQueue {
     private readonly sink: Sink,
     private readonly options: SinkQueueOptions,
     private readonly onFailure: (error: SluiceError) => void,
-    /** Told about each record dropped because `prepare` failed for it (the runtime logs it, rate-limited). */
-    private readonly onRecordFailure: (failure: UnpreparedRecord) => void = () => {},
+    /**
+     * Takes the records not written for what they hold, with their Ack references: the runtime
+     * routes them to `<sink>.errors`. Without it they are released (dropped).
+     */
+    private readonly onUnwritten: (unwritten: UnwrittenRecord[]) => void = (unwritten) => releaseRecords(unwritten.map((u) => u.record)),
   ) {}
 
   /** Queues records for writing; their Ack references now belong to this queue. Ignored once stopped. */
@@ -162,12 +216,16 @@ export class SinkQueue {
         const batch = this.take();
         this.writing = batch.length;
         if (this.queued < this.options.capacity) this.wake(this.roomWaiters);
-        const written = await this.writeBatch(batch);
-        if (written === undefined) return;
+        const outcome = await this.writeBatch(batch);
+        if (outcome === undefined) return;
         this.writing = 0;
-        this.written += written;
-        // Failed records too: dropped on purpose, they must not hold their batch's commit back.
-        releaseRecords(batch);
+        this.written += outcome.written.length;
+        releaseRecords(outcome.written);
+        if (outcome.unwritten.length > 0) {
+          this.failed += outcome.unwritten.length;
+          // Their references move on: released only once the errors port's readers wrote them.
+          this.onUnwritten(outcome.unwritten);
+        }
       }
     } catch (err) {
       // Releasing threw: an Ack bookkeeping bug or a source's completion callback failed.
@@ -180,27 +238,25 @@ export class SinkQueue {
   }
 
   /**
-   * Prepares and writes one batch: the number of records written, or undefined (after reporting)
-   * when the sink failed. Records prepare failed for are counted and reported, not written.
+   * Prepares and writes one batch: which records were written and which not (prepare failed for
+   * them, or write refused them), or undefined (after reporting) when the sink failed.
    */
-  private async writeBatch(batch: StreamRecord[]): Promise<number | undefined> {
+  private async writeBatch(batch: StreamRecord[]): Promise<BatchOutcome | undefined> {
     let stage = 'prepare';
     try {
       const t0 = process.hrtime.bigint();
       const prepared = this.sink.prepare(batch);
-      const { messages, failures } = splitPrepared(this.name, batch, prepared instanceof Promise ? await prepared : prepared);
+      const split = splitPrepared(this.name, batch, prepared instanceof Promise ? await prepared : prepared);
       const t1 = process.hrtime.bigint();
       this.prepareNanos += Number(t1 - t0);
-      if (failures.length > 0) {
-        this.failed += failures.length;
-        for (const f of failures) this.onRecordFailure(f);
-      }
-      if (messages.length === 0) return 0;
+      if (split.messages.length === 0) return { written: [], unwritten: split.failures };
       stage = 'write';
-      await this.sink.write(messages);
+      const result = await this.sink.write(split.messages);
       this.writeNanos += Number(process.hrtime.bigint() - t1);
       this.batches++;
-      return messages.length;
+      const refused = refusedRecords(this.name, split.records, result);
+      const unwritten = refused.length === 0 ? split.failures : inBatchOrder(batch, [...split.failures, ...refused]);
+      return { written: writtenOf(batch, unwritten), unwritten };
     } catch (err) {
       this.stopWith(
         stage === 'prepare'

@@ -79,8 +79,8 @@ class CaseInput implements Source {
 
 /**
  * Keeps what a sink would write, using the real sink's `prepare` (keys, topics, headers). A record
- * `prepare` fails for reaches no `write` (the engine drops it and counts it in `outcome.failed`),
- * so it is simply not recorded, as the real sink would not write it.
+ * `prepare` fails for reaches no `write` (the engine sends it to `<sink>.errors`, or drops it, and
+ * counts it in `outcome.failed`), so it is not recorded here, as the real sink would not write it.
  */
 function recorder(real: Sink, into: OutboundMessage[]): Sink {
   return {
@@ -184,7 +184,7 @@ export async function runCase(c: GoldenCase, options: RunCaseOptions = {}): Prom
   }
 
   for (const [name, node] of Object.entries(result.outcome.stats.nodes)) {
-    if (node.role === 'sink' && node.failed > 0) result.notes.push(`sink \`${name}\`: ${node.failed} record(s) could not be prepared and were dropped`);
+    if (node.role === 'sink' && node.failed > 0) result.notes.push(`sink \`${name}\`: ${node.failed} record(s) could not be prepared (sent to \`${name}.errors\`, or dropped when nothing reads it)`);
     if (node.dropped > 0) result.notes.push(`\`${name}\`: ${node.dropped} record(s) went to ports nothing reads (counted, dropped)`);
   }
 

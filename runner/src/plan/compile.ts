@@ -60,11 +60,12 @@ export function compilePlan(valid: ValidSpec, options: CompileOptions): Plan {
       format: { kind: formatKind, config: formatConfig, summary: formatDef ? summarize(formatDef, formatConfig) : formatKind },
     });
   }
-  for (const e of topologicalSteps(valid.entries.filter((x) => x.section === 'steps'))) {
+  for (const e of topologicalOrder(valid.entries.filter((x) => x.section === 'steps'))) {
     nodes.push({ role: 'step', name: e.name, kind: e.kind, config: e.config, summary: summarize(defOf(e), e.config), location: locate(e), ports: e.ports, inputs: e.inputs });
   }
-  for (const e of valid.entries.filter((x) => x.section === 'sinks')) {
-    nodes.push({ role: 'sink', name: e.name, kind: e.kind, config: e.config, summary: summarize(defOf(e), e.config), location: locate(e), ports: [], inputs: e.inputs });
+  // Sinks too: one that reads another's errors comes after it.
+  for (const e of topologicalOrder(valid.entries.filter((x) => x.section === 'sinks'))) {
+    nodes.push({ role: 'sink', name: e.name, kind: e.kind, config: e.config, summary: summarize(defOf(e), e.config), location: locate(e), ports: e.ports, inputs: e.inputs });
   }
   return {
     name: valid.spec.name,
@@ -78,16 +79,16 @@ export function compilePlan(valid: ValidSpec, options: CompileOptions): Plan {
 }
 
 /**
- * Kahn's algorithm, taking the ready step that comes first in the spec each time, so the order
- * is stable and reads like the file. Validation has ruled out cycles.
+ * Kahn's algorithm over the steps (or the sinks), taking the ready one that comes first in the spec
+ * each time, so the order is stable and reads like the file. Validation has ruled out cycles.
  */
-export function topologicalSteps<T extends { name: string; inputs: readonly { node: string }[] }>(steps: readonly T[]): T[] {
-  const names = new Set(steps.map((s) => s.name));
+export function topologicalOrder<T extends { name: string; inputs: readonly { node: string }[] }>(nodes: readonly T[]): T[] {
+  const names = new Set(nodes.map((s) => s.name));
   const placed = new Set<string>();
   const out: T[] = [];
-  while (out.length < steps.length) {
-    const next = steps.find((s) => !placed.has(s.name) && s.inputs.every((i) => !names.has(i.node) || placed.has(i.node)));
-    if (!next) throw new ConfigError('E_CYCLE', `steps form a cycle: ${steps.filter((s) => !placed.has(s.name)).map((s) => s.name).join(', ')}`);
+  while (out.length < nodes.length) {
+    const next = nodes.find((s) => !placed.has(s.name) && s.inputs.every((i) => !names.has(i.node) || placed.has(i.node)));
+    if (!next) throw new ConfigError('E_CYCLE', `nodes form a cycle: ${nodes.filter((s) => !placed.has(s.name)).map((s) => s.name).join(', ')}`);
     placed.add(next.name);
     out.push(next);
   }

@@ -17,7 +17,7 @@ interface PlanNodeBase {
   summary: string;
   /** Where the node is defined (a profile's entry: inside the profile). */
   location: SpecLocation;
-  /** Output ports: `out`, `errors` and the kind's extra ones. Empty for sinks. */
+  /** Output ports: `out`, `errors` and the kind's extra ones; a sink's: `errors` (the records it could not write). */
   ports: string[];
 }
 
@@ -45,7 +45,7 @@ export interface Plan {
   file: string;
   /** The profile applied, if any. */
   profile?: string;
-  /** Sources (spec order), then steps in topological order, then sinks (spec order). */
+  /** Sources (spec order), then steps in topological order, then sinks (spec order, each after the sinks whose errors it reads). */
   nodes: PlanNode[];
   /** Default at-least-once. */
   delivery?: Delivery;

@@ -2,6 +2,9 @@
  * The topology stage: do the `from` references name real nodes and ports, is the graph free of
  * cycles, is every source read, does every step's output go somewhere. Pure: takes the entries
  * (names, ports, inputs, with their paths in the spec) and returns problems.
+ *
+ * A sink's only port is `errors` (the records it could not write), and only sinks read it: a step
+ * there would feed records back into the graph behind the sinks.
  */
 import { ERRORS_PORT, MAIN_PORT } from '../engine/graph.ts';
 import type { DiagnosticCode } from './diagnostic.ts';
@@ -21,7 +24,7 @@ export interface GraphEntry {
   name: string;
   /** `['steps', 'hourly']`: its key is where node-level problems point. */
   path: SpecPath;
-  /** Output ports (`out`, `errors`, and the kind's extra ones); sinks have none. Undefined: kind unknown, any port goes. */
+  /** Output ports (`out`, `errors`, and the kind's extra ones; a sink's: `errors`). Undefined: kind unknown, any port goes. */
   ports: readonly string[] | undefined;
   /** Undefined when `from` could not be read: the reader checks are then skipped, to avoid false alarms. */
   inputs: readonly GraphInput[] | undefined;
@@ -38,6 +41,9 @@ export interface GraphProblem {
 export function outputPorts(extra: readonly string[] = []): string[] {
   return [MAIN_PORT, ERRORS_PORT, ...extra.filter((p) => p !== MAIN_PORT && p !== ERRORS_PORT)];
 }
+
+/** A sink's ports: only `errors`, the records it could not write, with the reason. */
+export const SINK_PORTS: readonly string[] = [ERRORS_PORT];
 
 export function checkGraph(entries: readonly GraphEntry[]): GraphProblem[] {
   const problems: GraphProblem[] = [];
@@ -61,6 +67,7 @@ export function checkGraph(entries: readonly GraphEntry[]): GraphProblem[] {
 
   const readers = new Map<string, Set<string>>(); // node -> ports read
   const edges = new Map<string, GraphInput[]>(); // step -> inputs that are steps
+  const sinkEdges = new Map<string, GraphInput[]>(); // sink -> inputs that are sinks
   for (const e of entries) {
     for (const input of e.inputs ?? []) {
       const target = byName.get(input.node);
@@ -76,13 +83,23 @@ export function checkGraph(entries: readonly GraphEntry[]): GraphProblem[] {
         });
         continue;
       }
-      if (target.section === 'sinks') {
+      if (target.section === 'sinks' && input.port === MAIN_PORT) {
         problems.push({
           code: 'E_FROM_UNKNOWN',
           path: input.path,
           target: 'value',
-          message: `${who} reads from \`${input.node}\`, which is a sink; sinks have no output`,
+          message: `${who} reads from \`${input.node}\`, which is a sink; a sink's only output is \`${input.node}.${ERRORS_PORT}\`, the records it could not write`,
           hint: 'read from the step or source that feeds the sink instead',
+        });
+        continue;
+      }
+      if (target.section === 'sinks' && e.section !== 'sinks' && target.ports?.includes(input.port)) {
+        problems.push({
+          code: 'E_FROM_UNKNOWN',
+          path: input.path,
+          target: 'value',
+          message: `${who} reads \`${input.node}.${input.port}\`: only a sink can read a sink's ${input.port}`,
+          hint: `send \`${input.node}.${input.port}\` to a dead-letter sink; records a sink could not write cannot flow back into the steps`,
         });
         continue;
       }
@@ -99,10 +116,12 @@ export function checkGraph(entries: readonly GraphEntry[]): GraphProblem[] {
       if (!readers.has(target.name)) readers.set(target.name, new Set());
       readers.get(target.name)!.add(input.port);
       if (e.section === 'steps' && target.section === 'steps') edges.set(e.name, [...(edges.get(e.name) ?? []), input]);
+      if (e.section === 'sinks' && target.section === 'sinks') sinkEdges.set(e.name, [...(sinkEdges.get(e.name) ?? []), input]);
     }
   }
 
-  problems.push(...findCycles(entries.filter((e) => e.section === 'steps' && byName.get(e.name) === e), edges));
+  problems.push(...findCycles(entries.filter((e) => e.section === 'steps' && byName.get(e.name) === e), edges, 'steps'));
+  problems.push(...findCycles(entries.filter((e) => e.section === 'sinks' && byName.get(e.name) === e), sinkEdges, 'sinks'));
 
   // An entry whose `from` is unreadable or misspelt may have meant any node: do not guess who is unread.
   if (entries.some((e) => e.section !== 'sources' && e.inputs === undefined)) return problems;
@@ -132,11 +151,11 @@ export function checkGraph(entries: readonly GraphEntry[]): GraphProblem[] {
 }
 
 /**
- * Strongly connected components of the step graph (Tarjan). Each component with more than one
- * step, or a step reading itself, is one cycle, reported once at the `from` of its first step
- * in spec order.
+ * Strongly connected components of the step graph, or of sinks reading each other's errors
+ * (Tarjan). Each component with more than one node, or a node reading itself, is one cycle,
+ * reported once at the `from` of its first node in spec order.
  */
-function findCycles(steps: readonly GraphEntry[], edges: Map<string, GraphInput[]>): GraphProblem[] {
+function findCycles(steps: readonly GraphEntry[], edges: Map<string, GraphInput[]>, section: 'steps' | 'sinks'): GraphProblem[] {
   const order = new Map(steps.map((s, i) => [s.name, i]));
   const index = new Map<string, number>();
   const low = new Map<string, number>();
@@ -181,16 +200,24 @@ function findCycles(steps: readonly GraphEntry[], edges: Map<string, GraphInput[
     const first = [...component].sort((a, b) => order.get(a)! - order.get(b)!)[0]!;
     const cycle = cyclePath(first, members, edges);
     const input = (edges.get(first) ?? []).find((i) => members.has(i.node))!;
-    problems.push({
-      code: 'E_CYCLE',
-      path: input.path,
-      target: 'value',
-      message:
-        cycle.length === 2
-          ? `step \`${first}\` reads from itself`
-          : `steps read from each other in a cycle: ${cycle.map((n) => `\`${n}\``).join(' -> ')}`,
-      hint: 'data flows one way, from sources through steps to sinks: change one `from` to break the cycle',
-    });
+    const path = cycle.map((n) => `\`${n}\``).join(' -> ');
+    problems.push(
+      section === 'steps'
+        ? {
+            code: 'E_CYCLE',
+            path: input.path,
+            target: 'value',
+            message: cycle.length === 2 ? `step \`${first}\` reads from itself` : `steps read from each other in a cycle: ${path}`,
+            hint: 'data flows one way, from sources through steps to sinks: change one `from` to break the cycle',
+          }
+        : {
+            code: 'E_CYCLE',
+            path: input.path,
+            target: 'value',
+            message: cycle.length === 2 ? `sink \`${first}\` reads its own errors` : `sinks read each other's errors in a cycle: ${path}`,
+            hint: 'a record one sink could not write must go to another sink that does not send it back: change one `from` to break the cycle',
+          },
+    );
   }
   return problems;
 }

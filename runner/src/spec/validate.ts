@@ -11,7 +11,7 @@ import { recognizeBuiltin } from '../engine/window/aggregates.ts';
 import { parsePortRef, type PortRef } from '../engine/graph.ts';
 import { findAnnotated } from './annotations.ts';
 import { sortDiagnostics, type Diagnostic, type DiagnosticCode } from './diagnostic.ts';
-import { checkGraph, outputPorts, type GraphEntry, type GraphInput } from './graph-check.ts';
+import { checkGraph, outputPorts, SINK_PORTS, type GraphEntry, type GraphInput } from './graph-check.ts';
 import { ROLE, SECTIONS, type LoadedSpec, type Section } from './load.ts';
 import { skeletonSchema } from './pipeline-schema.ts';
 import { isScalar } from 'yaml';
@@ -34,7 +34,7 @@ export interface ResolvedEntry {
   /** Sources only. */
   format?: { kind: string; config: unknown };
   inputs: PortRef[];
-  /** The entry's own output ports (`out`, `errors`, extra ones); none for sinks. */
+  /** The entry's own output ports (`out`, `errors`, extra ones); a sink's: `errors`. */
   ports: string[];
 }
 
@@ -260,7 +260,8 @@ function checkEntry(section: Section, name: string, entry: unknown, path: SpecPa
     const ports = outputPorts();
     return { section, name, path, inputs: [], ports, resolved: { section, name, path, kind, config, ...(format ? { format } : {}), inputs: [], ports } };
   }
-  return { section, name, path, inputs, ports: [], resolved: { section, name, path, kind, config, inputs: inputs ?? [], ports: [] } };
+  const ports = [...SINK_PORTS];
+  return { section, name, path, inputs, ports, resolved: { section, name, path, kind, config, inputs: inputs ?? [], ports } };
 }
 
 function reportSchema(schema: JsonSchema, value: unknown, path: SpecPath, report: Reporter): void {

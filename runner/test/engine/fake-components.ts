@@ -15,6 +15,7 @@ import {
   type SourceOutput,
   type Step,
   type StepOutput,
+  type WriteResult,
 } from '../../src/engine/component.ts';
 import { RecordError } from '../../src/engine/errors.ts';
 import type { Graph, GraphNode } from '../../src/engine/graph.ts';
@@ -106,7 +107,8 @@ export class ScriptedSource implements Source {
 
 /**
  * Collects what it is asked to write. `hold()` makes writes wait until `releaseHeld()`; `failNext`
- * makes one throw; `unpreparable` answers the records it picks with a PrepareFailure.
+ * makes one throw; `unpreparable` answers the records it picks with a PrepareFailure; `refusing`
+ * refuses the messages it picks (they are not collected), as a database refuses a value.
  */
 export class RecordingSink implements Sink {
   readonly writes: OutboundMessage[][] = [];
@@ -114,6 +116,7 @@ export class RecordingSink implements Sink {
   closed = false;
   failNext: Error | undefined;
   unpreparable: ((record: StreamRecord) => boolean) | undefined;
+  refusing: ((message: OutboundMessage) => boolean) | undefined;
   private holding = false;
   private held: (() => void)[] = [];
 
@@ -126,18 +129,25 @@ export class RecordingSink implements Sink {
     return records.map((r) =>
       refuse?.(r)
         ? new PrepareFailure(new RecordError('E_TEST_PREPARE', `cannot prepare ${JSON.stringify(r.value)}`, 'sinks.test'))
-        : { key: r.key, value: r.value },
+        : { key: r.key, value: r.value, ...(Object.keys(r.headers).length > 0 ? { headers: r.headers } : {}) },
     );
   }
 
-  async write(messages: OutboundMessage[]): Promise<void> {
+  async write(messages: OutboundMessage[]): Promise<WriteResult | void> {
     if (this.holding) await new Promise<void>((resolve) => this.held.push(resolve));
     if (this.failNext) {
       const err = this.failNext;
       this.failNext = undefined;
       throw err;
     }
-    this.writes.push(messages);
+    const refuse = this.refusing;
+    if (!refuse) {
+      this.writes.push(messages);
+      return;
+    }
+    const refused = messages.flatMap((m, index) => (refuse(m) ? [{ index, error: new RecordError('E_TEST_REFUSED', `refused ${JSON.stringify(m.value)}`, 'sinks.test') }] : []));
+    this.writes.push(messages.filter((_, i) => !refused.some((r) => r.index === i)));
+    return { refused };
   }
 
   async close(): Promise<void> {

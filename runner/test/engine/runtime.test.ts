@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { Ack } from '../../src/engine/ack.ts';
 import { ManualClock } from '../../src/engine/clock.ts';
 import type { Source, SourceOutput, StepOutput, StepState } from '../../src/engine/component.ts';
@@ -300,7 +300,7 @@ describe('Runtime: errors and ports', () => {
     expect(outcome).toMatchObject({ failed: 1, dropped: 1 });
   });
 
-  it('drops a record its sink cannot prepare, counting it as failed there and logging at a limited rate; the rest is written and the batch completes', async () => {
+  it('drops a record its sink cannot prepare when nothing reads <sink>.errors, counting it as failed there and logging at a limited rate; the rest is written and the batch completes', async () => {
     const source = new ScriptedSource('in', [
       { partition: 'p', values: json({ n: 1 }, { n: 2, bad: true }, { n: 3 }) },
       { partition: 'p', values: json({ n: 4, bad: true }, { n: 5 }) },
@@ -318,11 +318,12 @@ describe('Runtime: errors and ports', () => {
     expect(source.completed.sort()).toEqual([0, 1]);
     expect(metrics.counter('sluice_records_failed_total', { node: 'out' })).toBe(2);
     expect(metrics.counter('sluice_records_written_total', { node: 'out' })).toBe(3);
-    expect(outcome).toMatchObject({ ended: 'end-of-input', failed: 2, dropped: 0, recordsOut: { out: 3 } });
-    expect(outcome.stats.nodes.out).toMatchObject({ role: 'sink', recordsIn: 5, recordsOut: 3, failed: 2 });
+    expect(outcome).toMatchObject({ ended: 'end-of-input', failed: 2, dropped: 2, recordsOut: { out: 3 } });
+    expect(outcome.stats.nodes.out).toMatchObject({ role: 'sink', recordsIn: 5, recordsOut: 3, failed: 2, dropped: 2 });
+    expect(metrics.counter('sluice_records_dropped_total', { node: 'out', port: 'errors' })).toBe(2);
     // The manual clock stands still: the second failure falls inside the interval and is suppressed.
     expect(warnings).toHaveLength(1);
-    expect(warnings[0]!.msg).toMatch(/out: could not prepare a record for writing; dropped/);
+    expect(warnings[0]!.msg).toMatch(/out: record failed and nothing reads out.errors; dropped/);
     expect(warnings[0]!.obj).toMatchObject({ node: 'out', partition: 'p', offset: '1', error: 'cannot prepare {"n":2,"bad":true}' });
   });
 
@@ -420,6 +421,89 @@ describe('Runtime: errors and ports', () => {
     expect(input).toHaveLength(3);
     expect(sink.values).toEqual([1, 2, 3, 1, 2]);
     expect(outcome.recordsOut).toEqual({ raw: 3, out: 5 });
+  });
+});
+
+describe("Runtime: a sink's errors port", () => {
+  const bad = (r: { value: unknown }) => (r.value as { bad?: boolean }).bad === true;
+
+  it('sends records the sink refused or could not prepare to the sinks reading <sink>.errors, with the reason; their batch completes only once those wrote them', async () => {
+    const source = new ScriptedSource('in', [{ partition: 'p', values: json({ n: 1 }, { n: 2, bad: true }, { n: 3, unpreparable: true }) }]);
+    const db = new RecordingSink();
+    db.refusing = bad;
+    db.unpreparable = (r) => (r.value as { unpreparable?: boolean }).unpreparable === true;
+    const dlq = new RecordingSink();
+    dlq.hold();
+    const graph = graphOf([
+      { source: 'in', impl: source },
+      { sink: 'db', impl: db, from: ['in'] },
+      { sink: 'dlq', impl: dlq, from: ['db.errors'] },
+    ]);
+    const runtime = new Runtime(graph, options());
+    const running = runtime.run();
+    await vi.waitUntil(() => dlq.heldWrites > 0);
+    expect(db.values).toEqual([{ n: 1 }]);
+    expect(source.completed).toEqual([]); // two of its records wait for the dead-letter sink
+    dlq.releaseHeld();
+    const outcome = await running;
+    expect(source.completed).toEqual([0]);
+    expect(dlq.writes.flat().map((m) => m.value)).toEqual([{ n: 2, bad: true }, { n: 3, unpreparable: true }]);
+    const reasons = dlq.writes.flat().map((m) => m.headers);
+    expect(reasons).toEqual([
+      { 'sluice-error-node': 'db', 'sluice-error-message': 'refused {"n":2,"bad":true}' },
+      { 'sluice-error-node': 'db', 'sluice-error-message': 'cannot prepare {"n":3,"unpreparable":true}' },
+    ]);
+    expect(outcome).toMatchObject({ failed: 2, dropped: 0, recordsOut: { db: 1, dlq: 2 } });
+  });
+
+  it('never acknowledges a refused record whose dead-letter sink could not write it: the run fails', async () => {
+    const source = new ScriptedSource('in', [{ partition: 'p', values: json({ n: 1 }, { n: 2, bad: true }) }]);
+    const db = new RecordingSink();
+    db.refusing = bad;
+    const dlq = new RecordingSink();
+    dlq.failNext = new Error('dead-letter topic unreachable');
+    const graph = graphOf([
+      { source: 'in', impl: source },
+      { sink: 'db', impl: db, from: ['in'] },
+      { sink: 'dlq', impl: dlq, from: ['db.errors'] },
+    ]);
+    await expect(new Runtime(graph, options()).run()).rejects.toMatchObject({ code: 'E_SINK_WRITE', where: 'sinks.dlq' });
+    expect(db.values).toEqual([{ n: 1 }]);
+    expect(source.completed).toEqual([]);
+  });
+
+  it('at the end, drains sinks in graph order so the last refusals are still written', async () => {
+    const source = new ScriptedSource('in', [{ partition: 'p', values: json({ n: 1, bad: true }) }]);
+    const db = new RecordingSink();
+    db.refusing = bad;
+    db.hold(); // the refusal arrives only while the run is already draining
+    const dlq = new RecordingSink();
+    const graph = graphOf([
+      { source: 'in', impl: source },
+      { sink: 'db', impl: db, from: ['in'] },
+      { sink: 'dlq', impl: dlq, from: ['db.errors'] },
+    ]);
+    const running = new Runtime(graph, options()).run();
+    await vi.waitUntil(() => db.heldWrites > 0);
+    db.releaseHeld();
+    const outcome = await running;
+    expect(dlq.values).toEqual([{ n: 1, bad: true }]);
+    expect(source.completed).toEqual([0]);
+    expect(outcome.recordsOut).toEqual({ db: 0, dlq: 1 });
+  });
+
+  it('refuses a step reading a sink: only sinks read <sink>.errors', () => {
+    expect(
+      () =>
+        new Runtime(
+          graphOf([
+            { source: 'in', impl: new ScriptedSource('in', []) },
+            { sink: 'db', impl: new RecordingSink(), from: ['in'] },
+            { step: 'after', impl: new ScriptedStep(), from: ['db.errors'] },
+          ]),
+          options(),
+        ),
+    ).toThrow(/`after` reads `db.errors`: only a sink can read a sink's port/);
   });
 });
 

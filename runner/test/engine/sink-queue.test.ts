@@ -4,7 +4,8 @@ import type { SluiceError } from '../../src/engine/errors.ts';
 import type { StreamRecord } from '../../src/engine/record.ts';
 import { PrepareFailure } from '../../src/engine/component.ts';
 import { RecordError } from '../../src/engine/errors.ts';
-import { SinkQueue, splitPrepared, type UnpreparedRecord } from '../../src/engine/sink-queue.ts';
+import { releaseRecords } from '../../src/engine/record-acks.ts';
+import { SinkQueue, refusedRecords, splitPrepared, type UnwrittenRecord } from '../../src/engine/sink-queue.ts';
 import { RecordingSink, settle } from './fake-components.ts';
 
 function records(n: number, from = 0): { ack: Ack; records: StreamRecord[]; done: () => boolean } {
@@ -106,12 +107,12 @@ describe('SinkQueue', () => {
     expect(failures[0]).toMatchObject({ code: 'E_SINK_PREPARE' });
   });
 
-  it('writes the records prepare could, drops the ones it failed (counted, reported, released) and acknowledges the batch', async () => {
+  it('writes the records prepare could and hands the ones it failed, with their references, to onUnwritten: the batch completes once they are released', async () => {
     const sink = new RecordingSink();
     sink.unpreparable = (r) => r.value === 1 || r.value === 3;
     const failures: SluiceError[] = [];
-    const unprepared: UnpreparedRecord[] = [];
-    const q = new SinkQueue('out', sink, { capacity: 100, maxBatch: 10 }, (e) => failures.push(e), (f) => unprepared.push(f));
+    const unprepared: UnwrittenRecord[] = [];
+    const q = new SinkQueue('out', sink, { capacity: 100, maxBatch: 10 }, (e) => failures.push(e), (u) => unprepared.push(...u));
     const a = records(4);
     q.push(a.records);
     await q.drain();
@@ -119,8 +120,62 @@ describe('SinkQueue', () => {
     expect(unprepared.map((f) => f.record.position.offset)).toEqual(['1', '3']);
     expect(unprepared[0]!.error.message).toBe('cannot prepare 1');
     expect(q.stats()).toMatchObject({ written: 2, failed: 2, batches: 1 });
+    // Their references moved on with them: the batch waits until whoever took them wrote them.
+    expect(a.done()).toBe(false);
+    releaseRecords(unprepared.map((u) => u.record));
     expect(a.done()).toBe(true);
     expect(failures).toEqual([]);
+  });
+
+  it('hands the messages write refused to onUnwritten with the reason, in batch order, and acknowledges the ones written', async () => {
+    const sink = new RecordingSink();
+    sink.unpreparable = (r) => r.value === 4;
+    sink.refusing = (m) => m.value === 1 || m.value === 3;
+    const unwritten: UnwrittenRecord[] = [];
+    const failures: SluiceError[] = [];
+    const q = new SinkQueue('out', sink, { capacity: 100, maxBatch: 10 }, (e) => failures.push(e), (u) => unwritten.push(...u));
+    const single = records(1); // 0
+    const mixed = records(4, 1); // 1, 2, 3, 4: 1 and 3 refused, 4 unpreparable
+    q.push([...single.records, ...mixed.records]);
+    await q.drain();
+    expect(failures).toEqual([]);
+    expect(sink.values).toEqual([0, 2]);
+    expect(unwritten.map((u) => [u.record.value, u.error.message])).toEqual([
+      [1, 'refused 1'],
+      [3, 'refused 3'],
+      [4, 'cannot prepare 4'],
+    ]);
+    expect(q.stats()).toMatchObject({ written: 2, failed: 3, batches: 1 });
+    expect(single.done()).toBe(true);
+    expect(mixed.done()).toBe(false);
+    releaseRecords(unwritten.map((u) => u.record));
+    expect(mixed.done()).toBe(true);
+  });
+
+  it('without onUnwritten, releases (drops) what it could not write, so the batch completes', async () => {
+    const sink = new RecordingSink();
+    sink.refusing = (m) => m.value === 0;
+    const q = new SinkQueue('out', sink, { capacity: 100, maxBatch: 10 }, () => {});
+    const a = records(2);
+    q.push(a.records);
+    await q.drain();
+    expect(sink.values).toEqual([1]);
+    expect(a.done()).toBe(true);
+  });
+
+  it('fails with E_SINK_WRITE, acknowledging nothing, when write refuses an index it was not given', async () => {
+    const sink = new RecordingSink();
+    sink.write = async () => ({ refused: [{ index: 2, error: new Error('no such message') }] });
+    const failures: SluiceError[] = [];
+    const unwritten: UnwrittenRecord[] = [];
+    const q = new SinkQueue('out', sink, { capacity: 100, maxBatch: 10 }, (e) => failures.push(e), (u) => unwritten.push(...u));
+    const a = records(2);
+    q.push(a.records);
+    await q.drain();
+    expect(failures[0]).toMatchObject({ code: 'E_SINK_WRITE', where: 'sinks.out' });
+    expect(failures[0]!.message).toMatch(/refused message 2 of a write of 2/);
+    expect(unwritten).toEqual([]);
+    expect(a.done()).toBe(false);
   });
 
   it('does not call write when prepare failed every record of a batch, yet acknowledges it', async () => {
@@ -189,5 +244,26 @@ describe('splitPrepared', () => {
 
   it('refuses a result that does not have one entry per record', () => {
     expect(() => splitPrepared('out', recs, [msg(0)])).toThrow(/sink `out` prepared 1 message\(s\) for 3 record\(s\)/);
+  });
+
+  it('names the record of each message, so a refusal by index finds its record', () => {
+    const boom = new RecordError('E_X', 'boom', 'sinks.out');
+    const split = splitPrepared('out', recs, [new PrepareFailure(boom), msg(1), msg(2)]);
+    expect(split.records).toEqual([recs[1], recs[2]]);
+    expect(refusedRecords('out', split.records, { refused: [{ index: 1, error: boom }] })).toEqual([{ record: recs[2], error: boom }]);
+  });
+});
+
+describe('refusedRecords', () => {
+  const recs = records(2).records;
+  const err = new Error('refused');
+
+  it('is empty when write resolved with nothing', () => {
+    expect(refusedRecords('out', recs, undefined)).toEqual([]);
+  });
+
+  it('refuses an index named twice or outside the write', () => {
+    expect(() => refusedRecords('out', recs, { refused: [{ index: 0, error: err }, { index: 0, error: err }] })).toThrow(/refused message 0 of a write of 2/);
+    expect(() => refusedRecords('out', recs, { refused: [{ index: -1, error: err }] })).toThrow(/E_SINK_WRITE|refused message -1/);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compilePlan, topologicalSteps } from '../../src/plan/compile.ts';
+import { compilePlan, topologicalOrder } from '../../src/plan/compile.ts';
 import { loadPipelineText } from '../../src/plan/load-pipeline.ts';
 import { fakeComponents } from '../spec/fake-components.ts';
 
@@ -52,6 +52,19 @@ describe('compilePlan', () => {
     expect(JSON.stringify(plan.nodes.map((n) => n.summary))).not.toMatch(/hunter2|sekrit/);
   });
 
+  it("puts a sink after the sinks whose errors it reads, and gives sinks the port `errors`", () => {
+    const text = SPEC.replace('sinks:\n', 'sinks:\n  dead-letters:\n    from: out.errors\n    kafka: { topic: dlq, password: x }\n');
+    const loaded = loadPipelineText('demo.yaml', text, { env: { PW: 'sekrit' }, registry: fakeComponents });
+    if (!loaded.ok) throw new Error(JSON.stringify(loaded.diagnostics));
+    expect(loaded.plan.nodes.map((n) => `${n.role}:${n.name}:${n.ports.join(',')}`)).toEqual([
+      'source:events:out,errors',
+      'step:first:out,errors',
+      'step:second:out,errors',
+      'sink:out:errors',
+      'sink:dead-letters:errors',
+    ]);
+  });
+
   it('is a plain value', () => {
     expect(JSON.parse(JSON.stringify(plan))).toEqual(plan);
   });
@@ -62,11 +75,11 @@ describe('compilePlan', () => {
       { name: 'a', inputs: [{ node: 'src' }] },
       { name: 'b', inputs: [{ node: 'src' }] },
     ];
-    expect(topologicalSteps(steps).map((s) => s.name)).toEqual(['a', 'c', 'b']);
+    expect(topologicalOrder(steps).map((s) => s.name)).toEqual(['a', 'c', 'b']);
   });
 
   it('throws on a cycle rather than looping', () => {
-    expect(() => topologicalSteps([{ name: 'a', inputs: [{ node: 'b' }] }, { name: 'b', inputs: [{ node: 'a' }] }])).toThrow(/cycle/);
+    expect(() => topologicalOrder([{ name: 'a', inputs: [{ node: 'b' }] }, { name: 'b', inputs: [{ node: 'a' }] }])).toThrow(/cycle/);
     expect(compilePlan).toBeTypeOf('function');
   });
 });

@@ -134,6 +134,11 @@ describe('validateSpec', () => {
     expect(check(VALID.replace('from: hourly.late', 'from: kept.late'))).toEqual(['21:11 E_PORT_UNKNOWN step `kept` has no port `late`']);
   });
 
+  it("accepts `<sink>.errors` as a sink's input: the records a sink could not write", () => {
+    expect(check(VALID + lines('  dead-letters:', '    from: [late.errors, out.errors, events.errors]', '    file: { path: dlq.jsonl }'))).toEqual([]);
+    expect(check(VALID.replace('from: hourly.late', 'from: out.erors'))).toEqual(['21:11 E_PORT_UNKNOWN sink `out` has no port `erors` (did you mean `errors`?)']);
+  });
+
   it('finds cycles, unread sources and dangling steps', () => {
     expect(check(VALID.replace('    from: events\n', '    from: [events, hourly]\n'))).toEqual([
       '9:20 E_CYCLE steps read from each other in a cycle: `kept` -> `hourly` -> `kept`',
