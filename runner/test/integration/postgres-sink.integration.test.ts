@@ -8,7 +8,7 @@ import { Ack } from '../../src/engine/ack.ts';
 import type { StreamRecord } from '../../src/engine/record.ts';
 import type { PostgresSinkConfig } from '../../src/components/sinks/postgres.ts';
 import { postgresSink } from '../../src/components/sinks/postgres.ts';
-import { requireMessages } from '../../src/engine/component.ts';
+import { requireMessages, type WriteResult } from '../../src/engine/component.ts';
 
 const conn = { host: process.env.PGHOST ?? '127.0.0.1', port: Number(process.env.PGPORT ?? 5432), database: 'streaming_db', user: process.env.PGUSER ?? 'postgres' };
 const run = `${process.pid}_${Date.now() % 100000}`;
@@ -21,11 +21,11 @@ function rec(value: Record<string, unknown>): StreamRecord {
   return { key: null, value, time: 0, headers: {}, meta: {}, position: { source: 's', partition: 's/0', offset: '0' }, ack: Ack.none() };
 }
 
-async function writeAll(cfg: PostgresSinkConfig, values: Record<string, unknown>[]): Promise<void> {
+async function writeAll(cfg: PostgresSinkConfig, values: Record<string, unknown>[]): Promise<WriteResult | void> {
   const sink = postgresSink.create(cfg, ctx);
   await sink.open();
   try {
-    await sink.write(requireMessages(await sink.prepare(values.map(rec))));
+    return await sink.write(requireMessages(await sink.prepare(values.map(rec))));
   } finally {
     await sink.close();
   }
@@ -68,12 +68,32 @@ describe('postgres sink', () => {
     ]);
   });
 
-  it('writes a batch in one transaction: a failing row leaves none of the batch', async () => {
+  it('refuses the rows the database refuses and writes the rest of the batch: a NULL in a NOT NULL column, a value its type refuses, a field with no column', async () => {
     const cfg: PostgresSinkConfig = { ...conn, table: `public.${summaries}`, mode: 'insert' };
-    const bad = { ...summary(9, 'x', 1), activity_count: null }; // NOT NULL violation
-    await expect(writeAll(cfg, [summary(8, 'ok', 1), bad])).rejects.toThrow(/writing to public.sink_summaries_.* failed: null value in column "activity_count"/);
-    const rows = await admin.query(`SELECT 1 FROM ${summaries} WHERE employee_id IN (8, 9)`);
-    expect(rows.rowCount).toBe(0);
+    const result = await writeAll(cfg, [
+      summary(8, 'ok', 1),
+      { ...summary(9, 'x', 1), activity_count: null },
+      { ...summary(10, 'x', 1), employee_id: 'Jane Doe' },
+      { ...summary(11, 'x', 1), colour: 'red' },
+      summary(12, 'ok', 2),
+    ]);
+    expect(result?.refused.map((r) => [r.index, (r.error as { code?: string }).code, r.error.message])).toEqual([
+      [1, 'E_PG_SINK_REFUSED', expect.stringMatching(/^public\.sink_summaries_\S+ refused the row: null value in column "activity_count" .* violates not-null constraint \(SQLSTATE 23502\)$/)],
+      [2, 'E_PG_SINK_REFUSED', expect.stringMatching(/refused the row: invalid input syntax for type integer: "…" \(SQLSTATE 22P02\)$/)],
+      [3, 'E_PG_SINK_COLUMN', expect.stringMatching(/^public\.sink_summaries_\S+ has no column `colour`/)],
+    ]);
+    expect(JSON.stringify(result?.refused.map((r) => r.error.message))).not.toContain('Jane Doe');
+    const rows = await admin.query(`SELECT employee_id FROM ${summaries} WHERE employee_id BETWEEN 8 AND 12 ORDER BY employee_id`);
+    expect(rows.rows).toEqual([{ employee_id: 8 }, { employee_id: 12 }]);
+  });
+
+  it('refuses every row when a mapped column does not exist, instead of failing the run on every restart', async () => {
+    const cfg: PostgresSinkConfig = { ...conn, table: `public.${summaries}`, mode: 'insert', columns: { employee_id: 'employee_id', nickname: 'activity_type' } };
+    const result = await writeAll(cfg, [summary(13, 'a', 1), summary(14, 'b', 1)]);
+    expect(result?.refused.map((r) => [r.index, r.error.message])).toEqual([
+      [0, expect.stringMatching(/has no column `nickname`/)],
+      [1, expect.stringMatching(/has no column `nickname`/)],
+    ]);
   });
 
   it('says what to do when the table is missing, and creates it only when told', async () => {

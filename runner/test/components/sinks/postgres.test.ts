@@ -7,7 +7,7 @@ import { RecordError } from '../../../src/engine/errors.ts';
 import { Metrics } from '../../../src/engine/metrics.ts';
 import type { StreamRecord } from '../../../src/engine/record.ts';
 import type { PostgresSinkConfig } from '../../../src/components/sinks/postgres.ts';
-import { isTransient, postgresSink } from '../../../src/components/sinks/postgres.ts';
+import { isRowRefusal, isTransient, PostgresSink, postgresSink, refusalMessage } from '../../../src/components/sinks/postgres.ts';
 import { POSTGRES_TRANSACTION, type PostgresCheckpointTransaction } from '../../../src/io/postgres/state-store.ts';
 import type { Statement } from '../../../src/io/postgres/table-writer.ts';
 
@@ -82,6 +82,25 @@ describe('isTransient', () => {
   });
 });
 
+describe('row refusals', () => {
+  const pgError = (code: string, message: string) => Object.assign(new Error(message), { code, severity: 'ERROR' });
+
+  it('are the errors about what one row holds: its values, its constraints, its fields; not the table, the connection or a lock', () => {
+    for (const code of ['22P02', '22001', '22003', '23502', '23505', '23514', '42703', '42804']) expect(isRowRefusal(pgError(code, code)), code).toBe(true);
+    for (const code of ['42P01', '42P10', '42501', '40001', '08006', '57P01']) expect(isRowRefusal(pgError(code, code)), code).toBe(false);
+    expect(isRowRefusal(new Error('Connection terminated unexpectedly'))).toBe(false);
+  });
+
+  it('carry the reason without the refused value, which a data exception quotes', () => {
+    expect(refusalMessage(pgError('22P02', 'invalid input syntax for type integer: "Jane Doe, 12 Main St"'))).toBe('invalid input syntax for type integer: "…" (SQLSTATE 22P02)');
+    expect(refusalMessage(pgError('22003', 'value "99999999999" is out of range for type integer'))).toBe('value "…" is out of range for type integer (SQLSTATE 22003)');
+    // Constraint and column errors quote identifiers, which say where to look.
+    expect(refusalMessage(pgError('23502', 'null value in column "activity_count" of relation "t" violates not-null constraint'))).toBe(
+      'null value in column "activity_count" of relation "t" violates not-null constraint (SQLSTATE 23502)',
+    );
+  });
+});
+
 describe('postgres sink under exactly-once', () => {
   /** A checkpoint transaction that records what is executed in it. */
   function transaction(target: string, fail?: Error): PostgresCheckpointTransaction & { executed: Statement[][] } {
@@ -131,9 +150,34 @@ describe('postgres sink under exactly-once', () => {
     await expect(postgresSink.create(base, exactlyOnce()).open()).rejects.toMatchObject({ code: 'E_DELIVERY', message: expect.stringContaining('checkpoint.store must be postgres') });
   });
 
+  it('refuses, before writing, rows with a field the table has no column for: a failed statement would lose the whole transaction', async () => {
+    const tx = transaction('postgres@127.0.0.1:5432/streaming_db');
+    const clock = new ManualClock(0);
+    let reads = 0;
+    let columns = new Set(['id', 'v']);
+    const sink = new PostgresSink(base, { ...exactlyOnce(tx), clock }, async () => {
+      reads++;
+      return columns;
+    });
+    await sink.open();
+    const result = await sink.write(requireMessages(await sink.prepare([record({ id: 1, v: 'a' }), record({ id: 2, v: 'b', colour: 'red' }), record({ id: 3 })])));
+    expect(result?.refused.map((r) => [r.index, r.error.message])).toEqual([[1, 'public.employee_activity_summaries has no column `colour` (add it, or map fields with `columns`)']]);
+    expect(result?.refused[0]!.error).toMatchObject({ code: 'E_PG_SINK_COLUMN', where: 'sinks.summaries-db' });
+    expect(tx.executed).toHaveLength(1);
+    expect(tx.executed[0]![0]!.values).toEqual([1, 'a', 3, null]);
+    // The columns are read once, and again only when a row needs one the list lacks and it is 10 s old.
+    await sink.write(requireMessages(await sink.prepare([record({ id: 4, colour: 'blue' })])));
+    expect(reads).toBe(1);
+    columns = new Set(['id', 'v', 'colour']); // ALTER TABLE ... ADD COLUMN colour
+    clock.advance(10_000);
+    expect(await sink.write(requireMessages(await sink.prepare([record({ id: 5, colour: 'green' })])))).toBeUndefined();
+    expect(reads).toBe(2);
+    expect(tx.executed.at(-1)![0]!.values).toEqual([5, 'green']);
+  });
+
   it('does not retry inside the transaction: a lost connection fails the write at once, saying a restart resumes from the last checkpoint', async () => {
     const lost = new Error('Connection terminated unexpectedly');
-    const sink = postgresSink.create(base, exactlyOnce(transaction('postgres@127.0.0.1:5432/streaming_db', lost)));
+    const sink = new PostgresSink(base, exactlyOnce(transaction('postgres@127.0.0.1:5432/streaming_db', lost)), async () => new Set(['id']));
     await sink.open();
     await expect(sink.write(requireMessages(await sink.prepare([record({ id: 1 })])))).rejects.toMatchObject({
       code: 'E_PG_SINK',
