@@ -1,18 +1,37 @@
 /**
- * `kafka` sink: writes records as JSON to a topic (fixed, or chosen per record by an expression),
- * keyed by an expression, through an idempotent producer with acks=all. `write` resolves only once
- * every message is acknowledged by the brokers; a message that cannot be written makes it throw,
- * so the records' source offsets are never committed.
+ * `kafka` sink: writes records as JSON (or, with `value_format: raw`, text and bytes as they are) to
+ * a topic (fixed, or chosen per record by an expression), keyed by an expression, through an
+ * idempotent producer with acks=all. `write` resolves only once every message is acknowledged by
+ * the brokers. A message larger than the topic takes is refused (its record goes to
+ * `<sink>.errors`); a write that fails otherwise (the brokers unreachable) throws, so the records'
+ * source offsets are never committed.
  */
-import { PrepareFailure, type ComponentContext, type OutboundMessage, type Prepared, type Sink, type SinkDef } from '../../engine/component.ts';
+import {
+  PrepareFailure,
+  type ComponentContext,
+  type OutboundMessage,
+  type Prepared,
+  type RefusedMessage,
+  type Sink,
+  type SinkDef,
+  type WriteResult,
+} from '../../engine/component.ts';
 import { parseDuration } from '../../engine/duration.ts';
-import { ConfigError, RecordError, errorMessage } from '../../engine/errors.ts';
+import { ConfigError, ConnectionError, RecordError, errorMessage } from '../../engine/errors.ts';
 import { EvalFailure, compileExpression, evaluateRecords, type Expression } from '../../engine/expression.ts';
 import { stringifyJson } from '../../engine/json.ts';
 import type { Headers, StreamRecord } from '../../engine/record.ts';
 import { duration, expression, object } from '../../engine/schema.ts';
 import { KAFKA_TRANSACTION } from '../../io/kafka/changelog-store.ts';
-import { DEFAULT_CHUNK_SIZE, createProducer, type Compression, type KafkaProducer, type ProducedMessage } from '../../io/kafka/client.ts';
+import {
+  DEFAULT_CHUNK_SIZE,
+  createProducer,
+  isMessageTooLarge,
+  type Compression,
+  type KafkaProducer,
+  type ProducedMessage,
+  type ProducerOptions,
+} from '../../io/kafka/client.ts';
 import {
   connectionFromConfig,
   connectionSchemaProperties,
@@ -28,11 +47,19 @@ export interface KafkaSinkConfig extends ConnectionConfig {
   key?: string;
   value?: string;
   headers?: Record<string, string>;
+  value_format?: ValueFormat;
+  max_message_bytes?: number;
   compression?: Compression;
   linger?: string;
   batch_size?: number;
   retry_for?: string;
 }
+
+/** `json`: every value as JSON. `raw`: text and bytes as they are (a dead letter's original message), other values as JSON. */
+export type ValueFormat = 'json' | 'raw';
+
+/** Java's producer default (`max.request.size`), just under the brokers' default `message.max.bytes`. */
+export const DEFAULT_MAX_MESSAGE_BYTES = 1_048_576;
 
 const schema = object(
   'Write records to Kafka as JSON. Set exactly one of `topic` and `topic_expr`.',
@@ -45,6 +72,22 @@ const schema = object(
       ['$string(employee_id)'],
     ),
     value: expression('JSONata projection of the value to write. Default: the record value.', ['{ "id": id, "type": activity_type }']),
+    value_format: {
+      type: 'string',
+      enum: ['json', 'raw'],
+      default: 'json',
+      description:
+        '`json` writes every value as JSON (a string becomes a JSON string, quoted). `raw` writes a string or bytes as they are, and any other value as JSON: for a dead-letter topic, where a message that could not be decoded must keep its original bytes (as Kafka Connect\'s dead-letter queue does with the ByteArrayConverter).',
+      examples: ['raw'],
+    },
+    max_message_bytes: {
+      type: 'integer',
+      minimum: 1,
+      default: DEFAULT_MAX_MESSAGE_BYTES,
+      description:
+        'A message whose key, value and headers take more bytes is not sent: its record goes to `<sink>.errors` (Kafka\'s own limit is the topic\'s `max.message.bytes`, 1 MB by default; set this to it when it is lower). A message the broker refuses as too large is refused the same way.',
+      examples: [1048576],
+    },
     headers: {
       type: 'object',
       additionalProperties: expression('JSONata for the header value; strings as they are, other values as JSON.', ['$meta.op']),
@@ -91,10 +134,26 @@ export function encodeHeader(value: unknown): string | undefined {
   return typeof value === 'string' ? value : stringifyJson(value);
 }
 
-/** The value bytes of a prepared message: JSON, and a tombstone (null) for a null value. */
-export function encodeValue(value: unknown): string | null {
-  return value === undefined || value === null ? null : stringifyJson(value);
+/**
+ * The value bytes of a prepared message: JSON, and a tombstone (null) for a null value. `raw`: a
+ * string or bytes as they are (a dead letter keeps the message it was), anything else as JSON.
+ */
+export function encodeValue(value: unknown, format: ValueFormat = 'json'): string | Buffer | null {
+  if (value === undefined || value === null) return null;
+  if (format === 'raw' && (typeof value === 'string' || Buffer.isBuffer(value))) return value;
+  return stringifyJson(value);
 }
+
+/** Bytes of a message as the size limit counts them: key, value, and each header's name and value. */
+export function messageBytes(m: ProducedMessage): number {
+  const size = (v: string | Buffer | null) => (v === null ? 0 : typeof v === 'string' ? Buffer.byteLength(v) : v.length);
+  let n = size(m.key) + size(m.value);
+  for (const [name, value] of Object.entries(m.headers ?? {})) n += Buffer.byteLength(name) + Buffer.byteLength(value);
+  return n;
+}
+
+/** How the sink gets its producer; tests pass one that refuses what they choose. */
+export type ProducerFactory = (connection: KafkaConnection, options: ProducerOptions, logger: ComponentContext['logger']) => KafkaProducer;
 
 interface Compiled {
   topic: string | Expression;
@@ -138,6 +197,7 @@ export class KafkaSink implements Sink {
     private readonly config: KafkaSinkConfig,
     private readonly connection: KafkaConnection,
     private readonly ctx: ComponentContext,
+    private readonly makeProducer: ProducerFactory = createProducer,
   ) {
     this.where = `sinks.${ctx.name}`;
     this.compiled = compile(config, this.where);
@@ -161,7 +221,7 @@ export class KafkaSink implements Sink {
       this.queue = new LingerQueue((items) => tx.send(items), linger, batchSize);
       return;
     }
-    const producer = createProducer(
+    const producer = this.makeProducer(
       this.connection,
       {
         compression: this.config.compression ?? 'gzip',
@@ -240,20 +300,76 @@ export class KafkaSink implements Sink {
     return build(columns as (unknown[] | undefined)[]);
   }
 
-  async write(messages: OutboundMessage[]): Promise<void> {
+  /**
+   * Sends the messages; resolves once the brokers have them all. A message over `max_message_bytes`
+   * is refused unsent. When the broker refuses a request as too large (a topic whose limit is lower),
+   * its messages are sent again one at a time (at-least-once: the others of the request may have
+   * been written already, and are written again) and those it refuses alone are refused. Under
+   * exactly-once such a refusal fails the run: the messages share the checkpoint's transaction.
+   */
+  async write(messages: OutboundMessage[]): Promise<WriteResult | void> {
     if (!this.queue) throw new ConfigError('E_SINK_NOT_OPEN', 'kafka sink written before open()', this.where);
-    const produced: ProducedMessage[] = new Array(messages.length);
+    const limit = this.config.max_message_bytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+    const format = this.config.value_format ?? 'json';
+    const produced: ProducedMessage[] = [];
+    const indices: number[] = [];
+    const refused: RefusedMessage[] = [];
     for (let i = 0; i < messages.length; i++) {
       const m = messages[i]!;
-      produced[i] = {
+      const p: ProducedMessage = {
         topic: m.topic ?? (this.compiled.topic as string),
         key: encodeKey(m.key),
-        value: encodeValue(m.value),
+        value: encodeValue(m.value, format),
         ...(m.headers && Object.keys(m.headers).length ? { headers: m.headers } : {}),
       };
+      const bytes = messageBytes(p);
+      if (bytes > limit) {
+        refused.push({ index: i, error: this.tooLarge(`is ${bytes} bytes, more than max_message_bytes (${limit})`) });
+        continue;
+      }
+      produced.push(p);
+      indices.push(i);
     }
-    await this.queue.add(produced);
-    this.ctx.metrics.inc('kafka_produced_total', { sink: this.ctx.name }, produced.length);
+    if (produced.length > 0) {
+      try {
+        await this.queue.add(produced);
+      } catch (err) {
+        if (!isMessageTooLarge(err)) throw err;
+        if (!this.producer) {
+          throw new ConnectionError(
+            'E_KAFKA_PRODUCE',
+            `${errorMessage(err)}: the broker refused a message as too large inside the checkpoint transaction; set max_message_bytes to the topic's max.message.bytes so such messages are refused before they are sent`,
+            this.where,
+            { cause: err },
+          );
+        }
+        refused.push(...(await this.sendOneByOne(this.producer, produced, indices)));
+      }
+    }
+    this.ctx.metrics.inc('kafka_produced_total', { sink: this.ctx.name }, messages.length - refused.length);
+    if (refused.length === 0) return;
+    this.ctx.metrics.inc('kafka_refused_total', { sink: this.ctx.name }, refused.length);
+    refused.sort((a, b) => a.index - b.index);
+    return { refused };
+  }
+
+  /** After the broker refused a request as too large: each message alone, so only those it refuses alone are refused. */
+  private async sendOneByOne(producer: KafkaProducer, produced: readonly ProducedMessage[], indices: readonly number[]): Promise<RefusedMessage[]> {
+    this.ctx.logger.warn({ sink: this.ctx.name, messages: produced.length }, 'the broker refused a message as too large; sending the batch one message at a time to find which');
+    const refused: RefusedMessage[] = [];
+    for (let j = 0; j < produced.length; j++) {
+      try {
+        await producer.send([produced[j]!]);
+      } catch (err) {
+        if (!isMessageTooLarge(err)) throw err;
+        refused.push({ index: indices[j]!, error: this.tooLarge(`of ${messageBytes(produced[j]!)} bytes was refused by the broker as too large (the topic's max.message.bytes)`) });
+      }
+    }
+    return refused;
+  }
+
+  private tooLarge(what: string): RecordError {
+    return new RecordError('E_MESSAGE_TOO_LARGE', `the message ${what}`, this.where);
   }
 
   async close(): Promise<void> {
@@ -271,12 +387,12 @@ export const kafkaSink: SinkDef<KafkaSinkConfig> = {
   name: 'kafka',
   summary: 'Write records to Kafka as JSON through an idempotent producer (acks=all, gzip), keyed by an expression.',
   description:
-    'Writes are batched (`linger`, `batch_size`) and retried with backoff for `retry_for`; a record that cannot be written fails the run and its source offsets are not committed. A record whose `key`, `value`, `topic_expr` or `headers` expression fails (or whose `topic_expr` gives no topic name) is counted as failed at the sink, logged and dropped; the rest are written. Message timestamps are the write time, so topic retention counts from then.',
+    'Writes are batched (`linger`, `batch_size`) and retried with backoff for `retry_for`; when the brokers stay unreachable the run fails and the source offsets are not committed. A record that cannot become a message (its `key`, `value`, `topic_expr` or `headers` expression fails, or its `topic_expr` gives no topic name) and a message larger than `max_message_bytes` or than the broker takes go to `<sink>.errors` with the reason (or are counted, logged and dropped when nothing reads it); the rest are written. `value_format: raw` writes text and bytes as they are, so a dead-letter topic holds the original message. Message timestamps are the write time, so topic retention counts from then.',
   schema,
   describe(config) {
     const conn = describeConnectionConfig(config);
     const topic = config.topic ?? `topic_expr ${config.topic_expr}`;
-    return `kafka ${topic}, key ${config.key ?? 'record key'}, ${config.compression ?? 'gzip'}, at ${conn}`;
+    return `kafka ${topic}, key ${config.key ?? 'record key'}${config.value_format === 'raw' ? ', raw values' : ''}, ${config.compression ?? 'gzip'}, at ${conn}`;
   },
   create(config, ctx) {
     return new KafkaSink(config, connectionFromConfig(config, `sluice-${ctx.name}`, `sinks.${ctx.name}`), ctx);

@@ -134,6 +134,17 @@ const PERMANENT_ERROR_TYPES = new Set([
   'INVALID_REQUIRED_ACKS',
 ]);
 
+/**
+ * Whether a produce failed because a message (or the request carrying it) is larger than the topic
+ * takes: no retry helps, but the others of the request may be written without it.
+ */
+export function isMessageTooLarge(err: unknown): boolean {
+  return causes(err).some((e) => {
+    const type = (e as { type?: unknown }).type;
+    return type === 'MESSAGE_TOO_LARGE' || type === 'RECORD_LIST_TOO_LARGE';
+  });
+}
+
 /** Whether retrying a failed produce can succeed (a broker restart can; a too-large message cannot). */
 export function isPermanentKafkaError(err: unknown): boolean {
   return causes(err).some((e) => {

@@ -6,7 +6,8 @@ import { ConfigError, RecordError } from '../../../src/engine/errors.ts';
 import { silentLogger } from '../../../src/engine/logger.ts';
 import { Metrics } from '../../../src/engine/metrics.ts';
 import type { StreamRecord } from '../../../src/engine/record.ts';
-import { encodeHeader, encodeKey, encodeValue, kafkaSink, type KafkaSinkConfig } from '../../../src/components/sinks/kafka.ts';
+import { encodeHeader, encodeKey, encodeValue, KafkaSink, kafkaSink, messageBytes, type KafkaSinkConfig, type ProducerFactory } from '../../../src/components/sinks/kafka.ts';
+import type { ProducedMessage } from '../../../src/io/kafka/client.ts';
 
 const ctx: ComponentContext = { name: 'processed', logger: silentLogger, clock: systemClock, metrics: new Metrics(), mode: 'test' };
 
@@ -105,6 +106,76 @@ describe('kafka sink: prepare (pure, what golden files record)', () => {
   });
 });
 
+describe('kafka sink: write', () => {
+  /** A producer that keeps what it sent and refuses, as the broker does, what `tooLarge` picks. */
+  function fakeProducer(tooLarge: (m: ProducedMessage) => boolean = () => false): { factory: ProducerFactory; sent: ProducedMessage[]; requests: number } {
+    const state = { sent: [] as ProducedMessage[], requests: 0, factory: undefined as unknown as ProducerFactory };
+    state.factory = () => ({
+      connect: async () => {},
+      close: async () => {},
+      send: async (messages) => {
+        state.requests++;
+        if (messages.some(tooLarge)) {
+          const broker = Object.assign(new Error('The request included a message larger than the max message size the server will accept'), { type: 'MESSAGE_TOO_LARGE' });
+          throw Object.assign(new Error(`cannot write ${messages.length} message(s)`), { cause: broker });
+        }
+        state.sent.push(...messages);
+      },
+    });
+    return state;
+  }
+
+  const conn = { brokers: ['localhost:9092'], clientId: 'test' };
+
+  it('writes raw values as they are with value_format: raw', async () => {
+    const producer = fakeProducer();
+    const sink = new KafkaSink({ ...base, value_format: 'raw', linger: '0ms' }, conn, ctx, producer.factory);
+    await sink.open();
+    await sink.write([{ topic: 'out', key: null, value: 'this is not JSON' }, { topic: 'out', key: null, value: { n: 1 } }]);
+    expect(producer.sent.map((m) => m.value)).toEqual(['this is not JSON', '{"n":1}']);
+  });
+
+  it('refuses, unsent, a message over max_message_bytes, naming its size; the others are written', async () => {
+    const producer = fakeProducer();
+    const sink = new KafkaSink({ ...base, max_message_bytes: 100, linger: '0ms' }, conn, ctx, producer.factory);
+    await sink.open();
+    const result = await sink.write([
+      { topic: 'out', key: 'a', value: 'small' },
+      { topic: 'out', key: 'b', value: 'x'.repeat(200) },
+    ]);
+    expect(result?.refused.map((r) => [r.index, r.error.message])).toEqual([[1, 'the message is 203 bytes, more than max_message_bytes (100)']]);
+    expect(result?.refused[0]!.error).toMatchObject({ code: 'E_MESSAGE_TOO_LARGE', where: 'sinks.processed' });
+    expect(producer.sent.map((m) => m.key)).toEqual(['a']);
+  });
+
+  it('when the broker refuses a request as too large, sends its messages one at a time and refuses only those it refuses alone', async () => {
+    const producer = fakeProducer((m) => typeof m.value === 'string' && m.value.length > 50);
+    const sink = new KafkaSink({ ...base, linger: '0ms' }, conn, ctx, producer.factory);
+    await sink.open();
+    const result = await sink.write([
+      { topic: 'out', key: 'a', value: 1 },
+      { topic: 'out', key: 'b', value: 'y'.repeat(60) },
+      { topic: 'out', key: 'c', value: 3 },
+    ]);
+    expect(result?.refused.map((r) => [r.index, r.error.message])).toEqual([[1, "the message of 63 bytes was refused by the broker as too large (the topic's max.message.bytes)"]]);
+    expect(producer.sent.map((m) => m.key)).toEqual(['a', 'c']);
+    expect(producer.requests).toBe(4);
+  });
+
+  it('still fails the write on anything else, such as brokers that stay unreachable', async () => {
+    const factory: ProducerFactory = () => ({
+      connect: async () => {},
+      close: async () => {},
+      send: async () => {
+        throw new Error('cannot write 1 message(s): Connection timeout');
+      },
+    });
+    const sink = new KafkaSink({ ...base, linger: '0ms' }, conn, ctx, factory);
+    await sink.open();
+    await expect(sink.write([{ topic: 'out', key: 'a', value: 1 }])).rejects.toThrow(/Connection timeout/);
+  });
+});
+
 describe('kafka sink: encodings', () => {
   it('keys: strings as is, scalars as text, objects as JSON, nothing as no key', () => {
     expect(encodeKey('a')).toBe('a');
@@ -120,6 +191,18 @@ describe('kafka sink: encodings', () => {
     expect(encodeValue({ big: 12345678901234567890n })).toBe('{"big":12345678901234567890}');
     expect(encodeValue('s')).toBe('"s"');
     expect(encodeValue(null)).toBeNull();
+  });
+
+  it('raw values: text and bytes as they are (a dead letter keeps its original message), anything else as JSON', () => {
+    expect(encodeValue('this is not JSON', 'raw')).toBe('this is not JSON');
+    const bytes = Buffer.from([0xff, 0xfe, 0x41]);
+    expect(encodeValue(bytes, 'raw')).toBe(bytes);
+    expect(encodeValue({ id: 1 }, 'raw')).toBe('{"id":1}');
+    expect(encodeValue(null, 'raw')).toBeNull();
+  });
+
+  it('counts a message\'s bytes as the size limit does: key, value, header names and values', () => {
+    expect(messageBytes({ topic: 't', key: 'ké', value: Buffer.alloc(10), headers: { h: 'vv' } })).toBe(3 + 10 + 1 + 2);
   });
 
   it('headers: strings as is, others as JSON, nothing left out', () => {
