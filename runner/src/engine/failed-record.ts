@@ -4,6 +4,7 @@
  * the reason travels alongside it, in headers (for sinks that write headers) and in `$meta.error`
  * (for steps: `set: { reason: $meta.error.message }`).
  */
+import { isUtf8 } from 'node:buffer';
 import type { Ack } from './ack.ts';
 import { SluiceError, boundedMessage, errorMessage } from './errors.ts';
 import { RefusedValue, type RawMessage, type StreamRecord } from './record.ts';
@@ -41,10 +42,16 @@ export function failedRecord(rec: StreamRecord, node: string, error: unknown): S
   };
 }
 
-/** Bytes become UTF-8 text so an errors sink can write them as JSON; a refused value (never read) null; anything else stays. */
+/**
+ * Bytes become UTF-8 text, so JSON sinks write them and expressions read them, when they are valid
+ * UTF-8 (the text then encodes back to the same bytes); other bytes stay bytes, which a raw sink
+ * writes as they came (`value_format: raw`) and a JSON sink as `{"type":"Buffer","data":[...]}`,
+ * either way without loss. A refused value (never read whole) is null; anything else stays.
+ */
 function rawText(v: unknown): unknown {
   if (v instanceof RefusedValue) return null;
-  return Buffer.isBuffer(v) ? v.toString('utf8') : v;
+  if (Buffer.isBuffer(v)) return isUtf8(v) ? v.toString('utf8') : v;
+  return v;
 }
 
 /** A message its source's format could not decode, as `<source>.errors` carries it. */

@@ -24,6 +24,13 @@ describe('failed records', () => {
     expect(failed.meta.error).toEqual({ node: 'in', message: 'Unexpected token' });
   });
 
+  it('keep bytes that are not UTF-8 as bytes, so a dead letter holds the original message', () => {
+    const ack = new Ack(() => {});
+    const bytes = Buffer.from([0x7b, 0xff, 0xfe, 0x7d]);
+    const failed = undecodableRecord({ key: null, value: bytes, headers: {}, timestamp: 0, position }, 'in', ack, new Error('not JSON'));
+    expect(failed.value).toBe(bytes);
+  });
+
   it('carry a reason cut to MAX_ERROR_MESSAGE_LENGTH in headers and $meta.error, whatever threw it', () => {
     const ack = new Ack(() => {});
     const rec = { key: null, value: {}, time: 0, headers: {}, meta: {}, position, ack };

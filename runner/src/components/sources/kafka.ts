@@ -7,9 +7,9 @@
 import { Ack } from '../../engine/ack.ts';
 import type { ComponentContext, RawBatch, Source, SourceDef, SourceOutput } from '../../engine/component.ts';
 import { parseDuration } from '../../engine/duration.ts';
-import { ConfigError, ConnectionError, errorMessage } from '../../engine/errors.ts';
+import { ConfigError, ConnectionError, RecordError, errorMessage } from '../../engine/errors.ts';
 import { OffsetTracker } from '../../engine/offset-tracker.ts';
-import type { RawMessage } from '../../engine/record.ts';
+import { RefusedValue, type RawMessage } from '../../engine/record.ts';
 import { duration, object } from '../../engine/schema.ts';
 import {
   createGroupConsumer,
@@ -41,6 +41,15 @@ export interface KafkaSourceConfig extends ConnectionConfig {
 }
 
 const DEFAULT_MAX_MESSAGE_BYTES = 1_048_576;
+
+/** Headers of an oversized message's dead letter: its size, and where the original is (its value is left out). */
+export const ERROR_SIZE_HEADER = 'sluice-error-size';
+export const ERROR_TOPIC_HEADER = 'sluice-error-topic';
+export const ERROR_PARTITION_HEADER = 'sluice-error-partition';
+export const ERROR_OFFSET_HEADER = 'sluice-error-offset';
+
+/** An oversized message's key is kept in its dead letter up to this size: an id, not a payload. */
+const MAX_DEAD_LETTER_KEY_BYTES = 1024;
 
 const schema = object(
   'Consume Kafka topics as a consumer group. Set exactly one of `topic`, `topics`, `topic_pattern`.',
@@ -86,7 +95,8 @@ const schema = object(
       type: 'integer',
       minimum: 1,
       default: DEFAULT_MAX_MESSAGE_BYTES,
-      description: 'Messages whose key plus value is larger are skipped and counted (`kafka_oversized_total`), not decoded.',
+      description:
+        'A message whose key plus value is larger is not decoded: it goes to `<source>.errors` (and so to a dead-letter sink) with its size in the header `sluice-error-size` and its topic, partition and offset in `sluice-error-topic`, `-partition`, `-offset`; its value is left out (null), its key kept up to 1 KiB. Counted in `kafka_oversized_total`.',
       examples: [1048576],
     },
     session_timeout: duration('How long the group waits for a silent member before it reassigns its partitions.', ['30s']),
@@ -285,19 +295,20 @@ export class KafkaSource implements Source {
     const limit = this.config.max_message_bytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     const messages: RawMessage[] = [];
     for (const m of fresh) {
-      if (m.size > limit) {
-        this.ctx.metrics.inc('kafka_oversized_total', { source: this.ctx.name });
-        this.ctx.logger.warn({ partition: owned.id, offset: m.offset, bytes: m.size, limit }, 'kafka message larger than max_message_bytes: skipped');
-        continue;
-      }
-      messages.push({
+      const message: RawMessage = {
         key: m.key,
         value: m.value,
         headers: m.headers,
         timestamp: m.timestamp,
         position: { source: this.ctx.name, partition: owned.id, offset: m.offset },
         meta: { topic: owned.topic, partition: owned.partition, offset: m.offset },
-      });
+      };
+      if (m.size > limit) {
+        this.ctx.metrics.inc('kafka_oversized_total', { source: this.ctx.name });
+        messages.push(this.oversized(message, owned, m.size, limit));
+        continue;
+      }
+      messages.push(message);
     }
 
     // One tracker entry per batch: the Ack completes for the whole batch at once.
@@ -313,6 +324,34 @@ export class KafkaSource implements Source {
     }
     const raw: RawBatch = { partition: id, messages, ack };
     await this.emitWithHeartbeat(raw, control);
+  }
+
+  /**
+   * A message over `max_message_bytes`, as `<source>.errors` gets it. Its value is left out, not cut:
+   * a cut message cannot be replayed, and a dead-letter topic would refuse it whole (its limit is
+   * the brokers' default too). The headers say how large it was and where to read the original
+   * while the topic retains it.
+   */
+  private oversized(message: RawMessage, owned: OwnedPartition, size: number, limit: number): RawMessage {
+    const offset = message.position.offset;
+    const error = new RecordError(
+      'E_MESSAGE_TOO_LARGE',
+      `message of ${size} bytes is larger than max_message_bytes (${limit}); its value is left out, read it at ${owned.topic} partition ${owned.partition} offset ${offset}`,
+      `sources.${this.ctx.name}`,
+    );
+    const key = message.key;
+    return {
+      ...message,
+      key: Buffer.isBuffer(key) && key.length > MAX_DEAD_LETTER_KEY_BYTES ? null : key,
+      value: new RefusedValue(error),
+      headers: {
+        ...message.headers,
+        [ERROR_SIZE_HEADER]: String(size),
+        [ERROR_TOPIC_HEADER]: owned.topic,
+        [ERROR_PARTITION_HEADER]: String(owned.partition),
+        [ERROR_OFFSET_HEADER]: offset,
+      },
+    };
   }
 
   /** Hands a batch over; while the pipeline is full, keeps the group membership alive. */

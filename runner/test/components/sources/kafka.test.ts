@@ -1,10 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import type { ComponentContext, RawBatch, SourceOutput } from '../../../src/engine/component.ts';
 import { systemClock } from '../../../src/engine/clock.ts';
-import { ConfigError, ConnectionError } from '../../../src/engine/errors.ts';
+import { ConfigError, ConnectionError, RecordError } from '../../../src/engine/errors.ts';
+import { undecodableRecord } from '../../../src/engine/failed-record.ts';
+import { RefusedValue } from '../../../src/engine/record.ts';
+import { jsonFormat } from '../../../src/components/formats/json.ts';
 import { silentLogger } from '../../../src/engine/logger.ts';
 import { Metrics } from '../../../src/engine/metrics.ts';
-import type { ConsumerHandlers, FetchedBatch, FetchedMessage, GroupConsumer, TopicPartition } from '../../../src/io/kafka/client.ts';
+import type { ConsumerHandlers, ConsumerOptions, FetchedBatch, FetchedMessage, GroupConsumer, TopicPartition } from '../../../src/io/kafka/client.ts';
 import {
   KafkaSource,
   assignmentChange,
@@ -203,20 +206,43 @@ describe('kafka source: offsets', () => {
     expect(out.batches[1]!.messages).toHaveLength(3);
   });
 
-  it('skips and counts messages over max_message_bytes; a batch of only those is committable at once', async () => {
+  it('hands a message over max_message_bytes on undecoded, for <source>.errors: value left out, its size and origin in headers, counted', async () => {
     const { consumer, source, out, metrics } = setup({ max_message_bytes: 100 });
     await flush();
     consumer.handlers.onAssignment([{ topic: 't', partition: 0 }]);
     const b = batch('t', 0, 0, 2);
     b.messages[1] = { ...b.messages[1]!, size: 5_000 };
     await consumer.deliver(b);
-    expect(out.batches[0]!.messages.map((m) => m.position.offset)).toEqual(['0', '2']);
-    await consumer.deliver({ topic: 't', partition: 0, messages: [{ ...msg(3), size: 1_000 }], lastOffset: '3' });
-    expect(out.batches).toHaveLength(1);
-    expect(metrics.counter('kafka_oversized_total', { source: 'activities' })).toBe(2);
+    const messages = out.batches[0]!.messages;
+    expect(messages.map((m) => m.position.offset)).toEqual(['0', '1', '2']);
+    expect(messages[1]!.value).toBeInstanceOf(RefusedValue);
+    expect(() => jsonFormat.create({}, ctx()).decode(messages[1]!)).toThrow(
+      'message of 5000 bytes is larger than max_message_bytes (100); its value is left out, read it at t partition 0 offset 1',
+    );
+    // What the dead-letter sink gets: no value, the key, the reason and where the original is.
+    const dead = undecodableRecord(messages[1]!, 'activities', out.batches[0]!.ack, new RecordError('E_MESSAGE_TOO_LARGE', 'too large'));
+    expect(dead).toMatchObject({ key: 'k', value: null });
+    expect(dead.headers).toEqual({
+      h: 'v',
+      'sluice-error-size': '5000',
+      'sluice-error-topic': 't',
+      'sluice-error-partition': '0',
+      'sluice-error-offset': '1',
+      'sluice-error-node': 'activities',
+      'sluice-error-message': 'too large',
+    });
+    expect(metrics.counter('kafka_oversized_total', { source: 'activities' })).toBe(1);
     out.ackBatch(0);
     await source.commit();
-    expect(consumer.commits).toEqual([[{ topic: 't', partition: 0, offset: '4' }]]);
+    expect(consumer.commits).toEqual([[{ topic: 't', partition: 0, offset: '3' }]]);
+  });
+
+  it('leaves out an oversized message\'s key too when it is more than an id (over 1 KiB)', async () => {
+    const { consumer, out } = setup({ max_message_bytes: 100 });
+    await flush();
+    consumer.handlers.onAssignment([{ topic: 't', partition: 0 }]);
+    await consumer.deliver({ topic: 't', partition: 0, messages: [{ ...msg(0), key: Buffer.alloc(2000), size: 2010 }], lastOffset: '0' });
+    expect(out.batches[0]!.messages[0]!.key).toBeNull();
   });
 });
 
