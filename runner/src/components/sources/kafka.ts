@@ -78,9 +78,10 @@ const schema = object(
     start: {
       type: 'string',
       enum: ['earliest', 'latest'],
-      default: 'latest',
-      description: 'Where to begin on a partition for which the group has no committed offset.',
-      examples: ['earliest'],
+      default: 'earliest',
+      description:
+        "Where to begin on a partition for which the group has no committed offset. `earliest` (the default, as in Kafka Streams) reads what the topic retains, so a pipeline that crashed before its first commit reads its first input again instead of losing it; `latest` starts at the end and skips what was written before the group's first commit.",
+      examples: ['latest'],
     },
     commit_interval: duration('How often completed offsets are committed (also on rebalance and stop).', ['1s', '5s']),
     concurrency: {
@@ -213,7 +214,7 @@ export class KafkaSource implements Source {
       {
         groupId: this.config.group,
         topics: this.subscription,
-        fromBeginning: (this.config.start ?? 'latest') === 'earliest',
+        fromBeginning: (this.config.start ?? 'earliest') === 'earliest',
         concurrency: this.config.concurrency ?? 6,
         sessionTimeoutMs: this.config.session_timeout ? parseDuration(this.config.session_timeout) : 30_000,
         isolation: this.config.isolation ?? 'read_committed',
@@ -429,7 +430,7 @@ export class KafkaSource implements Source {
 export function describeKafkaSource(config: KafkaSourceConfig): string {
   const what = config.topic ?? config.topics?.join(', ') ?? `/${config.topic_pattern}/`;
   const conn = describeConnectionConfig(config);
-  return `kafka ${what} as group ${config.group}, from ${config.start ?? 'latest'} when uncommitted, at ${conn}`;
+  return `kafka ${what} as group ${config.group}, from ${config.start ?? 'earliest'} when uncommitted, at ${conn}`;
 }
 
 export const kafkaSource: SourceDef<KafkaSourceConfig> = {

@@ -324,6 +324,20 @@ describe('kafka source: config', () => {
     expect(unseenMessages(ms, undefined)).toHaveLength(2);
   });
 
+  it('starts from the earliest retained offset when the group has none and `start` is not given: a crash before the first commit loses no input', async () => {
+    const options: ConsumerOptions[] = [];
+    const { start: _start, ...withoutStart } = config;
+    const source = new KafkaSource(withoutStart, { brokers: ['localhost:9092'], clientId: 'x' }, ctx(), (_conn, o) => {
+      options.push(o);
+      return new FakeConsumer();
+    });
+    void source.run(new FakeOutput());
+    await flush();
+    expect(options[0]).toMatchObject({ fromBeginning: true });
+    expect(kafkaSource.describe(withoutStart)).toContain('from earliest when uncommitted');
+    await source.stop();
+  });
+
   it('describes itself without secrets', () => {
     const line = kafkaSource.describe({
       ...config,
