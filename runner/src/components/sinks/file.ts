@@ -10,6 +10,7 @@ export interface FileSinkConfig {
   path: string;
   mode?: 'truncate' | 'append';
   with_key?: boolean;
+  with_headers?: boolean;
   fsync?: boolean;
 }
 
@@ -18,7 +19,8 @@ export const fileSink: SinkDef<FileSinkConfig> = {
   name: 'file',
   summary: 'Writes each record as one JSON line to a file.',
   description:
-    'One line per record: the value as JSON, or `{"key":...,"value":...}` with `with_key: true`; integers beyond 2^53 ' +
+    'One line per record: the value as JSON, or `{"key":...,"value":...}` with `with_key: true`, and `"headers"` added ' +
+    'with `with_headers: true` (a dead letter keeps its reason: `sluice-error-node`, `sluice-error-message`); integers beyond 2^53 ' +
     'are written exactly. The directory is created if missing. `mode: truncate` (default) starts the file empty at ' +
     'each run, `append` adds to it. A batch counts as written once the operating system has it (`fsync: true` waits ' +
     'for the disk as well).',
@@ -34,13 +36,20 @@ export const fileSink: SinkDef<FileSinkConfig> = {
         examples: ['append'],
       },
       with_key: { type: 'boolean', default: false, description: 'Write `{"key":...,"value":...}` per line instead of the value alone.', examples: [true] },
+      with_headers: {
+        type: 'boolean',
+        default: false,
+        description: 'Write each line as an object with the record\'s `headers` beside its `value` (and `key` with `with_key`): a dead letter then keeps its reason.',
+        examples: [true],
+      },
       fsync: { type: 'boolean', default: false, description: 'Wait for each batch to reach the disk, not just the operating system.', examples: [true] },
     },
     ['path'],
   ),
-  describe: (config) => `JSON lines to ${config.path}${config.mode === 'append' ? ' (append)' : ''}`,
+  describe: (config) => `JSON lines to ${config.path}${config.with_headers ? ' with headers' : ''}${config.mode === 'append' ? ' (append)' : ''}`,
   create(config, ctx) {
     const withKey = config.with_key ?? false;
+    const withHeaders = config.with_headers ?? false;
     const where = `sinks.${ctx.name}`;
     let handle: FileHandle | undefined;
     let opening: Promise<FileHandle> | undefined;
@@ -76,13 +85,13 @@ export const fileSink: SinkDef<FileSinkConfig> = {
       async open() {
         await ensureOpen();
       },
-      prepare: (records) => records.map(recordMessage),
+      prepare: (records) => records.map((r) => recordMessage(r, withHeaders)),
       async write(messages) {
         if (messages.length === 0) return;
         const file = await ensureOpen();
         try {
           // write() of a Buffer (several times faster than writeFile), looping over partial writes.
-          const bytes = Buffer.from(jsonLines(messages, withKey), 'utf8');
+          const bytes = Buffer.from(jsonLines(messages, { withKey, withHeaders }), 'utf8');
           for (let offset = 0; offset < bytes.length; ) {
             const { bytesWritten } = await file.write(bytes, offset, bytes.length - offset);
             offset += bytesWritten;

@@ -64,7 +64,7 @@ class SerialisingSink implements Sink {
   }
 
   async write(messages: OutboundMessage[]): Promise<void> {
-    this.bytes += jsonLines(messages, true).length;
+    this.bytes += jsonLines(messages, { withKey: true, withHeaders: false }).length;
     for (const m of messages) {
       const offset = m.headers![OFFSET_HEADER]!;
       if (this.written.has(offset)) throw new Error(`offset ${offset} written twice`);

@@ -17,12 +17,24 @@ function record(key: unknown, value: unknown, headers: Record<string, string> = 
 }
 
 describe('file sink', () => {
-  it('prepares {key, value, headers?} messages without I/O', async () => {
+  it('prepares {key, value} messages without I/O, with headers only when it writes them', async () => {
     const sink = fileSink.create({ path: '/nonexistent/never-written.jsonl' }, ctx);
     expect(await sink.prepare([record({ id: 1 }, { a: 1 }), record(null, 'x', { h: 'v' })])).toEqual([
       { key: { id: 1 }, value: { a: 1 } },
-      { key: null, value: 'x', headers: { h: 'v' } },
+      { key: null, value: 'x' },
     ]);
+    const withHeaders = fileSink.create({ path: '/nonexistent/never-written.jsonl', with_headers: true }, ctx);
+    expect(await withHeaders.prepare([record(null, 'x', { h: 'v' })])).toEqual([{ key: null, value: 'x', headers: { h: 'v' } }]);
+  });
+
+  it('keeps a dead letter\'s reason with with_headers: true', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'sluice-sink-'));
+    const file = path.join(dir, 'dead-letters.jsonl');
+    const sink = fileSink.create({ path: file, with_headers: true }, ctx);
+    await sink.open();
+    await sink.write(requireMessages(await sink.prepare([record(null, 'this is not JSON', { 'sluice-error-node': 'activities', 'sluice-error-message': 'unexpected character' })])));
+    await sink.close();
+    expect(await readFile(file, 'utf8')).toBe('{"value":"this is not JSON","headers":{"sluice-error-node":"activities","sluice-error-message":"unexpected character"}}\n');
   });
 
   it('creates directories, truncates by default, writes exact bigints, one JSON line per record', async () => {

@@ -30,7 +30,7 @@ describe('stdout sink', () => {
   });
 
   it('writes {key, value} lines with with_key', () => {
-    expect(jsonLines([{ key: { id: 1 }, value: 'v' }], true)).toBe('{"key":{"id":1},"value":"v"}\n');
+    expect(jsonLines([{ key: { id: 1 }, value: 'v' }], { withKey: true, withHeaders: false })).toBe('{"key":{"id":1},"value":"v"}\n');
   });
 
   it('fails the write when stdout reports an error', async () => {

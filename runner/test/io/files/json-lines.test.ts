@@ -8,17 +8,27 @@ function record(key: unknown, value: unknown, headers: Record<string, string> = 
 }
 
 describe('recordMessage', () => {
-  it('keeps key and value, makes a missing key null, and carries headers only when there are some', () => {
-    expect(recordMessage(record(undefined, { a: 1 }))).toEqual({ key: null, value: { a: 1 } });
-    expect(recordMessage(record('k', 2))).not.toHaveProperty('headers');
-    expect(recordMessage(record('k', 2, { reason: 'x' }))).toEqual({ key: 'k', value: 2, headers: { reason: 'x' } });
+  it('keeps key and value, makes a missing key null, and carries headers only when the sink writes them and there are some', () => {
+    expect(recordMessage(record(undefined, { a: 1 }), true)).toEqual({ key: null, value: { a: 1 } });
+    expect(recordMessage(record('k', 2), true)).not.toHaveProperty('headers');
+    expect(recordMessage(record('k', 2, { reason: 'x' }), true)).toEqual({ key: 'k', value: 2, headers: { reason: 'x' } });
+    // A sink that does not write headers prepares none, so a golden file does not show them.
+    expect(recordMessage(record('k', 2, { reason: 'x' }), false)).toEqual({ key: 'k', value: 2 });
   });
 });
 
 describe('jsonLines', () => {
   it('writes the value per line, or {key, value}, with big integers as plain digits', () => {
     const messages = [{ key: 'k', value: { big: 12345678901234567890n } }, { key: null, value: null }];
-    expect(jsonLines(messages, false)).toBe('{"big":12345678901234567890}\nnull\n');
-    expect(jsonLines(messages, true)).toBe('{"key":"k","value":{"big":12345678901234567890}}\n{"key":null,"value":null}\n');
+    expect(jsonLines(messages, { withKey: false, withHeaders: false })).toBe('{"big":12345678901234567890}\nnull\n');
+    expect(jsonLines(messages, { withKey: true, withHeaders: false })).toBe('{"key":"k","value":{"big":12345678901234567890}}\n{"key":null,"value":null}\n');
+  });
+
+  it('writes headers beside the value when asked, {} for a record without any', () => {
+    const messages = [{ key: 'k', value: 'this is not JSON', headers: { 'sluice-error-message': 'unexpected character' } }, { key: null, value: 1 }];
+    expect(jsonLines(messages, { withKey: false, withHeaders: true })).toBe(
+      '{"value":"this is not JSON","headers":{"sluice-error-message":"unexpected character"}}\n{"value":1,"headers":{}}\n',
+    );
+    expect(jsonLines(messages.slice(1), { withKey: true, withHeaders: true })).toBe('{"key":null,"value":1,"headers":{}}\n');
   });
 });
