@@ -126,6 +126,12 @@ export interface SourceOutput {
 
 export interface Source {
   /**
+   * Verifies, before any sink opens, that the input is there (a file source: that its path matches
+   * a readable file). A file sink truncates its file on open, so a mistyped input path must fail
+   * first. Throws a ConfigError naming what it looked for; connects to nothing `run` would retry.
+   */
+  check?(): Promise<void>;
+  /**
    * Reads until the input ends (bounded sources: file, generator with `count`) or until `stop()`.
    * Resolving means "no more data"; for a bounded source the engine then flushes every window.
    */

@@ -312,6 +312,8 @@ export class Runtime {
   private settled: Promise<void> | undefined;
   private readonly checkpoints: CheckpointCoordinator | undefined;
   private checkpointQueued = false;
+  /** Clock time at which the next checkpoint is due. */
+  private checkpointDueAt = Number.POSITIVE_INFINITY;
 
   constructor(
     readonly graph: Graph,
@@ -516,8 +518,9 @@ export class Runtime {
 
   private async execute(): Promise<RunOutcome> {
     this.startedAt = performance.now();
-    // State first: a spec whose stored state cannot be used is refused before any sink opens (a
-    // file sink truncates its file on open).
+    // Inputs, then state, then sinks: a mistyped input path and stored state that cannot be used are
+    // refused before any sink opens (a file sink truncates its file on open).
+    await this.checkSources();
     if (this.checkpoints) await this.restoreCheckpoint(this.checkpoints);
     if (this.openSinks) {
       try {
@@ -531,8 +534,11 @@ export class Runtime {
     this.state = this.stopRequested ? 'stopping' : 'running';
     const timer = this.tickMs > 0 ? setInterval(() => this.queueTimerTick(), this.tickMs) : undefined;
     timer?.unref();
+    // Due checkpoints are taken between jobs (see processLoop); the timer only wakes an idle loop,
+    // since a loop that always has work runs on microtasks and timers would wait for it to empty.
     const checkpointTimer = this.checkpoints ? setInterval(() => this.queueCheckpoint(), this.checkpoints.intervalMs) : undefined;
     checkpointTimer?.unref();
+    if (this.checkpoints) this.checkpointDueAt = this.clock.now() + this.checkpoints.intervalMs;
     const loop = this.processLoop().catch((err: unknown) => {
       this.fail(asSluiceError(err, 'E_RUNTIME', `graph ${this.graph.name}`, 'processing failed'));
     });
@@ -625,6 +631,7 @@ export class Runtime {
 
   /** Takes a checkpoint between two jobs; a store that cannot commit fails the run (nothing held is released). */
   private async takeCheckpoint(checkpoints: CheckpointCoordinator): Promise<void> {
+    this.checkpointDueAt = this.clock.now() + checkpoints.intervalMs;
     try {
       await checkpoints.take(this.statefulSteps(), this.checkpointedSinks(), () => this.drainSinks());
     } catch (err) {
@@ -643,6 +650,17 @@ export class Runtime {
       }
     } else await this.takeCheckpoint(checkpoints);
     await this.closeQuietly('state store', () => checkpoints.store.close());
+  }
+
+  /** Runs every source's `check`; the first that fails fails the run, naming the source, before anything opened. */
+  private async checkSources(): Promise<void> {
+    const results = await Promise.allSettled(this.sources.map((s) => s.source.check?.()));
+    const failedAt = results.findIndex((r) => r.status === 'rejected');
+    if (failedAt < 0) return;
+    this.state = 'failed';
+    const name = this.sources[failedAt]!.name;
+    const reason = (results[failedAt] as PromiseRejectedResult).reason;
+    throw asSluiceError(reason, 'E_SOURCE', `sources.${name}`, `source \`${name}\` cannot read its input`);
   }
 
   /** Opens every sink; if one fails, closes those that opened and fails naming the sink. */
@@ -861,6 +879,7 @@ export class Runtime {
         }
       }
       this.publishMetrics();
+      if (this.checkpoints && job.kind !== 'checkpoint' && this.clock.now() >= this.checkpointDueAt) await this.takeCheckpoint(this.checkpoints);
       await this.waitForSinkRoom();
     }
   }

@@ -2,10 +2,12 @@
  * `file`: reads JSON Lines (or any lines) from a file or a glob of files, in batches, and ends at
  * the end of the last file (bounded): windows then flush and the run exits 0.
  */
-import { createReadStream, type ReadStream } from 'node:fs';
+import { constants, createReadStream, type ReadStream } from 'node:fs';
+import { access } from 'node:fs/promises';
+import path from 'node:path';
 import { Ack } from '../../engine/ack.ts';
 import type { Source, SourceDef, SourceOutput } from '../../engine/component.ts';
-import { ConfigError } from '../../engine/errors.ts';
+import { ConfigError, errorMessage } from '../../engine/errors.ts';
 import type { ArrivalTimeSource } from '../../engine/event-time.ts';
 import { object } from '../../engine/schema.ts';
 import { DEFAULT_MAX_LINE_LENGTH, expandGlob, lineMessages, readLineBatches } from '../../io/files/line-reader.ts';
@@ -17,6 +19,25 @@ export interface FileSourceConfig {
 }
 
 const DEFAULT_BATCH_SIZE = 500;
+
+/**
+ * The files a path or glob names, each readable; else a ConfigError naming the absolute path looked
+ * for (relative paths resolve against the working directory, which is what a mistyped path hides).
+ */
+async function readableFiles(pattern: string, where: string): Promise<string[]> {
+  const files = await expandGlob(pattern);
+  if (files.length === 0) {
+    throw new ConfigError('E_SOURCE_PATH', `no file matches \`${pattern}\` (looked for ${path.resolve(pattern)})`, where);
+  }
+  for (const file of files) {
+    try {
+      await access(file, constants.R_OK);
+    } catch (err) {
+      throw new ConfigError('E_SOURCE_PATH', `cannot read ${path.resolve(file)}: ${errorMessage(err)}`, where, { cause: err });
+    }
+  }
+  return files;
+}
 
 export const fileSource: SourceDef<FileSourceConfig> & ArrivalTimeSource = {
   family: 'source',
@@ -63,13 +84,17 @@ export const fileSource: SourceDef<FileSourceConfig> & ArrivalTimeSource = {
   create(config, ctx): Source {
     const batchSize = config.batch_size ?? DEFAULT_BATCH_SIZE;
     const maxLineLength = config.max_line_length ?? DEFAULT_MAX_LINE_LENGTH;
+    const where = `sources.${ctx.name}`;
     let stopping = false;
     let current: ReadStream | undefined;
     return {
       bounded: true,
+      // Before any sink opens: a file sink truncates its output, and a mistyped input must not cost it.
+      async check(): Promise<void> {
+        await readableFiles(config.path, where);
+      },
       async run(out: SourceOutput): Promise<void> {
-        const files = await expandGlob(config.path);
-        if (files.length === 0) throw new ConfigError('E_SOURCE', `no file matches \`${config.path}\``, `sources.${ctx.name}`);
+        const files = await readableFiles(config.path, where);
         for (const file of files) {
           if (stopping) break;
           const partition = `${ctx.name}/${file}`;

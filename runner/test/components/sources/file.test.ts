@@ -1,8 +1,9 @@
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { jsonFormat } from '../../../src/components/formats/json.ts';
+import { fileSink } from '../../../src/components/sinks/file.ts';
 import { fileSource } from '../../../src/components/sources/file.ts';
 import { ManualClock } from '../../../src/engine/clock.ts';
 import { ConfigError } from '../../../src/engine/errors.ts';
@@ -98,9 +99,28 @@ describe('file source', () => {
     expect(failed[0]!.meta.error).toEqual({ node: 'in', code: 'E_LINE_TOO_LONG', message: reason });
   });
 
-  it('fails with a ConfigError when nothing matches', async () => {
+  it('fails with a ConfigError naming the absolute path when nothing matches, in check() as in run()', async () => {
     const source = fileSource.create({ path: '/nonexistent/*.jsonl' }, sourceContext('in'));
     await expect(source.run(new RecordingOutput())).rejects.toThrow(ConfigError);
-    await expect(source.run(new RecordingOutput())).rejects.toThrow('no file matches `/nonexistent/*.jsonl`');
+    await expect(source.run(new RecordingOutput())).rejects.toThrow('no file matches `/nonexistent/*.jsonl` (looked for /nonexistent/*.jsonl)');
+    const relative = fileSource.create({ path: 'data/activites.jsonl' }, sourceContext('in'));
+    await expect(relative.check!()).rejects.toMatchObject({
+      code: 'E_SOURCE_PATH',
+      where: 'sources.in',
+      message: `no file matches \`data/activites.jsonl\` (looked for ${path.resolve('data/activites.jsonl')})`,
+    });
+  });
+
+  it('a mistyped input path fails the run before a file sink truncates the last run\'s output', async () => {
+    const dir = await tempDir();
+    const output = path.join(dir, 'out.jsonl');
+    await writeFile(output, '{"kept":true}\n');
+    const graph = graphOf([
+      { source: 'in', impl: fileSource.create({ path: path.join(dir, 'activites.jsonl') }, sourceContext('in')), format: jsonFormat.create({}, sourceContext('in')) },
+      { sink: 'out', impl: fileSink.create({ path: output }, sourceContext('out')), from: ['in'] },
+    ]);
+    const runtime = new Runtime(graph, { logger: silentLogger, metrics: new Metrics(), clock: new ManualClock(0), tickMs: 0 });
+    await expect(runtime.run()).rejects.toMatchObject({ code: 'E_SOURCE_PATH', where: 'sources.in', message: expect.stringContaining(path.join(dir, 'activites.jsonl')) });
+    expect(await readFile(output, 'utf8')).toBe('{"kept":true}\n');
   });
 });
