@@ -83,7 +83,7 @@ export function passThrough(opts: {
     graph.nodes.push({
       role: 'sink',
       name: 'dead-letters',
-      sink: kafkaSink.create({ brokers, topic: opts.errorsTopic, headers: { error: '$meta.error.message' } }, ctx('dead-letters')),
+      sink: kafkaSink.create({ brokers, topic: opts.errorsTopic, value_format: 'raw', headers: { error: '$meta.error.message' } }, ctx('dead-letters')),
       inputs: [{ node: 'in', port: 'errors' }],
     });
   }

@@ -41,7 +41,7 @@ describe('kafka pipelines on a real broker', () => {
     await admin.close();
   });
 
-  it('routes poison messages (not JSON, wrong shape) to the errors port, skips and counts a far too large one, and the partition keeps flowing', async () => {
+  it('routes poison messages (not JSON, wrong shape) and a far too large one to the errors port, whose raw dead letters keep the original bytes, and the partition keeps flowing', async () => {
     const inTopic = uniqueName('poison-in');
     const outTopic = uniqueName('poison-out');
     const errorsTopic = uniqueName('poison-errors');
@@ -60,7 +60,7 @@ describe('kafka pipelines on a real broker', () => {
 
     const p = passThrough({ inTopic, outTopic, errorsTopic, group });
     const out = await readTopic(outTopic, (ms) => ms.length >= 30);
-    const dead = await readTopic(errorsTopic, (ms) => ms.length >= 2);
+    const dead = await readTopic(errorsTopic, (ms) => ms.length >= 3);
     await waitFor('commit to the end of the input', async () => (await admin.committedOffsets(group, inTopic)).get(0) === '33');
     await p.runtime.stop();
     const outcome = (await p.done) as { failed: number };
@@ -69,11 +69,15 @@ describe('kafka pipelines on a real broker', () => {
     // $meta carries the Kafka position next to the format's own metadata.
     const first = out.find((m) => JSON.parse(m.value!.toString()).id === 0)!;
     expect(first.headers).toMatchObject({ 'source-topic': inTopic, 'source-partition': '0', 'source-offset': '0', format: 'id-json' });
-    expect(dead.map((m) => m.key!.toString()).sort()).toEqual(['bad-1', 'bad-2']);
-    // The dead letter keeps the raw text (as a JSON string: the sink writes JSON values).
-    expect(dead.map((m) => JSON.parse(m.value!.toString()))).toContain('this is not JSON {');
+    expect(dead.map((m) => m.key!.toString()).sort()).toEqual(['bad-1', 'bad-2', 'huge']);
+    // value_format: raw: the dead letter holds the original bytes, not a JSON string of them.
+    expect(dead.find((m) => m.key!.toString() === 'bad-1')!.value!.toString()).toBe('this is not JSON {');
     expect(dead.every((m) => m.headers.error && m.headers.error.length > 0)).toBe(true);
-    expect(outcome.failed).toBe(2);
+    // The too large one: its value left out, its size and where to read it in headers.
+    const huge = dead.find((m) => m.key!.toString() === 'huge')!;
+    expect(huge.value).toBeNull();
+    expect(huge.headers).toMatchObject({ 'sluice-error-size': String(3_000_000 + 27), 'sluice-error-topic': inTopic, 'sluice-error-partition': '0', 'sluice-error-offset': '22' });
+    expect(outcome.failed).toBe(3);
     expect(p.metrics.counter('kafka_oversized_total', { source: 'in' })).toBe(1);
     await admin.deleteTopics([inTopic, outTopic, errorsTopic]);
   });
