@@ -59,6 +59,7 @@ async function main(): Promise<void> {
   say(`produced; expecting ${expected.inserts.size.toLocaleString('en')} enriched and ${expected.summaries.size.toLocaleString('en')} hourly summaries`);
 
   const dir = mkdtempSync(join(tmpdir(), 'sluice-chaos-'));
+  say(`each run's log goes to ${dir}/run-<n>.log`);
   const spec = join(dir, 'employee-activity.yaml');
   writeFileSync(spec, readFileSync(resolve(repo, 'pipelines/employee-activity.yaml'), 'utf8').replace(/^delivery: .*$/m, `delivery: ${DELIVERY}`));
   const start = () => startSluice(spec, { input, group: run, topics, brokers, cwd: dir });
@@ -80,6 +81,7 @@ async function main(): Promise<void> {
     await wait(1_000 + random() * 5_000);
     process.kill(-p.child.pid!, 'SIGKILL');
     await p.exit;
+    writeFileSync(join(dir, `run-${k + 1}.log`), p.stderr());
     const ms = restoreOf(p.stderr());
     if (ms !== undefined) restores.push(ms);
     say(`kill ${k + 1}/${KILLS}: ${reader.distinctProcessed().toLocaleString('en')} enriched so far${ms !== undefined ? `, this run restored its state in ${ms} ms` : ''}`);
@@ -92,6 +94,7 @@ async function main(): Promise<void> {
   await wait(3_000);
   process.kill(-last.child.pid!, 'SIGINT');
   await last.exit;
+  writeFileSync(join(dir, 'run-last.log'), last.stderr());
   const lastRestore = restoreOf(last.stderr());
   if (lastRestore !== undefined) restores.push(lastRestore);
   await wait(1_000);

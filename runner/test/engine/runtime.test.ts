@@ -1,7 +1,9 @@
-import { describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Ack } from '../../src/engine/ack.ts';
 import { ManualClock } from '../../src/engine/clock.ts';
-import type { Source, SourceOutput, StepOutput, StepState } from '../../src/engine/component.ts';
+import type { StateStore } from '../../src/engine/checkpoint/checkpoint.ts';
+import { CheckpointCoordinator } from '../../src/engine/checkpoint/coordinator.ts';
+import type { Source, SourceOutput, Step, StepOutput, StepState } from '../../src/engine/component.ts';
 import { ConfigError, SluiceError } from '../../src/engine/errors.ts';
 import { silentLogger, type Logger } from '../../src/engine/logger.ts';
 import { Metrics } from '../../src/engine/metrics.ts';
@@ -828,5 +830,53 @@ describe('Runtime: snapshot and restore', () => {
     const empty: StepState = { header: null, entries: new Map() };
     expect(() => runtime.restore({ plain: empty })).toThrow(ConfigError);
     expect(() => runtime.restore({ ghost: empty })).toThrow(/ghost/);
+  });
+});
+
+describe('checkpoints while the job loop is busy', () => {
+  afterEach(() => vi.useRealTimers());
+
+  it('takes a checkpoint between jobs whenever one is due, without waiting for its timer', async () => {
+    // The timer never fires here (fake setInterval, never advanced), as happens for real while a
+    // backlog drains: a loop that always has work runs on microtasks, and timers wait. A step
+    // moves the clock 400 ms per batch, so over 10 batches (4 s) a 1 s interval comes due 3 times.
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    const clock = new ManualClock(0);
+    const commits: number[] = [];
+    const store: StateStore = {
+      description: 'memory',
+      open: async () => {},
+      load: async () => undefined,
+      commit: async (cp) => {
+        commits.push(clock.now());
+        return { written: cp.states.size, deleted: 0, bytes: 0 };
+      },
+      reset: async () => {},
+      close: async () => {},
+    };
+    const coordinator = new CheckpointCoordinator({ store, intervalMs: 1000, applicationId: 'busy', identities: {} }, clock, silentLogger);
+    const advancing: Step = {
+      process(batch, out) {
+        clock.advance(400);
+        out.emit(batch.records);
+      },
+    };
+    const batches = Array.from({ length: 10 }, (_, i) => ({ partition: 'p', values: json(i) }));
+    const runtime = new Runtime(
+      graphOf([
+        { source: 'in', impl: new ScriptedSource('in', batches, false) },
+        { step: 'advance', impl: advancing, from: ['in'] },
+        { sink: 'out', impl: new RecordingSink(), from: ['advance'] },
+      ]),
+      { ...options(), clock, tickMs: 0, checkpoints: coordinator },
+    );
+    const done = runtime.run();
+    await vi.waitFor(() => expect(runtime.stats().recordsIn).toBe(10));
+    await runtime.stop();
+    await done;
+    // Due 1 s after the start, then 1 s after each one taken (taken at the first job end past
+    // that), and the stop's last one.
+    expect(commits.slice(0, 3)).toEqual([1200, 2400, 3600]);
+    expect(commits.length).toBe(4);
   });
 });
