@@ -138,7 +138,7 @@ export interface RunOutcome {
 
 type Job =
   | { kind: 'batch'; source: SourceNode; batch: RawBatch }
-  | { kind: 'partitions'; event: PartitionEvent }
+  | { kind: 'partitions'; source: SourceNode; event: PartitionEvent }
   | { kind: 'tick'; done?: () => void }
   | { kind: 'snapshot'; resolve: (states: Record<string, StepState>) => void; reject: (err: Error) => void }
   | { kind: 'checkpoint' }
@@ -173,6 +173,8 @@ class SourceNode {
   ended = false;
   /** Partitions it assigned or sent batches from, and has not revoked. */
   readonly partitions = new Set<string>();
+  /** The steps its records reach, directly or through other steps: the only ones told of its partitions. */
+  readonly downstream = new Set<StepNode>();
   constructor(
     readonly name: string,
     readonly source: Source,
@@ -269,6 +271,17 @@ class WarningLimiter {
     const suppressed = seen?.suppressed ?? 0;
     this.last.set(key, { at: now, suppressed: 0 });
     return suppressed;
+  }
+}
+
+/** Adds every step reachable from these routes, through steps' own routes, to `into`. */
+function collectDownstream(routes: Map<string, Target[]>, into: Set<StepNode>): void {
+  for (const targets of routes.values()) {
+    for (const t of targets) {
+      if (!(t instanceof StepNode) || into.has(t)) continue;
+      into.add(t);
+      collectDownstream(t.routes, into);
+    }
   }
 }
 
@@ -383,6 +396,7 @@ export class Runtime {
         );
       }
     }
+    for (const source of this.sources) collectDownstream(source.routes, source.downstream);
   }
 
   /**
@@ -687,11 +701,11 @@ export class Runtime {
       },
       assign: (partitions) => {
         for (const p of partitions) s.partitions.add(p);
-        this.acceptPartitions({ type: 'assign', partitions });
+        this.acceptPartitions(s, { type: 'assign', partitions });
       },
       revoke: (partitions) => {
         for (const p of partitions) s.partitions.delete(p);
-        this.acceptPartitions({ type: 'revoke', partitions });
+        this.acceptPartitions(s, { type: 'revoke', partitions });
       },
     };
     let running: Promise<void>;
@@ -707,7 +721,7 @@ export class Runtime {
         // more, so they must stop holding the watermark back (as a finished split does in Flink).
         // When every source is done, onEnd flushes instead.
         if (s.source.bounded && s.partitions.size > 0 && this.sources.some((o) => !o.ended)) {
-          this.acceptPartitions({ type: 'revoke', partitions: [...s.partitions] });
+          this.acceptPartitions(s, { type: 'revoke', partitions: [...s.partitions] });
           s.partitions.clear();
         }
       },
@@ -791,9 +805,9 @@ export class Runtime {
     return new Promise((resolve) => this.emitWaiters.push(resolve));
   }
 
-  private acceptPartitions(event: PartitionEvent): void {
+  private acceptPartitions(source: SourceNode, event: PartitionEvent): void {
     if (!this.acceptingBatches) return;
-    this.enqueue({ kind: 'partitions', event: { type: event.type, partitions: [...event.partitions] } });
+    this.enqueue({ kind: 'partitions', source, event: { type: event.type, partitions: [...event.partitions] } });
   }
 
   private queueCheckpoint(): void {
@@ -852,7 +866,9 @@ export class Runtime {
           break;
         case 'partitions':
           this.checkpoints?.noteChange();
-          await this.broadcast((s) => s.step.onPartitions?.(job.event, s));
+          // Only steps that read this source: a quiet partition of another source must not hold
+          // their watermark back.
+          await this.broadcast((s) => (job.source.downstream.has(s) ? s.step.onPartitions?.(job.event, s) : undefined));
           break;
         case 'checkpoint':
           this.checkpointQueued = false;

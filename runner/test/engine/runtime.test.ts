@@ -11,6 +11,7 @@ import type { StreamRecord } from '../../src/engine/record.ts';
 import { Runtime, type RuntimeOptions } from '../../src/engine/runtime.ts';
 import { filterStep } from '../../src/components/steps/filter.ts';
 import { setStep } from '../../src/components/steps/set.ts';
+import { windowStep } from '../../src/components/steps/window.ts';
 import { RecordingSink, ScriptedSource, ScriptedStep, graphOf, settle } from './fake-components.ts';
 
 const json = (...values: unknown[]) => values.map((v) => JSON.stringify(v));
@@ -878,5 +879,38 @@ describe('checkpoints while the job loop is busy', () => {
     // that), and the stop's last one.
     expect(commits.slice(0, 3)).toEqual([1200, 2400, 3600]);
     expect(commits.length).toBe(4);
+  });
+});
+
+describe('partition events', () => {
+  it('reach only the steps that read the source: a quiet partition of another source does not hold a window back', async () => {
+    // `activity` sends two hours of events; `quiet` assigns a partition and never sends. The
+    // window reads only `activity`: its first hour must close. Before, `quiet`'s assign reached
+    // every step, and the window's watermark waited for that partition forever.
+    const at = (h: number, m: number) => JSON.stringify({ t: `2025-01-06T${String(h).padStart(2, '0')}:${String(m).padStart(2, '0')}:00Z` });
+    const activity = new ScriptedSource('activity', [{ partition: 'activity/0', values: [at(8, 5), at(8, 40), at(9, 30), at(10, 30)] }], false);
+    const quiet = new ScriptedSource('quiet', [], false);
+    quiet.assignFirst = ['quiet/0'];
+    const window = windowStep.create({ window: { tumbling: '1h', time: 't' }, aggregate: { n: '$count()' } }, { name: 'hourly', logger: silentLogger, clock: new ManualClock(0), metrics: new Metrics(), mode: 'run' });
+    const hourly = new RecordingSink();
+    const others = new RecordingSink();
+    const runtime = new Runtime(
+      graphOf([
+        // Sources start in this order: the quiet one's assignment reaches the job queue first.
+        { source: 'quiet', impl: quiet },
+        { source: 'activity', impl: activity },
+        { step: 'hourly', impl: window, from: ['activity'] },
+        { sink: 'summaries', impl: hourly, from: ['hourly'] },
+        { sink: 'others', impl: others, from: ['quiet'] },
+      ]),
+      options(),
+    );
+    const done = runtime.run();
+    await vi.waitFor(() => expect(hourly.writes.flat().map((m) => m.value)).toEqual([
+      { window_start: '2025-01-06T08:00:00.000Z', window_end: '2025-01-06T09:00:00.000Z', n: 2 },
+      { window_start: '2025-01-06T09:00:00.000Z', window_end: '2025-01-06T10:00:00.000Z', n: 1 },
+    ]));
+    await runtime.stop();
+    await done;
   });
 });
