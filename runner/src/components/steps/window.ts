@@ -31,6 +31,15 @@ export interface WindowStepConfig {
   aggregate: Record<string, string>;
 }
 
+/**
+ * The default `idle`. Flink has none (a quiet source holds the watermark until it is declared idle)
+ * but its documentation recommends `withIdleness(Duration.ofMinutes(1))` for exactly this; Kafka
+ * Streams never waits (`max.task.idle.ms` is 0: stream time moves with the partitions that have
+ * data). A minute is the middle: a quiet partition delays results by at most a minute, while one
+ * that merely pauses for seconds, or a consumer catching up, still holds the watermark back.
+ */
+export const DEFAULT_IDLE = '1m';
+
 /** Field names that every output carries; group keys and aggregates may not take them. */
 const RESERVED_FIELDS = ['window_start', 'window_end'];
 
@@ -67,10 +76,13 @@ const windowSchema = object(
       "How far behind the highest event time seen (per input partition) the watermark stays: records up to this much out of order still count. Default `0s`.",
       ['0s', '10m'],
     ),
-    idle: duration(
-      'A partition that sends nothing for this long (processing time) stops holding the watermark back. Omitted: a quiet partition holds it until it sends data again.',
-      ['1m', '30s'],
-    ),
+    idle: {
+      ...duration(
+        `A partition that sends nothing for this long (processing time) stops holding the watermark back, until it sends again. Default \`${DEFAULT_IDLE}\`: without one, a single quiet partition (a Kafka partition no key hashes to, a table nobody writes) would keep every window open forever. Longer waits more for a late partition; a partition quiet longer than this may find its windows closed, and its records then go to \`late\`. A partition that holds the watermark back for over a minute while another is ahead is logged as a warning and counted in \`sluice_watermark_holds_total\`.`,
+        ['1m', '30s', '10m'],
+      ),
+      default: DEFAULT_IDLE,
+    },
     emit: {
       type: 'string',
       enum: ['final', 'update'],
@@ -294,7 +306,9 @@ export const windowStep: StepDef<WindowStepConfig> = {
     'Output records: value `{<group keys>, window_start, window_end, <aggregates in spec order>}` with times as ISO 8601 UTC,',
     'key `{<group keys>, window_start}`, event time `window_end - 1ms`, `$meta` `{window_start, window_end}`.',
     'The watermark is, per input partition, the highest event time minus `lateness`; the step uses the minimum over partitions,',
-    'ignoring those idle for `idle`. A record whose every window has closed is late: counted in `sluice_records_late_total`',
+    `ignoring those idle for \`idle\` (default ${DEFAULT_IDLE}). A partition that holds the watermark back for over a minute while another is ahead`,
+    'is logged as a warning (once per hold) and counted in `sluice_watermark_holds_total`; `sluice_watermark_held_seconds` says for how long it has been held.',
+    'A record whose every window has closed is late: counted in `sluice_records_late_total`',
     'and sent to the port `late` (read it as `<step>.late`). At the end of a bounded input every window flushes.',
   ].join(' '),
   schema: object('A window aggregation step.', { window: windowSchema, group_by: groupBySchema, aggregate: aggregateSchema }, ['window', 'aggregate']),
@@ -304,7 +318,7 @@ export const windowStep: StepDef<WindowStepConfig> = {
     const w = config.window;
     const groups = config.group_by === undefined ? 'all records' : Array.isArray(config.group_by) ? config.group_by.join(', ') : Object.keys(config.group_by).join(', ');
     const time = w.time ? `\`${w.time}\`` : 'record time';
-    return `${shapeText(w)} windows on ${time} (lateness ${w.lateness ?? '0s'}${w.idle ? `, idle ${w.idle}` : ''}, emit ${w.emit ?? 'final'}) by ${groups} -> ${Object.keys(config.aggregate).join(', ')}`;
+    return `${shapeText(w)} windows on ${time} (lateness ${w.lateness ?? '0s'}, idle ${w.idle ?? DEFAULT_IDLE}, emit ${w.emit ?? 'final'}) by ${groups} -> ${Object.keys(config.aggregate).join(', ')}`;
   },
 
   create(config, ctx) {
@@ -319,12 +333,13 @@ export const windowStep: StepDef<WindowStepConfig> = {
       shape: windowShape(w, where),
       time: w.time === undefined ? undefined : compileExpression(w.time),
       lateness: w.lateness === undefined ? 0 : durationMs(w.lateness, 'lateness', where),
-      idle: w.idle === undefined ? undefined : durationMs(w.idle, 'idle', where),
+      idle: durationMs(w.idle ?? DEFAULT_IDLE, 'idle', where),
       emit: w.emit ?? 'final',
       groupBy,
       aggregates,
       clock: ctx.clock,
       metrics: ctx.metrics,
+      logger: ctx.logger,
       checkpointed: ctx.checkpoints !== undefined,
     });
   },

@@ -8,6 +8,10 @@
  * has sent nothing holds the watermark at minus infinity until it goes idle. When every partition
  * is idle, the maximum over them counts. The result never goes back.
  *
+ * It also tells who holds the watermark back (`holdAt`): the active partition with the lowest
+ * watermark, while another partition is ahead of the operator's, and since when the watermark has
+ * not moved. A stuck window then names its cause instead of stalling silently.
+ *
  * Processing time is passed in by the caller (from the injected clock), never read here.
  */
 
@@ -19,6 +23,24 @@ interface PartitionState {
   assigned: boolean;
 }
 
+/**
+ * A partition holding the operator's watermark back while another partition is ahead of it. Not
+ * part of checkpoints: after a restart a hold is measured afresh, as idleness is.
+ */
+export interface WatermarkHold {
+  /** The active partition with the lowest watermark. */
+  partition: string;
+  /** Processing time since which the watermark has stood at `watermark` with a partition ahead of it. */
+  since: number;
+  /** The held (operator) watermark, in event time. */
+  watermark: number;
+  /** The partition furthest ahead and its watermark. */
+  aheadPartition: string;
+  ahead: number;
+  /** Processing time since the holding partition last sent a record (or was assigned). */
+  quietFor: number;
+}
+
 /** Plain data for checkpoints: -Infinity is written as null. */
 export interface WatermarkSnapshot {
   watermark: number | null;
@@ -28,6 +50,7 @@ export interface WatermarkSnapshot {
 export class PartitionWatermarks {
   private readonly partitions = new Map<string, PartitionState>();
   private current = Number.NEGATIVE_INFINITY;
+  private hold: WatermarkHold | undefined;
   /** Processing time of the `advance` in progress; read by `isIdle`. */
   private now = 0;
   // Made once, not per call: `advance` runs for most records.
@@ -94,6 +117,39 @@ export class PartitionWatermarks {
     return this.current;
   }
 
+  /**
+   * Who holds the watermark back at `now` (call after `advance(now)`): the active partition with
+   * the lowest watermark, while some partition's watermark is above the operator's. Undefined when
+   * nothing is ahead (one partition, all level, every partition idle, or the end of input). The
+   * hold's `since` stays while the watermark stands; it restarts when the watermark moves.
+   */
+  holdAt(now: number): WatermarkHold | undefined {
+    let holder: string | undefined;
+    let holderState: PartitionState | undefined;
+    let lowest = Number.POSITIVE_INFINITY;
+    let aheadPartition = '';
+    let ahead = Number.NEGATIVE_INFINITY;
+    for (const [name, p] of this.partitions) {
+      const wm = p.maxEventTime - this.lateness;
+      if (wm > ahead) {
+        ahead = wm;
+        aheadPartition = name;
+      }
+      if (wm < lowest && !(this.idleMs !== undefined && now - p.lastActivity >= this.idleMs)) {
+        lowest = wm;
+        holder = name;
+        holderState = p;
+      }
+    }
+    if (holder === undefined || holderState === undefined || !(ahead > this.current)) {
+      this.hold = undefined;
+      return undefined;
+    }
+    const since = this.hold !== undefined && this.hold.watermark === this.current ? this.hold.since : now;
+    this.hold = { partition: holder, since, watermark: this.current, aheadPartition, ahead, quietFor: now - holderState.lastActivity };
+    return this.hold;
+  }
+
   /** End of input: every window may close. */
   end(): number {
     this.current = Number.POSITIVE_INFINITY;
@@ -126,6 +182,7 @@ export class PartitionWatermarks {
   /** Restored partitions start a fresh idle period at `now`: the restart is not their silence. */
   restore(state: WatermarkSnapshot, now: number): void {
     this.partitions.clear();
+    this.hold = undefined;
     for (const p of state.partitions) {
       this.partitions.set(p.partition, {
         maxEventTime: p.maxEventTime ?? Number.NEGATIVE_INFINITY,

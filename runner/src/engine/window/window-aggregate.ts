@@ -19,6 +19,7 @@ import type { Clock } from '../clock.ts';
 import type { JsonValue, PartitionEvent, SnapshotOptions, Step, StepOutput, StepState } from '../component.ts';
 import { RecordError } from '../errors.ts';
 import { EvalFailure, evaluateRecords, type Expression } from '../expression.ts';
+import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Batch, StreamRecord } from '../record.ts';
 import { toEpochMillis, toIsoUtc } from '../time.ts';
@@ -35,10 +36,21 @@ import { CalendarAssigner, hoppingStarts, tumblingStart, type WindowShape } from
 import { groupKeyString } from './group-key.ts';
 import { insertionIndex, mergedBounds, overlappingSessions } from './session.ts';
 import { decodeValue, encodeValue } from './state-codec.ts';
-import { PartitionWatermarks, type WatermarkSnapshot } from './watermark.ts';
+import { PartitionWatermarks, type WatermarkHold, type WatermarkSnapshot } from './watermark.ts';
 
 export const LATE_PORT = 'late';
 export const LATE_METRIC = 'sluice_records_late_total';
+/** Gauge: seconds the step's watermark has stood while a partition was ahead of it (0 when not held). */
+export const HELD_SECONDS_METRIC = 'sluice_watermark_held_seconds';
+/** Counter: holds that lasted longer than the warning threshold (one per hold, with a warning logged). */
+export const HOLDS_METRIC = 'sluice_watermark_holds_total';
+/**
+ * How long one partition may hold the watermark back, while another is ahead, before a warning. A
+ * minute: in a live stream the watermark moves within seconds, and the default `idle` releases a
+ * quiet partition at the same age, so what still warns is a partition that is not quiet (its
+ * records are all behind its own highest event time) or one under a longer `idle`.
+ */
+export const HOLD_WARNING_MS = 60_000;
 
 export interface GroupKeySpec {
   /** Output field name. */
@@ -59,6 +71,10 @@ export interface WindowAggregateOptions {
   aggregates: AggregatePlan[];
   clock: Clock;
   metrics: Metrics;
+  /** Where a watermark held back too long is reported; silent when omitted. */
+  logger?: Logger;
+  /** Processing time a partition may hold the watermark back before a warning; default HOLD_WARNING_MS. */
+  holdWarningMs?: number;
   /**
    * The run takes checkpoints: a record's source reference is released as soon as the record is
    * folded into its panes, because the checkpoint that captures the panes holds the batch until it
@@ -138,6 +154,10 @@ export class WindowAggregate implements Step {
   private openPanes = 0;
   private lateCount = 0;
   private closedUpTo = Number.NEGATIVE_INFINITY;
+  /** The hold of the watermark that was warned about (its `since`), so each hold warns once. */
+  private warnedHoldSince: number | undefined;
+  /** The hold past the warning threshold, for stats(); undefined when none. */
+  private longHold: WatermarkHold | undefined;
   /** Emission still rendering (expression aggregates are async); later calls queue behind it. */
   private pending: Promise<void> | undefined;
 
@@ -191,6 +211,9 @@ export class WindowAggregate implements Step {
       watermark: wm === Number.POSITIVE_INFINITY ? 'end' : Number.isFinite(wm) ? toIsoUtc(wm) : undefined,
       open_windows: this.openPanes,
       late: this.lateCount,
+      ...(this.longHold
+        ? { watermark_held_by: this.longHold.partition, watermark_held_s: Math.round((this.opts.clock.now() - this.longHold.since) / 1000) }
+        : {}),
     };
   }
 
@@ -446,7 +469,42 @@ export class WindowAggregate implements Step {
 
   private advance(now: number, out: StepOutput): void | Promise<void> {
     this.watermarks.advance(now);
+    this.watchHold(now);
     return this.emitAndClose(out);
+  }
+
+  /**
+   * Reports a partition that holds the watermark back while another is ahead: the gauge always,
+   * and, once the hold lasts HOLD_WARNING_MS, one warning and one count per hold. Windows behind
+   * such a partition do not close, their source positions are not committed and state grows.
+   */
+  private watchHold(now: number): void {
+    const { node, metrics, logger } = this.opts;
+    const hold = this.watermarks.holdAt(now);
+    const heldMs = hold ? now - hold.since : 0;
+    metrics.set(HELD_SECONDS_METRIC, { node }, heldMs / 1000);
+    const threshold = this.opts.holdWarningMs ?? HOLD_WARNING_MS;
+    if (hold && heldMs >= threshold) {
+      this.longHold = hold;
+      if (this.warnedHoldSince === hold.since) return;
+      this.warnedHoldSince = hold.since;
+      metrics.inc(HOLDS_METRIC, { node });
+      const idle = this.opts.idle;
+      logger?.warn(
+        { node, partition: hold.partition, held_s: Math.round(heldMs / 1000), watermark: isoOrNone(hold.watermark), ahead_partition: hold.aheadPartition, ahead: isoOrNone(hold.ahead), quiet_s: Math.round(hold.quietFor / 1000) },
+        `window \`${node}\`: partition ${hold.partition} has held the watermark at ${isoOrNone(hold.watermark)} for ${formatSeconds(heldMs)} while partition ${hold.aheadPartition} is at ${isoOrNone(hold.ahead)}; ` +
+          (hold.quietFor >= heldMs
+            ? `it has sent nothing for ${formatSeconds(hold.quietFor)}${idle === undefined ? ' and never counts as idle' : `, and stops holding once quiet for \`idle\` (${formatSeconds(idle)})`}`
+            : `it is not quiet: its records are all behind its own highest event time, so \`idle\` does not release it`) +
+          '. Windows after the watermark stay open and their input is not acknowledged until it moves.',
+      );
+    } else {
+      if (this.longHold && this.warnedHoldSince !== undefined) {
+        logger?.info({ node, watermark: isoOrNone(this.watermarks.value) }, `window \`${node}\`: the watermark moves again`);
+      }
+      this.longHold = undefined;
+      this.warnedHoldSince = undefined;
+    }
   }
 
   /** Emits changed panes (update mode), then closes every pane the watermark has passed. */
@@ -799,6 +857,19 @@ function isObject(v: unknown): v is Record<string, unknown> {
 
 function byStartThenOrder(a: Pane, b: Pane): number {
   return a.start - b.start || a.order - b.order;
+}
+
+function isoOrNone(ms: number): string {
+  return Number.isFinite(ms) ? toIsoUtc(ms) : ms > 0 ? 'the end' : 'the beginning (nothing received)';
+}
+
+/** `90s` as `1m30s`: durations as specs write them. */
+function formatSeconds(ms: number): string {
+  const s = Math.round(ms / 1000);
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const rest = s % 60;
+  return `${h ? `${h}h` : ''}${m ? `${m}m` : ''}${rest || (!h && !m) ? `${rest}s` : ''}`;
 }
 
 function describe(v: unknown): string {

@@ -135,7 +135,7 @@ describe('window step create', () => {
       'tumbling 1h windows on `activity_timestamp` (lateness 10m, idle 1m, emit final) by employee_id, activity_type -> activity_count, total_duration, avg_duration',
     );
     expect(windowStep.describe({ window: { tumbling: '1d', timezone: 'Europe/Berlin' }, group_by: { dept: 'department' }, aggregate: { n: '$count()' } })).toBe(
-      'tumbling 1d calendar (Europe/Berlin) windows on record time (lateness 0s, emit final) by dept -> n',
+      'tumbling 1d calendar (Europe/Berlin) windows on record time (lateness 0s, idle 1m, emit final) by dept -> n',
     );
   });
 });
@@ -170,6 +170,21 @@ describe('window step end to end', () => {
     await step.process({ partition: 's/0', records: records([{ user: { id: 'u1' }, ts: '2025-10-26T12:00:00Z' }]) }, out);
     await step.onEnd!(out);
     expect(out.out.map((r) => r.value)).toEqual([{ id: 'u1', window_start: '2025-10-19T22:00:00.000Z', window_end: '2025-10-26T23:00:00.000Z', n: 1 }]);
+  });
+
+  it('without `idle`, stops waiting for a quiet partition after the default of 1m', async () => {
+    const context = ctx();
+    const clock = context.clock as ManualClock;
+    const step = windowStep.create({ window: { tumbling: '1h', time: 'ts' }, aggregate: { n: '$count()' } }, context);
+    const out = new Collect();
+    step.onPartitions!({ type: 'assign', partitions: ['s/0', 's/1'] }, out);
+    await step.process({ partition: 's/0', records: records([{ ts: '2025-06-01T09:00:00Z' }, { ts: '2025-06-01T10:30:00Z' }]) }, out);
+    clock.advance(59_999);
+    step.onTick!(clock.now(), out);
+    expect(out.out).toEqual([]); // s/1 has sent nothing and is not idle yet
+    clock.advance(1);
+    step.onTick!(clock.now(), out);
+    expect(out.out.map((r) => r.value)).toEqual([{ window_start: '2025-06-01T09:00:00.000Z', window_end: '2025-06-01T10:00:00.000Z', n: 1 }]);
   });
 
   it('uses the record time when `time` is omitted, and keeps sub-day sizes aligned to UTC', async () => {

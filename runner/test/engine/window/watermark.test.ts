@@ -123,3 +123,76 @@ describe('PartitionWatermarks', () => {
     expect(r.partitionWatermarks(5000).map((p) => p.idle)).toEqual([false, false]);
   });
 });
+
+describe('PartitionWatermarks.holdAt', () => {
+  it('names the active partition with the lowest watermark while another is ahead, and the one ahead', () => {
+    const w = new PartitionWatermarks(0, undefined);
+    w.observe('p0', 5000, 0);
+    w.observe('p1', 2000, 0);
+    w.advance(0);
+    expect(w.holdAt(0)).toEqual({ partition: 'p1', since: 0, watermark: 2000, aheadPartition: 'p0', ahead: 5000, quietFor: 0 });
+  });
+
+  it('keeps its start while the watermark stands, and starts again when it moves', () => {
+    const w = new PartitionWatermarks(0, undefined);
+    w.observe('p0', 5000, 0);
+    w.observe('p1', 2000, 0);
+    w.advance(0);
+    w.holdAt(0);
+    w.observe('p0', 9000, 30_000); // the one ahead moves on: still held by p1
+    w.advance(30_000);
+    expect(w.holdAt(70_000)).toMatchObject({ partition: 'p1', since: 0, ahead: 9000, quietFor: 70_000 });
+    w.observe('p1', 3000, 80_000); // the holder moves: the watermark with it
+    w.advance(80_000);
+    expect(w.holdAt(80_000)).toMatchObject({ partition: 'p1', since: 80_000, watermark: 3000, quietFor: 0 });
+  });
+
+  it('counts an assigned partition that has sent nothing as holding from the beginning', () => {
+    const w = new PartitionWatermarks(0, undefined);
+    w.assign(['p0', 'p1'], 0);
+    w.observe('p0', 5000, 0);
+    w.advance(0);
+    expect(w.holdAt(10)).toMatchObject({ partition: 'p1', watermark: NEG, ahead: 5000, quietFor: 10 });
+  });
+
+  it('is undefined with one partition, with all level, once the holder is idle, and at the end', () => {
+    const one = new PartitionWatermarks(0, undefined);
+    one.observe('p0', 5000, 0);
+    one.advance(0);
+    expect(one.holdAt(0)).toBeUndefined();
+
+    const level = new PartitionWatermarks(0, undefined);
+    level.observe('p0', 5000, 0);
+    level.observe('p1', 5000, 0);
+    level.advance(0);
+    expect(level.holdAt(0)).toBeUndefined();
+
+    const idle = new PartitionWatermarks(0, 1000);
+    idle.observe('p0', 5000, 0);
+    idle.observe('p1', 2000, 0);
+    idle.advance(0);
+    expect(idle.holdAt(0)?.partition).toBe('p1');
+    idle.observe('p0', 6000, 900);
+    idle.advance(1000); // p1 idle: the watermark moves to p0's
+    expect(idle.holdAt(1000)).toBeUndefined();
+
+    const ended = new PartitionWatermarks(0, undefined);
+    ended.observe('p0', 5000, 0);
+    ended.observe('p1', 2000, 0);
+    ended.end();
+    expect(ended.holdAt(0)).toBeUndefined();
+  });
+
+  it('starts afresh after a restore (not part of the snapshot)', () => {
+    const w = new PartitionWatermarks(0, undefined);
+    w.observe('p0', 5000, 0);
+    w.observe('p1', 2000, 0);
+    w.advance(0);
+    w.holdAt(0);
+    const r = new PartitionWatermarks(0, undefined);
+    r.restore(JSON.parse(JSON.stringify(w.snapshot())), 50_000);
+    r.advance(50_000);
+    expect(r.holdAt(60_000)).toMatchObject({ partition: 'p1', since: 60_000, quietFor: 10_000 });
+    expect(Object.keys(w.snapshot())).toEqual(['watermark', 'partitions']);
+  });
+});

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { stepStateFromJson, stepStateToJson } from '../../../src/engine/checkpoint/checkpoint.ts';
 import { RecordError } from '../../../src/engine/errors.ts';
-import { LATE_METRIC } from '../../../src/engine/window/window-aggregate.ts';
-import { feed, HOUR, iso, makeWindow, MIN, RecordingOutput, SourceBatch, T0 } from './harness.ts';
+import type { Logger } from '../../../src/engine/logger.ts';
+import { HELD_SECONDS_METRIC, HOLD_WARNING_MS, HOLDS_METRIC, LATE_METRIC, WindowAggregate } from '../../../src/engine/window/window-aggregate.ts';
+import { feed, HOUR, iso, makeWindow, MIN, RecordingOutput, SourceBatch, T0, type Setup } from './harness.ts';
 
 const hourly = { kind: 'tumbling', size: HOUR } as const;
 
@@ -245,6 +246,88 @@ describe('watermark across partitions', () => {
       ['b', iso(T0 + 3 * HOUR)],
     ]);
     expect(op.stats()).toEqual({ watermark: 'end', open_windows: 0, late: 0 });
+  });
+});
+
+/** A logger that keeps what was logged at warn and info. */
+function recordingLogger(): { logger: Logger; warnings: { fields: Record<string, unknown>; message: string }[]; infos: string[] } {
+  const warnings: { fields: Record<string, unknown>; message: string }[] = [];
+  const infos: string[] = [];
+  const logger: Logger = {
+    debug: () => {},
+    info: (_o, msg) => infos.push(msg ?? ''),
+    warn: (o, msg) => warnings.push({ fields: typeof o === 'object' ? (o as Record<string, unknown>) : {}, message: msg ?? String(o) }),
+    error: () => {},
+    child: () => logger,
+  };
+  return { logger, warnings, infos };
+}
+
+/** A window whose warnings are recorded. */
+function watchedWindow(setup: Setup) {
+  const made = makeWindow(setup);
+  const log = recordingLogger();
+  const op = new WindowAggregate({ ...made.options, logger: log.logger });
+  return { ...made, op, ...log };
+}
+
+describe('a partition holding the watermark back', () => {
+  it('warns once, counts the hold and names the partition in stats when it lasts longer than the threshold', async () => {
+    const { op, clock, metrics, warnings, infos } = watchedWindow({ shape: hourly });
+    const out = new RecordingOutput();
+    await feed(op, out, 'p1', [{ g: 'a', t: T0 + 10 * MIN }]);
+    await feed(op, out, 'p0', [{ g: 'a', t: T0 + 3 * HOUR }]);
+    clock.advance(HOLD_WARNING_MS - 1);
+    await op.onTick(clock.now(), out);
+    expect(warnings).toEqual([]);
+    expect(metrics.gauge(HELD_SECONDS_METRIC, { node: 'w' })).toBeCloseTo((HOLD_WARNING_MS - 1) / 1000);
+    expect(op.stats().watermark_held_by).toBeUndefined();
+
+    clock.advance(1);
+    await op.onTick(clock.now(), out);
+    clock.advance(MIN);
+    await op.onTick(clock.now(), out); // the same hold: no second warning
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]!.fields).toMatchObject({ node: 'w', partition: 'p1', ahead_partition: 'p0', watermark: iso(T0 + 10 * MIN), ahead: iso(T0 + 3 * HOUR) });
+    expect(warnings[0]!.message).toContain('partition p1 has held the watermark at 2025-06-01T00:10:00.000Z for 1m while partition p0 is at 2025-06-01T03:00:00.000Z');
+    expect(warnings[0]!.message).toContain('sent nothing for 1m and never counts as idle');
+    expect(metrics.counter(HOLDS_METRIC, { node: 'w' })).toBe(1);
+    expect(op.stats()).toMatchObject({ watermark_held_by: 'p1', watermark_held_s: 120 });
+
+    await feed(op, out, 'p1', [{ g: 'a', t: T0 + 4 * HOUR }]); // p1 catches up: the watermark moves
+    expect(out.values().map((v) => v.window_start)).toEqual([iso(T0)]);
+    expect(metrics.gauge(HELD_SECONDS_METRIC, { node: 'w' })).toBe(0);
+    expect(op.stats().watermark_held_by).toBeUndefined();
+    expect(infos).toContain('window `w`: the watermark moves again');
+  });
+
+  it('says when the holder is not quiet, so idle cannot release it', async () => {
+    const { op, clock, metrics, warnings } = watchedWindow({ shape: hourly, idle: MIN });
+    const out = new RecordingOutput();
+    await feed(op, out, 'p1', [{ g: 'a', t: T0 + 30 * MIN }]);
+    await feed(op, out, 'p0', [{ g: 'a', t: T0 + 3 * HOUR }]);
+    for (let i = 0; i < 4; i++) {
+      clock.advance(30_000);
+      await feed(op, out, 'p0', [{ g: 'a', t: T0 + 3 * HOUR + i }]);
+      await feed(op, out, 'p1', [{ g: 'a', t: T0 + 20 * MIN }]); // behind its own highest event time
+    }
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]!.message).toContain('it is not quiet');
+    expect(metrics.counter(HOLDS_METRIC, { node: 'w' })).toBe(1);
+  });
+
+  it('does not warn about a quiet partition that idle releases first', async () => {
+    const { op, clock, metrics, warnings } = watchedWindow({ shape: hourly, idle: MIN });
+    const out = new RecordingOutput();
+    await feed(op, out, 'p1', [{ g: 'a', t: T0 + 10 * MIN }]);
+    await feed(op, out, 'p0', [{ g: 'a', t: T0 + 3 * HOUR }]);
+    for (let i = 0; i < 3; i++) {
+      clock.advance(30_000);
+      await op.onTick(clock.now(), out);
+    }
+    expect(out.values().map((v) => v.window_start)).toEqual([iso(T0)]);
+    expect(warnings).toEqual([]);
+    expect(metrics.counter(HOLDS_METRIC, { node: 'w' })).toBe(0);
   });
 });
 
