@@ -124,6 +124,13 @@ export interface SourceOutput {
   revoke(partitions: string[]): void;
 }
 
+/** Whether a source reaches what it reads: readiness (`/readyz`) requires it of every source. */
+export interface SourceHealth {
+  connected: boolean;
+  /** Why not, or what it is connected to, in a few words. */
+  detail?: string;
+}
+
 export interface Source {
   /**
    * Verifies, before any sink opens, that the input is there (a file source: that its path matches
@@ -142,6 +149,8 @@ export interface Source {
   close(): Promise<void>;
   /** True when the input ends by itself; the run then exits 0 once drained. */
   readonly bounded: boolean;
+  /** Sources that can lose their connection (Kafka, PostgreSQL) say whether they have it now; absent: always connected. */
+  health?(): SourceHealth;
 }
 
 export interface SourceDef<C = unknown> extends DefBase<C, Source> {

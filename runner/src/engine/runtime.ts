@@ -30,12 +30,28 @@
 import type { Ack } from './ack.ts';
 import type { CheckpointCoordinator, CheckpointStats } from './checkpoint/coordinator.ts';
 import type { Clock } from './clock.ts';
-import type { Format, PartitionEvent, RawBatch, Sink, Source, SourceOutput, Step, StepOutput, StepState } from './component.ts';
+import type { Format, PartitionEvent, RawBatch, Sink, Source, SourceHealth, SourceOutput, Step, StepOutput, StepState } from './component.ts';
 import { ConfigError, SluiceError, errorMessage } from './errors.ts';
 import { failedRecord, undecodableRecord } from './failed-record.ts';
 import { ERRORS_PORT, MAIN_PORT, type Graph } from './graph.ts';
 import type { Logger } from './logger.ts';
 import type { Metrics } from './metrics.ts';
+import {
+  BATCH_DURATION,
+  CHECKPOINT_DURATION,
+  CHECKPOINT_FAILURES,
+  CHECKPOINT_METRICS,
+  CHECKPOINTS,
+  publishStatsGauges,
+  RECORDS_DROPPED,
+  RECORDS_FAILED,
+  RECORDS_FILTERED,
+  RECORDS_IN,
+  RECORDS_OUT,
+  RECORDS_WRITTEN,
+  RUNTIME_METRICS,
+  SINK_WRITE_DURATION,
+} from './runtime-metrics.ts';
 import type { SourcePosition, StreamRecord } from './record.ts';
 import { releaseRecords, retainRecords } from './record-acks.ts';
 import { buildRoutes, type Reader } from './router.ts';
@@ -113,6 +129,30 @@ export interface RuntimeStats {
   checkpoint?: CheckpointStats;
 }
 
+/** A record that failed at a node, or the failure of the run there, as the live view lists them. */
+export interface RecentError {
+  /** Wall-clock time, epoch ms. */
+  at: number;
+  message: string;
+  /** Where the record came from, when it was one record. */
+  partition?: string;
+  offset?: string;
+}
+
+/** What readiness is decided from: the run's state, whether sources are connected, checkpoint age. */
+export interface RuntimeHealth {
+  state: RuntimeState;
+  /** Per source; sources that cannot lose a connection (files, generators) are always connected. */
+  sources: Record<string, SourceHealth>;
+  /** When the run takes checkpoints: ms since the stored state last covered everything processed, and the interval. */
+  checkpoint?: { ageMs: number; intervalMs: number };
+  /** The failure that ended the run, once it failed. */
+  failure?: { where?: string; code: string; message: string };
+}
+
+/** Recent errors kept per node for the live view: enough to see what goes wrong, bounded for poison floods. */
+const RECENT_ERRORS = 20;
+
 export interface RunOutcome {
   /**
    * `end-of-input`: every source was bounded and ended; onEnd ran, windows flushed. `stopped`:
@@ -167,6 +207,8 @@ const RESOLVED: Promise<void> = Promise.resolve();
 
 class SourceNode {
   readonly counters = counters();
+  /** Its metric labels, made once: the batch histogram is observed per batch. */
+  readonly labels: { node: string };
   readonly reported = counters();
   /** Readers per port, filled once routes are known. */
   routes = new Map<string, Target[]>();
@@ -179,7 +221,9 @@ class SourceNode {
     readonly name: string,
     readonly source: Source,
     readonly format: Format,
-  ) {}
+  ) {
+    this.labels = { node: name };
+  }
 }
 
 /** One step, its inbox, and the StepOutput it is given: outputs collect per port until flushed. */
@@ -227,6 +271,7 @@ class StepNode implements StepOutput, Target {
 
   fail(record: StreamRecord, error: Error): void {
     this.counters.failed++;
+    this.runtime.noteError(this.name, error, record.position);
     if (this.routes.has(ERRORS_PORT)) {
       this.emit([failedRecord(record, this.name, error)], ERRORS_PORT);
     } else {
@@ -327,6 +372,10 @@ export class Runtime {
   private checkpointQueued = false;
   /** Clock time at which the next checkpoint is due. */
   private checkpointDueAt = Number.POSITIVE_INFINITY;
+  /** Clock time at which the stored state last covered everything processed (start: what was restored). */
+  private checkpointCoveredAt: number | undefined;
+  private readonly recent = new Map<string, RecentError[]>();
+  private unregisterCollector: (() => void) | undefined;
 
   constructor(
     readonly graph: Graph,
@@ -341,6 +390,8 @@ export class Runtime {
     this.stopGraceMs = options.stopGraceMs ?? 30_000;
     this.warnings = new WarningLimiter(this.clock, options.warnIntervalMs ?? 10_000);
     this.checkpoints = options.checkpoints;
+    this.metrics.define(...RUNTIME_METRICS);
+    if (this.checkpoints) this.metrics.define(...CHECKPOINT_METRICS);
     const queueOptions = {
       capacity: Math.max(1, options.sinkQueueRecords ?? 10_000),
       maxBatch: Math.max(1, options.sinkBatchRecords ?? 2_000),
@@ -372,10 +423,11 @@ export class Runtime {
         }
         case 'sink': {
           let s: SinkNode | undefined;
+          const labels = { node: node.name };
           const queue = new SinkQueue(
             node.name,
             node.sink,
-            queueOptions,
+            { ...queueOptions, onWrite: (seconds) => this.metrics.observe(SINK_WRITE_DURATION, labels, seconds) },
             (err) => this.fail(err),
             (unwritten) => this.routeUnwritten(s!, unwritten),
           );
@@ -483,9 +535,7 @@ export class Runtime {
         writeNanos: q.writeNanos,
       };
       recordsOut += q.written;
-      this.metrics.set('sluice_sink_queued_records', { node: s.name }, q.queued);
     }
-    this.metrics.set('sluice_queued_batches', {}, this.queuedBatches);
     return {
       state: this.state,
       elapsedMs: this.startedAt ? performance.now() - this.startedAt : 0,
@@ -497,6 +547,46 @@ export class Runtime {
     };
   }
 
+  /** Keeps a failure's message for the live view: the last few per node. Only failures pay for it. */
+  noteError(node: string, error: unknown, position?: SourcePosition): void {
+    let list = this.recent.get(node);
+    if (!list) this.recent.set(node, (list = []));
+    const entry: RecentError = { at: Date.now(), message: errorMessage(error) };
+    if (position) {
+      entry.partition = position.partition;
+      entry.offset = position.offset;
+    }
+    list.push(entry);
+    if (list.length > RECENT_ERRORS) list.shift();
+  }
+
+  /** The last failures per node, oldest first (nodes without any are left out). */
+  recentErrors(): Record<string, RecentError[]> {
+    const out: Record<string, RecentError[]> = {};
+    for (const [node, list] of this.recent) out[node] = list.slice();
+    return out;
+  }
+
+  /** What readiness needs: the run's state, each source's connection, the checkpoint's age. */
+  health(): RuntimeHealth {
+    const sources: Record<string, SourceHealth> = {};
+    for (const s of this.sources) sources[s.name] = s.source.health?.() ?? { connected: true };
+    const out: RuntimeHealth = { state: this.state, sources };
+    if (this.checkpoints && this.checkpointCoveredAt !== undefined) {
+      out.checkpoint = { ageMs: Math.max(0, this.clock.now() - this.checkpointCoveredAt), intervalMs: this.checkpoints.intervalMs };
+    }
+    if (this.failure) out.failure = { ...(this.failure.where ? { where: this.failure.where } : {}), code: this.failure.code, message: this.failure.message };
+    return out;
+  }
+
+  /** Sets the gauges that stand for current figures (queues, watermarks, checkpoint age); collectors call it before a scrape. */
+  publishGauges(): void {
+    const health = this.health();
+    const connected: Record<string, boolean> = {};
+    for (const [name, h] of Object.entries(health.sources)) connected[name] = h.connected;
+    publishStatsGauges(this.metrics, this.stats(), Date.now(), health.checkpoint?.ageMs, connected);
+  }
+
   /**
    * A record that failed at a source (decode) or a step while nothing reads `<node>.errors`: its
    * reference is released, it is counted as dropped, and logged at a limited rate.
@@ -504,7 +594,7 @@ export class Runtime {
   dropUnreadFailure(node: string, c: Counters, ack: Ack, position: SourcePosition, error: unknown): void {
     ack.release();
     c.dropped++;
-    this.metrics.inc('sluice_records_dropped_total', { node, port: ERRORS_PORT });
+    this.metrics.inc(RECORDS_DROPPED, { node, port: ERRORS_PORT });
     this.warnDropped(node, position, error, `record failed and nothing reads ${node}.${ERRORS_PORT}`);
   }
 
@@ -514,6 +604,7 @@ export class Runtime {
    * sink's writer, outside the job loop: only sinks read a sink's errors, so no step runs here.
    */
   private routeUnwritten(s: SinkNode, unwritten: UnwrittenRecord[]): void {
+    for (const u of unwritten) this.noteError(s.name, u.error, u.record.position);
     const records = unwritten.map((u) => failedRecord(u.record, s.name, u.error));
     this.deliver(s.name, s.routes, s.counters, ERRORS_PORT, records, s.name);
   }
@@ -532,6 +623,16 @@ export class Runtime {
 
   private async execute(): Promise<RunOutcome> {
     this.startedAt = performance.now();
+    this.unregisterCollector = this.metrics.addCollector(() => this.publishGauges());
+    try {
+      return await this.executeGraph();
+    } finally {
+      this.publishGauges();
+      this.unregisterCollector();
+    }
+  }
+
+  private async executeGraph(): Promise<RunOutcome> {
     // Inputs, then state, then sinks: a mistyped input path and stored state that cannot be used are
     // refused before any sink opens (a file sink truncates its file on open).
     await this.checkSources();
@@ -552,7 +653,10 @@ export class Runtime {
     // since a loop that always has work runs on microtasks and timers would wait for it to empty.
     const checkpointTimer = this.checkpoints ? setInterval(() => this.queueCheckpoint(), this.checkpoints.intervalMs) : undefined;
     checkpointTimer?.unref();
-    if (this.checkpoints) this.checkpointDueAt = this.clock.now() + this.checkpoints.intervalMs;
+    if (this.checkpoints) {
+      this.checkpointDueAt = this.clock.now() + this.checkpoints.intervalMs;
+      this.checkpointCoveredAt = this.clock.now();
+    }
     const loop = this.processLoop().catch((err: unknown) => {
       this.fail(asSluiceError(err, 'E_RUNTIME', `graph ${this.graph.name}`, 'processing failed'));
     });
@@ -645,10 +749,19 @@ export class Runtime {
 
   /** Takes a checkpoint between two jobs; a store that cannot commit fails the run (nothing held is released). */
   private async takeCheckpoint(checkpoints: CheckpointCoordinator): Promise<void> {
-    this.checkpointDueAt = this.clock.now() + checkpoints.intervalMs;
+    const cut = this.clock.now();
+    this.checkpointDueAt = cut + checkpoints.intervalMs;
+    const t0 = performance.now();
     try {
-      await checkpoints.take(this.statefulSteps(), this.checkpointedSinks(), () => this.drainSinks());
+      const committed = await checkpoints.take(this.statefulSteps(), this.checkpointedSinks(), () => this.drainSinks());
+      // Committed or nothing new since the last one: either way the store now covers the cut.
+      this.checkpointCoveredAt = cut;
+      if (committed) {
+        this.metrics.observe(CHECKPOINT_DURATION, {}, (performance.now() - t0) / 1000);
+        this.metrics.inc(CHECKPOINTS);
+      }
     } catch (err) {
+      this.metrics.inc(CHECKPOINT_FAILURES);
       this.fail(asSluiceError(err, 'E_CHECKPOINT', checkpoints.store.description, 'checkpoint failed'));
     }
   }
@@ -783,6 +896,8 @@ export class Runtime {
   private fail(error: SluiceError): void {
     if (this.failure) return;
     this.failure = error;
+    const node = error.where?.match(/^(?:sources|steps|sinks)\.([^.\s]+)/)?.[1];
+    if (node !== undefined && this.graph.nodes.some((n) => n.name === node)) this.noteError(node, error);
     this.state = 'failed';
     this.logger.error({ where: error.where, code: error.code, error: error.message }, 'run failed');
     this.stopSources();
@@ -859,11 +974,14 @@ export class Runtime {
       switch (job.kind) {
         case 'finish':
           return;
-        case 'batch':
+        case 'batch': {
+          const t0 = performance.now();
           await this.processBatch(job.source, job.batch);
+          this.metrics.observe(BATCH_DURATION, job.source.labels, (performance.now() - t0) / 1000);
           this.queuedBatches--;
           if (this.queuedBatches <= this.maxQueuedBatches) this.releaseEmitWaiters();
           break;
+        }
         case 'partitions':
           this.checkpoints?.noteChange();
           // Only steps that read this source: a quiet partition of another source must not hold
@@ -931,10 +1049,10 @@ export class Runtime {
         reported[key] = now[key];
       }
     };
-    delta('sluice_records_in_total', 'recordsIn');
-    delta('sluice_records_failed_total', 'failed');
-    delta('sluice_records_discarded_total', 'discarded');
-    if (isSink) delta('sluice_records_written_total', 'recordsOut');
+    delta(RECORDS_IN, 'recordsIn');
+    delta(RECORDS_FAILED, 'failed');
+    delta(RECORDS_FILTERED, 'discarded');
+    if (isSink) delta(RECORDS_WRITTEN, 'recordsOut');
   }
 
   private async waitForSinkRoom(): Promise<void> {
@@ -973,6 +1091,7 @@ export class Runtime {
         });
       } catch (err) {
         c.failed++;
+        this.noteError(source.name, err, msg.position);
         if (errorsRead) {
           (failures ??= []).push(undecodableRecord(msg, source.name, ack, err));
         } else {
@@ -1053,12 +1172,12 @@ export class Runtime {
     partition: string,
   ): void {
     if (records.length === 0) return;
-    if (port !== ERRORS_PORT) this.metrics.inc('sluice_records_out_total', { node, port }, records.length);
+    if (port !== ERRORS_PORT) this.metrics.inc(RECORDS_OUT, { node, port }, records.length);
     const readers = routes.get(port);
     if (!readers) {
       releaseRecords(records);
       c.dropped += records.length;
-      this.metrics.inc('sluice_records_dropped_total', { node, port }, records.length);
+      this.metrics.inc(RECORDS_DROPPED, { node, port }, records.length);
       if (port === ERRORS_PORT) {
         const first = records[0]!;
         const error = (first.meta.error as { message?: string } | undefined)?.message ?? 'record error';

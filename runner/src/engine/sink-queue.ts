@@ -26,6 +26,8 @@ export interface SinkQueueOptions {
   capacity: number;
   /** At most this many records per `prepare`/`write` call. */
   maxBatch: number;
+  /** Told the duration of each successful write (prepare and write), in seconds: the latency histogram. */
+  onWrite?: (seconds: number) => void;
 }
 
 export interface SinkQueueStats {
@@ -252,8 +254,10 @@ export class SinkQueue {
       if (split.messages.length === 0) return { written: [], unwritten: split.failures };
       stage = 'write';
       const result = await this.sink.write(split.messages);
-      this.writeNanos += Number(process.hrtime.bigint() - t1);
+      const t2 = process.hrtime.bigint();
+      this.writeNanos += Number(t2 - t1);
       this.batches++;
+      this.options.onWrite?.(Number(t2 - t0) / 1e9);
       const refused = refusedRecords(this.name, split.records, result);
       const unwritten = refused.length === 0 ? split.failures : inBatchOrder(batch, [...split.failures, ...refused]);
       return { written: writtenOf(batch, unwritten), unwritten };

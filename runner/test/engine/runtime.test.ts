@@ -101,7 +101,7 @@ describe('Runtime: flow and acknowledgement', () => {
     expect(source.completed).toEqual([0]);
     expect(sink.writes).toEqual([]);
     expect(outcome.discarded).toBe(2);
-    expect(metrics.counter('sluice_records_discarded_total', { node: 'none' })).toBe(2);
+    expect(metrics.counter('sluice_records_filtered_total', { node: 'none' })).toBe(2);
   });
 
   it('on fan-out completes a batch only after every branch acknowledged it', async () => {
