@@ -12,7 +12,7 @@ Tells what deploying new.yaml in place of old.yaml does to the pipeline's durabl
 stateful step (window): keep (same definition, the stored state carries over), reset (the
 definition changed: the stored state cannot be used; \`sluice run --reset-state\` drops it, or a
 replay from the source start rebuilds it), new (starts empty) or removed (its state and changelog
-topic <pipeline>-<step>-changelog are left behind). A window's lateness, idle and emit are not
+topic <pipeline>-<step>-changelog are left behind). A window's lateness, idle, emit and max_rows are not
 part of its definition: changing them keeps the state. Also reported: a renamed pipeline (its
 name is the default application id, which keys all state) or stateful step (state is keyed by
 step name), a Kafka source's group or topics or a postgres-cdc slot (committed positions do not

@@ -189,14 +189,21 @@ function parseExpression(source: string): jsonata.Expression {
   }
 }
 
+/** Options of compileExpression. */
+export interface CompileOptions {
+  /** Further variables the caller binds per evaluation (a composed aggregate's results), without `$`. */
+  variables?: readonly string[];
+}
+
 /** Compiles an expression; throws ExpressionSyntaxError with the character position on a syntax error. */
-export function compileExpression(source: string): Expression {
+export function compileExpression(source: string, options: CompileOptions = {}): Expression {
   const compiled = parseExpression(source);
   for (const [name, { fn, signature }] of Object.entries(TIME_FUNCTIONS)) {
     compiled.registerFunction(name, fn, signature);
   }
   const ast = compiled.ast();
-  const sync = compileSubset(ast, { variables: BINDING_NAMES, functions: TIME_FUNCTIONS });
+  const variables = options.variables ? [...BINDING_NAMES, ...options.variables] : BINDING_NAMES;
+  const sync = compileSubset(ast, { variables, functions: TIME_FUNCTIONS });
   if (sync) {
     const evaluate = (input: unknown, bindings?: Record<string, unknown>): unknown => {
       const result = sync(input, bindings);

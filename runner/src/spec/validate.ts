@@ -7,7 +7,7 @@ import type { JsonSchema } from '../engine/component.ts';
 import { EXPRESSION_KEYWORD } from '../engine/component.ts';
 import { ExpressionSyntaxError } from '../engine/errors.ts';
 import { compileExpression, functionNames, JSONATA_FUNCTIONS, TIME_FUNCTIONS } from '../engine/expression.ts';
-import { recognizeBuiltin } from '../engine/window/aggregates.ts';
+import { compositionCallStarts, recognizeBuiltin } from '../engine/window/aggregates.ts';
 import { parsePortRef, type PortRef } from '../engine/graph.ts';
 import { findAnnotated } from './annotations.ts';
 import { sortDiagnostics, type Diagnostic, type DiagnosticCode } from './diagnostic.ts';
@@ -361,22 +361,24 @@ function checkExpressions(entry: ResolvedEntry, registry: ComponentRegistry, loa
 /** The functions every expression may call: JSONata's and sluice's own. */
 const KNOWN_FUNCTIONS: readonly string[] = [...JSONATA_FUNCTIONS, ...Object.keys(TIME_FUNCTIONS)];
 
-/** Is `path` (inside the entry's config) an `aggregate:` entry of a window step? Only there may `$countDistinct` and the like stand as the whole expression. */
+/** Is `path` (inside the entry's config) an `aggregate:` entry of a window step? Only there may `$countDistinct` and the like be called, as built-in aggregates. */
 function isWindowAggregate(entry: ResolvedEntry, path: SpecPath): boolean {
   return entry.section === 'steps' && entry.kind === 'window' && path[0] === 'aggregate' && path.length === 2;
 }
 
 /**
  * Every function an expression calls must exist: JSONata's, sluice's time functions, one the
- * expression binds itself, or (as a window aggregate's whole expression) a built-in aggregate. An
- * unknown one would fail every record at run time, sending it to the errors port.
+ * expression binds itself, or (in a window aggregate, as the whole expression or as a call of a
+ * composition) a built-in aggregate. An unknown one would fail every record at run time, sending
+ * it to the errors port.
  */
 function checkFunctionNames(source: string, fullPath: SpecPath, aggregate: boolean, loaded: LoadedSpec, report: Reporter): void {
   const { calls, bound } = functionNames(source);
+  let builtinCalls: number[] | undefined;
   for (const call of calls) {
     if (KNOWN_FUNCTIONS.includes(call.name) || bound.has(call.name)) continue;
     const isAggregate = recognizeBuiltin(`$${call.name}(x)`) !== undefined;
-    if (aggregate && call.whole && isAggregate) continue;
+    if (aggregate && isAggregate && (call.whole || (builtinCalls ??= compositionCallStarts(source)).includes(call.start))) continue;
     const guess = closest(call.name, [...KNOWN_FUNCTIONS, ...bound]);
     const node = loaded.positions.exactNodeAt(fullPath);
     const pos = isScalar(node) ? loaded.positions.inScalar(node, call.start, call.name.length + 1) : loaded.positions.at(fullPath);
@@ -385,7 +387,7 @@ function checkFunctionNames(source: string, fullPath: SpecPath, aggregate: boole
       pos,
       `\`${fieldName(fullPath)}\` in ${describeObject(fullPath.slice(0, -1))} calls \`$${call.name}\`, which is not a function${guess ? ` (did you mean \`$${guess}\`?)` : ''}`,
       isAggregate
-        ? `\`$${call.name}\` is a window aggregate: it works only as the whole expression of an \`aggregate:\` entry, e.g. \`n: $${call.name}(x)\``
+        ? `\`$${call.name}\` is a window aggregate: it works only in an \`aggregate:\` entry, as the whole expression (\`n: $${call.name}(x)\`) or combined with other aggregates by arithmetic and scalar functions (\`n: $round($${call.name}(x), 1)\`)`
         : `functions are JSONata's (https://docs.jsonata.org/overview), sluice's ${listOf(Object.keys(TIME_FUNCTIONS).map((f) => `$${f}`))}, and those the expression binds with \`:=\``,
     );
   }

@@ -93,10 +93,12 @@ describe('validateSpec', () => {
     expect(withFilter('$map(xs, function($v, $i, $a){ $v }) ~> $exists()')).toEqual([]);
   });
 
-  it('takes a built-in window aggregate as the whole expression of an aggregate only', () => {
+  it('takes a built-in window aggregate in an aggregate only, as the whole expression or a call of a composition', () => {
     const withAggregate = (a: string) => check(VALID.replace('aggregate: { n: $count() }', `aggregate: { n: '${a}' }`));
     expect(withAggregate('$countDistinct(user)')).toEqual([]);
-    expect(withAggregate('$round($avg(d), 1)')).toEqual(['15:29 E_EXPR_FUNCTION `n` in `aggregate` of step `hourly` calls `$avg`, which is not a function']);
+    expect(withAggregate('$round($avg(d), 1)')).toEqual([]);
+    expect(withAggregate('$string($first(k)) & "/" & $string($countDistinct(k))')).toEqual([]);
+    expect(withAggregate('$round($avg(d), 1) + d')).toEqual(['15:29 E_EXPR_FUNCTION `n` in `aggregate` of step `hourly` calls `$avg`, which is not a function']);
     expect(check(VALID.replace('    filter: $meta.op = "c"', '    filter: $countDistinct(x) > 1'))).toEqual([
       '10:13 E_EXPR_FUNCTION `filter` in step `kept` calls `$countDistinct`, which is not a function',
     ]);

@@ -12,7 +12,7 @@ import { isTimeZone } from '../../engine/time.ts';
 import { planAggregate } from '../../engine/window/aggregates.ts';
 import type { WindowShape } from '../../engine/window/assign.ts';
 import { plainPathName } from '../../engine/window/group-key.ts';
-import { LATE_PORT, WindowAggregate, type GroupKeySpec } from '../../engine/window/window-aggregate.ts';
+import { DEFAULT_MAX_ROWS, LATE_PORT, WindowAggregate, type GroupKeySpec } from '../../engine/window/window-aggregate.ts';
 
 export interface WindowSettings {
   tumbling?: string;
@@ -23,6 +23,7 @@ export interface WindowSettings {
   idle?: string;
   emit?: 'final' | 'update';
   timezone?: string;
+  max_rows?: number;
 }
 
 export interface WindowStepConfig {
@@ -98,6 +99,14 @@ const windowSchema = object(
       description: 'IANA time zone that calendar windows (`tumbling: 1d`, `7d`) align to. Outputs are always in UTC.',
       examples: ['UTC', 'Europe/Berlin'],
     },
+    max_rows: {
+      type: 'integer',
+      minimum: 1,
+      default: DEFAULT_MAX_ROWS,
+      description:
+        'Only when an aggregate is evaluated over the group\'s records (anything but the built-ins and compositions of them, see `aggregate`): how many record values one group may keep per window, in memory and in every checkpoint. A group that gets more keeps none from then on, its result goes to `<step>.errors` (`E_WINDOW_ROWS`, the incremental aggregates filled in, the others null) and `sluice_window_row_limit_total` counts it; the run goes on.',
+      examples: [100000, 1000000],
+    },
   },
   [],
   {
@@ -138,7 +147,7 @@ const aggregateSchema: JsonSchema = {
   type: 'object',
   minProperties: 1,
   description:
-    'Output field name -> JSONata aggregate, in output order. Computed incrementally when the whole expression is one of `$count()` (records), `$count(x)` (non-null values), `$sum(x)`, `$average(x)` (or `$avg`), `$min(x)`, `$max(x)`, `$countDistinct(x)`, `$first(x)`, `$last(x)` (by event time), `$collect(x)`; nulls are ignored and `$sum` of nothing is null. Any other expression is evaluated when the window emits, with the array of the group\'s record values as input.',
+    'Output field name -> JSONata aggregate, in output order. Computed incrementally (memory per group, not per record) when the whole expression is one of `$count()` (records), `$count(x)` (non-null values), `$sum(x)`, `$average(x)` (or `$avg`), `$min(x)`, `$max(x)`, `$countDistinct(x)`, `$first(x)`, `$last(x)` (by event time), `$collect(x)`; nulls are ignored and `$sum` of nothing is null. Also incremental: a composition of these with literals, `+ - * / %`, comparisons, `and`/`or`, `&`, `? :` and `$round`, `$floor`, `$ceil`, `$abs`, `$sqrt`, `$power`, `$number`, `$string`, `$boolean`, `$not`, `$exists`, such as `$round($average(d), 1)`, `$sum(x) / $count()` or `$max(t) - $min(t)`: each built-in is accumulated and the rest is evaluated over their results. Any other expression is evaluated when the window emits, with the array of the group\'s record values as input: those values are kept in memory and in checkpoints until then, at most `window.max_rows` per group.',
   examples: [{ activity_count: '$count()', total_duration: '$sum(duration_seconds)', avg_duration: '$round($average(duration_seconds), 1)' }],
   additionalProperties: expression('A JSONata aggregate over the group\'s records.', ['$count()', '$sum(duration_seconds)', '$max(ts)']),
 };
@@ -188,6 +197,12 @@ export function parseWindowStepConfig(config: unknown, where = 'window'): Window
   for (const key of ['time', 'lateness', 'idle', 'timezone'] as const) {
     const v = optionalString(w, key, where);
     if (v !== undefined) settings[key] = v;
+  }
+  if (w.max_rows !== undefined) {
+    if (typeof w.max_rows !== 'number' || !Number.isInteger(w.max_rows) || w.max_rows < 1) {
+      throw new ConfigError('E_WINDOW_CONFIG', `\`max_rows\` must be a whole number of at least 1, got \`${String(w.max_rows)}\``, where);
+    }
+    settings.max_rows = w.max_rows;
   }
   const emit = optionalString(w, 'emit', where);
   if (emit !== undefined) {
@@ -285,7 +300,7 @@ function shapeIdentity(shape: WindowShape): Record<string, string | number> {
 /**
  * What a window's stored panes mean: which windows exist (shape), which window a record falls in
  * (time), which group it joins (group keys) and what is accumulated for it (aggregates). `lateness`,
- * `idle` and `emit` are left out on purpose: they change when results are emitted, not what a pane
+ * `idle`, `emit` and `max_rows` are left out on purpose: they change when results are emitted, not what a pane
  * holds. Expressions are compared by their trimmed source, so a block scalar's newline is no change.
  */
 export function windowStateIdentity(config: unknown, where = 'window'): Record<string, unknown> {
@@ -337,6 +352,7 @@ export const windowStep: StepDef<WindowStepConfig> = {
       emit: w.emit ?? 'final',
       groupBy,
       aggregates,
+      maxRows: w.max_rows ?? DEFAULT_MAX_ROWS,
       clock: ctx.clock,
       metrics: ctx.metrics,
       logger: ctx.logger,

@@ -3,8 +3,11 @@
  * (`$count()`, `$count(x)`, `$sum(x)`, `$average(x)`/`$avg(x)`, `$min(x)`, `$max(x)`,
  * `$countDistinct(x)`, `$first(x)`, `$last(x)`, `$collect(x)`) is computed incrementally: its
  * argument is evaluated per record and folded into an accumulator, so memory is O(groups).
- * Any other expression is evaluated when the window emits, over the array of the group's record
- * values (so `$round($average(d), 1)` or `$sum(a) / $count($)` work), and only then are values kept.
+ * So is a composition of built-ins (`$round($average(d), 1)`, `$sum(a) / $count()`,
+ * `$max(t) - $min(t)`; see composition.ts): one accumulator per call, and the rest evaluated by
+ * JSONata over their results when the window emits. Any other expression is evaluated when the
+ * window emits, over the array of the group's record values, which are kept until then (at most
+ * `max_rows` per group).
  *
  * SQL semantics: null and missing values are ignored by every built-in except `$count()`, which
  * counts records. Over no values, `$sum`, `$average`, `$min`, `$max`, `$first`, `$last` give null,
@@ -15,6 +18,7 @@
 import jsonata from 'jsonata';
 import { SluiceError } from '../errors.ts';
 import { compileExpression, type Expression } from '../expression.ts';
+import { planComposition } from './composition.ts';
 import { decodeValue, encodeValue, type JsonValue } from './state-codec.ts';
 
 export type BuiltinKind =
@@ -29,8 +33,24 @@ export type BuiltinKind =
   | 'last'
   | 'collect';
 
+/** One built-in call: what is folded per record. */
+export interface BuiltinCall {
+  builtin: BuiltinKind;
+  argument?: Expression;
+}
+
 export type AggregatePlan =
-  | { name: string; source: string; kind: 'builtin'; builtin: BuiltinKind; argument?: Expression }
+  | ({ name: string; source: string; kind: 'builtin' } & BuiltinCall)
+  | {
+      name: string;
+      source: string;
+      kind: 'composed';
+      /** The built-in calls, each computed incrementally. */
+      leaves: BuiltinCall[];
+      /** The rest of the expression, over the leaves' results bound to `variables`. */
+      combine: Expression;
+      variables: string[];
+    }
   | { name: string; source: string; kind: 'expression'; expression: Expression };
 
 const BUILTINS: Record<string, BuiltinKind> = {
@@ -92,14 +112,42 @@ export function recognizeBuiltin(source: string): { builtin: BuiltinKind; argume
   return { builtin, argument };
 }
 
+/** The built-in a call `$name(...)` with `argc` arguments stands for, if any. */
+function builtinOfCall(name: string, argc: number): BuiltinKind | undefined {
+  const builtin = BUILTINS[name];
+  if (builtin === undefined) return undefined;
+  if (argc === 1) return builtin;
+  return argc === 0 && builtin === 'count' ? 'countRecords' : undefined;
+}
+
+function builtinCall(builtin: BuiltinKind, argument: string | undefined): BuiltinCall {
+  return argument === undefined ? { builtin } : { builtin, argument: compileExpression(argument) };
+}
+
+/**
+ * Offsets of the `$` of each built-in aggregate call of a composition (see composition.ts); none
+ * when the aggregate is no composition. Validation takes sluice's own aggregates (`$avg`, `$first`,
+ * `$countDistinct` ...), which JSONata lacks, there and as a whole expression only.
+ */
+export function compositionCallStarts(source: string): number[] {
+  return planComposition(source, (fn, argc) => builtinOfCall(fn, argc) !== undefined)?.leaves.map((leaf) => leaf.start) ?? [];
+}
+
 /** Compiles one `aggregate:` entry. Throws ExpressionSyntaxError for bad JSONata. */
 export function planAggregate(name: string, source: string): AggregatePlan {
   const expression = compileExpression(source);
   const recognized = recognizeBuiltin(source);
-  if (!recognized) return { name, source, kind: 'expression', expression };
-  return recognized.argument === undefined
-    ? { name, source, kind: 'builtin', builtin: recognized.builtin }
-    : { name, source, kind: 'builtin', builtin: recognized.builtin, argument: compileExpression(recognized.argument) };
+  if (recognized) return { name, source, kind: 'builtin', ...builtinCall(recognized.builtin, recognized.argument) };
+  const composition = planComposition(source, (fn, argc) => builtinOfCall(fn, argc) !== undefined);
+  if (!composition) return { name, source, kind: 'expression', expression };
+  return {
+    name,
+    source,
+    kind: 'composed',
+    leaves: composition.leaves.map((leaf) => builtinCall(builtinOfCall(leaf.name, leaf.argument === undefined ? 0 : 1)!, leaf.argument)),
+    combine: compileExpression(composition.residual, { variables: composition.variables }),
+    variables: composition.variables,
+  };
 }
 
 /* ------------------------------------------------------------ value checks */
@@ -417,6 +465,100 @@ class Collect implements Accumulator {
   save(): JsonValue {
     return { values: this.values.map(encodeValue), seqs: this.seqs };
   }
+}
+
+/**
+ * The accumulators of a composed aggregate, one per built-in call. `add` takes one argument value
+ * per call (undefined for `$count()`), each checked by checkArgument.
+ */
+export class ComposedAccumulator implements Accumulator {
+  constructor(readonly leaves: Accumulator[]) {}
+
+  add(values: unknown, time: number, seq: number): void {
+    if (!Array.isArray(values) || values.length !== this.leaves.length) {
+      throw new TypeError(`a composed aggregate takes ${this.leaves.length} argument values per record`);
+    }
+    for (let i = 0; i < this.leaves.length; i++) this.leaves[i]!.add(values[i], time, seq);
+  }
+
+  merge(other: Accumulator): void {
+    const o = other as ComposedAccumulator;
+    for (let i = 0; i < this.leaves.length; i++) this.leaves[i]!.merge(o.leaves[i]!);
+  }
+
+  /**
+   * Each call's result as JSONata's own function gives it over the group, to bind for the rest of
+   * the expression: nothing (undefined, not null) where a built-in found no values, as `$sum` of
+   * an empty sequence is; a bigint sum as a number, since JSONata's arithmetic is on doubles.
+   */
+  result(): unknown[] {
+    return this.leaves.map((acc) => {
+      const r = acc.result();
+      if (r === null) return undefined;
+      return typeof r === 'bigint' ? Number(r) : r;
+    });
+  }
+
+  save(): JsonValue {
+    return { leaves: this.leaves.map((acc) => acc.save()) };
+  }
+}
+
+/** A composed aggregate's built-in results (from its accumulator's `result()`) bound to its variables. */
+export function composedBindings(variables: readonly string[], results: readonly unknown[]): Record<string, unknown> {
+  const bindings: Record<string, unknown> = {};
+  for (let i = 0; i < variables.length; i++) bindings[variables[i]!] = results[i];
+  return bindings;
+}
+
+export function createComposedAccumulator(leaves: readonly BuiltinCall[]): ComposedAccumulator {
+  return new ComposedAccumulator(leaves.map((leaf) => createAccumulator(leaf.builtin)));
+}
+
+/** Rebuilds a composed accumulator from what its `save()` returned. Throws StateFormatError on malformed state. */
+export function loadComposedAccumulator(leaves: readonly BuiltinCall[], json: unknown): ComposedAccumulator {
+  const saved = asArray(asRecord(json).leaves);
+  if (saved.length !== leaves.length) throw new StateFormatError(`a composed aggregate saved ${saved.length} accumulators, expected ${leaves.length}`);
+  return new ComposedAccumulator(leaves.map((leaf, i) => loadAccumulator(leaf.builtin, saved[i])));
+}
+
+/**
+ * A composed aggregate's accumulator folded from kept record values: how state saved by a sluice
+ * that kept records for it (before compositions were incremental) is restored. Arguments are
+ * evaluated as that sluice evaluated them, over the values alone (no `$meta`); a record whose
+ * argument fails or has the wrong type is left out, as the live path sends it to the errors port.
+ * Kept records carry no event time, so `$first`/`$last` go by arrival. An argument that only the
+ * asynchronous interpreter can evaluate cannot be folded during a restore: StateFormatError.
+ */
+export function foldComposedRows(plan: { name: string; leaves: readonly BuiltinCall[] }, rows: readonly unknown[], seqs: readonly number[], where?: string): ComposedAccumulator {
+  const acc = createComposedAccumulator(plan.leaves);
+  const values: unknown[] = new Array(plan.leaves.length);
+  rows: for (let r = 0; r < rows.length; r++) {
+    for (let l = 0; l < plan.leaves.length; l++) {
+      const leaf = plan.leaves[l]!;
+      if (!leaf.argument) {
+        values[l] = undefined;
+        continue;
+      }
+      let v: unknown;
+      try {
+        v = leaf.argument.evaluate(rows[r]);
+      } catch {
+        continue rows;
+      }
+      if (v instanceof Promise) {
+        void v.catch(() => undefined);
+        throw new StateFormatError(
+          `window state: aggregate \`${plan.name}\` was stored as kept records by an earlier sluice, and its argument \`${leaf.argument.source}\` cannot be re-evaluated during a restore; run with --reset-state`,
+          where,
+        );
+      }
+      if (checkArgument(leaf.builtin, v) !== undefined) continue rows;
+      values[l] = v;
+    }
+    acc.add(values, 0, seqs[r] ?? 0);
+  }
+  return acc;
 }
 
 /** Merges two arrival-ordered lists into one. */

@@ -25,12 +25,17 @@ import type { Batch, StreamRecord } from '../record.ts';
 import { toEpochMillis, toIsoUtc } from '../time.ts';
 import {
   checkArgument,
+  composedBindings,
   createAccumulator,
+  createComposedAccumulator,
+  foldComposedRows,
   loadAccumulator,
+  loadComposedAccumulator,
   mergeBySeq,
   StateFormatError,
   type Accumulator,
   type AggregatePlan,
+  type BuiltinCall,
 } from './aggregates.ts';
 import { CalendarAssigner, hoppingStarts, tumblingStart, type WindowShape } from './assign.ts';
 import { groupKeyString } from './group-key.ts';
@@ -51,6 +56,13 @@ export const HOLDS_METRIC = 'sluice_watermark_holds_total';
  * records are all behind its own highest event time) or one under a longer `idle`.
  */
 export const HOLD_WARNING_MS = 60_000;
+/** Counter: groups that reached `max_rows` kept records in a window (their row-based aggregates fail). */
+export const ROW_LIMIT_METRIC = 'sluice_window_row_limit_total';
+/**
+ * Kept records per group and window when an aggregate needs them all. A hundred thousand record
+ * values are some tens of MB in memory, and as much again in every checkpoint that holds them.
+ */
+export const DEFAULT_MAX_ROWS = 100_000;
 
 export interface GroupKeySpec {
   /** Output field name. */
@@ -69,6 +81,8 @@ export interface WindowAggregateOptions {
   emit: 'final' | 'update';
   groupBy: GroupKeySpec[];
   aggregates: AggregatePlan[];
+  /** Records kept per pane for expression aggregates; beyond it they fail (default DEFAULT_MAX_ROWS). */
+  maxRows?: number;
   clock: Clock;
   metrics: Metrics;
   /** Where a watermark held back too long is reported; silent when omitted. */
@@ -97,6 +111,8 @@ interface Pane {
   /** Record values and arrival numbers, kept only when an expression aggregate needs them. */
   rows: unknown[] | undefined;
   rowSeqs: number[] | undefined;
+  /** More than `maxRows` records arrived: rows were dropped, and the expression aggregates fail. */
+  overLimit: boolean;
   /** Creation number: the deterministic emit order of panes with equal starts. */
   order: number;
   parents: Map<Ack, number>;
@@ -124,6 +140,7 @@ interface PendingOutput {
   pane: Pane;
   results: unknown[];
   rows: unknown[] | undefined;
+  overLimit: boolean;
 }
 
 const STATE_VERSION = 1;
@@ -146,9 +163,16 @@ export class WindowAggregate implements Step {
   private readonly retractions: { keyValues: unknown[]; start: number; end: number }[] = [];
   /** Distinct aggregate argument expressions, evaluated once per batch each. */
   private readonly argExprs: Expression[] = [];
-  /** For each aggregate, the index of its argument in argExprs, or -1. */
-  private readonly argIndex: number[] = [];
+  /** For each aggregate, per built-in call (one, or a composed one's), its argument's index in argExprs, or -1. */
+  private readonly argIndex: number[][] = [];
+  /** Composed aggregates: the per-record argument values handed to the accumulator, reused. */
+  private readonly leafArgs: (unknown[] | undefined)[] = [];
   private readonly keepsRows: boolean;
+  /** Some aggregate is evaluated by JSONata at emission (expression or composed). */
+  private readonly rendersAtEmit: boolean;
+  private readonly maxRows: number;
+  /** Processing time of the last warning about the row limit; they are logged at most once a minute. */
+  private rowLimitWarnedAt = Number.NEGATIVE_INFINITY;
   private seq = 0;
   private paneOrder = 0;
   private openPanes = 0;
@@ -165,17 +189,22 @@ export class WindowAggregate implements Step {
     this.watermarks = new PartitionWatermarks(opts.lateness, opts.idle);
     this.calendar = opts.shape.kind === 'calendar' ? new CalendarAssigner(opts.shape.days, opts.shape.timeZone) : undefined;
     const bySource = new Map<string, number>();
+    const indexOf = (call: BuiltinCall): number => {
+      if (!call.argument) return -1;
+      let i = bySource.get(call.argument.source);
+      if (i === undefined) {
+        i = this.argExprs.push(call.argument) - 1;
+        bySource.set(call.argument.source, i);
+      }
+      return i;
+    };
     for (const agg of opts.aggregates) {
-      if (agg.kind === 'builtin' && agg.argument) {
-        let i = bySource.get(agg.argument.source);
-        if (i === undefined) {
-          i = this.argExprs.push(agg.argument) - 1;
-          bySource.set(agg.argument.source, i);
-        }
-        this.argIndex.push(i);
-      } else this.argIndex.push(-1);
+      this.argIndex.push(agg.kind === 'builtin' ? [indexOf(agg)] : agg.kind === 'composed' ? agg.leaves.map(indexOf) : []);
+      this.leafArgs.push(agg.kind === 'composed' ? new Array<unknown>(agg.leaves.length) : undefined);
     }
     this.keepsRows = opts.aggregates.some((a) => a.kind === 'expression');
+    this.rendersAtEmit = opts.aggregates.some((a) => a.kind !== 'builtin');
+    this.maxRows = opts.maxRows ?? DEFAULT_MAX_ROWS;
   }
 
   /* ------------------------------------------------------------ Step */
@@ -287,20 +316,27 @@ export class WindowAggregate implements Step {
         keyValues[g] = v === undefined ? null : v;
       }
       for (let a = 0; a < aggregates.length; a++) {
-        const ai = this.argIndex[a]!;
-        if (ai < 0) continue;
-        const v = cols[argBase + ai]![i];
         const agg = aggregates[a]!;
-        if (v instanceof EvalFailure) {
-          out.fail(rec, this.recordError('E_WINDOW_AGGREGATE', `aggregate \`${agg.name}\` (\`${agg.source}\`) failed: ${v.error.message}`));
-          continue records;
+        if (agg.kind === 'expression') continue;
+        const calls = agg.kind === 'builtin' ? [agg] : agg.leaves;
+        const indexes = this.argIndex[a]!;
+        const tuple = this.leafArgs[a];
+        for (let l = 0; l < calls.length; l++) {
+          const ai = indexes[l]!;
+          const v = ai < 0 ? undefined : cols[argBase + ai]![i];
+          if (v instanceof EvalFailure) {
+            out.fail(rec, this.recordError('E_WINDOW_AGGREGATE', `aggregate \`${agg.name}\` (\`${agg.source}\`) failed: ${v.error.message}`));
+            continue records;
+          }
+          const problem = ai < 0 ? undefined : checkArgument(calls[l]!.builtin, v);
+          if (problem) {
+            out.fail(rec, this.recordError('E_WINDOW_AGGREGATE', `aggregate \`${agg.name}\` (\`${agg.source}\`): ${problem}`));
+            continue records;
+          }
+          if (tuple) tuple[l] = v;
+          else args[a] = v;
         }
-        const problem = agg.kind === 'builtin' ? checkArgument(agg.builtin, v) : undefined;
-        if (problem) {
-          out.fail(rec, this.recordError('E_WINDOW_AGGREGATE', `aggregate \`${agg.name}\` (\`${agg.source}\`): ${problem}`));
-          continue records;
-        }
-        args[a] = v;
+        if (tuple) args[a] = tuple;
       }
 
       // Lateness is judged record by record, against the watermark that the records before this
@@ -407,10 +443,12 @@ export class WindowAggregate implements Step {
   private mergeInto(target: Pane, other: Pane): void {
     if (other.emittedStart !== undefined) this.retract(other);
     for (let a = 0; a < target.accs.length; a++) target.accs[a]?.merge(other.accs[a]!);
-    if (target.rows && other.rows) {
+    if (other.overLimit) this.dropRows(target);
+    else if (target.rows && other.rows) {
       const merged = mergeBySeq(target.rows, target.rowSeqs!, other.rows, other.rowSeqs!);
       target.rows = merged.values;
       target.rowSeqs = merged.seqs;
+      if (target.rows.length > this.maxRows) this.dropRows(target);
     }
     for (const [ack, n] of other.parents) target.parents.set(ack, (target.parents.get(ack) ?? 0) + n);
     other.parents.clear(); // its derived Ack now releases nothing on completion
@@ -419,6 +457,52 @@ export class WindowAggregate implements Step {
     this.touched.add(other);
     this.openPanes--;
     other.ack.release();
+  }
+
+  /**
+   * A pane past `maxRows` keeps no rows: memory stays bounded, its incremental aggregates go on,
+   * and its output goes to the errors port (see renderAggregates). Failing the run instead would
+   * fail again on every restart, since the same input fills the same pane again.
+   */
+  private dropRows(pane: Pane): void {
+    if (pane.overLimit) return;
+    pane.overLimit = true;
+    pane.rows = undefined;
+    pane.rowSeqs = undefined;
+    const { node, metrics, logger, clock } = this.opts;
+    metrics.inc(ROW_LIMIT_METRIC, { node });
+    const now = clock.now();
+    if (now - this.rowLimitWarnedAt < 60_000) return;
+    this.rowLimitWarnedAt = now;
+    logger?.warn(
+      { node, window_start: toIsoUtc(pane.start), group: pane.keyValues, max_rows: this.maxRows },
+      `window \`${node}\`: a group reached max_rows (${this.maxRows}) kept records in the window from ${toIsoUtc(pane.start)}; ${this.rowAggregateNames()} cannot be computed for it and its result will go to \`${node}.errors\` (counted in ${ROW_LIMIT_METRIC}; this warning at most once a minute)`,
+    );
+  }
+
+  private rowAggregateNames(): string {
+    return this.opts.aggregates
+      .filter((a) => a.kind === 'expression')
+      .map((a) => `\`${a.name}\``)
+      .join(', ');
+  }
+
+  /**
+   * An aggregate's accumulator from a pane's state entry. A composed aggregate that an earlier
+   * sluice evaluated over kept records has no saved accumulator but the records: it is folded
+   * from them (see foldComposedRows).
+   */
+  private loadPaneAccumulator(agg: AggregatePlan, saved: JsonValue | undefined, rows: unknown[] | undefined, rowSeqs: number[] | undefined): Accumulator | undefined {
+    switch (agg.kind) {
+      case 'builtin':
+        return loadAccumulator(agg.builtin, saved);
+      case 'expression':
+        return undefined;
+      case 'composed':
+        if (saved !== null && saved !== undefined) return loadComposedAccumulator(agg.leaves, saved);
+        if (!rows) throw new StateFormatError(`window state: aggregate \`${agg.name}\` has neither a saved accumulator nor records to rebuild one from`, this.opts.node);
+        return foldComposedRows(agg, rows, rowSeqs ?? rows.map(() => 0), this.opts.node);
+    }
   }
 
   private retract(pane: Pane): void {
@@ -438,9 +522,10 @@ export class WindowAggregate implements Step {
       last,
       groupKey,
       keyValues,
-      accs: this.opts.aggregates.map((a) => (a.kind === 'builtin' ? createAccumulator(a.builtin) : undefined)),
+      accs: this.opts.aggregates.map(newAccumulator),
       rows: this.keepsRows ? [] : undefined,
       rowSeqs: this.keepsRows ? [] : undefined,
+      overLimit: false,
       order: this.paneOrder++,
       parents,
       ack,
@@ -456,8 +541,10 @@ export class WindowAggregate implements Step {
     const accs = pane.accs;
     for (let a = 0; a < accs.length; a++) accs[a]?.add(args[a], t, seq);
     if (pane.rows) {
-      pane.rows.push(rec.value);
-      pane.rowSeqs!.push(seq);
+      if (pane.rows.length < this.maxRows) {
+        pane.rows.push(rec.value);
+        pane.rowSeqs!.push(seq);
+      } else this.dropRows(pane);
     }
     if (this.opts.emit === 'update' && !pane.dirty) {
       pane.dirty = true;
@@ -533,11 +620,11 @@ export class WindowAggregate implements Step {
       }
     }
     if (outputs.length === 0) return;
-    if (!this.keepsRows) {
+    if (!this.rendersAtEmit) {
       out.emit(outputs.map((o) => this.toRecord(o)));
       return;
     }
-    return this.renderExpressions(outputs, out);
+    return this.renderAggregates(outputs, out);
   }
 
   /** Removes and returns, in emit order, every pane whose window ends at or before `wm`. */
@@ -581,25 +668,55 @@ export class WindowAggregate implements Step {
       pane,
       results: pane.accs.map((acc) => (acc ? acc.result() : undefined)),
       rows: pane.rows ? pane.rows.slice() : undefined,
+      overLimit: pane.overLimit,
     };
   }
 
-  /** Evaluates expression aggregates over the group's values, all panes concurrently. */
-  private async renderExpressions(outputs: PendingOutput[], out: StepOutput): Promise<void> {
+  /**
+   * Evaluates what is left at emission: a composed aggregate's rest over its built-ins' results
+   * (compiled, so mostly synchronous) and expression aggregates over the group's values. Outputs
+   * whose evaluation failed, or whose group outgrew `maxRows`, go to the errors port. Returns a
+   * promise only when some evaluation is asynchronous; all panes are then evaluated concurrently.
+   */
+  private renderAggregates(outputs: PendingOutput[], out: StepOutput): void | Promise<void> {
     const failures: (Error | undefined)[] = new Array(outputs.length);
-    await Promise.all(
-      outputs.map(async (o, i) => {
-        for (let a = 0; a < this.opts.aggregates.length; a++) {
-          const agg = this.opts.aggregates[a]!;
-          if (agg.kind !== 'expression') continue;
-          try {
-            o.results[a] = await agg.expression.evaluate(o.rows ?? []);
-          } catch (err) {
-            failures[i] ??= this.recordError('E_WINDOW_AGGREGATE', `aggregate \`${agg.name}\` (\`${agg.source}\`) failed: ${messageOf(err)}`);
-          }
+    const pending: Promise<void>[] = [];
+    const aggregates = this.opts.aggregates;
+    outputs.forEach((o, i) => {
+      for (let a = 0; a < aggregates.length; a++) {
+        const agg = aggregates[a]!;
+        if (agg.kind === 'builtin') continue;
+        const failed = (err: unknown) => {
+          failures[i] ??= this.recordError('E_WINDOW_AGGREGATE', `aggregate \`${agg.name}\` (\`${agg.source}\`) failed: ${messageOf(err)}`);
+        };
+        if (agg.kind === 'expression' && o.overLimit) {
+          failures[i] ??= this.rowLimitError(agg.name, agg.source, o.pane);
+          o.results[a] = undefined;
+          continue;
         }
-      }),
-    );
+        let result: unknown;
+        try {
+          result = agg.kind === 'composed' ? agg.combine.evaluate(undefined, composedBindings(agg.variables, leafResults(o.results[a]))) : agg.expression.evaluate(o.rows ?? []);
+        } catch (err) {
+          failed(err);
+          o.results[a] = undefined;
+          continue;
+        }
+        if (result instanceof Promise) {
+          o.results[a] = undefined;
+          pending.push(
+            result.then((v: unknown) => {
+              o.results[a] = v;
+            }, failed),
+          );
+        } else o.results[a] = result;
+      }
+    });
+    if (pending.length === 0) return this.emitRendered(outputs, failures, out);
+    return Promise.all(pending).then(() => this.emitRendered(outputs, failures, out));
+  }
+
+  private emitRendered(outputs: PendingOutput[], failures: (Error | undefined)[], out: StepOutput): void {
     const ok: StreamRecord[] = [];
     outputs.forEach((o, i) => {
       const rec = this.toRecord(o);
@@ -610,6 +727,13 @@ export class WindowAggregate implements Step {
       } else ok.push(rec);
     });
     if (ok.length) out.emit(ok);
+  }
+
+  private rowLimitError(name: string, source: string, pane: Pane): RecordError {
+    return this.recordError(
+      'E_WINDOW_ROWS',
+      `aggregate \`${name}\` (\`${source}\`) is evaluated over every record of its group, and the group had more than max_rows (${this.maxRows}) in the window from ${toIsoUtc(pane.start)}: it is left null. Compose it from built-ins ($count, $sum, $average, $min, $max ...), which need no kept records, or raise \`window.max_rows\``,
+    );
   }
 
   private toRecord(o: PendingOutput): StreamRecord {
@@ -727,6 +851,7 @@ export class WindowAggregate implements Step {
       accs: p.accs.map((acc) => (acc ? acc.save() : null)),
       rows: p.rows ? p.rows.map(encodeValue) : null,
       rowSeqs: p.rowSeqs ?? null,
+      ...(p.overLimit ? { overLimit: true } : {}),
     };
     return entry as unknown as JsonValue;
   }
@@ -765,10 +890,16 @@ export class WindowAggregate implements Step {
       const pane = this.newPane(p.start, p.end, p.last, key, keyValues);
       pane.order = p.order;
       pane.storedKey = p.storedKey;
-      pane.accs = this.opts.aggregates.map((a, i) => (a.kind === 'builtin' ? loadAccumulator(a.builtin, p.accs[i]) : undefined));
-      if (this.keepsRows) {
-        pane.rows = (p.rows ?? []).map(decodeValue);
-        pane.rowSeqs = p.rowSeqs ?? pane.rows.map(() => 0);
+      const rows = p.rows ? p.rows.map(decodeValue) : undefined;
+      const rowSeqs = p.rowSeqs ?? rows?.map(() => 0);
+      pane.accs = this.opts.aggregates.map((a, i) => this.loadPaneAccumulator(a, p.accs[i], rows, rowSeqs));
+      if (p.overLimit === true) {
+        pane.overLimit = true;
+        pane.rows = undefined;
+        pane.rowSeqs = undefined;
+      } else if (this.keepsRows) {
+        pane.rows = rows ?? [];
+        pane.rowSeqs = rowSeqs ?? [];
       }
       if (this.opts.shape.kind === 'session') {
         const list = this.sessions.get(key) ?? [];
@@ -787,6 +918,24 @@ export class WindowAggregate implements Step {
     // Panes created after the restore sort after every restored one, as they would have.
     this.paneOrder = Math.max(h.paneOrder ?? 0, ...panes.map((p) => p.order + 1));
   }
+}
+
+/** A fresh accumulator for an aggregate; expression aggregates have none (their rows are kept). */
+function newAccumulator(agg: AggregatePlan): Accumulator | undefined {
+  switch (agg.kind) {
+    case 'builtin':
+      return createAccumulator(agg.builtin);
+    case 'composed':
+      return createComposedAccumulator(agg.leaves);
+    case 'expression':
+      return undefined;
+  }
+}
+
+/** What readPane read from a composed aggregate's accumulator: its built-ins' results. */
+function leafResults(read: unknown): readonly unknown[] {
+  if (!Array.isArray(read)) throw new TypeError('a composed aggregate reads as the list of its built-ins\' results');
+  return read;
 }
 
 /** The key of a pane's state entry: window bounds and group. Canonical, so compaction collapses versions. */
@@ -814,6 +963,8 @@ interface PaneState {
   accs: JsonValue[];
   rows: JsonValue[] | null;
   rowSeqs: number[] | null;
+  /** Present (true) once the pane outgrew maxRows and dropped its rows. */
+  overLimit?: boolean;
 }
 
 /** Checks a state header's shape before trusting it. */
@@ -848,6 +999,7 @@ function parsePaneState(entry: JsonValue, node: string): PaneState {
   if (!Array.isArray(entry.keyValues) || !Array.isArray(entry.accs)) fail('pane keyValues and accs must be arrays');
   if (entry.rows !== null && !Array.isArray(entry.rows)) fail('pane rows must be an array or null');
   if (entry.rowSeqs !== null && !Array.isArray(entry.rowSeqs)) fail('pane rowSeqs must be an array or null');
+  if (entry.overLimit !== undefined && typeof entry.overLimit !== 'boolean') fail('pane overLimit must be a boolean');
   return entry as unknown as PaneState;
 }
 

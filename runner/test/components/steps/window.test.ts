@@ -187,6 +187,19 @@ describe('window step end to end', () => {
     expect(out.out.map((r) => r.value)).toEqual([{ window_start: '2025-06-01T09:00:00.000Z', window_end: '2025-06-01T10:00:00.000Z', n: 1 }]);
   });
 
+  it('takes `max_rows`: a group with more records than that goes to the errors port when its aggregate needs them all', async () => {
+    const config = { window: { tumbling: '1h', time: 'ts', max_rows: 2 }, aggregate: { n: '$count()', ids: '$join(id, ",")' } };
+    expect(validate(config)).toBe(true);
+    expect(validate({ ...config, window: { ...config.window, max_rows: 0 } })).toBe(false);
+    expect(() => windowStep.create({ ...config, window: { ...config.window, max_rows: 1.5 } }, ctx())).toThrow('`max_rows` must be a whole number of at least 1, got `1.5`');
+    const step = windowStep.create(config, ctx());
+    const out = new Collect();
+    await step.process({ partition: 's/0', records: records(['a', 'b', 'c'].map((id) => ({ id, ts: '2025-06-01T09:00:00Z' }))) }, out);
+    await step.onEnd!(out);
+    expect(out.out).toEqual([]);
+    expect(out.failed.map((e) => e.message)).toEqual([expect.stringContaining('had more than max_rows (2)')]);
+  });
+
   it('uses the record time when `time` is omitted, and keeps sub-day sizes aligned to UTC', async () => {
     const step = windowStep.create({ window: { tumbling: '6h', timezone: 'Europe/Berlin' }, aggregate: { n: '$count()' } }, ctx());
     const out = new Collect();

@@ -1,14 +1,22 @@
 import { describe, expect, it } from 'vitest';
+import { compileExpression } from '../../../src/engine/expression.ts';
+import { mulberry32 } from '../../../src/engine/seeded-random.ts';
 import {
   checkArgument,
   compareOrderable,
+  composedBindings,
   createAccumulator,
+  createComposedAccumulator,
   distinctKey,
+  foldComposedRows,
   loadAccumulator,
+  loadComposedAccumulator,
   mergeBySeq,
   planAggregate,
   recognizeBuiltin,
+  type AggregatePlan,
   type BuiltinKind,
+  type ComposedAccumulator,
 } from '../../../src/engine/window/aggregates.ts';
 
 /** Folds values (each at time = its index unless given) into a fresh accumulator. */
@@ -58,8 +66,22 @@ describe('planAggregate', () => {
   it('compiles the argument of a built-in and the whole of anything else', () => {
     const b = planAggregate('total', '$sum(d)');
     expect(b.kind === 'builtin' && b.builtin === 'sum' && b.argument?.source === 'd').toBe(true);
-    const e = planAggregate('ratio', '$sum(d) / $count($)');
+    const e = planAggregate('path', '$join(activity_type, " > ")');
     expect(e.kind).toBe('expression');
+  });
+
+  it('splits a composition of built-ins into built-in calls and the rest', () => {
+    const c = planAggregate('ratio', '$sum(d) / $count()');
+    expect(c.kind).toBe('composed');
+    if (c.kind !== 'composed') return;
+    expect(c.leaves.map((l) => [l.builtin, l.argument?.source])).toEqual([
+      ['sum', 'd'],
+      ['countRecords', undefined],
+    ]);
+    expect(c.combine.source).toBe('$__sluice_agg0 / $__sluice_agg1');
+    expect(c.combine.isCompiled).toBe(true);
+    const avg = planAggregate('avg', '$round($avg(d), 1)');
+    expect(avg.kind === 'composed' && avg.leaves[0]!.builtin).toBe('average');
   });
 
   it('throws on a syntax error', () => {
@@ -193,5 +215,140 @@ describe('helpers', () => {
 
   it('mergeBySeq interleaves by arrival', () => {
     expect(mergeBySeq(['a', 'c'], [1, 3], ['b', 'd'], [2, 4])).toEqual({ values: ['a', 'b', 'c', 'd'], seqs: [1, 2, 3, 4] });
+  });
+});
+
+/* ------------------------------------------------------------ compositions */
+
+type Composed = Extract<AggregatePlan, { kind: 'composed' }>;
+
+function composed(source: string): Composed {
+  const plan = planAggregate('x', source);
+  if (plan.kind !== 'composed') throw new Error(`${source} is not composed`);
+  return plan;
+}
+
+/** Folds rows into a composed accumulator as the window operator does: each call's argument per row. */
+async function foldRows(plan: Composed, rows: unknown[], acc: ComposedAccumulator = createComposedAccumulator(plan.leaves)): Promise<ComposedAccumulator> {
+  for (const [i, row] of rows.entries()) {
+    const values = await Promise.all(plan.leaves.map((leaf) => (leaf.argument ? leaf.argument.evaluate(row) : undefined)));
+    expect(values.every((v, l) => checkArgument(plan.leaves[l]!.builtin, v) === undefined)).toBe(true);
+    acc.add(values, i, i);
+  }
+  return acc;
+}
+
+/** An outcome comparable across both paths: the value as an output record holds it, or the error code. */
+async function outcome(evaluate: () => unknown): Promise<{ value: unknown } | { error: unknown }> {
+  try {
+    const v = await evaluate();
+    return { value: v === undefined ? null : v };
+  } catch (err) {
+    return { error: (err as { code?: unknown }).code ?? String(err) };
+  }
+}
+
+const resultOf = (plan: Composed, acc: ComposedAccumulator) => outcome(() => plan.combine.evaluate(undefined, composedBindings(plan.variables, acc.result())));
+
+/**
+ * Rows of numbers whose sums are exact in any order (multiples of 1/8 well below 2^53), so the
+ * accumulators' exact integer sums and JSONata's left-to-right sums agree to the bit; fields are
+ * sometimes missing, and a group may have none of a field.
+ */
+function randomRows(random: () => number): Record<string, number>[] {
+  const n = 1 + Math.floor(random() * 30);
+  const sparse = random() < 0.2;
+  return Array.from({ length: n }, () => {
+    const row: Record<string, number> = {};
+    if (random() < (sparse ? 0.1 : 0.9)) row.a = Math.round((random() - 0.5) * 16_000) / 8;
+    if (random() < 0.8) row.b = Math.round((random() - 0.5) * 2000);
+    return row;
+  });
+}
+
+/** Compositions JSONata itself can evaluate over the rows (so not `$count()`, whose signature needs an argument there). */
+const DIFFERENTIAL = [
+  '$round($average(a), 1)',
+  '$round($average(b))',
+  '$sum(a) / $count(a)',
+  '$sum(b) / $count($)',
+  '$max(a) - $min(a)',
+  '$round($sum(a) * 100 / $sum(b), 2)',
+  '$count(a) = 0 ? null : $max(b)',
+  '$floor($average(b)) & " / " & $string($max(a))',
+  '-$min(b) + $abs($sum(a))',
+  '$sqrt($abs($sum(a))) + $power($count(b), 2)',
+  '($sum(a) + $sum(b)) % 7',
+  '$sum(a) > $sum(b) and $count(a) >= 1',
+  '$exists($max(a)) or $not($sum(b))',
+  '$number($string($sum(b))) + $ceil($min(a))',
+  '$boolean($count(b)) ? $average(a) : -1',
+];
+
+describe('composed aggregates', () => {
+  it('give what JSONata gives over the kept records, on random groups', async () => {
+    const random = mulberry32(20250601);
+    const plans = DIFFERENTIAL.map((source) => ({ source, plan: composed(source), overRows: compileExpression(source) }));
+    let compared = 0;
+    for (let group = 0; group < 300; group++) {
+      const rows = randomRows(random);
+      for (const { source, plan, overRows } of plans) {
+        const expected = await outcome(() => overRows.evaluate(rows));
+        const actual = await resultOf(plan, await foldRows(plan, rows));
+        expect(actual, `${source} over ${JSON.stringify(rows)}`).toEqual(expected);
+        compared++;
+      }
+    }
+    expect(compared).toBe(300 * DIFFERENTIAL.length);
+  });
+
+  it('computes `$count()` as records, so `$sum(x) / $count()` is the mean over records', async () => {
+    const plan = composed('$sum(x) / $count()');
+    const rows = [{ x: 2 }, { x: 4 }, {}, { x: null }];
+    expect(await resultOf(plan, await foldRows(plan, rows))).toEqual({ value: 1.5 });
+  });
+
+  it('ignores nulls as the built-ins do (JSONata alone would refuse them)', async () => {
+    const plan = composed('$round($average(d), 1)');
+    expect(await resultOf(plan, await foldRows(plan, [{ d: 1 }, { d: null }, { d: 2 }]))).toEqual({ value: 1.5 });
+    expect(await resultOf(plan, await foldRows(plan, [{ d: null }]))).toEqual({ value: null });
+  });
+
+  it('merges like folding everything into one (session windows)', async () => {
+    const random = mulberry32(7);
+    for (const source of DIFFERENTIAL) {
+      const plan = composed(source);
+      const rows = randomRows(random);
+      const cut = Math.floor(rows.length / 2);
+      const left = await foldRows(plan, rows.slice(0, cut));
+      const right = await foldRows(plan, rows.slice(cut));
+      left.merge(right);
+      expect(await resultOf(plan, left), source).toEqual(await resultOf(plan, await foldRows(plan, rows)));
+    }
+  });
+
+  it('save and load round-trip through JSON, and go on accumulating alike', async () => {
+    const plan = composed('$round($average(a), 1) + $max(b) - $min(b) + $count() + $sum(big)');
+    const acc = await foldRows(plan, [{ a: 1.25, b: 3, big: 2 ** 53 }, { a: 2, b: -7, big: 2 ** 53 }]);
+    const loaded = loadComposedAccumulator(plan.leaves, JSON.parse(JSON.stringify(acc.save())));
+    expect(loaded.result()).toEqual(acc.result());
+    await foldRows(plan, [{ a: 10, b: 100 }], loaded);
+    await foldRows(plan, [{ a: 10, b: 100 }], acc);
+    expect(loaded.result()).toEqual(acc.result());
+    expect(await resultOf(plan, loaded)).toEqual(await resultOf(plan, acc));
+  });
+
+  it('refuses saved state of another shape', () => {
+    const plan = composed('$sum(a) / $count()');
+    expect(() => loadComposedAccumulator(plan.leaves, { leaves: [1] })).toThrow(/saved 1 accumulators, expected 2/);
+    expect(() => loadComposedAccumulator(plan.leaves, null)).toThrow(/expected an object/);
+  });
+
+  it('folds the records an earlier sluice kept into the same accumulator', async () => {
+    const plan = composed('$round($average(d), 1) + $count()');
+    const rows = [{ d: 1 }, { d: 'not a number' }, { d: 2.5 }, {}];
+    const folded = foldComposedRows(plan, rows, [0, 1, 2, 3]);
+    const live = await foldRows(plan, [{ d: 1 }, { d: 2.5 }, {}]);
+    expect(folded.result()).toEqual(live.result());
   });
 });

@@ -85,6 +85,7 @@ export interface Setup {
   emit?: 'final' | 'update';
   groupBy?: Record<string, string>;
   aggregate?: Record<string, string>;
+  maxRows?: number;
 }
 
 export function makeWindow(setup: Setup): { op: WindowAggregate; clock: ManualClock; metrics: Metrics; options: WindowAggregateOptions } {
@@ -99,6 +100,7 @@ export function makeWindow(setup: Setup): { op: WindowAggregate; clock: ManualCl
     emit: setup.emit ?? 'final',
     groupBy: Object.entries(setup.groupBy ?? { g: 'g' }).map(([name, src]) => ({ name, expression: compileExpression(src) })),
     aggregates: Object.entries(setup.aggregate ?? { n: '$count()' }).map(([name, src]) => planAggregate(name, src)),
+    ...(setup.maxRows !== undefined ? { maxRows: setup.maxRows } : {}),
     clock,
     metrics,
   };

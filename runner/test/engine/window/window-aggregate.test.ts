@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { stepStateFromJson, stepStateToJson } from '../../../src/engine/checkpoint/checkpoint.ts';
 import { RecordError } from '../../../src/engine/errors.ts';
 import type { Logger } from '../../../src/engine/logger.ts';
-import { HELD_SECONDS_METRIC, HOLD_WARNING_MS, HOLDS_METRIC, LATE_METRIC, WindowAggregate } from '../../../src/engine/window/window-aggregate.ts';
+import { compileExpression } from '../../../src/engine/expression.ts';
+import { HELD_SECONDS_METRIC, HOLD_WARNING_MS, HOLDS_METRIC, LATE_METRIC, ROW_LIMIT_METRIC, WindowAggregate } from '../../../src/engine/window/window-aggregate.ts';
 import { feed, HOUR, iso, makeWindow, MIN, RecordingOutput, SourceBatch, T0, type Setup } from './harness.ts';
 
 const hourly = { kind: 'tumbling', size: HOUR } as const;
@@ -656,7 +657,18 @@ describe('snapshot and restore', () => {
     { name: 'session', shape: { kind: 'session', gap: 20 * MIN } as const, unit: MIN },
     { name: 'calendar', shape: { kind: 'calendar', days: 1, timeZone: 'Europe/Berlin' } as const, unit: 20 * MIN, lateness: 6 * 24 * HOUR },
   ];
-  const aggregate = { n: '$count()', total: '$sum(d)', avg: '$average(d)', hi: '$max(d)', ks: '$countDistinct(k)', f: '$first(k)', l: '$last(k)', all: '$collect(k)', expr: '$sum(d) * 2' };
+  const aggregate = {
+    n: '$count()',
+    total: '$sum(d)',
+    avg: '$average(d)',
+    hi: '$max(d)',
+    ks: '$countDistinct(k)',
+    f: '$first(k)',
+    l: '$last(k)',
+    all: '$collect(k)',
+    composed: '$round($average(d), 1) + $count()',
+    kept: '$join(k, "")',
+  };
   const inputFor = (unit: number) => Array.from({ length: 60 }, (_, i) => ({
     g: i % 3 === 0 ? 'a' : 'b',
     t: T0 + ((i * 37) % 50) * 7 * unit,
@@ -748,6 +760,97 @@ describe('snapshot and restore', () => {
     expect(() => op.restore({ header: 'nope', entries: new Map() })).toThrow(/header is not an object/);
     const good = op.snapshot();
     expect(() => op.restore({ header: good.header, entries: new Map([['k', { start: 'x' }]]) })).toThrow(/pane bounds/);
+  });
+});
+
+/** The stored form of every pane, as a checkpoint keeps it. */
+function storedPanes(op: WindowAggregate): { rows: unknown[] | null; accs: unknown[]; overLimit?: boolean }[] {
+  const stored = JSON.parse(JSON.stringify(stepStateToJson(op.snapshot()))) as unknown;
+  return [...stepStateFromJson(stored, 'test').entries.values()] as { rows: unknown[] | null; accs: unknown[]; overLimit?: boolean }[];
+}
+
+describe('memory per group', () => {
+  const compositions = { avg: '$round($average(d), 1)', spread: '$max(d) - $min(d)', mean: '$sum(d) / $count()' };
+
+  it('computes compositions of built-ins without keeping the records', async () => {
+    const { op } = makeWindow({ shape: hourly, aggregate: compositions });
+    const out = new RecordingOutput();
+    await feed(op, out, 'p0', Array.from({ length: 1000 }, (_, i) => ({ g: 'a', t: T0 + i, d: i % 10 })));
+    const [pane] = storedPanes(op);
+    expect(pane!.rows).toBeNull();
+    expect(pane!.accs.every((acc) => acc !== null)).toBe(true);
+    await op.onEnd(out);
+    expect(out.values()).toEqual([{ g: 'a', window_start: iso(T0), window_end: iso(T0 + HOUR), avg: 4.5, spread: 9, mean: 4.5 }]);
+  });
+
+  it('restores a composition from the records an earlier sluice kept for it', async () => {
+    const input = Array.from({ length: 40 }, (_, i) => ({ g: i % 2 ? 'a' : 'b', t: T0 + i * MIN, d: i % 7 === 0 ? null : i / 4 }));
+    // The state an earlier sluice wrote: the same aggregates, evaluated over kept records.
+    const earlier = makeWindow({ shape: hourly, lateness: HOUR, aggregate: compositions });
+    const asExpressions = new WindowAggregate({
+      ...earlier.options,
+      aggregates: Object.entries(compositions).map(([name, source]) => ({ name, source, kind: 'expression', expression: compileExpression(source) })),
+    });
+    await feed(asExpressions, new RecordingOutput(), 'p0', input.slice(0, 25));
+    const stored = JSON.parse(JSON.stringify(stepStateToJson(asExpressions.snapshot()))) as unknown;
+    expect(storedPanes(asExpressions)[0]!.rows).not.toBeNull();
+
+    const restored = makeWindow({ shape: hourly, lateness: HOUR, aggregate: compositions });
+    restored.op.restore(stepStateFromJson(stored, 'test'));
+    const restoredOut = new RecordingOutput();
+    await feed(restored.op, restoredOut, 'p0', input.slice(25));
+    await restored.op.onEnd(restoredOut);
+
+    const whole = makeWindow({ shape: hourly, lateness: HOUR, aggregate: compositions });
+    const wholeOut = new RecordingOutput();
+    await feed(whole.op, wholeOut, 'p0', input);
+    await whole.op.onEnd(wholeOut);
+    expect(restoredOut.values()).toEqual(wholeOut.values());
+    expect(wholeOut.values()).toHaveLength(2);
+  });
+
+  it('sends a group past max_rows to the errors port, its incremental aggregates filled in, and keeps no more of its records', async () => {
+    const { op, metrics } = makeWindow({ shape: hourly, maxRows: 3, aggregate: { n: '$count()', mean: '$sum(d) / $count()', path: '$join(k, ",")' } });
+    const out = new RecordingOutput();
+    await feed(op, out, 'p0', [
+      ...Array.from({ length: 5 }, (_, i) => ({ g: 'a', t: T0 + i, d: i, k: `a${i}` })),
+      { g: 'b', t: T0, d: 1, k: 'b0' },
+      { g: 'b', t: T0 + 1, d: 3, k: 'b1' },
+    ]);
+    expect(metrics.counter(ROW_LIMIT_METRIC, { node: 'w' })).toBe(1);
+    expect(storedPanes(op).map((p) => [p.rows?.length ?? null, p.overLimit ?? false])).toEqual([
+      [null, true],
+      [2, false],
+    ]);
+    // Restored, the group still knows it lost its records.
+    const restored = makeWindow({ shape: hourly, maxRows: 3, aggregate: { n: '$count()', mean: '$sum(d) / $count()', path: '$join(k, ",")' } });
+    restored.op.restore(stepStateFromJson(JSON.parse(JSON.stringify(stepStateToJson(op.snapshot()))) as unknown, 'test'));
+    for (const operator of [op, restored.op]) {
+      const o = new RecordingOutput();
+      await operator.onEnd(o);
+      expect(o.values()).toEqual([{ g: 'b', window_start: iso(T0), window_end: iso(T0 + HOUR), n: 2, mean: 2, path: 'b0,b1' }]);
+      expect(o.failed).toHaveLength(1);
+      expect(o.failed[0]!.record.value).toEqual({ g: 'a', window_start: iso(T0), window_end: iso(T0 + HOUR), n: 5, mean: 2, path: null });
+      const error = o.failed[0]!.error;
+      expect(error).toBeInstanceOf(RecordError);
+      expect((error as RecordError).code).toBe('E_WINDOW_ROWS');
+      expect(error.message).toContain('aggregate `path` (`$join(k, ",")`) is evaluated over every record of its group, and the group had more than max_rows (3)');
+    }
+  });
+
+  it('drops the records of sessions whose merge passes max_rows', async () => {
+    const { op } = makeWindow({ shape: { kind: 'session', gap: 10 * MIN }, lateness: HOUR, maxRows: 3, aggregate: { n: '$count()', path: '$join(k, ",")' } });
+    const out = new RecordingOutput();
+    await feed(op, out, 'p0', [
+      { g: 'a', t: T0, k: '1' },
+      { g: 'a', t: T0 + MIN, k: '2' },
+      { g: 'a', t: T0 + 15 * MIN, k: '3' },
+    ]);
+    expect(storedPanes(op).map((p) => p.rows?.length)).toEqual([2, 1]);
+    await feed(op, out, 'p0', [{ g: 'a', t: T0 + 8 * MIN, k: '4' }]); // bridges the two: 4 records
+    expect(storedPanes(op).map((p) => [p.rows, p.overLimit])).toEqual([[null, true]]);
+    await op.onEnd(out);
+    expect(out.failed.map((f) => (f.record.value as { n: number }).n)).toEqual([4]);
   });
 });
 
