@@ -78,7 +78,7 @@ describe('kafka pipelines on a real broker', () => {
     expect(huge.value).toBeNull();
     expect(huge.headers).toMatchObject({ 'sluice-error-size': String(3_000_000 + 27), 'sluice-error-topic': inTopic, 'sluice-error-partition': '0', 'sluice-error-offset': '22' });
     expect(outcome.failed).toBe(3);
-    expect(p.metrics.counter('kafka_oversized_total', { source: 'in' })).toBe(1);
+    expect(p.metrics.counter('sluice_kafka_oversized_total', { node: 'in' })).toBe(1);
     await admin.deleteTopics([inTopic, outTopic, errorsTopic]);
   });
 

@@ -40,6 +40,16 @@ import {
   type KafkaConnection,
 } from '../../io/kafka/connection.ts';
 import { LingerQueue } from '../../io/kafka/linger-queue.ts';
+import type { MetricDefinition } from '../../engine/metrics.ts';
+import { SINK_RETRIES } from '../../engine/runtime-metrics.ts';
+
+const KAFKA_REFUSED = 'sluice_kafka_refused_total';
+const KAFKA_REFUSED_METRIC: MetricDefinition = {
+  name: KAFKA_REFUSED,
+  type: 'counter',
+  help: 'Messages larger than max_message_bytes or than the broker takes, sent to the errors port instead.',
+  labels: ['node'],
+};
 
 export interface KafkaSinkConfig extends ConnectionConfig {
   topic?: string;
@@ -201,6 +211,7 @@ export class KafkaSink implements Sink {
   ) {
     this.where = `sinks.${ctx.name}`;
     this.compiled = compile(config, this.where);
+    ctx.metrics.define(KAFKA_REFUSED_METRIC);
   }
 
   async open(): Promise<void> {
@@ -227,6 +238,7 @@ export class KafkaSink implements Sink {
         compression: this.config.compression ?? 'gzip',
         chunkSize: this.config.batch_size ?? DEFAULT_CHUNK_SIZE,
         retryForMs: this.config.retry_for ? parseDuration(this.config.retry_for) : 120_000,
+        onRetry: () => this.ctx.metrics.inc(SINK_RETRIES, { node: this.ctx.name }),
       },
       this.ctx.logger,
     );
@@ -346,9 +358,8 @@ export class KafkaSink implements Sink {
         refused.push(...(await this.sendOneByOne(this.producer, produced, indices)));
       }
     }
-    this.ctx.metrics.inc('kafka_produced_total', { sink: this.ctx.name }, messages.length - refused.length);
     if (refused.length === 0) return;
-    this.ctx.metrics.inc('kafka_refused_total', { sink: this.ctx.name }, refused.length);
+    this.ctx.metrics.inc(KAFKA_REFUSED, { node: this.ctx.name }, refused.length);
     refused.sort((a, b) => a.index - b.index);
     return { refused };
   }

@@ -26,6 +26,9 @@ import { describeConnection, pgConnectionSchemaProperties, qualifiedIdent, sqlSt
 import { POSTGRES_TRANSACTION, type PostgresCheckpointTransaction } from '../../io/postgres/state-store.ts';
 import type { SqlRow, Statement } from '../../io/postgres/table-writer.ts';
 import { columnsOf, createTableStatement, insertStatements, lastPerKey } from '../../io/postgres/table-writer.ts';
+import { SINK_RETRIES } from '../../engine/runtime-metrics.ts';
+
+const ROWS_REFUSED = 'sluice_postgres_rows_refused_total';
 
 export interface PostgresSinkConfig extends PgConnectionConfig {
   table: string;
@@ -158,6 +161,7 @@ export class PostgresSink implements Sink {
   ) {
     this.name = ctx.name;
     this.log = ctx.logger;
+    ctx.metrics.define({ name: ROWS_REFUSED, type: 'counter', help: 'Rows the database refused for what they hold (sent to the errors port).', labels: ['node'] });
     this.where = `sinks.${ctx.name}`;
     this.table = parseTableName(cfg.table);
     if ((cfg.mode ?? 'insert') === 'upsert' && !cfg.key?.length) {
@@ -259,6 +263,7 @@ export class PostgresSink implements Sink {
           throw new ConnectionError('E_PG_SINK', `writing to ${qualifiedName(this.table)} failed ${n + 1} times: ${errorMessage(err)}`, this.where, { cause: err });
         }
         this.broken = true;
+        this.ctx.metrics.inc(SINK_RETRIES, { node: this.name });
         const delay = Math.min(200 * 2 ** n, 5000);
         this.log.warn({ sink: this.name, err: errorMessage(err), attempt: n, delay }, 'postgres write failed; retrying');
         await new Promise((r) => setTimeout(r, delay));
@@ -329,7 +334,7 @@ export class PostgresSink implements Sink {
       throw err;
     }
     refused.sort((a, b) => a.index - b.index);
-    this.ctx.metrics.inc('postgres_rows_refused_total', { sink: this.name }, refused.length);
+    this.ctx.metrics.inc(ROWS_REFUSED, { node: this.name }, refused.length);
     return { refused };
   }
 
@@ -376,7 +381,7 @@ export class PostgresSink implements Sink {
       this.tableReady = true;
     }
     if (refused.length === 0) return;
-    this.ctx.metrics.inc('postgres_rows_refused_total', { sink: this.name }, refused.length);
+    this.ctx.metrics.inc(ROWS_REFUSED, { node: this.name }, refused.length);
     return { refused };
   }
 

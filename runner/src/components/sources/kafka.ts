@@ -5,18 +5,21 @@
  * (at-least-once: a crash re-delivers, never loses).
  */
 import { Ack } from '../../engine/ack.ts';
-import type { ComponentContext, RawBatch, Source, SourceDef, SourceOutput } from '../../engine/component.ts';
+import type { ComponentContext, RawBatch, Source, SourceDef, SourceHealth, SourceOutput } from '../../engine/component.ts';
 import { parseDuration } from '../../engine/duration.ts';
 import { ConfigError, ConnectionError, RecordError, errorMessage } from '../../engine/errors.ts';
+import type { MetricDefinition } from '../../engine/metrics.ts';
 import { OffsetTracker } from '../../engine/offset-tracker.ts';
 import { RefusedValue, type RawMessage } from '../../engine/record.ts';
 import { duration, object } from '../../engine/schema.ts';
 import {
+  createAdmin,
   createGroupConsumer,
   type BatchControl,
   type ConsumerOptions,
   type FetchedBatch,
   type GroupConsumer,
+  type KafkaAdmin,
   type TopicPartition,
 } from '../../io/kafka/client.ts';
 import {
@@ -97,7 +100,7 @@ const schema = object(
       minimum: 1,
       default: DEFAULT_MAX_MESSAGE_BYTES,
       description:
-        'A message whose key plus value is larger is not decoded: it goes to `<source>.errors` (and so to a dead-letter sink) with its size in the header `sluice-error-size` and its topic, partition and offset in `sluice-error-topic`, `-partition`, `-offset`; its value is left out (null), its key kept up to 1 KiB. Counted in `kafka_oversized_total`.',
+        'A message whose key plus value is larger is not decoded: it goes to `<source>.errors` (and so to a dead-letter sink) with its size in the header `sluice-error-size` and its topic, partition and offset in `sluice-error-topic`, `-partition`, `-offset`; its value is left out (null), its key kept up to 1 KiB. Counted in `sluice_kafka_oversized_total`.',
       examples: [1048576],
     },
     session_timeout: duration('How long the group waits for a silent member before it reassigns its partitions.', ['30s']),
@@ -137,6 +140,34 @@ export function subscriptionOf(config: Pick<KafkaSourceConfig, 'topic' | 'topics
   } catch (err) {
     throw new ConfigError('E_KAFKA_TOPIC', `\`topic_pattern\` is not a regular expression: ${errorMessage(err)}`, where);
   }
+}
+
+export const CONSUMER_LAG = 'sluice_kafka_consumer_lag_messages';
+export const OVERSIZED = 'sluice_kafka_oversized_total';
+
+export const KAFKA_SOURCE_METRICS: readonly MetricDefinition[] = [
+  {
+    name: CONSUMER_LAG,
+    type: 'gauge',
+    help: "Messages in a partition the source's consumer group has not committed yet: the broker's high watermark minus the group's committed offset (as Kafka UI and kafka-consumer-groups show it).",
+    labels: ['node', 'topic', 'partition'],
+  },
+  { name: OVERSIZED, type: 'counter', help: 'Messages larger than max_message_bytes, sent to the errors port with their value left out.', labels: ['node'] },
+  { name: 'sluice_kafka_commits_total', type: 'counter', help: 'Offset commits of the consumer group.', labels: ['node'] },
+  { name: 'sluice_kafka_consumer_crashes_total', type: 'counter', help: 'Times the consumer failed (kafkajs restarts it from the committed offsets).', labels: ['node'] },
+];
+
+/** Lag is refreshed at most this often, however often it is scraped: two small admin requests per topic. */
+const LAG_REFRESH_MS = 2_000;
+
+/**
+ * A partition's consumer lag: messages after the group's committed offset up to the high
+ * watermark. A partition the group never committed counts from where the group will start.
+ */
+export function consumerLag(offsets: { low: string; high: string }, committed: string | undefined, start: 'earliest' | 'latest'): number {
+  const high = BigInt(offsets.high);
+  const from = committed !== undefined && BigInt(committed) >= 0n ? BigInt(committed) : start === 'earliest' ? BigInt(offsets.low) : high;
+  return Number(high > from ? high - from : 0n);
 }
 
 /** The engine-wide partition id of a Kafka partition: `<source>/<topic>/<partition>`. */
@@ -183,6 +214,9 @@ const keyOf = (tp: TopicPartition) => `${tp.topic}\u0000${tp.partition}`;
 /** How the source gets its consumer; tests pass a fake to drive batches and assignments by hand. */
 export type ConsumerFactory = (conn: KafkaConnection, options: ConsumerOptions, logger: ComponentContext['logger']) => GroupConsumer;
 
+/** How the source gets the admin connection it reads consumer lag with. */
+export type AdminFactory = (conn: KafkaConnection, logger: ComponentContext['logger']) => KafkaAdmin;
+
 export class KafkaSource implements Source {
   readonly bounded = false;
   private readonly tracker = new OffsetTracker();
@@ -194,18 +228,86 @@ export class KafkaSource implements Source {
   private stopping = false;
   private finish: ((err?: Error) => void) | undefined;
   private readonly subscription: (string | RegExp)[];
+  private admin: KafkaAdmin | undefined;
+  private lagRefresh: Promise<void> | undefined;
+  private lagRefreshedAt = 0;
+  /** Partitions whose lag series is published, by key, so a revoked one's series is removed. */
+  private readonly lagSeries = new Map<string, { node: string; topic: string; partition: string }>();
+  private unregisterLag: (() => void) | undefined;
 
   constructor(
     private readonly config: KafkaSourceConfig,
     private readonly connection: KafkaConnection,
     private readonly ctx: ComponentContext,
     private readonly makeConsumer: ConsumerFactory = createGroupConsumer,
+    private readonly makeAdmin: AdminFactory = createAdmin,
   ) {
     this.subscription = subscriptionOf(config, `sources.${ctx.name}`);
+    ctx.metrics.define(...KAFKA_SOURCE_METRICS);
+  }
+
+  /**
+   * Connected while the group's brokers answer: an idle consumer still fetches every 500 ms and
+   * heartbeats every few seconds, so no answer for a few heartbeats means they are out of reach.
+   */
+  health(): SourceHealth {
+    const at = this.consumer?.lastContactAt();
+    const within = Math.max(10_000, 3 * (this.consumer?.heartbeatIntervalMs ?? 3_000));
+    if (at === undefined) return { connected: false, detail: `not joined to group ${this.config.group} at ${this.connection.brokers.join(',')}` };
+    const silent = Date.now() - at;
+    if (silent > within) return { connected: false, detail: `no answer from ${this.connection.brokers.join(',')} for ${Math.round(silent / 1000)} s` };
+    return { connected: true };
+  }
+
+  /** Refreshes the lag gauges of the partitions this member owns; called before a scrape, at most every LAG_REFRESH_MS. */
+  refreshLag(): Promise<void> {
+    if (this.lagRefresh) return this.lagRefresh;
+    if (Date.now() - this.lagRefreshedAt < LAG_REFRESH_MS) return Promise.resolve();
+    this.lagRefresh = this.readLag().finally(() => {
+      this.lagRefresh = undefined;
+      this.lagRefreshedAt = Date.now();
+    });
+    return this.lagRefresh;
+  }
+
+  private async readLag(): Promise<void> {
+    const owned = [...this.owned.values()];
+    const byTopic = new Map<string, OwnedPartition[]>();
+    for (const p of owned) byTopic.set(p.topic, [...(byTopic.get(p.topic) ?? []), p]);
+    if (!this.admin) {
+      const admin = this.makeAdmin(this.connection, this.ctx.logger);
+      await admin.connect();
+      this.admin = admin;
+    }
+    const admin = this.admin;
+    const start = this.config.start ?? 'earliest';
+    const seen = new Set<string>();
+    for (const [topic, partitions] of byTopic) {
+      const [offsets, committed] = await Promise.all([admin.topicOffsets(topic), admin.committedOffsets(this.config.group, topic)]);
+      for (const p of partitions) {
+        const o = offsets.get(p.partition);
+        if (!o) continue;
+        const labels = { node: this.ctx.name, topic, partition: String(p.partition) };
+        const key = keyOf(p);
+        this.ctx.metrics.set(CONSUMER_LAG, labels, consumerLag(o, committed.get(p.partition), start));
+        this.lagSeries.set(key, labels);
+        seen.add(key);
+      }
+    }
+    this.dropLagSeries((key) => !seen.has(key));
+  }
+
+  private dropLagSeries(which: (key: string) => boolean): void {
+    for (const [key, labels] of this.lagSeries) {
+      if (!which(key)) continue;
+      this.ctx.metrics.remove(CONSUMER_LAG, labels);
+      this.lagSeries.delete(key);
+    }
   }
 
   run(out: SourceOutput): Promise<void> {
     this.out = out;
+    this.unregisterLag ??= this.ctx.metrics.addCollector(() => this.refreshLag());
     const done = new Promise<void>((resolve, reject) => {
       this.finish = (err) => (err ? reject(err) : resolve());
     });
@@ -231,7 +333,7 @@ export class KafkaSource implements Source {
         },
         onAssignment: (assigned) => this.onAssignment(assigned),
         onCrash: (error, restarting) => {
-          this.ctx.metrics.inc('kafka_consumer_crashes_total', { source: this.ctx.name });
+          this.ctx.metrics.inc('sluice_kafka_consumer_crashes_total', { node: this.ctx.name });
           if (restarting) {
             this.ctx.logger.warn({ error: error.message }, 'kafka consumer failed; restarting from the committed offsets');
           } else {
@@ -265,6 +367,7 @@ export class KafkaSource implements Source {
       // Its new owner starts from the committed offset; later completions here must not commit.
       this.tracker.revoke(p.id);
       this.owned.delete(k);
+      this.dropLagSeries((key) => key === k);
       lostIds.push(p.id);
     }
     const gainedIds: string[] = [];
@@ -305,7 +408,7 @@ export class KafkaSource implements Source {
         meta: { topic: owned.topic, partition: owned.partition, offset: m.offset },
       };
       if (m.size > limit) {
-        this.ctx.metrics.inc('kafka_oversized_total', { source: this.ctx.name });
+        this.ctx.metrics.inc(OVERSIZED, { node: this.ctx.name });
         messages.push(this.oversized(message, owned, m.size, limit));
         continue;
       }
@@ -318,7 +421,6 @@ export class KafkaSource implements Source {
     const ack = new Ack(() => {
       if (this.owned.get(key) === owned) this.tracker.complete(id, lastOffset);
     });
-    this.ctx.metrics.inc('kafka_messages_total', { source: this.ctx.name }, fresh.length);
     if (messages.length === 0) {
       ack.seal();
       return;
@@ -397,7 +499,7 @@ export class KafkaSource implements Source {
     try {
       await consumer.commit(offsets);
       for (const [p, done] of owners) p.committed = done;
-      this.ctx.metrics.inc('kafka_commits_total', { source: this.ctx.name });
+      this.ctx.metrics.inc('sluice_kafka_commits_total', { node: this.ctx.name });
     } catch (err) {
       // Not fatal: the next commit carries the same or higher offsets; a crash re-delivers.
       this.ctx.logger.warn({ error: errorMessage(err), partitions: offsets.length }, 'kafka offset commit failed; will retry');
@@ -420,6 +522,12 @@ export class KafkaSource implements Source {
     if (this.commitTimer) clearInterval(this.commitTimer);
     this.commitTimer = undefined;
     this.stopping = true;
+    this.unregisterLag?.();
+    this.unregisterLag = undefined;
+    await this.lagRefresh?.catch(() => {});
+    this.dropLagSeries(() => true);
+    await this.admin?.close().catch(() => {});
+    this.admin = undefined;
     if (!this.consumer) return;
     await this.commit();
     await this.consumer.disconnect().catch((err: unknown) => this.ctx.logger.warn({ error: errorMessage(err) }, 'kafka consumer disconnect failed'));

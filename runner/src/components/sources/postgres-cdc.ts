@@ -10,7 +10,8 @@
  */
 import pg from 'pg';
 import { Ack } from '../../engine/ack.ts';
-import type { ComponentContext, Source, SourceDef, SourceOutput } from '../../engine/component.ts';
+import type { ComponentContext, Source, SourceDef, SourceHealth, SourceOutput } from '../../engine/component.ts';
+import type { MetricDefinition } from '../../engine/metrics.ts';
 import { parseDuration } from '../../engine/duration.ts';
 import { ConfigError, ConnectionError, errorMessage } from '../../engine/errors.ts';
 import type { Logger } from '../../engine/logger.ts';
@@ -24,7 +25,7 @@ import type { PgOutputMessage, RelationMessage, TupleValue } from '../../io/pgou
 import { parsePgOutputMessage } from '../../io/pgoutput/protocol.ts';
 import { ReplicationSession } from '../../io/pgoutput/replication-stream.ts';
 import type { TableInfo, TableRef } from '../../io/postgres/catalog.ts';
-import { parseTableName, publicationTables, qualifiedName, slotInfo, tableInfoByName, tableInfoByOid, walLevel } from '../../io/postgres/catalog.ts';
+import { parseTableName, publicationTables, qualifiedName, slotInfo, slotLagBytes, tableInfoByName, tableInfoByOid, walLevel } from '../../io/postgres/catalog.ts';
 import type { CapturedTable, ChangeFacts, Row, TextRow } from '../../io/postgres/change-events.ts';
 import { captureTable, encodeKey, encodeRow, encodeValue, sameKey, tupleText } from '../../io/postgres/change-events.ts';
 import type { PgConnectionConfig } from '../../io/postgres/connection.ts';
@@ -182,6 +183,18 @@ export function classifyStreamError(err: unknown, cfg: PostgresCdcConfig, tables
   return { fatal: new ConnectionError('E_CDC_STREAM', `replication stream failed: ${msg}`, cfg.slot, { cause: err }) };
 }
 
+const SLOT_LAG = 'sluice_cdc_slot_lag_bytes';
+
+const CDC_METRICS: readonly MetricDefinition[] = [
+  {
+    name: SLOT_LAG,
+    type: 'gauge',
+    help: "Bytes of WAL between the server's current position and the replication slot's confirmed position: what the server keeps on disk for this source.",
+    labels: ['node', 'slot'],
+  },
+  { name: 'sluice_cdc_truncates_skipped_total', type: 'counter', help: 'TRUNCATE statements on captured tables, skipped (as Debezium skips them by default).', labels: ['node'] },
+];
+
 class PostgresCdcSource implements Source {
   readonly bounded = false;
   private readonly log: Logger;
@@ -212,6 +225,11 @@ class PostgresCdcSource implements Source {
   /** End LSN of the last transaction whose changes are all in `pending` or already emitted. */
   private pendingThrough: Lsn | undefined;
   private tableRefs: TableRef[] = [];
+  /** A replication session is open and streaming. */
+  private streaming = false;
+  private unregisterLag: (() => void) | undefined;
+  private lagRead: Promise<void> | undefined;
+  private lagReadAt = 0;
 
   constructor(
     private readonly cfg: PostgresCdcConfig,
@@ -222,6 +240,32 @@ class PostgresCdcSource implements Source {
     this.batchSize = cfg.batch_size ?? 1000;
     this.heartbeatMs = parseDuration(cfg.heartbeat ?? '10s');
     this.reconnectTimeoutMs = parseDuration(cfg.reconnect_timeout ?? '60s');
+    ctx.metrics.define(...CDC_METRICS);
+  }
+
+  /** Connected while a replication session streams, or while the catalog connection takes the initial snapshot. */
+  health(): SourceHealth {
+    if (this.streaming) return { connected: true };
+    if (!this.tracker && this.admin && !this.adminBroken) return { connected: true, detail: 'setting up the slot and the initial snapshot' };
+    return { connected: false, detail: `no replication session with ${describeConnection(this.cfg)}` };
+  }
+
+  /** The slot's lag in bytes of WAL, read before a scrape at most every 2 s (one catalog query). */
+  private refreshSlotLag(): Promise<void> {
+    if (this.lagRead) return this.lagRead;
+    if (Date.now() - this.lagReadAt < 2_000 || !this.admin || this.adminBroken) return Promise.resolve();
+    const admin = this.admin;
+    this.lagRead = slotLagBytes(admin, this.cfg.slot)
+      .then((lag) => {
+        const labels = { node: this.ctx.name, slot: this.cfg.slot };
+        if (lag === undefined) this.ctx.metrics.remove(SLOT_LAG, labels);
+        else this.ctx.metrics.set(SLOT_LAG, labels, lag);
+      })
+      .finally(() => {
+        this.lagRead = undefined;
+        this.lagReadAt = Date.now();
+      });
+    return this.lagRead;
   }
 
   /** The catalog connection, opened again when the server dropped it (e.g. after a restart). */
@@ -244,6 +288,7 @@ class PostgresCdcSource implements Source {
   }
 
   async run(out: SourceOutput): Promise<void> {
+    this.unregisterLag ??= this.ctx.metrics.addCollector(() => this.refreshSlotLag());
     const admin = await this.catalog();
     const level = await walLevel(admin);
     if (level !== 'logical') {
@@ -283,6 +328,9 @@ class PostgresCdcSource implements Source {
   async close(): Promise<void> {
     this.stopping = true;
     this.wake?.();
+    this.unregisterLag?.();
+    this.unregisterLag = undefined;
+    await this.lagRead?.catch(() => {});
     await this.session?.close();
     await this.admin?.end().catch(() => {});
   }
@@ -441,12 +489,15 @@ class PostgresCdcSource implements Source {
           },
         );
         if (this.paused) session.pause();
+        this.streaming = true;
         if (failingSince !== undefined) this.log.info({ slot: this.cfg.slot, from: formatLsn(this.tracker!.confirmed) }, 'reconnected: resuming from the slot');
         failingSince = undefined;
         attempt = 0;
         await streaming;
+        this.streaming = false;
         return;
       } catch (err) {
+        this.streaming = false;
         await session?.close();
         if (this.stopping) return;
         const verdict = classifyStreamError(err, this.cfg, this.tableRefs);
@@ -548,7 +599,7 @@ class PostgresCdcSource implements Source {
         return;
       case 'truncate':
         // Debezium skips truncates by default (skipped.operations=t); so does this source.
-        this.ctx.metrics.inc('cdc_truncates_skipped_total', { source: this.ctx.name });
+        this.ctx.metrics.inc('sluice_cdc_truncates_skipped_total', { node: this.ctx.name });
         this.log.warn({ relations: msg.relationOids }, 'TRUNCATE is not captured (as Debezium by default)');
         return;
       default:
@@ -676,7 +727,6 @@ class PostgresCdcSource implements Source {
       const ack = new Ack(() => {
         if (--remaining === 0) done();
       });
-      this.ctx.metrics.inc('cdc_changes_total', { source: this.ctx.name }, messages.length);
       await out.emit({ partition, messages, ack });
     }
   }

@@ -220,6 +220,11 @@ export interface ConsumerOptions {
 
 export interface GroupConsumer {
   readonly heartbeatIntervalMs: number;
+  /**
+   * Epoch ms of the last answer from the group's brokers (a fetch, a heartbeat, a join), or
+   * undefined before the first and after a crash: readiness tells a reachable broker by it.
+   */
+  lastContactAt(): number | undefined;
   /** Connects, subscribes, joins the group and starts fetching. Resolves once running. */
   start(handlers: ConsumerHandlers): Promise<void>;
   /** Commits offsets as given: `offset` is the NEXT offset to read, as Kafka wants it. */
@@ -262,6 +267,7 @@ function toFetchedBatch(payload: EachBatchPayload): FetchedBatch {
 export function createGroupConsumer(conn: KafkaConnection, options: ConsumerOptions, logger: Logger): GroupConsumer {
   const kafka = new Kafka(kafkaConfig(conn, logger));
   let closed = false;
+  let lastContact: number | undefined;
   const heartbeatIntervalMs = options.heartbeatIntervalMs ?? 3_000;
   const consumer: Consumer = kafka.consumer({
     groupId: options.groupId,
@@ -275,11 +281,19 @@ export function createGroupConsumer(conn: KafkaConnection, options: ConsumerOpti
     // (but not once disconnect() was called: a crash while leaving must not bring the consumer back).
     retry: { initialRetryTime: 500, maxRetryTime: 10_000, retries: 8, restartOnFailure: async () => !closed },
   });
+  const contact = () => {
+    lastContact = Date.now();
+  };
   return {
     heartbeatIntervalMs,
+    lastContactAt: () => lastContact,
     async start(handlers) {
+      // An idle consumer still fetches every maxWaitMs and heartbeats every heartbeatIntervalMs.
+      consumer.on(consumer.events.FETCH, contact);
+      consumer.on(consumer.events.HEARTBEAT, contact);
       consumer.on(consumer.events.REBALANCING, () => handlers.onRebalancing());
       consumer.on(consumer.events.GROUP_JOIN, (event) => {
+        contact();
         const assigned: TopicPartition[] = [];
         for (const [topic, partitions] of Object.entries(event.payload.memberAssignment)) {
           for (const partition of partitions) assigned.push({ topic, partition });
@@ -287,6 +301,7 @@ export function createGroupConsumer(conn: KafkaConnection, options: ConsumerOpti
         handlers.onAssignment(assigned);
       });
       consumer.on(consumer.events.CRASH, (event) => {
+        lastContact = undefined;
         const err = event.payload.error;
         handlers.onCrash(err instanceof Error ? err : new Error(String(err)), event.payload.restart);
       });
@@ -366,6 +381,8 @@ export interface ProducerOptions {
   retryForMs?: number;
   /** Idempotent producer with acks=all (default true). */
   idempotent?: boolean;
+  /** Told of every retry of a failed request (the sink's retry counter). */
+  onRetry?: () => void;
 }
 
 export interface KafkaProducer {
@@ -476,6 +493,7 @@ export function createProducer(conn: KafkaConnection, options: ProducerOptions, 
               );
             }
             const delay = retryDelayMs(attempt);
+            options.onRetry?.();
             logger.warn({ attempt: attempt + 1, delay_ms: delay, error: errorMessage(err) }, 'kafka produce failed; retrying');
             await new Promise((r) => setTimeout(r, delay));
             await reconnect().catch((e: unknown) => logger.warn({ error: errorMessage(e) }, 'kafka producer reconnect failed'));
@@ -709,7 +727,7 @@ export async function readTopicsToEnd(conn: KafkaConnection, topics: string[], o
   }
 }
 
-/* ------------------------------------------------------------------ admin (tests, tools) */
+/* ------------------------------------------------------------------ admin (consumer lag, tests, tools) */
 
 export interface TopicSpec {
   topic: string;
@@ -732,6 +750,8 @@ export interface KafkaAdmin {
   setCommittedOffsets(groupId: string, topic: string, offsets: ReadonlyMap<number, string>): Promise<void>;
   /** The end offset (high watermark) per partition of a topic. */
   endOffsets(topic: string): Promise<Map<number, string>>;
+  /** The first (low watermark) and end (high watermark) offsets per partition of a topic. */
+  topicOffsets(topic: string): Promise<Map<number, { low: string; high: string }>>;
   close(): Promise<void>;
 }
 
@@ -781,6 +801,10 @@ export function createAdmin(conn: KafkaConnection, logger: Logger): KafkaAdmin {
     async endOffsets(topic) {
       const res = await admin.fetchTopicOffsets(topic);
       return new Map(res.map((p) => [p.partition, p.high]));
+    },
+    async topicOffsets(topic) {
+      const res = await admin.fetchTopicOffsets(topic);
+      return new Map(res.map((p) => [p.partition, { low: p.low, high: p.high }]));
     },
     close: () => admin.disconnect(),
   };

@@ -49,6 +49,19 @@ export async function walLevel(db: Queryable): Promise<string> {
   return str(res.rows[0]?.wal_level, 'wal_level');
 }
 
+/**
+ * Bytes of WAL between the server's current position and what the slot confirmed: what a slow or
+ * stopped reader keeps on the server's disk. Undefined when the slot does not exist (or confirmed nothing yet).
+ */
+export async function slotLagBytes(db: Queryable, slot: string): Promise<number | undefined> {
+  const res = await db.query(
+    'SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::float8 AS lag FROM pg_replication_slots WHERE slot_name = $1',
+    [slot],
+  );
+  const lag: unknown = res.rows[0]?.lag;
+  return typeof lag === 'number' ? Math.max(0, lag) : undefined;
+}
+
 export async function slotInfo(db: Queryable, slot: string): Promise<SlotInfo | undefined> {
   const res = await db.query(
     `SELECT plugin, slot_type, database, active, active_pid, confirmed_flush_lsn::text AS confirmed_flush

@@ -7,9 +7,10 @@ import { RefusedValue } from '../../../src/engine/record.ts';
 import { jsonFormat } from '../../../src/components/formats/json.ts';
 import { silentLogger } from '../../../src/engine/logger.ts';
 import { Metrics } from '../../../src/engine/metrics.ts';
-import type { ConsumerHandlers, ConsumerOptions, FetchedBatch, FetchedMessage, GroupConsumer, TopicPartition } from '../../../src/io/kafka/client.ts';
+import type { ConsumerHandlers, ConsumerOptions, FetchedBatch, FetchedMessage, GroupConsumer, KafkaAdmin, TopicPartition } from '../../../src/io/kafka/client.ts';
 import {
   KafkaSource,
+  consumerLag,
   assignmentChange,
   kafkaSource,
   partitionId,
@@ -25,6 +26,10 @@ class FakeConsumer implements GroupConsumer {
   paused: TopicPartition[] = [];
   heartbeats = 0;
   disconnected = false;
+  lastContact: number | undefined;
+  lastContactAt(): number | undefined {
+    return this.lastContact;
+  }
   async start(handlers: ConsumerHandlers): Promise<void> {
     this.handlers = handlers;
   }
@@ -231,7 +236,7 @@ describe('kafka source: offsets', () => {
       'sluice-error-node': 'activities',
       'sluice-error-message': 'too large',
     });
-    expect(metrics.counter('kafka_oversized_total', { source: 'activities' })).toBe(1);
+    expect(metrics.counter('sluice_kafka_oversized_total', { node: 'activities' })).toBe(1);
     out.ackBatch(0);
     await source.commit();
     expect(consumer.commits).toEqual([[{ topic: 't', partition: 0, offset: '3' }]]);
@@ -358,5 +363,58 @@ describe('kafka source: config', () => {
 
   it('refuses a bad broker list at create time, before connecting', () => {
     expect(() => kafkaSource.create({ ...config, brokers: 'localhost' }, ctx())).toThrow(/host:port/);
+  });
+});
+
+describe('kafka source: consumer lag and health', () => {
+  it('counts lag from the committed offset, or from where the group will start when it has none', () => {
+    const offsets = { low: '100', high: '250' };
+    expect(consumerLag(offsets, '200', 'earliest')).toBe(50);
+    expect(consumerLag(offsets, '250', 'earliest')).toBe(0);
+    expect(consumerLag(offsets, '-1', 'earliest')).toBe(150);
+    expect(consumerLag(offsets, undefined, 'latest')).toBe(0);
+    // A committed offset past a truncated log end is no negative lag.
+    expect(consumerLag(offsets, '300', 'earliest')).toBe(0);
+  });
+
+  it('publishes the lag of the partitions it owns, at most every 2 s, and removes a revoked partition\'s series', async () => {
+    const metrics = new Metrics();
+    const calls: string[] = [];
+    const committed = new Map([[0, '40'], [1, '-1']]);
+    const admin = {
+      connect: async () => {},
+      close: async () => {},
+      topicOffsets: async (topic: string) => {
+        calls.push(topic);
+        return new Map([[0, { low: '0', high: '100' }], [1, { low: '10', high: '30' }]]);
+      },
+      committedOffsets: async () => committed,
+    } as Pick<KafkaAdmin, 'connect' | 'close' | 'topicOffsets' | 'committedOffsets'>;
+    const consumer = new FakeConsumer();
+    const source = new KafkaSource(config, { brokers: ['localhost:9092'], clientId: 'x' }, ctx(metrics), () => consumer, () => admin as KafkaAdmin);
+    void source.run(new FakeOutput());
+    await flush();
+    consumer.handlers.onAssignment([{ topic: 't', partition: 0 }, { topic: 't', partition: 1 }]);
+    await metrics.collect();
+    expect(metrics.gauge('sluice_kafka_consumer_lag_messages', { node: 'activities', topic: 't', partition: '0' })).toBe(60);
+    expect(metrics.gauge('sluice_kafka_consumer_lag_messages', { node: 'activities', topic: 't', partition: '1' })).toBe(20);
+    await metrics.collect();
+    expect(calls).toHaveLength(1);
+    consumer.handlers.onAssignment([{ topic: 't', partition: 0 }]);
+    expect(metrics.gauge('sluice_kafka_consumer_lag_messages', { node: 'activities', topic: 't', partition: '1' })).toBeUndefined();
+    await source.stop();
+    await source.close();
+    expect(metrics.series('sluice_kafka_consumer_lag_messages')).toEqual([]);
+  });
+
+  it('is connected while the brokers answered within a few heartbeats, and not before it joined or after a long silence', async () => {
+    const { consumer, source } = setup();
+    await flush();
+    expect(source.health()).toMatchObject({ connected: false });
+    consumer.lastContact = Date.now();
+    expect(source.health()).toEqual({ connected: true });
+    consumer.lastContact = Date.now() - 60_000;
+    expect(source.health()).toMatchObject({ connected: false, detail: expect.stringMatching(/no answer from localhost:9092 for 60 s/) });
+    await source.stop();
   });
 });
