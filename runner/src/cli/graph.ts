@@ -9,17 +9,19 @@ Prints the compiled graph: every source, step and sink, the edges between them (
 ports), and one line on what each node does. Secrets are redacted. Connects to nothing.
 
 Options:
-  --format text|mermaid|dot   text (default); mermaid (flowchart, renders on GitHub); Graphviz dot
-  --profile NAME              apply the spec's profile NAME first
-  --set path=value            change a value the spec has (YAML); repeatable
-  --add path=value            add a source, step, sink or key the spec lacks (YAML); repeatable
+  --format text|mermaid|dot|json   text (default); mermaid (flowchart, renders on GitHub); Graphviz
+                                   dot; json (the graph the live view of sluice run --http draws,
+                                   each node's config with its secrets redacted)
+  --profile NAME                   apply the spec's profile NAME first
+  --set path=value                 change a value the spec has (YAML); repeatable
+  --add path=value                 add a source, step, sink or key the spec lacks (YAML); repeatable
 
 Exit codes: 0 printed, 2 the spec is invalid (errors on stderr), 1 internal error.
 `;
 
 export const command: CliCommand = {
   name: 'graph',
-  summary: 'print the compiled graph of a spec as text, Mermaid or dot',
+  summary: 'print the compiled graph of a spec as text, Mermaid, dot or JSON',
   usage,
   async run(argv: string[], io: CliIO = processIO): Promise<number> {
     const { values, positionals } = parseCommandLine(argv, { format: { type: 'string' }, ...SPEC_FLAGS });

@@ -14,6 +14,7 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
 
 const commands: CliCommand[] = [
   (await import('./run.ts')).command,
+  (await import('./status.ts')).command,
   (await import('./test.ts')).command,
   (await import('./validate.ts')).command,
   (await import('./graph.ts')).command,

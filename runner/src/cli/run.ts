@@ -8,7 +8,9 @@ import { StateError } from '../engine/checkpoint/checkpoint.ts';
 import { ConfigError, ConnectionError, errorMessage, FencedError, SluiceError } from '../engine/errors.ts';
 import { createLogger, type Logger } from '../engine/logger.ts';
 import { Metrics } from '../engine/metrics.ts';
-import { Runtime, type RuntimeStats } from '../engine/runtime.ts';
+import { Runtime, type RunOutcome, type RuntimeStats } from '../engine/runtime.ts';
+import { RunStatus } from '../http/run-status.ts';
+import { DEFAULT_HTTP_PORT, parseHttpAddress, startHttpServer, type HttpAddress, type SluiceHttpServer } from '../http/server.ts';
 import { instantiate } from '../plan/instantiate.ts';
 import { prepareState } from '../plan/state.ts';
 import type { Plan } from '../plan/types.ts';
@@ -18,7 +20,7 @@ import { EXIT_INVALID, EXIT_OK, parseCommandLine, processIO, SPEC_FLAGS, specLoa
 const EXIT_FAILED = 1;
 const EXIT_INTERRUPTED = 130;
 
-const usage = `Usage: sluice run <file> [--profile <name>] [--set <path=value>]... [--state-dir <dir>] [--reset-state] [--log-level <level>]
+const usage = `Usage: sluice run <file> [--profile <name>] [--set <path=value>]... [--state-dir <dir>] [--reset-state] [--http [host:]port] [--log-level <level>]
 
 Runs a pipeline. Logs go to stderr (pretty on a terminal, JSON lines otherwise); on a terminal a
 live line shows records in and out per second, the watermark, the open windows and the last
@@ -29,6 +31,9 @@ Options:
   --set <path=value>   override one spec value, e.g. --set sources.activities.kafka.start=latest
   --state-dir <dir>    where the file state store keeps its checkpoint (default .sluice/state/<app id>)
   --reset-state        drop the stored state first: windows start empty (see sluice diff)
+  --http [host:]port   serve /metrics (Prometheus), /healthz, /readyz and a live view of the graph
+                       at http://host:port/; a bare port binds 127.0.0.1 (e.g. --http ${DEFAULT_HTTP_PORT};
+                       in a container --http 0.0.0.0:${DEFAULT_HTTP_PORT}); off unless given
   --log-level <level>  trace, debug, info (default), warn, error
 State: every checkpoint.interval (1s) the windows and the source positions they cover are stored
 together; a restart resumes from the last checkpoint, so no window is emitted with partial counts.
@@ -74,8 +79,17 @@ export const command: CliCommand = {
       'log-level': { type: 'string' },
       'state-dir': { type: 'string' },
       'reset-state': { type: 'boolean' },
+      http: { type: 'string' },
     });
     if (positionals.length !== 1) throw new UsageError('give exactly one spec file');
+    let httpAddress: HttpAddress | undefined;
+    if (values.http !== undefined) {
+      try {
+        httpAddress = parseHttpAddress(values.http);
+      } catch (err) {
+        throw new UsageError(`--http: ${errorMessage(err)}`);
+      }
+    }
     const file = positionals[0]!;
     const loaded = await loadPipeline(file, specLoadOptions(values, io.env));
     if (!loaded.ok) {
@@ -85,6 +99,17 @@ export const command: CliCommand = {
 
     const logger = createLogger(values['log-level'] ?? io.env.SLUICE_LOG_LEVEL ?? 'info');
     const metrics = new Metrics();
+    const status = new RunStatus(loaded.plan, metrics);
+    let server: SluiceHttpServer | undefined;
+    if (httpAddress) {
+      try {
+        server = await startHttpServer({ address: httpAddress, status, logger });
+      } catch (err) {
+        logger.error({ err }, `pipeline cannot start: ${errorMessage(err)}`);
+        await flushLogger(logger);
+        return EXIT_FAILED;
+      }
+    }
     // Signals are handled from here on: a Ctrl-C while state is being restored stops cleanly too.
     let runtime: Runtime | undefined;
     let stopSignal: NodeJS.Signals | undefined;
@@ -122,16 +147,23 @@ export const command: CliCommand = {
         } catch (err) {
           const where = err instanceof SluiceError && err.where ? ` (${err.where})` : '';
           logger.error({ err }, `pipeline cannot start${where}: ${errorMessage(err)}`);
+          status.failed(err, false);
           return EXIT_FAILED;
         }
+        status.started(runtime);
         if (stopSignal) void runtime.stop(stopSignal);
         const result = await runPipeline(runtime, loaded.plan, file, values.profile, logger);
-        if (result.error === undefined) return EXIT_OK;
+        if (result.outcome) {
+          status.finished(result.outcome.ended === 'end-of-input' ? 'finished' : 'stopped');
+          return EXIT_OK;
+        }
         const cp = runtime.stats().checkpoint;
         // A run that committed checkpoints made progress: its failure starts a new count.
         if (cp && cp.epoch > (cp.restored?.epoch ?? 0)) failures = 0;
         failures++;
-        if (stopSignal || !cp || !isRestartable(result.error) || failures > MAX_RESTARTS) return EXIT_FAILED;
+        const restarting = !stopSignal && cp !== undefined && isRestartable(result.error) && failures <= MAX_RESTARTS;
+        status.failed(result.error, restarting);
+        if (!restarting) return EXIT_FAILED;
         const delay = restartDelayMs(failures);
         logger.warn({ attempt: failures, of: MAX_RESTARTS, delay_ms: delay }, `restarting from the last checkpoint in ${delay / 1000}s`);
         await new Promise((r) => setTimeout(r, delay));
@@ -140,6 +172,7 @@ export const command: CliCommand = {
     } finally {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
+      await server?.close();
       await flushLogger(logger);
     }
   },
@@ -169,7 +202,7 @@ export function restartDelayMs(attempt: number): number {
 }
 
 /** Runs until the end of input or a stop, with the live progress line; the run summary is logged. */
-async function runPipeline(runtime: Runtime, plan: Plan, file: string, profile: string | undefined, logger: Logger): Promise<{ error?: unknown }> {
+async function runPipeline(runtime: Runtime, plan: Plan, file: string, profile: string | undefined, logger: Logger): Promise<{ outcome: RunOutcome; error?: undefined } | { outcome?: undefined; error: unknown }> {
   // On a terminal, one live line on stderr; when a stdout sink shares the terminal, a full line
   // every 5 s instead, so data lines and the progress line do not overwrite each other.
   const stdoutSink = plan.nodes.some((n) => n.role === 'sink' && n.kind === 'stdout');
@@ -205,7 +238,7 @@ async function runPipeline(runtime: Runtime, plan: Plan, file: string, profile: 
       },
       outcome.ended === 'stopped' ? 'pipeline stopped cleanly' : 'pipeline finished: end of input',
     );
-    return {};
+    return { outcome };
   } catch (err) {
     const where = err instanceof SluiceError && err.where ? ` (${err.where})` : '';
     logger.error({ err }, `pipeline failed${where}: ${errorMessage(err)}`);

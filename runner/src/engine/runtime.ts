@@ -771,7 +771,12 @@ export class Runtime {
     if (this.failure) checkpoints.abandon();
     else if (endOfInput) {
       try {
+        const t0 = performance.now();
         await checkpoints.finishedInput(this.statefulSteps(), this.checkpointedSinks(), () => this.drainSinks());
+        // Its last checkpoint carries the last outputs (under exactly-once) before the state is removed.
+        this.metrics.observe(CHECKPOINT_DURATION, {}, (performance.now() - t0) / 1000);
+        this.metrics.inc(CHECKPOINTS);
+        this.checkpointCoveredAt = this.clock.now();
       } catch (err) {
         this.fail(asSluiceError(err, 'E_CHECKPOINT', checkpoints.store.description, 'cannot remove the finished run\'s state'));
       }

@@ -1,12 +1,16 @@
 /**
  * Printing a Plan for reviewers: text (the default of `sluice graph`), Mermaid (`flowchart LR`,
- * renders on GitHub and in mermaid.live) and Graphviz dot. All three show every node, every edge
- * with its port, and each node's one-line summary (secrets already redacted by compile).
+ * renders on GitHub and in mermaid.live), Graphviz dot, and JSON (what the live view of
+ * `sluice run --http` draws). All show every node, every edge with its port, and each node's
+ * one-line summary (secrets already redacted by compile); JSON adds each node's config, redacted.
  */
+import type { JsonSchema } from '../engine/component.ts';
 import { MAIN_PORT, type PortRef } from '../engine/graph.ts';
+import { redactSecrets } from '../spec/annotations.ts';
+import { builtinComponents, findDef, type ComponentRegistry } from '../spec/registry.ts';
 import type { Plan, PlanNode } from './types.ts';
 
-export const GRAPH_FORMATS = ['text', 'mermaid', 'dot'] as const;
+export const GRAPH_FORMATS = ['text', 'mermaid', 'dot', 'json'] as const;
 export type GraphFormat = (typeof GRAPH_FORMATS)[number];
 
 export function renderPlan(plan: Plan, format: GraphFormat): string {
@@ -17,7 +21,64 @@ export function renderPlan(plan: Plan, format: GraphFormat): string {
       return renderMermaid(plan);
     case 'dot':
       return renderDot(plan);
+    case 'json':
+      return JSON.stringify(planGraph(plan), null, 2) + '\n';
   }
+}
+
+/** A node of the graph as the live view and `--format json` show it. */
+export interface GraphNodeView {
+  name: string;
+  role: PlanNode['role'];
+  kind: string;
+  /** Sources: their format's kind. */
+  format?: string;
+  summary: string;
+  ports: string[];
+  /** Its config with every secret (`x-secret` in the component's schema) replaced by `***`. */
+  config: unknown;
+  /** Sources: the format's options, redacted too. */
+  formatConfig?: unknown;
+}
+
+export interface GraphEdgeView {
+  from: string;
+  port: string;
+  to: string;
+}
+
+export interface GraphView {
+  pipeline: string;
+  description?: string;
+  profile?: string;
+  nodes: GraphNodeView[];
+  edges: GraphEdgeView[];
+}
+
+/** The plan's graph as plain data, configs redacted; the same nodes and edges as every other form. */
+export function planGraph(plan: Plan, registry: ComponentRegistry = builtinComponents): GraphView {
+  const redact = (defs: readonly { name: string; schema: JsonSchema }[], kind: string, config: unknown): unknown => {
+    const def = findDef(defs, kind);
+    // A kind this registry lacks: nothing can say which fields are secret, so nothing is shown.
+    return def ? redactSecrets(def.schema, config) : '(not shown: unknown kind)';
+  };
+  const nodes = plan.nodes.map((n): GraphNodeView => {
+    const defs = n.role === 'source' ? registry.sources : n.role === 'step' ? registry.steps : registry.sinks;
+    const view: GraphNodeView = { name: n.name, role: n.role, kind: n.kind, summary: n.summary, ports: [...n.ports], config: redact(defs, n.kind, n.config) };
+    if (n.role === 'source') {
+      view.format = n.format.kind;
+      view.formatConfig = redact(registry.formats, n.format.kind, n.format.config);
+    }
+    return view;
+  });
+  const edges = plan.nodes.flatMap((n) => (n.role === 'source' ? [] : n.inputs.map((i) => ({ from: i.node, port: i.port, to: n.name }))));
+  return {
+    pipeline: plan.name,
+    ...(plan.description !== undefined ? { description: plan.description } : {}),
+    ...(plan.profile !== undefined ? { profile: plan.profile } : {}),
+    nodes,
+    edges,
+  };
 }
 
 const refText = (r: PortRef) => (r.port === MAIN_PORT ? r.node : `${r.node}.${r.port}`);

@@ -78,3 +78,18 @@ describe('Metrics', () => {
     expect(valueOf(families, 'process_resident_memory_bytes')).toBeGreaterThan(0);
   });
 });
+
+describe('the exposition reader of the tests', () => {
+  it('keeps every series of a histogram with several label sets', async () => {
+    const m = new Metrics();
+    m.define({ name: 'sluice_w_seconds', type: 'histogram', help: 'W.', labels: ['node'], buckets: [1] });
+    m.observe('sluice_w_seconds', { node: 'a' }, 0.5);
+    m.observe('sluice_w_seconds', { node: 'b' }, 2);
+    m.observe('sluice_w_seconds', { node: 'b' }, 3);
+    const samples = family(parseExposition((await m.exposition()).text), 'sluice_w_seconds').samples;
+    expect(samples).toEqual([
+      { labels: { node: 'a' }, buckets: { '1': 1, '+Inf': 1 }, count: 1, sum: 0.5 },
+      { labels: { node: 'b' }, buckets: { '1': 0, '+Inf': 2 }, count: 2, sum: 5 },
+    ]);
+  });
+});

@@ -74,12 +74,21 @@ const labelKey = (labels: Record<string, string>) => JSON.stringify(Object.entri
 export function parseExposition(text: string): MetricFamily[] {
   const typed = families(text);
   const histograms = new Set(typed.filter((f) => f.type === 'HISTOGRAM').map((f) => f.name));
-  const untyped = new Map(
-    families(text.split('\n').map((line) => {
+  // Read untyped, a histogram's `_bucket`, `_sum` and `_count` lines come as one family per run
+  // of lines of one name: several per name when it has several series.
+  const untyped = new Map<string, { metrics: unknown[] }>();
+  const rewritten = text
+    .split('\n')
+    .map((line) => {
       const [hash, keyword, name] = line.split(' ');
       return hash === '#' && keyword === 'TYPE' && name !== undefined && histograms.has(name) ? `# TYPE ${name} untyped` : line;
-    }).join('\n')).map((f) => [f.name, f]),
-  );
+    })
+    .join('\n');
+  for (const f of families(rewritten)) {
+    const known = untyped.get(f.name);
+    if (known) known.metrics.push(...f.metrics);
+    else untyped.set(f.name, { metrics: [...f.metrics] });
+  }
   return typed.map((f): MetricFamily => {
     const type = f.type as MetricFamily['type'];
     if (type !== 'HISTOGRAM') return { name: f.name, help: f.help, type, samples: f.metrics.map((m, j) => plainSample(m, `${f.name}[${j}]`)) };

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { mermaidText, renderDot, renderMermaid, renderText } from '../../src/plan/render.ts';
+import { loadPipelineText } from '../../src/plan/load-pipeline.ts';
+import { mermaidText, planGraph, renderDot, renderMermaid, renderPlan, renderText } from '../../src/plan/render.ts';
 import type { Plan } from '../../src/plan/types.ts';
 
 const at = { file: 'p.yaml', line: 1, col: 1 };
@@ -83,5 +84,43 @@ describe('renderText', () => {
         '',
       ].join('\n'),
     );
+  });
+});
+
+describe('planGraph (the live view and --format json)', () => {
+  it('has every node and edge, and each config with its secrets redacted', () => {
+    const loaded = loadPipelineText(
+      'secret.yaml',
+      [
+        'version: 1',
+        'name: secret',
+        'sources:',
+        '  in:',
+        '    kafka: { brokers: "a:9092", topic: t, group: g, sasl: { mechanism: plain, username: u, password: hunter2 } }',
+        'steps:',
+        '  keep: { from: in, filter: "x > 1" }',
+        'sinks:',
+        '  out: { from: keep, stdout: {} }',
+        '  dead: { from: [in.errors, keep.errors], stdout: {} }',
+      ].join('\n'),
+      { env: {} },
+    );
+    if (!loaded.ok) throw new Error('does not load');
+    const graph = planGraph(loaded.plan);
+    expect(graph.nodes.map((n) => [n.name, n.role, n.kind])).toEqual([
+      ['in', 'source', 'kafka'],
+      ['keep', 'step', 'filter'],
+      ['out', 'sink', 'stdout'],
+      ['dead', 'sink', 'stdout'],
+    ]);
+    expect(graph.edges).toEqual([
+      { from: 'in', port: 'out', to: 'keep' },
+      { from: 'keep', port: 'out', to: 'out' },
+      { from: 'in', port: 'errors', to: 'dead' },
+      { from: 'keep', port: 'errors', to: 'dead' },
+    ]);
+    expect(graph.nodes[0]!.config).toMatchObject({ topic: 't', sasl: { username: 'u', password: '***' } });
+    expect(renderPlan(loaded.plan, 'json')).not.toContain('hunter2');
+    expect(JSON.parse(renderPlan(loaded.plan, 'json'))).toEqual(graph);
   });
 });
