@@ -12,7 +12,7 @@ import { isTimeZone } from '../../engine/time.ts';
 import { planAggregate } from '../../engine/window/aggregates.ts';
 import type { WindowShape } from '../../engine/window/assign.ts';
 import { plainPathName } from '../../engine/window/group-key.ts';
-import { DEFAULT_MAX_ROWS, LATE_PORT, WindowAggregate, type GroupKeySpec } from '../../engine/window/window-aggregate.ts';
+import { DEFAULT_MAX_ROWS, LATE_PORT, WINDOW_METRICS, WindowAggregate, type GroupKeySpec } from '../../engine/window/window-aggregate.ts';
 
 export interface WindowSettings {
   tumbling?: string;
@@ -343,6 +343,7 @@ export const windowStep: StepDef<WindowStepConfig> = {
     const groupBy = groupKeySpecs(c.group_by, where);
     const aggregates = Object.entries(c.aggregate).map(([name, source]) => planAggregate(name, source));
     checkFieldNames([...groupBy.map((g) => g.name), ...aggregates.map((a) => a.name)], where);
+    ctx.metrics.define(...WINDOW_METRICS);
     return new WindowAggregate({
       node: ctx.name,
       shape: windowShape(w, where),

@@ -20,7 +20,7 @@ import type { JsonValue, PartitionEvent, SnapshotOptions, Step, StepOutput, Step
 import { RecordError } from '../errors.ts';
 import { EvalFailure, evaluateRecords, type Expression } from '../expression.ts';
 import type { Logger } from '../logger.ts';
-import type { Metrics } from '../metrics.ts';
+import type { MetricDefinition, Metrics } from '../metrics.ts';
 import type { Batch, StreamRecord } from '../record.ts';
 import { toEpochMillis, toIsoUtc } from '../time.ts';
 import {
@@ -63,6 +63,28 @@ export const ROW_LIMIT_METRIC = 'sluice_window_row_limit_total';
  * values are some tens of MB in memory, and as much again in every checkpoint that holds them.
  */
 export const DEFAULT_MAX_ROWS = 100_000;
+
+/** The series a window step publishes besides the runtime's (which counts late records). */
+export const WINDOW_METRICS: readonly MetricDefinition[] = [
+  {
+    name: HELD_SECONDS_METRIC,
+    type: 'gauge',
+    help: "Seconds a window's watermark has stood while one of its input partitions was ahead of it (0 when it is not held back).",
+    labels: ['node'],
+  },
+  {
+    name: HOLDS_METRIC,
+    type: 'counter',
+    help: "Times one input partition held a window's watermark back for over a minute while another was ahead (each logged as a warning).",
+    labels: ['node'],
+  },
+  {
+    name: ROW_LIMIT_METRIC,
+    type: 'counter',
+    help: 'Groups that reached window.max_rows kept records in a window: their aggregates over the records fail, and their result goes to the errors port.',
+    labels: ['node'],
+  },
+];
 
 export interface GroupKeySpec {
   /** Output field name. */

@@ -125,6 +125,18 @@ describe('window step create', () => {
     }
   });
 
+  it('defines the metrics it publishes, so an exposition documents them', () => {
+    const context = ctx();
+    windowStep.create(employeeHourly, context);
+    expect(context.metrics.definedMetrics().map((d) => [d.name, d.type])).toEqual(
+      expect.arrayContaining([
+        ['sluice_watermark_held_seconds', 'gauge'],
+        ['sluice_watermark_holds_total', 'counter'],
+        ['sluice_window_row_limit_total', 'counter'],
+      ]),
+    );
+  });
+
   it('declares the late port', () => {
     expect(windowStep.ports).toEqual(['late']);
     expect(windowStep.create(employeeHourly, ctx()).ports).toEqual(['late']);
