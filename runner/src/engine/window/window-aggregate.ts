@@ -187,6 +187,8 @@ export class WindowAggregate implements Step {
   private readonly argExprs: Expression[] = [];
   /** For each aggregate, per built-in call (one, or a composed one's), its argument's index in argExprs, or -1. */
   private readonly argIndex: number[][] = [];
+  /** For each aggregate, its built-in calls: itself, a composed one's leaves, or none. */
+  private readonly calls: (readonly BuiltinCall[])[] = [];
   /** Composed aggregates: the per-record argument values handed to the accumulator, reused. */
   private readonly leafArgs: (unknown[] | undefined)[] = [];
   private readonly keepsRows: boolean;
@@ -221,7 +223,9 @@ export class WindowAggregate implements Step {
       return i;
     };
     for (const agg of opts.aggregates) {
-      this.argIndex.push(agg.kind === 'builtin' ? [indexOf(agg)] : agg.kind === 'composed' ? agg.leaves.map(indexOf) : []);
+      const calls = agg.kind === 'builtin' ? [agg] : agg.kind === 'composed' ? agg.leaves : [];
+      this.calls.push(calls);
+      this.argIndex.push(calls.map(indexOf));
       this.leafArgs.push(agg.kind === 'composed' ? new Array<unknown>(agg.leaves.length) : undefined);
     }
     this.keepsRows = opts.aggregates.some((a) => a.kind === 'expression');
@@ -340,7 +344,7 @@ export class WindowAggregate implements Step {
       for (let a = 0; a < aggregates.length; a++) {
         const agg = aggregates[a]!;
         if (agg.kind === 'expression') continue;
-        const calls = agg.kind === 'builtin' ? [agg] : agg.leaves;
+        const calls = this.calls[a]!;
         const indexes = this.argIndex[a]!;
         const tuple = this.leafArgs[a];
         for (let l = 0; l < calls.length; l++) {
