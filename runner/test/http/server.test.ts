@@ -9,13 +9,16 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generatorSource } from '../../src/components/sources/generator.ts';
+import { createServer, type AddressInfo } from 'node:net';
+import { dispatch } from '../../src/cli/command.ts';
+import { command as runCommand } from '../../src/cli/run.ts';
 import { command as statusCommand } from '../../src/cli/status.ts';
 import { systemClock } from '../../src/engine/clock.ts';
 import { silentLogger } from '../../src/engine/logger.ts';
 import { Metrics, UNDEFINED_HELP } from '../../src/engine/metrics.ts';
 import { Runtime, type RunOutcome } from '../../src/engine/runtime.ts';
 import { RunStatus } from '../../src/http/run-status.ts';
-import { startHttpServer, type SluiceHttpServer } from '../../src/http/server.ts';
+import { parseHttpAddress, startHttpServer, type SluiceHttpServer } from '../../src/http/server.ts';
 import { DebeziumDecoder } from '../../src/io/debezium/index.ts';
 import { instantiate } from '../../src/plan/instantiate.ts';
 import { loadPipeline, renderLoadErrors } from '../../src/plan/load-pipeline.ts';
@@ -201,5 +204,30 @@ describe('probes, graph and status', () => {
     const text = out.join('');
     expect(text).toContain('employee-activity (profile local): finished, NOT READY');
     expect(text).toMatch(new RegExp(`activities\\s+source generator\\s+${N.toLocaleString('en')}`));
+  });
+});
+
+describe('--http [host:]port', () => {
+  it('binds 127.0.0.1 for a bare port, and takes a host, an IPv6 address in brackets, or port 0', () => {
+    expect(parseHttpAddress('9477')).toEqual({ host: '127.0.0.1', port: 9477 });
+    expect(parseHttpAddress('0.0.0.0:9477')).toEqual({ host: '0.0.0.0', port: 9477 });
+    expect(parseHttpAddress('[::1]:9000')).toEqual({ host: '::1', port: 9000 });
+    expect(parseHttpAddress('localhost:0')).toEqual({ host: 'localhost', port: 0 });
+    for (const bad of ['', 'http://x:1', 'x:', ':80', '70000', 'a b:1']) expect(() => parseHttpAddress(bad), bad).toThrow(/no \[host:\]port/);
+  });
+
+  it('is a usage error when malformed, and a failed start (before the pipeline runs) when the port is taken', async () => {
+    const out: string[] = [];
+    const io = { stdout: (t: string) => out.push(t), stderr: (t: string) => out.push(t), env: {} };
+    expect(await dispatch([runCommand], ['run', 'pipelines/employee-activity.yaml', '--http', 'nope'], io)).toBe(2);
+    expect(out.join('')).toContain('--http: `nope` is no [host:]port');
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const { port } = taken.address() as AddressInfo;
+    try {
+      expect(await dispatch([runCommand], ['run', 'pipelines/employee-activity.yaml', '--profile', 'local', '--log-level', 'silent', '--http', String(port)], io)).toBe(1);
+    } finally {
+      taken.close();
+    }
   });
 });
