@@ -721,6 +721,16 @@ export class Runtime {
     for (const s of this.sinks) await s.queue.drain();
   }
 
+  /**
+   * What a checkpoint waits for before it commits: every sink wrote what it was handed. A sink
+   * that gave up meanwhile failed the run, and its drain resolved all the same: the checkpoint
+   * must not commit then, or it would cover positions whose outputs were never written.
+   */
+  private async flushForCheckpoint(): Promise<void> {
+    await this.drainSinks();
+    if (this.failure) throw this.failure;
+  }
+
   private statefulSteps(): { name: string; step: Step }[] {
     return this.steps.filter((s) => s.step.snapshot).map((s) => ({ name: s.name, step: s.step }));
   }
@@ -753,7 +763,7 @@ export class Runtime {
     this.checkpointDueAt = cut + checkpoints.intervalMs;
     const t0 = performance.now();
     try {
-      const committed = await checkpoints.take(this.statefulSteps(), this.checkpointedSinks(), () => this.drainSinks());
+      const committed = await checkpoints.take(this.statefulSteps(), this.checkpointedSinks(), () => this.flushForCheckpoint());
       // Committed or nothing new since the last one: either way the store now covers the cut.
       this.checkpointCoveredAt = cut;
       if (committed) {
@@ -772,7 +782,7 @@ export class Runtime {
     else if (endOfInput) {
       try {
         const t0 = performance.now();
-        await checkpoints.finishedInput(this.statefulSteps(), this.checkpointedSinks(), () => this.drainSinks());
+        await checkpoints.finishedInput(this.statefulSteps(), this.checkpointedSinks(), () => this.flushForCheckpoint());
         // Its last checkpoint carries the last outputs (under exactly-once) before the state is removed.
         this.metrics.observe(CHECKPOINT_DURATION, {}, (performance.now() - t0) / 1000);
         this.metrics.inc(CHECKPOINTS);

@@ -882,6 +882,51 @@ describe('checkpoints while the job loop is busy', () => {
   });
 });
 
+describe('a sink that gives up while a checkpoint waits for it', () => {
+  it('fails the run, and the checkpoint does not commit: it would cover positions whose outputs were never written', async () => {
+    const clock = new ManualClock(0);
+    let commits = 0;
+    const store: StateStore = {
+      description: 'memory',
+      open: async () => {},
+      load: async () => undefined,
+      commit: async () => {
+        commits++;
+        return { written: 0, deleted: 0, bytes: 0 };
+      },
+      reset: async () => {},
+      close: async () => {},
+    };
+    const coordinator = new CheckpointCoordinator({ store, intervalMs: 1000, applicationId: 'gives-up', identities: {} }, clock, silentLogger);
+    // The step moves the clock past the interval: a checkpoint is due right after the batch.
+    const advancing: Step = {
+      process(batch, out) {
+        clock.advance(2000);
+        out.emit(batch.records);
+      },
+    };
+    const sink = new RecordingSink();
+    sink.hold();
+    const source = new ScriptedSource('in', [{ partition: 'p', values: json(1, 2) }], false);
+    const runtime = new Runtime(
+      graphOf([
+        { source: 'in', impl: source },
+        { step: 'advance', impl: advancing, from: ['in'] },
+        { sink: 'out', impl: sink, from: ['advance'] },
+      ]),
+      { ...options(), clock, tickMs: 0, checkpoints: coordinator },
+    );
+    const done = runtime.run();
+    // The checkpoint now waits for the held write; the write then fails (a broker gone for good).
+    await vi.waitFor(() => expect(sink.heldWrites).toBe(1));
+    sink.failNext = new SluiceError('E_TEST_WRITE', 'the broker is gone');
+    sink.releaseHeld();
+    await expect(done).rejects.toThrow(/the broker is gone/);
+    expect(commits).toBe(0);
+    expect(source.completed).toEqual([]);
+  });
+});
+
 describe('partition events', () => {
   it('reach only the steps that read the source: a quiet partition of another source does not hold a window back', async () => {
     // `activity` sends two hours of events; `quiet` assigns a partition and never sends. The

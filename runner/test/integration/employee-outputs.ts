@@ -189,7 +189,7 @@ export function startSluice(spec: string, options: { input: string; group: strin
   ].flatMap((s) => ['--set', s]);
   const child = spawn(process.execPath, [BIN, 'run', spec, ...sets, ...(options.args ?? [])], {
     cwd: options.cwd,
-    env: { ...process.env, KAFKA_BROKERS: options.brokers, SLUICE_GROUP: group, SLUICE_LOG_LEVEL: 'info' },
+    env: { ...process.env, KAFKA_BROKERS: options.brokers, SLUICE_GROUP: group, SLUICE_LOG_LEVEL: process.env.SLUICE_TEST_LOG_LEVEL ?? 'info' },
     stdio: ['ignore', 'ignore', 'pipe'],
     detached: true,
   });

@@ -151,11 +151,11 @@ describe('restart matrix: the employee pipeline stopped and killed mid-hour, aga
       kafka('stop');
       await new Promise((r) => setTimeout(r, 3_000));
       kafka('start');
-      await waitFor(
-        'every insert and every closed hour after the restart',
-        () => allWritten(reader, expected),
-        240_000,
-      );
+      await waitFor('every insert and every closed hour after the restart', () => allWritten(reader, expected), 240_000).catch((err: unknown) => {
+        const log = join(specDir, `${group}.log`);
+        writeFileSync(log, run.stderr());
+        throw new Error(`${(err as Error).message}; ${reader.distinctProcessed()} enriched so far; the run's log is in ${log} and ends:\n${run.stderr().slice(-3000)}`);
+      });
       await new Promise((r) => setTimeout(r, 2_000));
       process.kill(-run.child.pid!, 'SIGINT');
       expect(await run.exit, run.stderr()).toBe(0);

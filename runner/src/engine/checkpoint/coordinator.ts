@@ -206,17 +206,19 @@ export class CheckpointCoordinator {
     const holds = this.holds;
     this.holds = [];
     this.changed = false;
-    await flushSinks();
-    // Read after the flush: everything derived from records before the cut is written, nothing after it is.
-    for (const { name, sink } of sinks) {
-      const state: JsonValue | undefined = sink.checkpoint?.();
-      if (state !== undefined) checkpoint.sinks[name] = state;
-    }
     let figures: CommitFigures;
     try {
+      await flushSinks();
+      // Read after the flush: everything derived from records before the cut is written, nothing after it is.
+      for (const { name, sink } of sinks) {
+        const state: JsonValue | undefined = sink.checkpoint?.();
+        if (state !== undefined) checkpoint.sinks[name] = state;
+      }
       figures = await this.options.store.commit(checkpoint);
     } catch (err) {
+      // Nothing of this cut is durable: its batches stay held, and the next checkpoint takes them.
       this.holds = holds.concat(this.holds);
+      this.changed = true;
       throw err;
     }
     this.epoch = checkpoint.epoch;
