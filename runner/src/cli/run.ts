@@ -256,7 +256,7 @@ function summaryOf(cp: NonNullable<RuntimeStats['checkpoint']>): Record<string, 
     lastMs: cp.lastDurationMs,
     statePanes: cp.entries,
     stateBytes: cp.bytes,
-    skippedOnResume: cp.skipped,
+    skippedAlreadyProcessed: cp.skipped,
     ...(cp.restored ? { restored: cp.restored } : {}),
   };
 }
