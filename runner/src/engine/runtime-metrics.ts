@@ -85,7 +85,7 @@ export function publishStatsGauges(metrics: Metrics, stats: RuntimeStats, nowMs:
     if (wm === undefined) {
       metrics.remove('sluice_watermark_timestamp_seconds', labels);
       metrics.remove('sluice_watermark_lag_seconds', labels);
-    } else if ('watermark' in step) {
+    } else {
       metrics.set('sluice_watermark_timestamp_seconds', labels, wm);
       metrics.set('sluice_watermark_lag_seconds', labels, Number.isFinite(wm) ? Math.max(0, nowMs / 1000 - wm) : 0);
     }
