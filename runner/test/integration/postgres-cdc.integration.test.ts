@@ -47,7 +47,7 @@ class Collector implements SourceOutput {
   }
 }
 
-function source(name: string, overrides: Partial<PostgresCdcConfig> = {}): Source {
+function source(name: string, overrides: Partial<PostgresCdcConfig> = {}, metrics = new Metrics()): Source {
   const cfg: PostgresCdcConfig = {
     ...conn,
     slot: `cdc_slot_${name}_${run}`,
@@ -59,7 +59,7 @@ function source(name: string, overrides: Partial<PostgresCdcConfig> = {}): Sourc
   };
   if (!created.slots.includes(cfg.slot)) created.slots.push(cfg.slot);
   if (!created.publications.includes(cfg.publication)) created.publications.push(cfg.publication);
-  return postgresCdcSource.create(cfg, { name, logger: silentLogger, clock: systemClock, metrics: new Metrics(), mode: 'run' });
+  return postgresCdcSource.create(cfg, { name, logger: silentLogger, clock: systemClock, metrics, mode: 'run' });
 }
 
 async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> {
@@ -120,6 +120,31 @@ afterAll(async () => {
 });
 
 describe('postgres-cdc source', () => {
+  it('publishes its slot\'s WAL lag, which grows while changes wait for acknowledgement and falls once they are confirmed; connected while streaming', async () => {
+    const metrics = new Metrics();
+    const out = new Collector();
+    out.autoAck = false;
+    const src = source('lag', {}, metrics);
+    expect(src.health?.()).toMatchObject({ connected: false });
+    void start(src, out);
+    await until('streaming', () => src.health?.().connected === true && !src.health?.().detail);
+    const lag = async () => {
+      // Past the 2 s between two reads of the slot.
+      await new Promise((r) => setTimeout(r, 2_100));
+      await metrics.collect();
+      return metrics.gauge('sluice_cdc_slot_lag_bytes', { node: 'lag', slot: `cdc_slot_lag_${run}` });
+    };
+    const before = out.messages.length;
+    // Notes of 1,920 random hex digits: WAL that compression cannot shrink.
+    await admin.query(`INSERT INTO ${table} (name, note) SELECT 'lag', (SELECT string_agg(md5(random()::text || j), '') FROM generate_series(1, 60) AS j) FROM generate_series(1, 200) AS i`);
+    await until('the inserts', () => out.messages.length >= before + 200);
+    const held = await lag();
+    // 200 rows of about 2 kB that nobody acknowledged: the slot holds at least their WAL.
+    expect(held).toBeGreaterThan(200 * 1920);
+    out.releaseAll();
+    await until('the slot to be confirmed', async () => ((await lag()) ?? Infinity) < held! - 200 * 1920, 30_000);
+  });
+
   it('snapshots existing rows, then streams inserts, updates and deletes with no gap and no overlap', async () => {
     await admin.query(`INSERT INTO ${table} (name, price, seen) VALUES ('a', 1.50, '2025-01-02 10:30:00.123456'), ('b', 2, NULL), ('c', NULL, NULL)`);
     const out = new Collector();
