@@ -97,6 +97,10 @@ describe('readiness', () => {
     await settle();
     await settle();
     expect(store.commits).toBe(1);
+    // What it committed covers the cut of 30 s ago; the next checkpoint, due at once, covers now.
+    expect(readiness(status).ready).toBe(false);
+    await runtime.tick();
+    await settle();
     expect(readiness(status)).toEqual({ ready: true, reasons: [] });
     await runtime.stop();
     await done;
