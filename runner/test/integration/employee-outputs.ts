@@ -4,12 +4,12 @@
  * `sluice run` started as a process on its own topics. Shared by the restart matrix
  * (runner/test/integration/restart-matrix.integration.test.ts) and the chaos script (scripts/chaos.ts).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { silentLogger } from '../../src/engine/logger.ts';
 import { createGroupConsumer, type FetchedMessage, type GroupConsumer, type ProducedMessage } from '../../src/io/kafka/client.ts';
 import { testConnection, uniqueName } from '../io/kafka/test-broker.ts';
+import { runSluice, type SluiceProcess } from './sluice-process.ts';
+
+export type { SluiceProcess };
 
 export const HOUR = 3_600_000;
 /** The spec's `lateness`. */
@@ -163,18 +163,9 @@ export interface EmployeeTopics {
   dead: string;
 }
 
-export interface SluiceProcess {
-  child: ChildProcess;
-  exit: Promise<number | null>;
-  stderr: () => string;
-}
-
-const BIN = resolve(dirname(fileURLToPath(import.meta.url)), '../../bin/sluice.js');
-
 /**
  * `sluice run <spec>` reading `input` in consumer group `group` (the spec names its state after it)
- * and writing `topics`, in its own process group (kill it with `process.kill(-pid, signal)`),
- * logging JSON at info level to stderr.
+ * and writing `topics`.
  */
 export function startSluice(spec: string, options: { input: string; group: string; topics: EmployeeTopics; brokers: string; cwd: string; args?: string[] }): SluiceProcess {
   const { input, group, topics } = options;
@@ -187,16 +178,7 @@ export function startSluice(spec: string, options: { input: string; group: strin
     `sinks.late-activities.kafka.topic=${topics.late}`,
     `sinks.dead-letters.kafka.topic=${topics.dead}`,
   ].flatMap((s) => ['--set', s]);
-  const child = spawn(process.execPath, [BIN, 'run', spec, ...sets, ...(options.args ?? [])], {
-    cwd: options.cwd,
-    env: { ...process.env, KAFKA_BROKERS: options.brokers, SLUICE_GROUP: group, SLUICE_LOG_LEVEL: process.env.SLUICE_TEST_LOG_LEVEL ?? 'info' },
-    stdio: ['ignore', 'ignore', 'pipe'],
-    detached: true,
-  });
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exit = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-  return { child, exit, stderr: () => stderr };
+  return runSluice(spec, { cwd: options.cwd, args: [...sets, ...(options.args ?? [])], env: { KAFKA_BROKERS: options.brokers, SLUICE_GROUP: group } });
 }
 
 /** Whether a reader has seen every insert enriched and every closed hour summarised. */

@@ -6,15 +6,13 @@
  * changes committed, and the store resumes after that checkpoint's positions, so the copy must hold
  * every captured row exactly once and the counts must equal a GROUP BY over the captured table.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import pg from 'pg';
+import { runSluice, type SluiceProcess } from './sluice-process.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const conn = { host: process.env.PGHOST ?? '127.0.0.1', port: Number(process.env.PGPORT ?? 5432), database: 'streaming_db', user: process.env.PGUSER ?? 'postgres' };
 const run = `${process.pid}_${Date.now() % 100000}`;
 const source = `eo_cdc_src_${run}`;
@@ -56,25 +54,11 @@ sinks:
 `;
 }
 
-interface Run {
-  child: ChildProcess;
-  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  stderr: () => string;
-}
-
-function start(): Run {
+function start(): SluiceProcess {
   const spec = join(dir, 'cdc.yaml');
   writeFileSync(spec, specText());
-  const child = spawn(process.execPath, [resolve(repo, 'runner/bin/sluice.js'), 'run', spec], {
-    cwd: dir,
-    env: { ...process.env, SLUICE_LOG_LEVEL: 'info' },
-    stdio: ['ignore', 'ignore', 'pipe'],
-    detached: true,
-  });
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.on('exit', (code, signal) => r({ code, signal })));
-  return { child, exit, stderr: () => stderr };
+  const run = runSluice(spec, { cwd: dir });
+  return run;
 }
 
 async function poll<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {

@@ -19,19 +19,18 @@
  * fail: the kafka sinks then write outside the checkpoint's transaction, and what a killed run
  * wrote after its last checkpoint is written again (about a hundred duplicated rows in 3,000).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/engine/logger.ts';
 import { createGroupConsumer, readTopicsToEnd, type GroupConsumer, type KafkaAdmin, type ReadRecord } from '../../src/io/kafka/client.ts';
+import { runSluice, type SluiceProcess } from './sluice-process.ts';
 import { openAdmin, testBrokers, testConnection, uniqueName, waitFor } from '../io/kafka/test-broker.ts';
 
 const DELIVERY = (process.env.CDC_KAFKA_DELIVERY ?? 'exactly-once') as 'exactly-once' | 'at-least-once';
-const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const conn = { host: process.env.PGHOST ?? '127.0.0.1', port: Number(process.env.PGPORT ?? 5432), database: 'streaming_db', user: process.env.PGUSER ?? 'postgres' };
 const run = `${process.pid}_${Date.now() % 100000}`;
 const table = `eo_cdck_src_${run}`;
@@ -85,26 +84,12 @@ sinks:
 `;
 }
 
-interface Run {
-  child: ChildProcess;
-  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  stderr: () => string;
-}
-
-function start(): Run {
+function start(): SluiceProcess {
   const spec = join(dir, 'cdc-kafka.yaml');
   writeFileSync(spec, specText());
-  const child = spawn(process.execPath, [resolve(repo, 'runner/bin/sluice.js'), 'run', spec], {
-    cwd: dir,
-    env: { ...process.env, SLUICE_LOG_LEVEL: 'info' },
-    stdio: ['ignore', 'ignore', 'pipe'],
-    detached: true,
-  });
-  children.push(child);
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.on('exit', (code, signal) => r({ code, signal })));
-  return { child, exit, stderr: () => stderr };
+  const run = runSluice(spec, { cwd: dir });
+  children.push(run.child);
+  return run;
 }
 
 /** The ids seen so far on the rows topic (read_committed), as the pipeline runs. */

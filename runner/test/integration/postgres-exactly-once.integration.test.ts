@@ -8,16 +8,14 @@
  * stream is still going, and restarted. Its tables must equal, row for row, those of an
  * uninterrupted run, and an independent computation from the generator's events.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runSluice, type SluiceProcess } from './sluice-process.ts';
 import { EMPLOYEE_ACTIVITY_DEFAULTS, EmployeeActivitySimulator } from '../../src/components/sources/generator/employee-activity.ts';
 
-const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const conn = { host: process.env.PGHOST ?? '127.0.0.1', port: Number(process.env.PGPORT ?? 5432), database: 'streaming_db', user: process.env.PGUSER ?? 'postgres' };
 const run = `${process.pid}_${Date.now() % 100000}`;
 const SEED = 11;
@@ -64,25 +62,11 @@ sinks:
 `;
 }
 
-interface Run {
-  child: ChildProcess;
-  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  stderr: () => string;
-}
-
-function start(name: string): Run {
+function start(name: string): SluiceProcess {
   const spec = join(dir, `${name}.yaml`);
   writeFileSync(spec, specText(name));
-  const child = spawn(process.execPath, [resolve(repo, 'runner/bin/sluice.js'), 'run', spec], {
-    cwd: dir,
-    env: { ...process.env, SLUICE_LOG_LEVEL: 'info' },
-    stdio: ['ignore', 'ignore', 'pipe'],
-    detached: true,
-  });
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.on('exit', (code, signal) => r({ code, signal })));
-  return { child, exit, stderr: () => stderr };
+  const run = runSluice(spec, { cwd: dir });
+  return run;
 }
 
 async function poll<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
@@ -102,7 +86,7 @@ async function committedEpoch(name: string): Promise<number | undefined> {
   return epoch === null || epoch === undefined ? undefined : Number(epoch);
 }
 
-async function kill(r: Run): Promise<void> {
+async function kill(r: SluiceProcess): Promise<void> {
   process.kill(-r.child.pid!, 'SIGKILL');
   expect((await r.exit).signal).toBe('SIGKILL');
 }

@@ -1,0 +1,30 @@
+/**
+ * `sluice run` as a real process for the integration suites: in its own process group, so a test
+ * kills it whole with `process.kill(-pid, signal)` (killing only the parent would leave a child
+ * writing to the next test's topics), logging JSON at info level to stderr, which is kept.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const BIN = resolve(dirname(fileURLToPath(import.meta.url)), '../../bin/sluice.js');
+
+export interface SluiceProcess {
+  child: ChildProcess;
+  /** The exit code, or the signal that ended it. */
+  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  stderr: () => string;
+}
+
+export function runSluice(spec: string, options: { cwd: string; args?: string[]; env?: Record<string, string> }): SluiceProcess {
+  const child = spawn(process.execPath, [BIN, 'run', spec, ...(options.args ?? [])], {
+    cwd: options.cwd,
+    env: { ...process.env, SLUICE_LOG_LEVEL: process.env.SLUICE_TEST_LOG_LEVEL ?? 'info', ...options.env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+    detached: true,
+  });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.on('exit', (code, signal) => r({ code, signal })));
+  return { child, exit, stderr: () => stderr };
+}
