@@ -121,10 +121,14 @@ afterAll(async () => {
 
 describe('postgres-cdc source', () => {
   it('publishes its slot\'s WAL lag, which grows while changes wait for acknowledgement and falls once they are confirmed; connected while streaming', async () => {
+    // A table of its own: the tests after this one expect the shared table as they left it.
+    const lagTable = `${table}_lag`;
+    await admin.query(`CREATE TABLE ${lagTable} (id serial PRIMARY KEY, name text NOT NULL, note text)`);
+    created.tables.push(lagTable);
     const metrics = new Metrics();
     const out = new Collector();
     out.autoAck = false;
-    const src = source('lag', {}, metrics);
+    const src = source('lag', { tables: [`public.${lagTable}`] }, metrics);
     expect(src.health?.()).toMatchObject({ connected: false });
     void start(src, out);
     await until('streaming', () => src.health?.().connected === true && !src.health?.().detail);
@@ -136,7 +140,7 @@ describe('postgres-cdc source', () => {
     };
     const before = out.messages.length;
     // Notes of 1,920 random hex digits: WAL that compression cannot shrink.
-    await admin.query(`INSERT INTO ${table} (name, note) SELECT 'lag', (SELECT string_agg(md5(random()::text || j), '') FROM generate_series(1, 60) AS j) FROM generate_series(1, 200) AS i`);
+    await admin.query(`INSERT INTO ${lagTable} (name, note) SELECT 'lag', (SELECT string_agg(md5(random()::text || j), '') FROM generate_series(1, 60) AS j) FROM generate_series(1, 200) AS i`);
     await until('the inserts', () => out.messages.length >= before + 200);
     const held = await lag();
     // 200 rows of about 2 kB that nobody acknowledged: the slot holds at least their WAL.

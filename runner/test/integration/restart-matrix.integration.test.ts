@@ -88,7 +88,7 @@ describe('restart matrix: the employee pipeline stopped and killed mid-hour, aga
         await waitFor('the pipeline running', () => run.stderr().includes('"pipeline starting"'), 60_000);
         await waitFor(`${Math.round(fraction * 100)}% of the inserts`, () => reader.distinctProcessed() >= fraction * expected.inserts.size, 120_000);
         process.kill(-run.child.pid!, signal);
-        const code = await run.exit;
+        const { code } = await run.exit;
         if (signal === 'SIGINT') expect(code, run.stderr()).toBe(0);
       }
       const last = start(spec, group, topics);
@@ -100,7 +100,7 @@ describe('restart matrix: the employee pipeline stopped and killed mid-hour, aga
       // A moment for anything that should not come (duplicates of a committed epoch) to show.
       await new Promise((r) => setTimeout(r, 2_000));
       process.kill(-last.child.pid!, 'SIGINT');
-      expect(await last.exit, last.stderr()).toBe(0);
+      expect((await last.exit).code, last.stderr()).toBe(0);
       await new Promise((r) => setTimeout(r, 1_000));
       return { reader, group, topics };
     } finally {
@@ -158,7 +158,7 @@ describe('restart matrix: the employee pipeline stopped and killed mid-hour, aga
       });
       await new Promise((r) => setTimeout(r, 2_000));
       process.kill(-run.child.pid!, 'SIGINT');
-      expect(await run.exit, run.stderr()).toBe(0);
+      expect((await run.exit).code, run.stderr()).toBe(0);
       await new Promise((r) => setTimeout(r, 1_000));
       const { processedDuplicates, summaryDuplicates } = check(reader);
       const restarts = (run.stderr().match(/restarting from the last checkpoint/g) ?? []).length;
@@ -183,7 +183,7 @@ describe('restart matrix: the employee pipeline stopped and killed mid-hour, aga
       await waitFor('the first instance running', () => older.stderr().includes('"pipeline starting"'), 60_000);
       await waitFor('a fifth of the inserts', () => reader.distinctProcessed() >= expected.inserts.size / 5, 120_000);
       newer = start(spec, group, topics);
-      expect(await older.exit, older.stderr()).toBe(1);
+      expect((await older.exit).code, older.stderr()).toBe(1);
       expect(older.stderr()).toMatch(/another sluice instance took over transactional id `[^`]+-0_0`/);
       await waitFor(
         'every insert and every closed hour from the newer instance',
@@ -192,7 +192,7 @@ describe('restart matrix: the employee pipeline stopped and killed mid-hour, aga
       );
       await new Promise((r) => setTimeout(r, 2_000));
       process.kill(-newer.child.pid!, 'SIGINT');
-      expect(await newer.exit, newer.stderr()).toBe(0);
+      expect((await newer.exit).code, newer.stderr()).toBe(0);
       await new Promise((r) => setTimeout(r, 1_000));
       const { processedDuplicates, summaryDuplicates } = check(reader);
       expect(processedDuplicates).toBe(0);
@@ -209,12 +209,12 @@ describe('restart matrix: the employee pipeline stopped and killed mid-hour, aga
     const first = start(specWith('exactly-once'), group, topics);
     await waitFor('a committed checkpoint', async () => [...(await admin.committedOffsets(group, input)).values()].some((o) => BigInt(o) > 0n), 60_000);
     process.kill(-first.child.pid!, 'SIGINT');
-    expect(await first.exit, first.stderr()).toBe(0);
+    expect((await first.exit).code, first.stderr()).toBe(0);
     const written = async () => [...(await admin.endOffsets(topics.processed)).values()].reduce((n, o) => n + Number(o), 0);
     const before = await written();
 
     const halfHour = start(specWith('exactly-once', (t) => t.replace('tumbling: 1h', 'tumbling: 30m')), group, topics);
-    expect(await halfHour.exit).toBe(1);
+    expect((await halfHour.exit).code, halfHour.stderr()).toBe(1);
     expect(halfHour.stderr()).toMatch(/E_STATE_INCOMPATIBLE|stored state cannot be used/);
     expect(halfHour.stderr()).toMatch(/steps\.hourly: its definition changed since its state was stored \(window size changed from 1h to 30m\)/);
     expect(await written()).toBe(before);
@@ -222,7 +222,7 @@ describe('restart matrix: the employee pipeline stopped and killed mid-hour, aga
     await admin.deleteTopics([`${group}-hourly-changelog`]);
     await waitFor('the changelog gone', async () => !(await admin.listTopics()).includes(`${group}-hourly-changelog`), 30_000);
     const noChangelog = start(specWith('exactly-once'), group, topics);
-    expect(await noChangelog.exit).toBe(1);
+    expect((await noChangelog.exit).code, noChangelog.stderr()).toBe(1);
     expect(noChangelog.stderr()).toMatch(/changelog .*-hourly-changelog is missing or was deleted.*--reset-state/s);
     expect(await written()).toBe(before);
   }, 300_000);
