@@ -22,8 +22,7 @@ import { silentLogger } from '../runner/src/engine/logger.ts';
 import { mulberry32 } from '../runner/src/engine/seeded-random.ts';
 import { createAdmin, createProducer } from '../runner/src/io/kafka/client.ts';
 import { parseBrokers } from '../runner/src/io/kafka/connection.ts';
-import { DebeziumEventStream } from '../runner/test/integration/debezium-events.ts';
-import { allWritten, compareOutputs, ExpectedOutputs, OutputReader, rowId, startSluice } from '../runner/test/integration/employee-outputs.ts';
+import { allWritten, compareOutputs, OutputReader, produceBacklog, startSluice } from '../runner/test/integration/employee-outputs.ts';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const EVENTS = Number(process.env.CHAOS_EVENTS ?? 1_000_000);
@@ -47,15 +46,8 @@ async function main(): Promise<void> {
 
   say(`sluice chaos: ${EVENTS.toLocaleString('en')} events, ${KILLS} kill -9, ${DELIVERY}, seed ${SEED}, broker ${brokers}`);
   const producer = createProducer(conn, {}, silentLogger);
-  const stream = new DebeziumEventStream(input, 5, Date.parse('2025-04-07T06:00:00Z'));
-  const outputs = new ExpectedOutputs(PARTITIONS);
-  for (let done = 0; done < EVENTS; done += 5_000) {
-    const batch = stream.take(Math.min(5_000, EVENTS - done)).messages.map((m) => ({ ...m, partition: rowId(m) % PARTITIONS }));
-    await producer.send(batch);
-    outputs.add(batch);
-  }
+  const expected = await produceBacklog(producer, input, { events: EVENTS, partitions: PARTITIONS, seed: 5, startMs: Date.parse('2025-04-07T06:00:00Z') });
   await producer.close();
-  const expected = outputs.result();
   say(`produced; expecting ${expected.inserts.size.toLocaleString('en')} enriched and ${expected.summaries.size.toLocaleString('en')} hourly summaries`);
 
   const dir = mkdtempSync(join(tmpdir(), 'sluice-chaos-'));

@@ -5,7 +5,8 @@
  * (runner/test/integration/restart-matrix.integration.test.ts) and the chaos script (scripts/chaos.ts).
  */
 import { silentLogger } from '../../src/engine/logger.ts';
-import { createGroupConsumer, type FetchedMessage, type GroupConsumer, type ProducedMessage } from '../../src/io/kafka/client.ts';
+import { createGroupConsumer, type FetchedMessage, type GroupConsumer, type KafkaProducer, type ProducedMessage } from '../../src/io/kafka/client.ts';
+import { DebeziumEventStream } from './debezium-events.ts';
 import { testConnection, uniqueName } from '../io/kafka/test-broker.ts';
 import { runSluice, type SluiceProcess } from './sluice-process.ts';
 
@@ -184,4 +185,19 @@ export function startSluice(spec: string, options: { input: string; group: strin
 /** Whether a reader has seen every insert enriched and every closed hour summarised. */
 export function allWritten(reader: OutputReader, expected: Expected): boolean {
   return reader.distinctProcessed() >= expected.inserts.size && new Set(reader.summaries.map((s) => s.key)).size >= closedHours(expected).length;
+}
+
+/**
+ * Produces `events` simulated Debezium events into `input`, each to the partition of its row id
+ * (so the expectation knows each partition's event times), and returns what the pipeline must write.
+ */
+export async function produceBacklog(producer: KafkaProducer, input: string, options: { events: number; partitions: number; seed: number; startMs: number }): Promise<Expected> {
+  const stream = new DebeziumEventStream(input, options.seed, options.startMs);
+  const outputs = new ExpectedOutputs(options.partitions);
+  for (let done = 0; done < options.events; done += 5_000) {
+    const batch = stream.take(Math.min(5_000, options.events - done)).messages.map((m) => ({ ...m, partition: rowId(m) % options.partitions }));
+    await producer.send(batch);
+    outputs.add(batch);
+  }
+  return outputs.result();
 }

@@ -10,7 +10,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { runSluice, type SluiceProcess } from './sluice-process.ts';
+import { poll, runSluice, type SluiceProcess } from './sluice-process.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const conn = { host: process.env.PGHOST ?? '127.0.0.1', port: Number(process.env.PGPORT ?? 5432), database: 'streaming_db', user: process.env.PGUSER ?? 'postgres' };
@@ -59,16 +59,6 @@ function start(): SluiceProcess {
   writeFileSync(spec, specText());
   const run = runSluice(spec, { cwd: dir });
   return run;
-}
-
-async function poll<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 async function committedEpoch(): Promise<number | undefined> {

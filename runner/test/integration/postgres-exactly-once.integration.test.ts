@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runSluice, type SluiceProcess } from './sluice-process.ts';
+import { poll, runSluice, type SluiceProcess } from './sluice-process.ts';
 import { EMPLOYEE_ACTIVITY_DEFAULTS, EmployeeActivitySimulator } from '../../src/components/sources/generator/employee-activity.ts';
 
 const conn = { host: process.env.PGHOST ?? '127.0.0.1', port: Number(process.env.PGPORT ?? 5432), database: 'streaming_db', user: process.env.PGUSER ?? 'postgres' };
@@ -67,16 +67,6 @@ function start(name: string): SluiceProcess {
   writeFileSync(spec, specText(name));
   const run = runSluice(spec, { cwd: dir });
   return run;
-}
-
-async function poll<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 /** The committed checkpoint epoch of an application, or undefined before the first. */

@@ -19,8 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/engine/logger.ts';
 import { createProducer, type KafkaAdmin, type ProducedMessage } from '../../src/io/kafka/client.ts';
 import { openAdmin, testBrokers, testConnection, uniqueName, waitFor } from '../io/kafka/test-broker.ts';
-import { DebeziumEventStream } from './debezium-events.ts';
-import { allWritten, compareOutputs, ExpectedOutputs, OutputReader, rowId, startSluice, type EmployeeTopics, type Expected, type SluiceProcess } from './employee-outputs.ts';
+import { allWritten, compareOutputs, OutputReader, produceBacklog, startSluice, type EmployeeTopics, type Expected, type SluiceProcess } from './employee-outputs.ts';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const SPEC = resolve(repo, 'pipelines/employee-activity.yaml');
@@ -37,17 +36,9 @@ describe('restart matrix: the employee pipeline stopped and killed mid-hour, aga
     admin = await openAdmin();
     input = uniqueName('matrix-activities');
     await admin.createTopics([{ topic: input, partitions: PARTITIONS, configs: { 'retention.ms': '-1' } }]);
-    const stream = new DebeziumEventStream(input, 11, Date.parse('2025-02-03T07:00:00Z'));
     const producer = createProducer(testConnection(), {}, silentLogger);
-    const outputs = new ExpectedOutputs(PARTITIONS);
-    for (let done = 0; done < EVENTS; done += 5_000) {
-      // An explicit partition per row id: the test knows each partition's event times.
-      const batch = stream.take(Math.min(5_000, EVENTS - done)).messages.map((m) => ({ ...m, partition: rowId(m) % PARTITIONS }));
-      await producer.send(batch);
-      outputs.add(batch);
-    }
+    expected = await produceBacklog(producer, input, { events: EVENTS, partitions: PARTITIONS, seed: 11, startMs: Date.parse('2025-02-03T07:00:00Z') });
     await producer.close();
-    expected = outputs.result();
     specDir = mkdtempSync(join(tmpdir(), 'sluice-matrix-'));
   }, 180_000);
 

@@ -28,3 +28,14 @@ export function runSluice(spec: string, options: { cwd: string; args?: string[];
   const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.on('exit', (code, signal) => r({ code, signal })));
   return { child, exit, stderr: () => stderr };
 }
+
+/** Polls `probe` every 50 ms until it gives a value, which it returns; throws naming `what` on timeout. */
+export async function poll<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
