@@ -23,7 +23,6 @@ import type { Logger } from '../../engine/logger.ts';
 import {
   createAdmin,
   createTransactionalProducer,
-  isUnknownTopic,
   readTopicsToEnd,
   type GroupOffsets,
   type KafkaAdmin,
@@ -111,6 +110,8 @@ export class ChangelogStateStore implements StateStore, CheckpointTransaction {
   /** Per step, the size of each entry as last committed (its JSON text's length). */
   private readonly stored = new Map<string, Map<string, number>>();
   private bytes = 0;
+  /** Changelogs of the running spec that were missing at open while a checkpoint topic existed. */
+  private missingChangelogs: string[] = [];
 
   constructor(
     private readonly options: ChangelogStoreOptions,
@@ -139,8 +140,6 @@ export class ChangelogStateStore implements StateStore, CheckpointTransaction {
     // Fence first: an older instance's open transaction is aborted before anything is read.
     await this.producer.connect();
   }
-
-  private missingChangelogs: string[] = [];
 
   private async createTopics(topics: string[]): Promise<void> {
     // A topic deleted a moment ago (--reset-state) is refused until the broker has finished.
@@ -322,4 +321,3 @@ function parseHeaderRecord(text: string, where: string): { epoch: number; header
   return { epoch: v.epoch, header: v.header as JsonValue };
 }
 
-export { isUnknownTopic };
