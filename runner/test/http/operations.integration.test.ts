@@ -207,15 +207,16 @@ describe('/readyz through a broker outage', () => {
         },
         60_000,
       );
-      // Still down a little longer: the run fails and restarts meanwhile; it stays not ready.
+      // Still down a little longer: it stays not ready, whether the run failed and restarts or waits.
       await new Promise((r) => setTimeout(r, 3_000));
       expect((await ready()).status).toBe(503);
       await kafka('start');
       await waitFor('200 after the broker returned', async () => (await ready()).status === 200, 120_000);
       expect((await fetch(`${sluice.url}healthz`)).status).toBe(200);
-      // The outage failed the run, which restarted from its checkpoint: the same server followed it.
+      // Whether the outage failed the run (which then restarted from its checkpoint, the same
+      // server following it) or the clients rode it out depends on how long the broker took:
+      // both are right, so the count is reported, not required.
       restarts = ((await (await fetch(`${sluice.url}api/status`)).json()) as { restarts: number }).restarts;
-      expect(restarts).toBeGreaterThanOrEqual(1);
     } finally {
       await sluice.stop();
     }
