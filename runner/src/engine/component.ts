@@ -22,11 +22,25 @@ export interface ComponentContext {
   readonly metrics: Metrics;
   /** `test` runs golden files (no wall clock, no network); `run` is live. */
   readonly mode: 'run' | 'test';
+  /** Present when the pipeline runs as tasks (scale-out): the task this instance belongs to. */
+  readonly task?: TaskIdentity;
   /**
    * Present when the run takes checkpoints (see engine/checkpoint). A stateful step then keeps no
    * source references: a checkpoint holds them instead, and its state is restored after a restart.
    */
   readonly checkpoints?: CheckpointContext;
+}
+
+/**
+ * One task of a stage: the stage's steps and sinks for one partition of its input. `id` is
+ * `<stage>_<partition>`, as in transactional ids and repartition markers.
+ */
+export interface TaskIdentity {
+  readonly stage: string;
+  readonly partition: number;
+  /** Tasks in the stage: its input's partition count. */
+  readonly partitions: number;
+  readonly id: string;
 }
 
 /** How a run that takes checkpoints delivers its outputs. */
@@ -168,11 +182,36 @@ export interface Decoded {
   meta: Record<string, unknown>;
   /** Event time in epoch ms when the format knows one (Debezium: `ts_ms`); else the message timestamp. */
   time?: number;
+  /**
+   * The partition whose event time this record advances, when it is not the one it was read from:
+   * after a repartition, the upstream task that wrote it (see StreamRecord.origin).
+   */
+  origin?: string;
+}
+
+/**
+ * A control record's promise, read from a repartition topic: upstream task `origin` has written
+ * everything with event time up to `time` into this partition (its highest event time so far;
+ * undefined before its first record), or is `idle` (nothing to send). It never reaches a step as
+ * a record: it becomes a `progress` PartitionEvent, in offset order with the data.
+ */
+export interface ProgressMarker {
+  origin: string;
+  time: number | undefined;
+  idle: boolean;
 }
 
 export interface Format {
   /** Decodes one message; throws RecordError (the record then goes to the source's errors port). */
   decode(message: RawMessage): Decoded;
+  /** Formats of inputs that carry control records: the marker a message is, or undefined for data. Called before `decode`. */
+  control?(message: RawMessage): ProgressMarker | undefined;
+  /**
+   * Formats whose records carry an `origin`: the origins a source partition's records come from
+   * (every upstream task of a repartition topic). Steps are told these on assign instead of the
+   * partition itself, so each holds the watermark back until it has sent a marker or data.
+   */
+  origins?(partition: string): string[] | undefined;
 }
 
 export interface FormatDef<C = unknown> extends DefBase<C, Format> {
@@ -196,7 +235,9 @@ export interface StepOutput {
 /** Partition lifecycle, as sources report it; windows track watermarks per partition with it. */
 export type PartitionEvent =
   | { type: 'assign'; partitions: string[] }
-  | { type: 'revoke'; partitions: string[] };
+  | { type: 'revoke'; partitions: string[] }
+  /** A ProgressMarker of an origin (an upstream task): its event time advanced, or it went idle or active. */
+  | { type: 'progress'; origin: string; time: number | undefined; idle: boolean };
 
 export interface Step {
   /** Extra named output ports beyond `out` and `errors`, e.g. `['late']`. */
@@ -309,6 +350,12 @@ export interface Sink {
    */
   checkpoint?(): JsonValue;
   restore?(state: JsonValue): void;
+  /**
+   * Called at every checkpoint after the sinks wrote everything handed to them and before the store
+   * commits: under exactly-once what it writes here joins the checkpoint's transaction, after the
+   * data (a repartition writes its watermark markers).
+   */
+  beforeCommit?(): Promise<void>;
 }
 
 export interface SinkDef<C = unknown> extends DefBase<C, Sink> {

@@ -65,6 +65,11 @@ export interface StreamRecord {
    */
   meta: Record<string, unknown>;
   position: SourcePosition;
+  /**
+   * The partition whose event time this record advances, when not `position.partition`: after a
+   * repartition, the upstream task that wrote it. Windows track watermarks per origin.
+   */
+  origin?: string;
   /** The reference this record holds on its source batch (see Ack). */
   ack: Ack;
 }
