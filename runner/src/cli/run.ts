@@ -8,11 +8,15 @@ import { StateError } from '../engine/checkpoint/checkpoint.ts';
 import { ConfigError, ConnectionError, errorMessage, FencedError, SluiceError } from '../engine/errors.ts';
 import { createLogger, type Logger } from '../engine/logger.ts';
 import { Metrics } from '../engine/metrics.ts';
+import type { PipelineRun } from '../engine/pipeline-run.ts';
 import { Runtime, type RunOutcome, type RuntimeStats } from '../engine/runtime.ts';
+import { TaskLostError } from '../engine/tasks/task-group.ts';
 import { RunStatus } from '../http/run-status.ts';
 import { DEFAULT_HTTP_PORT, parseHttpAddress, startHttpServer, type HttpAddress, type SluiceHttpServer } from '../http/server.ts';
 import { instantiate } from '../plan/instantiate.ts';
+import { runsAsTasks } from '../plan/stages.ts';
 import { prepareState } from '../plan/state.ts';
+import { prepareScaledRun } from '../plan/tasks.ts';
 import type { Plan } from '../plan/types.ts';
 import { loadPipeline, renderLoadErrors } from '../plan/load-pipeline.ts';
 import { EXIT_INVALID, EXIT_OK, parseCommandLine, processIO, SPEC_FLAGS, specLoadOptions, UsageError, type CliCommand } from './command.ts';
@@ -111,7 +115,7 @@ export const command: CliCommand = {
       }
     }
     // Signals are handled from here on: a Ctrl-C while state is being restored stops cleanly too.
-    let runtime: Runtime | undefined;
+    let runtime: PipelineRun | undefined;
     let stopSignal: NodeJS.Signals | undefined;
     let signals = 0;
     const onSignal = (signal: NodeJS.Signals) => {
@@ -131,19 +135,25 @@ export const command: CliCommand = {
       // as a Flink job restarts: with durable state nothing is lost or counted twice.
       for (let failures = 0; ; ) {
         try {
-          const state = await prepareState(loaded.plan, {
-            logger,
-            clock: systemClock,
-            ...(values['state-dir'] !== undefined ? { stateDir: values['state-dir'] } : {}),
-            // Only the first start drops state: a restart resumes from what this run stored.
-            ...(values['reset-state'] && failures === 0 ? { resetState: true } : {}),
-          });
-          const graph = instantiate(loaded.plan, { mode: 'run', logger, clock: systemClock, metrics, ...(state.context ? { checkpoints: state.context } : {}) });
-          runtime = new Runtime(graph, { logger, metrics, clock: systemClock, ...(state.coordinator ? { checkpoints: state.coordinator } : {}) });
-          logger.info(
-            { delivery: state.settings.delivery, state: state.coordinator ? state.coordinator.store.description : 'none', checkpoint_interval_ms: state.settings.intervalMs },
-            'state and delivery',
-          );
+          // Only the first start drops state: a restart resumes from what this run stored.
+          const resetState = values['reset-state'] === true && failures === 0;
+          if (runsAsTasks(loaded.plan)) {
+            // Scale-out: start the same command N times and the processes share the tasks.
+            runtime = await prepareScaledRun(loaded.plan, { logger, metrics, clock: systemClock, ...(resetState ? { resetState } : {}) });
+          } else {
+            const state = await prepareState(loaded.plan, {
+              logger,
+              clock: systemClock,
+              ...(values['state-dir'] !== undefined ? { stateDir: values['state-dir'] } : {}),
+              ...(resetState ? { resetState } : {}),
+            });
+            const graph = instantiate(loaded.plan, { mode: 'run', logger, clock: systemClock, metrics, ...(state.context ? { checkpoints: state.context } : {}) });
+            runtime = new Runtime(graph, { logger, metrics, clock: systemClock, ...(state.coordinator ? { checkpoints: state.coordinator } : {}) });
+            logger.info(
+              { delivery: state.settings.delivery, state: state.coordinator ? state.coordinator.store.description : 'none', checkpoint_interval_ms: state.settings.intervalMs },
+              'state and delivery',
+            );
+          }
         } catch (err) {
           const where = err instanceof SluiceError && err.where ? ` (${err.where})` : '';
           logger.error({ err }, `pipeline cannot start${where}: ${errorMessage(err)}`);
@@ -187,6 +197,8 @@ export const MAX_RESTARTS = 10;
  * bad config will not.
  */
 export function isRestartable(error: unknown): boolean {
+  // A task taken over by another process while this one thought it owned it: rejoin and restore.
+  if (error instanceof TaskLostError) return true;
   for (let e: unknown = error, depth = 0; e instanceof Error && depth < 10; e = e.cause, depth++) {
     if (e instanceof FencedError || e instanceof StateError || e instanceof ConfigError) return false;
   }
@@ -202,7 +214,7 @@ export function restartDelayMs(attempt: number): number {
 }
 
 /** Runs until the end of input or a stop, with the live progress line; the run summary is logged. */
-async function runPipeline(runtime: Runtime, plan: Plan, file: string, profile: string | undefined, logger: Logger): Promise<{ outcome: RunOutcome; error?: undefined } | { outcome?: undefined; error: unknown }> {
+async function runPipeline(runtime: PipelineRun, plan: Plan, file: string, profile: string | undefined, logger: Logger): Promise<{ outcome: RunOutcome; error?: undefined } | { outcome?: undefined; error: unknown }> {
   // On a terminal, one live line on stderr; when a stdout sink shares the terminal, a full line
   // every 5 s instead, so data lines and the progress line do not overwrite each other.
   const stdoutSink = plan.nodes.some((n) => n.role === 'sink' && n.kind === 'stdout');

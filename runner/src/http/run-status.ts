@@ -6,7 +6,8 @@
  */
 import { errorMessage, SluiceError } from '../engine/errors.ts';
 import type { MetricDefinition, Metrics } from '../engine/metrics.ts';
-import type { RecentError, Runtime } from '../engine/runtime.ts';
+import type { PipelineRun } from '../engine/pipeline-run.ts';
+import type { RecentError } from '../engine/runtime.ts';
 import type { Plan } from '../plan/types.ts';
 
 /**
@@ -37,7 +38,7 @@ const KEPT_ERRORS = 20;
 export class RunStatus {
   /** Epoch ms the process started the run. */
   readonly startedAt = Date.now();
-  private current: Runtime | undefined;
+  private current: PipelineRun | undefined;
   private ended: RunPhase | undefined;
   private waitingToRestart = false;
   private restartCount = 0;
@@ -53,7 +54,7 @@ export class RunStatus {
   }
 
   /** A new Runtime is about to run (the first, or one restarting from the last checkpoint). */
-  started(runtime: Runtime): void {
+  started(runtime: PipelineRun): void {
     if (this.current) this.keepErrors(this.current);
     this.current = runtime;
     this.waitingToRestart = false;
@@ -78,7 +79,7 @@ export class RunStatus {
     this.ended = how;
   }
 
-  runtime(): Runtime | undefined {
+  runtime(): PipelineRun | undefined {
     return this.current;
   }
 
@@ -112,7 +113,7 @@ export class RunStatus {
     return [...(this.earlierErrors.get(node) ?? []), ...now].slice(-KEPT_ERRORS);
   }
 
-  private keepErrors(runtime: Runtime): void {
+  private keepErrors(runtime: PipelineRun): void {
     for (const [node, errors] of Object.entries(runtime.recentErrors())) {
       this.earlierErrors.set(node, [...(this.earlierErrors.get(node) ?? []), ...errors].slice(-KEPT_ERRORS));
     }

@@ -21,6 +21,8 @@ export interface InstantiateOptions {
   registry?: ComponentRegistry;
   /** The run takes checkpoints (plan/state.ts): stateful steps and exactly-once sinks are told. */
   checkpoints?: ComponentContext['checkpoints'];
+  /** The pipeline runs as tasks (plan/tasks.ts): the task these instances belong to. */
+  task?: ComponentContext['task'];
 }
 
 export function instantiate(plan: Plan, options: InstantiateOptions): Graph {
@@ -35,6 +37,7 @@ export function instantiate(plan: Plan, options: InstantiateOptions): Graph {
     metrics,
     mode: options.mode,
     ...(options.checkpoints ? { checkpoints: options.checkpoints } : {}),
+    ...(options.task ? { task: options.task } : {}),
   });
 
   const nodes: GraphNode[] = plan.nodes.map((node) => {

@@ -15,7 +15,7 @@ import { parseDuration } from '../engine/duration.ts';
 import { ConfigError } from '../engine/errors.ts';
 import type { Logger } from '../engine/logger.ts';
 import { FileStateStore } from '../engine/state/file-store.ts';
-import { ChangelogStateStore, KAFKA_TRANSACTION } from '../io/kafka/changelog-store.ts';
+import { ChangelogStateStore, KAFKA_TRANSACTION, type ChangelogTask } from '../io/kafka/changelog-store.ts';
 import { connectionFromConfig, type ConnectionConfig } from '../io/kafka/connection.ts';
 import { describeConnection, pgConnectionFromConfig } from '../io/postgres/connection.ts';
 import { POSTGRES_TRANSACTION, PostgresStateStore } from '../io/postgres/state-store.ts';
@@ -33,6 +33,8 @@ export interface StateOptions {
   cwd?: string;
   logger: Logger;
   clock: Clock;
+  /** The pipeline runs as tasks (plan/tasks.ts): the state of this one task, in its changelog partition. */
+  task?: ChangelogTask;
 }
 
 export interface StateSettings {
@@ -146,7 +148,8 @@ export async function prepareState(plan: Plan, options: StateOptions): Promise<P
   const identities = storedIdentities(plan);
   const shared = new SharedResources();
   const store = createStore(plan, settings, Object.keys(identities), options, shared);
-  if (options.resetState) {
+  // A task's store shares its topics with the other tasks: plan/tasks.ts drops them once, before any task starts.
+  if (options.resetState && !options.task) {
     await store.reset();
     options.logger.warn({ store: store.description }, '--reset-state: stored state dropped; windows start empty');
   }
@@ -166,6 +169,7 @@ export async function prepareState(plan: Plan, options: StateOptions): Promise<P
 }
 
 function createStore(plan: Plan, settings: StateSettings, steps: string[], options: StateOptions, shared: SharedResources): StateStore {
+  if (options.task && settings.store !== 'kafka') throw new ConfigError('E_STATE_STORE', `a pipeline runs as tasks only with its state in Kafka, not \`${settings.store}\``, 'checkpoint.store');
   if (settings.store === 'file') return new FileStateStore(settings.dir);
   if (settings.store === 'postgres') {
     const node = postgresNode(plan)!;
@@ -198,6 +202,7 @@ function createStore(plan: Plan, settings: StateSettings, steps: string[], optio
       steps,
       groups,
       ...(options.resetState ? { startingOver: true } : {}),
+      ...(options.task ? { task: options.task } : {}),
       // The broker aborts a transaction left open this long: several intervals, so a slow commit survives.
       transactionTimeoutMs: Math.max(60_000, settings.intervalMs * 10),
     },

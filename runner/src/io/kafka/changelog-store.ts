@@ -50,6 +50,23 @@ export interface ChangelogStoreOptions {
   /** `--reset-state` was given: an empty store is expected even where groups have committed offsets. */
   startingOver?: boolean;
   transactionTimeoutMs?: number;
+  /**
+   * The task this store keeps the state of, when the pipeline runs as tasks: its changelog
+   * partition is its input partition, its checkpoint record its own, its transactional id
+   * `<application id>-<task id>`. Absent: the pipeline's one task, `0_0`, in partition 0.
+   */
+  task?: ChangelogTask;
+}
+
+export interface ChangelogTask {
+  /** `<stage>_<partition>`. */
+  id: string;
+  partition: number;
+  /** Partitions of the stage's input, and so of its changelogs. */
+  partitions: number;
+  /** The stage's consumer group and input topic: committed offsets there without a checkpoint mean lost state. */
+  group: string;
+  topic: string;
 }
 
 const HEADER_KEY = '__header';
@@ -63,9 +80,14 @@ export function checkpointTopic(applicationId: string): string {
   return `${applicationId}-checkpoint`;
 }
 
-/** The transactional id of a pipeline's single task (scale-out will add one per task). */
-export function transactionalIdOf(applicationId: string): string {
-  return `${applicationId}-0_0`;
+/** The transactional id of a task: `<application id>-<stage>_<partition>`; a pipeline not run as tasks is task `0_0`. */
+export function transactionalIdOf(applicationId: string, task = '0_0'): string {
+  return `${applicationId}-${task}`;
+}
+
+/** The key of a task's record in the checkpoint topic. */
+function checkpointKeyOf(task: ChangelogTask | undefined): string {
+  return task ? `${CHECKPOINT_KEY}/${task.id}` : CHECKPOINT_KEY;
 }
 
 /**
@@ -122,7 +144,7 @@ export class ChangelogStateStore implements StateStore, CheckpointTransaction {
     this.description = `kafka ${describeConnection(options.connection)} topics ${[checkpointTopic(app), ...options.steps.map((s) => changelogTopic(app, s))].join(', ')}`;
     this.producer = createTransactionalProducer(
       options.connection,
-      { transactionalId: transactionalIdOf(app), transactionTimeoutMs: options.transactionTimeoutMs ?? 60_000 },
+      { transactionalId: transactionalIdOf(app, options.task?.id), transactionTimeoutMs: options.transactionTimeoutMs ?? 60_000 },
       logger,
     );
     this.admin = createAdmin(options.connection, logger);
@@ -137,15 +159,34 @@ export class ChangelogStateStore implements StateStore, CheckpointTransaction {
     // A checkpoint exists but a changelog it needs is gone: refuse, never restore a silent empty state.
     if (existing.has(checkpointTopic(app))) this.missingChangelogs = missing.filter((t) => t !== checkpointTopic(app));
     if (missing.length > 0) await this.createTopics(missing);
+    await this.refuseOtherPartitionCounts(topics.filter((t) => t !== checkpointTopic(app)));
     // Fence first: an older instance's open transaction is aborted before anything is read.
     await this.producer.connect();
   }
 
+  /** A changelog partition per task: one made for another partition count holds other tasks' keys. */
+  private async refuseOtherPartitionCounts(changelogs: string[]): Promise<void> {
+    const want = this.options.task?.partitions ?? 1;
+    for (const topic of changelogs) {
+      const have = (await this.admin.topicOffsets(topic)).size;
+      if (have !== want) {
+        throw new StateError(
+          'E_STATE_PARTITIONS',
+          `changelog ${topic} has ${have} partition(s), but this pipeline now runs ${want} task(s) of its stage (one per input partition): its state was kept for another partitioning and cannot be split or merged. Run with --reset-state to rebuild it from the committed offsets with empty windows`,
+          topic,
+        );
+      }
+    }
+  }
+
   private async createTopics(topics: string[]): Promise<void> {
+    const app = this.options.applicationId;
     // A topic deleted a moment ago (--reset-state) is refused until the broker has finished.
     for (let attempt = 0; ; attempt++) {
       try {
-        await this.admin.createTopics(topics.map((topic) => ({ topic, partitions: 1, configs: STATE_TOPIC_CONFIGS })));
+        await this.admin.createTopics(
+          topics.map((topic) => ({ topic, partitions: topic === checkpointTopic(app) ? 1 : (this.options.task?.partitions ?? 1), configs: STATE_TOPIC_CONFIGS })),
+        );
         return;
       } catch (err) {
         if (attempt >= 40) throw err;
@@ -157,12 +198,13 @@ export class ChangelogStateStore implements StateStore, CheckpointTransaction {
   async load(): Promise<Checkpoint | undefined> {
     const app = this.options.applicationId;
     const where = checkpointTopic(app);
+    const ownKey = checkpointKeyOf(this.options.task);
     let last: unknown;
     await readTopicsToEnd(
       this.options.connection,
       [where],
       (r) => {
-        if (r.key?.toString() === CHECKPOINT_KEY) last = r.value === null ? undefined : parseJson(r.value.toString('utf8'), where);
+        if (r.key?.toString() === ownKey) last = r.value === null ? undefined : parseJson(r.value.toString('utf8'), where);
       },
       this.logger,
     );
@@ -200,6 +242,7 @@ export class ChangelogStateStore implements StateStore, CheckpointTransaction {
           this.note(step, key, text?.length);
         },
         this.logger,
+        this.options.task ? new Map([...stepOfTopic.keys()].map((t) => [t, this.options.task!.partition])) : undefined,
       );
     }
     for (const s of needed) {
@@ -215,6 +258,19 @@ export class ChangelogStateStore implements StateStore, CheckpointTransaction {
   /** No checkpoint, yet a source group has committed offsets: the state was deleted, or never kept. */
   private async refuseIfOffsetsWithoutState(): Promise<void> {
     if (this.options.startingOver) return;
+    const task = this.options.task;
+    if (task) {
+      // Only this task's partition: the stage's other partitions are other tasks' business.
+      const committed = (await this.admin.committedOffsets(task.group, task.topic)).get(task.partition);
+      if (committed !== undefined && BigInt(committed) >= 0n) {
+        throw new StateError(
+          'E_STATE_MISSING',
+          `consumer group \`${task.group}\` has a committed offset on ${task.topic} partition ${task.partition} but ${checkpointTopic(this.options.applicationId)} holds no checkpoint of task ${task.id}: the state was deleted, or this pipeline ran without state (or not as tasks) before. Resuming would start its windows empty in the middle of their input. Run once with --reset-state to accept that, or reset the group's offsets to replay from the start`,
+          checkpointTopic(this.options.applicationId),
+        );
+      }
+      return;
+    }
     for (const group of new Set(this.options.groups.values())) {
       if (await this.admin.hasCommittedOffsets(group)) {
         throw new StateError(
@@ -234,6 +290,7 @@ export class ChangelogStateStore implements StateStore, CheckpointTransaction {
   async commit(checkpoint: Checkpoint): Promise<CommitFigures> {
     const app = this.options.applicationId;
     const records: ProducedMessage[] = [];
+    const partition = this.options.task?.partition ?? 0;
     const epochHeader = { 'sluice-epoch': String(checkpoint.epoch) };
     const updates: [string, string, number | undefined][] = [];
     let written = 0;
@@ -248,18 +305,18 @@ export class ChangelogStateStore implements StateStore, CheckpointTransaction {
       const gone = state.removed ?? [...(stored?.keys() ?? [])].filter((k) => !state.entries.has(k));
       for (const [key, value] of state.entries) {
         const text = JSON.stringify(value);
-        records.push({ topic, key, value: text, headers, partition: 0 });
+        records.push({ topic, key, value: text, headers, partition });
         updates.push([step, key, text.length]);
         written++;
       }
       for (const key of gone) {
-        records.push({ topic, key, value: null, headers, partition: 0 });
+        records.push({ topic, key, value: null, headers, partition });
         updates.push([step, key, undefined]);
         deleted++;
       }
-      records.push({ topic, key: HEADER_KEY, value: JSON.stringify({ epoch: checkpoint.epoch, header: state.header }), headers, partition: 0 });
+      records.push({ topic, key: HEADER_KEY, value: JSON.stringify({ epoch: checkpoint.epoch, header: state.header }), headers, partition });
     }
-    records.push({ topic: checkpointTopic(app), key: CHECKPOINT_KEY, value: JSON.stringify(checkpointMetaToJson(checkpoint)), headers: epochHeader, partition: 0 });
+    records.push({ topic: checkpointTopic(app), key: checkpointKeyOf(this.options.task), value: JSON.stringify(checkpointMetaToJson(checkpoint)), headers: epochHeader, partition: 0 });
     try {
       await this.producer.send(records);
       await this.producer.commit(offsetsFromPositions(checkpoint.positions, this.options.groups));

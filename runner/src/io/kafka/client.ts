@@ -670,7 +670,14 @@ export interface ReadRecord {
  * the end offset: a transaction marker may occupy the last offset, so the last data record need
  * not be there (control-only batches are seen through the END_BATCH_PROCESS event).
  */
-export async function readTopicsToEnd(conn: KafkaConnection, topics: string[], onRecord: (r: ReadRecord) => void, logger: Logger): Promise<void> {
+export async function readTopicsToEnd(
+  conn: KafkaConnection,
+  topics: string[],
+  onRecord: (r: ReadRecord) => void,
+  logger: Logger,
+  /** Only these partitions of a topic (a task's changelog partition); absent: all of it. */
+  only?: ReadonlyMap<string, number>,
+): Promise<void> {
   const kafka = new Kafka(kafkaConfig(conn, logger));
   const admin = kafka.admin();
   const remaining = new Map<string, bigint>();
@@ -678,6 +685,8 @@ export async function readTopicsToEnd(conn: KafkaConnection, topics: string[], o
   try {
     for (const topic of topics) {
       for (const p of await admin.fetchTopicOffsets(topic)) {
+        const wanted = only?.get(topic);
+        if (wanted !== undefined && wanted !== p.partition) continue;
         if (BigInt(p.high) > BigInt(p.low)) remaining.set(`${topic}\u0000${p.partition}`, BigInt(p.high));
       }
     }
@@ -716,6 +725,8 @@ export async function readTopicsToEnd(conn: KafkaConnection, topics: string[], o
     await consumer.run({
       autoCommit: false,
       eachBatch: async ({ batch }) => {
+        const wanted = only?.get(batch.topic);
+        if (wanted !== undefined && wanted !== batch.partition) return;
         for (const m of batch.messages) {
           onRecord({ topic: batch.topic, partition: batch.partition, offset: m.offset, key: m.key, value: m.value, headers: decodeHeaders(m.headers) });
         }

@@ -1,0 +1,176 @@
+/**
+ * ScaledRun: a pipeline run as tasks in this process, one TaskGroup per stage. Every process of
+ * the same application runs the same stages; Kafka's group protocol shares the partitions (and so
+ * the tasks) among them, and the repartition topics carry records between stages, whichever
+ * process holds the task at either end. The figures it reports add up its tasks'.
+ */
+import type { SourceHealth } from '../component.ts';
+import type { PipelineRun } from '../pipeline-run.ts';
+import type { NodeStats, RecentError, RunOutcome, RuntimeHealth, RuntimeState, RuntimeStats } from '../runtime.ts';
+import type { CheckpointStats } from '../checkpoint/coordinator.ts';
+import type { TaskGroup } from './task-group.ts';
+
+export class ScaledRun implements PipelineRun {
+  private state: RuntimeState = 'created';
+  private startedAt = 0;
+  private stopReason: string | undefined;
+  private failure: Error | undefined;
+
+  constructor(
+    readonly name: string,
+    readonly groups: readonly TaskGroup[],
+  ) {}
+
+  async run(): Promise<RunOutcome> {
+    this.startedAt = performance.now();
+    this.state = 'running';
+    const runs = this.groups.map((g) =>
+      g.run().catch((err: unknown) => {
+        const error = err instanceof Error ? err : new Error(String(err));
+        if (!this.failure) {
+          this.failure = error;
+          // One stage failed: the others stop too, and the process starts over (or exits).
+          for (const other of this.groups) void other.stop();
+        }
+      }),
+    );
+    await Promise.all(runs);
+    if (this.failure) {
+      this.state = 'failed';
+      throw this.failure;
+    }
+    this.state = 'done';
+    const stats = this.stats();
+    const recordsOut: Record<string, number> = {};
+    let failed = 0;
+    let dropped = 0;
+    let discarded = 0;
+    for (const [name, node] of Object.entries(stats.nodes)) {
+      failed += node.failed;
+      dropped += node.dropped;
+      discarded += node.discarded;
+      if (node.role === 'sink') recordsOut[name] = node.recordsOut;
+    }
+    return {
+      ended: 'stopped',
+      ...(this.stopReason !== undefined ? { stopReason: this.stopReason } : {}),
+      recordsIn: stats.recordsIn,
+      recordsOut,
+      failed,
+      dropped,
+      discarded,
+      elapsedMs: stats.elapsedMs,
+      stats,
+    };
+  }
+
+  async stop(reason = 'stop requested'): Promise<void> {
+    this.stopReason ??= reason;
+    if (this.state === 'running') this.state = 'stopping';
+    await Promise.all(this.groups.map((g) => g.stop()));
+  }
+
+  stats(): RuntimeStats {
+    const live = this.groups.flatMap((g) => g.tasks().map((t) => t.runtime.stats()));
+    // Tasks handed over keep counting in the totals; their windows and watermarks are another process's now.
+    const ended = this.groups.flatMap((g) => g.endedRuntimes().map((r) => countersOnly(r.stats())));
+    const merged = mergeStats([...live, ...ended]);
+    merged.state = this.state;
+    merged.elapsedMs = this.startedAt ? performance.now() - this.startedAt : 0;
+    return merged;
+  }
+
+  health(): RuntimeHealth {
+    const sources: Record<string, SourceHealth> = {};
+    for (const g of this.groups) sources[g.input.name] = g.input.source.health?.() ?? { connected: true };
+    const out: RuntimeHealth = { state: this.state, sources };
+    let oldest: { ageMs: number; intervalMs: number } | undefined;
+    for (const g of this.groups) {
+      for (const t of g.tasks()) {
+        const cp = t.runtime.health().checkpoint;
+        if (cp && (!oldest || cp.ageMs > oldest.ageMs)) oldest = cp;
+      }
+    }
+    if (oldest) out.checkpoint = oldest;
+    if (this.failure) out.failure = { code: 'code' in this.failure ? String(this.failure.code) : 'E_RUNTIME', message: this.failure.message };
+    return out;
+  }
+
+  recentErrors(): Record<string, RecentError[]> {
+    const out: Record<string, RecentError[]> = {};
+    for (const g of this.groups) {
+      for (const t of g.tasks()) {
+        for (const [node, list] of Object.entries(t.runtime.recentErrors())) (out[node] ??= []).push(...list);
+      }
+    }
+    for (const list of Object.values(out)) list.sort((a, b) => a.at - b.at);
+    return out;
+  }
+}
+
+/**
+ * Adds up the figures of several runtimes (the tasks of this process): counters sum per node; of a
+ * step's own figures, numbers sum and strings (watermarks, ISO times) keep the lowest, the one
+ * that holds results back.
+ */
+export function mergeStats(all: readonly RuntimeStats[]): RuntimeStats {
+  const nodes: Record<string, NodeStats> = {};
+  let recordsIn = 0;
+  let recordsOut = 0;
+  let queuedBatches = 0;
+  let checkpoint: CheckpointStats | undefined;
+  for (const s of all) {
+    recordsIn += s.recordsIn;
+    recordsOut += s.recordsOut;
+    queuedBatches += s.queuedBatches;
+    for (const [name, n] of Object.entries(s.nodes)) nodes[name] = nodes[name] ? addNode(nodes[name], n) : { ...n, ...(n.step ? { step: { ...n.step } } : {}) };
+    if (s.checkpoint) checkpoint = checkpoint ? addCheckpoint(checkpoint, s.checkpoint) : { ...s.checkpoint };
+  }
+  return { state: 'running', elapsedMs: 0, recordsIn, recordsOut, queuedBatches, nodes, ...(checkpoint ? { checkpoint } : {}) };
+}
+
+function countersOnly(s: RuntimeStats): RuntimeStats {
+  const nodes: Record<string, NodeStats> = {};
+  for (const [name, n] of Object.entries(s.nodes)) {
+    const { step: _step, ...rest } = n;
+    nodes[name] = rest;
+  }
+  const { checkpoint: _cp, ...restStats } = s;
+  return { ...restStats, nodes };
+}
+
+const SUMMED = ['recordsIn', 'recordsOut', 'failed', 'discarded', 'dropped', 'nanos', 'queued', 'writing', 'batches', 'prepareNanos', 'writeNanos'] as const;
+
+function addNode(a: NodeStats, b: NodeStats): NodeStats {
+  const out: NodeStats = { ...a };
+  for (const k of SUMMED) {
+    const x = a[k];
+    const y = b[k];
+    if (x !== undefined || y !== undefined) out[k] = (x ?? 0) + (y ?? 0);
+  }
+  if (a.step || b.step) {
+    const step: Record<string, number | string | undefined> = { ...a.step };
+    for (const [k, v] of Object.entries(b.step ?? {})) {
+      const prev = step[k];
+      if (typeof v === 'number') step[k] = typeof prev === 'number' ? prev + v : v;
+      else if (typeof v === 'string') step[k] = typeof prev === 'string' && prev < v ? prev : v;
+    }
+    out.step = step;
+  }
+  return out;
+}
+
+function addCheckpoint(a: CheckpointStats, b: CheckpointStats): CheckpointStats {
+  const out: CheckpointStats = {
+    epoch: Math.max(a.epoch, b.epoch),
+    entries: a.entries + b.entries,
+    bytes: a.bytes + b.bytes,
+    checkpoints: a.checkpoints + b.checkpoints,
+    skipped: a.skipped + b.skipped,
+  };
+  const last = Math.max(a.lastCommittedAt ?? 0, b.lastCommittedAt ?? 0);
+  if (last > 0) out.lastCommittedAt = last;
+  const dur = Math.max(a.lastDurationMs ?? -1, b.lastDurationMs ?? -1);
+  if (dur >= 0) out.lastDurationMs = dur;
+  return out;
+}
