@@ -1,12 +1,14 @@
 /**
  * The `kafka` state store: Kafka Streams' layout, with sluice's checkpoint on top.
- * - One compacted changelog topic per stateful step, `<application id>-<step>-changelog`, one
- *   partition (one task). Each state entry (a window pane) is a record keyed by its entry key; a
+ * - One compacted changelog topic per stateful step, `<application id>-<step>-changelog`, with a
+ *   partition per task of its stage (one when the pipeline does not run as tasks). Each state entry (a window pane) is a record keyed by its entry key; a
  *   checkpoint writes only entries that changed since the last one, and a tombstone for each entry
  *   that is gone (a closed pane). A `__header` record carries the step's header and the epoch.
- * - One compacted topic `<application id>-checkpoint` whose last record holds the epoch, the source
- *   positions and the identities of the steps' definitions.
- * - Every checkpoint is ONE Kafka transaction (transactional id `<application id>-0_0`): the
+ * - One compacted topic `<application id>-checkpoint` whose last record per task (key
+ *   `checkpoint/<task>`, or `checkpoint`) holds the epoch, the source positions and the identities
+ *   of the steps' definitions.
+ * - Every checkpoint of a task is ONE Kafka transaction (transactional id `<application id>-<task>`,
+ *   `<stage>_<partition>`, or `0_0`): the
  *   changelog records, the checkpoint record, the consumed Kafka offsets (`sendOffsets`) and, under
  *   exactly-once, every record the Kafka sinks wrote since the last checkpoint. Either all of it
  *   becomes visible to read_committed readers, or none does.
