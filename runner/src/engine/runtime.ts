@@ -736,7 +736,7 @@ export class Runtime {
   }
 
   private checkpointedSinks(): { name: string; sink: Sink }[] {
-    return this.sinks.filter((s) => s.sink.checkpoint).map((s) => ({ name: s.name, sink: s.sink }));
+    return this.sinks.filter((s) => s.sink.checkpoint || s.sink.beforeCommit).map((s) => ({ name: s.name, sink: s.sink }));
   }
 
   private async restoreCheckpoint(checkpoints: CheckpointCoordinator): Promise<void> {

@@ -65,6 +65,7 @@ interface StatefulStep {
   step: Step;
 }
 
+/** A sink that takes part in checkpoints: it keeps state in them (`checkpoint`) or writes before the commit (`beforeCommit`). */
 interface CheckpointedSink {
   name: string;
   sink: Sink;
@@ -179,7 +180,8 @@ export class CheckpointCoordinator {
 
   /**
    * Takes a checkpoint at the current cut. `steps` are snapshotted now (the caller runs this
-   * between two jobs); `flushSinks` resolves once the sinks wrote everything handed to them so far.
+   * between two jobs); `flushSinks` resolves once the sinks wrote everything handed to them so far,
+   * and each sink's `beforeCommit` then runs, one after another. A failing one fails the checkpoint.
    * Throws when the store cannot commit: the held Acks then stay held and the run must fail.
    */
   async take(steps: readonly StatefulStep[], sinks: readonly CheckpointedSink[], flushSinks: () => Promise<void>, force = false): Promise<boolean> {
@@ -209,6 +211,8 @@ export class CheckpointCoordinator {
     let figures: CommitFigures;
     try {
       await flushSinks();
+      // After the data, before the commit: under exactly-once what they write joins this checkpoint's transaction.
+      for (const { sink } of sinks) await sink.beforeCommit?.();
       // Read after the flush: everything derived from records before the cut is written, nothing after it is.
       for (const { name, sink } of sinks) {
         const state: JsonValue | undefined = sink.checkpoint?.();
