@@ -3,8 +3,63 @@
  * records keyed by their group key, and a `repartition` format that reads them back, with the
  * watermark markers that let the reading window know how far each upstream task has got.
  * Internal: a spec never names them; the stage split inserts them.
+ *
+ * Data message (one per record), always on an explicit partition:
+ *   key      the partition key: the values of the `key` expressions as one canonical JSON array
+ *            (`["emp-7",3]`: object keys sorted, missing values as null)
+ *   partition  murmur2(key bytes) mod `partitions`, as Kafka's default partitioner and Kafka
+ *            Streams place a key
+ *   value    JSON `{"value": <record value>, "meta": <record meta>, "time": <record time, epoch ms>,
+ *            "key": <record key>}`; `key` is left out when the record key is not JSON (bytes) or
+ *            absent, and read back as null
+ *   headers  the record's headers, and `sluice-from: <origin>` (the writing task, `0_3`)
+ *
+ * Watermark marker (at every checkpoint that has news, to every partition, after the data):
+ *   key `__wm`, no value, headers `sluice-ctl: wm`, `sluice-from: <origin>`, `sluice-wm: <highest
+ *   event time written, epoch ms; empty before the first record>`, `sluice-idle: 0|1`,
+ *   `sluice-n: <tasks of the writing stage>`.
  */
-import type { ConnectionConfig } from './connection.ts';
+import {
+  PrepareFailure,
+  type ComponentContext,
+  type Decoded,
+  type Format,
+  type FormatDef,
+  type OutboundMessage,
+  type Prepared,
+  type ProgressMarker,
+  type RefusedMessage,
+  type Sink,
+  type SinkDef,
+  type WriteResult,
+} from '../../engine/component.ts';
+import { parseDuration } from '../../engine/duration.ts';
+import { ConfigError, RecordError, errorMessage } from '../../engine/errors.ts';
+import type { EventTimeFormat } from '../../engine/event-time.ts';
+import { EvalFailure, compileExpression, evaluateRecords, type Expression } from '../../engine/expression.ts';
+import { parseJson, stringifyJson } from '../../engine/json.ts';
+import type { MetricDefinition } from '../../engine/metrics.ts';
+import { throwIfRefused, type Headers, type RawMessage, type StreamRecord } from '../../engine/record.ts';
+import { SINK_RETRIES } from '../../engine/runtime-metrics.ts';
+import { duration, expression, object } from '../../engine/schema.ts';
+import { toEpochMillis } from '../../engine/time.ts';
+import { KAFKA_TRANSACTION } from './changelog-store.ts';
+import {
+  DEFAULT_CHUNK_SIZE,
+  createProducer,
+  isUnknownTopic,
+  type KafkaAdmin,
+  type KafkaProducer,
+  type ProducedMessage,
+  type ProducerOptions,
+} from './client.ts';
+import {
+  connectionFromConfig,
+  connectionSchemaProperties,
+  describeConnectionConfig,
+  type ConnectionConfig,
+  type KafkaConnection,
+} from './connection.ts';
 
 /** The `repartition` sink's config, made by the stage split (and `partitions` at start). */
 export interface RepartitionSinkConfig extends ConnectionConfig {
@@ -25,4 +80,485 @@ export interface RepartitionFormatConfig {
   upstream: string;
   /** How many tasks the writing stage has (its input's partition count). Filled in at start. */
   tasks?: number;
+}
+
+/* ------------------------------------------------------------------ wire format */
+
+/** Header names of the wire format. */
+export const HEADER_FROM = 'sluice-from';
+export const HEADER_CTL = 'sluice-ctl';
+export const HEADER_WM = 'sluice-wm';
+export const HEADER_IDLE = 'sluice-idle';
+export const HEADER_TASKS = 'sluice-n';
+/** `sluice-ctl` of a watermark marker. */
+export const CTL_WATERMARK = 'wm';
+/** The key of every marker. */
+export const MARKER_KEY = '__wm';
+/** The origin of a writer that is not a task (a pipeline run whole). */
+export const DEFAULT_ORIGIN = '0_0';
+/** Markers go out at least this often (ms) while checkpoints are taken, even when nothing changed. */
+export const MARKER_REFRESH_MS = 10_000;
+/** The default `idle`: a task that wrote nothing this long marks itself idle. */
+export const DEFAULT_IDLE_MS = 60_000;
+/** What a repartition message may take (the brokers' default `message.max.bytes`, as the topic is created with). */
+export const MAX_MESSAGE_BYTES = 1_048_576;
+
+/** A value as canonical JSON: object keys sorted at every depth, so equal values give equal text. */
+function canonical(value: unknown): unknown {
+  if (value === null || typeof value !== 'object') return value === undefined ? null : value;
+  if (Buffer.isBuffer(value)) return value.toString('base64');
+  if (Array.isArray(value)) return value.map(canonical);
+  const toJSON = (value as { toJSON?: unknown }).toJSON;
+  if (typeof toJSON === 'function') return canonical((toJSON as () => unknown).call(value));
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(value).sort()) {
+    const v = (value as Record<string, unknown>)[k];
+    if (v !== undefined && typeof v !== 'function') out[k] = canonical(v);
+  }
+  return out;
+}
+
+/**
+ * The partition key of a record: its key expressions' values as one canonical JSON array. Values
+ * the window groups together (missing as null, numbers and bigints of equal value) give equal text.
+ */
+export function partitionKey(values: readonly unknown[]): string {
+  return stringifyJson(values.map(canonical));
+}
+
+/** Kafka's murmur2 (the Java client's `Utils.murmur2`), over bytes. */
+export function murmur2(data: Uint8Array): number {
+  const m = 0x5bd1e995;
+  const length = data.length;
+  let h = 0x9747b28c ^ length;
+  const whole = length & ~3;
+  for (let i = 0; i < whole; i += 4) {
+    let k = data[i]! | (data[i + 1]! << 8) | (data[i + 2]! << 16) | (data[i + 3]! << 24);
+    k = Math.imul(k, m);
+    k ^= k >>> 24;
+    k = Math.imul(k, m);
+    h = Math.imul(h, m) ^ k;
+  }
+  const rest = length & 3;
+  if (rest === 3) h ^= data[whole + 2]! << 16;
+  if (rest >= 2) h ^= data[whole + 1]! << 8;
+  if (rest >= 1) {
+    h ^= data[whole]!;
+    h = Math.imul(h, m);
+  }
+  h ^= h >>> 13;
+  h = Math.imul(h, m);
+  h ^= h >>> 15;
+  return h | 0;
+}
+
+/** The partition of a key: `toPositive(murmur2(utf8(key))) % partitions`, as Kafka's default partitioner. */
+export function partitionOf(key: string, partitions: number): number {
+  return (murmur2(Buffer.from(key, 'utf8')) & 0x7fffffff) % partitions;
+}
+
+/** The value of a data message: the record as it was, except its headers (which travel as headers). */
+export interface Envelope {
+  value: unknown;
+  meta: Record<string, unknown>;
+  time: number;
+  key?: unknown;
+}
+
+/** Whether a record key can travel as JSON (bytes and undefined cannot: the key is then left out). */
+function jsonKey(key: unknown): boolean {
+  if (key === undefined || typeof key === 'function' || typeof key === 'symbol') return false;
+  return !(key instanceof Uint8Array);
+}
+
+export function envelopeOf(rec: StreamRecord): Envelope {
+  const env: Envelope = { value: rec.value, meta: rec.meta, time: rec.time };
+  if (jsonKey(rec.key)) env.key = rec.key;
+  return env;
+}
+
+/** The headers of a watermark marker. */
+export function markerHeaders(origin: string, time: number | undefined, idle: boolean, tasks: number): Headers {
+  return {
+    [HEADER_CTL]: CTL_WATERMARK,
+    [HEADER_FROM]: origin,
+    [HEADER_WM]: time === undefined ? '' : String(time),
+    [HEADER_IDLE]: idle ? '1' : '0',
+    [HEADER_TASKS]: String(tasks),
+  };
+}
+
+/** The marker a message's headers carry; a string saying what is wrong with a malformed one; undefined for data. */
+export function parseMarker(headers: Headers): ProgressMarker | string | undefined {
+  if (headers[HEADER_CTL] === undefined) return undefined;
+  if (headers[HEADER_CTL] !== CTL_WATERMARK) return `unknown ${HEADER_CTL} \`${headers[HEADER_CTL]}\``;
+  const origin = headers[HEADER_FROM];
+  if (!origin) return `no ${HEADER_FROM} header`;
+  const wm = headers[HEADER_WM] ?? '';
+  let time: number | undefined;
+  if (wm !== '') {
+    if (!/^-?\d+$/.test(wm)) return `${HEADER_WM} \`${wm}\` is not epoch milliseconds`;
+    time = Number(wm);
+  }
+  const idle = headers[HEADER_IDLE];
+  if (idle !== '0' && idle !== '1') return `${HEADER_IDLE} \`${idle ?? ''}\` is not 0 or 1`;
+  return { origin, time, idle: idle === '1' };
+}
+
+/* ------------------------------------------------------------------ when markers go out */
+
+/** What a task's markers say. */
+export interface MarkerState {
+  time: number | undefined;
+  idle: boolean;
+}
+
+/**
+ * Whether a checkpoint sends markers: always the first time, then when the highest event time or
+ * the idle flag changed since the last markers, or `refreshMs` after them regardless (a reader that
+ * started since, or a partition whose marker a compaction of the past lost, hears again).
+ */
+export function markersDue(last: (MarkerState & { at: number }) | undefined, current: MarkerState, now: number, refreshMs = MARKER_REFRESH_MS): boolean {
+  if (!last) return true;
+  return last.time !== current.time || last.idle !== current.idle || now - last.at >= refreshMs;
+}
+
+/* ------------------------------------------------------------------ the sink */
+
+const REPARTITION_REFUSED = 'sluice_repartition_refused_total';
+const REPARTITION_REFUSED_METRIC: MetricDefinition = {
+  name: REPARTITION_REFUSED,
+  type: 'counter',
+  help: 'Records larger than a repartition topic takes, sent to the errors port instead.',
+  labels: ['node'],
+};
+
+const sinkSchema = object(
+  'Internal: writes the input of a window into its repartition topic, keyed by the group key, with watermark markers. Inserted by the stage split, never written in a spec.',
+  {
+    ...connectionSchemaProperties(),
+    topic: { type: 'string', minLength: 1, description: 'The repartition topic: `<application id>-<step>-repartition`.', examples: ['employee-activity-hourly-repartition'] },
+    key: {
+      type: 'array',
+      minItems: 1,
+      items: expression('JSONata of one part of the partition key.', ['employee_id']),
+      description: 'The expressions whose values, together, are the partition key (the window\'s group keys).',
+      examples: [['employee_id', 'activity_type']],
+    },
+    time: expression('The reading window\'s event-time expression; absent: the record\'s own time. Markers carry the highest written.', ['occurred_at']),
+    idle: duration('The reading window\'s `idle`: a task that wrote nothing this long marks itself idle.', ['1m']),
+    partitions: { type: 'integer', minimum: 1, description: 'The topic\'s partition count; filled in at start.', examples: [12] },
+  },
+  ['brokers', 'topic', 'key'],
+);
+
+/** How the sink gets its producer; tests pass a recording one. */
+export type RepartitionProducerFactory = (connection: KafkaConnection, options: ProducerOptions, logger: ComponentContext['logger']) => KafkaProducer;
+
+type Send = (messages: readonly ProducedMessage[]) => Promise<void>;
+
+function producedBytes(m: ProducedMessage): number {
+  const size = (v: string | Buffer | null) => (v === null ? 0 : typeof v === 'string' ? Buffer.byteLength(v) : v.length);
+  let n = size(m.key) + size(m.value);
+  for (const [name, value] of Object.entries(m.headers ?? {})) n += Buffer.byteLength(name) + Buffer.byteLength(value);
+  return n;
+}
+
+export class RepartitionSink implements Sink {
+  private readonly where: string;
+  private readonly keys: Expression[];
+  private readonly time: Expression | undefined;
+  private readonly idleMs: number;
+  private readonly origin: string;
+  private readonly tasks: number;
+  /** Event time of each prepared message whose time could be evaluated, until it is written. */
+  private readonly eventTimes = new WeakMap<OutboundMessage, number>();
+  private producer: KafkaProducer | undefined;
+  private send: Send | undefined;
+  private partitions = 0;
+  /** Highest event time written; undefined before the first. */
+  private maxTime: number | undefined;
+  /** Processing time of the last write (or of open): idleness counts from it. */
+  private lastWriteAt: number;
+  private lastMarkers: (MarkerState & { at: number }) | undefined;
+
+  constructor(
+    private readonly config: RepartitionSinkConfig,
+    private readonly connection: KafkaConnection,
+    private readonly ctx: ComponentContext,
+    private readonly makeProducer: RepartitionProducerFactory = createProducer,
+  ) {
+    this.where = `sinks.${ctx.name}`;
+    if (!config.key || config.key.length === 0) throw new ConfigError('E_REPARTITION', 'a repartition needs at least one key expression', this.where);
+    this.keys = config.key.map((k) => compileExpression(k));
+    this.time = config.time !== undefined ? compileExpression(config.time) : undefined;
+    this.idleMs = config.idle ? parseDuration(config.idle) : DEFAULT_IDLE_MS;
+    this.origin = ctx.task?.id ?? DEFAULT_ORIGIN;
+    this.tasks = ctx.task?.partitions ?? 1;
+    this.lastWriteAt = ctx.clock.now();
+    ctx.metrics.define(REPARTITION_REFUSED_METRIC);
+  }
+
+  async open(): Promise<void> {
+    const partitions = this.config.partitions;
+    if (partitions === undefined || !Number.isInteger(partitions) || partitions < 1) {
+      throw new ConfigError(
+        'E_REPARTITION',
+        `repartition topic \`${this.config.topic}\`: its partition count is not known (partitions: ${String(partitions)}); the runner sets it at start, after ensuring the topic`,
+        this.where,
+      );
+    }
+    this.partitions = partitions;
+    this.lastWriteAt = this.ctx.clock.now();
+    if (this.ctx.checkpoints?.delivery === 'exactly-once') {
+      // Written into the checkpoint's transaction: data and markers become visible together with the
+      // state and the consumed offsets that cover them.
+      const tx = this.ctx.checkpoints.shared.get(KAFKA_TRANSACTION);
+      if (!tx) throw new ConfigError('E_DELIVERY', 'delivery: exactly-once, but no Kafka checkpoint transaction is set up (checkpoint.store must be kafka)', this.where);
+      if (tx.brokers.join(',') !== this.connection.brokers.join(',')) {
+        throw new ConfigError(
+          'E_DELIVERY',
+          `delivery: exactly-once needs the repartition topic on the brokers that keep the state (${tx.brokers.join(',')}), not ${this.connection.brokers.join(',')}: one transaction cannot span two clusters`,
+          this.where,
+        );
+      }
+      this.send = (messages) => tx.send(messages);
+      return;
+    }
+    const producer = this.makeProducer(
+      this.connection,
+      {
+        compression: 'gzip',
+        chunkSize: DEFAULT_CHUNK_SIZE,
+        retryForMs: 120_000,
+        onRetry: () => this.ctx.metrics.inc(SINK_RETRIES, { node: this.ctx.name }),
+      },
+      this.ctx.logger,
+    );
+    await producer.connect();
+    this.producer = producer;
+    this.send = (messages) => producer.send(messages);
+  }
+
+  /** One message per record; a record whose key expression fails gets a PrepareFailure. */
+  prepare(records: readonly StreamRecord[]): Prepared[] | Promise<Prepared[]> {
+    const columns: (unknown[] | Promise<unknown[]>)[] = this.keys.map((k) => evaluateRecords(k, records));
+    if (this.time) columns.push(evaluateRecords(this.time, records));
+    if (columns.some((c) => c instanceof Promise)) return Promise.all(columns).then((cols) => this.build(records, cols));
+    return this.build(records, columns as unknown[][]);
+  }
+
+  private build(records: readonly StreamRecord[], cols: unknown[][]): Prepared[] {
+    const out: Prepared[] = new Array(records.length);
+    const timeCol = this.time ? cols[this.keys.length] : undefined;
+    const values: unknown[] = new Array(this.keys.length);
+    records: for (let i = 0; i < records.length; i++) {
+      const rec = records[i]!;
+      for (let k = 0; k < this.keys.length; k++) {
+        const v = cols[k]![i];
+        if (v instanceof EvalFailure) {
+          out[i] = new PrepareFailure(
+            new RecordError(
+              'E_SINK_EXPR',
+              `repartition key \`${this.keys[k]!.source}\` failed for the record at ${rec.position.partition}@${rec.position.offset}: ${v.error.message}`,
+              this.where,
+              { cause: v.error },
+            ),
+          );
+          continue records;
+        }
+        values[k] = v === undefined ? null : v;
+      }
+      const headers: Headers = { ...rec.headers, [HEADER_FROM]: this.origin };
+      // A record header must never make a data message look like a marker.
+      delete headers[HEADER_CTL];
+      const msg: OutboundMessage = { topic: this.config.topic, key: partitionKey(values), value: envelopeOf(rec), headers };
+      // As the window: a time that cannot be evaluated does not count (the window routes the record to its errors).
+      const t = timeCol ? (timeCol[i] instanceof EvalFailure ? undefined : toEpochMillis(timeCol[i])) : rec.time;
+      if (t !== undefined && Number.isFinite(t)) this.eventTimes.set(msg, t);
+      out[i] = msg;
+    }
+    return out;
+  }
+
+  /**
+   * Sends each message to the partition of its key; resolves once the brokers have them (or, under
+   * exactly-once, the checkpoint's transaction). A message larger than a repartition topic takes is
+   * refused (its record goes to `<sink>.errors`).
+   */
+  async write(messages: OutboundMessage[]): Promise<WriteResult | void> {
+    const send = this.send;
+    if (!send) throw new ConfigError('E_SINK_NOT_OPEN', 'repartition sink written before open()', this.where);
+    const produced: ProducedMessage[] = [];
+    const refused: RefusedMessage[] = [];
+    let max = this.maxTime;
+    for (let i = 0; i < messages.length; i++) {
+      const m = messages[i]!;
+      const key = typeof m.key === 'string' ? m.key : stringifyJson(m.key);
+      const p: ProducedMessage = {
+        topic: m.topic ?? this.config.topic,
+        key,
+        value: stringifyJson(m.value),
+        partition: partitionOf(key, this.partitions),
+        ...(m.headers ? { headers: m.headers } : {}),
+      };
+      const bytes = producedBytes(p);
+      if (bytes > MAX_MESSAGE_BYTES) {
+        refused.push({ index: i, error: new RecordError('E_MESSAGE_TOO_LARGE', `the repartition message is ${bytes} bytes, more than a repartition topic takes (${MAX_MESSAGE_BYTES})`, this.where) });
+        continue;
+      }
+      produced.push(p);
+      const t = this.eventTimes.get(m);
+      if (t !== undefined && (max === undefined || t > max)) max = t;
+    }
+    if (produced.length > 0) {
+      await send(produced);
+      this.maxTime = max;
+      this.lastWriteAt = this.ctx.clock.now();
+    }
+    if (refused.length === 0) return;
+    this.ctx.metrics.inc(REPARTITION_REFUSED, { node: this.ctx.name }, refused.length);
+    return { refused };
+  }
+
+  /** What the next markers would say now. */
+  markerState(now = this.ctx.clock.now()): MarkerState {
+    return { time: this.maxTime, idle: now - this.lastWriteAt >= this.idleMs };
+  }
+
+  /** At a checkpoint, after the data: a marker to every partition, when there is news or it is time again. */
+  async beforeCommit(): Promise<void> {
+    const send = this.send;
+    if (!send) return;
+    const now = this.ctx.clock.now();
+    const state = this.markerState(now);
+    if (!markersDue(this.lastMarkers, state, now)) return;
+    const headers = markerHeaders(this.origin, state.time, state.idle, this.tasks);
+    const markers: ProducedMessage[] = [];
+    for (let p = 0; p < this.partitions; p++) markers.push({ topic: this.config.topic, key: MARKER_KEY, value: null, partition: p, headers });
+    await send(markers);
+    this.lastMarkers = { ...state, at: now };
+  }
+
+  async close(): Promise<void> {
+    if (this.producer) {
+      await this.producer.close().catch((err: unknown) => this.ctx.logger.warn({ error: errorMessage(err) }, 'repartition producer close failed'));
+    }
+    this.producer = undefined;
+    this.send = undefined;
+  }
+}
+
+export const repartitionSink: SinkDef<RepartitionSinkConfig> = {
+  family: 'sink',
+  name: 'repartition',
+  summary: 'Internal: writes a window\'s input into its repartition topic, keyed by the group key, with watermark markers at every checkpoint.',
+  description:
+    'Inserted by the stage split when a window\'s `group_by` differs from how its input is partitioned; a spec never names it. Each record goes to the partition of its key (murmur2 of the canonical JSON of the key values, as Kafka places keys) as `{value, meta, time, key}` with its headers and `sluice-from: <task>`. At every checkpoint, after the data, each partition gets a marker with the highest event time this task has written, and whether it is idle.',
+  schema: sinkSchema,
+  describe(config) {
+    return `repartition ${config.topic} by ${config.key.join(', ')}${config.partitions ? `, ${config.partitions} partitions` : ''}, at ${describeConnectionConfig(config)}`;
+  },
+  create(config, ctx) {
+    return new RepartitionSink(config, connectionFromConfig(config, `sluice-${ctx.name}`, `sinks.${ctx.name}`), ctx);
+  },
+};
+
+/* ------------------------------------------------------------------ the format */
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** The origins of a repartition topic's partitions: every task of the writing stage. */
+export function upstreamOrigins(upstream: string, tasks: number): string[] {
+  return Array.from({ length: tasks }, (_, i) => `${upstream}_${i}`);
+}
+
+export const repartitionFormat: FormatDef<RepartitionFormatConfig> & EventTimeFormat = {
+  family: 'format',
+  name: 'repartition',
+  decodesEventTime: true,
+  summary: 'Internal: reads a repartition topic: records as the stage before had them, and its watermark markers.',
+  description:
+    'The reading side of the `repartition` sink. A data message becomes the record it was upstream (value, `$meta`, key and event time restored), its origin the upstream task that wrote it; a watermark marker becomes progress of that task. A message that is neither goes to `<source>.errors`.',
+  schema: object('Options of the repartition format (internal).', {
+    upstream: { type: 'string', minLength: 1, description: 'The writing stage\'s id: origins are `<upstream>_<task>`.', examples: ['0'] },
+    tasks: { type: 'integer', minimum: 1, description: 'How many tasks the writing stage has; filled in at start.', examples: [12] },
+  }, ['upstream']),
+  describe: (config) => `repartitioned records from stage ${config.upstream}${config.tasks ? ` (${config.tasks} tasks)` : ''}`,
+  create(config, ctx): Format {
+    const where = `sources.${ctx.name}`;
+    const malformed = (what: string, cause?: unknown) => new RecordError('E_DECODE', `not a repartition message: ${what}`, where, cause === undefined ? undefined : { cause });
+    return {
+      control(message: RawMessage): ProgressMarker | undefined {
+        const marker = parseMarker(message.headers);
+        // A malformed marker is left to decode, which refuses it as a record error.
+        return typeof marker === 'object' ? marker : undefined;
+      },
+      decode(message: RawMessage): Decoded {
+        throwIfRefused(message);
+        const marker = parseMarker(message.headers);
+        if (typeof marker === 'string') throw malformed(`a malformed watermark marker (${marker})`);
+        if (marker) throw malformed('a watermark marker where a record was expected');
+        const origin = message.headers[HEADER_FROM];
+        if (!origin) throw malformed(`no ${HEADER_FROM} header`);
+        const { value } = message;
+        if (typeof value !== 'string' && !Buffer.isBuffer(value)) throw malformed('no value');
+        let env: unknown;
+        try {
+          env = parseJson(typeof value === 'string' ? value : value.toString('utf8'));
+        } catch (err) {
+          throw malformed(`value is not JSON: ${errorMessage(err)}`, err);
+        }
+        if (!isObject(env)) throw malformed('value is not an object');
+        if (typeof env.time !== 'number' || !Number.isFinite(env.time)) throw malformed('no event time (`time`)');
+        const meta = env.meta ?? {};
+        if (!isObject(meta)) throw malformed('`meta` is not an object');
+        return { key: env.key ?? null, value: env.value ?? null, meta, time: env.time, origin };
+      },
+      origins(): string[] | undefined {
+        return config.tasks === undefined ? undefined : upstreamOrigins(config.upstream, config.tasks);
+      },
+    };
+  },
+};
+
+/* ------------------------------------------------------------------ the topic */
+
+/**
+ * Creates a repartition topic that does not exist yet (delete policy, unlimited retention, as Kafka
+ * Streams does: a reader's committed offsets, not time, decide what it still needs), and refuses one
+ * that exists with another partition count: its keys would be placed differently from what the
+ * records already in it, and the reading tasks' state, assume.
+ */
+export async function ensureRepartitionTopic(admin: KafkaAdmin, topic: string, partitions: number): Promise<void> {
+  if (!Number.isInteger(partitions) || partitions < 1) {
+    throw new ConfigError('E_REPARTITION', `repartition topic \`${topic}\`: ${partitions} is not a partition count`, topic);
+  }
+  // listTopics first: asking for the offsets of a missing topic could have the broker auto-create it with its defaults.
+  let existing = (await admin.listTopics()).includes(topic) ? await partitionCount(admin, topic) : undefined;
+  if (existing === undefined) {
+    // Another instance may create it at the same moment; the count is checked again below either way.
+    await admin.createTopics([{ topic, partitions, configs: { 'cleanup.policy': 'delete', 'retention.ms': '-1' } }]);
+    existing = await partitionCount(admin, topic);
+  }
+  if (existing !== partitions) {
+    throw new ConfigError(
+      'E_REPARTITION',
+      `repartition topic \`${topic}\` has ${existing ?? 'no'} partitions, but this pipeline needs ${partitions}. ` +
+        `Either delete the topic while no instance of the pipeline runs (records in it that the next stage has not read yet are lost), so that it is created again with ${partitions}, ` +
+        `or set \`partitions: ${existing ?? partitions}\` on the window that reads it to keep the topic as it is`,
+      topic,
+    );
+  }
+}
+
+async function partitionCount(admin: KafkaAdmin, topic: string): Promise<number | undefined> {
+  try {
+    return (await admin.topicOffsets(topic)).size;
+  } catch (err) {
+    if (isUnknownTopic(err)) return undefined;
+    throw err;
+  }
 }
