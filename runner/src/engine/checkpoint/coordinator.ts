@@ -60,6 +60,9 @@ export interface RestoreReport {
   durationMs: number;
 }
 
+/** With sinks that write at checkpoints, a checkpoint at least this often, changed or not. */
+export const HOOK_REFRESH_MS = 5_000;
+
 interface StatefulStep {
   name: string;
   step: Step;
@@ -78,6 +81,8 @@ export class CheckpointCoordinator {
   private readonly positions = new Map<string, string>();
   private holds: Ack[] = [];
   private changed = false;
+  /** Clock time of the last checkpoint taken (or of the start). */
+  private lastTakenAt = 0;
   private readonly figures: CheckpointStats = { epoch: 0, entries: 0, bytes: 0, checkpoints: 0, skipped: 0 };
 
   constructor(
@@ -185,7 +190,12 @@ export class CheckpointCoordinator {
    * Throws when the store cannot commit: the held Acks then stay held and the run must fail.
    */
   async take(steps: readonly StatefulStep[], sinks: readonly CheckpointedSink[], flushSinks: () => Promise<void>, force = false): Promise<boolean> {
-    if (!this.changed && !force) return false;
+    const now = this.clock.now();
+    // Sinks that write at checkpoints (a repartition's watermark markers) need one now and then
+    // even when no input came: an upstream that went quiet must still say it is idle.
+    const refresh = now - this.lastTakenAt >= HOOK_REFRESH_MS && sinks.some((s) => s.sink.beforeCommit);
+    if (!this.changed && !force && !refresh) return false;
+    this.lastTakenAt = now;
     const started = performance.now();
     const states = new Map<string, StepState>();
     let entries = 0;

@@ -9,7 +9,7 @@ import {
   type StateStore,
   type StoredIdentity,
 } from '../../../src/engine/checkpoint/checkpoint.ts';
-import { CheckpointCoordinator, type CheckpointOptions } from '../../../src/engine/checkpoint/coordinator.ts';
+import { CheckpointCoordinator, HOOK_REFRESH_MS, type CheckpointOptions } from '../../../src/engine/checkpoint/coordinator.ts';
 import { ManualClock } from '../../../src/engine/clock.ts';
 import type { JsonValue, OutboundMessage, Sink, Step, StepState } from '../../../src/engine/component.ts';
 import { silentLogger } from '../../../src/engine/logger.ts';
@@ -423,5 +423,27 @@ describe('CheckpointCoordinator.finishedInput', () => {
     expect(store.commits).toBe(commitsBefore + 1);
     expect(store.stored).toBeUndefined();
     expect(batch.completed()).toBe(true);
+  });
+});
+
+describe('CheckpointCoordinator.take with sinks that write at checkpoints', () => {
+  it('takes one every HOOK_REFRESH_MS even with no new input, so a quiet upstream still sends its idle marker', async () => {
+    const store = new MemoryStore();
+    const clock = new ManualClock(5_000);
+    const c = new CheckpointCoordinator({ store, intervalMs: 1000, applicationId: 'app', identities: {} }, clock, silentLogger);
+    let hooks = 0;
+    const marking: Sink = { ...new CountingSink(), open: async () => {}, prepare: () => [], write: async () => {}, close: async () => {}, beforeCommit: async () => void hooks++ };
+    const plain = new CountingSink();
+    const flush = () => Promise.resolve();
+    expect(await c.take([], [{ name: 'm', sink: marking }], flush)).toBe(true);
+    expect(hooks).toBe(1);
+    clock.advance(HOOK_REFRESH_MS - 1);
+    expect(await c.take([], [{ name: 'm', sink: marking }], flush)).toBe(false);
+    clock.advance(1);
+    expect(await c.take([], [{ name: 'm', sink: marking }], flush)).toBe(true);
+    expect(hooks).toBe(2);
+    // Without such a sink, nothing changed means no checkpoint, however long.
+    clock.advance(10 * HOOK_REFRESH_MS);
+    expect(await c.take([], [{ name: 'p', sink: plain }], flush)).toBe(false);
   });
 });
