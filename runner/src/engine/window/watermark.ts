@@ -8,6 +8,14 @@
  * has sent nothing holds the watermark at minus infinity until it goes idle. When every partition
  * is idle, the maximum over them counts. The result never goes back.
  *
+ * After a repartition the "partitions" are origins, the upstream tasks that wrote the records, and
+ * each sends watermark markers (`progress`): "I have written everything up to event time t", or
+ * "I am idle". An origin that has sent one is marker-driven from then on: its markers raise its
+ * highest event time as a record would, and it is idle only while its latest marker said so.
+ * Processing-time silence never makes it idle: records interleave in arrival order, not event-time
+ * order, and an upstream that is backlogged or paused has more to send, however long it is quiet.
+ * A record from it clears the idle flag (data means it is not idle).
+ *
  * It also tells who holds the watermark back (`holdAt`): the active partition with the lowest
  * watermark, while another partition is ahead of the operator's, and since when the watermark has
  * not moved. A stuck window then names its cause instead of stalling silently.
@@ -18,9 +26,13 @@
 interface PartitionState {
   /** Highest event time seen, or -Infinity before the first record. */
   maxEventTime: number;
-  /** Processing time of the last record or of the assignment. */
+  /** Processing time of the last record, marker or assignment. */
   lastActivity: number;
   assigned: boolean;
+  /** It has sent a progress marker: only its markers make it idle, never its silence. */
+  markerDriven: boolean;
+  /** Marker-driven: its latest marker said idle, and no record came since. */
+  idle: boolean;
 }
 
 /**
@@ -37,14 +49,25 @@ export interface WatermarkHold {
   /** The partition furthest ahead and its watermark. */
   aheadPartition: string;
   ahead: number;
-  /** Processing time since the holding partition last sent a record (or was assigned). */
+  /** Processing time since the holding partition last sent a record or marker (or was assigned). */
   quietFor: number;
+  /** Present when the holder is a marker-driven origin: silence never releases it, only its markers do. */
+  markerDriven?: true;
 }
 
 /** Plain data for checkpoints: -Infinity is written as null. */
 export interface WatermarkSnapshot {
   watermark: number | null;
-  partitions: { partition: string; maxEventTime: number | null; assigned: boolean }[];
+  partitions: PartitionSnapshot[];
+}
+
+/** One partition (or origin) in a snapshot; the flags are written only when set (older snapshots lack them). */
+export interface PartitionSnapshot {
+  partition: string;
+  maxEventTime: number | null;
+  assigned: boolean;
+  markerDriven?: boolean;
+  idle?: boolean;
 }
 
 export class PartitionWatermarks {
@@ -55,7 +78,7 @@ export class PartitionWatermarks {
   private now = 0;
   // Made once, not per call: `advance` runs for most records.
   private readonly watermarkOf = (p: PartitionState): number => p.maxEventTime - this.lateness;
-  private readonly isIdle = (p: PartitionState): boolean => this.idleMs !== undefined && this.now - p.lastActivity >= this.idleMs;
+  private readonly isIdle = (p: PartitionState): boolean => this.idleAt(p, this.now);
 
   /**
    * @param lateness how far behind its highest event time a partition's watermark stays, in ms
@@ -80,6 +103,7 @@ export class PartitionWatermarks {
     const p = this.partitions.get(partition);
     if (p) {
       p.lastActivity = now;
+      p.idle = false;
       if (eventTime > p.maxEventTime) {
         // Only a partition at or below the current watermark can be the one holding it back.
         const mayHold = p.maxEventTime - this.lateness <= this.current;
@@ -88,8 +112,25 @@ export class PartitionWatermarks {
       }
       return false;
     }
-    this.partitions.set(partition, { maxEventTime: eventTime, lastActivity: now, assigned: false });
+    this.partitions.set(partition, { maxEventTime: eventTime, lastActivity: now, assigned: false, markerDriven: false, idle: false });
     return true;
+  }
+
+  /**
+   * A progress marker from `origin` at processing time `now`: it has written everything up to
+   * event time `time` (undefined: nothing yet), or it is `idle`. The origin is marker-driven from
+   * now on (see the class comment). Call `advance` afterwards.
+   */
+  progress(origin: string, time: number | undefined, idle: boolean, now: number): void {
+    let p = this.partitions.get(origin);
+    if (!p) {
+      p = { maxEventTime: Number.NEGATIVE_INFINITY, lastActivity: now, assigned: false, markerDriven: true, idle };
+      this.partitions.set(origin, p);
+    }
+    p.markerDriven = true;
+    p.idle = idle;
+    p.lastActivity = now;
+    if (time !== undefined && time > p.maxEventTime) p.maxEventTime = time;
   }
 
   assign(partitions: readonly string[], now: number): void {
@@ -99,7 +140,7 @@ export class PartitionWatermarks {
         p.assigned = true;
         p.lastActivity = now;
       } else {
-        this.partitions.set(name, { maxEventTime: Number.NEGATIVE_INFINITY, lastActivity: now, assigned: true });
+        this.partitions.set(name, { maxEventTime: Number.NEGATIVE_INFINITY, lastActivity: now, assigned: true, markerDriven: false, idle: false });
       }
     }
   }
@@ -135,7 +176,7 @@ export class PartitionWatermarks {
         ahead = wm;
         aheadPartition = name;
       }
-      if (wm < lowest && !(this.idleMs !== undefined && now - p.lastActivity >= this.idleMs)) {
+      if (wm < lowest && !this.idleAt(p, now)) {
         lowest = wm;
         holder = name;
         holderState = p;
@@ -147,6 +188,7 @@ export class PartitionWatermarks {
     }
     const since = this.hold !== undefined && this.hold.watermark === this.current ? this.hold.since : now;
     this.hold = { partition: holder, since, watermark: this.current, aheadPartition, ahead, quietFor: now - holderState.lastActivity };
+    if (holderState.markerDriven) this.hold.markerDriven = true;
     return this.hold;
   }
 
@@ -162,7 +204,7 @@ export class PartitionWatermarks {
     for (const p of this.partitions.values()) {
       out.push({
         watermark: p.maxEventTime - this.lateness,
-        idle: this.idleMs !== undefined && now - p.lastActivity >= this.idleMs,
+        idle: this.idleAt(p, now),
       });
     }
     return out;
@@ -175,11 +217,16 @@ export class PartitionWatermarks {
         partition,
         maxEventTime: Number.isFinite(p.maxEventTime) ? p.maxEventTime : null,
         assigned: p.assigned,
+        ...(p.markerDriven ? { markerDriven: true } : {}),
+        ...(p.idle ? { idle: true } : {}),
       })),
     };
   }
 
-  /** Restored partitions start a fresh idle period at `now`: the restart is not their silence. */
+  /**
+   * Restored partitions start a fresh idle period at `now`: the restart is not their silence. A
+   * marker-driven origin stays one, idle as its last marker said.
+   */
   restore(state: WatermarkSnapshot, now: number): void {
     this.partitions.clear();
     this.hold = undefined;
@@ -188,9 +235,17 @@ export class PartitionWatermarks {
         maxEventTime: p.maxEventTime ?? Number.NEGATIVE_INFINITY,
         lastActivity: now,
         assigned: p.assigned,
+        markerDriven: p.markerDriven === true,
+        idle: p.markerDriven === true && p.idle === true,
       });
     }
     this.current = state.watermark ?? Number.NEGATIVE_INFINITY;
+  }
+
+  /** Marker-driven: as its latest marker said. Otherwise: quiet for `idleMs` of processing time. */
+  private idleAt(p: PartitionState, now: number): boolean {
+    if (p.markerDriven) return p.idle;
+    return this.idleMs !== undefined && now - p.lastActivity >= this.idleMs;
   }
 }
 

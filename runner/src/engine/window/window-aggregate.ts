@@ -239,12 +239,17 @@ export class WindowAggregate implements Step {
     return this.serialize(() => this.processNow(batch, out));
   }
 
-  /** Returns a promise when an emission is still rendering; the runtime awaits it. */
+  /**
+   * Assignments, revocations and progress markers of origins (after a repartition) move the
+   * watermark; windows it passed close. Returns a promise when an emission is still rendering; the
+   * runtime awaits it.
+   */
   onPartitions(event: PartitionEvent, out: StepOutput): void | Promise<void> {
     return this.serialize(() => {
       const now = this.opts.clock.now();
       if (event.type === 'assign') this.watermarks.assign(event.partitions, now);
-      else this.watermarks.revoke(event.partitions);
+      else if (event.type === 'revoke') this.watermarks.revoke(event.partitions);
+      else this.watermarks.progress(event.origin, event.time, event.idle, now);
       return this.advance(now, out);
     });
   }
@@ -369,7 +374,8 @@ export class WindowAggregate implements Step {
       // one set (as Kafka Streams and Flink do), so the outcome does not depend on batch sizes.
       const seq = this.seq++;
       if (!this.assign(rec, t, seq, keyValues, args, this.watermarks.value)) late.push(rec);
-      if (this.watermarks.observe(rec.position.partition, t, now)) this.watermarks.advance(now);
+      // After a repartition a record advances the event time of the upstream task that wrote it.
+      if (this.watermarks.observe(rec.origin ?? rec.position.partition, t, now)) this.watermarks.advance(now);
     }
 
     if (late.length > 0) {
@@ -606,7 +612,9 @@ export class WindowAggregate implements Step {
       logger?.warn(
         { node, partition: hold.partition, held_s: Math.round(heldMs / 1000), watermark: isoOrNone(hold.watermark), ahead_partition: hold.aheadPartition, ahead: isoOrNone(hold.ahead), quiet_s: Math.round(hold.quietFor / 1000) },
         `window \`${node}\`: partition ${hold.partition} has held the watermark at ${isoOrNone(hold.watermark)} for ${formatSeconds(heldMs)} while partition ${hold.aheadPartition} is at ${isoOrNone(hold.ahead)}; ` +
-          (hold.quietFor >= heldMs
+          (hold.markerDriven
+            ? `it is an upstream task that sends watermark markers, so only its markers (or its records) move it on, never its silence`
+            : hold.quietFor >= heldMs
             ? `it has sent nothing for ${formatSeconds(hold.quietFor)}${idle === undefined ? ' and never counts as idle' : `, and stops holding once quiet for \`idle\` (${formatSeconds(idle)})`}`
             : `it is not quiet: its records are all behind its own highest event time, so \`idle\` does not release it`) +
           '. Windows after the watermark stay open and their input is not acknowledged until it moves.',
@@ -1009,7 +1017,9 @@ function parseWindowHeader(state: StepState, node: string): WindowHeader {
   if (!isObject(wm) || !Array.isArray(wm.partitions)) return fail('watermarks missing');
   if (wm.watermark !== null && typeof wm.watermark !== 'number') fail('watermark must be a number or null');
   for (const p of wm.partitions) {
-    if (!isObject(p) || typeof p.partition !== 'string' || (p.maxEventTime !== null && typeof p.maxEventTime !== 'number')) fail('bad partition entry');
+    if (!isObject(p) || typeof p.partition !== 'string' || (p.maxEventTime !== null && typeof p.maxEventTime !== 'number')) return fail('bad partition entry');
+    // Absent in snapshots of older versions and for partitions that never sent a marker.
+    if ((p.markerDriven !== undefined && typeof p.markerDriven !== 'boolean') || (p.idle !== undefined && typeof p.idle !== 'boolean')) fail('bad partition flags');
   }
   return h as unknown as WindowHeader;
 }

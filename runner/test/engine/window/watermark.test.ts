@@ -196,3 +196,136 @@ describe('PartitionWatermarks.holdAt', () => {
     expect(Object.keys(w.snapshot())).toEqual(['watermark', 'partitions']);
   });
 });
+
+describe('PartitionWatermarks: origins after a repartition, and their progress markers', () => {
+  // Two upstream tasks write into one repartition partition; their records interleave in arrival
+  // order. `0_0` is fast (far ahead in event time), `0_1` slow.
+
+  it('is the minimum over origins: the fast origin does not close what the slow one still feeds', () => {
+    const w = new PartitionWatermarks(0, undefined);
+    w.assign(['0_0', '0_1'], 0);
+    w.observe('0_0', 10_000, 0);
+    expect(w.advance(0)).toBe(NEG); // 0_1 not heard from yet
+    w.observe('0_1', 1_000, 0);
+    expect(w.advance(0)).toBe(1_000); // not 10_000 (the fastest origin's)
+    w.observe('0_0', 20_000, 0);
+    w.observe('0_1', 4_000, 0); // still in a window [0, 5000) that the fast origin passed long ago
+    expect(w.advance(0)).toBe(4_000);
+  });
+
+  it('lets a marker raise a quiet origin as a record would', () => {
+    const w = new PartitionWatermarks(100, undefined);
+    w.observe('0_0', 10_000, 0);
+    w.observe('0_1', 1_000, 0);
+    expect(w.advance(0)).toBe(900);
+    w.progress('0_1', 8_000, false, 10);
+    expect(w.advance(10)).toBe(7_900);
+    w.progress('0_1', 5_000, false, 20); // a lower time never lowers the origin's highest
+    w.progress('0_1', undefined, false, 20);
+    expect(w.advance(20)).toBe(7_900);
+  });
+
+  it('holds at minus infinity for an assigned origin until it sends a marker with a time (or data)', () => {
+    const w = new PartitionWatermarks(0, undefined);
+    w.assign(['0_0', '0_1'], 0);
+    w.observe('0_0', 10_000, 0);
+    w.progress('0_1', undefined, false, 0); // alive, has written nothing yet
+    expect(w.advance(0)).toBe(NEG);
+    w.progress('0_1', 3_000, false, 0);
+    expect(w.advance(0)).toBe(3_000);
+  });
+
+  it('leaves an origin whose marker says idle out of the minimum', () => {
+    const w = new PartitionWatermarks(0, undefined);
+    w.assign(['0_0', '0_1'], 0);
+    w.observe('0_0', 10_000, 0);
+    expect(w.advance(0)).toBe(NEG);
+    w.progress('0_1', undefined, true, 0);
+    expect(w.advance(0)).toBe(10_000);
+    expect(w.partitionWatermarks(0).map((p) => p.idle)).toEqual([false, true]);
+  });
+
+  it('takes the maximum when every origin is marker-idle, and never goes back', () => {
+    const w = new PartitionWatermarks(0, undefined);
+    w.progress('0_0', 10_000, true, 0);
+    w.progress('0_1', 4_000, true, 0);
+    expect(w.advance(0)).toBe(10_000);
+    w.observe('0_1', 5_000, 0); // 0_1 speaks again, behind: the watermark stays
+    expect(w.advance(0)).toBe(10_000);
+  });
+
+  it('makes an origin active again when data comes from it after an idle marker', () => {
+    const w = new PartitionWatermarks(0, undefined);
+    w.observe('0_0', 10_000, 0);
+    w.progress('0_1', 2_000, true, 0);
+    expect(w.advance(0)).toBe(10_000);
+    w.observe('0_0', 20_000, 0);
+    expect(w.advance(0)).toBe(20_000);
+    w.observe('0_1', 21_000, 0); // data: 0_1 is not idle any more
+    w.observe('0_0', 25_000, 0);
+    expect(w.advance(0)).toBe(21_000); // 0_1 holds it again; still idle it would be 25_000
+    expect(w.partitionWatermarks(0).map((p) => p.idle)).toEqual([false, false]);
+  });
+
+  it('never infers a marker-driven origin idle from its silence, however long', () => {
+    const w = new PartitionWatermarks(0, 1_000);
+    w.assign(['0_0', '0_1'], 0);
+    w.progress('0_1', 1_000, false, 0); // then nothing: a backlogged or paused upstream
+    w.observe('0_0', 10_000, 0);
+    expect(w.advance(1_000_000)).toBe(1_000);
+    w.observe('0_0', 12_000, 2_000_000);
+    expect(w.advance(3_000_000)).toBe(1_000);
+    expect(w.holdAt(3_000_000)).toMatchObject({ partition: '0_1', markerDriven: true, quietFor: 3_000_000 });
+    // An origin that never sent a marker still goes idle on the timeout.
+    const plain = new PartitionWatermarks(0, 1_000);
+    plain.assign(['0_0', '0_1'], 0);
+    plain.observe('0_1', 1_000, 0);
+    plain.observe('0_0', 10_000, 0);
+    plain.observe('0_0', 12_000, 1_000_000);
+    expect(plain.advance(1_000_000)).toBe(12_000);
+  });
+
+  it('does not name a marker-idle origin as the holder', () => {
+    const w = new PartitionWatermarks(0, undefined);
+    w.observe('0_0', 10_000, 0);
+    w.observe('0_1', 2_000, 0);
+    w.observe('0_2', 5_000, 0);
+    w.advance(0);
+    expect(w.holdAt(0)?.partition).toBe('0_1');
+    w.progress('0_1', undefined, true, 0);
+    w.advance(0);
+    const hold = w.holdAt(0);
+    expect(hold).toMatchObject({ partition: '0_2', watermark: 5_000, aheadPartition: '0_0' });
+    expect(hold?.markerDriven).toBeUndefined();
+  });
+
+  it('round-trips marker-driven and idle flags through a snapshot', () => {
+    const w = new PartitionWatermarks(10, 1_000);
+    w.assign(['0_0', '0_1', '0_2'], 0);
+    w.progress('0_0', 5_000, false, 0);
+    w.progress('0_1', 3_000, true, 0);
+    w.observe('0_2', 7_000, 0);
+    expect(w.advance(0)).toBe(4_990);
+    const snap = JSON.parse(JSON.stringify(w.snapshot()));
+    expect(snap.partitions).toEqual([
+      { partition: '0_0', maxEventTime: 5_000, assigned: true, markerDriven: true },
+      { partition: '0_1', maxEventTime: 3_000, assigned: true, markerDriven: true, idle: true },
+      { partition: '0_2', maxEventTime: 7_000, assigned: true },
+    ]);
+    const r = new PartitionWatermarks(10, 1_000);
+    r.restore(snap, 50_000);
+    expect(r.snapshot()).toEqual(w.snapshot());
+    // Long after the restore: 0_2 has gone idle by its timeout, 0_0 never does, 0_1 stays idle.
+    expect(r.partitionWatermarks(60_000).map((p) => p.idle)).toEqual([false, true, true]);
+    expect(r.advance(60_000)).toBe(4_990);
+    r.observe('0_1', 3_500, 60_000); // data clears the restored idle flag
+    expect(r.partitionWatermarks(60_000).map((p) => p.idle)).toEqual([false, false, true]);
+  });
+
+  it('reads snapshots written before markers existed (no flags): every partition idles by its timeout', () => {
+    const r = new PartitionWatermarks(0, 1_000);
+    r.restore({ watermark: 2_000, partitions: [{ partition: 'p0', maxEventTime: 5_000, assigned: true }, { partition: 'p1', maxEventTime: 2_000, assigned: true }] }, 0);
+    expect(r.advance(0)).toBe(2_000);
+    expect(r.advance(1_000)).toBe(5_000);
+  });
+});

@@ -317,6 +317,21 @@ describe('a partition holding the watermark back', () => {
     expect(metrics.counter(HOLDS_METRIC, { node: 'w' })).toBe(1);
   });
 
+  it('says when the holder is an upstream task sending markers, which its silence never releases', async () => {
+    const { op, clock, warnings } = watchedWindow({ shape: hourly, idle: MIN });
+    const out = new RecordingOutput();
+    await op.onPartitions({ type: 'progress', origin: '0_1', time: T0 + 10 * MIN, idle: false }, out);
+    await op.onPartitions({ type: 'progress', origin: '0_0', time: T0 + 3 * HOUR, idle: false }, out);
+    for (let i = 0; i < 3; i++) {
+      clock.advance(30_000);
+      await op.onTick(clock.now(), out);
+    }
+    expect(out.records()).toEqual([]);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]!.fields.partition).toBe('0_1');
+    expect(warnings[0]!.message).toContain('sends watermark markers');
+  });
+
   it('does not warn about a quiet partition that idle releases first', async () => {
     const { op, clock, metrics, warnings } = watchedWindow({ shape: hourly, idle: MIN });
     const out = new RecordingOutput();
@@ -874,5 +889,80 @@ describe('asynchronous emission (expression aggregates)', () => {
       [iso(T0 + 2 * HOUR), 'y'],
       [iso(T0 + 3 * HOUR), 'z'],
     ]);
+  });
+});
+
+describe('after a repartition: watermarks per origin, moved by progress markers', () => {
+  /** One batch from repartition partition `rp/0`, each record written by the upstream task named with it. */
+  async function feedOrigins(op: WindowAggregate, out: RecordingOutput, rows: [origin: string, value: Record<string, unknown>][]): Promise<SourceBatch> {
+    const sb = new SourceBatch('rp/0', rows.map(([, v]) => v));
+    sb.batch.records.forEach((r, i) => (r.origin = rows[i]![0]));
+    await op.process(sb.batch, out);
+    return sb;
+  }
+
+  it('tracks records under their origin, not the partition they were read from: a fast origin does not close a window the slow one still feeds', async () => {
+    const { op } = makeWindow({ shape: hourly, idle: MIN });
+    const out = new RecordingOutput();
+    await op.onPartitions({ type: 'assign', partitions: ['0_0', '0_1'] }, out);
+    await feedOrigins(op, out, [
+      ['0_0', { g: 'a', t: T0 + 10 * MIN }],
+      ['0_0', { g: 'a', t: T0 + 3 * HOUR }],
+      ['0_1', { g: 'a', t: T0 + 20 * MIN }],
+    ]);
+    await feedOrigins(op, out, [['0_1', { g: 'a', t: T0 + 50 * MIN }]]); // behind 0_0 by hours, not late
+    expect(out.records()).toEqual([]);
+    expect(out.records('late')).toEqual([]);
+    expect(op.stats().watermark).toBe(iso(T0 + 50 * MIN));
+    await feedOrigins(op, out, [['0_1', { g: 'a', t: T0 + HOUR + MIN }]]);
+    expect(out.values()).toEqual([{ g: 'a', window_start: iso(T0), window_end: iso(T0 + HOUR), n: 3 }]);
+  });
+
+  it('closes windows on a progress marker, and leaves an idle origin out', async () => {
+    const { op } = makeWindow({ shape: hourly });
+    const out = new RecordingOutput();
+    await op.onPartitions({ type: 'assign', partitions: ['0_0', '0_1'] }, out);
+    await feedOrigins(op, out, [
+      ['0_0', { g: 'a', t: T0 + 10 * MIN }],
+      ['0_0', { g: 'a', t: T0 + 2 * HOUR + 10 * MIN }],
+    ]);
+    expect(op.stats().watermark).toBeUndefined(); // 0_1 not heard from
+    await op.onPartitions({ type: 'progress', origin: '0_1', time: T0 + HOUR + 5 * MIN, idle: false }, out);
+    expect(out.values().map((v) => v.window_start)).toEqual([iso(T0)]);
+    await op.onPartitions({ type: 'progress', origin: '0_1', time: undefined, idle: true }, out);
+    expect(op.stats().watermark).toBe(iso(T0 + 2 * HOUR + 10 * MIN));
+  });
+
+  it('keeps an origin that sent markers holding the watermark however long it is silent', async () => {
+    const { op, clock } = makeWindow({ shape: hourly, idle: MIN });
+    const out = new RecordingOutput();
+    await op.onPartitions({ type: 'progress', origin: '0_1', time: T0 + 5 * MIN, idle: false }, out);
+    await feedOrigins(op, out, [['0_0', { g: 'a', t: T0 + 10 * MIN }], ['0_0', { g: 'a', t: T0 + 3 * HOUR }]]);
+    clock.advance(HOUR);
+    await op.onTick(clock.now(), out);
+    expect(out.records()).toEqual([]);
+    expect(op.stats().watermark).toBe(iso(T0 + 5 * MIN));
+  });
+
+  it('restores marker-driven and idle origins from a checkpoint, and reads headers without the flags', async () => {
+    const { op } = makeWindow({ shape: hourly, idle: MIN });
+    const out = new RecordingOutput();
+    await op.onPartitions({ type: 'progress', origin: '0_0', time: T0 + 5 * MIN, idle: false }, out);
+    await op.onPartitions({ type: 'progress', origin: '0_1', time: T0 + HOUR, idle: true }, out);
+    await feedOrigins(op, out, [['0_0', { g: 'a', t: T0 + 6 * MIN }]]);
+    const stored = JSON.parse(JSON.stringify(stepStateToJson(op.snapshot()))) as unknown;
+    const restored = makeWindow({ shape: hourly, idle: MIN });
+    restored.op.restore(stepStateFromJson(stored, 'test'));
+    restored.clock.advance(HOUR); // long silence: 0_0 is marker-driven, so it still holds
+    const after = new RecordingOutput();
+    await restored.op.onTick(restored.clock.now(), after);
+    expect(after.records()).toEqual([]);
+    expect(restored.op.stats().watermark).toBe(iso(T0 + 6 * MIN));
+    await restored.op.onPartitions({ type: 'progress', origin: '0_0', time: T0 + HOUR, idle: false }, after);
+    expect(after.values()).toEqual([{ g: 'a', window_start: iso(T0), window_end: iso(T0 + HOUR), n: 1 }]);
+
+    const bad = JSON.parse(JSON.stringify(stepStateToJson(op.snapshot()))) as { header: { watermarks: { partitions: Record<string, unknown>[] } } };
+    bad.header.watermarks.partitions[0]!.idle = 'yes';
+    expect(() => makeWindow({ shape: hourly }).op.restore(stepStateFromJson(bad, 'test'))).toThrow(/bad partition flags/);
   });
 });
