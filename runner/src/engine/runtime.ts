@@ -30,7 +30,7 @@
 import type { Ack } from './ack.ts';
 import type { CheckpointCoordinator, CheckpointStats } from './checkpoint/coordinator.ts';
 import type { Clock } from './clock.ts';
-import type { Format, PartitionEvent, RawBatch, Sink, Source, SourceHealth, SourceOutput, Step, StepOutput, StepState } from './component.ts';
+import type { Format, PartitionEvent, ProgressMarker, RawBatch, Sink, Source, SourceHealth, SourceOutput, Step, StepOutput, StepState } from './component.ts';
 import { ConfigError, SluiceError, errorMessage } from './errors.ts';
 import { failedRecord, undecodableRecord } from './failed-record.ts';
 import { ERRORS_PORT, MAIN_PORT, type Graph } from './graph.ts';
@@ -935,9 +935,22 @@ export class Runtime {
     return new Promise((resolve) => this.emitWaiters.push(resolve));
   }
 
-  private acceptPartitions(source: SourceNode, event: PartitionEvent): void {
+  /**
+   * Queues an assignment or revocation of source partitions for the steps. When the source's
+   * records carry origins (a repartition topic), the steps are told the origins each partition's
+   * records come from instead, since their watermarks are tracked per origin.
+   */
+  private acceptPartitions(source: SourceNode, event: { type: 'assign' | 'revoke'; partitions: readonly string[] }): void {
     if (!this.acceptingBatches) return;
-    this.enqueue({ kind: 'partitions', source, event: { type: event.type, partitions: [...event.partitions] } });
+    const format = source.format;
+    let partitions: string[];
+    if (format.origins === undefined) partitions = [...event.partitions];
+    else {
+      const named = new Set<string>();
+      for (const p of event.partitions) for (const o of format.origins(p) ?? [p]) named.add(o);
+      partitions = [...named];
+    }
+    this.enqueue({ kind: 'partitions', source, event: { type: event.type, partitions } });
   }
 
   private queueCheckpoint(): void {
@@ -1076,7 +1089,12 @@ export class Runtime {
     }
   }
 
-  /** Decodes a source batch, routes it, and runs the steps. */
+  /**
+   * Decodes a source batch, routes it, and runs the steps. A format with `control` may find
+   * progress markers among the messages (a repartition topic): a marker is no record. The records
+   * before it are processed first, then it reaches the steps downstream of the source as a
+   * `progress` partition event, so the steps see data and markers in offset order.
+   */
   private async processBatch(source: SourceNode, batch: RawBatch): Promise<void> {
     const { ack, partition } = batch;
     const messages = this.checkpoints ? this.checkpoints.admit(partition, batch.messages) : batch.messages;
@@ -1087,14 +1105,28 @@ export class Runtime {
     ack.seal();
     const t0 = process.hrtime.bigint();
     const format = source.format;
-    const records: StreamRecord[] = [];
+    const control = format.control;
+    let records: StreamRecord[] = [];
     let failures: StreamRecord[] | undefined;
+    /** What came before each marker of the batch, when it has any. */
+    let segments: { records: StreamRecord[]; failures: StreamRecord[] | undefined; marker: ProgressMarker }[] | undefined;
     const errorsRead = source.routes.has(ERRORS_PORT);
     for (let i = 0; i < n; i++) {
       const msg = messages[i]!;
       try {
+        if (control !== undefined) {
+          const marker = control.call(format, msg);
+          if (marker !== undefined) {
+            (segments ??= []).push({ records, failures, marker });
+            records = [];
+            failures = undefined;
+            // Its position is committed like a data message's, but nothing goes on to hold it.
+            ack.release();
+            continue;
+          }
+        }
         const d = format.decode(msg);
-        records.push({
+        const record: StreamRecord = {
           key: d.key,
           value: d.value,
           time: d.time ?? msg.timestamp,
@@ -1103,7 +1135,9 @@ export class Runtime {
           meta: msg.meta === undefined ? d.meta : { ...msg.meta, ...d.meta },
           position: msg.position,
           ack,
-        });
+        };
+        if (d.origin !== undefined) record.origin = d.origin;
+        records.push(record);
       } catch (err) {
         c.failed++;
         this.noteError(source.name, err, msg.position);
@@ -1116,10 +1150,26 @@ export class Runtime {
     }
     c.nanos += nanosSince(t0);
     c.recordsIn += n;
+    if (segments) {
+      for (const segment of segments) {
+        this.deliverDecoded(source, segment.records, segment.failures, partition);
+        await this.broadcast(undefined);
+        const { origin, time, idle } = segment.marker;
+        const event: PartitionEvent = { type: 'progress', origin, time, idle };
+        await this.broadcast((s) => (source.downstream.has(s) ? s.step.onPartitions?.(event, s) : undefined));
+        if (this.failure) return;
+      }
+    }
+    this.deliverDecoded(source, records, failures, partition);
+    await this.broadcast(undefined);
+  }
+
+  /** Hands a source's decoded records to their readers, and those that failed to decode to `errors`. */
+  private deliverDecoded(source: SourceNode, records: StreamRecord[], failures: StreamRecord[] | undefined, partition: string): void {
+    const c = source.counters;
     c.recordsOut += records.length;
     this.deliver(source.name, source.routes, c, MAIN_PORT, records, partition);
     if (failures) this.deliver(source.name, source.routes, c, ERRORS_PORT, failures, partition);
-    await this.broadcast(undefined);
   }
 
   /**

@@ -8,6 +8,7 @@ import {
   type Decoded,
   type Format,
   type OutboundMessage,
+  type PartitionEvent,
   type Prepared,
   type RawBatch,
   type Sink,
@@ -194,8 +195,9 @@ export class ScriptedStep implements Step {
     out.emit(batch.records);
   }
 
-  onPartitions(event: { type: string; partitions: string[] }): void {
-    this.calls.push(`${event.type}:${event.partitions.join(',')}`);
+  onPartitions(event: PartitionEvent): void {
+    if (event.type === 'progress') this.calls.push(`progress:${event.origin}:${event.time ?? '-'}${event.idle ? ':idle' : ''}`);
+    else this.calls.push(`${event.type}:${event.partitions.join(',')}`);
   }
 
   onTick(now: number, out: StepOutput): void {
