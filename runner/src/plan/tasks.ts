@@ -16,7 +16,7 @@ import { Runtime } from '../engine/runtime.ts';
 import { ScaledRun } from '../engine/tasks/scaled-run.ts';
 import { TaskGroup, type Task } from '../engine/tasks/task-group.ts';
 import { TaskInput } from '../engine/tasks/task-input.ts';
-import { ChangelogStateStore } from '../io/kafka/changelog-store.ts';
+import { ChangelogStateStore, changelogTopic, checkpointTopic, createStateTopics } from '../io/kafka/changelog-store.ts';
 import { createAdmin, type KafkaAdmin } from '../io/kafka/client.ts';
 import { connectionFromConfig, type ConnectionConfig } from '../io/kafka/connection.ts';
 import { ensureRepartitionTopic, repartitionFormat, repartitionSink } from '../io/kafka/repartition.ts';
@@ -130,6 +130,10 @@ export async function prepareScaledRun(plan: Plan, options: ScaledRunOptions): P
       options.logger.warn({ application: settings.applicationId }, '--reset-state: stored state of every task dropped; windows start empty');
     }
     resolved = await resolveCounts(split, admin);
+    for (const stage of resolved.stages) {
+      const steps = Object.keys(storedIdentities(stage.plan)).map((s) => changelogTopic(settings.applicationId, s));
+      await createStateTopics(admin, settings.applicationId, [checkpointTopic(settings.applicationId), ...steps], resolved.tasks.get(stage.id)!);
+    }
   } finally {
     await admin.close().catch(() => {});
   }

@@ -123,7 +123,11 @@ export function mergeStats(all: readonly RuntimeStats[]): RuntimeStats {
     recordsIn += s.recordsIn;
     recordsOut += s.recordsOut;
     queuedBatches += s.queuedBatches;
-    for (const [name, n] of Object.entries(s.nodes)) nodes[name] = nodes[name] ? addNode(nodes[name], n) : { ...n, ...(n.step ? { step: { ...n.step } } : {}) };
+    for (const [node, n] of Object.entries(s.nodes)) {
+      // A repartition is a sink in one stage and a source of the same name in the next.
+      const name = nodes[node] && nodes[node].role !== n.role ? `${node} (${n.role})` : node;
+      nodes[name] = nodes[name] ? addNode(nodes[name], n) : { ...n, ...(n.step ? { step: { ...n.step } } : {}) };
+    }
     if (s.checkpoint) checkpoint = checkpoint ? addCheckpoint(checkpoint, s.checkpoint) : { ...s.checkpoint };
   }
   return { state: 'running', elapsedMs: 0, recordsIn, recordsOut, queuedBatches, nodes, ...(checkpoint ? { checkpoint } : {}) };

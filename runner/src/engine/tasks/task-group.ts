@@ -106,7 +106,7 @@ export class TaskGroup implements SourceOutput {
     try {
       await this.input.source.close();
     } catch (err) {
-      this.logger.warn({ stage: this.stage, error: errorMessage(err) }, 'stage input close failed');
+      this.logger.warn({ error: errorMessage(err) }, 'stage input close failed');
     }
     if (this.failure) throw this.failure;
   }
@@ -138,7 +138,7 @@ export class TaskGroup implements SourceOutput {
         (err: unknown) => this.taskFailed(entry, err),
       );
     }
-    this.logger.info({ stage: this.stage, tasks: [...this.entries.keys()].sort() }, 'tasks assigned');
+    this.logger.info({ tasks: [...this.entries.keys()].sort() }, 'tasks assigned');
   }
 
   revoke(partitions: string[]): void {
@@ -182,8 +182,8 @@ export class TaskGroup implements SourceOutput {
   private taskFailed(entry: Entry, err: unknown): void {
     if (entry.revoked || this.stopping) {
       // Its partition is another process's now: a fenced last checkpoint is the normal handover.
-      if (isFenced(err)) this.logger.info({ stage: this.stage, partition: entry.partition }, 'task handed over: its new owner fenced it');
-      else this.logger.warn({ stage: this.stage, partition: entry.partition, error: errorMessage(err) }, 'task failed while stopping');
+      if (isFenced(err)) this.logger.info({ partition: entry.partition }, 'task handed over: its new owner fenced it');
+      else this.logger.warn({ partition: entry.partition, error: errorMessage(err) }, 'task failed while stopping');
       return;
     }
     this.fail(isFenced(err) ? new TaskLostError(`${this.stage}:${entry.partition}`, err) : err instanceof Error ? err : new Error(String(err)));

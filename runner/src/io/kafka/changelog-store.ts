@@ -107,6 +107,27 @@ const STATE_TOPIC_CONFIGS = {
   'min.cleanable.dirty.ratio': '0.2',
 };
 
+/**
+ * Creates state topics that are missing: the checkpoint topic with one partition, changelogs with
+ * `partitions` (one per task of their stage). The tasks of a process call it once before any of
+ * them starts: concurrent creations of one topic race in the broker.
+ */
+export async function createStateTopics(admin: KafkaAdmin, applicationId: string, topics: readonly string[], partitions: number): Promise<void> {
+  // A topic deleted a moment ago (--reset-state) is refused until the broker has finished.
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const existing = new Set(await admin.listTopics());
+      const missing = topics.filter((t) => !existing.has(t));
+      if (missing.length === 0) return;
+      await admin.createTopics(missing.map((topic) => ({ topic, partitions: topic === checkpointTopic(applicationId) ? 1 : partitions, configs: STATE_TOPIC_CONFIGS })));
+      return;
+    } catch (err) {
+      if (attempt >= 40) throw err;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+}
+
 /** `<source>/<topic>/<partition>` (the Kafka source's partition id) and the position's next offset. */
 export function offsetsFromPositions(positions: Record<string, string>, groups: ReadonlyMap<string, string>): GroupOffsets[] {
   const byGroup = new Map<string, GroupOffsets>();
@@ -182,19 +203,7 @@ export class ChangelogStateStore implements StateStore, CheckpointTransaction {
   }
 
   private async createTopics(topics: string[]): Promise<void> {
-    const app = this.options.applicationId;
-    // A topic deleted a moment ago (--reset-state) is refused until the broker has finished.
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await this.admin.createTopics(
-          topics.map((topic) => ({ topic, partitions: topic === checkpointTopic(app) ? 1 : (this.options.task?.partitions ?? 1), configs: STATE_TOPIC_CONFIGS })),
-        );
-        return;
-      } catch (err) {
-        if (attempt >= 40) throw err;
-        await new Promise((r) => setTimeout(r, 250));
-      }
-    }
+    await createStateTopics(this.admin, this.options.applicationId, topics, this.options.task?.partitions ?? 1);
   }
 
   async load(): Promise<Checkpoint | undefined> {
