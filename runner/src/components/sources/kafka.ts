@@ -29,6 +29,7 @@ import {
   type ConnectionConfig,
   type KafkaConnection,
 } from '../../io/kafka/connection.ts';
+import { PLAIN_PATH_PATTERN } from '../steps/window.ts';
 
 export interface KafkaSourceConfig extends ConnectionConfig {
   topic?: string;
@@ -41,6 +42,8 @@ export interface KafkaSourceConfig extends ConnectionConfig {
   max_message_bytes?: number;
   session_timeout?: string;
   isolation?: 'read_committed' | 'read_uncommitted';
+  /** Field paths of the decoded value the topic is partitioned by; read only by the stage split (plan/stages.ts). */
+  partitioned_by?: string[];
 }
 
 const DEFAULT_MAX_MESSAGE_BYTES = 1_048_576;
@@ -111,6 +114,19 @@ const schema = object(
       description:
         '`read_committed`: messages of open or aborted transactions are never read (what an exactly-once producer upstream, sluice included, needs). `read_uncommitted`: everything, as soon as it is written.',
       examples: ['read_committed'],
+    },
+    partitioned_by: {
+      type: 'array',
+      minItems: 1,
+      description:
+        "Field paths of the decoded value that the topic is partitioned by: messages with equal values of these fields are in the same partition (a producer that keys its messages by `employee_id`: `[employee_id]`). Only matters when the pipeline runs as tasks, one per partition (this is its only source and its state is kept in Kafka, the default for such a pipeline): a window whose plain `group_by` paths include all of these fields, with no `set` before it assigning one of them, then reads the topic directly instead of through a repartition topic. Default: unknown, so every grouped window repartitions. A Debezium topic is keyed by the row's primary key, which you may declare here (`[id]`). Declare only what the producer guarantees: a wrong declaration splits a group's records over tasks, and each task then emits its own partial result.",
+      examples: [['employee_id'], ['id']],
+      items: {
+        type: 'string',
+        pattern: PLAIN_PATH_PATTERN,
+        description: 'A plain field path of the decoded value, such as `employee_id` or `user.id`.',
+        examples: ['employee_id', 'user.id'],
+      },
     },
   },
   ['brokers', 'group'],

@@ -1,7 +1,8 @@
 /**
  * The `window` step: event-time window aggregation (tumbling, hopping, session), grouped by
- * `group_by`, computing `aggregate`. It owns three keys of its step entry: `window`, `group_by`
- * and `aggregate`. Late records go to the port `late`. The operator itself is engine/window.
+ * `group_by`, computing `aggregate`. It owns the keys `window`, `group_by` and `aggregate` of its
+ * step entry, and `partition_by` and `partitions`, which only the stage split (plan/stages.ts)
+ * reads. Late records go to the port `late`. The operator itself is engine/window.
  */
 import type { JsonSchema, StepDef } from '../../engine/component.ts';
 import { ConfigError } from '../../engine/errors.ts';
@@ -30,6 +31,10 @@ export interface WindowStepConfig {
   window: WindowSettings;
   group_by?: string[] | Record<string, string>;
   aggregate: Record<string, string>;
+  /** Running as tasks, when the window reads through a repartition topic: what keys it (default: the group keys). */
+  partition_by?: string[];
+  /** Running as tasks, when the window reads through a repartition topic: its partition count (default: the stage before's task count). */
+  partitions?: number;
 }
 
 /**
@@ -45,7 +50,7 @@ export const DEFAULT_IDLE = '1m';
 const RESERVED_FIELDS = ['window_start', 'window_end'];
 
 /** A plain JSONata field path: names (or `backticked names`) separated by dots. */
-const PLAIN_PATH_PATTERN = '^(?:[A-Za-z_][A-Za-z0-9_]*|`[^`]+`)(?:\\.(?:[A-Za-z_][A-Za-z0-9_]*|`[^`]+`))*$';
+export const PLAIN_PATH_PATTERN = '^(?:[A-Za-z_][A-Za-z0-9_]*|`[^`]+`)(?:\\.(?:[A-Za-z_][A-Za-z0-9_]*|`[^`]+`))*$';
 
 const windowSchema = object(
   'How records are cut into event-time windows. Exactly one of `tumbling`, `hopping` or `session`.',
@@ -152,6 +157,25 @@ const aggregateSchema: JsonSchema = {
   additionalProperties: expression('A JSONata aggregate over the group\'s records.', ['$count()', '$sum(duration_seconds)', '$max(ts)']),
 };
 
+/** When the keys below matter: only a pipeline that runs as tasks ever reads through a repartition topic. */
+const TASKS_ONLY =
+  'Only matters when the pipeline runs as tasks, one per input partition (it reads one `kafka` source and keeps its state in Kafka, `checkpoint.store: kafka`, the default for such a pipeline) and this window reads through a repartition topic `<application id>-<step>-repartition`, which it does unless its input is already partitioned by its group keys (see the kafka source\'s `partitioned_by`); `sluice graph` shows which windows do.';
+
+const partitionBySchema: JsonSchema = {
+  type: 'array',
+  minItems: 1,
+  description: `JSONata expressions whose values, together, key the repartition topic this window reads through: records with equal values go to the same partition, so to the same task. Default: the group keys. Every record of one group must give the same values, so use group keys or something computed from them only; fewer keys (\`[employee_id]\` for \`group_by: [employee_id, activity_type]\`) put all of an employee's groups in one task. Needs \`group_by\`. ${TASKS_ONLY}`,
+  examples: [['employee_id'], ['department', 'day']],
+  items: expression('A JSONata expression over the record value, such as a group key\'s field path.', ['employee_id', 'user.id', '$lowercase(country)']),
+};
+
+const partitionsSchema: JsonSchema = {
+  type: 'integer',
+  minimum: 1,
+  description: `How many partitions the repartition topic this window reads through has, and so how many tasks run this window and what follows it. Default: as many as the stage before it has tasks (for the first repartition, the source topic's partition count), set when the topic is created at start. Needs \`group_by\`: a window without one has a single group per window, which one partition holds. ${TASKS_ONLY}`,
+  examples: [6, 12],
+};
+
 /* ------------------------------------------------------------ parsing */
 
 function isRecord(v: unknown): v is Record<string, unknown> {
@@ -217,6 +241,27 @@ export function parseWindowStepConfig(config: unknown, where = 'window'): Window
       return e;
     });
   } else if (g !== undefined) parsed.group_by = stringMap(g, 'group_by', where);
+  const p = config.partition_by;
+  if (p !== undefined) {
+    if (!Array.isArray(p) || p.length === 0) throw new ConfigError('E_WINDOW_CONFIG', '`partition_by` must be a non-empty list of JSONata expressions', where);
+    parsed.partition_by = p.map((e, i) => {
+      if (typeof e !== 'string' || e.trim() === '') throw new ConfigError('E_WINDOW_CONFIG', `\`partition_by[${i}]\` must be a JSONata expression (a non-empty string)`, where);
+      return e;
+    });
+  }
+  const n = config.partitions;
+  if (n !== undefined) {
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < 1) throw new ConfigError('E_WINDOW_CONFIG', `\`partitions\` must be a whole number of at least 1, got \`${String(n)}\``, where);
+    parsed.partitions = n;
+  }
+  if (parsed.group_by === undefined) {
+    // One group per window: all its records must meet in one task, so its repartition has one partition, keyed by nothing.
+    for (const key of ['partition_by', 'partitions'] as const) {
+      if (parsed[key] !== undefined) {
+        throw new ConfigError('E_WINDOW_CONFIG', `\`${key}\` needs \`group_by\`: a window without one has a single group per window, which one partition of its repartition topic holds`, where);
+      }
+    }
+  }
   return parsed;
 }
 
@@ -326,7 +371,12 @@ export const windowStep: StepDef<WindowStepConfig> = {
     'A record whose every window has closed is late: counted in `sluice_records_late_total`',
     'and sent to the port `late` (read it as `<step>.late`). At the end of a bounded input every window flushes.',
   ].join(' '),
-  schema: object('A window aggregation step.', { window: windowSchema, group_by: groupBySchema, aggregate: aggregateSchema }, ['window', 'aggregate']),
+  schema: object(
+    'A window aggregation step.',
+    { window: windowSchema, group_by: groupBySchema, aggregate: aggregateSchema, partition_by: partitionBySchema, partitions: partitionsSchema },
+    ['window', 'aggregate'],
+    { dependentRequired: { partition_by: ['group_by'], partitions: ['group_by'] } },
+  ),
   ports: [LATE_PORT],
 
   describe(config) {
