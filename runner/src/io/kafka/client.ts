@@ -22,6 +22,8 @@
  * - Heartbeats are sent from the fetch loop, not a background thread: a batch handler that waits
  *   long (downstream backpressure) must call `heartbeat()`; the source does so on a timer.
  */
+// First: it replaces kafkajs's read_committed filter before kafkajs loads (see the file).
+import './read-committed.ts';
 import {
   CompressionTypes,
   Kafka,
