@@ -73,11 +73,16 @@ export function repartitionNodeName(step: string): string {
  * Whether the plan runs as tasks, one per partition of its input: it reads one source, a `kafka`
  * one, and keeps its state in Kafka (`checkpoint.store: kafka`, the default for such a pipeline).
  * Two sources have no partitioning in common to cut tasks by, so a pipeline with more than one
- * runs whole, as does one whose state settings are refused (the run reports why).
+ * runs whole, as does one reading `topics` or `topic_pattern`, one writing a `file` sink (every
+ * task would write the file), and one whose state settings are refused (the run reports why).
  */
 export function runsAsTasks(plan: Plan): boolean {
   const sources = plan.nodes.filter((n) => n.role === 'source');
   if (sources.length !== 1 || sources[0]!.kind !== 'kafka') return false;
+  // Tasks are the partitions of one topic; `topics` and `topic_pattern` read several, whose counts may differ.
+  if (typeof (sources[0]!.config as { topic?: unknown }).topic !== 'string') return false;
+  // Each task would open the same file and overwrite what the others wrote.
+  if (plan.nodes.some((n) => n.role === 'sink' && n.kind === 'file')) return false;
   try {
     return stateSettings(plan).store === 'kafka';
   } catch (err) {

@@ -86,6 +86,12 @@ describe('runsAsTasks', () => {
     const two = spec(base).replace('steps:', `  more: { kafka: { ${KAFKA}, topic: in2, group: g } }\nsteps:`).replace('from: events,', 'from: [events, more],');
     expect(runsAsTasks(planOf(two))).toBe(false);
   });
+
+  it('is false for a source of several topics and for a file sink, which every task would overwrite', () => {
+    const base = { steps: [HOURLY], sinks: [`out: { from: hourly, kafka: ${TO_KAFKA} }`] };
+    expect(runsAsTasks(planOf(spec(base).replace('topic: in,', 'topics: [in, in2],')))).toBe(false);
+    expect(runsAsTasks(planOf(spec({ ...base, sinks: [...base.sinks, 'f: { from: hourly, file: { path: out.jsonl } }'] })))).toBe(false);
+  });
 });
 
 describe('splitStages: the employee pipeline', () => {
