@@ -208,7 +208,8 @@ function createStore(plan: Plan, settings: StateSettings, steps: string[], optio
     },
     options.logger.child({ state: 'kafka' }),
   );
-  if (settings.delivery === 'exactly-once') shared.set(KAFKA_TRANSACTION, store);
+  // Tasks write their repartition topics through it under at-least-once too (see io/kafka/repartition.ts).
+  if (settings.delivery === 'exactly-once' || options.task) shared.set(KAFKA_TRANSACTION, store);
   return store;
 }
 

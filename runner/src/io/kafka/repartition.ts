@@ -310,10 +310,12 @@ export class RepartitionSink implements Sink {
     }
     this.partitions = partitions;
     this.lastWriteAt = this.ctx.clock.now();
-    if (this.ctx.checkpoints?.delivery === 'exactly-once') {
-      // Written into the checkpoint's transaction: data and markers become visible together with the
-      // state and the consumed offsets that cover them.
-      const tx = this.ctx.checkpoints.shared.get(KAFKA_TRANSACTION);
+    // Written into the checkpoint's transaction whenever there is one (tasks always have one, under
+    // at-least-once too): data and markers become visible together with the offsets that cover
+    // them, so a restarted upstream never writes a record into the topic twice. A duplicate here
+    // would not be a duplicate output but a wrong count, since the window behind sums it again.
+    const tx = this.ctx.checkpoints?.shared.get(KAFKA_TRANSACTION);
+    if (tx || this.ctx.checkpoints?.delivery === 'exactly-once') {
       if (!tx) throw new ConfigError('E_DELIVERY', 'delivery: exactly-once, but no Kafka checkpoint transaction is set up (checkpoint.store must be kafka)', this.where);
       if (tx.brokers.join(',') !== this.connection.brokers.join(',')) {
         throw new ConfigError(
