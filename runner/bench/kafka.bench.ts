@@ -20,10 +20,26 @@
  *   npm run bench:kafka
  *   BENCH_EVENTS=200000 BENCH_RATE=5000 BENCH_LATENCY_SECONDS=20 npm run bench:kafka
  *   BENCH_DELIVERY=exactly-once npm run bench:kafka     # one mode only
+ *
+ * Scale-out (`--processes 1,2`): instead of the in-process runs above, `sluice run` of the same
+ * spec (exactly-once as it declares, or BENCH_DELIVERY) started N times in one consumer group, for
+ * each N given. The backlog (6 partitions, keyed by row id) is produced once and drained once per
+ * N, each in a group of its own. Drain = from the first task assigned (the processes' own log
+ * time, so start-up is left out and reported apart) until the source group's committed offsets
+ * reach the end of every input partition: under exactly-once they commit in the same transaction
+ * as the enriched records, so that is when everything is visible downstream; the time until every
+ * closed hour's summary is visible (read_committed) is reported too. Latency as above, with N
+ * processes sharing the tasks. Also reported: CPU seconds used per process and by the broker, and
+ * how busy the machine's cores were, which is what limits the figures on a small machine.
+ *
+ *   npm run bench:kafka -- --processes 1,2
+ *   BENCH_EVENTS=200000 BENCH_LATENCY_SECONDS=20 npm run bench:kafka -- --processes 1,2,3
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { dirname, resolve } from 'node:path';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism, homedir, loadavg, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { systemClock } from '../src/engine/clock.ts';
 import { createLogger } from '../src/engine/logger.ts';
@@ -37,6 +53,8 @@ import { loadPipeline } from '../src/plan/load-pipeline.ts';
 import { prepareState } from '../src/plan/state.ts';
 import type { SetOverride } from '../src/spec/load.ts';
 import { DebeziumEventStream } from '../test/integration/debezium-events.ts';
+import { closedHours, produceBacklog, startSluice, type SluiceProcess } from '../test/integration/employee-outputs.ts';
+import { exitWithin, jsonLogLines } from '../test/integration/sluice-process.ts';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const SPEC = resolve(repo, 'pipelines/employee-activity.yaml');
@@ -193,6 +211,54 @@ async function deleteStateTopics(admin: KafkaAdmin, applicationId: string): Prom
   await admin.deleteTopics(ours);
 }
 
+/**
+ * Produces RATE events/s for LATENCY_SECONDS into `input`, each with its produce time in a header;
+ * event times start now, so the pipeline sees a live stream, not a backlog.
+ */
+async function produceSteadily(conn: { brokers: string[]; clientId: string }, input: string): Promise<{ inserts: number; offered: number }> {
+  const producer = createProducer(conn, { chunkSize: 2_000 }, logger);
+  await producer.connect();
+  const stream = new DebeziumEventStream(input, 2, Date.now());
+  const tickMs = 100;
+  const perTick = Math.max(1, Math.round((RATE * tickMs) / 1000));
+  const ticks = Math.round((LATENCY_SECONDS * 1000) / tickMs);
+  let inserts = 0;
+  const t0 = performance.now();
+  for (let i = 0; i < ticks; i++) {
+    const batch = stream.take(perTick);
+    inserts += batch.insertIds.length;
+    const at = String(Date.now());
+    for (const m of batch.messages) m.headers = { [PRODUCED_AT]: at };
+    await producer.send(batch.messages);
+    // Keep the schedule: sleep to the next tick boundary (no catch-up bursts beyond one tick).
+    const next = t0 + (i + 1) * tickMs;
+    const sleep = next - performance.now();
+    if (sleep > 0) await wait(sleep);
+  }
+  const offered = (ticks * perTick) / ((performance.now() - t0) / 1000);
+  await producer.close();
+  return { inserts, offered };
+}
+
+/** A read_committed reader of `topic` collecting produce -> visible latencies from the PRODUCED_AT header. */
+async function latencyReader(conn: { brokers: string[]; clientId: string }, groupId: string, topic: string): Promise<{ samples: number[]; reader: ReturnType<typeof createGroupConsumer> }> {
+  const samples: number[] = [];
+  const reader = createGroupConsumer(conn, { groupId, topics: [topic], fromBeginning: true, concurrency: 1, maxWaitMs: 50 }, logger);
+  await reader.start({
+    onBatch: async (b) => {
+      const now = Date.now();
+      for (const m of b.messages) {
+        const at = Number(m.headers[PRODUCED_AT]);
+        if (Number.isFinite(at)) samples.push(now - at);
+      }
+    },
+    onRebalancing: () => {},
+    onAssignment: () => {},
+    onCrash: () => {},
+  });
+  return { samples, reader };
+}
+
 async function latency(brokers: string, admin: KafkaAdmin, run: string, delivery: Delivery): Promise<void> {
   const topics = topicsFor(`${run}-l`);
   await createTopics(admin, topics);
@@ -216,28 +282,7 @@ async function latency(brokers: string, admin: KafkaAdmin, run: string, delivery
   // Let the pipeline and the reader join their groups before the clock starts.
   await wait(3_000);
 
-  const producer = createProducer(conn, { chunkSize: 2_000 }, logger);
-  await producer.connect();
-  // Event times start now, so the pipeline sees a live stream, not a backlog.
-  const stream = new DebeziumEventStream(topics.input, 2, Date.now());
-  const tickMs = 100;
-  const perTick = Math.max(1, Math.round((RATE * tickMs) / 1000));
-  const ticks = Math.round((LATENCY_SECONDS * 1000) / tickMs);
-  let inserts = 0;
-  const t0 = performance.now();
-  for (let i = 0; i < ticks; i++) {
-    const batch = stream.take(perTick);
-    inserts += batch.insertIds.length;
-    const at = String(Date.now());
-    for (const m of batch.messages) m.headers = { [PRODUCED_AT]: at };
-    await producer.send(batch.messages);
-    // Keep the schedule: sleep to the next tick boundary (no catch-up bursts beyond one tick).
-    const next = t0 + (i + 1) * tickMs;
-    const sleep = next - performance.now();
-    if (sleep > 0) await wait(sleep);
-  }
-  const offered = (ticks * perTick) / ((performance.now() - t0) / 1000);
-  await producer.close();
+  const { inserts, offered } = await produceSteadily(conn, topics.input);
   await until('the reader to see every processed message', () => samples.length >= inserts, 120_000);
   await runtime.stop();
   await done;
@@ -251,11 +296,285 @@ async function latency(brokers: string, admin: KafkaAdmin, run: string, delivery
   await deleteStateTopics(admin, `bench-${run}-l`);
 }
 
+/* ------------------------------------------------------------------ --processes: N `sluice run` processes in one group */
+
+/** `--processes 1,2` or `--processes=1,2`: the process counts to run, or undefined for the in-process bench. */
+function processCounts(argv: readonly string[]): number[] | undefined {
+  const i = argv.findIndex((a) => a === '--processes' || a.startsWith('--processes='));
+  if (i < 0) return undefined;
+  const text = argv[i]!.includes('=') ? argv[i]!.slice(argv[i]!.indexOf('=') + 1) : argv[i + 1];
+  const counts = (text ?? '').split(',').map((n) => Number(n.trim()));
+  if (counts.length === 0 || counts.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`--processes takes process counts such as 1,2 (got ${text ?? 'nothing'})`);
+  return counts;
+}
+
+/** CPU time (user + system) of a process so far, in seconds; undefined once it is gone. */
+function cpuSecondsOf(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // utime and stime are fields 14 and 15 of the line (11 and 12 after the command); clock ticks, 100 a second on Linux.
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The machine's CPU time so far (busy and total, in clock ticks, all cores). */
+function machineTicks(): { busy: number; total: number } | undefined {
+  try {
+    const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+    const idle = (cpu[3] ?? 0) + (cpu[4] ?? 0);
+    const total = cpu.slice(0, 8).reduce((a, b) => a + b, 0);
+    return { busy: total - idle, total };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The pid of the broker scripts/kafka.sh runs, when it is that one. */
+function brokerPid(): number | undefined {
+  const file = join(process.env.SLUICE_CACHE ?? join(homedir(), '.cache/sluice'), 'kafka-3.9.1/run/kafka.pid');
+  if (!existsSync(file)) return undefined;
+  const pid = Number(readFileSync(file, 'utf8').trim());
+  return Number.isInteger(pid) && pid > 0 && cpuSecondsOf(pid) !== undefined ? pid : undefined;
+}
+
+/** What a stretch of time cost in CPU: the sluice processes, the broker, and the whole machine. */
+class CpuMeter {
+  private readonly procs: (number | undefined)[];
+  private readonly broker: number | undefined;
+  private readonly machine: { busy: number; total: number } | undefined;
+  private readonly brokerPid = brokerPid();
+  private readonly startedAt = performance.now();
+  constructor(private readonly pids: readonly (number | undefined)[]) {
+    this.procs = pids.map(cpuSecondsOf);
+    this.broker = cpuSecondsOf(this.brokerPid);
+    this.machine = machineTicks();
+  }
+
+  text(): string {
+    const seconds = (performance.now() - this.startedAt) / 1000;
+    const used = this.pids.map((pid, i) => {
+      const a = this.procs[i];
+      const b = cpuSecondsOf(pid);
+      return a !== undefined && b !== undefined ? b - a : undefined;
+    });
+    const brokerEnd = cpuSecondsOf(this.brokerPid);
+    const machineEnd = machineTicks();
+    const parts = [`CPU over ${seconds.toFixed(1)} s: sluice ${used.map((u) => (u === undefined ? '?' : `${u.toFixed(1)} s`)).join(' + ')}`];
+    if (this.broker !== undefined && brokerEnd !== undefined) parts.push(`broker ${(brokerEnd - this.broker).toFixed(1)} s`);
+    if (this.machine && machineEnd) {
+      const busy = (machineEnd.busy - this.machine.busy) / Math.max(1, machineEnd.total - this.machine.total);
+      parts.push(`machine ${Math.round(busy * 100)}% busy (all cores)`);
+    }
+    parts.push(`load ${loadavg()[0]!.toFixed(2)}`);
+    return parts.join(', ');
+  }
+}
+
+/** A process's latest `tasks assigned` list per stage. */
+function currentTasks(run: SluiceProcess): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const l of jsonLogLines(run.stderr())) if (l.msg === 'tasks assigned') out.set(String(l.stage), Array.isArray(l.tasks) ? l.tasks.map(String) : []);
+  return out;
+}
+
+/** When the first of the processes was given a task of stage 0 (its log's time, epoch ms). */
+function firstAssignedAt(runs: readonly SluiceProcess[]): number | undefined {
+  let first: number | undefined;
+  for (const r of runs) {
+    const line = jsonLogLines(r.stderr()).find((l) => l.msg === 'tasks assigned' && String(l.stage) === '0' && Array.isArray(l.tasks) && l.tasks.length > 0);
+    if (line && typeof line.time === 'number') first = Math.min(first ?? Number.POSITIVE_INFINITY, line.time);
+  }
+  return first;
+}
+
+/** Whether every process holds tasks of `stage` and together they hold its `tasks`, once each (or, with more processes than tasks, all are held). */
+function shared(runs: readonly SluiceProcess[], stage: string, tasks: number): boolean {
+  const lists = runs.map((r) => currentTasks(r).get(stage) ?? []);
+  const all = lists.flat();
+  const everyoneHas = runs.length > tasks || lists.every((l) => l.length > 0);
+  return everyoneHas && all.length === tasks && new Set(all).size === tasks;
+}
+
+async function stopProcesses(runs: readonly SluiceProcess[]): Promise<Record<string, number>[]> {
+  for (const r of runs) if (r.child.exitCode === null) process.kill(-r.child.pid!, 'SIGINT');
+  const out: Record<string, number>[] = [];
+  for (const [i, r] of runs.entries()) {
+    const { code, signal } = await exitWithin(r, 60_000, `sluice process ${i + 1}`);
+    if (code !== 0) say(`WARNING: sluice process ${i + 1} exited with ${code ?? signal}; its log ends:\n${r.stderr().slice(-2000)}`);
+    const summary = jsonLogLines(r.stderr()).reverse().find((l) => l.msg === 'pipeline stopped cleanly');
+    out.push((summary?.recordsOut as Record<string, number> | undefined) ?? {});
+  }
+  return out;
+}
+
+async function createProcessTopics(admin: KafkaAdmin, group: string): Promise<{ processed: string; summaries: string; late: string; dead: string }> {
+  const topics = { processed: `${group}-processed`, summaries: `${group}-summaries`, late: `${group}-late`, dead: `${group}-dead-letters` };
+  await admin.createTopics(Object.values(topics).map((topic) => ({ topic, partitions: 1, configs: { 'retention.ms': '-1' } })));
+  return topics;
+}
+
+async function deleteProcessTopics(admin: KafkaAdmin, group: string, more: string[] = []): Promise<void> {
+  const ours = (await admin.listTopics()).filter((t) => t.startsWith(`${group}-`));
+  await admin.deleteTopics([...ours, ...more]);
+}
+
+async function drainWithProcesses(brokers: string, admin: KafkaAdmin, spec: string, dir: string, input: string, expected: { events: number; inserts: number; closedHours: number }, run: string, n: number): Promise<{ eventsPerSecond: number }> {
+  const group = `bench-${run}-p${n}`;
+  const topics = await createProcessTopics(admin, group);
+  const conn = { brokers: parseBrokers(brokers), clientId: 'sluice-bench-processes' };
+  // Summaries, read_committed: when every closed hour is visible. (The enriched records are not
+  // read here: their commit is the source offsets' commit, and reading a million would cost CPU.)
+  const summaryKeys = new Set<string>();
+  const reader = createGroupConsumer(conn, { groupId: `${group}-reader`, topics: [topics.summaries], fromBeginning: true, concurrency: 1 }, logger);
+  let summariesAt: number | undefined;
+  await reader.start({
+    onBatch: async (b) => {
+      for (const m of b.messages) {
+        const v = JSON.parse(m.value!.toString('utf8')) as Record<string, unknown>;
+        summaryKeys.add(`${v.employee_id}/${v.activity_type}/${v.window_start}`);
+      }
+      if (summariesAt === undefined && summaryKeys.size >= expected.closedHours) summariesAt = Date.now();
+    },
+    onRebalancing: () => {},
+    onAssignment: () => {},
+    onCrash: () => {},
+  });
+  const ends = await admin.endOffsets(input);
+  const spawnedAt = Date.now();
+  const runs = Array.from({ length: n }, () => startSluice(spec, { input, group, topics, brokers, cwd: dir }));
+  const cpu = new CpuMeter(runs.map((r) => r.child.pid));
+  try {
+    let committedAt: number | undefined;
+    let lastReport = Date.now();
+    let balancedAt: number | undefined;
+    await untilAsync(
+      'the processes to drain the topic',
+      async () => {
+        for (const [i, r] of runs.entries()) if (r.child.exitCode !== null) throw new Error(`sluice process ${i + 1} exited (${r.child.exitCode}); its log ends:\n${r.stderr().slice(-3000)}`);
+        if (balancedAt === undefined && shared(runs, '0', PARTITIONS)) balancedAt = Date.now();
+        if (committedAt === undefined) {
+          const committed = await admin.committedOffsets(group, input);
+          let behind = 0;
+          for (const [p, end] of ends) behind += Math.max(0, Number(end) - Math.max(0, Number(committed.get(p) ?? -1)));
+          if (behind === 0) committedAt = Date.now();
+          if (Date.now() - lastReport > 5_000) {
+            lastReport = Date.now();
+            say(`  ... ${n} process(es): ${(expected.events - behind).toLocaleString('en')} of ${expected.events.toLocaleString('en')} events committed, ${summaryKeys.size} of ${expected.closedHours} closed-hour summaries; tasks per process (stage 0 / 1, as last logged) ${runs.map((r) => { const t = currentTasks(r); return `${t.get('0')?.length ?? 0}/${t.get('1')?.length ?? 0}`; }).join(', ')}`);
+          }
+        }
+        return committedAt !== undefined && summariesAt !== undefined;
+      },
+      30 * 60_000,
+    );
+    const usage = cpu.text();
+    const firstAt = firstAssignedAt(runs) ?? spawnedAt;
+    const seconds = (committedAt! - firstAt) / 1000;
+    const recordsOut = await stopProcesses(runs);
+    const share = recordsOut.map((r) => (r.processed ?? 0).toLocaleString('en')).join(' / ');
+    say(
+      `[processes ${n}] drained ${expected.events.toLocaleString('en')} events in ${seconds.toFixed(1)} s: ${Math.round(expected.events / seconds).toLocaleString('en')} events/s ` +
+        `(first task assigned ${((firstAt - spawnedAt) / 1000).toFixed(1)} s after spawning; ${balancedAt ? `tasks spread over all ${n} ${((balancedAt - firstAt) / 1000).toFixed(1)} s after that` : 'tasks never seen spread over all'}; ` +
+        `every closed hour's summary visible ${((summariesAt! - committedAt!) / 1000).toFixed(1)} s after the last offset commit); enriched written per process ${share}; ${usage}`,
+    );
+    return { eventsPerSecond: expected.events / seconds };
+  } finally {
+    for (const r of runs) if (r.child.exitCode === null) process.kill(-r.child.pid!, 'SIGKILL');
+    await reader.disconnect();
+    await deleteProcessTopics(admin, group);
+  }
+}
+
+async function latencyWithProcesses(brokers: string, admin: KafkaAdmin, spec: string, dir: string, run: string, n: number): Promise<{ p50: number; p99: number }> {
+  const group = `bench-${run}-p${n}-l`;
+  const topics = await createProcessTopics(admin, group);
+  const input = `${group}-activities`;
+  await admin.createTopics([{ topic: input, partitions: PARTITIONS, configs: { 'retention.ms': '-1' } }]);
+  const conn = { brokers: parseBrokers(brokers), clientId: 'sluice-bench-processes-latency' };
+  const runs = Array.from({ length: n }, () => startSluice(spec, { input, group, topics, brokers, cwd: dir }));
+  const { samples, reader } = await latencyReader(conn, `${group}-reader`, topics.processed);
+  try {
+    // The clock starts once the group has spread both stages' tasks over the N processes.
+    await until('the processes to share the tasks', () => shared(runs, '0', PARTITIONS) && shared(runs, '1', PARTITIONS), 120_000);
+    await wait(2_000);
+    const cpu = new CpuMeter(runs.map((r) => r.child.pid));
+    const { inserts, offered } = await produceSteadily(conn, input);
+    await until('the reader to see every processed message', () => samples.length >= inserts, 120_000);
+    const usage = cpu.text();
+    await stopProcesses(runs);
+    samples.sort((a, b) => a - b);
+    const p50 = percentile(samples, 50);
+    const p99 = percentile(samples, 99);
+    say(
+      `[processes ${n}] latency at a steady ${Math.round(offered).toLocaleString('en')} events/s for ${LATENCY_SECONDS} s (${samples.length.toLocaleString('en')} processed messages), produce -> processed topic (read_committed): ` +
+        `p50 ${p50} ms, p90 ${percentile(samples, 90)} ms, p99 ${p99} ms, max ${samples[samples.length - 1]} ms; ${usage}`,
+    );
+    return { p50, p99 };
+  } finally {
+    for (const r of runs) if (r.child.exitCode === null) process.kill(-r.child.pid!, 'SIGKILL');
+    await reader.disconnect();
+    await deleteProcessTopics(admin, group);
+  }
+}
+
+async function untilAsync(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await wait(250);
+  }
+}
+
+async function scaleOut(broker: { brokers: string }, admin: KafkaAdmin, run: string, counts: readonly number[]): Promise<void> {
+  // The test helpers below (the backlog producer) read the broker address from the environment.
+  process.env.KAFKA_BROKERS = broker.brokers;
+  const delivery = (process.env.BENCH_DELIVERY as Delivery | undefined) ?? 'exactly-once';
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-bench-processes-'));
+  const spec = join(dir, 'employee-activity.yaml');
+  writeFileSync(spec, readFileSync(SPEC, 'utf8').replace(/^delivery: .*$/m, `delivery: ${delivery}`));
+  say(`scale-out: ${counts.join(', ')} \`sluice run\` process(es) of pipelines/employee-activity.yaml (${delivery}) in one group; ${PARTITIONS} input partitions; ${availableParallelism()} CPU core(s) shared with the broker; logs in ${dir}`);
+
+  const input = `bench-${run}-p-activities`;
+  await admin.createTopics([{ topic: input, partitions: PARTITIONS, configs: { 'retention.ms': '-1' } }]);
+  try {
+    const producer = createProducer({ brokers: parseBrokers(broker.brokers), clientId: 'sluice-bench' }, { chunkSize: 2_000 }, logger);
+    await producer.connect();
+    const produceStart = performance.now();
+    const backlog = await produceBacklog(producer, input, { events: EVENTS, partitions: PARTITIONS, seed: 1, startMs: Date.parse('2025-01-06T08:00:00Z') });
+    await producer.close();
+    const expected = { events: EVENTS, inserts: backlog.inserts.size, closedHours: closedHours(backlog).length };
+    say(`produced ${EVENTS.toLocaleString('en')} Debezium events (${expected.inserts.toLocaleString('en')} inserts, ${expected.closedHours.toLocaleString('en')} closed-hour summaries expected) keyed by row id into ${PARTITIONS} partitions in ${((performance.now() - produceStart) / 1000).toFixed(1)} s`);
+    const results: { n: number; rate: number; p50: number; p99: number }[] = [];
+    for (const n of counts) {
+      const { eventsPerSecond } = await drainWithProcesses(broker.brokers, admin, spec, dir, input, expected, run, n);
+      const { p50, p99 } = await latencyWithProcesses(broker.brokers, admin, spec, dir, run, n);
+      results.push({ n, rate: eventsPerSecond, p50, p99 });
+    }
+    say('scale-out summary (processes: drain events/s, latency p50 / p99):');
+    for (const r of results) say(`  ${r.n}: ${Math.round(r.rate).toLocaleString('en')} events/s, p50 ${r.p50} ms / p99 ${r.p99} ms${r.n === results[0]!.n ? '' : ` (drain x${(r.rate / results[0]!.rate).toFixed(2)} of ${results[0]!.n})`}`);
+  } finally {
+    await admin.deleteTopics([input]);
+  }
+}
+
 async function main(): Promise<void> {
+  const counts = processCounts(process.argv.slice(2));
   const broker = ensureBroker();
   const admin = createAdmin({ brokers: parseBrokers(broker.brokers), clientId: 'sluice-bench-admin' }, logger);
   await admin.connect();
   const run = randomBytes(3).toString('hex');
+  if (counts) {
+    try {
+      await scaleOut(broker, admin, run, counts);
+    } finally {
+      await admin.close();
+      broker.stop();
+    }
+    return;
+  }
   say(`sluice kafka bench: broker ${broker.brokers}, node ${process.version}, ${EVENTS.toLocaleString('en')} events, then ${RATE}/s for ${LATENCY_SECONDS} s`);
   try {
     const rates = new Map<Delivery, number>();

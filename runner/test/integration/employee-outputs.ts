@@ -75,13 +75,19 @@ export class OutputReader {
   readonly processed: number[] = [];
   readonly processedIds = new Set<number>();
   readonly summaries: { key: string; figures: [number, number | null, number | null] }[] = [];
+  /** Records of the `late` topic, when the reader was given one (`options.late`): what went to the window's late port. */
+  readonly late: Record<string, unknown>[] = [];
   private consumer: GroupConsumer | undefined;
-  constructor(private readonly topics: Pick<EmployeeTopics, 'processed' | 'summaries'>) {}
+  constructor(
+    private readonly topics: Pick<EmployeeTopics, 'processed' | 'summaries'>,
+    private readonly options: { late?: string } = {},
+  ) {}
 
   async start(): Promise<void> {
+    const topics = [this.topics.processed, this.topics.summaries, ...(this.options.late !== undefined ? [this.options.late] : [])];
     this.consumer = createGroupConsumer(
       testConnection('restart-matrix-reader'),
-      { groupId: uniqueName('matrix-reader'), topics: [this.topics.processed, this.topics.summaries], fromBeginning: true, concurrency: 4 },
+      { groupId: uniqueName('matrix-reader'), topics, fromBeginning: true, concurrency: 4 },
       silentLogger,
     );
     await this.consumer.start({
@@ -101,7 +107,8 @@ export class OutputReader {
       if (this.seen.has(at)) continue;
       this.seen.add(at);
       const v = JSON.parse(m.value!.toString('utf8')) as Record<string, unknown>;
-      if (topic === this.topics.processed) {
+      if (topic === this.options.late) this.late.push(v);
+      else if (topic === this.topics.processed) {
         this.processed.push(Number(v.id));
         this.processedIds.add(Number(v.id));
       }
@@ -200,4 +207,47 @@ export async function produceBacklog(producer: KafkaProducer, input: string, opt
     outputs.add(batch);
   }
   return outputs.result();
+}
+
+/**
+ * Produces a backlog whose partitions hold very different event-time ranges, all of it before any
+ * reader starts: the backlog Kafka Streams gets wrong when it drains it through a repartition
+ * (its stream time runs ahead with the partitions of later events, and the earlier events of the
+ * others arrive after their windows closed). Events are the simulator's, in time order; the i-th
+ * of `events` goes to `partitionOf(i / events, rowId)` (a fraction of the way through the
+ * stream, so through its event time), and a tombstone follows its delete. Returns what the
+ * pipeline must write and, per partition, the event-time range it holds.
+ */
+export async function produceSkewedBacklog(
+  producer: KafkaProducer,
+  input: string,
+  options: { events: number; partitions: number; seed: number; startMs: number; partitionOf: (fraction: number, rowId: number) => number },
+): Promise<Expected & { ranges: { partition: number; events: number; from: string; to: string }[] }> {
+  const stream = new DebeziumEventStream(input, options.seed, options.startMs);
+  const outputs = new ExpectedOutputs(options.partitions);
+  const ranges = Array.from({ length: options.partitions }, (_, partition) => ({ partition, events: 0, min: Number.POSITIVE_INFINITY, max: Number.NEGATIVE_INFINITY }));
+  let index = 0;
+  let lastPartition = 0;
+  for (let done = 0; done < options.events; done += 5_000) {
+    const batch = stream.take(Math.min(5_000, options.events - done)).messages.map((m) => {
+      // A tombstone (no value) right after its delete: to the delete's partition.
+      const partition = m.value === null ? lastPartition : options.partitionOf(index / options.events, rowId(m));
+      index++;
+      lastPartition = partition;
+      if (partition < 0 || partition >= options.partitions || !Number.isInteger(partition)) throw new Error(`partitionOf gave ${partition}`);
+      const r = ranges[partition]!;
+      r.events++;
+      const after = m.value === null ? null : (JSON.parse(String(m.value)) as { payload: { after: { activity_timestamp?: number } | null } }).payload.after;
+      if (after && typeof after.activity_timestamp === 'number') {
+        const at = Math.floor(after.activity_timestamp / 1000);
+        r.min = Math.min(r.min, at);
+        r.max = Math.max(r.max, at);
+      }
+      return { ...m, partition };
+    });
+    await producer.send(batch);
+    outputs.add(batch);
+  }
+  const iso = (ms: number) => (Number.isFinite(ms) ? new Date(ms).toISOString() : '-');
+  return { ...outputs.result(), ranges: ranges.map((r) => ({ partition: r.partition, events: r.events, from: iso(r.min), to: iso(r.max) })) };
 }

@@ -39,3 +39,37 @@ export async function poll<T>(what: string, probe: () => Promise<T | undefined>,
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+/** The JSON log lines of a `sluice run`'s stderr (it logs JSON lines when stderr is not a terminal); other lines are skipped. */
+export function jsonLogLines(stderr: string): Record<string, unknown>[] {
+  const out: Record<string, unknown>[] = [];
+  for (const line of stderr.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    try {
+      out.push(JSON.parse(line) as Record<string, unknown>);
+    } catch {
+      // A line cut short (the process was killed while writing it).
+    }
+  }
+  return out;
+}
+
+/** Waits for a process to exit; after `timeoutMs` kills its process group and throws, naming `what`. */
+export async function exitWithin(run: SluiceProcess, timeoutMs: number, what: string): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      try {
+        process.kill(-run.child.pid!, 'SIGKILL');
+      } catch {
+        // Gone meanwhile.
+      }
+      reject(new Error(`${what} did not exit within ${timeoutMs} ms; its log ends:\n${run.stderr().slice(-3000)}`));
+    }, timeoutMs);
+  });
+  try {
+    return await Promise.race([run.exit, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
