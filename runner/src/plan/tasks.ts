@@ -8,7 +8,7 @@
  */
 import type { Clock } from '../engine/clock.ts';
 import type { TaskIdentity } from '../engine/component.ts';
-import { ConfigError } from '../engine/errors.ts';
+import { ConfigError, SluiceError, errorMessage } from '../engine/errors.ts';
 import type { GraphNode } from '../engine/graph.ts';
 import type { Logger } from '../engine/logger.ts';
 import type { Metrics } from '../engine/metrics.ts';
@@ -120,7 +120,7 @@ export async function prepareScaledRun(plan: Plan, options: ScaledRunOptions): P
   const first = stageInput(split.stages[0]!);
   const connection = connectionFromConfig(first.connection, `sluice-${settings.applicationId}-admin`, `sources.${first.node.name}`);
   const admin = createAdmin(connection, options.logger);
-  let resolved: { stages: StagePlan[]; tasks: Map<string, number> };
+  let resolved: { stages: StagePlan[]; tasks: Map<string, number> } | undefined;
   try {
     await admin.connect();
     if (options.resetState) {
@@ -129,10 +129,21 @@ export async function prepareScaledRun(plan: Plan, options: ScaledRunOptions): P
       await all.close();
       options.logger.warn({ application: settings.applicationId }, '--reset-state: stored state of every task dropped; windows start empty');
     }
-    resolved = await resolveCounts(split, admin);
-    for (const stage of resolved.stages) {
-      const steps = Object.keys(storedIdentities(stage.plan)).map((s) => changelogTopic(settings.applicationId, s));
-      await createStateTopics(admin, settings.applicationId, [checkpointTopic(settings.applicationId), ...steps], resolved.tasks.get(stage.id)!);
+    // Processes started together create the same topics at once: a topic made a moment ago by
+    // another may not have its leader yet. Such errors pass; a refusal (ConfigError) does not.
+    for (let attempt = 1; !resolved; attempt++) {
+      try {
+        const counted = await resolveCounts(split, admin);
+        for (const stage of counted.stages) {
+          const steps = Object.keys(storedIdentities(stage.plan)).map((s) => changelogTopic(settings.applicationId, s));
+          await createStateTopics(admin, settings.applicationId, [checkpointTopic(settings.applicationId), ...steps], counted.tasks.get(stage.id)!);
+        }
+        resolved = counted;
+      } catch (err) {
+        if (err instanceof SluiceError || attempt >= 20) throw err;
+        options.logger.debug({ attempt, error: errorMessage(err) }, 'preparing topics: retrying');
+        await new Promise((r) => setTimeout(r, 500));
+      }
     }
   } finally {
     await admin.close().catch(() => {});
