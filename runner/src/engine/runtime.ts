@@ -205,6 +205,9 @@ function counters(): Counters {
 
 const RESOLVED: Promise<void> = Promise.resolve();
 
+/** Longest the job loop runs before it lets timers and I/O run. */
+const YIELD_AFTER_MS = 20;
+
 class SourceNode {
   readonly counters = counters();
   /** Its metric labels, made once: the batch histogram is observed per batch. */
@@ -992,8 +995,16 @@ export class Runtime {
   /* ---------------------------------------------------------------- processing */
 
   private async processLoop(): Promise<void> {
+    let ranSince = performance.now();
     for (;;) {
       if (this.failure) return;
+      // A loop that always has work runs on microtasks, and timers wait for it: a Kafka consumer's
+      // heartbeats among them (several tasks' loops in one process starved them past the session
+      // timeout, and the group dropped the process). Let timers and I/O in every few ms.
+      if (performance.now() - ranSince > YIELD_AFTER_MS) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        ranSince = performance.now();
+      }
       const job = this.jobs.shift();
       if (!job) {
         await new Promise<void>((resolve) => (this.wakeLoop = resolve));
