@@ -332,7 +332,7 @@ export function splitStages(plan: Plan): StageSplit {
     const nodes: PlanNode[] = [];
     const cutIn = cuts.find((c) => c.id === id);
     const repartitionIn = repartitions.find((r) => r.to === id);
-    if (cutIn && repartitionIn) nodes.push(repartitionSource(cutIn, repartitionIn, connection));
+    if (cutIn && repartitionIn) nodes.push(repartitionSource(cutIn, repartitionIn, connection, (source.config as KafkaSourceConfig).session_timeout));
     else nodes.push(source);
     for (const step of steps) {
       if (stageOf.get(step.name) !== id) continue;
@@ -380,8 +380,16 @@ function repartitionSink(cut: Cut, r: Repartition, connection: ConnectionConfig)
   };
 }
 
-function repartitionSource(cut: Cut, r: Repartition, connection: ConnectionConfig): PlanSource {
-  const config: KafkaSourceConfig = { ...connection, topic: r.topic, group: r.group, start: 'earliest', isolation: 'read_committed' };
+function repartitionSource(cut: Cut, r: Repartition, connection: ConnectionConfig, sessionTimeout: string | undefined): PlanSource {
+  // The spec's session timeout too: a dead process's tasks move in every stage at the same pace.
+  const config: KafkaSourceConfig = {
+    ...connection,
+    topic: r.topic,
+    group: r.group,
+    start: 'earliest',
+    isolation: 'read_committed',
+    ...(sessionTimeout !== undefined ? { session_timeout: sessionTimeout } : {}),
+  };
   const format: RepartitionFormatConfig = { upstream: r.from };
   return {
     role: 'source',
