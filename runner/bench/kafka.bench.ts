@@ -308,6 +308,9 @@ function processCounts(argv: readonly string[]): number[] | undefined {
   return counts;
 }
 
+/** startSluice shortens the source's session timeout to 6 s for the kill tests; the bench runs the spec's (the kafka source's default, 30 s). */
+const SPEC_SESSION_TIMEOUT = ['--set', 'sources.activities.kafka.session_timeout=30s'];
+
 /** CPU time (user + system) of a process so far, in seconds; undefined once it is gone. */
 function cpuSecondsOf(pid: number | undefined): number | undefined {
   if (pid === undefined) return undefined;
@@ -399,6 +402,11 @@ function shared(runs: readonly SluiceProcess[], stage: string, tasks: number): b
   return everyoneHas && all.length === tasks && new Set(all).size === tasks;
 }
 
+/** Writes each process's log (stderr) to `<dir>/<name>-<n>.log`. */
+function keepLogs(dir: string, name: string, runs: readonly SluiceProcess[]): void {
+  for (const [i, r] of runs.entries()) writeFileSync(join(dir, `${name}-${i + 1}.log`), r.stderr());
+}
+
 async function stopProcesses(runs: readonly SluiceProcess[]): Promise<Record<string, number>[]> {
   for (const r of runs) if (r.child.exitCode === null) process.kill(-r.child.pid!, 'SIGINT');
   const out: Record<string, number>[] = [];
@@ -445,7 +453,7 @@ async function drainWithProcesses(brokers: string, admin: KafkaAdmin, spec: stri
   });
   const ends = await admin.endOffsets(input);
   const spawnedAt = Date.now();
-  const runs = Array.from({ length: n }, () => startSluice(spec, { input, group, topics, brokers, cwd: dir }));
+  const runs = Array.from({ length: n }, () => startSluice(spec, { input, group, topics, brokers, cwd: dir, args: SPEC_SESSION_TIMEOUT }));
   const cpu = new CpuMeter(runs.map((r) => r.child.pid));
   try {
     let committedAt: number | undefined;
@@ -483,6 +491,7 @@ async function drainWithProcesses(brokers: string, admin: KafkaAdmin, spec: stri
     return { eventsPerSecond: expected.events / seconds };
   } finally {
     for (const r of runs) if (r.child.exitCode === null) process.kill(-r.child.pid!, 'SIGKILL');
+    keepLogs(dir, `drain-${n}`, runs);
     await reader.disconnect();
     await deleteProcessTopics(admin, group);
   }
@@ -494,7 +503,7 @@ async function latencyWithProcesses(brokers: string, admin: KafkaAdmin, spec: st
   const input = `${group}-activities`;
   await admin.createTopics([{ topic: input, partitions: PARTITIONS, configs: { 'retention.ms': '-1' } }]);
   const conn = { brokers: parseBrokers(brokers), clientId: 'sluice-bench-processes-latency' };
-  const runs = Array.from({ length: n }, () => startSluice(spec, { input, group, topics, brokers, cwd: dir }));
+  const runs = Array.from({ length: n }, () => startSluice(spec, { input, group, topics, brokers, cwd: dir, args: SPEC_SESSION_TIMEOUT }));
   const { samples, reader } = await latencyReader(conn, `${group}-reader`, topics.processed);
   try {
     // The clock starts once the group has spread both stages' tasks over the N processes.
@@ -502,7 +511,9 @@ async function latencyWithProcesses(brokers: string, admin: KafkaAdmin, spec: st
     await wait(2_000);
     const cpu = new CpuMeter(runs.map((r) => r.child.pid));
     const { inserts, offered } = await produceSteadily(conn, input);
-    await until('the reader to see every processed message', () => samples.length >= inserts, 120_000);
+    await until('the reader to see every processed message', () => samples.length >= inserts, 120_000).catch((err: unknown) => {
+      throw new Error(`${(err as Error).message}: ${samples.length} of ${inserts} seen; the processes' logs are in ${dir}/latency-${n}-*.log`);
+    });
     const usage = cpu.text();
     await stopProcesses(runs);
     samples.sort((a, b) => a - b);
@@ -515,6 +526,7 @@ async function latencyWithProcesses(brokers: string, admin: KafkaAdmin, spec: st
     return { p50, p99 };
   } finally {
     for (const r of runs) if (r.child.exitCode === null) process.kill(-r.child.pid!, 'SIGKILL');
+    keepLogs(dir, `latency-${n}`, runs);
     await reader.disconnect();
     await deleteProcessTopics(admin, group);
   }
