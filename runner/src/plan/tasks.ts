@@ -16,7 +16,7 @@ import { Runtime } from '../engine/runtime.ts';
 import { ScaledRun } from '../engine/tasks/scaled-run.ts';
 import { TaskGroup, type Task } from '../engine/tasks/task-group.ts';
 import { TaskInput } from '../engine/tasks/task-input.ts';
-import { ChangelogStateStore, changelogTopic, checkpointTopic, createStateTopics } from '../io/kafka/changelog-store.ts';
+import { ChangelogStateStore, changelogTopic, createStateTopics, stageCheckpointTopic } from '../io/kafka/changelog-store.ts';
 import { createAdmin, type KafkaAdmin } from '../io/kafka/client.ts';
 import { connectionFromConfig, type ConnectionConfig } from '../io/kafka/connection.ts';
 import { ensureRepartitionTopic, repartitionFormat, repartitionSink } from '../io/kafka/repartition.ts';
@@ -136,7 +136,7 @@ export async function prepareScaledRun(plan: Plan, options: ScaledRunOptions): P
         const counted = await resolveCounts(split, admin);
         for (const stage of counted.stages) {
           const steps = Object.keys(storedIdentities(stage.plan)).map((s) => changelogTopic(settings.applicationId, s));
-          await createStateTopics(admin, settings.applicationId, [checkpointTopic(settings.applicationId), ...steps], counted.tasks.get(stage.id)!);
+          await createStateTopics(admin, settings.applicationId, [stageCheckpointTopic(settings.applicationId, stage.id), ...steps], counted.tasks.get(stage.id)!);
         }
         resolved = counted;
       } catch (err) {
@@ -171,7 +171,7 @@ function stageGroup(stage: StagePlan, partitions: number, options: ScaledRunOpti
       logger: taskLogger,
       clock: options.clock,
       ...(options.resetState ? { resetState: true } : {}),
-      task: { id: task.id, partition, partitions, group: input.group, topic: input.topic },
+      task: { id: task.id, stage: stage.id, partition, partitions, group: input.group, topic: input.topic },
     });
     const graph = instantiate(stage.plan, {
       mode: 'run',

@@ -73,6 +73,7 @@ export class ScaledRun implements PipelineRun {
   stats(): RuntimeStats {
     const live = this.groups.flatMap((g) => g.tasks().map((t) => t.runtime.stats()));
     // Tasks handed over keep counting in the totals; their windows and watermarks are another process's now.
+    // (So do their checkpoints: a run whose every task was taken over still made progress and restarts.)
     const ended = this.groups.flatMap((g) => g.endedRuntimes().map((r) => countersOnly(r.stats())));
     const merged = mergeStats([...live, ...ended]);
     merged.state = this.state;
@@ -139,8 +140,9 @@ function countersOnly(s: RuntimeStats): RuntimeStats {
     const { step: _step, ...rest } = n;
     nodes[name] = rest;
   }
-  const { checkpoint: _cp, ...restStats } = s;
-  return { ...restStats, nodes };
+  const { checkpoint, ...restStats } = s;
+  // Its checkpoints count (the run made progress, and a restart is worth it); its state is gone from here.
+  return { ...restStats, nodes, ...(checkpoint ? { checkpoint: { ...checkpoint, entries: 0, bytes: 0 } } : {}) };
 }
 
 const SUMMED = ['recordsIn', 'recordsOut', 'failed', 'discarded', 'dropped', 'nanos', 'queued', 'writing', 'batches', 'prepareNanos', 'writeNanos'] as const;

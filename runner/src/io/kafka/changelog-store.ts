@@ -63,6 +63,7 @@ export interface ChangelogStoreOptions {
 export interface ChangelogTask {
   /** `<stage>_<partition>`. */
   id: string;
+  stage: string;
   partition: number;
   /** Partitions of the stage's input, and so of its changelogs. */
   partitions: number;
@@ -80,6 +81,23 @@ export function changelogTopic(applicationId: string, step: string): string {
 
 export function checkpointTopic(applicationId: string): string {
   return `${applicationId}-checkpoint`;
+}
+
+/**
+ * The checkpoint topic of a task's stage, `<application id>-<stage>-checkpoint`, with a partition
+ * per task like the changelogs. Each task's records sit in its own partition, where no other
+ * transactional producer writes: a read_committed restore reads up to the end of what its fenced
+ * predecessor committed, never held short by another task's open transaction (in a shared
+ * partition such a transaction holds back the last stable offset, and a restore then read an older
+ * checkpoint than its changelog held).
+ */
+export function stageCheckpointTopic(applicationId: string, stage: string): string {
+  return `${applicationId}-${stage}-checkpoint`;
+}
+
+/** The topic a store keeps its checkpoint records in. */
+function checkpointTopicOf(applicationId: string, task: ChangelogTask | undefined): string {
+  return task ? stageCheckpointTopic(applicationId, task.stage) : checkpointTopic(applicationId);
 }
 
 /** The transactional id of a task: `<application id>-<stage>_<partition>`; a pipeline not run as tasks is task `0_0`. */
@@ -164,7 +182,7 @@ export class ChangelogStateStore implements StateStore, CheckpointTransaction {
   ) {
     const app = options.applicationId;
     this.brokers = options.connection.brokers;
-    this.description = `kafka ${describeConnection(options.connection)} topics ${[checkpointTopic(app), ...options.steps.map((s) => changelogTopic(app, s))].join(', ')}`;
+    this.description = `kafka ${describeConnection(options.connection)} topics ${[checkpointTopicOf(app, options.task), ...options.steps.map((s) => changelogTopic(app, s))].join(', ')}`;
     this.producer = createTransactionalProducer(
       options.connection,
       { transactionalId: transactionalIdOf(app, options.task?.id), transactionTimeoutMs: options.transactionTimeoutMs ?? 60_000 },
@@ -176,13 +194,15 @@ export class ChangelogStateStore implements StateStore, CheckpointTransaction {
   async open(): Promise<void> {
     await this.admin.connect();
     const app = this.options.applicationId;
-    const topics = [checkpointTopic(app), ...this.options.steps.map((s) => changelogTopic(app, s))];
+    const cpTopic = checkpointTopicOf(app, this.options.task);
+    const topics = [cpTopic, ...this.options.steps.map((s) => changelogTopic(app, s))];
     const existing = new Set(await this.admin.listTopics());
     const missing = topics.filter((t) => !existing.has(t));
     // A checkpoint exists but a changelog it needs is gone: refuse, never restore a silent empty state.
-    if (existing.has(checkpointTopic(app))) this.missingChangelogs = missing.filter((t) => t !== checkpointTopic(app));
+    if (existing.has(cpTopic)) this.missingChangelogs = missing.filter((t) => t !== cpTopic);
     if (missing.length > 0) await this.createTopics(missing);
-    await this.refuseOtherPartitionCounts(topics.filter((t) => t !== checkpointTopic(app)));
+    // A task's checkpoint topic is partitioned like its changelogs; the single-task one has one partition.
+    await this.refuseOtherPartitionCounts(this.options.task ? topics : topics.filter((t) => t !== cpTopic));
     // Fence first: an older instance's open transaction is aborted before anything is read.
     await this.producer.connect();
   }
@@ -208,7 +228,7 @@ export class ChangelogStateStore implements StateStore, CheckpointTransaction {
 
   async load(): Promise<Checkpoint | undefined> {
     const app = this.options.applicationId;
-    const where = checkpointTopic(app);
+    const where = checkpointTopicOf(app, this.options.task);
     const ownKey = checkpointKeyOf(this.options.task);
     let last: unknown;
     await readTopicsToEnd(
@@ -218,6 +238,7 @@ export class ChangelogStateStore implements StateStore, CheckpointTransaction {
         if (r.key?.toString() === ownKey) last = r.value === null ? undefined : parseJson(r.value.toString('utf8'), where);
       },
       this.logger,
+      this.options.task ? new Map([[where, this.options.task.partition]]) : undefined,
     );
     if (last === undefined) {
       await this.refuseIfOffsetsWithoutState();
@@ -276,8 +297,8 @@ export class ChangelogStateStore implements StateStore, CheckpointTransaction {
       if (committed !== undefined && BigInt(committed) >= 0n) {
         throw new StateError(
           'E_STATE_MISSING',
-          `consumer group \`${task.group}\` has a committed offset on ${task.topic} partition ${task.partition} but ${checkpointTopic(this.options.applicationId)} holds no checkpoint of task ${task.id}: the state was deleted, or this pipeline ran without state (or not as tasks) before. Resuming would start its windows empty in the middle of their input. Run once with --reset-state to accept that, or reset the group's offsets to replay from the start`,
-          checkpointTopic(this.options.applicationId),
+          `consumer group \`${task.group}\` has a committed offset on ${task.topic} partition ${task.partition} but ${checkpointTopicOf(this.options.applicationId, task)} holds no checkpoint of task ${task.id}: the state was deleted, or this pipeline ran without state (or not as tasks) before. Resuming would start its windows empty in the middle of their input. Run once with --reset-state to accept that, or reset the group's offsets to replay from the start`,
+          checkpointTopicOf(this.options.applicationId, task),
         );
       }
       return;
@@ -327,7 +348,7 @@ export class ChangelogStateStore implements StateStore, CheckpointTransaction {
       }
       records.push({ topic, key: HEADER_KEY, value: JSON.stringify({ epoch: checkpoint.epoch, header: state.header }), headers, partition });
     }
-    records.push({ topic: checkpointTopic(app), key: checkpointKeyOf(this.options.task), value: JSON.stringify(checkpointMetaToJson(checkpoint)), headers: epochHeader, partition: 0 });
+    records.push({ topic: checkpointTopicOf(app, this.options.task), key: checkpointKeyOf(this.options.task), value: JSON.stringify(checkpointMetaToJson(checkpoint)), headers: epochHeader, partition });
     try {
       await this.producer.send(records);
       await this.producer.commit(offsetsFromPositions(checkpoint.positions, this.options.groups));
@@ -354,7 +375,7 @@ export class ChangelogStateStore implements StateStore, CheckpointTransaction {
   async reset(): Promise<void> {
     await this.admin.connect();
     const app = this.options.applicationId;
-    const ours = (await this.admin.listTopics()).filter((t) => t === checkpointTopic(app) || (t.startsWith(`${app}-`) && t.endsWith('-changelog')));
+    const ours = (await this.admin.listTopics()).filter((t) => t === checkpointTopic(app) || (t.startsWith(`${app}-`) && (t.endsWith('-changelog') || t.endsWith('-checkpoint'))));
     await this.admin.deleteTopics(ours);
     this.stored.clear();
     this.bytes = 0;
