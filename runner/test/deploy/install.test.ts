@@ -117,7 +117,8 @@ describe('sluice installed from a packed tarball', () => {
     const broken = await exec(sluice, ['validate', 'broken.yaml'], project);
     expect(broken.code).toBe(2);
     expect(broken.stdout + broken.stderr).toContain('broken.yaml:11:25: error[E_DURATION]');
-  });
+    // Two starts of the installed CLI: on a loaded machine each takes seconds.
+  }, 30_000);
 
   it('runs it there, reading its input relative to the working directory', async () => {
     const out = await exec(sluice, ['run', 'clicks.yaml', '--log-level', 'warn'], project);
