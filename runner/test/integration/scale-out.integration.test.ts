@@ -24,10 +24,11 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { AssignerProtocol, Kafka, logLevel, type Admin } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/engine/logger.ts';
+// Before kafkajs: client.ts fixes kafkajs's read_committed filter, which the reader here relies on.
 import { createProducer, type KafkaAdmin } from '../../src/io/kafka/client.ts';
+import { AssignerProtocol, Kafka, logLevel, type Admin } from 'kafkajs';
 import { openAdmin, testBrokers, testConnection, uniqueName, waitFor } from '../io/kafka/test-broker.ts';
 import {
   allWritten,
