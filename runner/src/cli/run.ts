@@ -118,6 +118,9 @@ export const command: CliCommand = {
     let runtime: PipelineRun | undefined;
     let stopSignal: NodeJS.Signals | undefined;
     let signals = 0;
+    // Resolves on the first signal: a wait between restarts ends early.
+    let signalled!: () => void;
+    const signalReceived = new Promise<void>((resolve) => (signalled = resolve));
     const onSignal = (signal: NodeJS.Signals) => {
       signals++;
       if (signals > 1) {
@@ -126,6 +129,7 @@ export const command: CliCommand = {
       }
       logger.info({ signal }, 'stopping: draining in-flight records to the sinks (press again to exit at once)');
       stopSignal = signal;
+      signalled();
       if (runtime) void runtime.stop(signal);
     };
     process.on('SIGINT', onSignal);
@@ -156,9 +160,19 @@ export const command: CliCommand = {
           }
         } catch (err) {
           const where = err instanceof SluiceError && err.where ? ` (${err.where})` : '';
-          logger.error({ err }, `pipeline cannot start${where}: ${errorMessage(err)}`);
-          status.failed(err, false);
-          return EXIT_FAILED;
+          // A restart that cannot reach the brokers yet (a run as tasks asks them for its
+          // partitions first) waits and tries again, as a restart whose run fails at once would.
+          const retrying = failures > 0 && !stopSignal && isRestartable(err) && failures < MAX_RESTARTS;
+          if (retrying) logger.warn({ error: errorMessage(err) }, `pipeline cannot start again yet${where}: ${errorMessage(err)}`);
+          else logger.error({ err }, `pipeline cannot start${where}: ${errorMessage(err)}`);
+          status.failed(err, retrying);
+          if (!retrying) return EXIT_FAILED;
+          failures++;
+          const delay = restartDelayMs(failures);
+          logger.warn({ attempt: failures, of: MAX_RESTARTS, delay_ms: delay }, `restarting from the last checkpoint in ${delay / 1000}s`);
+          await sleepUnless(delay, signalReceived);
+          if (stopSignal) return EXIT_FAILED;
+          continue;
         }
         status.started(runtime);
         if (stopSignal) void runtime.stop(stopSignal);
@@ -171,12 +185,15 @@ export const command: CliCommand = {
         // A run that committed checkpoints made progress: its failure starts a new count.
         if (cp && cp.epoch > (cp.restored?.epoch ?? 0)) failures = 0;
         failures++;
-        const restarting = !stopSignal && cp !== undefined && isRestartable(result.error) && failures <= MAX_RESTARTS;
+        // Tasks always keep their state in Kafka, even when none started before the failure.
+        const durable = cp !== undefined || runsAsTasks(loaded.plan);
+        const restarting = !stopSignal && durable && isRestartable(result.error) && failures <= MAX_RESTARTS;
         status.failed(result.error, restarting);
         if (!restarting) return EXIT_FAILED;
         const delay = restartDelayMs(failures);
         logger.warn({ attempt: failures, of: MAX_RESTARTS, delay_ms: delay }, `restarting from the last checkpoint in ${delay / 1000}s`);
-        await new Promise((r) => setTimeout(r, delay));
+        // A signal meanwhile ends the wait and the process.
+        await sleepUnless(delay, signalReceived);
         if (stopSignal) return EXIT_FAILED;
       }
     } finally {
@@ -184,6 +201,9 @@ export const command: CliCommand = {
       process.off('SIGTERM', onSignal);
       await server?.close();
       await flushLogger(logger);
+      // After a signal the process ends even when a client given up on (tasks left waiting on
+      // brokers out of reach) still holds the event loop. Unref'd: it keeps nothing alive itself.
+      if (stopSignal) setTimeout(() => process.exit(), 2_000).unref();
     }
   },
 };
@@ -206,6 +226,13 @@ export function isRestartable(error: unknown): boolean {
     if (e instanceof ConnectionError) return true;
   }
   return false;
+}
+
+/** Waits `ms`, or less when `until` resolves first (a signal); leaves no timer behind. */
+async function sleepUnless(ms: number, until: Promise<void>): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([new Promise<void>((resolve) => (timer = setTimeout(resolve, ms))), until]);
+  clearTimeout(timer);
 }
 
 /** 1 s before the first restart, doubling to at most 30 s. */

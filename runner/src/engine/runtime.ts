@@ -483,6 +483,23 @@ export class Runtime {
     await this.settled;
   }
 
+  /**
+   * Ends the run as a failure would, without its last checkpoint: sources stop, sinks stop writing
+   * (what they still queue is abandoned), the Acks held for the next checkpoint are dropped, never
+   * released, and run() rejects with an E_ABORTED error. For a run whose last checkpoint is not
+   * worth waiting for: something else failed (the stage's input, another task) and the restart
+   * restores from the last committed checkpoint anyway. Resolves when the run has finished, which
+   * can still wait for a call in flight (a restore, a checkpoint commit, a write): bound it.
+   */
+  async abort(reason: string): Promise<void> {
+    // A run that already ended keeps its outcome.
+    if (this.state === 'done' || this.state === 'failed') return this.settled;
+    this.stopRequested = true;
+    this.stopReason ??= reason;
+    this.fail(new SluiceError('E_ABORTED', `run aborted: ${reason}`, `graph ${this.graph.name}`), 'aborted');
+    await this.settled;
+  }
+
   /** Queues a processing-time tick (steps' onTick with clock.now()); resolves once it was processed. */
   tick(): Promise<void> {
     if (!this.acceptingBatches) return RESOLVED;
@@ -638,8 +655,15 @@ export class Runtime {
   private async executeGraph(): Promise<RunOutcome> {
     // Inputs, then state, then sinks: a mistyped input path and stored state that cannot be used are
     // refused before any sink opens (a file sink truncates its file on open).
+    if (this.failure) throw this.failure;
     await this.checkSources();
     if (this.checkpoints) await this.restoreCheckpoint(this.checkpoints);
+    if (this.failure) {
+      // Aborted while restoring: no sink opens.
+      const store = this.checkpoints?.store;
+      if (store) await this.closeQuietly('state store', () => store.close());
+      throw this.failure;
+    }
     if (this.openSinks) {
       try {
         await this.openAllSinks();
@@ -649,7 +673,7 @@ export class Runtime {
         throw err;
       }
     }
-    this.state = this.stopRequested ? 'stopping' : 'running';
+    this.state = this.failure ? 'failed' : this.stopRequested ? 'stopping' : 'running';
     const timer = this.tickMs > 0 ? setInterval(() => this.queueTimerTick(), this.tickMs) : undefined;
     timer?.unref();
     // Due checkpoints are taken between jobs (see processLoop); the timer only wakes an idle loop,
@@ -911,13 +935,14 @@ export class Runtime {
   }
 
   /** The first failure wins: sources stop, the loop ends, nothing more is acknowledged. */
-  private fail(error: SluiceError): void {
+  private fail(error: SluiceError, how: 'failed' | 'aborted' = 'failed'): void {
     if (this.failure) return;
     this.failure = error;
     const node = error.where?.match(/^(?:sources|steps|sinks)\.([^.\s]+)/)?.[1];
     if (node !== undefined && this.graph.nodes.some((n) => n.name === node)) this.noteError(node, error);
     this.state = 'failed';
-    this.logger.error({ where: error.where, code: error.code, error: error.message }, 'run failed');
+    if (how === 'aborted') this.logger.info({ error: error.message }, 'run aborted: no last checkpoint, a restart restores the last committed one');
+    else this.logger.error({ where: error.where, code: error.code, error: error.message }, 'run failed');
     this.stopSources();
     this.acceptingBatches = false;
     this.releaseEmitWaiters();

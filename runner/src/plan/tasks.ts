@@ -8,7 +8,7 @@
  */
 import type { Clock } from '../engine/clock.ts';
 import type { TaskIdentity } from '../engine/component.ts';
-import { ConfigError, SluiceError, errorMessage } from '../engine/errors.ts';
+import { ConfigError, ConnectionError, SluiceError, errorMessage } from '../engine/errors.ts';
 import type { GraphNode } from '../engine/graph.ts';
 import type { Logger } from '../engine/logger.ts';
 import type { Metrics } from '../engine/metrics.ts';
@@ -145,6 +145,10 @@ export async function prepareScaledRun(plan: Plan, options: ScaledRunOptions): P
         await new Promise((r) => setTimeout(r, 500));
       }
     }
+  } catch (err) {
+    // kafkajs' own errors: the brokers are out of reach (a refusal is a SluiceError already).
+    if (err instanceof SluiceError) throw err;
+    throw new ConnectionError('E_KAFKA_CONNECT', `cannot reach Kafka at ${connection.brokers.join(',')} to prepare the tasks: ${errorMessage(err)}`, `sources.${first.node.name}`, { cause: err });
   } finally {
     await admin.close().catch(() => {});
   }

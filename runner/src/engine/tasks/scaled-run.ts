@@ -5,6 +5,7 @@
  * process holds the task at either end. The figures it reports add up its tasks'.
  */
 import type { SourceHealth } from '../component.ts';
+import { errorMessage } from '../errors.ts';
 import type { PipelineRun } from '../pipeline-run.ts';
 import type { NodeStats, RecentError, RunOutcome, RuntimeHealth, RuntimeState, RuntimeStats } from '../runtime.ts';
 import type { CheckpointStats } from '../checkpoint/coordinator.ts';
@@ -24,16 +25,17 @@ export class ScaledRun implements PipelineRun {
   async run(): Promise<RunOutcome> {
     this.startedAt = performance.now();
     this.state = 'running';
-    const runs = this.groups.map((g) =>
-      g.run().catch((err: unknown) => {
-        const error = err instanceof Error ? err : new Error(String(err));
-        if (!this.failure) {
-          this.failure = error;
-          // One stage failed: the others stop too, and the process starts over (or exits).
-          for (const other of this.groups) void other.stop();
-        }
-      }),
-    );
+    const onFailure = (g: TaskGroup, err: unknown) => {
+      if (this.failure) return;
+      this.failure = err instanceof Error ? err : new Error(String(err));
+      // One stage failed: the others end too, at once and without last checkpoints (a restart
+      // restores from the committed ones), so a broker out of reach cannot hold the restart (or
+      // the exit) back: each group gives up on what does not end in time.
+      for (const other of this.groups) if (other !== g) void other.abort(`stage ${g.stage} failed: ${errorMessage(this.failure)}`);
+    };
+    // As soon as a group fails, not once its tasks ended.
+    for (const g of this.groups) void g.failed.then((err) => onFailure(g, err));
+    const runs = this.groups.map((g) => g.run().catch((err: unknown) => onFailure(g, err)));
     await Promise.all(runs);
     if (this.failure) {
       this.state = 'failed';

@@ -9,6 +9,13 @@
  * - Revoked: the task stops like a stopped run (drains, a last checkpoint) and is dropped. When the
  *   partition's new owner fenced it first, that last checkpoint fails as fenced: expected, the new
  *   owner resumes from the checkpoint before, so nothing is lost or counted twice.
+ * - Failed (its input failed, or a task failed while this process owned its partition, or another
+ *   stage failed: abort()): the tasks end WITHOUT a last checkpoint (Runtime.abort) and the group
+ *   waits for each at most `abandonAfterMs`, then for its input to close as long, and gives up on
+ *   what did not end by then. A last checkpoint is only an optimisation: the restart restores from
+ *   the last committed one, and whatever a task left uncommitted is aborted when the restarted
+ *   task fences its transactional id. With the brokers out of reach, waiting for it could last
+ *   forever.
  * - Retained across a rebalance: the task keeps running with its state in memory (Kafka Streams'
  *   sticky tasks); the partition's re-delivered messages are dropped at intake by its checkpoint
  *   coordinator. Had another process owned it in between, that process fenced this task's
@@ -30,6 +37,14 @@ export interface Task {
 /** Creates a task for a partition (connects to nothing: its runtime's run() restores and opens). */
 export type TaskFactory = (partition: string) => Promise<Task>;
 
+export interface TaskGroupOptions {
+  /**
+   * Once the group failed (or was aborted), how long it waits for its tasks to end, and then for
+   * its input to close, before it gives up on them. Default 10 s.
+   */
+  abandonAfterMs?: number;
+}
+
 /**
  * A task's checkpoint was fenced while this process still owned its partition: another process
  * took it over (this one missed a rebalance, or was paused past the session timeout). Not a
@@ -46,7 +61,7 @@ interface Entry {
   /** Resolves with the task once created; rejects when it cannot be. */
   readonly starting: Promise<Task>;
   task?: Task;
-  /** Settles when the task's run is over. */
+  /** Settles when the task's run is over (or it could not be created). */
   finished?: Promise<void>;
   revoked: boolean;
 }
@@ -58,14 +73,33 @@ function isFenced(err: unknown): boolean {
   return false;
 }
 
+/** The rejection of a run the group aborted itself (Runtime.abort). */
+function isAborted(err: unknown): boolean {
+  return err instanceof SluiceError && err.code === 'E_ABORTED';
+}
+
 export class TaskGroup implements SourceOutput {
   private readonly entries = new Map<string, Entry>();
-  /** Tasks stopping after a revoke: awaited before the group ends. */
-  private readonly retiring = new Set<Promise<void>>();
+  /** Tasks being stopped (revoked, or the stage ending), each with its retirement: awaited before the group ends. */
+  private readonly retiring = new Map<Entry, Promise<void>>();
   private failure: Error | undefined;
   private stopping = false;
+  /** Set once the group gives up on its tasks' last checkpoints: after a failure, or abort(). */
+  private abortReason: string | undefined;
+  private readonly abandonAfterMs: number;
+  /** Resolves when the group starts aborting. */
+  private readonly aborted: Promise<void>;
+  private markAborted!: () => void;
+  /** Resolves (false) `abandonAfterMs` after the group started aborting. */
+  private abandoned: Promise<false> | undefined;
+  private abandonTimer: ReturnType<typeof setTimeout> | undefined;
+  /** run() has ended. */
+  private over = false;
   /** Stats of tasks that ended, so counters stay cumulative across rebalances. */
   private readonly ended: Runtime[] = [];
+  /** Resolves with the group's failure as soon as it fails (run() rejects with it only once the tasks ended). */
+  readonly failed: Promise<Error>;
+  private markFailed!: (error: Error) => void;
 
   constructor(
     /** The stage's id: `0`, `1` ... */
@@ -74,7 +108,12 @@ export class TaskGroup implements SourceOutput {
     readonly input: { name: string; source: Source },
     private readonly createTask: TaskFactory,
     private readonly logger: Logger,
-  ) {}
+    options: TaskGroupOptions = {},
+  ) {
+    this.abandonAfterMs = options.abandonAfterMs ?? 10_000;
+    this.aborted = new Promise((resolve) => (this.markAborted = resolve));
+    this.failed = new Promise((resolve) => (this.markFailed = resolve));
+  }
 
   /** The running tasks, by partition. */
   tasks(): Task[] {
@@ -89,8 +128,9 @@ export class TaskGroup implements SourceOutput {
   }
 
   /**
-   * Reads the stage's input until stop() or a failure; resolves once every task stopped and the
-   * input closed. Rejects with the first failure (of the input, or of a task it still owned).
+   * Reads the stage's input until stop(), abort() or a failure; resolves once every task ended (or,
+   * after a failure, was given up on) and the input closed. Rejects with the first failure (of the
+   * input, or of a task it still owned).
    */
   async run(): Promise<void> {
     try {
@@ -101,12 +141,13 @@ export class TaskGroup implements SourceOutput {
     this.stopping = true;
     const all = [...this.entries.values()];
     this.entries.clear();
-    await Promise.all(all.map((e) => this.retire(e, 'the stage stopped')));
-    await Promise.all([...this.retiring]);
     try {
-      await this.input.source.close();
-    } catch (err) {
-      this.logger.warn({ error: errorMessage(err) }, 'stage input close failed');
+      await Promise.all(all.map((e) => this.retire(e, 'the stage stopped')));
+      await Promise.all([...this.retiring.values()]);
+      await this.closeInput();
+    } finally {
+      this.over = true;
+      if (this.abandonTimer) clearTimeout(this.abandonTimer);
     }
     if (this.failure) throw this.failure;
   }
@@ -115,6 +156,16 @@ export class TaskGroup implements SourceOutput {
   async stop(): Promise<void> {
     this.stopping = true;
     await this.input.source.stop();
+  }
+
+  /**
+   * Stops reading and ends the tasks without their last checkpoints: the run failed elsewhere (another
+   * stage) and restarts from the last committed ones. run() then settles within about twice
+   * `abandonAfterMs`, resolving unless the group failed itself. Resolves when the input stopped reading.
+   */
+  async abort(reason: string): Promise<void> {
+    this.startAbort(reason);
+    await this.input.source.stop().catch(() => {});
   }
 
   /* ------------------------------------------------------------ SourceOutput of the shared input */
@@ -129,11 +180,19 @@ export class TaskGroup implements SourceOutput {
       entry.finished = starting.then(
         (task) => {
           entry.task = task;
-          if (entry.revoked || this.stopping) void task.runtime.stop('partition revoked before it started');
-          return task.runtime.run().then(
-            () => undefined,
-            (err: unknown) => this.taskFailed(entry, err),
-          );
+          if (this.abortReason !== undefined) void task.runtime.abort(this.abortReason);
+          else if (entry.revoked || this.stopping) void task.runtime.stop('partition revoked before it started');
+          return task.runtime
+            .run()
+            .then(
+              () => undefined,
+              (err: unknown) => this.taskFailed(entry, err),
+            )
+            .finally(() => {
+              // A batch still waiting for the task (it ended before it ever read) is let go, never
+              // acknowledged: the shared input's consumer cannot leave its group while one waits.
+              void task.input.stop();
+            });
         },
         (err: unknown) => this.taskFailed(entry, err),
       );
@@ -146,9 +205,7 @@ export class TaskGroup implements SourceOutput {
       const entry = this.entries.get(partition);
       if (!entry) continue;
       this.entries.delete(partition);
-      const retiring = this.retire(entry, 'partition revoked');
-      this.retiring.add(retiring);
-      void retiring.finally(() => this.retiring.delete(retiring));
+      void this.retire(entry, 'partition revoked');
     }
   }
 
@@ -167,22 +224,82 @@ export class TaskGroup implements SourceOutput {
 
   /* ------------------------------------------------------------ internals */
 
-  private async retire(entry: Entry, reason: string): Promise<void> {
+  /**
+   * Stops a task and waits for its run to end: gracefully (it drains and takes a last checkpoint),
+   * or once the group aborts, without that last checkpoint and for at most `abandonAfterMs`.
+   */
+  private retire(entry: Entry, reason: string): Promise<void> {
+    const already = this.retiring.get(entry);
+    if (already) return already;
     entry.revoked = true;
-    try {
-      const task = await entry.starting;
-      await task.runtime.stop(reason);
-    } catch {
-      // Reported by taskFailed.
+    entry.starting.then(
+      (task) => (this.abortReason !== undefined ? task.runtime.abort(this.abortReason) : task.runtime.stop(reason)),
+      () => {
+        // Reported by taskFailed.
+      },
+    );
+    const retiring = this.endOf(entry).then((ended) => {
+      this.retiring.delete(entry);
+      if (!ended) {
+        this.logger.warn(
+          { partition: entry.partition, grace_ms: this.abandonAfterMs },
+          'task did not end in time after the failure: given up on (a restarted task fences whatever it left uncommitted)',
+        );
+      }
+      if (entry.task) this.ended.push(entry.task.runtime);
+    });
+    this.retiring.set(entry, retiring);
+    return retiring;
+  }
+
+  /** True once the task's run ended; false when the group aborted and gave up waiting for it. */
+  private async endOf(entry: Entry): Promise<boolean> {
+    const ended = (entry.finished ?? Promise.resolve()).then(() => true as const);
+    if (this.abortReason === undefined && (await Promise.race([ended, this.aborted.then(() => false as const)]))) return true;
+    return Promise.race([ended, this.abandoned!]);
+  }
+
+  /** Closes the shared input; after a failure, waits for that at most `abandonAfterMs`. */
+  private async closeInput(): Promise<void> {
+    const closing = this.input.source.close().then(
+      () => true,
+      (err: unknown) => {
+        this.logger.warn({ error: errorMessage(err) }, 'stage input close failed');
+        return true;
+      },
+    );
+    if (this.abortReason === undefined) {
+      await closing;
+      return;
     }
-    await entry.finished;
-    if (entry.task) this.ended.push(entry.task.runtime);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const closed = await Promise.race([closing, new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), this.abandonAfterMs)))]);
+    clearTimeout(timer);
+    if (!closed) this.logger.warn({ grace_ms: this.abandonAfterMs }, 'stage input did not close in time after the failure: given up on');
+  }
+
+  /** From now on tasks end without a last checkpoint, and the group stops waiting for them after `abandonAfterMs`. */
+  private startAbort(reason: string): void {
+    if (this.abortReason !== undefined || this.over) return;
+    this.abortReason = reason;
+    this.stopping = true;
+    this.abandoned = new Promise((resolve) => (this.abandonTimer = setTimeout(() => resolve(false), this.abandonAfterMs)));
+    this.markAborted();
+    void this.input.source.stop().catch(() => {});
+    // Tasks still running, and those already stopping gracefully (revoked): no last checkpoint now.
+    for (const entry of [...this.entries.values(), ...this.retiring.keys()]) {
+      entry.starting.then(
+        (task) => task.runtime.abort(reason),
+        () => {},
+      );
+    }
   }
 
   private taskFailed(entry: Entry, err: unknown): void {
     if (entry.revoked || this.stopping) {
       // Its partition is another process's now: a fenced last checkpoint is the normal handover.
-      if (isFenced(err)) this.logger.info({ partition: entry.partition }, 'task handed over: its new owner fenced it');
+      if (isAborted(err)) this.logger.debug({ partition: entry.partition }, 'task aborted');
+      else if (isFenced(err)) this.logger.info({ partition: entry.partition }, 'task handed over: its new owner fenced it');
       else this.logger.warn({ partition: entry.partition, error: errorMessage(err) }, 'task failed while stopping');
       return;
     }
@@ -192,7 +309,7 @@ export class TaskGroup implements SourceOutput {
   private fail(error: Error): void {
     if (this.failure) return;
     this.failure = error;
-    this.stopping = true;
-    void this.input.source.stop().catch(() => {});
+    this.startAbort(`stage ${this.stage} failed: ${errorMessage(error)}`);
+    this.markFailed(error);
   }
 }

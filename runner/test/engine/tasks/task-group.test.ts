@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Ack } from '../../../src/engine/ack.ts';
+import type { Checkpoint, CommitFigures, StateStore } from '../../../src/engine/checkpoint/checkpoint.ts';
+import { CheckpointCoordinator } from '../../../src/engine/checkpoint/coordinator.ts';
 import { ManualClock } from '../../../src/engine/clock.ts';
 import type { RawBatch, Source, SourceOutput } from '../../../src/engine/component.ts';
 import { FencedError } from '../../../src/engine/errors.ts';
@@ -20,6 +22,8 @@ class HandSource implements Source {
   private finish: (() => void) | undefined;
   private offsets = new Map<string, number>();
   readonly completed: string[] = [];
+  /** Batches handed over by deliver() whose emit has not resolved yet. */
+  private readonly inFlight = new Set<Promise<void>>();
 
   run(out: SourceOutput): Promise<void> {
     this.out = out;
@@ -29,8 +33,17 @@ class HandSource implements Source {
     this.stopped = true;
     this.finish?.();
   }
+  /** As kafkajs' consumer.disconnect(): closing waits for the batch handlers still running. */
   async close(): Promise<void> {
+    await Promise.all([...this.inFlight]);
     this.closed = true;
+  }
+  /** Emits as a consumer's batch handler does: close() waits for it. */
+  deliver(batch: RawBatch): Promise<void> {
+    const emitting = this.out!.emit(batch);
+    this.inFlight.add(emitting);
+    void emitting.finally(() => this.inFlight.delete(emitting));
+    return emitting;
   }
   batch(partition: string, values: unknown[]): RawBatch {
     const first = this.offsets.get(partition) ?? 0;
@@ -50,25 +63,86 @@ interface Made {
   step: ScriptedStep;
 }
 
-function factory(made: Map<string, Made[]>, hooks: { failOn?: string; throwOn?: string } = {}) {
+/** A sink that cannot open (its brokers are out of reach). */
+class UnopenableSink extends RecordingSink {
+  override async open(): Promise<void> {
+    throw new Error('sink cannot open: brokers out of reach');
+  }
+}
+
+/** A state store in memory that counts its commits. */
+class CountingStore implements StateStore {
+  readonly description = 'memory';
+  commits = 0;
+  async open(): Promise<void> {}
+  async load(): Promise<Checkpoint | undefined> {
+    return undefined;
+  }
+  async commit(): Promise<CommitFigures> {
+    this.commits++;
+    return { written: 0, deleted: 0, bytes: 0 };
+  }
+  async reset(): Promise<void> {}
+  async close(): Promise<void> {}
+}
+
+interface Hooks {
+  /** The task's first write fails as fenced. */
+  failOn?: string;
+  /** The task's first write fails as an outage (a plain error). */
+  breakOn?: string;
+  throwOn?: string;
+  /** The task's sink cannot open: its run fails before it reads anything. */
+  unopenable?: string;
+  /** Each task takes checkpoints into its own store (kept here by partition); none fall due by themselves. */
+  stores?: Map<string, CountingStore>;
+}
+
+function factory(made: Map<string, Made[]>, hooks: Hooks = {}) {
   return async (partition: string): Promise<Task> => {
     if (hooks.throwOn === partition) throw new Error(`cannot create ${partition}`);
     const input = new TaskInput(partition);
-    const sink = new RecordingSink();
+    const sink = hooks.unopenable === partition ? new UnopenableSink() : new RecordingSink();
     const step = new ScriptedStep();
     if (hooks.failOn === partition) {
       sink.failNext = new FencedError('E_FENCED', 'fenced by a newer owner', 'state');
     }
+    if (hooks.breakOn === partition) sink.failNext = new Error(`broker out of reach for ${partition}`);
+    const clock = new ManualClock(0);
+    let checkpoints: CheckpointCoordinator | undefined;
+    if (hooks.stores) {
+      const store = new CountingStore();
+      hooks.stores.set(partition, store);
+      checkpoints = new CheckpointCoordinator({ store, intervalMs: 3_600_000, applicationId: 'app', identities: {} }, clock, silentLogger);
+    }
     const runtime = new Runtime(graphOf([{ source: 'in', impl: input }, { step: 's', impl: step, from: ['in'] }, { sink: 'out', impl: sink, from: ['s'] }]), {
       logger: silentLogger,
       metrics: new Metrics(),
-      clock: new ManualClock(0),
+      clock,
       tickMs: 0,
+      ...(checkpoints ? { checkpoints } : {}),
     });
     const task = { partition, input, runtime };
     made.set(partition, [...(made.get(partition) ?? []), { task, sink, step }]);
     return task;
   };
+}
+
+/** The promise's outcome, or a failure naming `what` when it does not settle within `ms` of real time. */
+async function within<T>(what: string, ms: number, promise: Promise<T>): Promise<{ value?: T; error?: unknown }> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms`)), ms)));
+  try {
+    return await Promise.race([
+      promise.then(
+        (value) => ({ value }),
+        (error: unknown) => ({ error }),
+      ),
+      late,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 async function until(what: string, probe: () => boolean): Promise<void> {
@@ -170,6 +244,112 @@ describe('TaskGroup: a stage input shared by one task per partition', () => {
   });
 });
 
+describe('TaskGroup: ending after a failure', () => {
+  it('a batch waiting for a task that failed before it read anything is let go, so the shared input can close', async () => {
+    const source = new HandSource();
+    const made = new Map<string, Made[]>();
+    // A long grace: the group must end because the batch was let go, not because it gave up.
+    const group = new TaskGroup('0', { name: 'in', source }, factory(made, { unopenable: 'in/t/0' }), silentLogger, { abandonAfterMs: 60_000 });
+    const running = group.run();
+    await settle();
+    source.out!.assign(['in/t/0']);
+    // More batches than a task keeps while it restores: the last ones wait for it to be ready, which it never will be.
+    const delivered = Promise.all([1, 2, 3, 4, 5, 6].map((v) => source.deliver(source.batch('in/t/0', [v]))));
+    const ended = await within('the group', 2_000, running);
+    expect(String(ended.error)).toMatch(/sink cannot open/);
+    await within('the waiting batches', 100, delivered);
+    expect(source.closed).toBe(true);
+    expect(source.completed).toEqual([]);
+  });
+
+  it('after a task failed, the other tasks end without a last checkpoint and their batches stay unacknowledged', async () => {
+    const source = new HandSource();
+    const made = new Map<string, Made[]>();
+    const stores = new Map<string, CountingStore>();
+    const group = new TaskGroup('0', { name: 'in', source }, factory(made, { breakOn: 'in/t/1', stores }), silentLogger);
+    const running = group.run();
+    await settle();
+    source.out!.assign(['in/t/0', 'in/t/1']);
+    await source.deliver(source.batch('in/t/0', [1]));
+    await until('task 0 wrote', () => made.get('in/t/0')?.[0]?.sink.values.length === 1);
+    await source.deliver(source.batch('in/t/1', [2]));
+    const ended = await within('the group', 2_000, running);
+    expect(String(ended.error)).toMatch(/broker out of reach for in\/t\/1/);
+    // A graceful stop would have committed task 0's batch in a last checkpoint and acknowledged it.
+    expect(stores.get('in/t/0')!.commits).toBe(0);
+    expect(stores.get('in/t/1')!.commits).toBe(0);
+    expect(source.completed).toEqual([]);
+    expect(source.closed).toBe(true);
+  });
+
+  it('a revoked task still drains and takes its last checkpoint, which acknowledges its batches', async () => {
+    const source = new HandSource();
+    const made = new Map<string, Made[]>();
+    const stores = new Map<string, CountingStore>();
+    const group = new TaskGroup('0', { name: 'in', source }, factory(made, { stores }), silentLogger);
+    const running = group.run();
+    await settle();
+    source.out!.assign(['in/t/0']);
+    await source.deliver(source.batch('in/t/0', [1]));
+    source.out!.revoke(['in/t/0']);
+    await until('task 0 stopped', () => made.get('in/t/0')![0]!.sink.closed);
+    expect(stores.get('in/t/0')!.commits).toBe(1);
+    expect(source.completed).toEqual(['in/t/0@0']);
+    await group.stop();
+    await expect(running).resolves.toBeUndefined();
+  });
+
+  it('after a failure, a task that does not end (a write that never returns) is given up on after abandonAfterMs', async () => {
+    const source = new HandSource();
+    const made = new Map<string, Made[]>();
+    const group = new TaskGroup('0', { name: 'in', source }, factory(made, { breakOn: 'in/t/1' }), silentLogger, { abandonAfterMs: 100 });
+    const running = group.run();
+    await settle();
+    source.out!.assign(['in/t/0', 'in/t/1']);
+    await until('tasks created', () => made.has('in/t/0') && made.has('in/t/1'));
+    const stuck = made.get('in/t/0')![0]!.sink;
+    stuck.hold();
+    await source.deliver(source.batch('in/t/0', [1]));
+    await until('task 0 writing', () => stuck.heldWrites === 1);
+    await source.deliver(source.batch('in/t/1', [2]));
+    const t0 = performance.now();
+    const ended = await within('the group', 2_000, running);
+    expect(String(ended.error)).toMatch(/broker out of reach for in\/t\/1/);
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(90);
+    // Task 0 is still stuck in its write: nothing of it was acknowledged.
+    expect(stuck.closed).toBe(false);
+    expect(source.completed).toEqual([]);
+    expect(source.closed).toBe(true);
+    stuck.releaseHeld();
+  });
+
+  it('a failure while revoked tasks still stop gracefully cuts their stop short too', async () => {
+    const source = new HandSource();
+    const made = new Map<string, Made[]>();
+    const stores = new Map<string, CountingStore>();
+    const group = new TaskGroup('0', { name: 'in', source }, factory(made, { stores }), silentLogger, { abandonAfterMs: 100 });
+    const running = group.run();
+    await settle();
+    source.out!.assign(['in/t/0']);
+    await until('task created', () => made.has('in/t/0'));
+    const stuck = made.get('in/t/0')![0]!.sink;
+    stuck.hold();
+    await source.deliver(source.batch('in/t/0', [1]));
+    await until('task 0 writing', () => stuck.heldWrites === 1);
+    // Revoked: it drains (forever, its write hangs) before its last checkpoint.
+    source.out!.revoke(['in/t/0']);
+    await settle();
+    await group.abort('another stage failed');
+    const ended = await within('the group', 2_000, running);
+    expect(ended.error).toBeUndefined();
+    stuck.releaseHeld();
+    await until('task 0 ended', () => made.get('in/t/0')![0]!.task.runtime.stats().state === 'failed');
+    // Its write completed after the abort: the last checkpoint was skipped all the same.
+    expect(stores.get('in/t/0')!.commits).toBe(0);
+    expect(source.completed).toEqual([]);
+  });
+});
+
 describe('ScaledRun', () => {
   it('adds up its tasks: counters sum per node, the lowest watermark string wins, checkpoints combine', () => {
     const base = { state: 'running' as const, elapsedMs: 0, queuedBatches: 1 };
@@ -196,5 +376,60 @@ describe('ScaledRun', () => {
     await expect(running).rejects.toThrow(/cannot create a\/t\/0/);
     expect(b.stopped).toBe(true);
     expect(run.health().state).toBe('failed');
+  });
+
+  it('the other stages are told as soon as a stage fails, not once its tasks ended', async () => {
+    const a = new HandSource();
+    const b = new HandSource();
+    const madeA = new Map<string, Made[]>();
+    const run = new ScaledRun('p', [
+      new TaskGroup('0', { name: 'a', source: a }, factory(madeA, { breakOn: 'a/t/1' }), silentLogger, { abandonAfterMs: 60_000 }),
+      new TaskGroup('1', { name: 'b', source: b }, factory(new Map()), silentLogger),
+    ]);
+    const running = run.run();
+    await settle();
+    a.out!.assign(['a/t/0', 'a/t/1']);
+    b.out!.assign(['b/t/0']);
+    await until('tasks created', () => madeA.has('a/t/0') && madeA.has('a/t/1'));
+    const stuck = madeA.get('a/t/0')![0]!.sink;
+    stuck.hold();
+    await a.deliver(a.batch('a/t/0', [1]));
+    await until('a/t/0 writing', () => stuck.heldWrites === 1);
+    await a.deliver(a.batch('a/t/1', [2]));
+    // Stage 0 still waits for a/t/0 (for up to a minute): stage 1 stops meanwhile all the same.
+    await until('stage 1 stopped', () => b.stopped);
+    stuck.releaseHeld();
+    const ended = await within('the run', 2_000, running);
+    expect(String(ended.error)).toMatch(/broker out of reach for a\/t\/1/);
+    expect(b.closed).toBe(true);
+  });
+
+  it('one stage failing ends the others without last checkpoints, in bounded time even when a task there hangs', async () => {
+    const a = new HandSource();
+    const b = new HandSource();
+    const made = new Map<string, Made[]>();
+    const stores = new Map<string, CountingStore>();
+    const run = new ScaledRun('p', [
+      new TaskGroup('0', { name: 'a', source: a }, factory(new Map(), { throwOn: 'a/t/0' }), silentLogger, { abandonAfterMs: 100 }),
+      new TaskGroup('1', { name: 'b', source: b }, factory(made, { stores }), silentLogger, { abandonAfterMs: 100 }),
+    ]);
+    const running = run.run();
+    await settle();
+    b.out!.assign(['b/t/0', 'b/t/1']);
+    await until('tasks created', () => made.has('b/t/0') && made.has('b/t/1'));
+    const stuck = made.get('b/t/0')![0]!.sink;
+    stuck.hold();
+    await b.deliver(b.batch('b/t/0', [1]));
+    await b.deliver(b.batch('b/t/1', [2]));
+    await until('b/t/1 wrote', () => made.get('b/t/1')![0]!.sink.values.length === 1);
+    a.out!.assign(['a/t/0']);
+    const ended = await within('the run', 2_000, running);
+    expect(String(ended.error)).toMatch(/cannot create a\/t\/0/);
+    expect(b.stopped).toBe(true);
+    expect(b.closed).toBe(true);
+    // b/t/1 was idle and could have taken a last checkpoint: a failed run skips it.
+    expect(stores.get('b/t/1')!.commits).toBe(0);
+    expect(b.completed).toEqual([]);
+    stuck.releaseHeld();
   });
 });
