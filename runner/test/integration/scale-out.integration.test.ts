@@ -233,7 +233,19 @@ describe('scale-out: sluice run started several times in one group shares the em
         throw await failure(err, all);
       });
       const victim = first[1]!;
-      const victimHeld = (await Promise.all([group, stage1].map((g) => groupMembers(groupAdmin, g)))).map((g) => g.members.find((m) => m.client === client(2))?.partitions ?? []);
+      // Killed while it holds tasks of both stages: a group caught between two rebalances (eager,
+      // in kafkajs) shows no assignment for a moment, so wait for one that does.
+      let victimHeld: number[][] = [];
+      await waitFor(
+        'the victim holding partitions of both stages',
+        async () => {
+          victimHeld = (await Promise.all([group, stage1].map((g) => groupMembers(groupAdmin, g)))).map((g) => g.members.find((m) => m.client === client(2))?.partitions ?? []);
+          return victimHeld.every((p) => p.length > 0);
+        },
+        30_000,
+      ).catch(async (err: unknown) => {
+        throw await failure(err, all);
+      });
       const atKill = reader.distinctProcessed();
       process.kill(-victim.child.pid!, 'SIGKILL');
       expect((await exitWithin(victim, 10_000, 'the killed process')).signal).toBe('SIGKILL');
