@@ -192,9 +192,11 @@ export const command: CliCommand = {
         if (!restarting) return EXIT_FAILED;
         const delay = restartDelayMs(failures);
         logger.warn({ attempt: failures, of: MAX_RESTARTS, delay_ms: delay }, `restarting from the last checkpoint in ${delay / 1000}s`);
-        // A signal meanwhile ends the wait and the process.
+        // A signal meanwhile ends the wait and the process. A task taken over by another process
+        // is how a group shares work, not a failure: stopped then, the process stopped cleanly
+        // (everything it acknowledged is in committed checkpoints).
         await sleepUnless(delay, signalReceived);
-        if (stopSignal) return EXIT_FAILED;
+        if (stopSignal) return result.error instanceof TaskLostError ? EXIT_OK : EXIT_FAILED;
       }
     } finally {
       process.off('SIGINT', onSignal);

@@ -43,6 +43,8 @@ export interface TaskGroupOptions {
    * its input to close, before it gives up on them. Default 10 s.
    */
   abandonAfterMs?: number;
+  /** How long a task fenced while its partition is still ours waits for the revoke before the group fails (TaskLostError). Default 15 s. */
+  lostGraceMs?: number;
 }
 
 /**
@@ -87,6 +89,7 @@ export class TaskGroup implements SourceOutput {
   /** Set once the group gives up on its tasks' last checkpoints: after a failure, or abort(). */
   private abortReason: string | undefined;
   private readonly abandonAfterMs: number;
+  private readonly lostGraceMs: number;
   /** Resolves when the group starts aborting. */
   private readonly aborted: Promise<void>;
   private markAborted!: () => void;
@@ -111,6 +114,7 @@ export class TaskGroup implements SourceOutput {
     options: TaskGroupOptions = {},
   ) {
     this.abandonAfterMs = options.abandonAfterMs ?? 10_000;
+    this.lostGraceMs = options.lostGraceMs ?? 15_000;
     this.aborted = new Promise((resolve) => (this.markAborted = resolve));
     this.failed = new Promise((resolve) => (this.markFailed = resolve));
   }
@@ -303,7 +307,20 @@ export class TaskGroup implements SourceOutput {
       else this.logger.warn({ partition: entry.partition, error: errorMessage(err) }, 'task failed while stopping');
       return;
     }
-    this.fail(isFenced(err) ? new TaskLostError(`${this.stage}:${entry.partition}`, err) : err instanceof Error ? err : new Error(String(err)));
+    if (isFenced(err)) {
+      // Fenced while this process still owns the partition. Kafka rebalances eagerly: the new owner
+      // often fences the task before the revoke reaches this process. Wait for that revoke (its
+      // batches meanwhile go nowhere: the stopped input ignores them, unacknowledged); only if none
+      // comes did another process take the task behind the group's back, and this one restarts,
+      // restoring every task from its checkpoint.
+      this.logger.info({ partition: entry.partition }, 'task fenced before its revoke arrived: waiting for the rebalance');
+      const timer = setTimeout(() => {
+        if (!entry.revoked && !this.stopping && this.entries.get(entry.partition) === entry) this.fail(new TaskLostError(`${this.stage}:${entry.partition}`, err));
+      }, this.lostGraceMs);
+      timer.unref?.();
+      return;
+    }
+    this.fail(err instanceof Error ? err : new Error(String(err)));
   }
 
   private fail(error: Error): void {

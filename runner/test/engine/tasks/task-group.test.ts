@@ -199,10 +199,10 @@ describe('TaskGroup: a stage input shared by one task per partition', () => {
     await running;
   });
 
-  it('a task fenced while its partition is still owned fails the group with a TaskLostError', async () => {
+  it('a task fenced while its partition stays owned past the grace fails the group with a TaskLostError', async () => {
     const source = new HandSource();
     const made = new Map<string, Made[]>();
-    const group = new TaskGroup('0', { name: 'in', source }, factory(made, { failOn: 'in/t/1' }), silentLogger);
+    const group = new TaskGroup('0', { name: 'in', source }, factory(made, { failOn: 'in/t/1' }), silentLogger, { lostGraceMs: 20 });
     const running = group.run();
     await settle();
     source.out!.assign(['in/t/0', 'in/t/1']);
@@ -214,6 +214,27 @@ describe('TaskGroup: a stage input shared by one task per partition', () => {
     expect(err).toBeInstanceOf(TaskLostError);
     expect(source.stopped).toBe(true);
     expect(source.closed).toBe(true);
+  });
+
+  it('a task fenced before its revoke arrives waits for it: revoked within the grace, the group goes on', async () => {
+    const source = new HandSource();
+    const made = new Map<string, Made[]>();
+    const group = new TaskGroup('0', { name: 'in', source }, factory(made, { failOn: 'in/t/1' }), silentLogger, { lostGraceMs: 200 });
+    const running = group.run();
+    let settled = false;
+    void running.finally(() => (settled = true));
+    await settle();
+    source.out!.assign(['in/t/0', 'in/t/1']);
+    await source.out!.emit(source.batch('in/t/1', [1]));
+    await until('task 1 ended', () => made.get('in/t/1')?.[0]?.sink.closed === true);
+    // The rebalance's revoke comes after the new owner's fence.
+    source.out!.revoke(['in/t/1']);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(settled).toBe(false);
+    await source.out!.emit(source.batch('in/t/0', [2]));
+    await until('task 0 wrote', () => made.get('in/t/0')![0]!.sink.values.length === 1);
+    await group.stop();
+    await expect(running).resolves.toBeUndefined();
   });
 
   it('a fenced task whose partition was revoked is a normal handover, not a failure', async () => {
