@@ -211,6 +211,8 @@ export class TaskGroup implements SourceOutput {
       this.entries.delete(partition);
       void this.retire(entry, 'partition revoked');
     }
+    // The tasks left, as `tasks assigned` lists them: the last such line says what this process runs.
+    this.logger.info({ tasks: [...this.entries.keys()].sort(), revoked: partitions }, 'tasks revoked');
   }
 
   async emit(batch: RawBatch): Promise<void> {
