@@ -282,7 +282,11 @@ async function runPipeline(runtime: PipelineRun, plan: Plan, file: string, profi
     return { outcome };
   } catch (err) {
     const where = err instanceof SluiceError && err.where ? ` (${err.where})` : '';
-    logger.error({ err }, `pipeline failed${where}: ${errorMessage(err)}`);
+    // What the failed run did, as a clean stop's summary says it: a restart counts from zero again.
+    const stats = runtime.stats();
+    const recordsOut: Record<string, number> = {};
+    for (const [name, node] of Object.entries(stats.nodes)) if (node.role === 'sink') recordsOut[name] = node.recordsOut;
+    logger.error({ err, recordsIn: stats.recordsIn, recordsOut }, `pipeline failed${where}: ${errorMessage(err)}`);
     return { error: err };
   } finally {
     if (progress) clearInterval(progress);

@@ -78,7 +78,8 @@ async function writeRows(total: number): Promise<void> {
   try {
     for (let done = 0; done < total; done += 20) {
       await writer.query(`INSERT INTO ${source} (grp) SELECT (random() * 4)::int FROM generate_series(1, 20)`);
-      await new Promise((r) => setTimeout(r, 15));
+      // About 9 s of inserts: both kills, each after a restart and a checkpoint, must land while rows still come.
+      await new Promise((r) => setTimeout(r, 60));
     }
   } finally {
     await writer.end();
