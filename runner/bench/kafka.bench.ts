@@ -380,7 +380,8 @@ class CpuMeter {
 /** A process's latest `tasks assigned` list per stage. */
 function currentTasks(run: SluiceProcess): Map<string, string[]> {
   const out = new Map<string, string[]>();
-  for (const l of jsonLogLines(run.stderr())) if (l.msg === 'tasks assigned') out.set(String(l.stage), Array.isArray(l.tasks) ? l.tasks.map(String) : []);
+  // Both list the tasks a process runs from then on: after an assign, and after a revoke.
+  for (const l of jsonLogLines(run.stderr())) if (l.msg === 'tasks assigned' || l.msg === 'tasks revoked') out.set(String(l.stage), Array.isArray(l.tasks) ? l.tasks.map(String) : []);
   return out;
 }
 
