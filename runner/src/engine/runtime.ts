@@ -31,7 +31,7 @@ import type { Ack } from './ack.ts';
 import type { CheckpointCoordinator, CheckpointStats } from './checkpoint/coordinator.ts';
 import type { Clock } from './clock.ts';
 import type { Format, PartitionEvent, ProgressMarker, RawBatch, Sink, Source, SourceHealth, SourceOutput, Step, StepOutput, StepState } from './component.ts';
-import { ConfigError, SluiceError, errorMessage } from './errors.ts';
+import { ConfigError, FencedError, SluiceError, errorMessage } from './errors.ts';
 import { failedRecord, undecodableRecord } from './failed-record.ts';
 import { ERRORS_PORT, MAIN_PORT, type Graph } from './graph.ts';
 import type { Logger } from './logger.ts';
@@ -331,6 +331,16 @@ function collectDownstream(routes: Map<string, Target[]>, into: Set<StepNode>): 
       collectDownstream(t.routes, into);
     }
   }
+}
+
+/** Whether `err` or one of its causes is a `type`. */
+function causedBy(err: unknown, type: abstract new (...args: never[]) => Error): boolean {
+  let e: unknown = err;
+  for (let depth = 0; e instanceof Error && depth < 10; depth++) {
+    if (e instanceof type) return true;
+    e = (e as Error).cause;
+  }
+  return false;
 }
 
 function nanosSince(t0: bigint): number {
@@ -942,6 +952,9 @@ export class Runtime {
     if (node !== undefined && this.graph.nodes.some((n) => n.name === node)) this.noteError(node, error);
     this.state = 'failed';
     if (how === 'aborted') this.logger.info({ error: error.message }, 'run aborted: no last checkpoint, a restart restores the last committed one');
+    // Stopping, and fenced: a newer owner of this state took over first (a task handed over in a
+    // rebalance). The caller decides what that means; it is no error of this run's.
+    else if (this.stopRequested && causedBy(error, FencedError)) this.logger.info({ where: error.where, code: error.code }, 'stopped: a newer owner of this state fenced the last checkpoint');
     else this.logger.error({ where: error.where, code: error.code, error: error.message }, 'run failed');
     this.stopSources();
     this.acceptingBatches = false;

@@ -4,7 +4,7 @@ import { ManualClock } from '../../src/engine/clock.ts';
 import type { StateStore } from '../../src/engine/checkpoint/checkpoint.ts';
 import { CheckpointCoordinator } from '../../src/engine/checkpoint/coordinator.ts';
 import type { Source, SourceOutput, Step, StepOutput, StepState } from '../../src/engine/component.ts';
-import { ConfigError, SluiceError } from '../../src/engine/errors.ts';
+import { ConfigError, FencedError, SluiceError } from '../../src/engine/errors.ts';
 import { silentLogger, type Logger } from '../../src/engine/logger.ts';
 import { Metrics } from '../../src/engine/metrics.ts';
 import type { StreamRecord } from '../../src/engine/record.ts';
@@ -957,5 +957,39 @@ describe('partition events', () => {
     ]));
     await runtime.stop();
     await done;
+  });
+});
+
+describe('a fenced stop', () => {
+  /** A Logger keeping every line with its level. */
+  function levelLogger(): { logger: Logger; lines: { level: string; msg: string | undefined }[] } {
+    const lines: { level: string; msg: string | undefined }[] = [];
+    const logger: Logger = {
+      debug: (_o, msg) => lines.push({ level: 'debug', msg }),
+      info: (_o, msg) => lines.push({ level: 'info', msg }),
+      warn: (_o, msg) => lines.push({ level: 'warn', msg }),
+      error: (_o, msg) => lines.push({ level: 'error', msg }),
+      child: () => logger,
+    };
+    return { logger, lines };
+  }
+
+  it('is no error while stopping (a task handed over), and is one otherwise; the run fails either way', async () => {
+    for (const stopping of [true, false]) {
+      const { logger, lines } = levelLogger();
+      const source = new ScriptedSource('in', [{ partition: 'p0', values: json({ n: 1 }) }], false);
+      const sink = new RecordingSink();
+      sink.hold();
+      const rt = new Runtime(graphOf([{ source: 'in', impl: source }, { sink: 'out', impl: sink, from: ['in'] }]), options({ logger }));
+      const run = rt.run();
+      await vi.waitFor(() => expect(sink.heldWrites).toBe(1));
+      sink.failNext = new FencedError('E_KAFKA_FENCED', 'another sluice instance took over', 'tx');
+      const stopped = stopping ? rt.stop('partition revoked') : undefined;
+      sink.releaseHeld();
+      await expect(run).rejects.toThrow(/another sluice instance took over/);
+      await stopped;
+      const fenced = lines.filter((l) => l.msg === 'run failed' || l.msg?.startsWith('stopped: a newer owner'));
+      expect(fenced.map((l) => l.level), `stopping: ${stopping}`).toEqual([stopping ? 'info' : 'error']);
+    }
   });
 });
