@@ -540,15 +540,28 @@ export class KafkaSource implements Source {
     this.stopping = true;
     this.unregisterLag?.();
     this.unregisterLag = undefined;
-    await this.lagRefresh?.catch(() => {});
+    // Each wait is bounded: with the brokers out of reach they could last until they return, and a
+    // consumer that was never disconnected then rejoins its group and holds partitions nobody reads.
+    await boundedWait(this.lagRefresh);
     this.dropLagSeries(() => true);
-    await this.admin?.close().catch(() => {});
+    await boundedWait(this.admin?.close());
     this.admin = undefined;
     if (!this.consumer) return;
-    await this.commit();
+    await boundedWait(this.commit());
     await this.consumer.disconnect().catch((err: unknown) => this.ctx.logger.warn({ error: errorMessage(err) }, 'kafka consumer disconnect failed'));
     this.consumer = undefined;
   }
+}
+
+/** How long close() waits for each step before the consumer disconnects anyway. */
+const CLOSE_STEP_MS = 2_000;
+
+/** Resolves when `work` settles (either way) or after CLOSE_STEP_MS, whichever comes first. */
+async function boundedWait(work: Promise<unknown> | undefined): Promise<void> {
+  if (!work) return;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([work.catch(() => {}), new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_STEP_MS)))]);
+  clearTimeout(timer);
 }
 
 export function describeKafkaSource(config: KafkaSourceConfig): string {

@@ -418,3 +418,19 @@ describe('kafka source: consumer lag and health', () => {
     await source.stop();
   });
 });
+
+describe('kafka source: close', () => {
+  it('disconnects its consumer even when the last offset commit never answers (brokers out of reach)', async () => {
+    const { consumer, source, out } = setup();
+    await flush();
+    consumer.handlers.onAssignment([{ topic: 't', partition: 0 }]);
+    await consumer.deliver(batch('t', 0, 0, 2));
+    out.ackBatch(0);
+    consumer.commit = () => new Promise<void>(() => {});
+    const t0 = performance.now();
+    await source.close();
+    // A consumer left connected would rejoin its group when the brokers return and hold partitions nobody reads.
+    expect(consumer.disconnected).toBe(true);
+    expect(performance.now() - t0).toBeLessThan(5_000);
+  }, 10_000);
+});
