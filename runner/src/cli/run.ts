@@ -5,7 +5,7 @@
  */
 import { systemClock } from '../engine/clock.ts';
 import { StateError } from '../engine/checkpoint/checkpoint.ts';
-import { ConfigError, ConnectionError, errorMessage, FencedError, SluiceError } from '../engine/errors.ts';
+import { ConfigError, ConnectionError, causedBy, errorMessage, FencedError, SluiceError } from '../engine/errors.ts';
 import { createLogger, type Logger } from '../engine/logger.ts';
 import { Metrics } from '../engine/metrics.ts';
 import type { PipelineRun } from '../engine/pipeline-run.ts';
@@ -221,13 +221,8 @@ export const MAX_RESTARTS = 10;
 export function isRestartable(error: unknown): boolean {
   // A task taken over by another process while this one thought it owned it: rejoin and restore.
   if (error instanceof TaskLostError) return true;
-  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 10; e = e.cause, depth++) {
-    if (e instanceof FencedError || e instanceof StateError || e instanceof ConfigError) return false;
-  }
-  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 10; e = e.cause, depth++) {
-    if (e instanceof ConnectionError) return true;
-  }
-  return false;
+  if (causedBy(error, FencedError, StateError, ConfigError)) return false;
+  return causedBy(error, ConnectionError);
 }
 
 /** Waits `ms`, or less when `until` resolves first (a signal); leaves no timer behind. */

@@ -46,6 +46,16 @@ export class ConnectionError extends SluiceError {}
 /** Another instance of the same pipeline (same application id) took over its state: this one must stop writing. */
 export class FencedError extends ConnectionError {}
 
+/** Whether `err` or one of its causes (`.cause`, ten deep at most) is one of `types`. */
+export function causedBy(err: unknown, ...types: (abstract new (...args: never[]) => Error)[]): boolean {
+  let e: unknown = err;
+  for (let depth = 0; e instanceof Error && depth < 10; depth++) {
+    if (types.some((t) => e instanceof t)) return true;
+    e = (e as Error).cause;
+  }
+  return false;
+}
+
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }

@@ -31,7 +31,7 @@ import type { Ack } from './ack.ts';
 import type { CheckpointCoordinator, CheckpointStats } from './checkpoint/coordinator.ts';
 import type { Clock } from './clock.ts';
 import type { Format, PartitionEvent, ProgressMarker, RawBatch, Sink, Source, SourceHealth, SourceOutput, Step, StepOutput, StepState } from './component.ts';
-import { ConfigError, FencedError, SluiceError, errorMessage } from './errors.ts';
+import { ConfigError, FencedError, SluiceError, causedBy, errorMessage } from './errors.ts';
 import { failedRecord, undecodableRecord } from './failed-record.ts';
 import { ERRORS_PORT, MAIN_PORT, type Graph } from './graph.ts';
 import type { Logger } from './logger.ts';
@@ -172,6 +172,23 @@ export interface RunOutcome {
   discarded: number;
   elapsedMs: number;
   stats: RuntimeStats;
+}
+
+/** A finished run's outcome from its figures: totals over the nodes, records written per sink. */
+export function outcomeOf(stats: RuntimeStats, ended: RunOutcome['ended'], stopReason?: string): RunOutcome {
+  const recordsOut: Record<string, number> = {};
+  let failed = 0;
+  let dropped = 0;
+  let discarded = 0;
+  for (const [name, node] of Object.entries(stats.nodes)) {
+    failed += node.failed;
+    dropped += node.dropped;
+    discarded += node.discarded;
+    if (node.role === 'sink') recordsOut[name] = node.recordsOut;
+  }
+  const outcome: RunOutcome = { ended, recordsIn: stats.recordsIn, recordsOut, failed, dropped, discarded, elapsedMs: stats.elapsedMs, stats };
+  if (stopReason !== undefined) outcome.stopReason = stopReason;
+  return outcome;
 }
 
 /* ------------------------------------------------------------------ internals */
@@ -331,16 +348,6 @@ function collectDownstream(routes: Map<string, Target[]>, into: Set<StepNode>): 
       collectDownstream(t.routes, into);
     }
   }
-}
-
-/** Whether `err` or one of its causes is a `type`. */
-function causedBy(err: unknown, type: abstract new (...args: never[]) => Error): boolean {
-  let e: unknown = err;
-  for (let depth = 0; e instanceof Error && depth < 10; depth++) {
-    if (e instanceof type) return true;
-    e = (e as Error).cause;
-  }
-  return false;
 }
 
 function nanosSince(t0: bigint): number {
@@ -725,29 +732,7 @@ export class Runtime {
       throw this.failure;
     }
     this.state = 'done';
-    const stats = this.stats();
-    const recordsOut: Record<string, number> = {};
-    let failed = 0;
-    let dropped = 0;
-    let discarded = 0;
-    for (const node of Object.values(stats.nodes)) {
-      failed += node.failed;
-      dropped += node.dropped;
-      discarded += node.discarded;
-    }
-    for (const s of this.sinks) recordsOut[s.name] = stats.nodes[s.name]!.recordsOut;
-    const outcome: RunOutcome = {
-      ended: endOfInput ? 'end-of-input' : 'stopped',
-      recordsIn: stats.recordsIn,
-      recordsOut,
-      failed,
-      dropped,
-      discarded,
-      elapsedMs: stats.elapsedMs,
-      stats,
-    };
-    if (!endOfInput && this.stopReason !== undefined) outcome.stopReason = this.stopReason;
-    return outcome;
+    return outcomeOf(this.stats(), endOfInput ? 'end-of-input' : 'stopped', endOfInput ? undefined : this.stopReason);
   }
 
   /**

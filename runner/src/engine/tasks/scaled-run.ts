@@ -7,7 +7,7 @@
 import type { SourceHealth } from '../component.ts';
 import { errorMessage } from '../errors.ts';
 import type { PipelineRun } from '../pipeline-run.ts';
-import type { NodeStats, RecentError, RunOutcome, RuntimeHealth, RuntimeState, RuntimeStats } from '../runtime.ts';
+import { outcomeOf, type NodeStats, type RecentError, type RunOutcome, type RuntimeHealth, type RuntimeState, type RuntimeStats } from '../runtime.ts';
 import type { CheckpointStats } from '../checkpoint/coordinator.ts';
 import type { TaskGroup } from './task-group.ts';
 
@@ -42,28 +42,7 @@ export class ScaledRun implements PipelineRun {
       throw this.failure;
     }
     this.state = 'done';
-    const stats = this.stats();
-    const recordsOut: Record<string, number> = {};
-    let failed = 0;
-    let dropped = 0;
-    let discarded = 0;
-    for (const [name, node] of Object.entries(stats.nodes)) {
-      failed += node.failed;
-      dropped += node.dropped;
-      discarded += node.discarded;
-      if (node.role === 'sink') recordsOut[name] = node.recordsOut;
-    }
-    return {
-      ended: 'stopped',
-      ...(this.stopReason !== undefined ? { stopReason: this.stopReason } : {}),
-      recordsIn: stats.recordsIn,
-      recordsOut,
-      failed,
-      dropped,
-      discarded,
-      elapsedMs: stats.elapsedMs,
-      stats,
-    };
+    return outcomeOf(this.stats(), 'stopped', this.stopReason);
   }
 
   async stop(reason = 'stop requested'): Promise<void> {

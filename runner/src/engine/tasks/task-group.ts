@@ -23,7 +23,7 @@
  *   which `sluice run` answers by starting again, restoring every task from its checkpoint.
  */
 import type { RawBatch, Source, SourceOutput } from '../component.ts';
-import { FencedError, SluiceError, errorMessage } from '../errors.ts';
+import { causedBy, FencedError, SluiceError, errorMessage } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { Runtime } from '../runtime.ts';
 import type { TaskInput } from './task-input.ts';
@@ -69,10 +69,7 @@ interface Entry {
 }
 
 function isFenced(err: unknown): boolean {
-  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 10; e = e.cause, depth++) {
-    if (e instanceof FencedError) return true;
-  }
-  return false;
+  return causedBy(err, FencedError);
 }
 
 /** The rejection of a run the group aborted itself (Runtime.abort). */
