@@ -8,24 +8,20 @@
  *   ports, so that other suites' broker stays up), and 200 again after the broker returns, served
  *   by the same server across the runs that restart in between.
  */
-import { execFile, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { mkdirSync, symlinkSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { homedir, tmpdir } from 'node:os';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generatorSource } from '../../src/components/sources/generator.ts';
 import { silentLogger } from '../../src/engine/logger.ts';
 import { createAdmin, createProducer, type KafkaAdmin } from '../../src/io/kafka/client.ts';
 import { RecordingOutput, sourceContext } from '../components/sources/source-harness.ts';
+import { privateBroker } from '../io/kafka/private-broker.ts';
 import { openAdmin, testBrokers, uniqueName, waitFor } from '../io/kafka/test-broker.ts';
 import { parseExposition } from './prometheus-text.ts';
 import { dashboardQueries, familyOf, metricNames, readDashboard } from '../deploy/dashboard-queries.ts';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-const run = promisify(execFile);
 
 /** Debezium change events as the connector writes them, from the generator. */
 async function events(count: number): Promise<{ key: string | Buffer | null; value: string | Buffer | null }[]> {
@@ -161,24 +157,12 @@ describe('consumer lag on /metrics', () => {
 });
 
 describe('/readyz through a broker outage', () => {
-  const cache = path.join(tmpdir(), `sluice-private-kafka-${process.pid}`);
-  const port = 19_192;
-  const brokers = [`127.0.0.1:${port}`];
-  const env = { ...process.env, SLUICE_CACHE: cache, SLUICE_KAFKA_PORT: String(port), SLUICE_KAFKA_HEAP: '-Xmx512m -Xms128m' };
-  const kafka = (cmd: string) => run('bash', [path.join(repo, 'scripts/kafka.sh'), cmd], { cwd: repo, env, timeout: 120_000 });
+  const broker = privateBroker(19_192);
+  const brokers = broker.brokers;
+  const kafka = (cmd: 'start' | 'stop') => broker[cmd]();
 
-  beforeAll(async () => {
-    // A broker of this test's own, from the jars scripts/kafka.sh fetched for the suites' broker.
-    const jars = path.join(process.env.SLUICE_CACHE ?? path.join(homedir(), '.cache/sluice'), 'kafka-3.9.1/libs');
-    mkdirSync(path.join(cache, 'kafka-3.9.1'), { recursive: true });
-    symlinkSync(jars, path.join(cache, 'kafka-3.9.1/libs'));
-    await kafka('start');
-  }, 180_000);
-
-  afterAll(async () => {
-    await kafka('stop').catch(() => {});
-    await rm(cache, { recursive: true, force: true });
-  }, 120_000);
+  beforeAll(() => broker.start(), 180_000);
+  afterAll(() => broker.remove(), 120_000);
 
   it('answers 503 while the broker is down and 200 after it returns', async () => {
     const app = uniqueName('ready');

@@ -286,15 +286,33 @@ export function createGroupConsumer(conn: KafkaConnection, options: ConsumerOpti
   const contact = () => {
     lastContact = Date.now();
   };
+  // kafkajs's stop() does nothing while a (re)start is still joining the group (its runner is not
+  // `running` yet), so a consumer disconnected while the brokers were away comes back when they
+  // return, joins, and holds partitions that nobody reads. Whatever it does after disconnect() was
+  // called, it is told to leave again; a macrotask later, so its runner counts as running.
+  let leaving: Promise<void> | undefined;
+  const leaveAgain = () => {
+    if (!closed || leaving) return;
+    leaving = new Promise<void>((resolve) => setTimeout(resolve, 0))
+      .then(() => consumer.disconnect())
+      .catch((err: unknown) => logger.warn({ error: errorMessage(err) }, 'kafka consumer came back after disconnect and could not leave'))
+      .finally(() => (leaving = undefined));
+  };
   return {
     heartbeatIntervalMs,
     lastContactAt: () => lastContact,
     async start(handlers) {
       // An idle consumer still fetches every maxWaitMs and heartbeats every heartbeatIntervalMs.
       consumer.on(consumer.events.FETCH, contact);
+      consumer.on(consumer.events.FETCH_START, leaveAgain);
       consumer.on(consumer.events.HEARTBEAT, contact);
       consumer.on(consumer.events.REBALANCING, () => handlers.onRebalancing());
       consumer.on(consumer.events.GROUP_JOIN, (event) => {
+        if (closed) {
+          logger.warn({ group: options.groupId }, 'kafka consumer rejoined its group after disconnect; leaving again');
+          leaveAgain();
+          return;
+        }
         contact();
         const assigned: TopicPartition[] = [];
         for (const [topic, partitions] of Object.entries(event.payload.memberAssignment)) {
@@ -304,6 +322,7 @@ export function createGroupConsumer(conn: KafkaConnection, options: ConsumerOpti
       });
       consumer.on(consumer.events.CRASH, (event) => {
         lastContact = undefined;
+        if (closed) return;
         const err = event.payload.error;
         handlers.onCrash(err instanceof Error ? err : new Error(String(err)), event.payload.restart);
       });

@@ -1,11 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../../src/engine/logger.ts';
 import {
+  createAdmin,
   createGroupConsumer,
   createProducer,
   type FetchedMessage,
   type KafkaAdmin,
 } from '../../../src/io/kafka/client.ts';
+import { privateBroker } from './private-broker.ts';
 import { openAdmin, testConnection, uniqueName, waitFor } from './test-broker.ts';
 
 describe('kafka client against a real broker', () => {
@@ -113,4 +115,58 @@ describe('kafka client against a real broker', () => {
     await producer.close();
     await admin.deleteTopics([topic]);
   });
+});
+
+describe('a kafka consumer through a broker outage', () => {
+  const broker = privateBroker(19_193);
+  beforeAll(() => broker.start(), 180_000);
+  afterAll(() => broker.remove(), 120_000);
+
+  it('once disconnected while it restarts against an absent broker, it does not come back and hold partitions when the broker returns', async () => {
+    const conn = { brokers: broker.brokers, clientId: 'sluice-test' };
+    const admin = createAdmin(conn, silentLogger);
+    await admin.connect();
+    const topic = uniqueName('outage');
+    await admin.createTopics([{ topic, partitions: 2 }]);
+    await admin.close();
+    const group = uniqueName('g');
+    let closed = false;
+    let restarting = false;
+    const afterClose: string[] = [];
+    const consumer = createGroupConsumer(conn, { groupId: group, topics: [topic], fromBeginning: true, concurrency: 2 }, silentLogger);
+    let owned = 0;
+    await consumer.start({
+      onBatch: async () => {
+        if (closed) afterClose.push('batch');
+      },
+      onRebalancing: () => {},
+      onAssignment: (assigned) => {
+        owned = assigned.length;
+        if (closed) afterClose.push(`assigned ${assigned.length}`);
+      },
+      onCrash: (_err, restart) => {
+        restarting ||= restart;
+      },
+    });
+    await waitFor('both partitions owned', () => owned === 2);
+
+    await broker.stop();
+    await waitFor('the consumer crashing and restarting', () => restarting, 60_000);
+    // Its restart is now connecting with retries to a broker that is not there.
+    await new Promise((r) => setTimeout(r, 2_000));
+    closed = true;
+    await consumer.disconnect();
+    await broker.start();
+
+    // Another member of the group gets both partitions: nobody else holds them.
+    const other = createGroupConsumer(conn, { groupId: group, topics: [topic], fromBeginning: true, concurrency: 2 }, silentLogger);
+    let otherOwns = 0;
+    await other.start({ onBatch: async () => {}, onRebalancing: () => {}, onAssignment: (a) => (otherOwns = a.length), onCrash: () => {} });
+    await waitFor('the new member owning both partitions', () => otherOwns === 2, 60_000);
+    // Its connect retries back off to 10 s: past two more of them, it must not hold partitions.
+    await new Promise((r) => setTimeout(r, 25_000));
+    expect(otherOwns, 'partitions taken by the consumer that was disconnected').toBe(2);
+    expect(afterClose, 'what the disconnected consumer handed on').toEqual([]);
+    await other.disconnect();
+  }, 300_000);
 });
