@@ -1,36 +1,36 @@
 /**
- * `npm run bench:kafka`: the employee pipeline on a real Kafka broker, in both delivery modes
- * (at-least-once, then exactly-once), with checkpoints every second as `sluice run` takes them.
+ * `npm run bench:kafka`: the employee pipeline on a real Kafka broker, as users run it: `sluice run
+ * pipelines/employee-activity.yaml` (its spec as is; only its topics, group and delivery mode are
+ * changed, with --set and a copy of the file), against a yardstick on the same backlog.
  *
- * 1. Throughput: produce N Debezium events (default 1,000,000, seed-shaped, from the generator's
- *    simulator) into a fresh 6-partition topic, then time pipelines/employee-activity.yaml (the
- *    spec as is; only its topic names and group are overridden with --set-style overrides so runs
- *    do not mix) draining them into both output topics. Prints events/s.
- * 2. Latency: with the pipeline running, produce at a steady rate (default 5,000 events/s for 30 s)
+ * 1. Throughput against a baseline: N Debezium events (default 200,000, seed-shaped, keyed by row
+ *    id as Debezium keys them) go into a fresh 6-partition topic once. Then per delivery mode
+ *    (at-least-once, then exactly-once), BENCH_REPEAT times (default 3): the plain kafkajs
+ *    pass-through of pass-through.ts (parse, keep inserts, enrich in plain JS, produce) drains it,
+ *    then one `sluice run` process drains it, each in a group of its own. sluice's rate is printed
+ *    as a ratio of the baseline's of the same round. sluice's drain = from its first task assigned
+ *    (its own log time, so start-up is left out) until its source group's committed offsets reach
+ *    the end of every input partition (under exactly-once they commit in the transaction of the
+ *    enriched records, so everything is visible downstream then); the time until every closed
+ *    hour's summary is visible is reported too.
+ * 2. Latency: with one process running, produce at a steady rate (default 5,000 events/s for 30 s)
  *    with the produce time in a header; the kafka sink passes headers through, so each processed
  *    message carries it. Latency = when a read_committed consumer receives the processed message
  *    minus that header (under exactly-once a message is visible only once its checkpoint
  *    committed, so this is what a downstream reader sees). Prints p50, p90, p99 and max.
  *
- * The drain counts until the checkpoint that covers the last event has committed.
- *
  * Uses KAFKA_BROKERS when set; otherwise starts scripts/kafka.sh (and stops it if it started it).
  * Topics it creates are deleted at the end.
  *
  *   npm run bench:kafka
- *   BENCH_EVENTS=200000 BENCH_RATE=5000 BENCH_LATENCY_SECONDS=20 npm run bench:kafka
- *   BENCH_DELIVERY=exactly-once npm run bench:kafka     # one mode only
+ *   BENCH_EVENTS=300000 BENCH_RATE=5000 BENCH_LATENCY_SECONDS=20 npm run bench:kafka
+ *   BENCH_DELIVERY=at-least-once BENCH_REPEAT=1 npm run bench:kafka     # one mode, one round
  *
- * Scale-out (`--processes 1,2`): instead of the in-process runs above, `sluice run` of the same
- * spec (exactly-once as it declares, or BENCH_DELIVERY) started N times in one consumer group, for
- * each N given. The backlog (6 partitions, keyed by row id) is produced once and drained once per
- * N, each in a group of its own. Drain = from the first task assigned (the processes' own log
- * time, so start-up is left out and reported apart) until the source group's committed offsets
- * reach the end of every input partition: under exactly-once they commit in the same transaction
- * as the enriched records, so that is when everything is visible downstream; the time until every
- * closed hour's summary is visible (read_committed) is reported too. Latency as above, with N
- * processes sharing the tasks. Also reported: CPU seconds used per process and by the broker, and
- * how busy the machine's cores were, which is what limits the figures on a small machine.
+ * Scale-out (`--processes 1,2`): the same spec (exactly-once as it declares, or BENCH_DELIVERY)
+ * started N times in one consumer group, for each N given; each N drains the backlog in a group of
+ * its own, and the latency is taken with N processes sharing the tasks. Also reported: CPU seconds
+ * used per process and by the broker, and how busy the machine's cores were, which is what limits
+ * the figures on a small machine.
  *
  *   npm run bench:kafka -- --processes 1,2
  *   BENCH_EVENTS=200000 BENCH_LATENCY_SECONDS=20 npm run bench:kafka -- --processes 1,2,3
@@ -41,28 +41,23 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, homedir, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { systemClock } from '../src/engine/clock.ts';
 import { createLogger } from '../src/engine/logger.ts';
-import { Metrics } from '../src/engine/metrics.ts';
-import { Runtime } from '../src/engine/runtime.ts';
 import { createAdmin, createGroupConsumer, createProducer, type KafkaAdmin } from '../src/io/kafka/client.ts';
 import { parseBrokers } from '../src/io/kafka/connection.ts';
 import type { Delivery } from '../src/engine/component.ts';
-import { instantiate } from '../src/plan/instantiate.ts';
-import { loadPipeline } from '../src/plan/load-pipeline.ts';
-import { prepareState } from '../src/plan/state.ts';
-import type { SetOverride } from '../src/spec/load.ts';
 import { DebeziumEventStream } from '../test/integration/debezium-events.ts';
 import { closedHours, produceBacklog, startSluice, type SluiceProcess } from '../test/integration/employee-outputs.ts';
 import { exitWithin, jsonLogLines } from '../test/integration/sluice-process.ts';
+import { passThrough } from './pass-through.ts';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const SPEC = resolve(repo, 'pipelines/employee-activity.yaml');
-const EVENTS = Number(process.env.BENCH_EVENTS ?? 1_000_000);
+const EVENTS = Number(process.env.BENCH_EVENTS ?? 200_000);
 const RATE = Number(process.env.BENCH_RATE ?? 5_000);
 const LATENCY_SECONDS = Number(process.env.BENCH_LATENCY_SECONDS ?? 30);
 const PARTITIONS = 6;
 const PRODUCED_AT = 'bench-produced-at';
+const REPEAT = Number(process.env.BENCH_REPEAT ?? 3);
 const MODES: Delivery[] = process.env.BENCH_DELIVERY ? [process.env.BENCH_DELIVERY as Delivery] : ['at-least-once', 'exactly-once'];
 
 const logger = createLogger(process.env.SLUICE_LOG_LEVEL ?? 'warn');
@@ -75,58 +70,6 @@ function ensureBroker(): { brokers: string; stop: () => void } {
   const [state, brokers] = out.split(/\s+/);
   if (!brokers) throw new Error(`scripts/kafka.sh start said: ${out}`);
   return { brokers, stop: () => (state === 'started' ? void execFileSync('bash', [script, 'stop'], { cwd: repo }) : undefined) };
-}
-
-interface BenchTopics {
-  input: string;
-  processed: string;
-  summaries: string;
-  late: string;
-  dead: string;
-}
-
-function topicsFor(run: string): BenchTopics {
-  return {
-    input: `bench-${run}-activities`,
-    processed: `bench-${run}-processed`,
-    summaries: `bench-${run}-summaries`,
-    late: `bench-${run}-late`,
-    dead: `bench-${run}-dead-letters`,
-  };
-}
-
-/** The spec as it is, pointed at this run's topics and group. */
-function overrides(brokers: string, topics: BenchTopics, group: string): { env: Record<string, string | undefined>; sets: SetOverride[] } {
-  return {
-    env: { ...process.env, KAFKA_BROKERS: brokers, SLUICE_GROUP: group },
-    sets: [
-      { path: 'sources.activities.kafka.topic', value: topics.input },
-      { path: 'sinks.processed.kafka.topic', value: topics.processed },
-      { path: 'sinks.summaries.kafka.topic', value: topics.summaries },
-      { path: 'sinks.late-activities.kafka.topic', value: topics.late },
-      { path: 'sinks.dead-letters.kafka.topic', value: topics.dead },
-    ],
-  };
-}
-
-async function startPipeline(brokers: string, topics: BenchTopics, group: string, delivery: Delivery): Promise<{ runtime: Runtime; done: Promise<unknown> }> {
-  const { env, sets } = overrides(brokers, topics, group);
-  const loaded = await loadPipeline(SPEC, { env, sets });
-  if (!loaded.ok) throw new Error(`the spec did not load: ${loaded.diagnostics.map((d) => d.message).join('; ')}`);
-  // As `sluice run` does: state in Kafka, named after the (fresh) group, checkpoints every second.
-  const state = await prepareState({ ...loaded.plan, delivery }, { logger, clock: systemClock });
-  const metrics = new Metrics();
-  const graph = instantiate(loaded.plan, { mode: 'run', logger, metrics, ...(state.context ? { checkpoints: state.context } : {}) });
-  const runtime = new Runtime(graph, { logger, metrics, clock: systemClock, ...(state.coordinator ? { checkpoints: state.coordinator } : {}) });
-  const done = runtime.run();
-  done.catch((err: unknown) => logger.error({ err }, 'pipeline failed'));
-  return { runtime, done };
-}
-
-async function createTopics(admin: KafkaAdmin, topics: BenchTopics): Promise<void> {
-  await admin.createTopics(
-    Object.values(topics).map((topic) => ({ topic, partitions: topic === topics.input ? PARTITIONS : 1, configs: { 'retention.ms': '-1' } })),
-  );
 }
 
 const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -142,73 +85,6 @@ async function until(what: string, check: () => boolean, timeoutMs: number): Pro
 function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
-}
-
-/** Resolves once a checkpoint committed after `since` (performance.now() time): what came before is durable. */
-async function committedAfter(runtime: Runtime, since: number): Promise<void> {
-  const wallSince = Date.now() - (performance.now() - since);
-  await until('a checkpoint to commit', () => (runtime.stats().checkpoint?.lastCommittedAt ?? 0) > wallSince, 60_000);
-}
-
-async function throughput(brokers: string, admin: KafkaAdmin, run: string, delivery: Delivery): Promise<{ eventsPerSecond: number }> {
-  const topics = topicsFor(`${run}-t`);
-  await createTopics(admin, topics);
-  const conn = { brokers: parseBrokers(brokers), clientId: 'sluice-bench' };
-  const producer = createProducer(conn, { chunkSize: 2_000 }, logger);
-  await producer.connect();
-  const stream = new DebeziumEventStream(topics.input, 1);
-  let inserts = 0;
-  const produceStart = performance.now();
-  for (let sent = 0; sent < EVENTS; ) {
-    const n = Math.min(20_000, EVENTS - sent);
-    const batch = stream.take(n);
-    inserts += batch.insertIds.length;
-    await producer.send(batch.messages);
-    sent += n;
-  }
-  const produceSeconds = (performance.now() - produceStart) / 1000;
-  await producer.close();
-  say(`produced ${EVENTS.toLocaleString('en')} Debezium events (${inserts.toLocaleString('en')} inserts) into ${PARTITIONS} partitions in ${produceSeconds.toFixed(1)} s (${Math.round(EVENTS / produceSeconds).toLocaleString('en')} events/s, gzip, acks=all)`);
-
-  const { runtime, done } = await startPipeline(brokers, topics, `bench-${run}-t`, delivery);
-  const started = performance.now();
-  let lastReport = started;
-  await until(
-    'the pipeline to drain the topic',
-    () => {
-      const s = runtime.stats();
-      const now = performance.now();
-      if (now - lastReport > 5_000) {
-        lastReport = now;
-        say(`  ... ${s.nodes.activities?.recordsIn ?? 0} read, ${s.nodes.processed?.recordsOut ?? 0} processed written, ${s.nodes.summaries?.recordsOut ?? 0} summaries`);
-      }
-      return (s.nodes.activities?.recordsIn ?? 0) >= EVENTS && (s.nodes.processed?.recordsOut ?? 0) >= inserts;
-    },
-    30 * 60_000,
-  );
-  await committedAfter(runtime, performance.now());
-  const seconds = (performance.now() - started) / 1000;
-  const cp = runtime.stats().checkpoint;
-  await runtime.stop();
-  await done;
-  const processedEnd = [...(await admin.endOffsets(topics.processed)).values()].reduce((a, b) => a + Number(b), 0);
-  const summariesEnd = [...(await admin.endOffsets(topics.summaries)).values()].reduce((a, b) => a + Number(b), 0);
-  say(
-    `[${delivery}] drained ${EVENTS.toLocaleString('en')} events through pipelines/employee-activity.yaml in ${seconds.toFixed(1)} s: ` +
-      `${Math.round(EVENTS / seconds).toLocaleString('en')} events/s ` +
-      `(processed topic end offset ${processedEnd.toLocaleString('en')}, summaries ${summariesEnd.toLocaleString('en')}; offsets include transaction markers under exactly-once; the last hour stays open, as it should); ` +
-      `${cp?.checkpoints ?? 0} checkpoints, the last took ${cp?.lastDurationMs ?? '?'} ms`,
-  );
-  if (delivery === 'at-least-once' && processedEnd < inserts) say(`WARNING: processed topic holds ${processedEnd}, expected ${inserts}`);
-  await admin.deleteTopics(Object.values(topics));
-  await deleteStateTopics(admin, `bench-${run}-t`);
-  return { eventsPerSecond: EVENTS / seconds };
-}
-
-/** The state topics a run left behind (its application id is its group). */
-async function deleteStateTopics(admin: KafkaAdmin, applicationId: string): Promise<void> {
-  const ours = (await admin.listTopics()).filter((t) => t.startsWith(`${applicationId}-`));
-  await admin.deleteTopics(ours);
 }
 
 /**
@@ -257,43 +133,6 @@ async function latencyReader(conn: { brokers: string[]; clientId: string }, grou
     onCrash: () => {},
   });
   return { samples, reader };
-}
-
-async function latency(brokers: string, admin: KafkaAdmin, run: string, delivery: Delivery): Promise<void> {
-  const topics = topicsFor(`${run}-l`);
-  await createTopics(admin, topics);
-  const conn = { brokers: parseBrokers(brokers), clientId: 'sluice-bench-latency' };
-  const { runtime, done } = await startPipeline(brokers, topics, `bench-${run}-l`, delivery);
-  // A read_committed reader, live: latency is when a downstream consumer can see a message.
-  const samples: number[] = [];
-  const reader = createGroupConsumer(conn, { groupId: `bench-${run}-reader`, topics: [topics.processed], fromBeginning: true, concurrency: 1, maxWaitMs: 50 }, logger);
-  await reader.start({
-    onBatch: async (b) => {
-      const now = Date.now();
-      for (const m of b.messages) {
-        const at = Number(m.headers[PRODUCED_AT]);
-        if (Number.isFinite(at)) samples.push(now - at);
-      }
-    },
-    onRebalancing: () => {},
-    onAssignment: () => {},
-    onCrash: () => {},
-  });
-  // Let the pipeline and the reader join their groups before the clock starts.
-  await wait(3_000);
-
-  const { inserts, offered } = await produceSteadily(conn, topics.input);
-  await until('the reader to see every processed message', () => samples.length >= inserts, 120_000);
-  await runtime.stop();
-  await done;
-  await reader.disconnect();
-  samples.sort((a, b) => a - b);
-  say(
-    `[${delivery}] latency at a steady ${Math.round(offered).toLocaleString('en')} events/s for ${LATENCY_SECONDS} s (${samples.length.toLocaleString('en')} processed messages), produce -> processed topic: ` +
-      `p50 ${percentile(samples, 50)} ms, p90 ${percentile(samples, 90)} ms, p99 ${percentile(samples, 99)} ms, max ${samples[samples.length - 1]} ms`,
-  );
-  await admin.deleteTopics(Object.values(topics));
-  await deleteStateTopics(admin, `bench-${run}-l`);
 }
 
 /* ------------------------------------------------------------------ --processes: N `sluice run` processes in one group */
@@ -541,25 +380,81 @@ async function untilAsync(what: string, check: () => Promise<boolean>, timeoutMs
   }
 }
 
+/** A spec file in `dir`: pipelines/employee-activity.yaml with only its delivery changed. */
+function specFor(dir: string, delivery: Delivery): string {
+  const spec = join(dir, `employee-activity-${delivery}.yaml`);
+  writeFileSync(spec, readFileSync(SPEC, 'utf8').replace(/^delivery: .*$/m, `delivery: ${delivery}`));
+  return spec;
+}
+
+/** Produces the backlog (EVENTS Debezium events keyed by row id) into a new topic `input`. */
+async function produceBenchBacklog(brokers: string, admin: KafkaAdmin, input: string): Promise<{ events: number; inserts: number; closedHours: number }> {
+  await admin.createTopics([{ topic: input, partitions: PARTITIONS, configs: { 'retention.ms': '-1' } }]);
+  const producer = createProducer({ brokers: parseBrokers(brokers), clientId: 'sluice-bench' }, { chunkSize: 2_000 }, logger);
+  await producer.connect();
+  const produceStart = performance.now();
+  const backlog = await produceBacklog(producer, input, { events: EVENTS, partitions: PARTITIONS, seed: 1, startMs: Date.parse('2025-01-06T08:00:00Z') });
+  await producer.close();
+  const expected = { events: EVENTS, inserts: backlog.inserts.size, closedHours: closedHours(backlog).length };
+  say(`produced ${EVENTS.toLocaleString('en')} Debezium events (${expected.inserts.toLocaleString('en')} inserts, ${expected.closedHours.toLocaleString('en')} closed-hour summaries expected) keyed by row id into ${PARTITIONS} partitions in ${((performance.now() - produceStart) / 1000).toFixed(1)} s`);
+  return expected;
+}
+
+/**
+ * The default bench: on one backlog, per delivery mode, BENCH_REPEAT times (default 3) the plain
+ * kafkajs pass-through and then one `sluice run` process of the spec drain it, each in a group of
+ * its own, one after the other; each pair gives sluice's rate as a ratio of the baseline's (a
+ * ratio holds on a noisy machine where an absolute rate does not). Then the latency of one process.
+ */
+async function versusBaseline(broker: { brokers: string }, admin: KafkaAdmin, run: string): Promise<void> {
+  process.env.KAFKA_BROKERS = broker.brokers;
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-bench-kafka-'));
+  say(`sluice kafka bench: broker ${broker.brokers}, node ${process.version}, ${availableParallelism()} CPU core(s) shared with the broker; ${EVENTS.toLocaleString('en')} events, ${REPEAT} rounds per mode, then ${RATE}/s for ${LATENCY_SECONDS} s; logs in ${dir}`);
+  const input = `bench-${run}-activities`;
+  const expected = await produceBenchBacklog(broker.brokers, admin, input);
+  const results: { delivery: Delivery; ratios: number[]; rates: number[]; p50: number; p99: number }[] = [];
+  try {
+    for (const delivery of MODES) {
+      const spec = specFor(dir, delivery);
+      const ratios: number[] = [];
+      const rates: number[] = [];
+      for (let round = 1; round <= REPEAT; round++) {
+        const tag = `${run}-${delivery === 'exactly-once' ? 'eo' : 'al'}${round}`;
+        const output = `bench-${tag}-pass-through`;
+        await admin.createTopics([{ topic: output, partitions: 1, configs: { 'retention.ms': '-1' } }]);
+        const base = await passThrough(parseBrokers(broker.brokers), input, output, expected.events, `bench-${tag}-pass-through`);
+        await admin.deleteTopics([output]);
+        const baseRate = base.messages / base.seconds;
+        if (base.written !== expected.inserts) say(`WARNING: the pass-through wrote ${base.written} rows, expected ${expected.inserts}`);
+        say(`[baseline, round ${round}] kafkajs pass-through drained ${base.messages.toLocaleString('en')} events in ${base.seconds.toFixed(1)} s: ${Math.round(baseRate).toLocaleString('en')} events/s`);
+        const { eventsPerSecond } = await drainWithProcesses(broker.brokers, admin, spec, dir, input, expected, tag, 1);
+        ratios.push(eventsPerSecond / baseRate);
+        rates.push(eventsPerSecond);
+        say(`[${delivery}, round ${round}] sluice / baseline = ${(eventsPerSecond / baseRate).toFixed(2)}`);
+      }
+      const { p50, p99 } = await latencyWithProcesses(broker.brokers, admin, spec, dir, `${run}-${delivery === 'exactly-once' ? 'eo' : 'al'}`, 1);
+      results.push({ delivery, ratios, rates, p50, p99 });
+    }
+  } finally {
+    await admin.deleteTopics([input]);
+  }
+  say('summary: `sluice run` (1 process) against the kafkajs pass-through on the same backlog');
+  for (const r of results) {
+    say(`  ${r.delivery}: ratios ${r.ratios.map((x) => x.toFixed(2)).join(', ')}; events/s ${r.rates.map((x) => Math.round(x).toLocaleString('en')).join(', ')}; latency at ${RATE.toLocaleString('en')}/s p50 ${r.p50} ms, p99 ${r.p99} ms`);
+  }
+}
+
 async function scaleOut(broker: { brokers: string }, admin: KafkaAdmin, run: string, counts: readonly number[]): Promise<void> {
   // The test helpers below (the backlog producer) read the broker address from the environment.
   process.env.KAFKA_BROKERS = broker.brokers;
   const delivery = (process.env.BENCH_DELIVERY as Delivery | undefined) ?? 'exactly-once';
   const dir = mkdtempSync(join(tmpdir(), 'sluice-bench-processes-'));
-  const spec = join(dir, 'employee-activity.yaml');
-  writeFileSync(spec, readFileSync(SPEC, 'utf8').replace(/^delivery: .*$/m, `delivery: ${delivery}`));
+  const spec = specFor(dir, delivery);
   say(`scale-out: ${counts.join(', ')} \`sluice run\` process(es) of pipelines/employee-activity.yaml (${delivery}) in one group; ${PARTITIONS} input partitions; ${availableParallelism()} CPU core(s) shared with the broker; logs in ${dir}`);
 
   const input = `bench-${run}-p-activities`;
-  await admin.createTopics([{ topic: input, partitions: PARTITIONS, configs: { 'retention.ms': '-1' } }]);
   try {
-    const producer = createProducer({ brokers: parseBrokers(broker.brokers), clientId: 'sluice-bench' }, { chunkSize: 2_000 }, logger);
-    await producer.connect();
-    const produceStart = performance.now();
-    const backlog = await produceBacklog(producer, input, { events: EVENTS, partitions: PARTITIONS, seed: 1, startMs: Date.parse('2025-01-06T08:00:00Z') });
-    await producer.close();
-    const expected = { events: EVENTS, inserts: backlog.inserts.size, closedHours: closedHours(backlog).length };
-    say(`produced ${EVENTS.toLocaleString('en')} Debezium events (${expected.inserts.toLocaleString('en')} inserts, ${expected.closedHours.toLocaleString('en')} closed-hour summaries expected) keyed by row id into ${PARTITIONS} partitions in ${((performance.now() - produceStart) / 1000).toFixed(1)} s`);
+    const expected = await produceBenchBacklog(broker.brokers, admin, input);
     const results: { n: number; rate: number; p50: number; p99: number }[] = [];
     for (const n of counts) {
       const { eventsPerSecond } = await drainWithProcesses(broker.brokers, admin, spec, dir, input, expected, run, n);
@@ -588,16 +483,8 @@ async function main(): Promise<void> {
     }
     return;
   }
-  say(`sluice kafka bench: broker ${broker.brokers}, node ${process.version}, ${EVENTS.toLocaleString('en')} events, then ${RATE}/s for ${LATENCY_SECONDS} s`);
   try {
-    const rates = new Map<Delivery, number>();
-    for (const delivery of MODES) {
-      rates.set(delivery, (await throughput(broker.brokers, admin, `${run}-${delivery === 'exactly-once' ? 'eo' : 'al'}`, delivery)).eventsPerSecond);
-      await latency(broker.brokers, admin, `${run}-${delivery === 'exactly-once' ? 'eo' : 'al'}`, delivery);
-    }
-    const al = rates.get('at-least-once');
-    const eo = rates.get('exactly-once');
-    if (al && eo) say(`exactly-once drains at ${Math.round((eo / al) * 100)}% of at-least-once's rate`);
+    await versusBaseline(broker, admin, run);
   } finally {
     await admin.close();
     broker.stop();

@@ -1,0 +1,84 @@
+/**
+ * The yardstick of `npm run bench:kafka`: what the employee job's stateless half costs with kafkajs
+ * alone and no sluice. A consumer group reads the Debezium topic, parses each event with
+ * JSON.parse, keeps the inserts, adds the four enrichment fields in plain JS and produces the rows
+ * (gzip, in chunks, acks=all), committing each batch's offsets once its output is acknowledged.
+ * It computes no hourly summaries and checks nothing: the most a pipeline over this client could
+ * hope for, on the same topic, machine and run as sluice.
+ */
+// Loaded first, as everywhere: it installs the read_committed fix before kafkajs loads.
+import '../src/io/kafka/client.ts';
+import { CompressionTypes, Kafka, logLevel, type Message } from 'kafkajs';
+
+/** What the pass-through measured: from its first fetched batch to its last acknowledged send. */
+export interface PassThroughResult {
+  messages: number;
+  written: number;
+  seconds: number;
+}
+
+interface DebeziumInsert {
+  payload?: { op?: string; after?: Record<string, unknown> | null } | null;
+}
+
+/** One event's enriched row, as the pipeline's `enriched` step makes it; undefined for anything but an insert. */
+export function enrich(text: string): Record<string, unknown> | undefined {
+  const payload = (JSON.parse(text) as DebeziumInsert).payload;
+  if (payload?.op !== 'c' || !payload.after) return undefined;
+  const row = payload.after;
+  const micros = row.activity_timestamp;
+  if (typeof micros !== 'number') return undefined;
+  const at = new Date(Math.floor(micros / 1000));
+  const iso = at.toISOString();
+  const hour = at.getUTCHours();
+  const duration = row.duration_seconds;
+  return {
+    ...row,
+    activity_timestamp: iso,
+    activity_hour: hour,
+    activity_date: iso.slice(0, 10),
+    session_duration_category: typeof duration !== 'number' ? null : duration < 30 ? 'short' : duration < 300 ? 'medium' : 'long',
+    is_business_hours: hour >= 9 && hour <= 17,
+  };
+}
+
+/** Drains `messages` events of `input` into `output` in a group of its own. */
+export async function passThrough(brokers: string[], input: string, output: string, messages: number, group: string): Promise<PassThroughResult> {
+  const kafka = new Kafka({ clientId: 'bench-pass-through', brokers, logLevel: logLevel.NOTHING });
+  const producer = kafka.producer({ allowAutoTopicCreation: false });
+  const consumer = kafka.consumer({ groupId: group, maxBytesPerPartition: 1_048_576 });
+  await producer.connect();
+  await consumer.connect();
+  await consumer.subscribe({ topics: [input], fromBeginning: true });
+  let read = 0;
+  let written = 0;
+  let firstAt: number | undefined;
+  let finish!: () => void;
+  const done = new Promise<void>((resolve) => (finish = resolve));
+  await consumer.run({
+    autoCommit: false,
+    partitionsConsumedConcurrently: 6,
+    eachBatch: async ({ batch }) => {
+      firstAt ??= performance.now();
+      const out: Message[] = [];
+      for (const m of batch.messages) {
+        if (m.value === null) continue;
+        const row = enrich(m.value.toString('utf8'));
+        if (row) out.push({ key: String(row.employee_id), value: JSON.stringify(row) });
+      }
+      // Chunked: one kafkajs send of tens of thousands of messages is superlinear in its size.
+      for (let i = 0; i < out.length; i += 2_000) {
+        await producer.send({ topic: output, acks: -1, compression: CompressionTypes.GZIP, messages: out.slice(i, i + 2_000) });
+      }
+      written += out.length;
+      read += batch.messages.length;
+      await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(batch.lastOffset()) + 1n).toString() }]);
+      if (read >= messages) finish();
+    },
+  });
+  await done;
+  const seconds = (performance.now() - (firstAt ?? performance.now())) / 1000;
+  await consumer.disconnect();
+  await producer.disconnect();
+  return { messages: read, written, seconds };
+}
