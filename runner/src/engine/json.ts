@@ -211,12 +211,12 @@ function restoreBigInts(value: JsonValue, values: bigint[]): JsonValue {
  */
 export function stringifyJson(value: unknown, indent?: number): string {
   try {
-    try {
-      return JSON.stringify(value, null, indent) ?? 'null';
-    } catch (err) {
-      if (!(err instanceof TypeError) || !/BigInt/i.test(err.message)) throw err;
+    if ((BigInt.prototype as { toJSON?: unknown }).toJSON === bigintToJson) {
+      // One native pass: bigints come out as marker strings, unquoted afterwards.
+      const text = JSON.stringify(value, null, indent) ?? 'null';
+      return text.includes(BIGINT_MARK_TEXT) ? text.replace(BIGINT_MARK_RE, '$1') : text;
     }
-    // Bigints are marked as strings with a per-process nonce, then unquoted: no data string can collide.
+    // Someone else's BigInt toJSON is installed: leave it alone and mark bigints with a replacer.
     const text = JSON.stringify(value, (_key, v: unknown) => (typeof v === 'bigint' ? `${BIGINT_MARK}${v.toString()}` : v), indent);
     return (text ?? 'null').replace(BIGINT_MARK_RE, '$1');
   } catch (err) {
@@ -295,7 +295,8 @@ export function stringifyJsonIteratively(value: unknown, indent?: number): strin
 
 /** A member as JSON.stringify sees it: after `toJSON`, boxed primitives unboxed, undefined when JSON cannot hold it. */
 function jsonMember(key: string, v: unknown): unknown {
-  if ((typeof v === 'object' && v !== null) || typeof v === 'bigint') {
+  // Our own BigInt toJSON is for the native pass; this writer writes bigints as digits itself.
+  if ((typeof v === 'object' && v !== null) || (typeof v === 'bigint' && (BigInt.prototype as { toJSON?: unknown }).toJSON !== bigintToJson)) {
     const toJSON = (v as { toJSON?: unknown }).toJSON;
     if (typeof toJSON === 'function') v = (toJSON as (key: string) => unknown).call(v, key);
   }
@@ -313,6 +314,23 @@ const PARSE_MARK = `\u0002bigint-${NONCE}:`;
 const PARSE_MARK_TEXT = `\\u0002bigint-${NONCE}:`;
 const BIGINT_MARK = `\u0001bigint-${NONCE}:`;
 const BIGINT_MARK_RE = new RegExp(`"\\\\u0001bigint-${NONCE}:(-?\\d+)"`, 'g');
+/** BIGINT_MARK as JSON.stringify writes it (the control character escaped). */
+const BIGINT_MARK_TEXT = `\\u0001bigint-${NONCE}:`;
+
+/**
+ * JSON.stringify calls a BigInt's `toJSON` (and throws without one), so with this one a value
+ * holding bigints is written in one native pass, each bigint as a marker string that
+ * `stringifyJson` then unquotes. The other way, a failed native pass and then one with a replacer
+ * called for every member, cost 14 µs instead of 2.7 for a repartition envelope carrying
+ * Debezium's `ts_ns`. Elsewhere in the process (logs), a bigint now shows as the marker string
+ * instead of throwing. Installed once, and only where no other toJSON is.
+ */
+function bigintToJson(this: bigint): string {
+  return `${BIGINT_MARK}${this.toString()}`;
+}
+if (!Object.prototype.hasOwnProperty.call(BigInt.prototype, 'toJSON')) {
+  Object.defineProperty(BigInt.prototype, 'toJSON', { value: bigintToJson, writable: true, configurable: true, enumerable: false });
+}
 
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 const MIN_SAFE = -MAX_SAFE;
