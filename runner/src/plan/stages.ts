@@ -327,6 +327,16 @@ export function splitStages(plan: Plan): StageSplit {
     return { step: c.step.name, topic, group: topic, by: c.by, ...(c.partitions !== undefined ? { partitions: c.partitions } : {}), from: c.from, to: c.id };
   });
 
+  // A repartition carries `$meta` only when something after it may read it.
+  const metaRead = new Set(
+    cuts
+      .filter((c) => {
+        const after = [...steps.filter((s) => stageOf.get(s.name) === c.id), ...sinks.filter((s) => sinkInputs.get(s.name)!.has(c.id))];
+        return after.some(mentionsMeta);
+      })
+      .map((c) => c.id),
+  );
+
   const stageIds = ['0', ...cuts.map((c) => c.id)];
   const stages = stageIds.map((id): StagePlan => {
     const nodes: PlanNode[] = [];
@@ -339,7 +349,7 @@ export function splitStages(plan: Plan): StageSplit {
       nodes.push(step === cutIn?.step ? { ...step, inputs: [{ node: repartitionNodeName(step.name), port: MAIN_PORT }] } : step);
     }
     // Repartition sinks read only steps: first among the sinks, so a sink reading their errors comes after them.
-    for (const [i, c] of cuts.entries()) if (c.from === id) nodes.push(repartitionSink(c, repartitions[i]!, connection));
+    for (const [i, c] of cuts.entries()) if (c.from === id) nodes.push(repartitionSink(c, repartitions[i]!, connection, metaRead.has(c.id)));
     for (const sink of sinks) {
       const inputs = sinkInputs.get(sink.name)!.get(id);
       if (inputs) nodes.push(inputs.length === sink.inputs.length && inputs.every((r, i) => r === sink.inputs[i]) ? sink : { ...sink, inputs });
@@ -357,7 +367,16 @@ function keyText(by: readonly string[]): string {
   return by.length ? by.join(', ') : 'nothing (one group per window, so one partition)';
 }
 
-function repartitionSink(cut: Cut, r: Repartition, connection: ConnectionConfig): PlanSink {
+/**
+ * Whether a node's config may read `$meta`: it names it (or evaluates text, which could). Only
+ * expressions read `$meta`, and they are in the config as written.
+ */
+export function mentionsMeta(node: PlanNode): boolean {
+  const text = JSON.stringify(node.config) ?? '';
+  return text.includes('$meta') || text.includes('$eval');
+}
+
+function repartitionSink(cut: Cut, r: Repartition, connection: ConnectionConfig, meta: boolean): PlanSink {
   const w = cut.config.window;
   const config: RepartitionSinkConfig = {
     ...connection,
@@ -367,13 +386,14 @@ function repartitionSink(cut: Cut, r: Repartition, connection: ConnectionConfig)
     ...(w.time !== undefined ? { time: w.time } : {}),
     ...(w.idle !== undefined ? { idle: w.idle } : {}),
     ...(r.partitions !== undefined ? { partitions: r.partitions } : {}),
+    ...(meta ? {} : { meta: false }),
   };
   return {
     role: 'sink',
     name: repartitionNodeName(cut.step.name),
     kind: 'repartition',
     config,
-    summary: `repartition ${r.topic} for ${cut.step.name}, keyed by ${keyText(r.by)}, ${partitionsText(r.partitions, r.from)}, with watermark markers, at ${describeConnectionConfig(connection)}`,
+    summary: `repartition ${r.topic} for ${cut.step.name}, keyed by ${keyText(r.by)}, ${partitionsText(r.partitions, r.from)}, with watermark markers${meta ? '' : ', without $meta (nothing after it reads it)'}, at ${describeConnectionConfig(connection)}`,
     location: cut.step.location,
     ports: [ERRORS_PORT],
     inputs: cut.step.inputs.map((i) => ({ ...i })),

@@ -144,6 +144,8 @@ describe('splitStages: the employee pipeline', () => {
       key: ['employee_id', 'activity_type'],
       time: 'activity_timestamp',
       idle: '1m',
+      // Nothing after the repartition reads $meta: Debezium's before image and source block stay behind.
+      meta: false,
     });
     const source = one!.plan.nodes[0]!;
     expect(source.role === 'source' && source.format).toMatchObject({ kind: 'repartition', config: { upstream: '0' } });
@@ -282,11 +284,23 @@ describe('splitStages: sinks and refusals', () => {
     expectPlanInvariants(split);
   });
 
+  it('carries $meta through the repartition only when a node after it mentions it', () => {
+    const metaOf = (steps: string[], sinkList: string[]) => splitStages(planOf(spec({ steps, sinks: sinkList }))).stages[0]!.plan.nodes.find((n) => n.kind === 'repartition')!.config as { meta?: boolean };
+    const plain = [`out: { from: hourly, kafka: ${TO_KAFKA} }`];
+    expect(metaOf([HOURLY], plain).meta).toBe(false);
+    // Read by the window itself, by a step after it, or by a sink of its late records.
+    expect(metaOf([HOURLY.replace('n: $count()', 'n: $count(), tables: $distinct($meta.table)')], plain).meta).toBeUndefined();
+    expect(metaOf([HOURLY, 'tagged: { from: hourly, set: { op: $meta.window_start } }'], [`out: { from: tagged, kafka: ${TO_KAFKA} }`]).meta).toBeUndefined();
+    expect(metaOf([HOURLY], [...plain, `late: { from: hourly.late, kafka: { ${KAFKA}, topic: late, key: $string($meta.offset) } }`]).meta).toBeUndefined();
+    // A step before the repartition may read $meta as it likes: the records it writes into the topic are what travels.
+    expect(metaOf(['ins: { from: events, filter: $meta.op = "c" }', HOURLY.replace('from: events', 'from: ins')], plain).meta).toBe(false);
+  });
+
   it('copies the source\'s connection (client id, SASL, TLS) to both ends of the repartition, and nothing else of it', () => {
     const source = 'client_id: me, sasl: { mechanism: plain, username: u, password: pw }, tls: true, start: latest, concurrency: 2, partitioned_by: [x]';
     const split = splitStages(planOf(spec({ source, steps: [HOURLY], sinks })));
     const connection = { brokers: 'localhost:9092', client_id: 'me', sasl: { mechanism: 'plain', username: 'u', password: 'pw' }, tls: true };
-    expect(split.stages[0]!.plan.nodes.find((n) => n.kind === 'repartition')!.config).toEqual({ ...connection, topic: 'p-hourly-repartition', key: ['employee_id', 'activity_type'], time: 'ts' });
+    expect(split.stages[0]!.plan.nodes.find((n) => n.kind === 'repartition')!.config).toEqual({ ...connection, topic: 'p-hourly-repartition', key: ['employee_id', 'activity_type'], time: 'ts', meta: false });
     expect(split.stages[1]!.plan.nodes[0]!.config).toEqual({ ...connection, topic: 'p-hourly-repartition', group: 'p-hourly-repartition', start: 'earliest', isolation: 'read_committed' });
     // Summaries are made from redacted configs.
     expect(split.stages.flatMap((s) => s.plan.nodes.map((n) => n.summary)).join('\n')).not.toContain('pw');

@@ -72,6 +72,8 @@ export interface RepartitionSinkConfig extends ConnectionConfig {
   idle?: string;
   /** The topic's partition count; every marker goes to each. Filled in at start. */
   partitions?: number;
+  /** Whether the records' `$meta` travels (default true); false when nothing after the repartition reads it. */
+  meta?: boolean;
 }
 
 /** The `repartition` format's config. */
@@ -171,8 +173,12 @@ function jsonKey(key: unknown): boolean {
   return !(key instanceof Uint8Array);
 }
 
-export function envelopeOf(rec: StreamRecord): Envelope {
-  const env: Envelope = { value: rec.value, meta: rec.meta, time: rec.time };
+/**
+ * The envelope of a record. Without `meta` its `$meta` stays behind: a Debezium record's (the
+ * before image, the source block with its 19-digit ts_ns) is most of what would cross the shuffle.
+ */
+export function envelopeOf(rec: StreamRecord, meta = true): Envelope {
+  const env: Envelope = { value: rec.value, meta: meta ? rec.meta : {}, time: rec.time };
   if (jsonKey(rec.key)) env.key = rec.key;
   return env;
 }
@@ -248,6 +254,12 @@ const sinkSchema = object(
     time: expression('The reading window\'s event-time expression; absent: the record\'s own time. Markers carry the highest written.', ['occurred_at']),
     idle: duration('The reading window\'s `idle`: a task that wrote nothing this long marks itself idle.', ['1m']),
     partitions: { type: 'integer', minimum: 1, description: 'The topic\'s partition count; filled in at start.', examples: [12] },
+    meta: {
+      type: 'boolean',
+      default: true,
+      description: 'Whether each record\'s `$meta` travels with it; the stage split turns it off when no node after the repartition mentions `$meta`.',
+      examples: [false],
+    },
   },
   ['brokers', 'topic', 'key'],
 );
@@ -374,7 +386,7 @@ export class RepartitionSink implements Sink {
       const headers: Headers = { ...rec.headers, [HEADER_FROM]: this.origin };
       // A record header must never make a data message look like a marker.
       delete headers[HEADER_CTL];
-      const msg: OutboundMessage = { topic: this.config.topic, key: partitionKey(values), value: envelopeOf(rec), headers };
+      const msg: OutboundMessage = { topic: this.config.topic, key: partitionKey(values), value: envelopeOf(rec, this.config.meta ?? true), headers };
       // As the window: a time that cannot be evaluated does not count (the window routes the record to its errors).
       const t = timeCol ? (timeCol[i] instanceof EvalFailure ? undefined : toEpochMillis(timeCol[i])) : rec.time;
       if (t !== undefined && Number.isFinite(t)) this.eventTimes.set(msg, t);

@@ -60,7 +60,9 @@ describe('the kafkajs boundary', () => {
       }
     };
     for (const top of ['runner/src', 'runner/bench', 'scripts']) walk(join(repo, top));
-    expect(offenders.filter((p) => !p.startsWith('runner/src/io/kafka/'))).toEqual([]);
+    // The bench's yardstick is kafkajs with no sluice at all, by definition.
+    const yardstick = 'runner/bench/pass-through.ts';
+    expect(offenders.filter((p) => !p.startsWith('runner/src/io/kafka/') && p !== yardstick)).toEqual([]);
     expect(offenders).toContain('runner/src/io/kafka/client.ts');
   });
 });

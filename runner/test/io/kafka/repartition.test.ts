@@ -162,6 +162,12 @@ describe('repartition envelope: what the sink writes, the format reads back as t
     expect(requireMessages([out[2]!])[0]!.key).toBe('[null,null,"x"]');
   });
 
+  it('with meta: false leaves $meta behind, and the reader gets an empty one', async () => {
+    const sink = repartitionSink.create({ ...base, key: ['employee_id'], meta: false }, context());
+    const [out] = await sink.prepare([rec({ employee_id: 5 }, { meta: { op: 'c', source: { ts_ns: 1735813800123456789n } } })]);
+    expect(out).toMatchObject({ value: { value: { employee_id: 5 }, meta: {}, time: 1_700_000_000_000 } });
+  });
+
   it('refuses malformed messages as record errors', () => {
     const f = format(4);
     const data = (value: string | null, headers: Record<string, string> = { 'sluice-from': '0_1' }): RawMessage => ({
