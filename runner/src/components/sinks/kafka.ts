@@ -24,6 +24,7 @@ import type { Headers, StreamRecord } from '../../engine/record.ts';
 import { duration, expression, object } from '../../engine/schema.ts';
 import { KAFKA_TRANSACTION } from '../../io/kafka/changelog-store.ts';
 import {
+  COMPRESSIONS,
   DEFAULT_CHUNK_SIZE,
   createProducer,
   isMessageTooLarge,
@@ -106,10 +107,11 @@ const schema = object(
     },
     compression: {
       type: 'string',
-      enum: ['gzip', 'none'],
+      enum: [...COMPRESSIONS],
       default: 'gzip',
-      description: 'Compression of produce requests.',
-      examples: ['gzip'],
+      description:
+        'Compression of produce requests, as Kafka\'s `compression.type`. zstd is not offered: sluice reads it (the kafka source reads gzip, snappy, lz4 and zstd) but cannot write it.',
+      examples: ['lz4'],
     },
     linger: duration('How long a write waits for others to share its produce request.', ['5ms', '50ms']),
     batch_size: {
@@ -396,7 +398,7 @@ export class KafkaSink implements Sink {
 export const kafkaSink: SinkDef<KafkaSinkConfig> = {
   family: 'sink',
   name: 'kafka',
-  summary: 'Write records to Kafka as JSON through an idempotent producer (acks=all, gzip), keyed by an expression.',
+  summary: 'Write records to Kafka as JSON through an idempotent producer (acks=all, gzip by default), keyed by an expression.',
   description:
     'Writes are batched (`linger`, `batch_size`) and retried with backoff for `retry_for`; when the brokers stay unreachable the run fails and the source offsets are not committed. A record that cannot become a message (its `key`, `value`, `topic_expr` or `headers` expression fails, or its `topic_expr` gives no topic name) and a message larger than `max_message_bytes` or than the broker takes go to `<sink>.errors` with the reason (or are counted, logged and dropped when nothing reads it); the rest are written. `value_format: raw` writes text and bytes as they are, so a dead-letter topic holds the original message. Message timestamps are the write time, so topic retention counts from then.',
   schema,

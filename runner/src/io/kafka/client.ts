@@ -18,13 +18,13 @@
  *   forgets lost partitions when the join completes.
  * - A `topic_pattern` is matched against the topics that exist when the consumer subscribes;
  *   topics created later are not picked up until the runner restarts.
- * - Compression: gzip (built in) or none; snappy, lz4 and zstd need codecs kafkajs does not ship.
+ * - Compression: kafkajs ships gzip only; codecs.ts adds snappy, lz4 and zstd (zstd read only).
  * - Heartbeats are sent from the fetch loop, not a background thread: a batch handler that waits
  *   long (downstream backpressure) must call `heartbeat()`; the source does so on a timer.
  */
 // First: it replaces kafkajs's read_committed filter before kafkajs loads (see the file).
 import './read-committed.ts';
-import {
+import kafkajs, {
   CompressionTypes,
   Kafka,
   Partitioners,
@@ -41,7 +41,15 @@ import {
 } from 'kafkajs';
 import { ConnectionError, errorMessage, FencedError } from '../../engine/errors.ts';
 import type { Logger } from '../../engine/logger.ts';
+import { lz4Codec, snappyCodec, zstdCodec } from './codecs.ts';
 import { loadTlsMaterial, type KafkaConnection } from './connection.ts';
+
+// Every consumer reads topics whatever codec their producers chose (Debezium and Kafka Connect
+// often set lz4, snappy or zstd); kafkajs looks codecs up in this shared table. Reached through the
+// default import: Node's named ESM imports of kafkajs's CommonJS exports do not include it.
+kafkajs.CompressionCodecs[CompressionTypes.Snappy] = () => snappyCodec;
+kafkajs.CompressionCodecs[CompressionTypes.LZ4] = () => lz4Codec;
+kafkajs.CompressionCodecs[CompressionTypes.ZSTD] = () => zstdCodec;
 
 /* ------------------------------------------------------------------ shared */
 
@@ -392,7 +400,16 @@ export interface ProducedMessage {
   partition?: number;
 }
 
-export type Compression = 'gzip' | 'none';
+/** What sluice's producers write; zstd is read but not written (see codecs.ts). */
+export const COMPRESSIONS = ['gzip', 'snappy', 'lz4', 'none'] as const;
+export type Compression = (typeof COMPRESSIONS)[number];
+
+const COMPRESSION_TYPES: Record<Compression, CompressionTypes> = {
+  gzip: CompressionTypes.GZIP,
+  snappy: CompressionTypes.Snappy,
+  lz4: CompressionTypes.LZ4,
+  none: CompressionTypes.None,
+};
 
 export interface ProducerOptions {
   /** Messages per produce request; kafkajs slows down superlinearly beyond a few thousand. */
@@ -458,7 +475,7 @@ export function createProducer(conn: KafkaConnection, options: ProducerOptions, 
   const idempotent = options.idempotent ?? true;
   const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
   const retryForMs = options.retryForMs ?? 120_000;
-  const compression = options.compression === 'none' ? CompressionTypes.None : CompressionTypes.GZIP;
+  const compression = COMPRESSION_TYPES[options.compression ?? 'gzip'];
   const newProducer = (): Producer =>
     kafka.producer({
       idempotent,
@@ -580,7 +597,7 @@ export interface TransactionalOptions {
 export function createTransactionalProducer(conn: KafkaConnection, options: TransactionalOptions, logger: Logger): TransactionalProducer {
   const kafka = new Kafka(kafkaConfig(conn, logger));
   const { transactionalId } = options;
-  const compression = options.compression === 'none' ? CompressionTypes.None : CompressionTypes.GZIP;
+  const compression = COMPRESSION_TYPES[options.compression ?? 'gzip'];
   const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
   const producer: Producer = kafka.producer({
     transactionalId,
