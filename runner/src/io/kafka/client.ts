@@ -22,8 +22,9 @@
  * - Heartbeats are sent from the fetch loop, not a background thread: a batch handler that waits
  *   long (downstream backpressure) must call `heartbeat()`; the source does so on a timer.
  */
-// First: it replaces kafkajs's read_committed filter before kafkajs loads (see the file).
+// First: they replace kafkajs's read_committed filter and its produce grouping before kafkajs loads (see the files).
 import './read-committed.ts';
+import './produce-grouping.ts';
 import kafkajs, {
   CompressionTypes,
   Kafka,

@@ -14,7 +14,7 @@
  * an ABORT marker of a producer leaves it; a transactional record of a producer in the set is
  * dropped.
  */
-import { createRequire } from 'node:module';
+import { replaceKafkajsModule } from './kafkajs-module.ts';
 
 interface AbortedTransaction {
   firstOffset: string;
@@ -58,24 +58,11 @@ function compareOffsets(a: string, b: string): number {
   return x < y ? -1 : x > y ? 1 : 0;
 }
 
-/** Puts withoutAborted in kafkajs's module cache, where its Batch will require it. */
-function install(): void {
-  const require = createRequire(import.meta.url);
-  const path = require.resolve('kafkajs/src/consumer/filterAbortedMessages.js');
-  const installed = (require.cache[path]?.exports as { [FIXED]?: boolean } | undefined)?.[FIXED] === true;
-  // kafkajs's Batch keeps the filter it found when it loaded: too late to replace it then. (A
-  // test runner that evaluates this module again in one process finds the fix already there.)
-  if (!installed && require.cache[require.resolve('kafkajs/src/consumer/batch.js')]) {
-    throw new Error('kafkajs was loaded before sluice fixed its read_committed filter: import io/kafka/client.ts before kafkajs');
-  }
-  if (installed) return;
-  require(path);
-  const cached = require.cache[path];
-  if (!cached) throw new Error('kafkajs read_committed fix: module not in the require cache');
-  cached.exports = Object.assign(withoutAborted, { [FIXED]: true });
-}
-
-/** Marks the installed filter. */
-const FIXED = Symbol.for('sluice.kafkajs.read-committed');
-
-install();
+replaceKafkajsModule({
+  module: 'kafkajs/src/consumer/filterAbortedMessages.js',
+  // kafkajs's Batch keeps the filter it found when it loaded.
+  requiredBy: 'kafkajs/src/consumer/batch.js',
+  replacement: withoutAborted,
+  mark: Symbol.for('sluice.kafkajs.read-committed'),
+  what: 'its read_committed filter',
+});
