@@ -25,6 +25,7 @@
  *   npm run bench:kafka
  *   BENCH_EVENTS=300000 BENCH_RATE=5000 BENCH_LATENCY_SECONDS=20 npm run bench:kafka
  *   BENCH_DELIVERY=at-least-once BENCH_REPEAT=1 npm run bench:kafka     # one mode, one round
+ *   BENCH_CPU_PROF=/tmp/prof npm run bench:kafka     # CPU profiles of the sluice processes
  *
  * Scale-out (`--processes 1,2`): the same spec (exactly-once as it declares, or BENCH_DELIVERY)
  * started N times in one consumer group, for each N given; each N drains the backlog in a group of
@@ -149,6 +150,9 @@ function processCounts(argv: readonly string[]): number[] | undefined {
 
 /** startSluice shortens the source's session timeout to 6 s for the kill tests; the bench runs the spec's (the kafka source's default, 30 s). */
 const SPEC_SESSION_TIMEOUT = ['--set', 'sources.activities.kafka.session_timeout=30s'];
+
+/** BENCH_CPU_PROF=<dir>: each `sluice run` process writes a V8 CPU profile there when it stops. */
+const NODE_ARGS = process.env.BENCH_CPU_PROF ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] } : {};
 
 /** CPU time (user + system) of a process so far, in seconds; undefined once it is gone. */
 function cpuSecondsOf(pid: number | undefined): number | undefined {
@@ -293,7 +297,7 @@ async function drainWithProcesses(brokers: string, admin: KafkaAdmin, spec: stri
   });
   const ends = await admin.endOffsets(input);
   const spawnedAt = Date.now();
-  const runs = Array.from({ length: n }, () => startSluice(spec, { input, group, topics, brokers, cwd: dir, args: SPEC_SESSION_TIMEOUT }));
+  const runs = Array.from({ length: n }, () => startSluice(spec, { input, group, topics, brokers, cwd: dir, args: SPEC_SESSION_TIMEOUT, ...NODE_ARGS }));
   const cpu = new CpuMeter(runs.map((r) => r.child.pid));
   try {
     let committedAt: number | undefined;
@@ -343,7 +347,7 @@ async function latencyWithProcesses(brokers: string, admin: KafkaAdmin, spec: st
   const input = `${group}-activities`;
   await admin.createTopics([{ topic: input, partitions: PARTITIONS, configs: { 'retention.ms': '-1' } }]);
   const conn = { brokers: parseBrokers(brokers), clientId: 'sluice-bench-processes-latency' };
-  const runs = Array.from({ length: n }, () => startSluice(spec, { input, group, topics, brokers, cwd: dir, args: SPEC_SESSION_TIMEOUT }));
+  const runs = Array.from({ length: n }, () => startSluice(spec, { input, group, topics, brokers, cwd: dir, args: SPEC_SESSION_TIMEOUT, ...NODE_ARGS }));
   const { samples, reader } = await latencyReader(conn, `${group}-reader`, topics.processed);
   try {
     // The clock starts once the group has spread both stages' tasks over the N processes.

@@ -46,7 +46,7 @@ export function enrich(text: string): Record<string, unknown> | undefined {
 export async function passThrough(brokers: string[], input: string, output: string, messages: number, group: string): Promise<PassThroughResult> {
   const kafka = new Kafka({ clientId: 'bench-pass-through', brokers, logLevel: logLevel.NOTHING });
   const producer = kafka.producer({ allowAutoTopicCreation: false });
-  const consumer = kafka.consumer({ groupId: group, maxBytesPerPartition: 1_048_576 });
+  const consumer = kafka.consumer({ groupId: group, maxBytesPerPartition: 10_485_760, maxBytes: 52_428_800 });
   await producer.connect();
   await consumer.connect();
   await consumer.subscribe({ topics: [input], fromBeginning: true });

@@ -175,7 +175,7 @@ export interface EmployeeTopics {
  * `sluice run <spec>` reading `input` in consumer group `group` (the spec names its state after it)
  * and writing `topics`.
  */
-export function startSluice(spec: string, options: { input: string; group: string; topics: EmployeeTopics; brokers: string; cwd: string; args?: string[] }): SluiceProcess {
+export function startSluice(spec: string, options: { input: string; group: string; topics: EmployeeTopics; brokers: string; cwd: string; args?: string[]; nodeArgs?: string[] }): SluiceProcess {
   const { input, group, topics } = options;
   const sets = [
     `sources.activities.kafka.topic=${input}`,
@@ -186,7 +186,7 @@ export function startSluice(spec: string, options: { input: string; group: strin
     `sinks.late-activities.kafka.topic=${topics.late}`,
     `sinks.dead-letters.kafka.topic=${topics.dead}`,
   ].flatMap((s) => ['--set', s]);
-  return runSluice(spec, { cwd: options.cwd, args: [...sets, ...(options.args ?? [])], env: { KAFKA_BROKERS: options.brokers, SLUICE_GROUP: group } });
+  return runSluice(spec, { cwd: options.cwd, args: [...sets, ...(options.args ?? [])], env: { KAFKA_BROKERS: options.brokers, SLUICE_GROUP: group }, ...(options.nodeArgs ? { nodeArgs: options.nodeArgs } : {}) });
 }
 
 /** Whether a reader has seen every insert enriched and every closed hour summarised. */

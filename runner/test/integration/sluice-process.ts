@@ -16,8 +16,8 @@ export interface SluiceProcess {
   stderr: () => string;
 }
 
-export function runSluice(spec: string, options: { cwd: string; args?: string[]; env?: Record<string, string> }): SluiceProcess {
-  const child = spawn(process.execPath, [BIN, 'run', spec, ...(options.args ?? [])], {
+export function runSluice(spec: string, options: { cwd: string; args?: string[]; env?: Record<string, string>; nodeArgs?: string[] }): SluiceProcess {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), BIN, 'run', spec, ...(options.args ?? [])], {
     cwd: options.cwd,
     env: { ...process.env, SLUICE_LOG_LEVEL: process.env.SLUICE_TEST_LOG_LEVEL ?? 'info', ...options.env },
     stdio: ['ignore', 'ignore', 'pipe'],
