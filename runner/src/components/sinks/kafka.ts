@@ -231,7 +231,7 @@ export class KafkaSink implements Sink {
           this.where,
         );
       }
-      this.queue = new LingerQueue((items) => tx.send(items), linger, batchSize);
+      this.queue = new LingerQueue((items) => tx.send(items, this.config.compression ?? 'gzip'), linger, batchSize);
       return;
     }
     const producer = this.makeProducer(

@@ -42,11 +42,15 @@ export interface KafkaSourceConfig extends ConnectionConfig {
   max_message_bytes?: number;
   session_timeout?: string;
   isolation?: 'read_committed' | 'read_uncommitted';
+  fetch_max_bytes?: number;
+  max_wait?: string;
   /** Field paths of the decoded value the topic is partitioned by; read only by the stage split (plan/stages.ts). */
   partitioned_by?: string[];
 }
 
 const DEFAULT_MAX_MESSAGE_BYTES = 1_048_576;
+/** Per partition and fetch, as the Java consumer. (4 MiB drained the employee backlog no faster.) */
+const DEFAULT_FETCH_MAX_BYTES = 1_048_576;
 
 /** Headers of an oversized message's dead letter: its size, and where the original is (its value is left out). */
 export const ERROR_SIZE_HEADER = 'sluice-error-size';
@@ -115,6 +119,15 @@ const schema = object(
         '`read_committed`: messages of open or aborted transactions are never read (what an exactly-once producer upstream, sluice included, needs). `read_uncommitted`: everything, as soon as it is written.',
       examples: ['read_committed'],
     },
+    fetch_max_bytes: {
+      type: 'integer',
+      minimum: 1024,
+      default: DEFAULT_FETCH_MAX_BYTES,
+      description:
+        'How many bytes a fetch asks for per partition (Kafka\'s `max.partition.fetch.bytes`); larger fetches mean fewer, larger batches and less work per message when draining a backlog, and more memory (up to this times `concurrency` in flight). A larger message is still fetched whole.',
+      examples: [4194304],
+    },
+    max_wait: duration('How long the broker may hold a fetch open waiting for new messages (Kafka\'s `fetch.max.wait.ms`); a message that arrives is returned at once.', ['500ms']),
     partitioned_by: {
       type: 'array',
       minItems: 1,
@@ -336,6 +349,8 @@ export class KafkaSource implements Source {
         concurrency: this.config.concurrency ?? 6,
         sessionTimeoutMs: this.config.session_timeout ? parseDuration(this.config.session_timeout) : 30_000,
         isolation: this.config.isolation ?? 'read_committed',
+        maxBytesPerPartition: this.config.fetch_max_bytes ?? DEFAULT_FETCH_MAX_BYTES,
+        ...(this.config.max_wait ? { maxWaitMs: parseDuration(this.config.max_wait) } : {}),
       },
       this.ctx.logger,
     );

@@ -28,6 +28,7 @@ import {
   readTopicsToEnd,
   type GroupOffsets,
   type KafkaAdmin,
+  type Compression,
   type ProducedMessage,
   type TransactionalProducer,
 } from './client.ts';
@@ -37,7 +38,8 @@ import { describeConnection, type KafkaConnection } from './connection.ts';
 export interface CheckpointTransaction {
   /** The brokers the transaction is on; a sink on other brokers cannot join it. */
   readonly brokers: readonly string[];
-  send(messages: readonly ProducedMessage[]): Promise<void>;
+  /** Into the open transaction; compressed with `compression` (default none, as for internal topics). */
+  send(messages: readonly ProducedMessage[], compression?: Compression): Promise<void>;
 }
 
 export const KAFKA_TRANSACTION = resourceKey<CheckpointTransaction>('kafka-transaction');
@@ -315,8 +317,8 @@ export class ChangelogStateStore implements StateStore, CheckpointTransaction {
   }
 
   /** Records sent here join the open transaction; the next commit makes them visible. */
-  send(messages: readonly ProducedMessage[]): Promise<void> {
-    return this.producer.send(messages);
+  send(messages: readonly ProducedMessage[], compression?: Compression): Promise<void> {
+    return this.producer.send(messages, compression);
   }
 
   async commit(checkpoint: Checkpoint): Promise<CommitFigures> {

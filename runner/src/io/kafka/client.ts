@@ -285,6 +285,8 @@ export function createGroupConsumer(conn: KafkaConnection, options: ConsumerOpti
     sessionTimeout: options.sessionTimeoutMs ?? 30_000,
     heartbeatInterval: heartbeatIntervalMs,
     maxBytesPerPartition: options.maxBytesPerPartition ?? 1_048_576,
+    // kafkajs caps a whole fetch at 10 MiB by default, below what several partitions may ask for.
+    maxBytes: Math.max(10_485_760, (options.maxBytesPerPartition ?? 1_048_576) * Math.min(options.concurrency, 8)),
     maxWaitTimeInMs: options.maxWaitMs ?? 500,
     readUncommitted: options.isolation === 'read_uncommitted',
     allowAutoTopicCreation: false,
@@ -445,6 +447,43 @@ export function chunk<T>(items: readonly T[], size: number): T[][] {
   return out;
 }
 
+/** The bytes of a message's key, value and headers: what a produce request carries before compression. */
+export function producedBytes(m: ProducedMessage): number {
+  const size = (v: string | Buffer | null) => (v === null ? 0 : typeof v === 'string' ? Buffer.byteLength(v) : v.length);
+  let n = size(m.key) + size(m.value);
+  if (m.headers) for (const name in m.headers) n += Buffer.byteLength(name) + Buffer.byteLength(m.headers[name]!);
+  return n;
+}
+
+/**
+ * The uncompressed bytes one produce chunk may hold, by codec. The brokers refuse a record batch
+ * (after compression) over `message.max.bytes`, 1 MB by default: without compression 2,000 Debezium
+ * rows of 2.5 KB are 5 MB, so a chunk is cut by bytes too. gzip shrinks such rows 5-10 times
+ * (no bound, as before); lz4 and snappy about 2-3 times.
+ */
+const CHUNK_BYTES: Record<Compression, number> = { none: 900_000, lz4: 1_800_000, snappy: 1_800_000, gzip: Number.POSITIVE_INFINITY };
+
+/** Consecutive chunks of at most `size` messages and, past the first message of each, `CHUNK_BYTES` of the codec. */
+export function produceChunks(messages: readonly ProducedMessage[], size: number, compression: Compression): ProducedMessage[][] {
+  const maxBytes = CHUNK_BYTES[compression];
+  if (maxBytes === Number.POSITIVE_INFINITY) return chunk(messages, size);
+  const out: ProducedMessage[][] = [];
+  let current: ProducedMessage[] = [];
+  let bytes = 0;
+  for (const m of messages) {
+    const b = producedBytes(m);
+    if (current.length > 0 && (current.length >= size || bytes + b > maxBytes)) {
+      out.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(m);
+    bytes += b;
+  }
+  if (current.length > 0) out.push(current);
+  return out;
+}
+
 /** Backoff before retry number `attempt` (0-based): doubling from 250 ms, capped at 10 s. */
 export function retryDelayMs(attempt: number): number {
   return Math.min(10_000, 250 * 2 ** Math.min(attempt, 6));
@@ -476,7 +515,8 @@ export function createProducer(conn: KafkaConnection, options: ProducerOptions, 
   const idempotent = options.idempotent ?? true;
   const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
   const retryForMs = options.retryForMs ?? 120_000;
-  const compression = COMPRESSION_TYPES[options.compression ?? 'gzip'];
+  const codec = options.compression ?? 'gzip';
+  const compression = COMPRESSION_TYPES[codec];
   const newProducer = (): Producer =>
     kafka.producer({
       idempotent,
@@ -516,7 +556,7 @@ export function createProducer(conn: KafkaConnection, options: ProducerOptions, 
     },
     async send(messages) {
       if (!connected) await this.connect();
-      for (const part of chunk(messages, chunkSize)) {
+      for (const part of produceChunks(messages, chunkSize, codec)) {
         const deadline = Date.now() + retryForMs;
         for (let attempt = 0; ; attempt++) {
           try {
@@ -578,8 +618,8 @@ export interface TransactionalProducer {
    * previous instance committed.
    */
   connect(): Promise<void>;
-  /** Writes into the open transaction, opening one when none is. */
-  send(messages: readonly ProducedMessage[]): Promise<void>;
+  /** Writes into the open transaction, opening one when none is; with `compression`, or the producer's (default none). */
+  send(messages: readonly ProducedMessage[], compression?: Compression): Promise<void>;
   /** Adds the offsets, then commits everything sent since the last commit. A no-op with nothing sent and no offsets. */
   commit(offsets: readonly GroupOffsets[]): Promise<void>;
   /** Drops the open transaction, if any. */
@@ -598,7 +638,9 @@ export interface TransactionalOptions {
 export function createTransactionalProducer(conn: KafkaConnection, options: TransactionalOptions, logger: Logger): TransactionalProducer {
   const kafka = new Kafka(kafkaConfig(conn, logger));
   const { transactionalId } = options;
-  const compression = COMPRESSION_TYPES[options.compression ?? 'gzip'];
+  // Internal topics (changelogs, checkpoints, repartitions) go uncompressed, as Kafka Streams
+  // writes them; a sink sharing the producer names its own codec per send.
+  const defaultCodec = options.compression ?? 'none';
   const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
   const producer: Producer = kafka.producer({
     transactionalId,
@@ -645,9 +687,9 @@ export function createTransactionalProducer(conn: KafkaConnection, options: Tran
         throw wrap('registration', err);
       }
     },
-    send(messages) {
+    send(messages, codec = defaultCodec) {
       if (messages.length === 0) return Promise.resolve();
-      return serial(() => sendNow(messages));
+      return serial(() => sendNow(messages, codec));
     },
     commit(offsets) {
       return serial(() => commitNow(offsets));
@@ -662,10 +704,11 @@ export function createTransactionalProducer(conn: KafkaConnection, options: Tran
     },
   };
 
-  async function sendNow(messages: readonly ProducedMessage[]): Promise<void> {
+  async function sendNow(messages: readonly ProducedMessage[], codec: Compression): Promise<void> {
     try {
       tx ??= await producer.transaction();
-      for (const part of chunk(messages, chunkSize)) await tx.sendBatch({ acks: -1, compression, topicMessages: topicMessagesOf(part) });
+      const compression = COMPRESSION_TYPES[codec];
+      for (const part of produceChunks(messages, chunkSize, codec)) await tx.sendBatch({ acks: -1, compression, topicMessages: topicMessagesOf(part) });
     } catch (err) {
       throw wrap('send', err);
     }

@@ -1,11 +1,36 @@
 import { describe, expect, it } from 'vitest';
-import { chunk, isPermanentKafkaError, retryDelayMs, sanitizeLogFields } from '../../../src/io/kafka/client.ts';
+import { chunk, isPermanentKafkaError, produceChunks, producedBytes, retryDelayMs, sanitizeLogFields, type ProducedMessage } from '../../../src/io/kafka/client.ts';
 
 describe('chunk', () => {
   it('splits into consecutive parts of at most the size', () => {
     expect(chunk([1, 2, 3, 4, 5], 2)).toEqual([[1, 2], [3, 4], [5]]);
     expect(chunk([], 3)).toEqual([]);
     expect(() => chunk([1], 0)).toThrow();
+  });
+});
+
+describe('produceChunks', () => {
+  const row = (i: number, bytes: number): ProducedMessage => ({ topic: 't', key: String(i).padStart(4, '0'), value: 'x'.repeat(bytes - 4) });
+
+  it('cuts uncompressed chunks below a record batch the brokers take (1 MB), and keeps every message once, in order', () => {
+    const rows = Array.from({ length: 2_000 }, (_, i) => row(i, 2_500));
+    const parts = produceChunks(rows, 2_000, 'none');
+    expect(parts.flat()).toEqual(rows);
+    for (const p of parts) expect(p.reduce((n, m) => n + producedBytes(m), 0)).toBeLessThanOrEqual(1_000_000);
+    // 5 MB in all: at least 6 chunks of at most 900 KB.
+    expect(parts.length).toBeGreaterThanOrEqual(6);
+  });
+
+  it('keeps the count-only chunks for gzip, and a message larger than the bound alone in its chunk', () => {
+    const rows = Array.from({ length: 5 }, (_, i) => row(i, 2_500));
+    expect(produceChunks(rows, 2, 'gzip')).toEqual(chunk(rows, 2));
+    const big = [row(0, 10), row(1, 2_000_000), row(2, 10)];
+    expect(produceChunks(big, 100, 'lz4').map((p) => p.length)).toEqual([1, 1, 1]);
+  });
+
+  it('counts headers in a message\'s bytes', () => {
+    expect(producedBytes({ topic: 't', key: 'ab', value: Buffer.alloc(3), headers: { h: 'vv' } })).toBe(2 + 3 + 1 + 2);
+    expect(producedBytes({ topic: 't', key: null, value: null })).toBe(0);
   });
 });
 
