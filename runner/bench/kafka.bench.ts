@@ -168,6 +168,17 @@ function cpuSecondsOf(pid: number | undefined): number | undefined {
   }
 }
 
+/** A process's peak resident memory so far (VmHWM), in MiB; undefined once it is gone. */
+function peakRssMiB(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const kb = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    return kb === undefined ? undefined : Math.round(Number(kb) / 1024);
+  } catch {
+    return undefined;
+  }
+}
+
 /** The machine's CPU time so far (busy and total, in clock ticks, all cores). */
 function machineTicks(): { busy: number; total: number } | undefined {
   try {
@@ -324,6 +335,7 @@ async function drainWithProcesses(brokers: string, admin: KafkaAdmin, spec: stri
       30 * 60_000,
     );
     const usage = cpu.text();
+    const peaks = runs.map((r) => peakRssMiB(r.child.pid));
     const firstAt = firstAssignedAt(runs) ?? spawnedAt;
     const seconds = (committedAt! - firstAt) / 1000;
     const recordsOut = await stopProcesses(runs);
@@ -331,7 +343,7 @@ async function drainWithProcesses(brokers: string, admin: KafkaAdmin, spec: stri
     say(
       `[processes ${n}] drained ${expected.events.toLocaleString('en')} events in ${seconds.toFixed(1)} s: ${Math.round(expected.events / seconds).toLocaleString('en')} events/s ` +
         `(first task assigned ${((firstAt - spawnedAt) / 1000).toFixed(1)} s after spawning; ${balancedAt ? `tasks spread over all ${n} ${((balancedAt - firstAt) / 1000).toFixed(1)} s after that` : 'tasks never seen spread over all'}; ` +
-        `every closed hour's summary visible ${((summariesAt! - committedAt!) / 1000).toFixed(1)} s after the last offset commit); enriched written per process ${share}; ${usage}`,
+        `every closed hour's summary visible ${((summariesAt! - committedAt!) / 1000).toFixed(1)} s after the last offset commit); enriched written per process ${share}; ${usage}; peak RSS per process ${peaks.map((m) => (m === undefined ? '?' : `${m} MiB`)).join(' / ')}`,
     );
     return { eventsPerSecond: expected.events / seconds };
   } finally {
