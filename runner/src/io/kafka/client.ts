@@ -22,9 +22,10 @@
  * - Heartbeats are sent from the fetch loop, not a background thread: a batch handler that waits
  *   long (downstream backpressure) must call `heartbeat()`; the source does so on a timer.
  */
-// First: they replace kafkajs's read_committed filter and its produce grouping before kafkajs loads (see the files).
+// First: they replace kafkajs's read_committed filter, its produce grouping and its record encoding before kafkajs loads (see the files).
 import './read-committed.ts';
 import './produce-grouping.ts';
+import './record-encoding.ts';
 import kafkajs, {
   CompressionTypes,
   Kafka,
