@@ -117,9 +117,9 @@ function nativePipeline(brokers: string): { runtime: Runtime; done: Promise<unkn
       {
         role: 'sink',
         name: 'topic',
-        // Connect's producer does not compress by default either; uncompressed envelopes (about 5 kB
-        // with their schema) must stay under the broker's 1 MB request limit.
-        sink: kafkaSink.create({ brokers, topic: names.native.topic, compression: 'none', batch_size: 150 }, ctx('topic')),
+        // Connect's producer does not compress by default either. (Uncompressed envelopes of about
+        // 5 kB with their schema: the producer cuts its chunks under the brokers' 1 MB batch limit.)
+        sink: kafkaSink.create({ brokers, topic: names.native.topic, compression: 'none' }, ctx('topic')),
         inputs: [{ node: 'activities', port: 'out' }],
       },
     ],
