@@ -343,6 +343,23 @@ describe('kafka source: config', () => {
     await source.stop();
   });
 
+  it('asks for fetch_max_bytes per partition and waits max_wait, 1 MiB and the client\'s wait when not given', async () => {
+    const options: ConsumerOptions[] = [];
+    const factory = (_conn: unknown, o: ConsumerOptions) => {
+      options.push(o);
+      return new FakeConsumer();
+    };
+    for (const c of [config, { ...config, fetch_max_bytes: 4_194_304, max_wait: '100ms' }]) {
+      const source = new KafkaSource(c, { brokers: ['localhost:9092'], clientId: 'x' }, ctx(), factory);
+      void source.run(new FakeOutput());
+      await flush();
+      await source.stop();
+    }
+    expect(options[0]!.maxBytesPerPartition).toBe(1_048_576);
+    expect(options[0]!.maxWaitMs).toBeUndefined();
+    expect(options[1]).toMatchObject({ maxBytesPerPartition: 4_194_304, maxWaitMs: 100 });
+  });
+
   it('describes itself without secrets', () => {
     const line = kafkaSource.describe({
       ...config,
