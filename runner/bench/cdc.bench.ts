@@ -6,12 +6,16 @@
  *   npx tsx runner/bench/cdc.bench.ts                         # 50,000 rows, both capturing at once
  *   BENCH_ROWS=200000 npx tsx runner/bench/cdc.bench.ts
  *   BENCH_MODE=backlog npx tsx runner/bench/cdc.bench.ts      # rows first, then each drains alone
+ *   BENCH_MODE=snapshot BENCH_ROWS=1000000 npx tsx runner/bench/cdc.bench.ts   # the native initial snapshot
  *
  * concurrent (default): both are caught up and streaming; the rows are inserted as fast as
  * PostgreSQL takes them; each figure is rows / (last message on its topic - first INSERT). Both
  * share the machine's cores with PostgreSQL, Kafka and each other.
  * backlog: the rows are inserted while nothing reads; then the native source, and after it
  * Debezium, each read the whole backlog alone: rows / (last message - reader start).
+ * snapshot: the rows are in the table before any slot exists; the native source with
+ * `snapshot: initial` creates its slot and emits every row (op `r`): seconds and rows/s until the
+ * last row is on the topic. (Debezium's snapshot is not measured here.)
  *
  * Needs wal_level=logical (scripts/postgres-setup.sh). Uses KAFKA_BROKERS, or starts Kafka with
  * scripts/kafka.sh; starts Kafka Connect with scripts/connect.sh. Stops what it started and drops
@@ -45,7 +49,7 @@ import {
 
 const benchLogger = process.env.BENCH_LOG ? createLogger(process.env.BENCH_LOG) : silentLogger;
 const rows = Number(process.env.BENCH_ROWS ?? 50_000);
-const mode = process.env.BENCH_MODE === 'backlog' ? 'backlog' : 'concurrent';
+const mode = process.env.BENCH_MODE === 'backlog' || process.env.BENCH_MODE === 'snapshot' ? process.env.BENCH_MODE : 'concurrent';
 const run = promisify(execFile);
 const conn = { host: process.env.PGHOST ?? '127.0.0.1', port: Number(process.env.PGPORT ?? 5432), database: 'streaming_db', user: process.env.PGUSER ?? 'postgres' };
 const id = `${process.pid}`;
@@ -99,7 +103,7 @@ async function arrival(admin: KafkaAdmin, topic: string, count: number, timeoutM
   }
 }
 
-function nativePipeline(brokers: string): { runtime: Runtime; done: Promise<unknown> } {
+function nativePipeline(brokers: string, snapshot: 'initial' | 'never' = 'never'): { runtime: Runtime; done: Promise<unknown> } {
   const metrics = new Metrics();
   const ctx = (name: string): ComponentContext => ({ name, logger: benchLogger, clock: systemClock, metrics, mode: "run" });
   const graph: Graph = {
@@ -109,7 +113,7 @@ function nativePipeline(brokers: string): { runtime: Runtime; done: Promise<unkn
         role: 'source',
         name: 'activities',
         source: postgresCdcSource.create(
-          { ...conn, slot: names.native.slot, publication: names.native.publication, tables: [table], topic_prefix: prefix, snapshot: 'never' },
+          { ...conn, slot: names.native.slot, publication: names.native.publication, tables: [table], topic_prefix: prefix, snapshot },
           ctx('activities'),
         ),
         format: envelopeAsIs,
@@ -177,39 +181,49 @@ async function main(): Promise<void> {
   connector.config['snapshot.mode'] = 'no_data';
   try {
     await createEmployeeSchema(db, schema);
-    worker = await startConnect(kafka.brokers);
-    log(`cdc bench: ${rows.toLocaleString('en-US')} rows, mode ${mode}, Kafka ${kafka.brokers}, Connect ${worker.url}`);
     const results: [string, string][] = [];
-    if (mode === 'concurrent') {
-      native = nativePipeline(kafka.brokers);
-      await registerConnector(worker, connector);
-      await waitUntil('both slots streaming', async () => (await slotActive(db, names.native.slot)) && (await slotActive(db, names.debezium.slot)));
-      const nativeArrival = arrival(admin, names.native.topic, rows);
-      const debeziumArrival = arrival(admin, names.debezium.topic, rows);
+    if (mode === 'snapshot') {
+      log(`cdc bench: ${rows.toLocaleString('en-US')} rows, mode ${mode}, Kafka ${kafka.brokers}`);
       const insert = await insertRows(db);
       results.push(['INSERT (generator, 1000-row statements)', `${rate(rows, insert.ended - insert.started)}  (${((insert.ended - insert.started) / 1000).toFixed(1)} s)`]);
-      const [n, d] = await Promise.all([nativeArrival, debeziumArrival]);
-      results.push(['native postgres-cdc -> kafka sink', `${rate(rows, n.last - insert.started)}  (last row ${((n.last - insert.ended) / 1000).toFixed(1)} s after the last INSERT)`]);
-      results.push(['Debezium 2.7.4 on Connect 3.9.1', `${rate(rows, d.last - insert.started)}  (last row ${((d.last - insert.ended) / 1000).toFixed(1)} s after the last INSERT)`]);
+      const started = Date.now();
+      native = nativePipeline(kafka.brokers, 'initial');
+      const n = await arrival(admin, names.native.topic, rows, 1_800_000);
+      results.push(['native postgres-cdc initial snapshot -> kafka', `${rate(rows, n.last - started)}  (${((n.last - started) / 1000).toFixed(1)} s from start to the last row; first after ${n.first - started} ms)`]);
     } else {
-      // Slots and publications first, so both see every row; then the rows; then each reader alone.
-      for (const p of [names.native, names.debezium]) {
-        await db.query(`CREATE PUBLICATION "${p.publication}" FOR TABLE "${schema}".employee_activities`);
-        await db.query("SELECT pg_create_logical_replication_slot($1, 'pgoutput')", [p.slot]);
+      worker = await startConnect(kafka.brokers);
+      log(`cdc bench: ${rows.toLocaleString('en-US')} rows, mode ${mode}, Kafka ${kafka.brokers}, Connect ${worker.url}`);
+      if (mode === 'concurrent') {
+        native = nativePipeline(kafka.brokers);
+        await registerConnector(worker, connector);
+        await waitUntil('both slots streaming', async () => (await slotActive(db, names.native.slot)) && (await slotActive(db, names.debezium.slot)));
+        const nativeArrival = arrival(admin, names.native.topic, rows);
+        const debeziumArrival = arrival(admin, names.debezium.topic, rows);
+        const insert = await insertRows(db);
+        results.push(['INSERT (generator, 1000-row statements)', `${rate(rows, insert.ended - insert.started)}  (${((insert.ended - insert.started) / 1000).toFixed(1)} s)`]);
+        const [n, d] = await Promise.all([nativeArrival, debeziumArrival]);
+        results.push(['native postgres-cdc -> kafka sink', `${rate(rows, n.last - insert.started)}  (last row ${((n.last - insert.ended) / 1000).toFixed(1)} s after the last INSERT)`]);
+        results.push(['Debezium 2.7.4 on Connect 3.9.1', `${rate(rows, d.last - insert.started)}  (last row ${((d.last - insert.ended) / 1000).toFixed(1)} s after the last INSERT)`]);
+      } else {
+        // Slots and publications first, so both see every row; then the rows; then each reader alone.
+        for (const p of [names.native, names.debezium]) {
+          await db.query(`CREATE PUBLICATION "${p.publication}" FOR TABLE "${schema}".employee_activities`);
+          await db.query("SELECT pg_create_logical_replication_slot($1, 'pgoutput')", [p.slot]);
+        }
+        const insert = await insertRows(db);
+        results.push(['INSERT (generator, 1000-row statements)', `${rate(rows, insert.ended - insert.started)}  (${((insert.ended - insert.started) / 1000).toFixed(1)} s)`]);
+        let started = Date.now();
+        native = nativePipeline(kafka.brokers);
+        const n = await arrival(admin, names.native.topic, rows);
+        results.push(['native postgres-cdc -> kafka sink (backlog)', `${rate(rows, n.last - started)}  (first row after ${n.first - started} ms)`]);
+        await native.runtime.stop('bench');
+        await native.done.catch(() => {});
+        native = undefined;
+        started = Date.now();
+        await registerConnector(worker, connector);
+        const d = await arrival(admin, names.debezium.topic, rows);
+        results.push(['Debezium 2.7.4 on Connect 3.9.1 (backlog)', `${rate(rows, d.last - started)}  (first row after ${d.first - started} ms, incl. task start)`]);
       }
-      const insert = await insertRows(db);
-      results.push(['INSERT (generator, 1000-row statements)', `${rate(rows, insert.ended - insert.started)}  (${((insert.ended - insert.started) / 1000).toFixed(1)} s)`]);
-      let started = Date.now();
-      native = nativePipeline(kafka.brokers);
-      const n = await arrival(admin, names.native.topic, rows);
-      results.push(['native postgres-cdc -> kafka sink (backlog)', `${rate(rows, n.last - started)}  (first row after ${n.first - started} ms)`]);
-      await native.runtime.stop('bench');
-      await native.done.catch(() => {});
-      native = undefined;
-      started = Date.now();
-      await registerConnector(worker, connector);
-      const d = await arrival(admin, names.debezium.topic, rows);
-      results.push(['Debezium 2.7.4 on Connect 3.9.1 (backlog)', `${rate(rows, d.last - started)}  (first row after ${d.first - started} ms, incl. task start)`]);
     }
     process.stdout.write(`\nCDC throughput, ${rows.toLocaleString('en-US')} rows of employee_activities, INSERT -> output topic (${mode})\n`);
     for (const [label, figure] of results) process.stdout.write(`  ${label.padEnd(44)} ${figure}\n`);
