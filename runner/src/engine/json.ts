@@ -213,7 +213,13 @@ export function stringifyJson(value: unknown, indent?: number): string {
   try {
     if ((BigInt.prototype as { toJSON?: unknown }).toJSON === bigintToJson) {
       // One native pass: bigints come out as marker strings, unquoted afterwards.
-      const text = JSON.stringify(value, null, indent) ?? 'null';
+      let text: string;
+      markingBigInts = true;
+      try {
+        text = JSON.stringify(value, null, indent) ?? 'null';
+      } finally {
+        markingBigInts = false;
+      }
       return text.includes(BIGINT_MARK_TEXT) ? text.replace(BIGINT_MARK_RE, '$1') : text;
     }
     // Someone else's BigInt toJSON is installed: leave it alone and mark bigints with a replacer.
@@ -322,11 +328,12 @@ const BIGINT_MARK_TEXT = `\\u0001bigint-${NONCE}:`;
  * holding bigints is written in one native pass, each bigint as a marker string that
  * `stringifyJson` then unquotes. The other way, a failed native pass and then one with a replacer
  * called for every member, cost 14 µs instead of 2.7 for a repartition envelope carrying
- * Debezium's `ts_ns`. Elsewhere in the process (logs), a bigint now shows as the marker string
- * instead of throwing. Installed once, and only where no other toJSON is.
+ * Debezium's `ts_ns`. It marks only while `stringifyJson` writes: anywhere else it gives the bigint
+ * back, so JSON.stringify throws as before and the logger writes the number.
  */
-function bigintToJson(this: bigint): string {
-  return `${BIGINT_MARK}${this.toString()}`;
+let markingBigInts = false;
+function bigintToJson(this: bigint): string | bigint {
+  return markingBigInts ? `${BIGINT_MARK}${this.toString()}` : this;
 }
 if (!Object.prototype.hasOwnProperty.call(BigInt.prototype, 'toJSON')) {
   Object.defineProperty(BigInt.prototype, 'toJSON', { value: bigintToJson, writable: true, configurable: true, enumerable: false });

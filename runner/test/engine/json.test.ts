@@ -148,6 +148,15 @@ describe('stringifyJson', () => {
     expect(parseJson(text)).toEqual(value);
   });
 
+  it('leaves bigints elsewhere as they were: JSON.stringify still throws on one, and the logger writes the number', async () => {
+    expect(stringifyJson({ n: 12345678901234567890n })).toBe('{"n":12345678901234567890}');
+    expect(() => JSON.stringify({ n: 1n })).toThrow(TypeError);
+    const { pino } = await import('pino');
+    const lines: string[] = [];
+    pino({ base: null, timestamp: false }, { write: (line: string) => lines.push(line) }).info({ lsn: 12345678901234567890n }, 'x');
+    expect(lines[0]).toContain('"lsn":12345678901234567890');
+  });
+
   it('never turns a data string into a number', () => {
     const value = { s: '\u0001bigint-x:1', n: 12345678901234567890n };
     expect(parseJson(stringifyJson(value))).toEqual(value);
