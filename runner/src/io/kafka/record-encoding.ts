@@ -10,7 +10,6 @@
  * Record => Length:varint Attributes:int8 TimestampDelta:varlong OffsetDelta:varint
  *           Key:varint-bytes Value:varint-bytes Headers:[varint-string varint-bytes]
  */
-import { createRequire } from 'node:module';
 import { replaceKafkajsModule } from './kafkajs-module.ts';
 
 type Bytes = Buffer | string | null | undefined;
@@ -121,21 +120,13 @@ export function encodeRecord({ offsetDelta = 0, timestampDelta = 0, key, value, 
   return { buf, buffer: buf };
 }
 
-type RecordEncoder = ((input: RecordInput) => EncodedRecord) & { [ORIGINAL]?: RecordEncoder };
+type RecordEncoder = (input: RecordInput) => EncodedRecord;
 
-const require = createRequire(import.meta.url);
-const RECORD_MODULE = 'kafkajs/src/protocol/recordBatch/record/v0/index.js';
-const ORIGINAL = Symbol.for('sluice.kafkajs.record-encoding.original');
-const loaded = require(RECORD_MODULE) as RecordEncoder;
 /** kafkajs's own, for what encodeRecord leaves to it (and for the tests to compare with). */
-export const kafkajsRecord: RecordEncoder = loaded[ORIGINAL] ?? loaded;
-
-const record: RecordEncoder = Object.assign((input: RecordInput) => encodeRecord(input) ?? kafkajsRecord(input), { [ORIGINAL]: kafkajsRecord });
-
-replaceKafkajsModule({
-  module: RECORD_MODULE,
+export const kafkajsRecord: RecordEncoder = replaceKafkajsModule<RecordEncoder>({
+  module: 'kafkajs/src/protocol/recordBatch/record/v0/index.js',
   requiredBy: 'kafkajs/src/protocol/requests/produce/v3/request.js',
-  replacement: record,
+  replacement: (input: RecordInput) => encodeRecord(input) ?? kafkajsRecord(input),
   mark: Symbol.for('sluice.kafkajs.record-encoding'),
   what: 'its produce record encoding',
 });

@@ -44,6 +44,7 @@ import { SINK_RETRIES } from '../../engine/runtime-metrics.ts';
 import { duration, expression, object } from '../../engine/schema.ts';
 import { toEpochMillis } from '../../engine/time.ts';
 import { KAFKA_TRANSACTION } from './changelog-store.ts';
+import { murmur2 } from './murmur2.ts';
 import {
   DEFAULT_CHUNK_SIZE,
   createProducer,
@@ -127,32 +128,6 @@ function canonical(value: unknown): unknown {
  */
 export function partitionKey(values: readonly unknown[]): string {
   return stringifyJson(values.map(canonical));
-}
-
-/** Kafka's murmur2 (the Java client's `Utils.murmur2`), over bytes. */
-export function murmur2(data: Uint8Array): number {
-  const m = 0x5bd1e995;
-  const length = data.length;
-  let h = 0x9747b28c ^ length;
-  const whole = length & ~3;
-  for (let i = 0; i < whole; i += 4) {
-    let k = data[i]! | (data[i + 1]! << 8) | (data[i + 2]! << 16) | (data[i + 3]! << 24);
-    k = Math.imul(k, m);
-    k ^= k >>> 24;
-    k = Math.imul(k, m);
-    h = Math.imul(h, m) ^ k;
-  }
-  const rest = length & 3;
-  if (rest === 3) h ^= data[whole + 2]! << 16;
-  if (rest >= 2) h ^= data[whole + 1]! << 8;
-  if (rest >= 1) {
-    h ^= data[whole]!;
-    h = Math.imul(h, m);
-  }
-  h ^= h >>> 13;
-  h = Math.imul(h, m);
-  h ^= h >>> 15;
-  return h | 0;
 }
 
 /** The partition of a key: `toPositive(murmur2(utf8(key))) % partitions`, as Kafka's default partitioner. */
