@@ -9,7 +9,7 @@ import { ConfigError, ConnectionError, causedBy, errorMessage, FencedError, Slui
 import { createLogger, type Logger } from '../engine/logger.ts';
 import { Metrics } from '../engine/metrics.ts';
 import type { PipelineRun } from '../engine/pipeline-run.ts';
-import { Runtime, type RunOutcome, type RuntimeStats } from '../engine/runtime.ts';
+import { Runtime, recordsOutOf, type RunOutcome, type RuntimeStats } from '../engine/runtime.ts';
 import { TaskLostError } from '../engine/tasks/task-group.ts';
 import { RunStatus } from '../http/run-status.ts';
 import { DEFAULT_HTTP_PORT, parseHttpAddress, startHttpServer, type HttpAddress, type SluiceHttpServer } from '../http/server.ts';
@@ -279,9 +279,7 @@ async function runPipeline(runtime: PipelineRun, plan: Plan, file: string, profi
     const where = err instanceof SluiceError && err.where ? ` (${err.where})` : '';
     // What the failed run did, as a clean stop's summary says it: a restart counts from zero again.
     const stats = runtime.stats();
-    const recordsOut: Record<string, number> = {};
-    for (const [name, node] of Object.entries(stats.nodes)) if (node.role === 'sink') recordsOut[name] = node.recordsOut;
-    logger.error({ err, recordsIn: stats.recordsIn, recordsOut }, `pipeline failed${where}: ${errorMessage(err)}`);
+    logger.error({ err, recordsIn: stats.recordsIn, recordsOut: recordsOutOf(stats) }, `pipeline failed${where}: ${errorMessage(err)}`);
     return { error: err };
   } finally {
     if (progress) clearInterval(progress);

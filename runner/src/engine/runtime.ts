@@ -174,19 +174,24 @@ export interface RunOutcome {
   stats: RuntimeStats;
 }
 
+/** Records written, per sink. */
+export function recordsOutOf(stats: RuntimeStats): Record<string, number> {
+  const recordsOut: Record<string, number> = {};
+  for (const [name, node] of Object.entries(stats.nodes)) if (node.role === 'sink') recordsOut[name] = node.recordsOut;
+  return recordsOut;
+}
+
 /** A finished run's outcome from its figures: totals over the nodes, records written per sink. */
 export function outcomeOf(stats: RuntimeStats, ended: RunOutcome['ended'], stopReason?: string): RunOutcome {
-  const recordsOut: Record<string, number> = {};
   let failed = 0;
   let dropped = 0;
   let discarded = 0;
-  for (const [name, node] of Object.entries(stats.nodes)) {
+  for (const node of Object.values(stats.nodes)) {
     failed += node.failed;
     dropped += node.dropped;
     discarded += node.discarded;
-    if (node.role === 'sink') recordsOut[name] = node.recordsOut;
   }
-  const outcome: RunOutcome = { ended, recordsIn: stats.recordsIn, recordsOut, failed, dropped, discarded, elapsedMs: stats.elapsedMs, stats };
+  const outcome: RunOutcome = { ended, recordsIn: stats.recordsIn, recordsOut: recordsOutOf(stats), failed, dropped, discarded, elapsedMs: stats.elapsedMs, stats };
   if (stopReason !== undefined) outcome.stopReason = stopReason;
   return outcome;
 }

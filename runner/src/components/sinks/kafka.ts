@@ -27,6 +27,7 @@ import {
   COMPRESSIONS,
   DEFAULT_CHUNK_SIZE,
   createProducer,
+  producedBytes,
   isMessageTooLarge,
   type Compression,
   type KafkaProducer,
@@ -43,6 +44,9 @@ import {
 import { LingerQueue } from '../../io/kafka/linger-queue.ts';
 import type { MetricDefinition } from '../../engine/metrics.ts';
 import { SINK_RETRIES } from '../../engine/runtime-metrics.ts';
+
+/** The sink's codec unless `compression` says otherwise (Kafka's own producers default to none). */
+const DEFAULT_COMPRESSION: Compression = 'gzip';
 
 const KAFKA_REFUSED = 'sluice_kafka_refused_total';
 const KAFKA_REFUSED_METRIC: MetricDefinition = {
@@ -108,7 +112,7 @@ const schema = object(
     compression: {
       type: 'string',
       enum: [...COMPRESSIONS],
-      default: 'gzip',
+      default: DEFAULT_COMPRESSION,
       description:
         'Compression of produce requests, as Kafka\'s `compression.type`. zstd is not offered: sluice reads it (the kafka source reads gzip, snappy, lz4 and zstd) but cannot write it.',
       examples: ['lz4'],
@@ -156,13 +160,6 @@ export function encodeValue(value: unknown, format: ValueFormat = 'json'): strin
   return stringifyJson(value);
 }
 
-/** Bytes of a message as the size limit counts them: key, value, and each header's name and value. */
-export function messageBytes(m: ProducedMessage): number {
-  const size = (v: string | Buffer | null) => (v === null ? 0 : typeof v === 'string' ? Buffer.byteLength(v) : v.length);
-  let n = size(m.key) + size(m.value);
-  for (const [name, value] of Object.entries(m.headers ?? {})) n += Buffer.byteLength(name) + Buffer.byteLength(value);
-  return n;
-}
 
 /** How the sink gets its producer; tests pass one that refuses what they choose. */
 export type ProducerFactory = (connection: KafkaConnection, options: ProducerOptions, logger: ComponentContext['logger']) => KafkaProducer;
@@ -219,6 +216,7 @@ export class KafkaSink implements Sink {
   async open(): Promise<void> {
     const linger = this.config.linger ? parseDuration(this.config.linger) : 5;
     const batchSize = this.config.batch_size ?? DEFAULT_CHUNK_SIZE;
+    const compression = this.config.compression ?? DEFAULT_COMPRESSION;
     if (this.ctx.checkpoints?.delivery === 'exactly-once') {
       // Written into the checkpoint's transaction: visible to read_committed readers only once the
       // checkpoint that covers them (with the state and the consumed offsets) commits.
@@ -231,14 +229,14 @@ export class KafkaSink implements Sink {
           this.where,
         );
       }
-      this.queue = new LingerQueue((items) => tx.send(items, this.config.compression ?? 'gzip'), linger, batchSize);
+      this.queue = new LingerQueue((items) => tx.send(items, compression), linger, batchSize);
       return;
     }
     const producer = this.makeProducer(
       this.connection,
       {
-        compression: this.config.compression ?? 'gzip',
-        chunkSize: this.config.batch_size ?? DEFAULT_CHUNK_SIZE,
+        compression,
+        chunkSize: batchSize,
         retryForMs: this.config.retry_for ? parseDuration(this.config.retry_for) : 120_000,
         onRetry: () => this.ctx.metrics.inc(SINK_RETRIES, { node: this.ctx.name }),
       },
@@ -336,7 +334,7 @@ export class KafkaSink implements Sink {
         value: encodeValue(m.value, format),
         ...(m.headers && Object.keys(m.headers).length ? { headers: m.headers } : {}),
       };
-      const bytes = messageBytes(p);
+      const bytes = producedBytes(p);
       if (bytes > limit) {
         refused.push({ index: i, error: this.tooLarge(`is ${bytes} bytes, more than max_message_bytes (${limit})`) });
         continue;
@@ -375,7 +373,7 @@ export class KafkaSink implements Sink {
         await producer.send([produced[j]!]);
       } catch (err) {
         if (!isMessageTooLarge(err)) throw err;
-        refused.push({ index: indices[j]!, error: this.tooLarge(`of ${messageBytes(produced[j]!)} bytes was refused by the broker as too large (the topic's max.message.bytes)`) });
+        refused.push({ index: indices[j]!, error: this.tooLarge(`of ${producedBytes(produced[j]!)} bytes was refused by the broker as too large (the topic's max.message.bytes)`) });
       }
     }
     return refused;
@@ -405,7 +403,7 @@ export const kafkaSink: SinkDef<KafkaSinkConfig> = {
   describe(config) {
     const conn = describeConnectionConfig(config);
     const topic = config.topic ?? `topic_expr ${config.topic_expr}`;
-    return `kafka ${topic}, key ${config.key ?? 'record key'}${config.value_format === 'raw' ? ', raw values' : ''}, ${config.compression ?? 'gzip'}, at ${conn}`;
+    return `kafka ${topic}, key ${config.key ?? 'record key'}${config.value_format === 'raw' ? ', raw values' : ''}, ${config.compression ?? DEFAULT_COMPRESSION}, at ${conn}`;
   },
   create(config, ctx) {
     return new KafkaSink(config, connectionFromConfig(config, `sluice-${ctx.name}`, `sinks.${ctx.name}`), ctx);

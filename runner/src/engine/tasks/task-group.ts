@@ -68,10 +68,6 @@ interface Entry {
   revoked: boolean;
 }
 
-function isFenced(err: unknown): boolean {
-  return causedBy(err, FencedError);
-}
-
 /** The rejection of a run the group aborted itself (Runtime.abort). */
 function isAborted(err: unknown): boolean {
   return err instanceof SluiceError && err.code === 'E_ABORTED';
@@ -302,11 +298,11 @@ export class TaskGroup implements SourceOutput {
     if (entry.revoked || this.stopping) {
       // Its partition is another process's now: a fenced last checkpoint is the normal handover.
       if (isAborted(err)) this.logger.debug({ partition: entry.partition }, 'task aborted');
-      else if (isFenced(err)) this.logger.info({ partition: entry.partition }, 'task handed over: its new owner fenced it');
+      else if (causedBy(err, FencedError)) this.logger.info({ partition: entry.partition }, 'task handed over: its new owner fenced it');
       else this.logger.warn({ partition: entry.partition, error: errorMessage(err) }, 'task failed while stopping');
       return;
     }
-    if (isFenced(err)) {
+    if (causedBy(err, FencedError)) {
       // Fenced while this process still owns the partition. Kafka rebalances eagerly: the new owner
       // often fences the task before the revoke reaches this process. Wait for that revoke (its
       // batches meanwhile go nowhere: the stopped input ignores them, unacknowledged); only if none

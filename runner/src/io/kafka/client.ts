@@ -287,7 +287,8 @@ export function createGroupConsumer(conn: KafkaConnection, options: ConsumerOpti
     sessionTimeout: options.sessionTimeoutMs ?? 30_000,
     heartbeatInterval: heartbeatIntervalMs,
     maxBytesPerPartition: options.maxBytesPerPartition ?? 1_048_576,
-    // kafkajs caps a whole fetch at 10 MiB by default, below what several partitions may ask for.
+    // kafkajs caps a whole fetch at 10 MiB by default, below what several partitions may ask for
+    // (counted for up to 8 of them, which bounds what one fetch can hold).
     maxBytes: Math.max(10_485_760, (options.maxBytesPerPartition ?? 1_048_576) * Math.min(options.concurrency, 8)),
     maxWaitTimeInMs: options.maxWaitMs ?? 500,
     readUncommitted: options.isolation === 'read_uncommitted',

@@ -6,8 +6,8 @@ import { ConfigError, RecordError } from '../../../src/engine/errors.ts';
 import { silentLogger } from '../../../src/engine/logger.ts';
 import { Metrics } from '../../../src/engine/metrics.ts';
 import type { StreamRecord } from '../../../src/engine/record.ts';
-import { encodeHeader, encodeKey, encodeValue, KafkaSink, kafkaSink, messageBytes, type KafkaSinkConfig, type ProducerFactory } from '../../../src/components/sinks/kafka.ts';
-import type { ProducedMessage } from '../../../src/io/kafka/client.ts';
+import { encodeHeader, encodeKey, encodeValue, KafkaSink, kafkaSink, type KafkaSinkConfig, type ProducerFactory } from '../../../src/components/sinks/kafka.ts';
+import { producedBytes, type ProducedMessage } from '../../../src/io/kafka/client.ts';
 
 const ctx: ComponentContext = { name: 'processed', logger: silentLogger, clock: systemClock, metrics: new Metrics(), mode: 'test' };
 
@@ -202,7 +202,7 @@ describe('kafka sink: encodings', () => {
   });
 
   it('counts a message\'s bytes as the size limit does: key, value, header names and values', () => {
-    expect(messageBytes({ topic: 't', key: 'ké', value: Buffer.alloc(10), headers: { h: 'vv' } })).toBe(3 + 10 + 1 + 2);
+    expect(producedBytes({ topic: 't', key: 'ké', value: Buffer.alloc(10), headers: { h: 'vv' } })).toBe(3 + 10 + 1 + 2);
   });
 
   it('headers: strings as is, others as JSON, nothing left out', () => {
