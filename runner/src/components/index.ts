@@ -17,12 +17,13 @@ import { postgresCdcSource } from './sources/postgres-cdc.ts';
 import { stdinSource } from './sources/stdin.ts';
 import { filterStep } from './steps/filter.ts';
 import { setStep } from './steps/set.ts';
+import { validateStep } from './steps/validate.ts';
 import { windowStep } from './steps/window.ts';
 
 export const sources: readonly SourceDef<unknown>[] = [kafkaSource, postgresCdcSource, fileSource, stdinSource, generatorSource];
 
 export const formats: readonly FormatDef<unknown>[] = [jsonFormat, textFormat, debeziumFormat];
 
-export const steps: readonly StepDef<unknown>[] = [filterStep, setStep, windowStep];
+export const steps: readonly StepDef<unknown>[] = [filterStep, setStep, validateStep, windowStep];
 
 export const sinks: readonly SinkDef<unknown>[] = [kafkaSink, postgresSink, stdoutSink, fileSink];
