@@ -14,13 +14,14 @@ import { fileSource } from './sources/file.ts';
 import { generatorSource } from './sources/generator.ts';
 import { kafkaSource } from './sources/kafka.ts';
 import { postgresCdcSource } from './sources/postgres-cdc.ts';
+import { postgresQuerySource } from './sources/postgres-query.ts';
 import { stdinSource } from './sources/stdin.ts';
 import { filterStep } from './steps/filter.ts';
 import { setStep } from './steps/set.ts';
 import { validateStep } from './steps/validate.ts';
 import { windowStep } from './steps/window.ts';
 
-export const sources: readonly SourceDef<unknown>[] = [kafkaSource, postgresCdcSource, fileSource, stdinSource, generatorSource];
+export const sources: readonly SourceDef<unknown>[] = [kafkaSource, postgresCdcSource, postgresQuerySource, fileSource, stdinSource, generatorSource];
 
 export const formats: readonly FormatDef<unknown>[] = [jsonFormat, textFormat, debeziumFormat];
 

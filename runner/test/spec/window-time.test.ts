@@ -67,8 +67,8 @@ describe('a window without time:', () => {
 });
 
 describe('which components carry event time', () => {
-  it('file and stdin stamp arrival time; only debezium reads event time from the message', () => {
-    expect(builtinComponents.sources.filter(stampsArrivalTime).map((d) => d.name).sort()).toEqual(['file', 'stdin']);
+  it('file, stdin and postgres-query stamp arrival time; only debezium reads event time from the message', () => {
+    expect(builtinComponents.sources.filter(stampsArrivalTime).map((d) => d.name).sort()).toEqual(['file', 'postgres-query', 'stdin']);
     expect(builtinComponents.formats.filter(decodesEventTime).map((d) => d.name)).toEqual(['debezium']);
   });
 
