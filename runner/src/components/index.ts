@@ -17,7 +17,9 @@ import { postgresCdcSource } from './sources/postgres-cdc.ts';
 import { postgresQuerySource } from './sources/postgres-query.ts';
 import { stdinSource } from './sources/stdin.ts';
 import { filterStep } from './steps/filter.ts';
+import { joinStep } from './steps/join.ts';
 import { setStep } from './steps/set.ts';
+import { tableStep } from './steps/table.ts';
 import { validateStep } from './steps/validate.ts';
 import { windowStep } from './steps/window.ts';
 
@@ -25,6 +27,6 @@ export const sources: readonly SourceDef<unknown>[] = [kafkaSource, postgresCdcS
 
 export const formats: readonly FormatDef<unknown>[] = [jsonFormat, textFormat, debeziumFormat];
 
-export const steps: readonly StepDef<unknown>[] = [filterStep, setStep, validateStep, windowStep];
+export const steps: readonly StepDef<unknown>[] = [filterStep, setStep, validateStep, windowStep, tableStep, joinStep];
 
 export const sinks: readonly SinkDef<unknown>[] = [kafkaSink, postgresSink, stdoutSink, fileSink];

@@ -243,7 +243,17 @@ export interface Step {
   /** Extra named output ports beyond `out` and `errors`, e.g. `['late']`. */
   readonly ports?: readonly string[];
   process(batch: Batch, out: StepOutput): void | Promise<void>;
-  onPartitions?(event: PartitionEvent, out: StepOutput): void;
+  /**
+   * `via`: this step's inputs (node names) through which the event's source reaches it, so a step
+   * with a side input (a join's table) knows which of its inputs the partitions feed.
+   */
+  onPartitions?(event: PartitionEvent, out: StepOutput, via?: readonly string[]): void;
+  /**
+   * Inputs (node names) whose records this step keeps as state and never passes on (a join's
+   * table). Partition events of a source that reaches the steps after it only through these stop
+   * here: those steps never see its records, so its partitions must not hold their watermarks.
+   */
+  readonly sideInputs?: readonly string[];
   /** Processing-time tick from the injected clock (idle timeouts, update-mode emits). */
   onTick?(now: number, out: StepOutput): void;
   /** All input has ended (bounded run): emit everything still held. */
@@ -267,6 +277,11 @@ export interface StepDef<C = unknown> extends DefBase<C, Step> {
   readonly schema: JsonSchema;
   /** Extra ports this kind may emit on, so specs can read `<step>.<port>` and validation knows them. */
   readonly ports?: readonly string[];
+  /**
+   * Nodes this kind reads besides `from`, named in its config (a join's `table`), with the path of
+   * each name inside the step entry (for `file:line:col`). Called on a config its schema accepted.
+   */
+  sideInputs?(config: C): { node: string; path: (string | number)[] }[];
   /** Stateful kinds: the parts of a config that define what the stored state means (window shape, time, group keys, aggregates). Two configs with equal parts can share state. */
   stateIdentity?(config: C): Record<string, unknown>;
 }

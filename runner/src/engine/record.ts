@@ -79,4 +79,9 @@ export interface Batch {
   /** The partition all records came from (for source batches), or the emitting step's name. */
   partition: string;
   records: StreamRecord[];
+  /**
+   * The node that handed these records over (a source or step name): a step with several inputs
+   * (a join's stream and table) tells them apart by it. Absent when a test builds a batch by hand.
+   */
+  from?: string;
 }

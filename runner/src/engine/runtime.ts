@@ -209,7 +209,8 @@ type Job =
 
 /** Where a port's records go: a step's inbox or a sink's queue. */
 interface Target {
-  accept(records: StreamRecord[], partition: string): void;
+  /** `from`: the emitting node. */
+  accept(records: StreamRecord[], partition: string, from: string): void;
 }
 
 interface Counters {
@@ -240,8 +241,11 @@ class SourceNode {
   ended = false;
   /** Partitions it assigned or sent batches from, and has not revoked. */
   readonly partitions = new Set<string>();
-  /** The steps its records reach, directly or through other steps: the only ones told of its partitions. */
-  readonly downstream = new Set<StepNode>();
+  /**
+   * The steps its records reach, directly or through other steps, each with the inputs (node names)
+   * they arrive through: the only steps told of its partitions, and what they are told they come via.
+   */
+  readonly downstream = new Map<StepNode, string[]>();
   constructor(
     readonly name: string,
     readonly source: Source,
@@ -257,7 +261,7 @@ class StepNode implements StepOutput, Target {
   readonly reported = counters();
   routes = new Map<string, Target[]>();
   /** Record arrays waiting for `process`, with the partition their batch names. */
-  inbox: { partition: string; records: StreamRecord[] }[] = [];
+  inbox: { partition: string; records: StreamRecord[]; from: string }[] = [];
   /** Outputs of the current call, per port. */
   pending = new Map<string, StreamRecord[]>();
   /** Ports whose pending array this node created (and may push into). */
@@ -270,8 +274,8 @@ class StepNode implements StepOutput, Target {
     private readonly runtime: Runtime,
   ) {}
 
-  accept(records: StreamRecord[], partition: string): void {
-    this.inbox.push({ partition, records });
+  accept(records: StreamRecord[], partition: string, from: string): void {
+    this.inbox.push({ partition, records, from });
   }
 
   emit(records: StreamRecord[], port: string = MAIN_PORT): void {
@@ -345,12 +349,20 @@ class WarningLimiter {
 }
 
 /** Adds every step reachable from these routes, through steps' own routes, to `into`. */
-function collectDownstream(routes: Map<string, Target[]>, into: Set<StepNode>): void {
+/**
+ * Walks from emitter `name` along its routes, noting for every step reached the inputs it is
+ * reached through. A step's side inputs (a join's table) end the walk: what follows it never sees
+ * those records.
+ */
+function collectDownstream(name: string, routes: Map<string, Target[]>, into: Map<StepNode, string[]>): void {
   for (const targets of routes.values()) {
     for (const t of targets) {
-      if (!(t instanceof StepNode) || into.has(t)) continue;
-      into.add(t);
-      collectDownstream(t.routes, into);
+      if (!(t instanceof StepNode)) continue;
+      let via = into.get(t);
+      if (via?.includes(name)) continue;
+      if (!via) into.set(t, (via = []));
+      via.push(name);
+      if (!t.step.sideInputs?.includes(name)) collectDownstream(t.name, t.routes, into);
     }
   }
 }
@@ -473,7 +485,7 @@ export class Runtime {
         );
       }
     }
-    for (const source of this.sources) collectDownstream(source.routes, source.downstream);
+    for (const source of this.sources) collectDownstream(source.name, source.routes, source.downstream);
   }
 
   /**
@@ -1053,7 +1065,10 @@ export class Runtime {
           this.checkpoints?.noteChange();
           // Only steps that read this source: a quiet partition of another source must not hold
           // their watermark back.
-          await this.broadcast((s) => (job.source.downstream.has(s) ? s.step.onPartitions?.(job.event, s) : undefined));
+          await this.broadcast((s) => {
+            const via = job.source.downstream.get(s);
+            return via ? s.step.onPartitions?.(job.event, s, via) : undefined;
+          });
           break;
         case 'checkpoint':
           this.checkpointQueued = false;
@@ -1195,7 +1210,10 @@ export class Runtime {
         await this.broadcast(undefined);
         const { origin, time, idle } = segment.marker;
         const event: PartitionEvent = { type: 'progress', origin, time, idle };
-        await this.broadcast((s) => (source.downstream.has(s) ? s.step.onPartitions?.(event, s) : undefined));
+        await this.broadcast((s) => {
+          const via = source.downstream.get(s);
+          return via ? s.step.onPartitions?.(event, s, via) : undefined;
+        });
         if (this.failure) return;
       }
     }
@@ -1290,6 +1308,6 @@ export class Runtime {
       return;
     }
     if (readers.length > 1) retainRecords(records, readers.length - 1);
-    for (let i = 0; i < readers.length; i++) readers[i]!.accept(records, partition);
+    for (let i = 0; i < readers.length; i++) readers[i]!.accept(records, partition, node);
   }
 }

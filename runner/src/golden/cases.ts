@@ -3,7 +3,8 @@
  * `pipelines/tests/<stem>/<case>/` folders holding:
  *   <source>.jsonl   the raw message values each source reads, one per line (a missing file = no input)
  *   <sink>.jsonl     what each sink is expected to write: one OutboundMessage (`{"key":…,"value":…}`) per line
- *   case.yaml        optional: `description`, `set: { path: value }` overrides, `profile`, `env`
+ *   case.yaml        optional: `description`, `set: { path: value }` overrides, `profile`, `env`,
+ *                    `interleave` (the order in which the sources hand over their lines)
  */
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -19,6 +20,12 @@ export interface GoldenCase {
   profile?: string;
   sets: SetOverride[];
   env: Record<string, string>;
+  /**
+   * `interleave: [{ employees: 3 }, { activities: 5 }, ...]`: the sources hand over their lines in
+   * this order, each entry one batch of that many lines (what is left follows, source by source).
+   * Without it every source reads its whole file concurrently with the others.
+   */
+  interleave?: { source: string; lines: number }[];
 }
 
 /** The folder holding a pipeline's cases: `<dir>/tests/<stem>/`. */
@@ -65,11 +72,25 @@ async function readCase(pipelineFile: string, name: string, dir: string): Promis
       case 'env':
         found.env = Object.fromEntries(Object.entries(asMap(value, 'env', where)).map(([k, v]) => [k, String(v)]));
         break;
+      case 'interleave':
+        found.interleave = interleaving(value, where);
+        break;
       default:
-        throw new ConfigError('E_CASE', `unknown key \`${key}\` in case.yaml (known: description, profile, set, env)`, where);
+        throw new ConfigError('E_CASE', `unknown key \`${key}\` in case.yaml (known: description, profile, set, env, interleave)`, where);
     }
   }
   return found;
+}
+
+function interleaving(value: unknown, where: string): { source: string; lines: number }[] {
+  const shape = '`interleave` in case.yaml must be a list of `{ <source>: <lines> }` entries, e.g. `[{ employees: 2 }, { activities: 5 }]`';
+  if (!Array.isArray(value)) throw new ConfigError('E_CASE', shape, where);
+  return value.map((entry) => {
+    const pairs = entry !== null && typeof entry === 'object' && !Array.isArray(entry) ? Object.entries(entry) : [];
+    const [source, lines] = pairs[0] ?? [];
+    if (pairs.length !== 1 || typeof source !== 'string' || typeof lines !== 'number' || !Number.isInteger(lines) || lines < 1) throw new ConfigError('E_CASE', shape, where);
+    return { source, lines };
+  });
 }
 
 function asMap(value: unknown, key: string, where: string): Record<string, unknown> {

@@ -16,7 +16,7 @@ import { parseJson, stringifyJson } from '../engine/json.ts';
 import { silentLogger, type Logger } from '../engine/logger.ts';
 import { Metrics } from '../engine/metrics.ts';
 import { Runtime, type RunOutcome } from '../engine/runtime.ts';
-import { lineMessages, readLineBatches } from '../io/files/line-reader.ts';
+import { lineMessages, readLineBatches, type LineBatch } from '../io/files/line-reader.ts';
 import { instantiate } from '../plan/instantiate.ts';
 import { loadPipeline, renderLoadErrors } from '../plan/load-pipeline.ts';
 import type { GoldenCase } from './cases.ts';
@@ -57,24 +57,89 @@ class CaseInput implements Source {
   readonly bounded = true;
   /** Acks of the batches handed over, to check at the end that everything was acknowledged. */
   readonly acks: Ack[] = [];
+  readonly partition: string;
+  /** Interleaved: the lines not handed over yet. */
+  private rest: LineBatch | undefined;
 
   constructor(
-    private readonly name: string,
+    readonly name: string,
     private readonly text: string,
-  ) {}
+    private readonly interleaving?: Interleaving,
+  ) {
+    this.partition = `${name}/0`;
+  }
 
   async run(out: SourceOutput): Promise<void> {
-    const partition = `${this.name}/0`;
-    out.assign([partition]);
-    for await (const batch of readLineBatches(Readable.from([this.text]), INPUT_BATCH)) {
-      const ack = new Ack(() => {});
-      this.acks.push(ack);
-      await out.emit({ partition, messages: lineMessages(batch, this.name, partition, GOLDEN_CLOCK_START, `${this.name}.jsonl`), ack });
+    out.assign([this.partition]);
+    if (this.interleaving) return this.interleaving.join(this, out);
+    for await (const batch of readLineBatches(Readable.from([this.text]), INPUT_BATCH)) await this.emit(out, batch);
+  }
+
+  emit(out: SourceOutput, batch: LineBatch): Promise<void> {
+    const ack = new Ack(() => {});
+    this.acks.push(ack);
+    return out.emit({ partition: this.partition, messages: lineMessages(batch, this.name, this.partition, GOLDEN_CLOCK_START, `${this.name}.jsonl`), ack });
+  }
+
+  /** The next `n` lines (all that are left when undefined), for an interleaved run. */
+  take(n?: number): LineBatch {
+    if (!this.rest) {
+      const lines: string[] = [];
+      const numbers: number[] = [];
+      this.text.split('\n').forEach((line, i) => {
+        if (line.trim() === '') return;
+        lines.push(line.replace(/\r$/, ''));
+        numbers.push(i + 1);
+      });
+      this.rest = { lines, numbers };
     }
+    const count = n ?? this.rest.lines.length;
+    const taken = { lines: this.rest.lines.slice(0, count), numbers: this.rest.numbers.slice(0, count) };
+    this.rest = { lines: this.rest.lines.slice(count), numbers: this.rest.numbers.slice(count) };
+    return taken;
   }
 
   async stop(): Promise<void> {}
   async close(): Promise<void> {}
+}
+
+/**
+ * case.yaml `interleave`: the sources hand over their lines in the order it gives, one batch per
+ * entry, then whatever each has left, source by source. One driver emits them all once every
+ * source has started: the runtime processes batches in the order they were handed over, so the
+ * order of the entries is the order the steps see.
+ */
+class Interleaving {
+  private readonly joined = new Map<string, { input: CaseInput; out: SourceOutput }>();
+  private finish!: (err?: unknown) => void;
+  private readonly finished: Promise<void>;
+
+  constructor(
+    private readonly order: readonly { source: string; lines: number }[],
+    private readonly sources: readonly string[],
+  ) {
+    this.finished = new Promise((resolve, reject) => (this.finish = (err) => (err === undefined ? resolve() : reject(err))));
+  }
+
+  join(input: CaseInput, out: SourceOutput): Promise<void> {
+    this.joined.set(input.name, { input, out });
+    if (this.joined.size === this.sources.length) this.drive().then(() => this.finish(), (err: unknown) => this.finish(err ?? new Error('interleaving failed')));
+    return this.finished;
+  }
+
+  private async drive(): Promise<void> {
+    for (const { source, lines } of this.order) {
+      const s = this.joined.get(source);
+      if (!s) throw new Error(`case.yaml interleave names \`${source}\`, which is not a source of the pipeline (sources: ${this.sources.join(', ')})`);
+      const batch = s.input.take(lines);
+      if (batch.lines.length > 0) await s.input.emit(s.out, batch);
+    }
+    for (const name of this.sources) {
+      const s = this.joined.get(name)!;
+      const batch = s.input.take();
+      if (batch.lines.length > 0) await s.input.emit(s.out, batch);
+    }
+  }
 }
 
 /**
@@ -161,9 +226,11 @@ export async function runCase(c: GoldenCase, options: RunCaseOptions = {}): Prom
   const inputs: CaseInput[] = [];
   const captured = new Map<string, OutboundMessage[]>();
   const nodes: Graph['nodes'] = [];
+  const sourceNames = graph.nodes.filter((n) => n.role === 'source').map((n) => n.name);
+  const interleaving = c.interleave ? new Interleaving(c.interleave, sourceNames) : undefined;
   for (const node of graph.nodes) {
     if (node.role === 'source') {
-      const input = new CaseInput(node.name, (await readText(path.join(c.dir, `${node.name}.jsonl`))) ?? '');
+      const input = new CaseInput(node.name, (await readText(path.join(c.dir, `${node.name}.jsonl`))) ?? '', interleaving);
       inputs.push(input);
       nodes.push({ ...node, source: input });
     } else if (node.role === 'sink') {

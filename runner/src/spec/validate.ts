@@ -8,7 +8,7 @@ import { EXPRESSION_KEYWORD } from '../engine/component.ts';
 import { ExpressionSyntaxError } from '../engine/errors.ts';
 import { compileExpression, functionNames, JSONATA_FUNCTIONS, TIME_FUNCTIONS } from '../engine/expression.ts';
 import { compositionCallStarts, recognizeBuiltin } from '../engine/window/aggregates.ts';
-import { parsePortRef, type PortRef } from '../engine/graph.ts';
+import { MAIN_PORT, parsePortRef, type PortRef } from '../engine/graph.ts';
 import { findAnnotated } from './annotations.ts';
 import { sortDiagnostics, type Diagnostic, type DiagnosticCode } from './diagnostic.ts';
 import { checkGraph, outputPorts, SINK_PORTS, type GraphEntry, type GraphInput } from './graph-check.ts';
@@ -45,6 +45,8 @@ interface EntryCheck {
   path: SpecPath;
   /** Undefined when `from` is malformed. */
   inputs: PortRef[] | undefined;
+  /** Inputs a step's config names besides `from` (a join's table), with where each is written. */
+  side?: { ref: PortRef; path: SpecPath }[];
   /** Undefined when the kind is unknown: any port is then accepted. */
   ports: string[] | undefined;
   resolved?: ResolvedEntry;
@@ -242,9 +244,12 @@ function checkEntry(section: Section, name: string, entry: unknown, path: SpecPa
       if (known.includes(k)) stripped[k] = v;
       else report.at('E_SCHEMA_UNKNOWN_KEY', [...path, k], 'key', `unknown key \`${k}\` in ${where}${didYouMean(k, known)}`, closest(k, known) ? undefined : `keys of a ${kind} step: ${listOf(known)}`);
     }
-    reportSchema(def.schema, stripped, path, report);
+    const problems = checkSchema(def.schema, stripped, path);
+    for (const p of problems) report.at(p.code, p.path, p.target, p.message, p.hint);
+    const side = problems.length === 0 && def.sideInputs ? def.sideInputs(stripped).map((s) => ({ ref: { node: s.node, port: MAIN_PORT }, path: [...path, ...s.path] })) : [];
     const ports = outputPorts(def.ports);
-    return { section, name, path, inputs, ports, resolved: { section, name, path, kind, config, inputs: inputs ?? [], ports } };
+    const all = [...(inputs ?? []), ...side.map((s) => s.ref)];
+    return { section, name, path, inputs, side, ports, resolved: { section, name, path, kind, config, inputs: all, ports } };
   }
 
   for (const k of keys) {
@@ -408,7 +413,7 @@ function graphDiagnostics(entries: readonly EntryCheck[], loaded: LoadedSpec, re
     name: e.name,
     path: e.path,
     ports: e.ports,
-    inputs: e.inputs === undefined ? undefined : inputsWithPaths(e.path, e.inputs, loaded),
+    inputs: e.inputs === undefined ? undefined : [...inputsWithPaths(e.path, e.inputs, loaded), ...(e.side ?? []).map((s) => ({ ...s.ref, path: s.path }))],
   }));
   const report = new Reporter(loaded);
   const resolved = entries.flatMap((e) => (e.resolved ? [e.resolved] : []));
