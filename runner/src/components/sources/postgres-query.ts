@@ -380,7 +380,9 @@ export class PostgresQuery {
       headers: {},
       timestamp: startedAt,
       position: { source: this.ctx.name, partition: target.partition, offset: String(row) },
-      meta: { run: target.run, row },
+      // A query result says what rows are, like a Debezium snapshot read: a table step then lets
+      // them hold from the start of time.
+      meta: { op: 'r', run: target.run, row },
     };
   }
 
@@ -527,7 +529,8 @@ export const postgresQuerySource: SourceDef<PostgresQueryConfig> & ArrivalTimeSo
   description:
     [
       'Each row becomes one record: its value an object of the columns by name (the key is null, or the `key` columns),',
-      'its timestamp the time the query started, `$meta.run` and `$meta.row` (1-based) saying which. The query runs once,',
+      'its timestamp the time the query started, `$meta.run` and `$meta.row` (1-based) saying which, and `$meta.op` `r`',
+      '(a read, as Debezium marks snapshot rows: a `table` step fed by this source lets each row hold from the start of time). The query runs once,',
       'in a READ ONLY transaction, through a cursor fetched `batch_size` rows at a time and handed over as the pipeline takes',
       'them; then the source ends: windows flush and the run exits 0. The transaction (and its snapshot) stays open until',
       'the last page is handed over. Before any sink opens the query is parsed, bound and planned, so a typo, a missing',

@@ -161,6 +161,8 @@ export class TemporalJoin {
   private seq = 0;
   /** Processing time of the first call: with no table partition known, records wait `idle` from here. */
   private startedAt: number | undefined;
+  /** A table partition was assigned or sent changes: with none left now, the table has ended. */
+  private tableKnown = false;
   private ended = false;
   /** Checkpointed: waiting records added and removed since the previous snapshot, by seq. */
   private waitingAdded = new Set<number>();
@@ -201,6 +203,7 @@ export class TemporalJoin {
       [this.streamMarks, toStream],
     ] as const) {
       if (!applies) continue;
+      if (marks === this.tableMarks) this.tableKnown = true;
       if (event.type === 'assign') marks.assign(event.partitions, now);
       else if (event.type === 'revoke') marks.revoke(event.partitions);
       else marks.progress(event.origin, event.time, event.idle, now);
@@ -234,6 +237,7 @@ export class TemporalJoin {
 
   private absorbChanges(records: readonly StreamRecord[], now: number, out: StepOutput): void {
     const { logger, node } = this.opts;
+    this.tableKnown = true;
     let late = 0;
     for (const rec of records) {
       const key = joinKey(rec.key);
@@ -345,13 +349,17 @@ export class TemporalJoin {
 
   /**
    * Up to when the table is complete: the lowest highest-event-time of its active partitions; +Inf
-   * when all are idle (nothing outstanding), or when none is known and `idle` has passed since the
-   * start (a table source that never assigns must not hold the stream forever).
+   * when all are idle (nothing outstanding), when its partitions were all revoked (a bounded table
+   * source, such as postgres-query, has ended), or when none was ever known and `idle` has passed
+   * since the start (a table source that never assigns must not hold the stream forever).
    */
   private tableWatermark(now: number): number {
     if (this.ended) return Number.POSITIVE_INFINITY;
     const parts = this.tableMarks.partitionWatermarks(now);
-    if (parts.length === 0) return now - (this.startedAt ?? now) >= this.opts.idle ? Number.POSITIVE_INFINITY : Number.NEGATIVE_INFINITY;
+    if (parts.length === 0) {
+      if (this.tableKnown) return Number.POSITIVE_INFINITY;
+      return now - (this.startedAt ?? now) >= this.opts.idle ? Number.POSITIVE_INFINITY : Number.NEGATIVE_INFINITY;
+    }
     let min = Number.POSITIVE_INFINITY;
     for (const p of parts) if (!p.idle && p.watermark < min) min = p.watermark;
     return min;
