@@ -5,6 +5,7 @@
  * someone scrapes. Names follow Prometheus' conventions: a `sluice_` prefix, base units
  * (`_seconds`, `_bytes`), `_total` on counters, one `node` label naming the spec's node.
  */
+import { JOIN_WAITING_METRIC } from './join/temporal-join.ts';
 import { LATE_METRIC } from './window/window-aggregate.ts';
 import { LATENCY_BUCKETS, type MetricDefinition, type Metrics } from './metrics.ts';
 import type { RuntimeStats } from './runtime.ts';
@@ -81,6 +82,7 @@ export function publishStatsGauges(metrics: Metrics, stats: RuntimeStats, nowMs:
     const step = s.step;
     if (!step) continue;
     if (typeof step.open_windows === 'number') metrics.set('sluice_open_windows', labels, step.open_windows);
+    if (typeof step.waiting === 'number') metrics.set(JOIN_WAITING_METRIC, labels, step.waiting);
     const wm = watermarkSeconds(step.watermark);
     if (wm === undefined) {
       metrics.remove('sluice_watermark_timestamp_seconds', labels);

@@ -33,7 +33,7 @@ import { EvalFailure, evaluateRecords, type Expression } from '../expression.ts'
 import type { Logger } from '../logger.ts';
 import type { MetricDefinition, Metrics } from '../metrics.ts';
 import type { Batch, StreamRecord } from '../record.ts';
-import { RECORDS_LATE } from '../runtime-metrics.ts';
+import { LATE_METRIC } from '../window/window-aggregate.ts';
 import { toEpochMillis, toIsoUtc } from '../time.ts';
 import { groupKeyString } from '../window/group-key.ts';
 import { decodeValue, encodeValue } from '../window/state-codec.ts';
@@ -43,6 +43,8 @@ import { VersionedTable, type RowVersion } from './versioned-table.ts';
 export const JOIN_LATE_PORT = 'late';
 const UNMATCHED_METRIC = 'sluice_join_unmatched_total';
 const LATE_CHANGES_METRIC = 'sluice_join_late_table_changes_total';
+/** Gauge, set from the step's stats with the other per-step gauges (runtime-metrics.ts). */
+export const JOIN_WAITING_METRIC = 'sluice_join_waiting_records';
 
 export const JOIN_METRICS: readonly MetricDefinition[] = [
   { name: UNMATCHED_METRIC, type: 'counter', help: 'Stream records a join found no table row for (dropped by an inner join, joined with null by a left join, or sent to errors).', labels: ['node'] },
@@ -52,6 +54,7 @@ export const JOIN_METRICS: readonly MetricDefinition[] = [
     help: 'Table changes a versioned join received for an event time it had already answered (the table partition was idle): answers given before are not revised.',
     labels: ['node'],
   },
+  { name: JOIN_WAITING_METRIC, type: 'gauge', help: 'Records a versioned join holds until the table has caught up with their event time.', labels: ['node'] },
 ];
 
 export interface TemporalJoinOptions {
@@ -314,7 +317,7 @@ export class TemporalJoin {
     }
     if (late) {
       this.lateCount += late.length;
-      this.opts.metrics.inc(RECORDS_LATE, { node: this.opts.node }, late.length);
+      this.opts.metrics.inc(LATE_METRIC, { node: this.opts.node }, late.length);
       out.emit(late, JOIN_LATE_PORT);
     }
     if (versioned) this.release(now, out);
