@@ -160,6 +160,8 @@ function stagesText(plan: Plan, split: StageSplit): string[] {
   for (const stage of split.stages) {
     const input = stage.plan.nodes.find((n) => n.name === stage.input);
     lines.push(`  ${stage.id}  <- ${stage.input}${input ? ` [${kindText(input)}]` : ''}`);
+    const globals = stage.plan.nodes.filter((n) => n.role === 'source' && n.name !== stage.input).map((n) => n.name);
+    if (globals.length) lines.push(`      every task also reads whole: ${globals.join(', ')} (global)`);
     const steps = stage.plan.nodes.filter((n) => n.role === 'step').map((n) => n.name);
     if (steps.length) lines.push(`      steps: ${steps.join(', ')}`);
     const sinks = stage.plan.nodes.flatMap((n) => {

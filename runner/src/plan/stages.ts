@@ -20,7 +20,7 @@ import { plainPathName } from '../engine/window/group-key.ts';
 import { describeConnectionConfig, type ConnectionConfig } from '../io/kafka/connection.ts';
 import type { RepartitionFormatConfig, RepartitionSinkConfig } from '../io/kafka/repartition.ts';
 import { summarize } from './compile.ts';
-import { applicationIdOf, stateSettings } from './state.ts';
+import { applicationIdOf, isGlobalSource, stateSettings } from './state.ts';
 import type { Plan, PlanNode, PlanSink, PlanSource, PlanStep } from './types.ts';
 
 /** One stage: a Plan of its own whose single source is the stage's input. */
@@ -77,7 +77,8 @@ export function repartitionNodeName(step: string): string {
  * task would write the file), and one whose state settings are refused (the run reports why).
  */
 export function runsAsTasks(plan: Plan): boolean {
-  const sources = plan.nodes.filter((n) => n.role === 'source');
+  // Global sources (a table every task reads whole) do not partition anything: each task has its own reader.
+  const sources = plan.nodes.filter((n) => n.role === 'source' && !isGlobalSource(n));
   if (sources.length !== 1 || sources[0]!.kind !== 'kafka') return false;
   // Tasks are the partitions of one topic; `topics` and `topic_pattern` read several, whose counts may differ.
   if (typeof (sources[0]!.config as { topic?: unknown }).topic !== 'string') return false;
@@ -186,7 +187,14 @@ function outputPartitioning(step: PlanStep, input: Partitioning): Partitioning {
   if (input === undefined) return undefined;
   switch (step.kind) {
     case 'filter':
+    case 'validate':
       return input;
+    case 'join': {
+      // It adds one field; partitioning by that field is gone.
+      const as = (step.config as { join?: { as?: unknown; table?: unknown } }).join;
+      const field = typeof as?.as === 'string' ? as.as : as?.table;
+      return input.some((p) => p[0] === field) ? undefined : input;
+    }
     case 'set': {
       // A field the step assigns no longer has the value the records were partitioned by.
       const assigned = new Set(Object.keys((step.config as SetConfig).set));
@@ -211,6 +219,12 @@ function outputPartitioning(step: PlanStep, input: Partitioning): Partitioning {
   }
 }
 
+/** The table node a join step reads besides its `from`. */
+function joinTableOf(step: PlanStep): string | undefined {
+  const table = (step.config as { join?: { table?: unknown } }).join?.table;
+  return typeof table === 'string' ? table : undefined;
+}
+
 /** The connection fields of a kafka source's config: what a repartition's sink and source connect with. */
 function connectionOf(config: KafkaSourceConfig): ConnectionConfig {
   const out: ConnectionConfig = { brokers: config.brokers };
@@ -227,7 +241,7 @@ function partitionsText(partitions: number | undefined, from: string): string {
 
 /** A plan that runs whole: one stage, the plan itself. */
 function oneStage(plan: Plan): StageSplit {
-  const input = plan.nodes.find((n) => n.role === 'source')?.name ?? '';
+  const input = (plan.nodes.find((n) => n.role === 'source' && !isGlobalSource(n)) ?? plan.nodes.find((n) => n.role === 'source'))?.name ?? '';
   return { stages: [{ id: '0', plan, input }], repartitions: [] };
 }
 
@@ -248,12 +262,14 @@ function oneStage(plan: Plan): StageSplit {
  */
 export function splitStages(plan: Plan): StageSplit {
   if (!runsAsTasks(plan)) return oneStage(plan);
-  const source = plan.nodes.find((n): n is PlanSource => n.role === 'source')!;
+  const source = plan.nodes.find((n): n is PlanSource => n.role === 'source' && !isGlobalSource(n))!;
+  const globals = plan.nodes.filter((n): n is PlanSource => n.role === 'source' && isGlobalSource(n));
   const steps = plan.nodes.filter((n): n is PlanStep => n.role === 'step');
   const sinks = plan.nodes.filter((n): n is PlanSink => n.role === 'sink');
   const names = new Set(plan.nodes.map((n) => n.name));
 
-  const stageOf = new Map<string, string>([[source.name, '0']]);
+  // Every task of stage 0 reads the global sources whole, so what reads them must be in stage 0.
+  const stageOf = new Map<string, string>([[source.name, '0'], ...globals.map((g): [string, string] => [g.name, '0'])]);
   const outParts = new Map<string, Partitioning>([[source.name, declaredPartitioning(source)]]);
   const inParts = new Map<string, Partitioning>();
   const singleTask = new Set<string>();
@@ -274,7 +290,9 @@ export function splitStages(plan: Plan): StageSplit {
       );
     }
     const stage = stages[0]!;
-    const parts = step.inputs.map(partitioningOf);
+    // A join's table is state, not a stream: how the output is spread follows the stream alone.
+    const table = step.kind === 'join' ? joinTableOf(step) : undefined;
+    const parts = step.inputs.filter((i) => i.node !== table).map(partitioningOf);
     let input: Partitioning = parts.every((p) => samePartitioning(p, parts[0])) ? parts[0] : undefined;
     const cut = step.kind === 'window' ? cutOf(step, input, singleTask.has(stage)) : undefined;
     if (cut) {
@@ -343,7 +361,7 @@ export function splitStages(plan: Plan): StageSplit {
     const cutIn = cuts.find((c) => c.id === id);
     const repartitionIn = repartitions.find((r) => r.to === id);
     if (cutIn && repartitionIn) nodes.push(repartitionSource(cutIn, repartitionIn, connection, (source.config as KafkaSourceConfig).session_timeout));
-    else nodes.push(source);
+    else nodes.push(source, ...globals);
     for (const step of steps) {
       if (stageOf.get(step.name) !== id) continue;
       nodes.push(step === cutIn?.step ? { ...step, inputs: [{ node: repartitionNodeName(step.name), port: MAIN_PORT }] } : step);

@@ -193,7 +193,8 @@ function createStore(plan: Plan, settings: StateSettings, steps: string[], optio
   const connection = connectionFromConfig(first.config as ConnectionConfig, `sluice-${settings.applicationId}-state`, `${first.role}s.${first.name}`);
   const groups = new Map<string, string>();
   for (const n of plan.nodes) {
-    if (n.role === 'source' && n.kind === 'kafka') groups.set(n.name, (n.config as { group: string }).group);
+    // A global source commits nothing: it reads from the start every time.
+    if (n.role === 'source' && n.kind === 'kafka' && !isGlobalSource(n)) groups.set(n.name, (n.config as { group: string }).group);
   }
   const store = new ChangelogStateStore(
     {
@@ -211,6 +212,11 @@ function createStore(plan: Plan, settings: StateSettings, steps: string[], optio
   // Tasks write their repartition topics through it under at-least-once too (see io/kafka/repartition.ts).
   if (settings.delivery === 'exactly-once' || options.task) shared.set(KAFKA_TRANSACTION, store);
   return store;
+}
+
+/** A kafka source with `global: true`: every partition from the start, nothing committed. */
+export function isGlobalSource(node: PlanNode): boolean {
+  return node.role === 'source' && node.kind === 'kafka' && (node.config as { global?: unknown } | null)?.global === true;
 }
 
 function asParts(parts: JsonValue): Record<string, unknown> {

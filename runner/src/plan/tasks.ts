@@ -187,7 +187,8 @@ function stageGroup(stage: StagePlan, partitions: number, options: ScaledRunOpti
       ...(state.context ? { checkpoints: state.context } : {}),
     });
     const taskInput = new TaskInput(partitionId);
-    const nodes: GraphNode[] = graph.nodes.map((n) => (n.role === 'source' ? { ...n, source: taskInput } : n));
+    // The stage's input is the partition this task owns; a global source (a table) is this task's own reader.
+    const nodes: GraphNode[] = graph.nodes.map((n) => (n.role === 'source' && n.name === stage.input ? { ...n, source: taskInput } : n));
     const runtime = new Runtime(
       { ...graph, nodes },
       { logger: taskLogger, metrics: options.metrics, clock: options.clock, ...(state.coordinator ? { checkpoints: state.coordinator } : {}) },

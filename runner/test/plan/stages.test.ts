@@ -341,3 +341,55 @@ describe('plainPathSegments', () => {
     expect(plainPathSegments('a +')).toBeUndefined();
   });
 });
+
+describe('splitStages: a join with a global table', () => {
+  const DEPARTMENT = join(import.meta.dirname, '../../../pipelines/department-hourly.yaml');
+  /** A second, global source feeding a table, and a join in front of the window. */
+  function joined(options: { global?: boolean; as?: string; windowBy?: string } = {}): string {
+    return [
+      'version: 1',
+      'name: p',
+      'sources:',
+      `  events: { kafka: { ${KAFKA}, topic: in, group: g, partitioned_by: [employee_id] } }`,
+      `  people: { kafka: { ${KAFKA}, topic: people, group: g-people${options.global === false ? '' : ', global: true'} } }`,
+      'steps:',
+      '  staff: { from: people, table: { key: id } }',
+      `  joined: { from: events, join: { table: staff, on: employee_id${options.as ? `, as: ${options.as}` : ''} } }`,
+      `  hourly: { from: joined, window: { tumbling: 1h, time: ts }, group_by: [${options.windowBy ?? 'employee_id'}], aggregate: { n: $count() } }`,
+      'sinks:',
+      `  out: { from: hourly, kafka: ${TO_KAFKA} }`,
+      '',
+    ].join('\n');
+  }
+
+  it('runs as tasks when every source but one is global, and not when two are not', () => {
+    expect(runsAsTasks(planOf(joined()))).toBe(true);
+    expect(runsAsTasks(planOf(joined({ global: false })))).toBe(false);
+  });
+
+  it('puts the global source in stage 0 beside the task input, which stays the stage input', () => {
+    const split = splitStages(planOf(joined({ windowBy: 'staff.department' })));
+    expect(split.stages[0]!.input).toBe('events');
+    expect(shape(split)['0']).toEqual([
+      'source events',
+      'source people',
+      'step staff <- people.out',
+      'step joined <- events.out, staff.out',
+      'sink hourly-repartition <- joined.out',
+    ]);
+  });
+
+  it('keeps the stream\'s partitioning through the join (the table does not count), unless `as` replaces a partitioning field', () => {
+    expect(splitStages(planOf(joined())).repartitions).toEqual([]);
+    expect(splitStages(planOf(joined({ as: 'employee_id' }))).repartitions.map((r) => r.step)).toEqual(['hourly']);
+  });
+
+  it('runs pipelines/department-hourly.yaml as tasks: the join in stage 0 with the employees read whole, the window after a repartition', async () => {
+    const result = await loadPipeline(DEPARTMENT, { env: {} });
+    if (!result.ok) throw new Error(result.diagnostics.map((d) => d.message).join('\n'));
+    const split = splitStages(result.plan);
+    expect(split.stages.map((s) => s.input)).toEqual(['activities', 'hourly-repartition']);
+    expect(split.stages[0]!.plan.nodes.filter((n) => n.role === 'source').map((n) => n.name)).toEqual(['activities', 'employee-changes']);
+    expect(split.stages[1]!.plan.nodes.some((n) => n.name === 'employee-changes')).toBe(false);
+  });
+});

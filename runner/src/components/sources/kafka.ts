@@ -4,6 +4,7 @@
  * up to the highest position whose batch, and every batch before it, was acknowledged downstream
  * (at-least-once: a crash re-delivers, never loses).
  */
+import { randomUUID } from 'node:crypto';
 import { Ack } from '../../engine/ack.ts';
 import type { ComponentContext, RawBatch, Source, SourceDef, SourceHealth, SourceOutput } from '../../engine/component.ts';
 import { parseDuration } from '../../engine/duration.ts';
@@ -46,6 +47,8 @@ export interface KafkaSourceConfig extends ConnectionConfig {
   max_wait?: string;
   /** Field paths of the decoded value the topic is partitioned by; read only by the stage split (plan/stages.ts). */
   partitioned_by?: string[];
+  /** Every partition from the start, in a group of its own, committing nothing: a global table's input. */
+  global?: boolean;
 }
 
 const DEFAULT_MAX_MESSAGE_BYTES = 1_048_576;
@@ -101,6 +104,13 @@ const schema = object(
       default: 6,
       description: 'Partitions handed to the pipeline concurrently; order within each partition is kept.',
       examples: [6],
+    },
+    global: {
+      type: 'boolean',
+      default: false,
+      description:
+        "Read every partition of the topic from its start on every run, committing nothing, as Kafka Streams' global tables do: for the input of a `table` step that every process (or, when the pipeline runs as tasks, every task) needs whole, such as a few thousand employees. The consumer joins a group of its own, `<group>-global-<random>`, so it shares nothing with other readers; `start` is ignored. With checkpoints, what the restored state already holds is skipped. A pipeline whose other sources are all global still runs as tasks, one per partition of its one non-global source.",
+      examples: [true],
     },
     max_message_bytes: {
       type: 'integer',
@@ -290,6 +300,8 @@ export class KafkaSource implements Source {
 
   /** Refreshes the lag gauges of the partitions this member owns; called before a scrape, at most every LAG_REFRESH_MS. */
   refreshLag(): Promise<void> {
+    // Lag is measured against committed offsets, which a global reader never has.
+    if (this.config.global) return Promise.resolve();
     if (this.lagRefresh) return this.lagRefresh;
     if (Date.now() - this.lagRefreshedAt < LAG_REFRESH_MS) return Promise.resolve();
     this.lagRefresh = this.readLag().finally(() => {
@@ -343,9 +355,10 @@ export class KafkaSource implements Source {
     const consumer = this.makeConsumer(
       this.connection,
       {
-        groupId: this.config.group,
+        // kafkajs cannot assign partitions by hand: a group of its own gets them all.
+        groupId: this.config.global ? `${this.config.group}-global-${randomUUID()}` : this.config.group,
         topics: this.subscription,
-        fromBeginning: (this.config.start ?? 'earliest') === 'earliest',
+        fromBeginning: this.config.global === true || (this.config.start ?? 'earliest') === 'earliest',
         concurrency: this.config.concurrency ?? 6,
         sessionTimeoutMs: this.config.session_timeout ? parseDuration(this.config.session_timeout) : 30_000,
         isolation: this.config.isolation ?? 'read_committed',
@@ -517,7 +530,8 @@ export class KafkaSource implements Source {
 
   private async commitOnce(): Promise<void> {
     const consumer = this.consumer;
-    if (!consumer) return;
+    // A global reader starts from the beginning every time: it has nothing to commit.
+    if (!consumer || this.config.global) return;
     const offsets: (TopicPartition & { offset: string })[] = [];
     const owners: [OwnedPartition, string][] = [];
     for (const p of this.owned.values()) {
@@ -582,6 +596,7 @@ async function boundedWait(work: Promise<unknown> | undefined): Promise<void> {
 export function describeKafkaSource(config: KafkaSourceConfig): string {
   const what = config.topic ?? config.topics?.join(', ') ?? `/${config.topic_pattern}/`;
   const conn = describeConnectionConfig(config);
+  if (config.global) return `kafka ${what}, every partition from the start (global), at ${conn}`;
   return `kafka ${what} as group ${config.group}, from ${config.start ?? 'earliest'} when uncommitted, at ${conn}`;
 }
 

@@ -482,7 +482,7 @@ const schema: JsonSchema = object(
     },
     params: {
       type: 'array',
-      items: { type: ['string', 'number', 'boolean', 'null'] },
+      items: { anyOf: [{ type: 'string' }, { type: 'number' }, { type: 'boolean' }, { type: 'null' }] },
       default: [],
       description:
         'Values of $1, $2, ... in order; `${ENV}` references are filled in when the spec loads. PostgreSQL infers each type from where it is used. ' +

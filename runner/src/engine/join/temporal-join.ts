@@ -275,6 +275,10 @@ export class TemporalJoin {
   private lookUp(records: readonly StreamRecord[], keys: unknown[], times: unknown[] | undefined, now: number, out: StepOutput): void {
     const versioned = this.opts.mode === 'versioned';
     const tableMark = versioned ? this.tableWatermark(now) : Number.POSITIVE_INFINITY;
+    // The mark may have moved since the last release without a call (a table partition went idle
+    // between ticks): what waits for it leaves before the records answered now, in event-time order.
+    const first = this.waiting.peek();
+    if (first !== undefined && first.at < tableMark) this.release(now, out);
     let late: StreamRecord[] | undefined;
     for (let i = 0; i < records.length; i++) {
       const rec = records[i]!;
@@ -304,7 +308,8 @@ export class TemporalJoin {
         (late ??= []).push(rec);
         continue;
       }
-      if (at <= tableMark) {
+      // Strictly past: a partition at t may still send more changes at t (one commit, several rows).
+      if (at < tableMark) {
         this.answer(rec, key, at, out);
         continue;
       }
@@ -372,7 +377,7 @@ export class TemporalJoin {
   private release(now: number, out: StepOutput): void {
     if (this.opts.mode !== 'versioned') return;
     const mark = this.tableWatermark(now);
-    for (let w = this.waiting.peek(); w !== undefined && w.at <= mark; w = this.waiting.peek()) {
+    for (let w = this.waiting.peek(); w !== undefined && w.at < mark; w = this.waiting.peek()) {
       this.waiting.pop();
       let rec = w.record;
       if (this.opts.checkpointed) {
@@ -422,6 +427,8 @@ export class TemporalJoin {
       pruned_to: Number.isFinite(this.prunedTo) ? this.prunedTo : null,
       answered_to: Number.isFinite(this.answeredTo) ? this.answeredTo : null,
       seq: this.seq,
+      // With no table partition left, a known table has ended: records pass; an unknown one is waited for.
+      table_known: this.tableKnown,
     };
     const state: StepState = { header, entries };
     if (options.changesOnly) {
@@ -439,6 +446,7 @@ export class TemporalJoin {
     this.prunedTo = typeof h.pruned_to === 'number' ? h.pruned_to : Number.NEGATIVE_INFINITY;
     this.answeredTo = typeof h.answered_to === 'number' ? h.answered_to : Number.NEGATIVE_INFINITY;
     this.seq = typeof h.seq === 'number' ? h.seq : 0;
+    this.tableKnown = h.table_known === true;
     for (const [name, value] of state.entries) {
       if (name.startsWith('t:') && Array.isArray(value)) {
         const versions: RowVersion[] = [];
