@@ -441,7 +441,10 @@ export class TemporalJoin {
   restore(state: StepState): void {
     const now = this.opts.clock.now();
     const h = isPlainObject(state.header) ? state.header : {};
-    if (isPlainObject(h.table)) this.tableMarks.restore(h.table as unknown as WatermarkSnapshot, now);
+    if (isPlainObject(h.table)) {
+      this.tableMarks.restore(h.table as unknown as WatermarkSnapshot, now);
+      this.tableKnown = this.tableMarks.partitionWatermarks(now).length > 0;
+    }
     if (isPlainObject(h.stream)) this.streamMarks.restore(h.stream as unknown as WatermarkSnapshot, now);
     this.prunedTo = typeof h.pruned_to === 'number' ? h.pruned_to : Number.NEGATIVE_INFINITY;
     this.answeredTo = typeof h.answered_to === 'number' ? h.answered_to : Number.NEGATIVE_INFINITY;
