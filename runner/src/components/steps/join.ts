@@ -114,7 +114,7 @@ export const joinStep: StepDef<JoinStepConfig> = {
   summary: 'Enriches each record with the row a table has for its key, as it was at the record\'s event time (or as it is now).',
   description: [
     'Output: the record with its value extended by `as` (the row, or null). Under `mode: versioned` a record waits until every',
-    'active partition of the table has reached its event time, so the row found is the one that held then; records leave in',
+    'active partition of the table has passed its event time, so the row found is the one that held then; records leave in',
     'event-time order. A table change that arrives for a time already answered is counted in `sluice_join_late_table_changes_total`.',
     'A record asking for a time whose versions were already dropped goes to the port `late`. A record whose `on` or `time`',
     'fails, or whose value is not an object, goes to `<step>.errors`.',

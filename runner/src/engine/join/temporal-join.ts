@@ -441,15 +441,13 @@ export class TemporalJoin {
   restore(state: StepState): void {
     const now = this.opts.clock.now();
     const h = isPlainObject(state.header) ? state.header : {};
-    if (isPlainObject(h.table)) {
-      this.tableMarks.restore(h.table as unknown as WatermarkSnapshot, now);
-      this.tableKnown = this.tableMarks.partitionWatermarks(now).length > 0;
-    }
+    if (isPlainObject(h.table)) this.tableMarks.restore(h.table as unknown as WatermarkSnapshot, now);
     if (isPlainObject(h.stream)) this.streamMarks.restore(h.stream as unknown as WatermarkSnapshot, now);
     this.prunedTo = typeof h.pruned_to === 'number' ? h.pruned_to : Number.NEGATIVE_INFINITY;
     this.answeredTo = typeof h.answered_to === 'number' ? h.answered_to : Number.NEGATIVE_INFINITY;
     this.seq = typeof h.seq === 'number' ? h.seq : 0;
-    this.tableKnown = h.table_known === true;
+    // Older snapshots lack the flag: restored table partitions say as much.
+    this.tableKnown = h.table_known === true || this.tableMarks.partitionWatermarks(now).length > 0;
     for (const [name, value] of state.entries) {
       if (name.startsWith('t:') && Array.isArray(value)) {
         const versions: RowVersion[] = [];
