@@ -2,6 +2,7 @@ import jsonata from 'jsonata';
 import { ExpressionSyntaxError, describeValueKind } from './errors.ts';
 import { DEFER, compileSubset } from './expression-compiler.ts';
 import type { StreamRecord } from './record.ts';
+import { inCidr } from './network.ts';
 import { toEpochMillis, wallClock } from './time.ts';
 
 /**
@@ -12,7 +13,8 @@ import { toEpochMillis, wallClock } from './time.ts';
  *   $meta     format metadata (Debezium: op, before, source, ts_ms ...; Kafka: topic, partition, offset)
  *   $key      the record key
  *   $headers  the record headers
- * and sluice's time functions: $hour, $minute, $date, $weekday, $epochMillis (see TIME_FUNCTIONS).
+ * and sluice's functions: $hour, $minute, $date, $weekday, $epochMillis (see TIME_FUNCTIONS) and
+ * $inCidr (see SLUICE_FUNCTIONS).
  */
 export interface Expression {
   readonly source: string;
@@ -79,6 +81,15 @@ export const TIME_FUNCTIONS: Record<string, { fn: Fn; signature: string; doc: st
   },
   weekday: { fn: timeFunction((ms, tz) => wallClock(ms, tz).weekday), signature: '<(sn)-s?:n>', doc: 'ISO weekday, 1 = Monday' },
   epochMillis: { fn: timeFunction((ms) => ms), signature: '<(sn)-:n>', doc: 'epoch milliseconds' },
+};
+
+/**
+ * Every function sluice adds to JSONata: the time functions, and `$inCidr(ip, range)` (a range like
+ * `"192.168.1.0/24"`, or a list of them; see network.ts).
+ */
+export const SLUICE_FUNCTIONS: Record<string, { fn: Fn; signature: string; doc: string }> = {
+  ...TIME_FUNCTIONS,
+  inCidr: { fn: inCidr, signature: '<x(sa):b>', doc: 'whether an IP address is in a CIDR range (or any of a list)' },
 };
 
 /**
@@ -198,7 +209,7 @@ export interface CompileOptions {
 /** Compiles an expression; throws ExpressionSyntaxError with the character position on a syntax error. */
 export function compileExpression(source: string, options: CompileOptions = {}): Expression {
   const compiled = parseExpression(source);
-  for (const [name, { fn, signature }] of Object.entries(TIME_FUNCTIONS)) {
+  for (const [name, { fn, signature }] of Object.entries(SLUICE_FUNCTIONS)) {
     compiled.registerFunction(name, fn, signature);
   }
   const ast = compiled.ast();

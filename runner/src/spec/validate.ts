@@ -6,7 +6,7 @@
 import type { JsonSchema } from '../engine/component.ts';
 import { EXPRESSION_KEYWORD } from '../engine/component.ts';
 import { ExpressionSyntaxError } from '../engine/errors.ts';
-import { compileExpression, functionNames, JSONATA_FUNCTIONS, TIME_FUNCTIONS } from '../engine/expression.ts';
+import { compileExpression, functionNames, JSONATA_FUNCTIONS, SLUICE_FUNCTIONS } from '../engine/expression.ts';
 import { compositionCallStarts, recognizeBuiltin } from '../engine/window/aggregates.ts';
 import { MAIN_PORT, parsePortRef, type PortRef } from '../engine/graph.ts';
 import { findAnnotated } from './annotations.ts';
@@ -364,7 +364,7 @@ function checkExpressions(entry: ResolvedEntry, registry: ComponentRegistry, loa
 }
 
 /** The functions every expression may call: JSONata's and sluice's own. */
-const KNOWN_FUNCTIONS: readonly string[] = [...JSONATA_FUNCTIONS, ...Object.keys(TIME_FUNCTIONS)];
+const KNOWN_FUNCTIONS: readonly string[] = [...JSONATA_FUNCTIONS, ...Object.keys(SLUICE_FUNCTIONS)];
 
 /** Is `path` (inside the entry's config) an `aggregate:` entry of a window step? Only there may `$countDistinct` and the like be called, as built-in aggregates. */
 function isWindowAggregate(entry: ResolvedEntry, path: SpecPath): boolean {
@@ -393,7 +393,7 @@ function checkFunctionNames(source: string, fullPath: SpecPath, aggregate: boole
       `\`${fieldName(fullPath)}\` in ${describeObject(fullPath.slice(0, -1))} calls \`$${call.name}\`, which is not a function${guess ? ` (did you mean \`$${guess}\`?)` : ''}`,
       isAggregate
         ? `\`$${call.name}\` is a window aggregate: it works only in an \`aggregate:\` entry, as the whole expression (\`n: $${call.name}(x)\`) or combined with other aggregates by arithmetic and scalar functions (\`n: $round($${call.name}(x), 1)\`)`
-        : `functions are JSONata's (https://docs.jsonata.org/overview), sluice's ${listOf(Object.keys(TIME_FUNCTIONS).map((f) => `$${f}`))}, and those the expression binds with \`:=\``,
+        : `functions are JSONata's (https://docs.jsonata.org/overview), sluice's ${listOf(Object.keys(SLUICE_FUNCTIONS).map((f) => `$${f}`))}, and those the expression binds with \`:=\``,
     );
   }
 }
