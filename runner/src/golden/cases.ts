@@ -25,8 +25,11 @@ export interface GoldenCase {
    * this order, each entry one batch of that many lines (what is left follows, source by source).
    * Without it every source reads its whole file concurrently with the others.
    */
-  interleave?: { source: string; lines: number }[];
+  interleave?: InterleaveEntry[];
 }
+
+/** One entry of `interleave`: lines of a source, or `{ clock: <ISO time> }`, moving the manual clock there and ticking. */
+export type InterleaveEntry = { source: string; lines: number } | { clock: number };
 
 /** The folder holding a pipeline's cases: `<dir>/tests/<stem>/`. */
 export function casesDirOf(pipelineFile: string): string {
@@ -82,12 +85,19 @@ async function readCase(pipelineFile: string, name: string, dir: string): Promis
   return found;
 }
 
-function interleaving(value: unknown, where: string): { source: string; lines: number }[] {
-  const shape = '`interleave` in case.yaml must be a list of `{ <source>: <lines> }` entries, e.g. `[{ employees: 2 }, { activities: 5 }]`';
+function interleaving(value: unknown, where: string): InterleaveEntry[] {
+  const shape =
+    '`interleave` in case.yaml must be a list of `{ <source>: <lines> }` and `{ clock: <ISO time> }` entries, e.g. `[{ employees: 2 }, { activities: 5 }, { clock: 2025-01-06T08:05:00Z }]`';
   if (!Array.isArray(value)) throw new ConfigError('E_CASE', shape, where);
-  return value.map((entry) => {
+  return value.map((entry): InterleaveEntry => {
     const pairs = entry !== null && typeof entry === 'object' && !Array.isArray(entry) ? Object.entries(entry) : [];
     const [source, lines] = pairs[0] ?? [];
+    if (pairs.length === 1 && source === 'clock') {
+      // YAML reads an unquoted timestamp as a Date.
+      const ms = lines instanceof Date ? lines.getTime() : typeof lines === 'string' ? Date.parse(lines) : Number.NaN;
+      if (Number.isNaN(ms)) throw new ConfigError('E_CASE', `\`clock\` in case.yaml interleave must be an ISO time like 2025-01-06T08:05:00Z, got ${String(lines)}`, where);
+      return { clock: ms };
+    }
     if (pairs.length !== 1 || typeof source !== 'string' || typeof lines !== 'number' || !Number.isInteger(lines) || lines < 1) throw new ConfigError('E_CASE', shape, where);
     return { source, lines };
   });

@@ -19,7 +19,7 @@ import { Runtime, type RunOutcome } from '../engine/runtime.ts';
 import { lineMessages, readLineBatches, type LineBatch } from '../io/files/line-reader.ts';
 import { instantiate } from '../plan/instantiate.ts';
 import { loadPipeline, renderLoadErrors } from '../plan/load-pipeline.ts';
-import type { GoldenCase } from './cases.ts';
+import type { GoldenCase, InterleaveEntry } from './cases.ts';
 import { lineDiff } from './line-diff.ts';
 
 export interface SinkComparison {
@@ -113,9 +113,11 @@ class Interleaving {
   private readonly joined = new Map<string, { input: CaseInput; out: SourceOutput }>();
   private finish!: (err?: unknown) => void;
   private readonly finished: Promise<void>;
+  /** Moves the manual clock to a time and has the steps tick there, after what was handed over before. */
+  tickAt: (ms: number) => Promise<void> = async () => {};
 
   constructor(
-    private readonly order: readonly { source: string; lines: number }[],
+    private readonly order: readonly InterleaveEntry[],
     private readonly sources: readonly string[],
   ) {
     this.finished = new Promise((resolve, reject) => (this.finish = (err) => (err === undefined ? resolve() : reject(err))));
@@ -128,7 +130,12 @@ class Interleaving {
   }
 
   private async drive(): Promise<void> {
-    for (const { source, lines } of this.order) {
+    for (const entry of this.order) {
+      if ('clock' in entry) {
+        await this.tickAt(entry.clock);
+        continue;
+      }
+      const { source, lines } = entry;
       const s = this.joined.get(source);
       if (!s) throw new Error(`case.yaml interleave names \`${source}\`, which is not a source of the pipeline (sources: ${this.sources.join(', ')})`);
       const batch = s.input.take(lines);
@@ -244,6 +251,15 @@ export async function runCase(c: GoldenCase, options: RunCaseOptions = {}): Prom
 
   try {
     const runtime = new Runtime({ name: graph.name, nodes }, { logger, metrics, clock, tickMs: 0, openSinks: false });
+    if (interleaving) {
+      interleaving.tickAt = async (ms) => {
+        // The batches handed over before are processed at the old time (a tick waits for the jobs
+        // before it); then the clock moves, only forward, as processing time does, and the steps tick.
+        await runtime.tick();
+        if (ms > clock.now()) clock.set(ms);
+        await runtime.tick();
+      };
+    }
     result.outcome = await runtime.run();
   } catch (err) {
     result.problems.push(`the run failed: ${errorMessage(err)}`);
