@@ -7,6 +7,7 @@ import { debeziumFormat } from './formats/debezium.ts';
 import { jsonFormat } from './formats/json.ts';
 import { textFormat } from './formats/text.ts';
 import { fileSink } from './sinks/file.ts';
+import { httpSink } from './sinks/http.ts';
 import { kafkaSink } from './sinks/kafka.ts';
 import { postgresSink } from './sinks/postgres.ts';
 import { stdoutSink } from './sinks/stdout.ts';
@@ -29,4 +30,4 @@ export const formats: readonly FormatDef<unknown>[] = [jsonFormat, textFormat, d
 
 export const steps: readonly StepDef<unknown>[] = [filterStep, setStep, validateStep, windowStep, tableStep, joinStep];
 
-export const sinks: readonly SinkDef<unknown>[] = [kafkaSink, postgresSink, stdoutSink, fileSink];
+export const sinks: readonly SinkDef<unknown>[] = [kafkaSink, postgresSink, stdoutSink, fileSink, httpSink];

@@ -738,7 +738,8 @@ export class Runtime {
     if (timer) clearInterval(timer);
     if (checkpointTimer) clearInterval(checkpointTimer);
 
-    if (this.failure) await Promise.all(this.sinks.map((s) => s.queue.abort()));
+    if (this.failure) await this.settleSinks(() => Promise.all(this.sinks.map((s) => s.queue.abort())).then(() => {}));
+    else if (this.stopRequested) await this.settleSinks(() => this.drainSinks());
     else await this.drainSinks();
     if (this.checkpoints) await this.lastCheckpoint(this.checkpoints, endOfInput);
     await this.closeAll();
@@ -750,6 +751,36 @@ export class Runtime {
     }
     this.state = 'done';
     return outcomeOf(this.stats(), endOfInput ? 'end-of-input' : 'stopped', endOfInput ? undefined : this.stopReason);
+  }
+
+  /**
+   * After a stop or a failure: waits for the sinks to finish what they were handed, but not for
+   * ever. A sink still writing after `stopGraceMs` (a webhook whose target is down retries without
+   * end) fails the run and is closed, which abandons its write: what it had not written is not
+   * acknowledged, so a restart writes it again. A stopping run must end.
+   */
+  private async settleSinks(finish: () => Promise<void>): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const finished = finish().then(() => true);
+    const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), this.stopGraceMs)));
+    const inTime = await Promise.race([finished, late]);
+    clearTimeout(timer);
+    if (inTime) return;
+    const stuck = this.sinks
+      .filter((s) => {
+        const q = s.queue.stats();
+        return q.writing > 0 || q.queued > 0;
+      })
+      .map((s) => s.name);
+    this.fail(
+      new SluiceError(
+        'E_SINK_STUCK',
+        `sink${stuck.length === 1 ? '' : 's'} ${stuck.join(', ')} still writing ${Math.round(this.stopGraceMs / 1000)} s after the run stopped: closed; what ${stuck.length === 1 ? 'it' : 'they'} had not written is not acknowledged, and a restart writes it again`,
+        `sinks.${stuck[0] ?? '?'}`,
+      ),
+    );
+    await Promise.all(this.sinks.map((s) => this.closeQuietly(`sink ${s.name}`, () => s.sink.close())));
+    await Promise.race([finished, new Promise<void>((resolve) => setTimeout(resolve, this.stopGraceMs).unref())]);
   }
 
   /**
