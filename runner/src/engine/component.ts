@@ -136,6 +136,13 @@ export interface SourceOutput {
   assign(partitions: string[]): void;
   /** Partitions this source no longer reads (rebalance). */
   revoke(partitions: string[]): void;
+  /**
+   * These partitions held nothing at processing time `at` that the source has not handed over:
+   * whatever it emits from them later was written after `at`. A join then knows a table is
+   * complete for every record that reached the pipeline before `at`, instead of guessing from
+   * silence (`idle`). Sources that can tell (Kafka: its position at the high watermark) call it.
+   */
+  caughtUp?(partitions: string[], at: number): void;
 }
 
 /** Whether a source reaches what it reads: readiness (`/readyz`) requires it of every source. */
@@ -237,7 +244,9 @@ export type PartitionEvent =
   | { type: 'assign'; partitions: string[] }
   | { type: 'revoke'; partitions: string[] }
   /** A ProgressMarker of an origin (an upstream task): its event time advanced, or it went idle or active. */
-  | { type: 'progress'; origin: string; time: number | undefined; idle: boolean };
+  | { type: 'progress'; origin: string; time: number | undefined; idle: boolean }
+  /** The partitions held nothing unread at processing time `at` (SourceOutput.caughtUp). */
+  | { type: 'caught-up'; partitions: string[]; at: number };
 
 export interface Step {
   /** Extra named output ports beyond `out` and `errors`, e.g. `['late']`. */

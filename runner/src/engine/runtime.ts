@@ -905,6 +905,10 @@ export class Runtime {
         for (const p of partitions) s.partitions.delete(p);
         this.acceptPartitions(s, { type: 'revoke', partitions });
       },
+      // Queued behind the batches emitted before it, so a step sees it after their records.
+      caughtUp: (partitions, at) => {
+        if (this.acceptingBatches && partitions.length > 0) this.enqueue({ kind: 'partitions', source: s, event: { type: 'caught-up', partitions: [...partitions], at } });
+      },
     };
     let running: Promise<void>;
     try {

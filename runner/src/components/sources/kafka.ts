@@ -52,6 +52,8 @@ export interface KafkaSourceConfig extends ConnectionConfig {
 }
 
 const DEFAULT_MAX_MESSAGE_BYTES = 1_048_576;
+/** How often the source asks for end offsets to say which partitions it has read to their end. */
+const CAUGHT_UP_INTERVAL_MS = 500;
 /** Per partition and fetch, as the Java consumer. (4 MiB drained the employee backlog no faster.) */
 const DEFAULT_FETCH_MAX_BYTES = 1_048_576;
 
@@ -244,6 +246,8 @@ interface OwnedPartition {
   readonly id: string;
   /** The next offset not yet handed to the pipeline. */
   next: bigint | undefined;
+  /** The next offset after what the pipeline has accepted (its emit resolved): what `caughtUp` may claim. */
+  handedOver: bigint | undefined;
   /** The last offset committed by this member (the committed value is this + 1). */
   committed: string | undefined;
 }
@@ -263,6 +267,8 @@ export class KafkaSource implements Source {
   private consumer: GroupConsumer | undefined;
   private out: SourceOutput | undefined;
   private commitTimer: ReturnType<typeof setInterval> | undefined;
+  private caughtUpTimer: ReturnType<typeof setInterval> | undefined;
+  private checkingCaughtUp: Promise<void> | undefined;
   private committing: Promise<void> = Promise.resolve();
   private stopping = false;
   private finish: ((err?: Error) => void) | undefined;
@@ -390,6 +396,13 @@ export class KafkaSource implements Source {
           const interval = this.config.commit_interval ? parseDuration(this.config.commit_interval) : 1_000;
           this.commitTimer = setInterval(() => void this.commit(), interval);
           this.commitTimer.unref?.();
+          this.caughtUpTimer = setInterval(() => {
+            if (this.checkingCaughtUp) return;
+            this.checkingCaughtUp = this.reportCaughtUp()
+              .catch((err: unknown) => this.ctx.logger.debug({ error: errorMessage(err) }, 'kafka end offsets: not read this time'))
+              .finally(() => (this.checkingCaughtUp = undefined));
+          }, CAUGHT_UP_INTERVAL_MS);
+          this.caughtUpTimer.unref?.();
         },
         (err: unknown) => this.fail(err instanceof Error ? err : new Error(String(err))),
       );
@@ -418,7 +431,7 @@ export class KafkaSource implements Source {
     for (const k of gained) {
       const tp = byKey.get(k)!;
       const id = partitionId(this.ctx.name, tp.topic, tp.partition);
-      this.owned.set(k, { topic: tp.topic, partition: tp.partition, id, next: undefined, committed: undefined });
+      this.owned.set(k, { topic: tp.topic, partition: tp.partition, id, next: undefined, handedOver: undefined, committed: undefined });
       gainedIds.push(id);
     }
     if (lostIds.length) this.out?.revoke(lostIds);
@@ -436,7 +449,12 @@ export class KafkaSource implements Source {
       owned = this.owned.get(key)!;
     }
     const fresh = unseenMessages(batch.messages, owned.next);
-    if (fresh.length === 0) return;
+    if (fresh.length === 0) {
+      // Only what was read before (or transaction markers): nothing left to hand over below it.
+      const after = BigInt(batch.lastOffset) + 1n;
+      if (owned.next !== undefined && after <= owned.next && (owned.handedOver === undefined || owned.handedOver < owned.next)) owned.handedOver = owned.next;
+      return;
+    }
     const lastOffset = BigInt(batch.lastOffset) >= BigInt(fresh[fresh.length - 1]!.offset) ? batch.lastOffset : fresh[fresh.length - 1]!.offset;
     owned.next = BigInt(lastOffset) + 1n;
 
@@ -471,6 +489,38 @@ export class KafkaSource implements Source {
     }
     const raw: RawBatch = { partition: id, messages, ack };
     await this.emitWithHeartbeat(raw, control);
+    if (this.owned.get(key) === owned) owned.handedOver = BigInt(lastOffset) + 1n;
+  }
+
+  /**
+   * Tells the pipeline which partitions it has read to their end, as of a time just before asking
+   * the brokers for the end offsets: a record any consumer got before then was written before
+   * then, so everything before it in these partitions is already handed over. A join waits for
+   * this instead of a table's silence (see SourceOutput.caughtUp).
+   */
+  private async reportCaughtUp(): Promise<void> {
+    const out = this.out;
+    if (!out?.caughtUp || this.stopping || this.owned.size === 0) return;
+    const at = this.ctx.clock.now();
+    if (!this.admin) {
+      const admin = this.makeAdmin(this.connection, this.ctx.logger);
+      await admin.connect();
+      this.admin = admin;
+    }
+    const topics = new Set([...this.owned.values()].map((p) => p.topic));
+    const caught: string[] = [];
+    for (const topic of topics) {
+      const offsets = await this.admin.topicOffsets(topic);
+      for (const p of this.owned.values()) {
+        if (p.topic !== topic) continue;
+        const o = offsets.get(p.partition);
+        if (!o) continue;
+        const high = BigInt(o.high);
+        // An empty partition (or one whose records all expired) is read to its end from the start.
+        if (high <= BigInt(o.low) || (p.handedOver !== undefined && p.handedOver >= high)) caught.push(p.id);
+      }
+    }
+    if (!this.stopping) out.caughtUp(caught, at);
   }
 
   /**
@@ -566,12 +616,15 @@ export class KafkaSource implements Source {
   async close(): Promise<void> {
     if (this.commitTimer) clearInterval(this.commitTimer);
     this.commitTimer = undefined;
+    if (this.caughtUpTimer) clearInterval(this.caughtUpTimer);
+    this.caughtUpTimer = undefined;
     this.stopping = true;
     this.unregisterLag?.();
     this.unregisterLag = undefined;
     // Each wait is bounded: with the brokers out of reach they could last until they return, and a
     // consumer that was never disconnected then rejoins its group and holds partitions nobody reads.
     await boundedWait(this.lagRefresh);
+    await boundedWait(this.checkingCaughtUp);
     this.dropLagSeries(() => true);
     await boundedWait(this.admin?.close());
     this.admin = undefined;

@@ -87,7 +87,7 @@ const schema = object(
         ),
         idle: {
           ...duration(
-            `A table partition that sends nothing for this long (processing time) stops holding records back; when every table partition is idle, records pass at once. Default \`${DEFAULT_JOIN_IDLE}\`. Longer: a table source that lags behind the stream still gets its changes in before the records they concern. See docs/joins.md.`,
+            `For table partitions whose source cannot say how far it has read (anything but \`kafka\`, which reports when it has read a partition to its end): one that sends nothing for this long (processing time) stops holding records back. Default \`${DEFAULT_JOIN_IDLE}\`. Longer: a table source that lags behind the stream still gets its changes in before the records they concern. See docs/joins.md.`,
             ['10s', '1m'],
           ),
           default: DEFAULT_JOIN_IDLE,

@@ -87,6 +87,8 @@ interface Waiting {
   seq: number;
   key: string | undefined;
   at: number;
+  /** Processing time it reached the join: a table caught up after it has everything before it. */
+  arrival: number;
   record: StreamRecord;
 }
 
@@ -164,6 +166,11 @@ export class TemporalJoin {
   private seq = 0;
   /** Processing time of the first call: with no table partition known, records wait `idle` from here. */
   private startedAt: number | undefined;
+  /**
+   * Table partitions whose source says when it last had nothing unread (Kafka: read to the end
+   * offset): for them that, not silence, says the table is complete for a record.
+   */
+  private readonly caughtUpAt = new Map<string, number>();
   /** A table partition was assigned or sent changes: with none left now, the table has ended. */
   private tableKnown = false;
   private ended = false;
@@ -201,12 +208,20 @@ export class TemporalJoin {
     this.startedAt ??= now;
     const toTable = via?.includes(this.opts.table) ?? false;
     const toStream = via === undefined || via.some((v) => v !== this.opts.table);
+    if (event.type === 'caught-up') {
+      if (toTable) for (const p of event.partitions) this.caughtUpAt.set(p, Math.max(this.caughtUpAt.get(p) ?? Number.NEGATIVE_INFINITY, event.at));
+      this.release(now, out);
+      return;
+    }
     for (const [marks, applies] of [
       [this.tableMarks, toTable],
       [this.streamMarks, toStream],
     ] as const) {
       if (!applies) continue;
-      if (marks === this.tableMarks) this.tableKnown = true;
+      if (marks === this.tableMarks) {
+        this.tableKnown = true;
+        if (event.type === 'revoke') for (const p of event.partitions) this.caughtUpAt.delete(p);
+      }
       if (event.type === 'assign') marks.assign(event.partitions, now);
       else if (event.type === 'revoke') marks.revoke(event.partitions);
       else marks.progress(event.origin, event.time, event.idle, now);
@@ -225,7 +240,7 @@ export class TemporalJoin {
   }
 
   stats(): Record<string, number | string | undefined> {
-    const wm = this.tableWatermark(this.opts.clock.now());
+    const wm = this.tableMark(this.opts.clock.now());
     return {
       table_watermark: wm === Number.POSITIVE_INFINITY ? 'caught up' : Number.isFinite(wm) ? toIsoUtc(wm) : undefined,
       waiting: this.waiting.size,
@@ -274,11 +289,9 @@ export class TemporalJoin {
 
   private lookUp(records: readonly StreamRecord[], keys: unknown[], times: unknown[] | undefined, now: number, out: StepOutput): void {
     const versioned = this.opts.mode === 'versioned';
-    const tableMark = versioned ? this.tableWatermark(now) : Number.POSITIVE_INFINITY;
-    // The mark may have moved since the last release without a call (a table partition went idle
+    // The table may have moved on since the last release without a call (a partition went idle
     // between ticks): what waits for it leaves before the records answered now, in event-time order.
-    const first = this.waiting.peek();
-    if (first !== undefined && first.at < tableMark) this.release(now, out);
+    if (versioned && this.waiting.size > 0) this.release(now, out);
     let late: StreamRecord[] | undefined;
     for (let i = 0; i < records.length; i++) {
       const rec = records[i]!;
@@ -309,11 +322,13 @@ export class TemporalJoin {
         continue;
       }
       // Strictly past: a partition at t may still send more changes at t (one commit, several rows).
-      if (at < tableMark) {
+      // Answered at once when nothing waiting comes before it in event time.
+      const first = this.waiting.peek();
+      if ((first === undefined || at < first.at) && this.tableCovers(at, now, now)) {
         this.answer(rec, key, at, out);
         continue;
       }
-      const w: Waiting = { seq: this.seq++, key, at, record: rec };
+      const w: Waiting = { seq: this.seq++, key, at, arrival: now, record: rec };
       if (this.opts.checkpointed) {
         rec.ack.release();
         this.waitingAdded.add(w.seq);
@@ -356,28 +371,39 @@ export class TemporalJoin {
   /* ------------------------------------------------------------ watermarks */
 
   /**
-   * Up to when the table is complete: the lowest highest-event-time of its active partitions; +Inf
-   * when all are idle (nothing outstanding), when its partitions were all revoked (a bounded table
-   * source, such as postgres-query, has ended), or when none was ever known and `idle` has passed
-   * since the start (a table source that never assigns must not hold the stream forever).
+   * Whether no change of the table at or before `at` can still arrive, for a record that reached the
+   * join at `arrival`. Each table partition must have passed `at` (sent a change after it), or have
+   * been read to its end after the record arrived (its source said so), or, when its source cannot
+   * say, have been quiet for `idle`. The table is also complete when its partitions were all
+   * revoked (a bounded table source, such as postgres-query, ended), at the end of input, or when
+   * none was ever known and `idle` has passed since the start (a table source that never assigns
+   * must not hold the stream forever).
    */
-  private tableWatermark(now: number): number {
-    if (this.ended) return Number.POSITIVE_INFINITY;
+  private tableCovers(at: number, arrival: number, now: number): boolean {
+    if (this.ended) return true;
     const parts = this.tableMarks.partitionWatermarks(now);
-    if (parts.length === 0) {
-      if (this.tableKnown) return Number.POSITIVE_INFINITY;
-      return now - (this.startedAt ?? now) >= this.opts.idle ? Number.POSITIVE_INFINITY : Number.NEGATIVE_INFINITY;
+    if (parts.length === 0) return this.tableKnown || now - (this.startedAt ?? now) >= this.opts.idle;
+    for (const p of parts) {
+      if (p.watermark > at) continue;
+      const caught = this.caughtUpAt.get(p.partition);
+      if (caught !== undefined ? caught >= arrival : p.idle) continue;
+      return false;
     }
+    return true;
+  }
+
+  /** For the figures: the lowest event time over the table's partitions that are not quiet (+Inf: none). */
+  private tableMark(now: number): number {
+    if (this.ended) return Number.POSITIVE_INFINITY;
     let min = Number.POSITIVE_INFINITY;
-    for (const p of parts) if (!p.idle && p.watermark < min) min = p.watermark;
+    for (const p of this.tableMarks.partitionWatermarks(now)) if (!p.idle) min = Math.min(min, p.watermark);
     return min;
   }
 
   /** Answers the waiting records the table now covers, in event-time order, then drops unreachable versions. */
   private release(now: number, out: StepOutput): void {
     if (this.opts.mode !== 'versioned') return;
-    const mark = this.tableWatermark(now);
-    for (let w = this.waiting.peek(); w !== undefined && w.at < mark; w = this.waiting.peek()) {
+    for (let w = this.waiting.peek(); w !== undefined && this.tableCovers(w.at, w.arrival, now); w = this.waiting.peek()) {
       this.waiting.pop();
       let rec = w.record;
       if (this.opts.checkpointed) {
@@ -471,6 +497,7 @@ function encodeWaiting(w: Waiting): JsonValue {
   return {
     key: w.key ?? null,
     at: w.at,
+    arrival: w.arrival,
     record: {
       key: encodeValue(r.key),
       value: encodeValue(r.value),
@@ -505,5 +532,7 @@ function decodeWaiting(seq: number, value: JsonValue, node: string): Waiting | u
     ack: Ack.none(),
   };
   if (typeof r.origin === 'string') record.origin = r.origin;
-  return { seq, key: typeof value.key === 'string' ? value.key : undefined, at: value.at, record };
+  // Older snapshots lack `arrival`: any later report that the table was read to its end covers it.
+  const arrival = typeof value.arrival === 'number' ? value.arrival : Number.NEGATIVE_INFINITY;
+  return { seq, key: typeof value.key === 'string' ? value.key : undefined, at: value.at, arrival, record };
 }

@@ -199,10 +199,11 @@ export class PartitionWatermarks {
   }
 
   /** Each partition's watermark and whether it counts as idle at `now`. */
-  partitionWatermarks(now: number): { watermark: number; idle: boolean }[] {
-    const out: { watermark: number; idle: boolean }[] = [];
-    for (const p of this.partitions.values()) {
+  partitionWatermarks(now: number): { partition: string; watermark: number; idle: boolean }[] {
+    const out: { partition: string; watermark: number; idle: boolean }[] = [];
+    for (const [partition, p] of this.partitions) {
       out.push({
+        partition,
         watermark: p.maxEventTime - this.lateness,
         idle: this.idleAt(p, now),
       });

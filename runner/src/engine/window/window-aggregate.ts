@@ -117,6 +117,17 @@ export interface WindowAggregateOptions {
    * is durable. Without checkpoints a pane keeps its records' references until it has closed.
    */
   checkpointed?: boolean;
+  /**
+   * Early results: when the schedule fires (on a processing-time tick), every open pane that took
+   * records since its last early result is emitted before its final one, marked `early: true`.
+   * Outputs of such a window all carry `early` (false for the final ones).
+   */
+  early?: EarlySchedule;
+}
+
+/** When early results are due: the first fire time after a processing time (ms). */
+export interface EarlySchedule {
+  nextAfter(ms: number): number;
 }
 
 /** The state of one group in one window instance. */
@@ -141,6 +152,8 @@ interface Pane {
   ack: Ack;
   dirty: boolean;
   closed: boolean;
+  /** Early results: it took records since its last early result (not kept in checkpoints). */
+  sinceEarly?: boolean;
   /** The key of this pane's entry in the last snapshot: a session's moves as it grows. */
   storedKey?: string;
   /**
@@ -163,6 +176,8 @@ interface PendingOutput {
   results: unknown[];
   rows: unknown[] | undefined;
   overLimit: boolean;
+  /** An early result of a still open window. */
+  early?: boolean;
 }
 
 const STATE_VERSION = 1;
@@ -198,6 +213,9 @@ export class WindowAggregate implements Step {
   /** Processing time of the last warning about the row limit; they are logged at most once a minute. */
   private rowLimitWarnedAt = Number.NEGATIVE_INFINITY;
   private seq = 0;
+  /** Early results: processing time when the next ones are due (set at the first tick). */
+  private nextEarlyAt: number | undefined;
+  private earlyCount = 0;
   private paneOrder = 0;
   private openPanes = 0;
   private lateCount = 0;
@@ -249,7 +267,8 @@ export class WindowAggregate implements Step {
       const now = this.opts.clock.now();
       if (event.type === 'assign') this.watermarks.assign(event.partitions, now);
       else if (event.type === 'revoke') this.watermarks.revoke(event.partitions);
-      else this.watermarks.progress(event.origin, event.time, event.idle, now);
+      else if (event.type === 'progress') this.watermarks.progress(event.origin, event.time, event.idle, now);
+      // caught-up: a window learns event time from records, not from what a source has left to read.
       return this.advance(now, out);
     });
   }
@@ -271,6 +290,7 @@ export class WindowAggregate implements Step {
       watermark: wm === Number.POSITIVE_INFINITY ? 'end' : Number.isFinite(wm) ? toIsoUtc(wm) : undefined,
       open_windows: this.openPanes,
       late: this.lateCount,
+      ...(this.opts.early ? { early_results: this.earlyCount } : {}),
       ...(this.longHold
         ? { watermark_held_by: this.longHold.partition, watermark_held_s: Math.round((this.opts.clock.now() - this.longHold.since) / 1000) }
         : {}),
@@ -568,6 +588,7 @@ export class WindowAggregate implements Step {
 
   private absorb(pane: Pane, rec: StreamRecord, t: number, seq: number, args: unknown[]): void {
     this.touched.add(pane);
+    pane.sinceEarly = true;
     if (this.opts.checkpointed) rec.ack.release();
     else pane.parents.set(rec.ack, (pane.parents.get(rec.ack) ?? 0) + 1);
     const accs = pane.accs;
@@ -589,7 +610,7 @@ export class WindowAggregate implements Step {
   private advance(now: number, out: StepOutput): void | Promise<void> {
     this.watermarks.advance(now);
     this.watchHold(now);
-    return this.emitAndClose(out);
+    return this.emitAndClose(out, now);
   }
 
   /**
@@ -628,8 +649,11 @@ export class WindowAggregate implements Step {
     }
   }
 
-  /** Emits changed panes (update mode), then closes every pane the watermark has passed. */
-  private emitAndClose(out: StepOutput): void | Promise<void> {
+  /**
+   * Emits changed panes (update mode), then closes every pane the watermark has passed, then, when
+   * early results are due at processing time `now`, emits those of the panes still open.
+   */
+  private emitAndClose(out: StepOutput, now?: number): void | Promise<void> {
     const outputs: PendingOutput[] = [];
     if (this.retractions.length > 0) out.emit(this.retractions.splice(0).map((r) => this.tombstone(r)));
     if (this.dirty.length > 0) {
@@ -653,12 +677,34 @@ export class WindowAggregate implements Step {
         pane.ack.release();
       }
     }
+    if (now !== undefined && this.opts.early) this.earlyResults(now, outputs);
     if (outputs.length === 0) return;
     if (!this.rendersAtEmit) {
       out.emit(outputs.map((o) => this.toRecord(o)));
       return;
     }
     return this.renderAggregates(outputs, out);
+  }
+
+  /**
+   * Early results due at `now`: each open pane with records since its last early result, in emit
+   * order. The first call only sets when the first is due, so a restart does not fire at once.
+   */
+  private earlyResults(now: number, outputs: PendingOutput[]): void {
+    const schedule = this.opts.early!;
+    if (this.nextEarlyAt === undefined) this.nextEarlyAt = schedule.nextAfter(now);
+    if (now < this.nextEarlyAt) return;
+    this.nextEarlyAt = schedule.nextAfter(now);
+    const open: Pane[] = [];
+    for (const w of this.fixed.values()) for (const pane of w.panes.values()) if (pane.sinceEarly) open.push(pane);
+    for (const list of this.sessions.values()) for (const pane of list) if (pane.sinceEarly) open.push(pane);
+    open.sort(byStartThenOrder);
+    for (const pane of open) {
+      pane.sinceEarly = false;
+      pane.ack.retain(); // the early result's own reference; the sink releases it
+      outputs.push({ ...this.readPane(pane), early: true });
+    }
+    this.earlyCount += open.length;
   }
 
   /** Removes and returns, in emit order, every pane whose window ends at or before `wm`. */
@@ -784,12 +830,13 @@ export class WindowAggregate implements Step {
       const r = results[a];
       value[aggregates[a]!.name] = r === undefined ? null : r;
     }
+    if (this.opts.early) value.early = o.early === true;
     return {
       key: this.outputKey(pane.keyValues, windowStart),
       value,
       time: pane.end - 1,
       headers: {},
-      meta: { window_start: windowStart, window_end: windowEnd },
+      meta: { window_start: windowStart, window_end: windowEnd, ...(this.opts.early ? { early: o.early === true } : {}) },
       position: this.outputPosition(pane.start),
       ack: pane.ack,
     };

@@ -682,6 +682,59 @@ describe('TemporalJoin: acknowledgements', () => {
   });
 });
 
+describe('TemporalJoin: a table source that says when it has read everything (caught-up)', () => {
+  const caughtUp = (h: Harness, at: number) => h.partitions({ type: 'caught-up', partitions: [TABLE_PART], at }, [TABLE]);
+
+  it('waits for a report made after a record arrived, however long the table has been quiet, and then uses a change that came meanwhile', async () => {
+    const h = new Harness();
+    h.assignTable();
+    await h.table([[1, emp(1, 'Sales'), T]]);
+    caughtUp(h, h.clock.now());
+    // The table has been quiet far longer than `idle`: without the reports the record would pass.
+    h.tick(5 * IDLE);
+    // A new employee's first activity, read before the employee's insert (two topics, two consumers).
+    await h.stream([['new-hire', 7, T + 30 * MIN]]);
+    expect(h.waiting).toBe(1);
+    // A report from before the record arrived says nothing about it.
+    caughtUp(h, h.clock.now() - 1);
+    expect(h.waiting).toBe(1);
+    await h.table([[7, emp(7, 'Research'), T + 29 * MIN]]);
+    h.tick(100);
+    caughtUp(h, h.clock.now());
+    expect(h.waiting).toBe(0);
+    expect(h.out.joined()).toEqual([['new-hire', 'Research']]);
+  });
+
+  it('answers at once what a table change after the record\'s time already covers', async () => {
+    const h = new Harness();
+    h.assignTable();
+    await h.table([[1, emp(1, 'Sales'), T + 60 * MIN]]);
+    caughtUp(h, h.clock.now());
+    await h.stream([['early', 1, T + 10 * MIN]]);
+    expect(h.out.joined()).toEqual([['early', null]]);
+  });
+
+  it('keeps `idle` for partitions whose source never reports, and forgets a revoked partition\'s reports', async () => {
+    const h = new Harness();
+    h.assignTable(TABLE_PART, 'other/0');
+    await h.table([[1, emp(1, 'Sales'), T]]);
+    caughtUp(h, h.clock.now());
+    h.tick(IDLE);
+    await h.stream([['a', 1, T + MIN]]);
+    // TABLE_PART reported before the record arrived; other/0 is idle (it never reports): still waits on TABLE_PART.
+    expect(h.waiting).toBe(1);
+    caughtUp(h, h.clock.now());
+    expect(h.out.joined()).toEqual([['a', 'Sales']]);
+    h.revokeTable(TABLE_PART);
+    h.assignTable(TABLE_PART);
+    await h.stream([['b', 1, T + 2 * MIN]]);
+    // Assigned anew, it has no report: it holds the record until it is idle.
+    expect(h.waiting).toBe(1);
+    h.tick(IDLE);
+    expect(h.out.joined()).toEqual([['a', 'Sales'], ['b', 'Sales']]);
+  });
+});
+
 /* -------------------------------------------------------------------------------------------- */
 /* Snapshot and restore                                                                          */
 /* -------------------------------------------------------------------------------------------- */
