@@ -7,6 +7,8 @@
  *   x-jsonata: true   the string is a JSONata expression, syntax-checked at validation
  *   x-duration: true  the string is a duration (`500ms`, `10s`, `5m`, `1h`, `1d`)
  *   x-secret: true    the value is redacted from logs and `sluice graph`
+ *   x-cron: true      the string is a cron schedule (`0 3 * * *`), checked at validation (engine/schedule.ts)
+ *   x-timezone: true  the string is an IANA time zone (`Europe/Berlin`), checked at validation
  */
 import type { JsonSchema } from './component.ts';
 import { DURATION_PATTERN } from './duration.ts';
@@ -17,6 +19,17 @@ export function duration(description: string, examples: string[] = ['10s', '5m',
 
 export function expression(description: string, examples: string[]): JsonSchema {
   return { type: 'string', minLength: 1, 'x-jsonata': true, description, examples };
+}
+
+export const CRON_KEYWORD = 'x-cron';
+export const TIMEZONE_KEYWORD = 'x-timezone';
+
+export function cron(description: string, examples: string[] = ['0 3 * * *', '*/30 * * * * *']): JsonSchema {
+  return { type: 'string', minLength: 1, [CRON_KEYWORD]: true, description, examples };
+}
+
+export function timeZone(description: string, examples: string[] = ['Europe/Berlin', 'UTC']): JsonSchema {
+  return { type: 'string', minLength: 1, [TIMEZONE_KEYWORD]: true, default: 'UTC', description, examples };
 }
 
 export function secret(description: string, examples: string[] = ['${KAFKA_PASSWORD}']): JsonSchema {

@@ -8,6 +8,9 @@ import { EXPRESSION_KEYWORD } from '../engine/component.ts';
 import { ExpressionSyntaxError } from '../engine/errors.ts';
 import { compileExpression, functionNames, JSONATA_FUNCTIONS, SLUICE_FUNCTIONS } from '../engine/expression.ts';
 import { compositionCallStarts, recognizeBuiltin } from '../engine/window/aggregates.ts';
+import { parseSchedule, ScheduleError } from '../engine/schedule.ts';
+import { CRON_KEYWORD, TIMEZONE_KEYWORD } from '../engine/schema.ts';
+import { isTimeZone } from '../engine/time.ts';
 import { MAIN_PORT, parsePortRef, type PortRef } from '../engine/graph.ts';
 import { findAnnotated } from './annotations.ts';
 import { sortDiagnostics, type Diagnostic, type DiagnosticCode } from './diagnostic.ts';
@@ -131,9 +134,10 @@ export function validateSpec(loaded: LoadedSpec, registry: ComponentRegistry = b
     profileEntries.set(profile, list);
   }
 
-  // Stage: expressions.
+  // Stage: expressions, and schedules (cron and time zone values).
   for (const entry of [...main, ...[...profileEntries.values()].flat()]) {
     if (entry.resolved) checkExpressions(entry.resolved, registry, loaded, report);
+    if (entry.resolved) checkSchedules(entry.resolved, registry, loaded, report);
   }
 
   // Stage: graph. The spec as it will run; without --profile, also each profile merged into it.
@@ -333,7 +337,8 @@ function defSchema(entry: ResolvedEntry, registry: ComponentRegistry): JsonSchem
   return def?.schema;
 }
 
-function checkExpressions(entry: ResolvedEntry, registry: ComponentRegistry, loaded: LoadedSpec, report: Reporter): void {
+/** An entry's config and its format's options, each with its schema and where it is: what annotations are looked up in. */
+function annotationTargets(entry: ResolvedEntry, registry: ComponentRegistry): { schema: JsonSchema; value: unknown; path: SpecPath }[] {
   const schema = defSchema(entry, registry);
   const configPath = entry.section === 'steps' ? entry.path : [...entry.path, entry.kind];
   const targets: { schema: JsonSchema; value: unknown; path: SpecPath }[] = [];
@@ -342,6 +347,11 @@ function checkExpressions(entry: ResolvedEntry, registry: ComponentRegistry, loa
     const formatDef = findDef(registry.formats, entry.format.kind);
     if (formatDef) targets.push({ schema: formatDef.schema, value: entry.format.config, path: [...entry.path, 'format', entry.format.kind] });
   }
+  return targets;
+}
+
+function checkExpressions(entry: ResolvedEntry, registry: ComponentRegistry, loaded: LoadedSpec, report: Reporter): void {
+  const targets = annotationTargets(entry, registry);
   for (const t of targets) {
     for (const { path, value } of findAnnotated(t.schema, t.value, EXPRESSION_KEYWORD)) {
       if (typeof value !== 'string') continue;
@@ -359,6 +369,49 @@ function checkExpressions(entry: ResolvedEntry, registry: ComponentRegistry, loa
         continue;
       }
       checkFunctionNames(value, fullPath, isWindowAggregate(entry, path), loaded, report);
+    }
+  }
+}
+
+/* ------------------------------------------------------------------ schedules */
+
+/** IANA names for "did you mean" (the runtime also takes aliases and any case, which isTimeZone accepts). */
+let timeZoneNames: string[] | undefined;
+
+/**
+ * `x-cron` strings must be cron schedules as engine/schedule.ts (node-cron) takes them, pointed at
+ * the bad field inside the string; `x-timezone` strings must be time zones the runtime knows. A
+ * value the schema already refused gets no second error.
+ */
+function checkSchedules(entry: ResolvedEntry, registry: ComponentRegistry, loaded: LoadedSpec, report: Reporter): void {
+  for (const t of annotationTargets(entry, registry)) {
+    const annotated = (keyword: string) =>
+      findAnnotated(t.schema, t.value, keyword).flatMap(({ path, value }) => {
+        const fullPath = [...t.path, ...path];
+        const at = loaded.positions.at(fullPath);
+        const reported = report.diagnostics.some((d) => d.line === at.line && d.col === at.col);
+        return typeof value === 'string' && !reported ? [{ fullPath, value }] : [];
+      });
+    for (const { fullPath, value } of annotated(CRON_KEYWORD)) {
+      try {
+        parseSchedule(value, 'UTC');
+      } catch (err) {
+        if (!(err instanceof ScheduleError)) throw err;
+        const node = loaded.positions.exactNodeAt(fullPath);
+        const pos = isScalar(node) && err.index !== undefined ? loaded.positions.inScalar(node, err.index, err.length) : loaded.positions.at(fullPath);
+        report.push('E_SCHEMA_VALUE', pos, `\`${fieldName(fullPath)}\` ${err.reason}`, err.hint);
+      }
+    }
+    for (const { fullPath, value } of annotated(TIMEZONE_KEYWORD)) {
+      if (isTimeZone(value)) continue;
+      timeZoneNames ??= ['UTC', ...Intl.supportedValuesOf('timeZone')];
+      report.at(
+        'E_SCHEMA_VALUE',
+        fullPath,
+        'value',
+        `\`${fieldName(fullPath)}\` must be an IANA time zone like Europe/Berlin or UTC, got ${show(value)}${didYouMean(value, timeZoneNames)}`,
+        'time zones are named as in the tz database: Region/City (America/New_York), or UTC',
+      );
     }
   }
 }

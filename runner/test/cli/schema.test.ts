@@ -12,7 +12,7 @@ const PIPELINES = join(import.meta.dirname, '../../../pipelines');
 function strictAjv(): Ajv2020 {
   // strictRequired is off: component schemas say "one of these keys" as oneOf: [{ required: [a] }, ...].
   const ajv = new Ajv2020({ strict: true, strictRequired: false, allErrors: true });
-  for (const keyword of ['x-jsonata', 'x-duration', 'x-secret']) ajv.addKeyword({ keyword, schemaType: 'boolean' });
+  for (const keyword of ['x-jsonata', 'x-duration', 'x-secret', 'x-cron', 'x-timezone']) ajv.addKeyword({ keyword, schemaType: 'boolean' });
   return ajv;
 }
 

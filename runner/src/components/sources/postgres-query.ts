@@ -1,20 +1,25 @@
 /**
  * `postgres-query`: runs one parameterised SQL query and emits its rows, read through a cursor in
- * pages of `batch_size` so a large result never sits in memory. It runs once and ends (bounded).
+ * pages of `batch_size` so a large result never sits in memory. Without `schedule` it runs once and
+ * ends (bounded); with one it runs at every tick until stopped (unbounded).
  *
- * One execution is a `PostgresQuery.execute` call on a connection of its own, so a scheduler (a
- * later `schedule:`) can call it again per tick. It keeps no position: every run reads the whole result.
+ * One execution is a `PostgresQuery.execute` call on a connection of its own, which the schedule
+ * calls again per tick. It keeps no position: every run reads the whole result.
  */
 import pg from 'pg';
 import type { FieldDef, QueryConfig } from 'pg';
 import { Ack } from '../../engine/ack.ts';
 import type { ComponentContext, JsonSchema, Source, SourceDef, SourceOutput } from '../../engine/component.ts';
+import { parseDuration } from '../../engine/duration.ts';
 import { ConfigError, ConnectionError, RecordError, SluiceError, errorMessage } from '../../engine/errors.ts';
 import type { ArrivalTimeSource } from '../../engine/event-time.ts';
 import { integerLiteral, parseJson } from '../../engine/json.ts';
 import type { Logger } from '../../engine/logger.ts';
+import type { MetricDefinition } from '../../engine/metrics.ts';
+import { toIsoUtc } from '../../engine/time.ts';
 import { RefusedValue, type RawMessage } from '../../engine/record.ts';
-import { object } from '../../engine/schema.ts';
+import { parseSchedule, ScheduleError, startSchedule, type Schedule, type ScheduleHandle } from '../../engine/schedule.ts';
+import { cron, duration, object, timeZone } from '../../engine/schema.ts';
 import type { PgConnectionConfig } from '../../io/postgres/connection.ts';
 import { SESSION_OPTIONS, describeConnection, pgConnectionSchemaProperties, sqlState, toClientConfig } from '../../io/postgres/connection.ts';
 import { parseTimestampMicros, zonedTimestampText } from '../../io/postgres/debezium-types.ts';
@@ -26,6 +31,14 @@ export interface PostgresQueryConfig extends PgConnectionConfig {
   params?: QueryParam[];
   batch_size?: number;
   key?: string[];
+  /** A cron expression: run at each of its ticks instead of once. */
+  schedule?: string;
+  /** The schedule's time zone; default UTC. */
+  timezone?: string;
+  /** Longest any one statement of a run (the DECLARE, each FETCH) may take: a duration. */
+  timeout?: string;
+  /** With a schedule: run once at start too, before the first tick; default true. */
+  run_at_start?: boolean;
 }
 
 const DEFAULT_BATCH_SIZE = 1000;
@@ -239,7 +252,7 @@ function queryWhere(source: string): string {
  * ConfigError with PostgreSQL's message and SQLSTATE, at `sources.<source>.postgres-query.query`.
  * Errors of sluice's own (and bugs: TypeError, RangeError) pass unchanged.
  */
-export function queryError(err: unknown, cfg: PgConnectionConfig, source: string): Error {
+export function queryError(err: unknown, cfg: PgConnectionConfig & { timeout?: string }, source: string): Error {
   if (err instanceof SluiceError || err instanceof TypeError || err instanceof RangeError) return err;
   const state = sqlState(err);
   const message = errorMessage(err) || 'connection failed';
@@ -262,7 +275,8 @@ export function queryError(err: unknown, cfg: PgConnectionConfig, source: string
   const hint = typeof info.hint === 'string' ? `; hint: ${info.hint}` : '';
   // A statement a cursor cannot run fails on its first word.
   const select = state === '42601' && position === 1 ? '; the query must be a SELECT (or VALUES, TABLE, WITH ... SELECT): it is read with a cursor' : '';
-  return new ConfigError('E_PG_QUERY', `query failed: ${message} (SQLSTATE ${state})${at}${hint}${select}`, where, { cause: err });
+  const timedOut = state === '57014' && cfg.timeout !== undefined && /statement timeout/.test(message) ? `; a statement of the run took longer than \`timeout\` (${cfg.timeout})` : '';
+  return new ConfigError('E_PG_QUERY', `query failed: ${message} (SQLSTATE ${state})${at}${hint}${select}${timedOut}`, where, { cause: err });
 }
 
 /* ------------------------------------------------------------------ one execution */
@@ -274,6 +288,8 @@ export interface QueryTarget {
   partition: string;
   /** Which execution this is (1 for the first), in `$meta.run`. */
   run: number;
+  /** Offsets `<run>/<row>` instead of `<row>`, so that positions order across runs (a scheduled source). */
+  runInOffset?: boolean;
 }
 
 /**
@@ -284,6 +300,7 @@ export interface QueryTarget {
 export class PostgresQuery {
   private readonly batchSize: number;
   private readonly params: QueryParam[];
+  private readonly timeoutMs: number | undefined;
   private readonly log: Logger;
   private client: pg.Client | undefined;
   private aborted = false;
@@ -294,6 +311,7 @@ export class PostgresQuery {
   ) {
     this.batchSize = cfg.batch_size ?? DEFAULT_BATCH_SIZE;
     this.params = cfg.params ?? [];
+    this.timeoutMs = cfg.timeout === undefined ? undefined : parseDuration(cfg.timeout);
     // The engine's logger already names the node and its kind.
     this.log = ctx.logger;
   }
@@ -349,10 +367,30 @@ export class PostgresQuery {
     }
   }
 
-  /** Ends a running execution soon: its connection closes, so a long first fetch stops too. */
+  /** Ends a running execution soon: the server cancels its statement, then its connection closes. */
   async abort(): Promise<void> {
     this.aborted = true;
-    await this.client?.end().catch(() => {});
+    const client = this.client;
+    if (!client) return;
+    // A closed socket alone leaves the server running the statement until it next writes to the
+    // client (a long sort, pg_sleep): cancel it first, as psql's Ctrl-C does.
+    await this.cancel(client).catch((err: unknown) => this.log.debug({ err: errorMessage(err) }, 'could not cancel the running query'));
+    await client.end().catch(() => {});
+  }
+
+  /** pg_cancel_backend from a connection of its own (pg's Client has no documented cancel). */
+  private async cancel(client: pg.Client): Promise<void> {
+    // Set by pg from the server's BackendKeyData; missing from its typings.
+    const pid = (client as pg.Client & { processID?: number }).processID;
+    if (pid === undefined) return;
+    const canceller = new pg.Client({ ...toClientConfig(this.cfg, { applicationName: `sluice-${this.ctx.name}-cancel` }), connectionTimeoutMillis: 5_000 });
+    canceller.on('error', () => {});
+    try {
+      await canceller.connect();
+      await canceller.query('SELECT pg_cancel_backend($1)', [pid]);
+    } finally {
+      await canceller.end().catch(() => {});
+    }
   }
 
   private message(
@@ -379,10 +417,10 @@ export class PostgresQuery {
       value,
       headers: {},
       timestamp: startedAt,
-      position: { source: this.ctx.name, partition: target.partition, offset: String(row) },
+      position: { source: this.ctx.name, partition: target.partition, offset: target.runInOffset ? `${target.run}/${row}` : String(row) },
       // A query result says what rows are, like a Debezium snapshot read: a table step then lets
       // them hold from the start of time.
-      meta: { op: 'r', run: target.run, row },
+      meta: { op: 'r', run: target.run, row, started_at: toIsoUtc(startedAt) },
     };
   }
 
@@ -413,6 +451,8 @@ export class PostgresQuery {
     try {
       // READ ONLY: a source only reads, whatever functions the query calls.
       await client.query('BEGIN READ ONLY');
+      // Server-side, so a query stuck in the server ends even while this process waits on it.
+      if (this.timeoutMs !== undefined) await client.query(`SET LOCAL statement_timeout = ${this.timeoutMs}`);
       // Extended protocol even without params: the values are bound as $1..$n, never spliced into
       // the text, and a second statement after a `;` is refused. (`queryMode` is missing from pg's typings.)
       const declare: QueryConfig & { queryMode: 'extended' } = { text: DECLARE + this.cfg.query, values: this.params, queryMode: 'extended' };
@@ -467,7 +507,7 @@ export function queryHeadline(query: string): string {
 const connection = pgConnectionSchemaProperties();
 
 const schema: JsonSchema = object(
-  'Run one SQL query and emit its rows.',
+  'Run a SQL query, once or on a schedule, and emit its rows.',
   {
     ...connection,
     host: { ...connection.host, examples: ['${PGHOST:-localhost}', '127.0.0.1'] },
@@ -504,9 +544,24 @@ const schema: JsonSchema = object(
       description: "Columns that make each record's key, an object of those columns (`{id: 7}`); without it the key is null.",
       examples: [['id']],
     },
+    schedule: cron(
+      'Run the query at every tick of this cron schedule (5 fields `minute hour day-of-month month day-of-week`, or 6 with seconds first) ' +
+        'instead of once: the source then never ends. A tick that comes while the previous run is still going is skipped.',
+      ['0 3 * * *', '*/15 * * * *', '*/10 * * * * *'],
+    ),
+    timezone: timeZone('The time zone `schedule` is read in (IANA name).', ['Europe/Berlin', 'UTC']),
+    timeout: duration('Longest any one statement of a run may take (PostgreSQL\'s statement_timeout: the DECLARE and each FETCH of `batch_size` rows); the run then fails with SQLSTATE 57014.', ['30s', '5m']),
+    run_at_start: {
+      type: 'boolean',
+      default: true,
+      description: 'With `schedule`: also run once at start, so the pipeline has the rows before the first tick.',
+      examples: [false],
+    },
   },
   ['host', 'database', 'user', 'query'],
   {
+    // Without a schedule they would mean nothing: say so rather than ignore them.
+    dependentRequired: { timezone: ['schedule'], run_at_start: ['schedule'] },
     examples: [
       {
         host: '${PGHOST:-localhost}',
@@ -516,25 +571,161 @@ const schema: JsonSchema = object(
         params: [true],
         batch_size: 1000,
       },
+      {
+        host: '${PGHOST:-localhost}',
+        database: 'company',
+        user: 'postgres',
+        query: 'SELECT id, name, department FROM departments',
+        schedule: '0 3 * * *',
+        timezone: 'Europe/Berlin',
+        timeout: '30s',
+      },
     ],
   },
 );
+
+/* ------------------------------------------------------------------ on a schedule */
+
+const RUNS = 'sluice_query_runs_total';
+const RUNS_FAILED = 'sluice_query_runs_failed_total';
+const RUNS_SKIPPED = 'sluice_query_runs_skipped_total';
+const LAST_RUN_SECONDS = 'sluice_query_last_run_duration_seconds';
+const LAST_RUN_ROWS = 'sluice_query_last_run_rows';
+
+export const QUERY_SCHEDULE_METRICS: readonly MetricDefinition[] = [
+  { name: RUNS, type: 'counter', help: 'Runs of a scheduled query started (at start and at ticks that were not skipped).', labels: ['node'] },
+  { name: RUNS_FAILED, type: 'counter', help: 'Runs of a scheduled query that failed or timed out; the next tick runs it again.', labels: ['node'] },
+  { name: RUNS_SKIPPED, type: 'counter', help: 'Ticks of a schedule skipped because the previous run was still going.', labels: ['node'] },
+  { name: LAST_RUN_SECONDS, type: 'gauge', help: 'How long the last successful run of a scheduled query took, in seconds.', labels: ['node'] },
+  { name: LAST_RUN_ROWS, type: 'gauge', help: 'Rows the last successful run of a scheduled query emitted.', labels: ['node'] },
+];
+
+/**
+ * The query at every tick of its schedule, until stopped. Runs never overlap: a tick during a run
+ * is skipped. A run the database refuses or loses (a dropped table, a timeout, a restart) is
+ * logged and counted, and the next tick tries again; the pipeline goes on.
+ */
+class ScheduledQuerySource implements Source {
+  readonly bounded = false;
+  private readonly schedule: Schedule;
+  private readonly labels: { node: string };
+  private handle: ScheduleHandle | undefined;
+  private current: Promise<void> | undefined;
+  private runs = 0;
+  private stopping = false;
+  /** Set when a run failed for a reason that is not the database's (a bug): `run` rejects with it. */
+  private failure: { error: unknown } | undefined;
+  private readonly ended: Promise<void>;
+  private end: () => void = () => {};
+
+  constructor(
+    private readonly cfg: PostgresQueryConfig & { schedule: string },
+    private readonly ctx: ComponentContext,
+    private readonly query: PostgresQuery,
+  ) {
+    try {
+      this.schedule = parseSchedule(cfg.schedule, cfg.timezone ?? 'UTC');
+    } catch (err) {
+      if (!(err instanceof ScheduleError)) throw err;
+      const field = err.problem === 'timezone' ? 'timezone' : 'schedule';
+      throw new ConfigError('E_SCHEDULE', `\`${field}\` ${err.reason}`, `sources.${ctx.name}.postgres-query.${field}`, { cause: err });
+    }
+    this.labels = { node: ctx.name };
+    this.ended = new Promise((resolve) => (this.end = resolve));
+    ctx.metrics.define(...QUERY_SCHEDULE_METRICS);
+  }
+
+  check(): Promise<void> {
+    return this.query.verify();
+  }
+
+  async run(out: SourceOutput): Promise<void> {
+    const partition = queryPartition(this.ctx.name);
+    out.assign([partition]);
+    if (!this.stopping) {
+      this.handle = startSchedule(this.schedule, this.ctx.clock, () => this.tick(out, partition));
+      if (this.cfg.run_at_start ?? true) this.tick(out, partition);
+      await this.ended;
+    }
+    this.handle?.stop();
+    await this.current;
+    if (this.failure) throw this.failure.error;
+  }
+
+  private tick(out: SourceOutput, partition: string): void {
+    if (this.stopping) return;
+    if (this.current) {
+      this.ctx.metrics.inc(RUNS_SKIPPED, this.labels);
+      this.ctx.logger.warn({ run: this.runs }, 'query run still going at the next tick of its schedule: tick skipped');
+      return;
+    }
+    const run = ++this.runs;
+    this.ctx.metrics.inc(RUNS, this.labels);
+    const began = performance.now();
+    this.current = this.query
+      .execute({ out, partition, run, runInOffset: true })
+      .then(
+        (rows) => {
+          this.ctx.metrics.set(LAST_RUN_SECONDS, this.labels, (performance.now() - began) / 1000);
+          this.ctx.metrics.set(LAST_RUN_ROWS, this.labels, rows);
+        },
+        (err: unknown) => this.failed(err, run),
+      )
+      .finally(() => {
+        this.current = undefined;
+      });
+  }
+
+  private failed(err: unknown, run: number): void {
+    if (err instanceof ConfigError || err instanceof ConnectionError) {
+      this.ctx.metrics.inc(RUNS_FAILED, this.labels);
+      this.ctx.logger.warn({ run, code: err.code, sqlstate: sqlState(err.cause), err: err.message }, 'query run failed; the next tick runs it again');
+      return;
+    }
+    // Not the database's doing (a bug): fail the source, as a run without a schedule would.
+    this.failure = { error: err };
+    this.stopping = true;
+    this.end();
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.handle?.stop();
+    this.end();
+    // Closes a running query's connection: the server cancels it.
+    await this.query.abort();
+  }
+
+  close(): Promise<void> {
+    return this.stop();
+  }
+}
 
 export const postgresQuerySource: SourceDef<PostgresQueryConfig> & ArrivalTimeSource = {
   family: 'source',
   name: 'postgres-query',
   // Rows carry the time the query started, not an event time: a window needs `time:` from a column.
   messageTime: 'arrival',
-  summary: 'Runs one parameterised SQL query against PostgreSQL and emits its rows; bounded.',
+  summary: 'Runs a parameterised SQL query against PostgreSQL, once (bounded) or on a cron schedule, and emits its rows.',
   description:
     [
       'Each row becomes one record: its value an object of the columns by name (the key is null, or the `key` columns),',
-      'its timestamp the time the query started, `$meta.run` and `$meta.row` (1-based) saying which, and `$meta.op` `r`',
-      '(a read, as Debezium marks snapshot rows: a `table` step fed by this source lets each row hold from the start of time). The query runs once,',
+      'its timestamp the time the query started (also `$meta.started_at`, ISO 8601), `$meta.run` and `$meta.row` (1-based) saying which, and `$meta.op` `r`',
+      '(a read, as Debezium marks snapshot rows: a `table` step fed by this source lets each row hold from the start of time). The query runs',
       'in a READ ONLY transaction, through a cursor fetched `batch_size` rows at a time and handed over as the pipeline takes',
-      'them; then the source ends: windows flush and the run exits 0. The transaction (and its snapshot) stays open until',
-      'the last page is handed over. Before any sink opens the query is parsed, bound and planned, so a typo, a missing',
-      'table or a wrong parameter count fails first, with PostgreSQL\'s message and SQLSTATE.',
+      'them. The transaction (and its snapshot) stays open until the last page is handed over. Before any sink opens the query is parsed,',
+      'bound and planned, so a typo, a missing table or a wrong parameter count fails first, with PostgreSQL\'s message and SQLSTATE.',
+    ].join(' ') +
+    '\n\n' +
+    [
+      'Without `schedule` the query runs once; then the source ends: windows flush and the run exits 0. With `schedule`',
+      '(cron, in `timezone`) it runs at every tick, and once at start unless `run_at_start: false`, until the pipeline stops;',
+      'each run emits the whole result as of its own snapshot, `$meta.run` counting runs from 1 and offsets `<run>/<row>`.',
+      'Runs never overlap: a tick while a run is still going is skipped (`sluice_query_runs_skipped_total`). A run that fails',
+      '(a missing table, a lost connection, `timeout`) is logged with its SQLSTATE and counted (`sluice_query_runs_failed_total`),',
+      'and the next tick runs it again; rows it emitted before failing stay emitted. Daylight saving: a time that does not',
+      'exist that day (02:30 when the clocks go forward) does not fire; one that happens twice fires once.',
+      '`sluice_query_runs_total`, `sluice_query_last_run_duration_seconds` and `sluice_query_last_run_rows` show the rest.',
     ].join(' ') +
     '\n\n' +
     [
@@ -547,9 +738,11 @@ export const postgresQuerySource: SourceDef<PostgresQueryConfig> & ArrivalTimeSo
       'PostgreSQL\'s text form.',
     ].join(' '),
   schema,
-  describe: (c) => `postgres-query ${describeConnection(c)} query ${queryHeadline(c.query)}`,
+  describe: (c) =>
+    `postgres-query ${describeConnection(c)} query ${queryHeadline(c.query)}` + (c.schedule === undefined ? '' : ` on schedule ${c.schedule} (${c.timezone ?? 'UTC'})`),
   create(config, ctx): Source {
     const query = new PostgresQuery(config, ctx);
+    if (config.schedule !== undefined) return new ScheduledQuerySource({ ...config, schedule: config.schedule }, ctx, query);
     return {
       bounded: true,
       // Before any sink opens: a query that cannot run must not cost a file sink its output.

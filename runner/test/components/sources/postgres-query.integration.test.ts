@@ -119,7 +119,7 @@ describe('postgres-query source', () => {
     // Positions number the rows from 1; every row has the query's start time; no key.
     expect(out.messages.map((m) => m.position.offset)).toEqual(expected.map((_, i) => String(i + 1)));
     expect(out.messages.every((m) => m.timestamp === 1_700_000_000_000 && m.key === null && m.position.partition === 'items/query')).toBe(true);
-    expect(out.messages[41]?.meta).toEqual({ run: 1, row: 42 });
+    expect(out.messages[41]?.meta).toEqual({ op: 'r', run: 1, row: 42, started_at: expect.any(String) });
     // Nothing to commit: every batch's Ack completes with nothing held.
     for (const b of out.batches) {
       b.ack.seal();
