@@ -55,7 +55,7 @@ function workspace(cases: Record<string, Record<string, string>>): string {
   return path.join(dir, 'people.yaml');
 }
 
-const SHAPE = '`interleave` in case.yaml must be a list of `{ <source>: <lines> }` entries';
+const SHAPE = '`interleave` in case.yaml must be a list of `{ <source>: <lines> }` and `{ clock: <ISO time> }` entries';
 
 describe('case.yaml interleave', () => {
   it('reads a list of { source: lines } entries', async () => {

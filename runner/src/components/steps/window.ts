@@ -8,7 +8,8 @@ import type { JsonSchema, StepDef } from '../../engine/component.ts';
 import { ConfigError } from '../../engine/errors.ts';
 import { compileExpression } from '../../engine/expression.ts';
 import { formatDuration, isCalendarDuration, parseDuration } from '../../engine/duration.ts';
-import { duration, expression, object } from '../../engine/schema.ts';
+import { cron, duration, expression, object, timeZone } from '../../engine/schema.ts';
+import { parseSchedule } from '../../engine/schedule.ts';
 import { isTimeZone } from '../../engine/time.ts';
 import { planAggregate } from '../../engine/window/aggregates.ts';
 import type { WindowShape } from '../../engine/window/assign.ts';
@@ -25,6 +26,8 @@ export interface WindowSettings {
   emit?: 'final' | 'update';
   timezone?: string;
   max_rows?: number;
+  /** Cron schedule of early results (in `timezone`). */
+  early?: string;
 }
 
 export interface WindowStepConfig {
@@ -97,12 +100,11 @@ const windowSchema = object(
         '`final`: one result per window and group, once the watermark passes the window end. `update`: a result on every change (at most once per input batch), keyed by group and `window_start` so an upserting sink keeps the latest; nothing more once the window closes.',
       examples: ['final', 'update'],
     },
-    timezone: {
-      type: 'string',
-      minLength: 1,
-      default: 'UTC',
-      description: 'IANA time zone that calendar windows (`tumbling: 1d`, `7d`) align to. Outputs are always in UTC.',
-      examples: ['UTC', 'Europe/Berlin'],
+    timezone: timeZone('IANA time zone that calendar windows (`tumbling: 1d`, `7d`) align to, and `early` is read in. Outputs are always in UTC.', ['UTC', 'Europe/Berlin']),
+    early: {
+      ...cron('', ['*/5 * * * *', '0 * * * *']),
+      description:
+        'Early results on a cron schedule (processing time, in `timezone`): when it fires, every window still open that took records since its last early result emits its result so far, before its final one. Such a window\'s outputs all carry `early` (true, or false for the final result) in the value and in `$meta`, under the same key, so an upserting sink ends with the final result. Wall-clock punctuation, as Kafka Streams\' punctuators and Flink\'s continuous triggers: the final result is exact whatever the early ones said. Only with `emit: final`.',
     },
     max_rows: {
       type: 'integer',
@@ -218,7 +220,7 @@ export function parseWindowStepConfig(config: unknown, where = 'window'): Window
     if (!isRecord(s) || typeof s.gap !== 'string') throw new ConfigError('E_WINDOW_CONFIG', '`session` needs a `gap` duration', where);
     settings.session = { gap: s.gap };
   }
-  for (const key of ['time', 'lateness', 'idle', 'timezone'] as const) {
+  for (const key of ['time', 'lateness', 'idle', 'timezone', 'early'] as const) {
     const v = optionalString(w, key, where);
     if (v !== undefined) settings[key] = v;
   }
@@ -313,10 +315,11 @@ export function groupKeySpecs(groupBy: WindowStepConfig['group_by'], where = 'wi
   return Object.entries(groupBy).map(([name, source]) => ({ name, expression: compileExpression(source) }));
 }
 
-function checkFieldNames(names: string[], where: string): void {
+function checkFieldNames(names: string[], where: string, early: boolean): void {
   const seen = new Set<string>();
+  const reserved = early ? [...RESERVED_FIELDS, 'early'] : RESERVED_FIELDS;
   for (const n of names) {
-    if (RESERVED_FIELDS.includes(n)) throw new ConfigError('E_WINDOW_CONFIG', `\`${n}\` is set by the window itself; name the group key or aggregate differently`, where);
+    if (reserved.includes(n)) throw new ConfigError('E_WINDOW_CONFIG', `\`${n}\` is set by the window itself; name the group key or aggregate differently`, where);
     if (seen.has(n)) throw new ConfigError('E_WINDOW_CONFIG', `output field \`${n}\` is defined twice (group keys and aggregates share one record)`, where);
     seen.add(n);
   }
@@ -383,7 +386,8 @@ export const windowStep: StepDef<WindowStepConfig> = {
     const w = config.window;
     const groups = config.group_by === undefined ? 'all records' : Array.isArray(config.group_by) ? config.group_by.join(', ') : Object.keys(config.group_by).join(', ');
     const time = w.time ? `\`${w.time}\`` : 'record time';
-    return `${shapeText(w)} windows on ${time} (lateness ${w.lateness ?? '0s'}, idle ${w.idle ?? DEFAULT_IDLE}, emit ${w.emit ?? 'final'}) by ${groups} -> ${Object.keys(config.aggregate).join(', ')}`;
+    const early = w.early === undefined ? '' : `, early results at \`${w.early}\``;
+    return `${shapeText(w)} windows on ${time} (lateness ${w.lateness ?? '0s'}, idle ${w.idle ?? DEFAULT_IDLE}, emit ${w.emit ?? 'final'}${early}) by ${groups} -> ${Object.keys(config.aggregate).join(', ')}`;
   },
 
   create(config, ctx) {
@@ -392,7 +396,9 @@ export const windowStep: StepDef<WindowStepConfig> = {
     const w = c.window;
     const groupBy = groupKeySpecs(c.group_by, where);
     const aggregates = Object.entries(c.aggregate).map(([name, source]) => planAggregate(name, source));
-    checkFieldNames([...groupBy.map((g) => g.name), ...aggregates.map((a) => a.name)], where);
+    checkFieldNames([...groupBy.map((g) => g.name), ...aggregates.map((a) => a.name)], where, w.early !== undefined);
+    if (w.early !== undefined && (w.emit ?? 'final') !== 'final') throw new ConfigError('E_WINDOW_CONFIG', '`early` results come before a final one: use it with `emit: final` (update mode already emits every change)', where);
+    const early = w.early === undefined ? undefined : parseSchedule(w.early, w.timezone ?? 'UTC');
     ctx.metrics.define(...WINDOW_METRICS);
     return new WindowAggregate({
       node: ctx.name,
@@ -408,6 +414,7 @@ export const windowStep: StepDef<WindowStepConfig> = {
       metrics: ctx.metrics,
       logger: ctx.logger,
       checkpointed: ctx.checkpoints !== undefined,
+      ...(early ? { early } : {}),
     });
   },
 
