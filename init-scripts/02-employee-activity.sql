@@ -52,3 +52,17 @@ CREATE TABLE IF NOT EXISTS employee_activity_summaries (
     updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     PRIMARY KEY (employee_id, activity_type, window_start)
 );
+
+-- The daily per-department report (pipelines/daily-department-report.yaml), written at 08:00
+-- Berlin time for the day before; a re-run of a day overwrites its rows.
+CREATE TABLE IF NOT EXISTS department_daily_report (
+    day DATE NOT NULL,
+    department VARCHAR(50) NOT NULL,
+    activities BIGINT NOT NULL,
+    employees BIGINT NOT NULL,
+    downloads BIGINT NOT NULL,
+    total_duration BIGINT NOT NULL,
+    avg_duration DOUBLE PRECISION,
+    reported_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (day, department)
+);

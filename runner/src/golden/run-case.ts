@@ -9,6 +9,7 @@ import { Readable } from 'node:stream';
 import path from 'node:path';
 import { Ack } from '../engine/ack.ts';
 import { ManualClock } from '../engine/clock.ts';
+import { parseSchedule, type Schedule } from '../engine/schedule.ts';
 import type { OutboundMessage, Sink, Source, SourceOutput } from '../engine/component.ts';
 import { errorMessage } from '../engine/errors.ts';
 import type { Graph } from '../engine/graph.ts';
@@ -65,20 +66,54 @@ class CaseInput implements Source {
     readonly name: string,
     private readonly text: string,
     private readonly interleaving?: Interleaving,
+    /** A source that runs on a schedule (postgres-query): its lines are one run's rows. */
+    readonly scheduled?: ScheduledInput,
   ) {
     this.partition = `${name}/0`;
   }
 
   async run(out: SourceOutput): Promise<void> {
     out.assign([this.partition]);
+    if (this.scheduled) return this.runScheduled(out, this.scheduled);
     if (this.interleaving) return this.interleaving.join(this, out);
     for await (const batch of readLineBatches(Readable.from([this.text]), INPUT_BATCH)) await this.emit(out, batch);
   }
 
-  emit(out: SourceOutput, batch: LineBatch): Promise<void> {
+  /**
+   * The case's lines are the rows of the source's first run: at start when it runs at start, else
+   * when the manual clock (moved by `interleave` clock entries) reaches the schedule's first tick.
+   * A case whose clock never gets there reads nothing from it.
+   */
+  private async runScheduled(out: SourceOutput, s: ScheduledInput): Promise<void> {
+    const clock = s.clock;
+    const start = clock.now();
+    const fireAt = s.runAtStart ? start : s.schedule.nextAfter(start);
+    const fire = (): Promise<void> => this.emit(out, this.take(), { at: clock.now(), fired: true });
+    if (clock.now() >= fireAt) return fire();
+    let unsubscribe = (): void => {};
+    const fired = new Promise<void>((resolve) => {
+      unsubscribe = clock.onChange((now) => {
+        if (now < fireAt) return;
+        unsubscribe();
+        // Handed over at once (before the tick the clock move queues), so steps see the run first.
+        void fire().then(resolve, resolve);
+      });
+    });
+    // Without an interleaving nothing moves the clock: the schedule never fires in this case.
+    await Promise.race([fired, this.interleaving ? this.interleaving.done() : Promise.resolve()]);
+    unsubscribe();
+  }
+
+  emit(out: SourceOutput, batch: LineBatch, run?: { at: number; fired: boolean }): Promise<void> {
     const ack = new Ack(() => {});
     this.acks.push(ack);
-    return out.emit({ partition: this.partition, messages: lineMessages(batch, this.name, this.partition, GOLDEN_CLOCK_START, `${this.name}.jsonl`), ack });
+    let messages = lineMessages(batch, this.name, this.partition, run?.at ?? GOLDEN_CLOCK_START, `${this.name}.jsonl`);
+    if (run) {
+      // What a scheduled postgres-query says of its rows.
+      const startedAt = new Date(run.at).toISOString();
+      messages = messages.map((m, i) => ({ ...m, meta: { op: 'r', run: 1, row: i + 1, started_at: startedAt } }));
+    }
+    return out.emit({ partition: this.partition, messages, ack });
   }
 
   /** The next `n` lines (all that are left when undefined), for an interleaved run. */
@@ -103,6 +138,21 @@ class CaseInput implements Source {
   async close(): Promise<void> {}
 }
 
+/** A case input standing in for a source on a cron schedule. */
+interface ScheduledInput {
+  schedule: Schedule;
+  runAtStart: boolean;
+  clock: ManualClock;
+}
+
+/** The schedule of a source whose config has one (postgres-query's `schedule`, `timezone`, `run_at_start`). */
+function scheduleOf(config: unknown, clock: ManualClock): ScheduledInput | undefined {
+  if (config === null || typeof config !== 'object') return undefined;
+  const c = config as { schedule?: unknown; timezone?: unknown; run_at_start?: unknown };
+  if (typeof c.schedule !== 'string') return undefined;
+  return { schedule: parseSchedule(c.schedule, typeof c.timezone === 'string' ? c.timezone : 'UTC'), runAtStart: c.run_at_start !== false, clock };
+}
+
 /**
  * case.yaml `interleave`: the sources hand over their lines in the order it gives, one batch per
  * entry, then whatever each has left, source by source. One driver emits them all once every
@@ -113,6 +163,9 @@ class Interleaving {
   private readonly joined = new Map<string, { input: CaseInput; out: SourceOutput }>();
   private finish!: (err?: unknown) => void;
   private readonly finished: Promise<void>;
+  private started = false;
+  private drove: () => void = () => {};
+  private readonly drivenOut = new Promise<void>((resolve) => (this.drove = resolve));
   /** Moves the manual clock to a time and has the steps tick there, after what was handed over before. */
   tickAt: (ms: number) => Promise<void> = async () => {};
 
@@ -123,10 +176,28 @@ class Interleaving {
     this.finished = new Promise((resolve, reject) => (this.finish = (err) => (err === undefined ? resolve() : reject(err))));
   }
 
+  /** Resolves once every entry, and what the inputs had left, was handed over. */
+  done(): Promise<void> {
+    return this.drivenOut;
+  }
+
   join(input: CaseInput, out: SourceOutput): Promise<void> {
     this.joined.set(input.name, { input, out });
-    if (this.joined.size === this.sources.length) this.drive().then(() => this.finish(), (err: unknown) => this.finish(err ?? new Error('interleaving failed')));
+    if (this.joined.size === this.sources.length) this.start();
     return this.finished;
+  }
+
+  /** Drives the entries once; called when every source joined, or at once when none will (only scheduled ones). */
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    this.drive().then(
+      () => this.finish(),
+      (err: unknown) => {
+        this.drove();
+        this.finish(err ?? new Error('interleaving failed'));
+      },
+    );
   }
 
   private async drive(): Promise<void> {
@@ -146,6 +217,7 @@ class Interleaving {
       const batch = s.input.take();
       if (batch.lines.length > 0) await s.input.emit(s.out, batch);
     }
+    this.drove();
   }
 }
 
@@ -233,11 +305,14 @@ export async function runCase(c: GoldenCase, options: RunCaseOptions = {}): Prom
   const inputs: CaseInput[] = [];
   const captured = new Map<string, OutboundMessage[]>();
   const nodes: Graph['nodes'] = [];
-  const sourceNames = graph.nodes.filter((n) => n.role === 'source').map((n) => n.name);
+  const configs = new Map(loaded.plan.nodes.map((n) => [n.name, n.config]));
+  const schedules = new Map(graph.nodes.filter((n) => n.role === 'source').map((n) => [n.name, scheduleOf(configs.get(n.name), clock)]));
+  // Scheduled inputs hand over their lines when their schedule fires, not in the interleaving.
+  const sourceNames = graph.nodes.filter((n) => n.role === 'source' && !schedules.get(n.name)).map((n) => n.name);
   const interleaving = c.interleave ? new Interleaving(c.interleave, sourceNames) : undefined;
   for (const node of graph.nodes) {
     if (node.role === 'source') {
-      const input = new CaseInput(node.name, (await readText(path.join(c.dir, `${node.name}.jsonl`))) ?? '', interleaving);
+      const input = new CaseInput(node.name, (await readText(path.join(c.dir, `${node.name}.jsonl`))) ?? '', interleaving, schedules.get(node.name));
       inputs.push(input);
       nodes.push({ ...node, source: input });
     } else if (node.role === 'sink') {
@@ -259,6 +334,7 @@ export async function runCase(c: GoldenCase, options: RunCaseOptions = {}): Prom
         if (ms > clock.now()) clock.set(ms);
         await runtime.tick();
       };
+      if (sourceNames.length === 0) interleaving.start();
     }
     result.outcome = await runtime.run();
   } catch (err) {
