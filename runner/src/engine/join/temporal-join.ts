@@ -26,6 +26,7 @@
  * (engine/checkpoint) both are released at once and the snapshot holds them instead.
  */
 import { Ack } from '../ack.ts';
+import { TimedQueue } from '../timed-queue.ts';
 import type { Clock } from '../clock.ts';
 import type { JsonValue, PartitionEvent, SnapshotOptions, StepOutput, StepState } from '../component.ts';
 import { RecordError } from '../errors.ts';
@@ -92,55 +93,6 @@ interface Waiting {
   record: StreamRecord;
 }
 
-/** Min-heap of waiting records by lookup time, then arrival: released in event-time order. */
-class WaitingQueue {
-  private readonly heap: Waiting[] = [];
-  get size(): number {
-    return this.heap.length;
-  }
-  peek(): Waiting | undefined {
-    return this.heap[0];
-  }
-  push(w: Waiting): void {
-    const h = this.heap;
-    h.push(w);
-    let i = h.length - 1;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (!before(h[i]!, h[parent]!)) break;
-      [h[i], h[parent]] = [h[parent]!, h[i]!];
-      i = parent;
-    }
-  }
-  pop(): Waiting | undefined {
-    const h = this.heap;
-    const top = h[0];
-    const last = h.pop();
-    if (h.length > 0 && last !== undefined) {
-      h[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < h.length && before(h[l]!, h[m]!)) m = l;
-        if (r < h.length && before(h[r]!, h[m]!)) m = r;
-        if (m === i) break;
-        [h[i], h[m]] = [h[m]!, h[i]!];
-        i = m;
-      }
-    }
-    return top;
-  }
-  values(): readonly Waiting[] {
-    return this.heap;
-  }
-}
-
-function before(a: Waiting, b: Waiting): boolean {
-  return a.at < b.at || (a.at === b.at && a.seq < b.seq);
-}
-
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
@@ -154,7 +106,8 @@ export class TemporalJoin {
   readonly ports = [JOIN_LATE_PORT];
   readonly sideInputs: readonly string[];
   private readonly rows = new VersionedTable();
-  private readonly waiting = new WaitingQueue();
+  /** Released in event-time order, then arrival. */
+  private readonly waiting = new TimedQueue<Waiting>();
   /** Table partitions: their watermark says up to when the table is complete. */
   private readonly tableMarks: PartitionWatermarks;
   /** Stream partitions: their watermark says what no record will ask for again. */

@@ -11,6 +11,7 @@
  */
 import type { TableInfo } from '../../../io/postgres/catalog.ts';
 import { mulberry32 } from '../../../engine/seeded-random.ts';
+import { TimedQueue } from '../../../engine/timed-queue.ts';
 import {
   captureTable,
   encodeKey,
@@ -166,48 +167,6 @@ interface ActivityRow {
   activity_timestamp: number;
 }
 
-/** A binary min-heap on (at, seq): equal times keep insertion order, so runs are reproducible. */
-class TaskQueue {
-  private readonly heap: Task[] = [];
-
-  push(task: Task): void {
-    const h = this.heap;
-    h.push(task);
-    let i = h.length - 1;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (!before(h[i]!, h[parent]!)) break;
-      [h[i], h[parent]] = [h[parent]!, h[i]!];
-      i = parent;
-    }
-  }
-
-  pop(): Task | undefined {
-    const h = this.heap;
-    const top = h[0];
-    const last = h.pop();
-    if (h.length > 0 && last) {
-      h[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < h.length && before(h[l]!, h[m]!)) m = l;
-        if (r < h.length && before(h[r]!, h[m]!)) m = r;
-        if (m === i) break;
-        [h[i], h[m]] = [h[m]!, h[i]!];
-        i = m;
-      }
-    }
-    return top;
-  }
-}
-
-function before(a: Task, b: Task): boolean {
-  return a.at < b.at || (a.at === b.at && a.seq < b.seq);
-}
-
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 
@@ -219,7 +178,8 @@ export class EmployeeActivitySimulator {
   /** The captured table: its topic, Connect schemas and column codecs. */
   readonly table: CapturedTable;
   private readonly random: () => number;
-  private readonly queue = new TaskQueue();
+  /** Equal times keep insertion order, so runs are reproducible. */
+  private readonly queue = new TimedQueue<Task>();
   private readonly pending: SimulatedEvent[] = [];
   private seq = 0;
   private nextId = 1;
