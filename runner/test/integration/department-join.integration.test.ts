@@ -150,6 +150,29 @@ async function awaitOutputs(watcher: TopicWatcher, topics: Outputs, expected: Ex
   await new Promise((r) => setTimeout(r, 1_500));
 }
 
+/**
+ * Runs a started pipeline until its outputs are complete, checks them against the expected answer
+ * and, when there is one, against an earlier run's (a backlog or replay must give the live answers);
+ * the join must have received no table change after answering for its time. Stops the run.
+ */
+async function outputsOf(run: SluiceProcess, topics: Outputs, expected: ExpectedJoin, what: string, earlier?: Observed): Promise<Observed> {
+  const watcher = new TopicWatcher([topics.joined, topics.summaries]);
+  await watcher.start();
+  try {
+    await awaitOutputs(watcher, topics, expected, run, 60_000);
+    const observed = await checkOutputs(topics, expected, what);
+    if (earlier) {
+      expect(departments(observed.employeeOf)).toEqual(departments(earlier.employeeOf));
+      expect(observed.summaries).toEqual(earlier.summaries);
+    }
+    expect(lateTableChanges(run), 'table changes the join received after answering for their time').toEqual([]);
+    await stop(run, `the ${what} run`);
+    return observed;
+  } finally {
+    await watcher.stop();
+  }
+}
+
 function outputTopics(label: string): Outputs {
   return { joined: `dj-${label}-joined-${id}`, summaries: `dj-${label}-summaries-${id}`, dead: `dj-${label}-dead-${id}` };
 }
@@ -297,21 +320,7 @@ sinks:
       backlogRun.publication,
     ]);
     expect(pending.rows[0].n, 'commits waiting in the backlog slot').toBe(SCENARIO.length);
-    const run = start(spec);
-    const watcher = new TopicWatcher([backlogRun.topics.joined, backlogRun.topics.summaries]);
-    await watcher.start();
-    try {
-      await awaitOutputs(watcher, backlogRun.topics, expected, run, 60_000);
-      const backlog = await checkOutputs(backlogRun.topics, expected, 'native backlog');
-      if (live) {
-        expect(departments(backlog.employeeOf)).toEqual(departments(live.employeeOf));
-        expect(backlog.summaries).toEqual(live.summaries);
-      }
-      expect(lateTableChanges(run)).toEqual([]);
-      await stop(run, 'the native backlog run');
-    } finally {
-      await watcher.stop();
-    }
+    await outputsOf(start(spec), backlogRun.topics, expected, 'native backlog', live);
     console.info(`native backlog: ${Date.now() - started} ms`);
   });
 });
@@ -396,21 +405,7 @@ describe('real Debezium capturing both tables, and `sluice run pipelines/departm
   it('replay: a fresh group over the same topics (a backlog) gives the live run\'s answers', async () => {
     if (!written || !expected) throw new Error('the live case did not write the scenario');
     const started = Date.now();
-    const run = startPipeline(replayRun);
-    const watcher = new TopicWatcher([replayRun.topics.joined, replayRun.topics.summaries]);
-    await watcher.start();
-    try {
-      await awaitOutputs(watcher, replayRun.topics, expected, run, 60_000);
-      const replay = await checkOutputs(replayRun.topics, expected, 'department-hourly replay');
-      if (live) {
-        expect(departments(replay.employeeOf)).toEqual(departments(live.employeeOf));
-        expect(replay.summaries).toEqual(live.summaries);
-      }
-      expect(lateTableChanges(run)).toEqual([]);
-      await stop(run, 'the replay of department-hourly');
-    } finally {
-      await watcher.stop();
-    }
+    await outputsOf(startPipeline(replayRun), replayRun.topics, expected, 'department-hourly replay', live);
     console.info(`debezium replay: ${Date.now() - started} ms`);
   });
 });
