@@ -495,6 +495,17 @@ describe('what compiles', () => {
       'browsing-sessions.yaml steps.long-sessions.filter',
       // $join/$sort with a lambda (a window aggregate over all of a window's records)
       'browsing-sessions.yaml steps.sessions.aggregate.path',
+      // $collect: accumulated by the window itself, never evaluated as an expression
+      'security-alerts.yaml steps.download-bursts.aggregate.files',
+      // `${BULK_DOWNLOADS:-10}` is filled in when the spec loads; this test reads the raw text
+      'security-alerts.yaml steps.bulk-downloads.filter',
+      // object constructors: alerts are few, after the filters
+      'security-alerts.yaml steps.bulk-download-alerts.set.evidence',
+      'security-alerts.yaml steps.off-hours-login-alerts.set.evidence',
+      'security-alerts.yaml steps.bulk-alerts.set.alert',
+      'security-alerts.yaml steps.login-alerts.set.alert',
+      // $inCidr over an array of ranges (an array argument is outside the subset)
+      'security-alerts.yaml steps.off-hours-logins.filter',
     ]);
     const dir = path.resolve('pipelines');
     const found: string[] = [];
