@@ -7,7 +7,9 @@ import { loadSpecFile, loadSpecText, type LoadedSpec, type LoadOptions } from '.
 import type { ComponentRegistry } from '../spec/registry.ts';
 import type { PipelineSpec } from '../spec/types.ts';
 import { validateSpec } from '../spec/validate.ts';
+import { ConfigError } from '../engine/errors.ts';
 import { compilePlan } from './compile.ts';
+import { splitStages } from './stages.ts';
 import type { Plan } from './types.ts';
 
 export interface LoadPipelineOptions extends LoadOptions {
@@ -37,7 +39,23 @@ function fromLoaded(loaded: LoadedSpec, options: LoadPipelineOptions): LoadPipel
     ...(options.profile !== undefined ? { profile: options.profile } : {}),
     ...(options.registry ? { registry: options.registry } : {}),
   });
+  // How a pipeline that runs as tasks splits into stages is known from the plan alone: a split
+  // that cannot be made is refused here, at the step, rather than when the run starts.
+  const refused = stageSplitRefusal(plan);
+  if (refused) return { ok: false, file: loaded.file, diagnostics: [refused], loaded };
   return { ok: true, file: loaded.file, spec: valid.spec, plan, loaded };
+}
+
+function stageSplitRefusal(plan: Plan): Diagnostic | undefined {
+  try {
+    splitStages(plan);
+    return undefined;
+  } catch (err) {
+    if (!(err instanceof ConfigError) || err.code !== 'E_REPARTITION') throw err;
+    const node = plan.nodes.find((n) => `${n.role}s.${n.name}` === err.where);
+    const at = node?.location ?? { file: plan.file, line: 1, col: 1 };
+    return { code: 'E_REPARTITION', message: err.message, file: at.file, line: at.line, col: at.col, span: node?.name.length ?? 1 };
+  }
 }
 
 /** The rustc-style text of a failed load, with source excerpts, ending in a count line. */

@@ -33,6 +33,7 @@ export const DIAGNOSTIC_CODES = {
   E_ENV_SYNTAX: 'a `${` that is not a valid reference (write `$${` for a literal `${`)',
   E_PROFILE_UNKNOWN: '`--profile` names a profile the spec does not define',
   E_SET_PATH: 'a `--set` or `--add` override cannot be applied (`--set` changes only what exists, `--add` only adds)',
+  E_REPARTITION: 'running as tasks, a step would read nodes before and after a repartition (two stages), or a node takes the name of a repartition',
 } as const;
 
 export type DiagnosticCode = keyof typeof DIAGNOSTIC_CODES;

@@ -311,23 +311,21 @@ describe('splitStages: sinks and refusals', () => {
     expect(split.repartitions.map((r) => [r.topic, r.group])).toEqual([['app-7-hourly-repartition', 'app-7-hourly-repartition']]);
   });
 
-  it('refuses a step that reads nodes of two stages, naming it', () => {
-    const plan = planOf(spec({ steps: [HOURLY, 'both: { from: [hourly, events], filter: "true" }'], sinks: [`out: { from: both, kafka: ${TO_KAFKA} }`] }));
-    expect(() => splitStages(plan)).toThrow(
-      expect.objectContaining({ code: 'E_REPARTITION', where: 'steps.both', message: expect.stringContaining('step `both` reads `hourly` (stage 1), `events` (stage 0)') }),
-    );
+  it('refuses a step that reads nodes of two stages, naming it, when the spec loads (so sluice validate says it, at the step)', () => {
+    const text = spec({ steps: [HOURLY, 'both: { from: [hourly, events], filter: "true" }'], sinks: [`out: { from: both, kafka: ${TO_KAFKA} }`] });
+    const result = loadPipelineText('p.yaml', text, { env: {} });
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.diagnostics).toEqual([
+      expect.objectContaining({ code: 'E_REPARTITION', line: text.split('\n').findIndex((l) => l.startsWith('  both:')) + 1, col: 3, message: expect.stringContaining('step `both` reads `hourly` (stage 1), `events` (stage 0)') }),
+    ]);
   });
 
-  it('refuses a node already named like the repartition', () => {
-    const plan = planOf(spec({ steps: [HOURLY], sinks: [`hourly-repartition: { from: hourly, kafka: ${TO_KAFKA} }`] }));
-    let error: unknown;
-    try {
-      splitStages(plan);
-    } catch (err) {
-      error = err;
-    }
-    expect(error).toBeInstanceOf(ConfigError);
-    expect(error).toMatchObject({ code: 'E_REPARTITION', where: 'steps.hourly', message: expect.stringContaining('`hourly-repartition` is the name of the repartition') });
+  it('refuses a node already named like the repartition, when the spec loads', () => {
+    const result = loadPipelineText('p.yaml', spec({ steps: [HOURLY], sinks: [`hourly-repartition: { from: hourly, kafka: ${TO_KAFKA} }`] }), { env: {} });
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.diagnostics).toEqual([expect.objectContaining({ code: 'E_REPARTITION', message: expect.stringContaining('`hourly-repartition` is the name of the repartition') })]);
   });
 });
 
