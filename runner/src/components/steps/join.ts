@@ -21,6 +21,7 @@ export interface JoinSettings {
   time?: string;
   lateness?: string;
   idle?: string;
+  table_lag?: string;
 }
 
 export interface JoinStepConfig {
@@ -33,6 +34,14 @@ export interface JoinStepConfig {
  * table to say it is done; shorter than a window's minute, since every record waits, not a result.
  */
 export const DEFAULT_JOIN_IDLE = '10s';
+
+/**
+ * The default `table_lag`. A connector writes a table's topic and the stream's independently: an
+ * employee committed before an activity can reach Kafka some milliseconds after it (10 ms lost 2
+ * in 150 new hires in a stress test with no margin). A second covers producer batching and
+ * retries with room to spare, for at most that much more delay.
+ */
+export const DEFAULT_TABLE_LAG = '1s';
 
 const NODE_NAME = '^[A-Za-z][A-Za-z0-9_-]*$';
 
@@ -92,6 +101,13 @@ const schema = object(
           ),
           default: DEFAULT_JOIN_IDLE,
         },
+        table_lag: {
+          ...duration(
+            `For table partitions whose source says when it has read them to their end (\`kafka\`): how much later than a stream record a table change committed before it may still reach the table's topic (the two topics are written independently). A record waits until the table was read to its end at least this long after the record arrived. Default \`${DEFAULT_TABLE_LAG}\`: shorter answers sooner, longer covers a connector that writes one topic late.`,
+            ['1s', '5s'],
+          ),
+          default: DEFAULT_TABLE_LAG,
+        },
       },
       ['table', 'on'],
       { examples: [{ table: 'employees', on: 'employee_id', as: 'employee', type: 'left' }] },
@@ -141,6 +157,7 @@ export const joinStep: StepDef<JoinStepConfig> = {
       mode: j.mode ?? 'versioned',
       lateness: ms(j.lateness, '0s', 'lateness', where),
       idle: ms(j.idle, DEFAULT_JOIN_IDLE, 'idle', where),
+      tableLag: ms(j.table_lag, DEFAULT_TABLE_LAG, 'table_lag', where),
       clock: ctx.clock,
       metrics: ctx.metrics,
       logger: ctx.logger,

@@ -76,6 +76,12 @@ export interface TemporalJoinOptions {
   lateness: number;
   /** Processing time after which a quiet table partition stops holding records back. */
   idle: number;
+  /**
+   * How long after a stream record reached the join a table change committed before it may still
+   * be on its way into the table's topic: a report that a table partition was read to its end
+   * covers only records that arrived at least this long before it.
+   */
+  tableLag: number;
   clock: Clock;
   metrics: Metrics;
   logger: Logger;
@@ -233,7 +239,7 @@ export class TemporalJoin {
       this.opts.metrics.inc(LATE_CHANGES_METRIC, { node }, late);
       logger.warn(
         { node, table: this.opts.table, changes: late, answered_to: toIsoUtc(this.answeredTo) },
-        'table changes arrived for a time the join has already answered (their partition had gone idle): earlier answers stand; raise `idle` if the table source lags',
+        'table changes arrived for a time the join has already answered: earlier answers stand. Raise `idle` (a table source that cannot say how far it has read) or `table_lag` (a kafka table topic written later than the stream\'s) to wait longer',
       );
     }
   }
@@ -339,7 +345,7 @@ export class TemporalJoin {
     for (const p of parts) {
       if (p.watermark > at) continue;
       const caught = this.caughtUpAt.get(p.partition);
-      if (caught !== undefined ? caught >= arrival : p.idle) continue;
+      if (caught !== undefined ? caught >= arrival + this.opts.tableLag : p.idle) continue;
       return false;
     }
     return true;

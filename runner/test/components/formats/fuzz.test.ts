@@ -152,7 +152,7 @@ describe.each(['json', 'text', 'debezium'] as const)('fuzzing the %s format thro
       expect(out.written.size, replay).toBeGreaterThan(MESSAGES_PER_FORMAT / 10);
       expect(dead.written.size, replay).toBeGreaterThan(MESSAGES_PER_FORMAT / 10);
     }
-  });
+  }, 30_000); // 10,000 messages through a whole runtime: seconds on a loaded machine
 });
 
 describe('fuzzMessages', () => {
