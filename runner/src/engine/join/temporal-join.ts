@@ -42,6 +42,8 @@ import { PartitionWatermarks, type WatermarkSnapshot } from '../window/watermark
 import { VersionedTable, type RowVersion } from './versioned-table.ts';
 
 export const JOIN_LATE_PORT = 'late';
+/** How often, at most, the join sweeps its table for versions no lookup can reach (processing time). */
+const PRUNE_EVERY_MS = 1_000;
 const UNMATCHED_METRIC = 'sluice_join_unmatched_total';
 const LATE_CHANGES_METRIC = 'sluice_join_late_table_changes_total';
 /** Gauge, set from the step's stats with the other per-step gauges (runtime-metrics.ts). */
@@ -120,6 +122,8 @@ export class TemporalJoin {
   private readonly streamMarks: PartitionWatermarks;
   /** Versions before this time are dropped: a record asking for an earlier time is late. */
   private prunedTo = Number.NEGATIVE_INFINITY;
+  /** Processing time of the last sweep. */
+  private prunedAt = Number.NEGATIVE_INFINITY;
   /** Highest lookup time answered so far (a table change at or before it comes too late). */
   private answeredTo = Number.NEGATIVE_INFINITY;
   private seq = 0;
@@ -280,7 +284,6 @@ export class TemporalJoin {
         (late ??= []).push(rec);
         continue;
       }
-      // Strictly past: a partition at t may still send more changes at t (one commit, several rows).
       // Answered at once when nothing waiting comes before it in event time.
       const first = this.waiting.peek();
       if ((first === undefined || at < first.at) && this.tableCovers(at, now, now)) {
@@ -343,6 +346,7 @@ export class TemporalJoin {
     const parts = this.tableMarks.partitionWatermarks(now);
     if (parts.length === 0) return this.tableKnown || now - (this.startedAt ?? now) >= this.opts.idle;
     for (const p of parts) {
+      // Strictly past: a partition at `at` may still send more changes at `at` (one commit, several rows).
       if (p.watermark > at) continue;
       const caught = this.caughtUpAt.get(p.partition);
       if (caught !== undefined ? caught >= arrival + this.opts.tableLag : p.idle) continue;
@@ -378,12 +382,19 @@ export class TemporalJoin {
     this.prune(now);
   }
 
+  /**
+   * Moves the horizon (what is late is decided by it, the same whenever the sweep runs), and drops
+   * the versions before it. The sweep visits every key, so it runs at most once per PRUNE_EVERY_MS
+   * of processing time: what it frees is memory; no answer depends on it.
+   */
   private prune(now: number): void {
     let horizon = this.streamMarks.advance(now);
     const first = this.waiting.peek();
     if (first !== undefined && first.at < horizon) horizon = first.at;
     if (!Number.isFinite(horizon) || horizon <= this.prunedTo) return;
     this.prunedTo = horizon;
+    if (now - this.prunedAt < PRUNE_EVERY_MS) return;
+    this.prunedAt = now;
     this.rows.prune(horizon, undefined, dropVersion);
   }
 
