@@ -905,11 +905,15 @@ export class Runtime {
         for (const p of partitions) s.partitions.delete(p);
         this.acceptPartitions(s, { type: 'revoke', partitions });
       },
-      // Queued behind the batches emitted before it, so a step sees it after their records.
-      caughtUp: (partitions, at) => {
-        if (this.acceptingBatches && partitions.length > 0) this.enqueue({ kind: 'partitions', source: s, event: { type: 'caught-up', partitions: [...partitions], at } });
-      },
     };
+    // Offered only to a source that feeds a step's side input (a join's table): finding out how far
+    // it has read costs a source requests of its own, which nothing else would use.
+    if ([...s.downstream].some(([step, via]) => step.step.sideInputs?.some((input) => via.includes(input)))) {
+      // Queued behind the batches emitted before it, so a step sees it after their records.
+      out.caughtUp = (partitions, at) => {
+        if (this.acceptingBatches && partitions.length > 0) this.enqueue({ kind: 'partitions', source: s, event: { type: 'caught-up', partitions: [...partitions], at } });
+      };
+    }
     let running: Promise<void>;
     try {
       running = s.source.run(out);

@@ -179,3 +179,40 @@ describe('Runtime: side inputs', () => {
     await running;
   });
 });
+
+describe('Runtime: how far a table source has read', () => {
+  /** Notes whether the runtime offered it `caughtUp`, and reports its partition read to the end once. */
+  class ReportingSource extends QuietSource {
+    offered: boolean | undefined;
+    constructor(partitions: string[], private readonly reportAt?: number) {
+      super(partitions);
+    }
+    override async run(out: SourceOutput): Promise<void> {
+      this.offered = out.caughtUp !== undefined;
+      const running = super.run(out);
+      if (this.reportAt !== undefined) out.caughtUp?.(['employee-changes/0'], this.reportAt);
+      return running;
+    }
+  }
+
+  it('offers caughtUp only to a source that feeds a side input, and the join hears it via the table', async () => {
+    const table = new ReportingSource(['employee-changes/0'], 5);
+    const { runtime, joined } = setup(table);
+    const running = runtime.run();
+    for (let i = 0; i < 50 && !joined.events.some((e) => e.event.startsWith('caught-up')); i++) await settle();
+    expect(table.offered).toBe(true);
+    expect(joined.events.find((e) => e.event.startsWith('caught-up'))).toEqual({ event: 'caught-up employee-changes/0', via: ['employees'] });
+    await runtime.stop();
+    await running;
+  });
+
+  it('offers nothing when the join does not keep the table as a side input', async () => {
+    const table = new ReportingSource(['employee-changes/0']);
+    const { runtime } = setup(table, {}, true);
+    const running = runtime.run();
+    for (let i = 0; i < 20; i++) await settle();
+    expect(table.offered).toBe(false);
+    await runtime.stop();
+    await running;
+  });
+});

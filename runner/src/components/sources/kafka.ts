@@ -274,6 +274,7 @@ export class KafkaSource implements Source {
   private finish: ((err?: Error) => void) | undefined;
   private readonly subscription: (string | RegExp)[];
   private admin: KafkaAdmin | undefined;
+  private adminConnected: Promise<void> | undefined;
   private lagRefresh: Promise<void> | undefined;
   private lagRefreshedAt = 0;
   /** Partitions whose lag series is published, by key, so a revoked one's series is removed. */
@@ -321,12 +322,7 @@ export class KafkaSource implements Source {
     const owned = [...this.owned.values()];
     const byTopic = new Map<string, OwnedPartition[]>();
     for (const p of owned) byTopic.set(p.topic, [...(byTopic.get(p.topic) ?? []), p]);
-    if (!this.admin) {
-      const admin = this.makeAdmin(this.connection, this.ctx.logger);
-      await admin.connect();
-      this.admin = admin;
-    }
-    const admin = this.admin;
+    const admin = await this.adminClient();
     const start = this.config.start ?? 'earliest';
     const seen = new Set<string>();
     for (const [topic, partitions] of byTopic) {
@@ -342,6 +338,21 @@ export class KafkaSource implements Source {
       }
     }
     this.dropLagSeries((key) => !seen.has(key));
+  }
+
+  /** The one admin client of this source (lag and end offsets), connected on first use. */
+  private async adminClient(): Promise<KafkaAdmin> {
+    if (!this.admin) {
+      const admin = this.makeAdmin(this.connection, this.ctx.logger);
+      this.admin = admin;
+      // A failed connect is tried again by the next caller.
+      this.adminConnected = admin.connect().catch((err: unknown) => {
+        if (this.admin === admin) this.admin = undefined;
+        throw err;
+      });
+    }
+    await this.adminConnected;
+    return this.admin;
   }
 
   private dropLagSeries(which: (key: string) => boolean): void {
@@ -502,15 +513,11 @@ export class KafkaSource implements Source {
     const out = this.out;
     if (!out?.caughtUp || this.stopping || this.owned.size === 0) return;
     const at = this.ctx.clock.now();
-    if (!this.admin) {
-      const admin = this.makeAdmin(this.connection, this.ctx.logger);
-      await admin.connect();
-      this.admin = admin;
-    }
+    const admin = await this.adminClient();
     const topics = new Set([...this.owned.values()].map((p) => p.topic));
     const caught: string[] = [];
     for (const topic of topics) {
-      const offsets = await this.admin.topicOffsets(topic);
+      const offsets = await admin.topicOffsets(topic);
       for (const p of this.owned.values()) {
         if (p.topic !== topic) continue;
         const o = offsets.get(p.partition);
@@ -628,6 +635,7 @@ export class KafkaSource implements Source {
     this.dropLagSeries(() => true);
     await boundedWait(this.admin?.close());
     this.admin = undefined;
+    this.adminConnected = undefined;
     if (!this.consumer) return;
     await boundedWait(this.commit());
     await this.consumer.disconnect().catch((err: unknown) => this.ctx.logger.warn({ error: errorMessage(err) }, 'kafka consumer disconnect failed'));
