@@ -738,7 +738,7 @@ export class Runtime {
     if (timer) clearInterval(timer);
     if (checkpointTimer) clearInterval(checkpointTimer);
 
-    if (this.failure) await this.settleSinks(() => Promise.all(this.sinks.map((s) => s.queue.abort())).then(() => {}));
+    if (this.failure) await Promise.all(this.sinks.map((s) => s.queue.abort()));
     else if (this.stopRequested) await this.settleSinks(() => this.drainSinks());
     else await this.drainSinks();
     if (this.checkpoints) await this.lastCheckpoint(this.checkpoints, endOfInput);
@@ -754,10 +754,12 @@ export class Runtime {
   }
 
   /**
-   * After a stop or a failure: waits for the sinks to finish what they were handed, but not for
-   * ever. A sink still writing after `stopGraceMs` (a webhook whose target is down retries without
-   * end) fails the run and is closed, which abandons its write: what it had not written is not
-   * acknowledged, so a restart writes it again. A stopping run must end.
+   * After a stop: waits for the sinks to finish what they were handed, but not for ever. A sink
+   * still writing after `stopGraceMs` (a webhook whose target is down retries without end) fails
+   * the run and is closed, which abandons its write: what it had not written is not acknowledged,
+   * so a restart writes it again. A stopping run must end. (After a failure the sinks' writes are
+   * waited for as before: the run restarts, and closing a Kafka producer under a broker outage
+   * kept the restarted run from ever becoming ready.)
    */
   private async settleSinks(finish: () => Promise<void>): Promise<void> {
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -779,8 +781,9 @@ export class Runtime {
         `sinks.${stuck[0] ?? '?'}`,
       ),
     );
-    await Promise.all(this.sinks.map((s) => this.closeQuietly(`sink ${s.name}`, () => s.sink.close())));
-    await Promise.race([finished, new Promise<void>((resolve) => setTimeout(resolve, this.stopGraceMs).unref())]);
+    // Bounded too: a client may wait for an unreachable server to close.
+    const closed = Promise.all(this.sinks.map((s) => this.closeQuietly(`sink ${s.name}`, () => s.sink.close())));
+    await Promise.race([Promise.all([closed, finished]), new Promise<void>((resolve) => setTimeout(resolve, this.stopGraceMs).unref())]);
   }
 
   /**
