@@ -19,6 +19,7 @@ import { ERRORS_PORT, MAIN_PORT, type PortRef } from '../engine/graph.ts';
 import { plainPathName } from '../engine/window/group-key.ts';
 import { describeConnectionConfig, type ConnectionConfig } from '../io/kafka/connection.ts';
 import type { RepartitionFormatConfig, RepartitionSinkConfig } from '../io/kafka/repartition.ts';
+import { builtinComponents, findDef } from '../spec/registry.ts';
 import { summarize } from './compile.ts';
 import { applicationIdOf, isGlobalSource, stateSettings } from './state.ts';
 import type { Plan, PlanNode, PlanSink, PlanSource, PlanStep } from './types.ts';
@@ -219,10 +220,10 @@ function outputPartitioning(step: PlanStep, input: Partitioning): Partitioning {
   }
 }
 
-/** The table node a join step reads besides its `from`. */
-function joinTableOf(step: PlanStep): string | undefined {
-  const table = (step.config as { join?: { table?: unknown } }).join?.table;
-  return typeof table === 'string' ? table : undefined;
+/** The nodes a step keeps as state rather than reads as a stream (a join's table), as its kind says. */
+function sideInputsOf(step: PlanStep): Set<string> {
+  const def = findDef(builtinComponents.steps, step.kind);
+  return new Set(def?.sideInputs?.(step.config).map((s) => s.node) ?? []);
 }
 
 /** The connection fields of a kafka source's config: what a repartition's sink and source connect with. */
@@ -291,8 +292,8 @@ export function splitStages(plan: Plan): StageSplit {
     }
     const stage = stages[0]!;
     // A join's table is state, not a stream: how the output is spread follows the stream alone.
-    const table = step.kind === 'join' ? joinTableOf(step) : undefined;
-    const parts = step.inputs.filter((i) => i.node !== table).map(partitioningOf);
+    const side = sideInputsOf(step);
+    const parts = step.inputs.filter((i) => !side.has(i.node)).map(partitioningOf);
     let input: Partitioning = parts.every((p) => samePartitioning(p, parts[0])) ? parts[0] : undefined;
     const cut = step.kind === 'window' ? cutOf(step, input, singleTask.has(stage)) : undefined;
     if (cut) {

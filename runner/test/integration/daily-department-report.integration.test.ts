@@ -19,7 +19,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { exitWithin, jsonLogLines, poll, runSluice, type SluiceProcess } from './sluice-process.ts';
+import { exitWithin, jsonLogLines, poll, runSluice, type SluiceProcess, killLeftovers } from './sluice-process.ts';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const conn = { host: process.env.PGHOST ?? '127.0.0.1', port: Number(process.env.PGPORT ?? 5432), user: process.env.PGUSER ?? 'postgres' };
@@ -249,15 +249,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const r of runs) {
-    if (r.child.exitCode === null && r.child.signalCode === null) {
-      try {
-        process.kill(-r.child.pid!, 'SIGKILL');
-      } catch {
-        // Gone meanwhile.
-      }
-    }
-  }
+  killLeftovers(runs);
   await db?.end().catch(() => {});
   if (admin) {
     await admin.query(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`).catch(() => {});

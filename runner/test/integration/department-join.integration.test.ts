@@ -54,7 +54,7 @@ import {
   type WrittenActivity,
   type WrittenScenario,
 } from './department-join-scenario.ts';
-import { exitWithin, jsonLogLines, runSluice, type SluiceProcess } from './sluice-process.ts';
+import { exitWithin, jsonLogLines, runSluice, type SluiceProcess, killLeftovers } from './sluice-process.ts';
 
 const conn = { host: process.env.PGHOST ?? '127.0.0.1', port: Number(process.env.PGPORT ?? 5432), database: 'streaming_db', user: process.env.PGUSER ?? 'postgres' };
 const id = uniqueName('x').slice(2);
@@ -187,15 +187,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const r of runs) {
-    if (r.child.exitCode === null && r.child.signalCode === null) {
-      try {
-        process.kill(-r.child.pid!, 'SIGKILL');
-      } catch {
-        // Gone meanwhile.
-      }
-    }
-  }
+  killLeftovers(runs);
   if (admin) {
     await dropCapture(admin, { slots: created.slots, publications: created.publications });
     for (const schema of created.schemas) await dropCapture(admin, { slots: [], publications: [], schema });

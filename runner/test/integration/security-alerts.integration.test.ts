@@ -31,7 +31,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/engine/logger.ts';
 import { createProducer, readTopicsToEnd, type KafkaAdmin, type ProducedMessage, type ReadRecord } from '../../src/io/kafka/client.ts';
 import { openAdmin, testBrokers, testConnection, uniqueName, waitFor } from '../io/kafka/test-broker.ts';
-import { exitWithin, jsonLogLines, runSluice, type SluiceProcess } from './sluice-process.ts';
+import { exitWithin, jsonLogLines, runSluice, type SluiceProcess, killLeftovers } from './sluice-process.ts';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const GOLDEN = join(repo, 'pipelines/tests/security-alerts');
@@ -260,15 +260,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const r of runs) {
-    if (r.child.exitCode === null && r.child.signalCode === null) {
-      try {
-        process.kill(-r.child.pid!, 'SIGKILL');
-      } catch {
-        // Gone meanwhile.
-      }
-    }
-  }
+  killLeftovers(runs);
   await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
   if (kafka) {
     const all = await kafka.listTopics();

@@ -73,3 +73,15 @@ export async function exitWithin(run: SluiceProcess, timeoutMs: number, what: st
     clearTimeout(timer);
   }
 }
+
+/** Kills the process group of every run still alive (a test's clean-up after a failure). */
+export function killLeftovers(runs: readonly SluiceProcess[]): void {
+  for (const r of runs) {
+    if (r.child.exitCode !== null || r.child.signalCode !== null) continue;
+    try {
+      process.kill(-r.child.pid!, 'SIGKILL');
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+}

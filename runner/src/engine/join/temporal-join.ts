@@ -255,6 +255,8 @@ export class TemporalJoin {
     // The table may have moved on since the last release without a call (a partition went idle
     // between ticks): what waits for it leaves before the records answered now, in event-time order.
     if (versioned && this.waiting.size > 0) this.release(now, out);
+    // The table's state does not change while a batch of the stream is looked up.
+    const covered = versioned ? this.coveredBelow(now, now) : Number.POSITIVE_INFINITY;
     let late: StreamRecord[] | undefined;
     for (let i = 0; i < records.length; i++) {
       const rec = records[i]!;
@@ -286,7 +288,7 @@ export class TemporalJoin {
       }
       // Answered at once when nothing waiting comes before it in event time.
       const first = this.waiting.peek();
-      if ((first === undefined || at < first.at) && this.tableCovers(at, now, now)) {
+      if ((first === undefined || at < first.at) && at < covered) {
         this.answer(rec, key, at, out);
         continue;
       }
@@ -333,26 +335,30 @@ export class TemporalJoin {
   /* ------------------------------------------------------------ watermarks */
 
   /**
-   * Whether no change of the table at or before `at` can still arrive, for a record that reached the
-   * join at `arrival`. Each table partition must have passed `at` (sent a change after it), or have
-   * been read to its end after the record arrived (its source said so), or, when its source cannot
-   * say, have been quiet for `idle`. The table is also complete when its partitions were all
-   * revoked (a bounded table source, such as postgres-query, ended), at the end of input, or when
-   * none was ever known and `idle` has passed since the start (a table source that never assigns
-   * must not hold the stream forever).
+   * The event time below which no change of the table can still arrive, for a record that reached
+   * the join at `arrival`: a record at `at` is covered when `at` is below it. Each table partition
+   * bounds it by its highest event time (strictly: a partition at `at` may still send more changes
+   * at `at`, one commit, several rows), unless it has been read to its end at least `tableLag`
+   * after the record arrived (its source said so), or, when its source cannot say, has been quiet
+   * for `idle`. The table is also complete when its partitions were all revoked (a bounded table
+   * source, such as postgres-query, ended), at the end of input, or when none was ever known and
+   * `idle` has passed since the start (a table source that never assigns must not hold the stream
+   * forever). Computed once per batch on the stream side, not per record.
    */
-  private tableCovers(at: number, arrival: number, now: number): boolean {
-    if (this.ended) return true;
+  private coveredBelow(arrival: number, now: number): number {
+    if (this.ended) return Number.POSITIVE_INFINITY;
     const parts = this.tableMarks.partitionWatermarks(now);
-    if (parts.length === 0) return this.tableKnown || now - (this.startedAt ?? now) >= this.opts.idle;
+    if (parts.length === 0) {
+      const complete = this.tableKnown || now - (this.startedAt ?? now) >= this.opts.idle;
+      return complete ? Number.POSITIVE_INFINITY : Number.NEGATIVE_INFINITY;
+    }
+    let mark = Number.POSITIVE_INFINITY;
     for (const p of parts) {
-      // Strictly past: a partition at `at` may still send more changes at `at` (one commit, several rows).
-      if (p.watermark > at) continue;
       const caught = this.caughtUpAt.get(p.partition);
       if (caught !== undefined ? caught >= arrival + this.opts.tableLag : p.idle) continue;
-      return false;
+      if (p.watermark < mark) mark = p.watermark;
     }
-    return true;
+    return mark;
   }
 
   /** For the figures: the lowest event time over the table's partitions that are not quiet (+Inf: none). */
@@ -366,7 +372,15 @@ export class TemporalJoin {
   /** Answers the waiting records the table now covers, in event-time order, then drops unreachable versions. */
   private release(now: number, out: StepOutput): void {
     if (this.opts.mode !== 'versioned') return;
-    for (let w = this.waiting.peek(); w !== undefined && this.tableCovers(w.at, w.arrival, now); w = this.waiting.peek()) {
+    // Records waiting mostly share arrival times (a batch): the bound is computed once per arrival.
+    let arrival = Number.NaN;
+    let covered = Number.NEGATIVE_INFINITY;
+    for (let w = this.waiting.peek(); w !== undefined; w = this.waiting.peek()) {
+      if (w.arrival !== arrival) {
+        arrival = w.arrival;
+        covered = this.coveredBelow(arrival, now);
+      }
+      if (!(w.at < covered)) break;
       this.waiting.pop();
       let rec = w.record;
       if (this.opts.checkpointed) {

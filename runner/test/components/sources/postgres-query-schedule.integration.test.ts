@@ -15,6 +15,7 @@ import type { ComponentContext, RawBatch, Source, SourceOutput } from '../../../
 import type { Logger } from '../../../src/engine/logger.ts';
 import { Metrics } from '../../../src/engine/metrics.ts';
 import type { RawMessage } from '../../../src/engine/record.ts';
+import { waitFor } from '../../io/kafka/test-broker.ts';
 
 const conn = { host: process.env.PGHOST ?? '127.0.0.1', port: Number(process.env.PGPORT ?? 5432), database: 'streaming_db', user: process.env.PGUSER ?? 'postgres' };
 const tag = `${process.pid}_${Date.now() % 100000}`;
@@ -99,13 +100,7 @@ async function stop(h: Harness): Promise<void> {
 
 const counter = (h: Harness, what: 'runs' | 'runs_failed' | 'runs_skipped') => h.metrics.counter(`sluice_query_${what}_total`, { node: h.name });
 
-async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 8_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+const until = (what: string, cond: () => boolean | Promise<boolean>, ms = 8_000): Promise<void> => waitFor(what, cond, ms);
 
 async function connectionsOf(name: string): Promise<number> {
   const res = await admin.query<{ n: string }>('SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = $1', [`sluice-${name}`]);

@@ -10,6 +10,7 @@ import { postgresQuerySource } from '../../../src/components/sources/postgres-qu
 import { ConfigError, ConnectionError } from '../../../src/engine/errors.ts';
 import { RefusedValue } from '../../../src/engine/record.ts';
 import { RecordingOutput, sourceContext } from './source-harness.ts';
+import { waitFor } from '../../io/kafka/test-broker.ts';
 
 const conn = { host: process.env.PGHOST ?? '127.0.0.1', port: Number(process.env.PGPORT ?? 5432), database: 'streaming_db', user: process.env.PGUSER ?? 'postgres' };
 const run = `${process.pid}_${Date.now() % 100000}`;
@@ -24,13 +25,7 @@ function source(name: string, overrides: Partial<PostgresQueryConfig>, now = 1_7
   return postgresQuerySource.create(cfg, sourceContext(name, 'run', now));
 }
 
-async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+const until = (what: string, cond: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> => waitFor(what, cond, ms);
 
 /** Connections a source named `name` holds open now (they are named `sluice-<name>`). */
 async function connectionsOf(name: string): Promise<number> {
