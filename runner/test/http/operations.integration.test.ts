@@ -201,6 +201,10 @@ describe('/readyz through a broker outage', () => {
       // server following it) or the clients rode it out depends on how long the broker took:
       // both are right, so the count is reported, not required.
       restarts = ((await (await fetch(`${sluice.url}api/status`)).json()) as { restarts: number }).restarts;
+    } catch (err) {
+      // The process's own account: an exit during the outage (a failure sluice run does not restart) shows here.
+      console.error(`sluice's log, last 8 KB:\n${sluice.log().slice(-8_000)}`);
+      throw err;
     } finally {
       await sluice.stop();
     }
