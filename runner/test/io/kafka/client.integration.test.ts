@@ -133,7 +133,13 @@ describe('a kafka consumer through a broker outage', () => {
     let closed = false;
     let restarting = false;
     const afterClose: string[] = [];
-    const consumer = createGroupConsumer(conn, { groupId: group, topics: [topic], fromBeginning: true, concurrency: 2 }, silentLogger);
+    // A short session, so the group drops this member soon after the broker returns (it cannot
+    // leave while the broker is away) and the wait below is for the bug, not for the timeout.
+    const consumer = createGroupConsumer(
+      conn,
+      { groupId: group, topics: [topic], fromBeginning: true, concurrency: 2, sessionTimeoutMs: 10_000, heartbeatIntervalMs: 1_000 },
+      silentLogger,
+    );
     let owned = 0;
     await consumer.start({
       onBatch: async () => {
@@ -162,7 +168,11 @@ describe('a kafka consumer through a broker outage', () => {
     const other = createGroupConsumer(conn, { groupId: group, topics: [topic], fromBeginning: true, concurrency: 2 }, silentLogger);
     let otherOwns = 0;
     await other.start({ onBatch: async () => {}, onRebalancing: () => {}, onAssignment: (a) => (otherOwns = a.length), onCrash: () => {} });
-    await waitFor('the new member owning both partitions', () => otherOwns === 2, 60_000);
+    const rejoined = Date.now();
+    await waitFor('the new member owning both partitions', () => otherOwns === 2, 90_000).catch((err: unknown) => {
+      throw new Error(`${String(err)}; it owns ${otherOwns}; the disconnected consumer handed on: ${JSON.stringify(afterClose)}`);
+    });
+    console.log(`the new member owned both partitions ${Date.now() - rejoined} ms after it started`);
     // Its connect retries back off to 10 s: past two more of them, it must not hold partitions.
     await new Promise((r) => setTimeout(r, 25_000));
     expect(otherOwns, 'partitions taken by the consumer that was disconnected').toBe(2);
