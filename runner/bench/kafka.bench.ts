@@ -26,6 +26,7 @@
  *   BENCH_EVENTS=300000 BENCH_RATE=5000 BENCH_LATENCY_SECONDS=20 npm run bench:kafka
  *   BENCH_DELIVERY=at-least-once BENCH_REPEAT=1 npm run bench:kafka     # one mode, one round
  *   BENCH_CPU_PROF=/tmp/prof npm run bench:kafka     # CPU profiles of the sluice processes
+ *   BENCH_NODE_ARGS='--heap-prof --heap-prof-dir=/tmp/heap' npm run bench:kafka   # allocation profiles
  *
  * Scale-out (`--processes 1,2`): the same spec (exactly-once as it declares, or BENCH_DELIVERY)
  * started N times in one consumer group, for each N given; each N drains the backlog in a group of
@@ -152,8 +153,17 @@ function processCounts(argv: readonly string[]): number[] | undefined {
 /** startSluice shortens the source's session timeout to 6 s for the kill tests; the bench runs the spec's (the kafka source's default, 30 s). */
 const SPEC_SESSION_TIMEOUT = ['--set', 'sources.activities.kafka.session_timeout=30s'];
 
-/** BENCH_CPU_PROF=<dir>: each `sluice run` process writes a V8 CPU profile there when it stops. */
-const NODE_ARGS = process.env.BENCH_CPU_PROF ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] } : {};
+/**
+ * BENCH_CPU_PROF=<dir>: each `sluice run` process writes a V8 CPU profile there when it stops.
+ * BENCH_NODE_ARGS: more node flags for them, e.g. `--heap-prof --heap-prof-dir=/tmp/heap` (where the
+ * garbage comes from).
+ */
+const NODE_ARGS = {
+  nodeArgs: [
+    ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []),
+    ...(process.env.BENCH_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? []),
+  ],
+};
 
 /** CPU time (user + system) of a process so far, in seconds; undefined once it is gone. */
 function cpuSecondsOf(pid: number | undefined): number | undefined {
