@@ -157,6 +157,7 @@ export async function prepareState(plan: Plan, options: StateOptions): Promise<P
     {
       store,
       intervalMs: settings.intervalMs,
+      overlap: settings.delivery === 'at-least-once',
       applicationId: settings.applicationId,
       identities,
       explainChange: (step, stored, current) =>

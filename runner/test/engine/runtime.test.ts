@@ -927,6 +927,157 @@ describe('a sink that gives up while a checkpoint waits for it', () => {
   });
 });
 
+describe('a checkpoint the graph does not wait for (at-least-once)', () => {
+  /** A store whose commits wait until the test lets each through; it keeps what each covered. */
+  function gatedStore() {
+    const gates: (() => void)[] = [];
+    const committed: Record<string, string>[] = [];
+    const store: StateStore = {
+      description: 'memory',
+      open: async () => {},
+      load: async () => undefined,
+      commit: async (cp) => {
+        await new Promise<void>((resolve) => gates.push(resolve));
+        committed.push(cp.positions);
+        return { written: cp.states.size, deleted: 0, bytes: 0 };
+      },
+      reset: async () => {},
+      close: async () => {},
+    };
+    return { store, gates, committed };
+  }
+
+  /** Lets every commit through until `until` settles (setInterval is faked in these tests). */
+  async function releasingCommits(gates: (() => void)[], until: Promise<unknown>): Promise<void> {
+    let over = false;
+    void until.finally(() => (over = true));
+    while (!over) {
+      gates.shift()?.();
+      await settle();
+    }
+    await until;
+  }
+
+  /** Four batches; the step moves the clock past the interval, so a checkpoint is due after each. */
+  function run(overlap: boolean, holdWrites = false) {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    const clock = new ManualClock(0);
+    const { store, gates, committed } = gatedStore();
+    const coordinator = new CheckpointCoordinator({ store, intervalMs: 1000, applicationId: 'overlap', identities: {}, overlap }, clock, silentLogger);
+    const advancing: Step = {
+      process(batch, out) {
+        clock.advance(2000);
+        out.emit(batch.records);
+      },
+    };
+    const source = new ScriptedSource('in', [0, 1, 2, 3].map((i) => ({ partition: 'p', values: json(i) })), false);
+    const sink = new RecordingSink();
+    if (holdWrites) sink.hold();
+    const runtime = new Runtime(
+      graphOf([
+        { source: 'in', impl: source },
+        { step: 'advance', impl: advancing, from: ['in'] },
+        { sink: 'out', impl: sink, from: ['advance'] },
+      ]),
+      { ...options(), clock, tickMs: 0, checkpoints: coordinator },
+    );
+    return { runtime, done: runtime.run(), source, sink, gates, committed };
+  }
+
+  afterEach(() => vi.useRealTimers());
+
+  it('goes on processing while the commit is pending, and releases only the batches before the cut when it is durable', async () => {
+    const { runtime, done, source, sink, gates, committed } = run(true);
+    // The first cut (after batch 0) is committing; the others are processed and written meanwhile.
+    await vi.waitFor(() => expect(sink.values).toEqual([0, 1, 2, 3]));
+    expect(gates).toHaveLength(1);
+    expect(source.completed).toEqual([]);
+    gates.shift()!();
+    await vi.waitFor(() => expect(source.completed).toEqual([0]));
+    expect(committed).toEqual([{ p: '0' }]);
+    // The stop's last checkpoint covers the rest.
+    const stopped = runtime.stop();
+    await vi.waitFor(() => expect(gates).toHaveLength(1));
+    gates.shift()!();
+    await stopped;
+    await done;
+    expect(committed).toEqual([{ p: '0' }, { p: '3' }]);
+    expect(source.completed).toEqual([0, 1, 2, 3]);
+  });
+
+  it('commits only once the sinks wrote what was handed to them before the cut', async () => {
+    const { runtime, done, source, sink, gates, committed } = run(true, true);
+    await vi.waitFor(() => expect(sink.heldWrites).toBe(1));
+    await settle();
+    await settle();
+    // The write of batch 0 is held: the cut after it cannot commit yet.
+    expect(gates).toHaveLength(0);
+    sink.releaseHeld();
+    await vi.waitFor(() => expect(gates).toHaveLength(1));
+    expect(sink.values[0]).toBe(0);
+    gates.shift()!();
+    await vi.waitFor(() => expect(committed).toHaveLength(1));
+    await releasingCommits(gates, runtime.stop());
+    await done;
+    expect(source.completed).toEqual([0, 1, 2, 3]);
+  });
+
+  it('under exactly-once (no overlap) the graph waits for the commit', async () => {
+    const { runtime, done, source, sink, gates, committed } = run(false);
+    await vi.waitFor(() => expect(gates).toHaveLength(1));
+    await settle();
+    await settle();
+    expect(sink.values).toEqual([0]);
+    gates.shift()!();
+    await vi.waitFor(() => expect(gates).toHaveLength(1));
+    expect(committed).toEqual([{ p: '0' }]);
+    expect(sink.values).toEqual([0, 1]);
+    expect(source.completed).toEqual([0]);
+    // Let the rest through as they come.
+    await releasingCommits(gates, vi.waitFor(() => expect(sink.values).toEqual([0, 1, 2, 3])));
+    await releasingCommits(gates, runtime.stop());
+    await done;
+    expect(source.completed).toEqual([0, 1, 2, 3]);
+  });
+
+  it('a commit that fails after the graph went on fails the run, releasing nothing', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    const clock = new ManualClock(0);
+    let commits = 0;
+    const store: StateStore = {
+      description: 'memory',
+      open: async () => {},
+      load: async () => undefined,
+      commit: async () => {
+        commits++;
+        await settle();
+        throw new SluiceError('E_TEST_STORE', 'the store is gone');
+      },
+      reset: async () => {},
+      close: async () => {},
+    };
+    const coordinator = new CheckpointCoordinator({ store, intervalMs: 1000, applicationId: 'overlap', identities: {}, overlap: true }, clock, silentLogger);
+    const advancing: Step = {
+      process(batch, out) {
+        clock.advance(2000);
+        out.emit(batch.records);
+      },
+    };
+    const source = new ScriptedSource('in', [0, 1, 2].map((i) => ({ partition: 'p', values: json(i) })), false);
+    const runtime = new Runtime(
+      graphOf([
+        { source: 'in', impl: source },
+        { step: 'advance', impl: advancing, from: ['in'] },
+        { sink: 'out', impl: new RecordingSink(), from: ['advance'] },
+      ]),
+      { ...options(), clock, tickMs: 0, checkpoints: coordinator },
+    );
+    await expect(runtime.run()).rejects.toThrow(/the store is gone/);
+    expect(commits).toBe(1);
+    expect(source.completed).toEqual([]);
+  });
+});
+
 describe('partition events', () => {
   it('reach only the steps that read the source: a quiet partition of another source does not hold a window back', async () => {
     // `activity` sends two hours of events; `quiet` assigns a partition and never sends. The

@@ -267,3 +267,67 @@ describe('refusedRecords', () => {
     expect(() => refusedRecords('out', recs, { refused: [{ index: -1, error: err }] })).toThrow(/E_SINK_WRITE|refused message -1/);
   });
 });
+
+describe('SinkQueue.settledThrough', () => {
+  /** Records each write and lets it finish only when the test says: one gate per write. */
+  class GatedSink extends RecordingSink {
+    readonly gates: (() => void)[] = [];
+    override async write(messages: Parameters<RecordingSink['write']>[0]): ReturnType<RecordingSink['write']> {
+      await new Promise<void>((resolve) => this.gates.push(resolve));
+      return super.write(messages);
+    }
+  }
+
+  it('waits for what was pushed before the mark only, however much is pushed after it', async () => {
+    const sink = new GatedSink();
+    const q = new SinkQueue('out', sink, { capacity: 100, maxBatch: 3 }, () => {});
+    q.push(records(2, 0).records);
+    await settle();
+    q.push(records(2, 2).records);
+    const mark = q.mark();
+    expect(mark).toBe(4);
+    let settledAt: number | undefined;
+    void q.settledThrough(mark).then(() => (settledAt = sink.writes.flat().length));
+    // Pushed after the mark: part of the next write, which the wait must not need.
+    q.push(records(5, 4).records);
+    sink.gates.shift()!(); // [0, 1]
+    await settle();
+    await settle();
+    expect(settledAt).toBeUndefined();
+    sink.gates.shift()!(); // [2, 3, 4]: past the mark, with one record after it
+    await settle();
+    await settle();
+    expect(settledAt).toBe(5);
+    expect(q.stats()).toMatchObject({ writing: 3, queued: 1 });
+    // A mark already reached resolves at once; the next write is still held.
+    await q.settledThrough(4);
+    expect(sink.gates).toHaveLength(1);
+    sink.gates.shift()!();
+    await settle();
+    sink.gates.shift()!();
+    await q.drain();
+  });
+
+  it('counts records handed on as unwritten as settled, and resolves every wait when the queue stops after a failure', async () => {
+    const sink = new RecordingSink();
+    sink.unpreparable = (r) => r.value === 1;
+    const unwritten: UnwrittenRecord[] = [];
+    const q = new SinkQueue('out', sink, { capacity: 100, maxBatch: 10 }, () => {}, (u) => unwritten.push(...u));
+    q.push(records(3).records);
+    await q.settledThrough(q.mark());
+    expect(unwritten.map((u) => u.record.value)).toEqual([1]);
+    expect(sink.values).toEqual([0, 2]);
+
+    const failing = new RecordingSink();
+    failing.hold();
+    failing.failNext = new Error('disk full');
+    const failures: SluiceError[] = [];
+    const q2 = new SinkQueue('files', failing, { capacity: 100, maxBatch: 2 }, (e) => failures.push(e));
+    q2.push(records(4).records);
+    const waiting = q2.settledThrough(q2.mark());
+    await settle();
+    failing.releaseHeld();
+    await waiting;
+    expect(failures.map((f) => f.code)).toEqual(['E_SINK_WRITE']);
+  });
+});
