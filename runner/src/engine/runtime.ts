@@ -411,8 +411,6 @@ export class Runtime {
   private checkpointDueAt = Number.POSITIVE_INFINITY;
   /** Clock time at which the stored state last covered everything processed (start: what was restored). */
   private checkpointCoveredAt: number | undefined;
-  /** The commit of a cut the graph did not wait for (see takeCheckpoint); settles without throwing. */
-  private checkpointCommitting: Promise<void> | undefined;
   private readonly recent = new Map<string, RecentError[]>();
   private unregisterCollector: (() => void) | undefined;
 
@@ -832,76 +830,27 @@ export class Runtime {
     }
   }
 
-  /**
-   * Takes a checkpoint between two jobs; a store that cannot commit fails the run (nothing held is
-   * released). Where what sinks write after the cut does not join the checkpoint (at-least-once,
-   * and no sink keeps state in it), only the cut stops the graph: the flush and the commit go on
-   * while it processes the next batches, as Flink's asynchronous snapshots do, and the next cut
-   * waits for this one to be durable. Otherwise the graph waits for the commit.
-   */
-  private async takeCheckpoint(checkpoints: CheckpointCoordinator, wait = false): Promise<void> {
-    // Still committing the previous cut: due again after every job until that one settles.
-    if (this.checkpointCommitting) {
-      if (!wait) return;
-      await this.checkpointCommitting;
-    }
+  /** Takes a checkpoint between two jobs; a store that cannot commit fails the run (nothing held is released). */
+  private async takeCheckpoint(checkpoints: CheckpointCoordinator): Promise<void> {
     const cut = this.clock.now();
     this.checkpointDueAt = cut + checkpoints.intervalMs;
     const t0 = performance.now();
-    if (wait || !this.checkpointsOverlap(checkpoints)) {
-      try {
-        const committed = await checkpoints.take(this.statefulSteps(), this.checkpointedSinks(), () => this.flushForCheckpoint());
-        this.checkpointCommitted(cut, committed, t0);
-      } catch (err) {
-        this.checkpointFailed(checkpoints, err);
+    try {
+      const committed = await checkpoints.take(this.statefulSteps(), this.checkpointedSinks(), () => this.flushForCheckpoint());
+      // Committed or nothing new since the last one: either way the store now covers the cut.
+      this.checkpointCoveredAt = cut;
+      if (committed) {
+        this.metrics.observe(CHECKPOINT_DURATION, {}, (performance.now() - t0) / 1000);
+        this.metrics.inc(CHECKPOINTS);
       }
-      return;
+    } catch (err) {
+      this.metrics.inc(CHECKPOINT_FAILURES);
+      this.fail(asSluiceError(err, 'E_CHECKPOINT', checkpoints.store.description, 'checkpoint failed'));
     }
-    const sinks = this.checkpointedSinks();
-    const taken = checkpoints.begin(this.statefulSteps(), sinks);
-    if (!taken) {
-      this.checkpointCommitted(cut, false, t0);
-      return;
-    }
-    const marks = this.sinks.map((s) => s.queue.mark());
-    this.checkpointCommitting = checkpoints
-      .complete(taken, sinks, () => this.flushThrough(marks))
-      .then(
-        () => this.checkpointCommitted(cut, true, t0),
-        (err: unknown) => this.checkpointFailed(checkpoints, err),
-      )
-      .finally(() => (this.checkpointCommitting = undefined));
-  }
-
-  private checkpointsOverlap(checkpoints: CheckpointCoordinator): boolean {
-    return checkpoints.overlaps && !this.sinks.some((s) => s.sink.checkpoint);
-  }
-
-  private checkpointCommitted(cut: number, committed: boolean, t0: number): void {
-    // Committed or nothing new since the last one: either way the store now covers the cut.
-    this.checkpointCoveredAt = cut;
-    if (committed) {
-      this.metrics.observe(CHECKPOINT_DURATION, {}, (performance.now() - t0) / 1000);
-      this.metrics.inc(CHECKPOINTS);
-    }
-  }
-
-  private checkpointFailed(checkpoints: CheckpointCoordinator, err: unknown): void {
-    this.metrics.inc(CHECKPOINT_FAILURES);
-    this.fail(asSluiceError(err, 'E_CHECKPOINT', checkpoints.store.description, 'checkpoint failed'));
-  }
-
-  /** What an overlapped checkpoint waits for: each sink wrote what it was handed before the cut (`marks`). */
-  private async flushThrough(marks: readonly number[]): Promise<void> {
-    for (const [i, s] of this.sinks.entries()) await s.queue.settledThrough(marks[i]!);
-    if (this.failure) throw this.failure;
   }
 
   /** After the loop: a stopped run stores where it stopped; a finished one removes its state. */
   private async lastCheckpoint(checkpoints: CheckpointCoordinator, endOfInput: boolean): Promise<void> {
-    // A cut still committing goes first: the last one's changes follow from it (and a failed run
-    // must not close the store under it).
-    await this.checkpointCommitting;
     if (this.failure) checkpoints.abandon();
     else if (endOfInput) {
       try {
@@ -914,7 +863,7 @@ export class Runtime {
       } catch (err) {
         this.fail(asSluiceError(err, 'E_CHECKPOINT', checkpoints.store.description, 'cannot remove the finished run\'s state'));
       }
-    } else await this.takeCheckpoint(checkpoints, true);
+    } else await this.takeCheckpoint(checkpoints);
     await this.closeQuietly('state store', () => checkpoints.store.close());
   }
 

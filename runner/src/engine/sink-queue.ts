@@ -157,10 +157,6 @@ export class SinkQueue {
   private stopped = false;
   private roomWaiters: Waiter[] = [];
   private idleWaiters: Waiter[] = [];
-  /** Records ever pushed, and ever settled (written, or handed on as unwritten): see `settledThrough`. */
-  private pushed = 0;
-  private settled = 0;
-  private settleWaiters: { mark: number; resolve: Waiter }[] = [];
 
   constructor(
     readonly name: string,
@@ -179,7 +175,6 @@ export class SinkQueue {
     if (this.stopped || records.length === 0) return;
     this.chunks.push(records);
     this.queued += records.length;
-    this.pushed += records.length;
     this.writer ??= this.writeLoop();
   }
 
@@ -197,22 +192,6 @@ export class SinkQueue {
   drain(): Promise<void> {
     if (!this.writer) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
-  }
-
-  /** How many records were ever pushed: a mark for `settledThrough`. */
-  mark(): number {
-    return this.pushed;
-  }
-
-  /**
-   * Resolves once every record pushed before `mark` was written or handed on as unwritten (or the
-   * queue stopped after a failure), whatever was pushed since: a checkpoint taken while the graph
-   * goes on waits for what came before its cut only. One writer writes in push order, so settled
-   * records are always a prefix of the pushed ones.
-   */
-  settledThrough(mark: number): Promise<void> {
-    if (this.stopped || this.settled >= mark) return Promise.resolve();
-    return new Promise((resolve) => this.settleWaiters.push({ mark, resolve }));
   }
 
   /** Stops writing: queued records are abandoned unacknowledged. Resolves when the write in flight ends. */
@@ -249,8 +228,6 @@ export class SinkQueue {
           // Their references move on: released only once the errors port's readers wrote them.
           this.onUnwritten(outcome.unwritten);
         }
-        this.settled += batch.length;
-        this.wakeSettled();
       }
     } catch (err) {
       // Releasing threw: an Ack bookkeeping bug or a source's completion callback failed.
@@ -305,15 +282,6 @@ export class SinkQueue {
     this.chunks = [];
     this.queued = 0;
     this.wake(this.roomWaiters);
-    this.wakeSettled();
-  }
-
-  private wakeSettled(): void {
-    if (this.settleWaiters.length === 0) return;
-    const ready = this.settleWaiters.filter((w) => this.stopped || w.mark <= this.settled);
-    if (ready.length === 0) return;
-    this.settleWaiters = this.settleWaiters.filter((w) => !ready.includes(w));
-    for (const w of ready) w.resolve();
   }
 
   /** Takes up to `maxBatch` queued records, without copying when one pushed array fits as is. */

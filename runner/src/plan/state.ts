@@ -157,7 +157,6 @@ export async function prepareState(plan: Plan, options: StateOptions): Promise<P
     {
       store,
       intervalMs: settings.intervalMs,
-      overlap: settings.delivery === 'at-least-once',
       applicationId: settings.applicationId,
       identities,
       explainChange: (step, stored, current) =>

@@ -30,12 +30,6 @@ export interface CheckpointOptions {
   applicationId: string;
   /** The identity of each stateful step's definition, by step name. */
   identities: Record<string, StoredIdentity>;
-  /**
-   * Whether the graph may go on while a checkpoint flushes and commits: true when what sinks write
-   * after the cut does not join the checkpoint (at-least-once). Under exactly-once the sinks write
-   * into the checkpoint's transaction, so the graph waits.
-   */
-  overlap?: boolean;
   /** Says what changed in a step's definition, for the refusal message. */
   explainChange?: (step: string, stored: StoredIdentity, current: StoredIdentity) => string;
 }
@@ -80,17 +74,8 @@ interface CheckpointedSink {
   sink: Sink;
 }
 
-/** A checkpoint cut but not yet durable: what `begin` took, for `complete`. */
-export interface CheckpointCut {
-  checkpoint: Checkpoint;
-  holds: Ack[];
-  entries: number;
-  started: number;
-}
-
 export class CheckpointCoordinator {
   readonly intervalMs: number;
-  readonly overlaps: boolean;
   private epoch = 0;
   /** Last position processed, per partition: the next cut's positions; starts as the restored ones. */
   private readonly positions = new Map<string, string>();
@@ -106,7 +91,6 @@ export class CheckpointCoordinator {
     private readonly logger: Logger,
   ) {
     this.intervalMs = options.intervalMs;
-    this.overlaps = options.overlap === true;
   }
 
   get store(): StateStore {
@@ -200,29 +184,17 @@ export class CheckpointCoordinator {
   }
 
   /**
-   * Takes a checkpoint at the current cut: `begin` now, then `complete`. Resolves false when nothing
-   * changed since the last one. Throws when the store cannot commit: the held Acks then stay held
-   * and the run must fail.
+   * Takes a checkpoint at the current cut. `steps` are snapshotted now (the caller runs this
+   * between two jobs); `flushSinks` resolves once the sinks wrote everything handed to them so far,
+   * and each sink's `beforeCommit` then runs, one after another. A failing one fails the checkpoint.
+   * Throws when the store cannot commit: the held Acks then stay held and the run must fail.
    */
   async take(steps: readonly StatefulStep[], sinks: readonly CheckpointedSink[], flushSinks: () => Promise<void>, force = false): Promise<boolean> {
-    const cut = this.begin(steps, sinks, force);
-    if (!cut) return false;
-    await this.complete(cut, sinks, flushSinks);
-    return true;
-  }
-
-  /**
-   * The synchronous half of a checkpoint, run between two jobs: snapshots the steps, notes the
-   * positions and takes the held Acks. Undefined when nothing changed (and no sink needs its
-   * periodic `beforeCommit`). Until `complete` settles, no other cut may begin: incremental
-   * snapshots are changes since the previous cut.
-   */
-  begin(steps: readonly StatefulStep[], sinks: readonly CheckpointedSink[], force = false): CheckpointCut | undefined {
     const now = this.clock.now();
     // Sinks that write at checkpoints (a repartition's watermark markers) need one now and then
     // even when no input came: an upstream that went quiet must still say it is idle.
     const refresh = now - this.lastTakenAt >= HOOK_REFRESH_MS && sinks.some((s) => s.sink.beforeCommit);
-    if (!this.changed && !force && !refresh) return undefined;
+    if (!this.changed && !force && !refresh) return false;
     this.lastTakenAt = now;
     const started = performance.now();
     const states = new Map<string, StepState>();
@@ -246,23 +218,12 @@ export class CheckpointCoordinator {
     const holds = this.holds;
     this.holds = [];
     this.changed = false;
-    return { checkpoint, holds, entries, started };
-  }
-
-  /**
-   * The asynchronous half: waits for `flushSinks` (the sinks wrote everything handed to them
-   * before the cut), lets sinks write before the commit, commits to the store, and only then
-   * releases the cut's Acks. Under at-least-once the runtime goes on processing meanwhile; under
-   * exactly-once it waits, since whatever sinks write joins the checkpoint's transaction.
-   */
-  async complete(cut: CheckpointCut, sinks: readonly CheckpointedSink[], flushSinks: () => Promise<void>): Promise<void> {
-    const { checkpoint, holds, entries, started } = cut;
     let figures: CommitFigures;
     try {
       await flushSinks();
       // After the data, before the commit: under exactly-once what they write joins this checkpoint's transaction.
       for (const { sink } of sinks) await sink.beforeCommit?.();
-      // Read after the flush: everything derived from records before the cut is written.
+      // Read after the flush: everything derived from records before the cut is written, nothing after it is.
       for (const { name, sink } of sinks) {
         const state: JsonValue | undefined = sink.checkpoint?.();
         if (state !== undefined) checkpoint.sinks[name] = state;
@@ -285,6 +246,7 @@ export class CheckpointCoordinator {
       checkpoints: this.figures.checkpoints + 1,
     });
     this.logger.debug({ epoch: this.epoch, entries, written: figures.written, deleted: figures.deleted, ms: this.figures.lastDurationMs }, 'checkpoint committed');
+    return true;
   }
 
   /**
