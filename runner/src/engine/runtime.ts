@@ -52,7 +52,7 @@ import {
   RUNTIME_METRICS,
   SINK_WRITE_DURATION,
 } from './runtime-metrics.ts';
-import type { SourcePosition, StreamRecord } from './record.ts';
+import { copyFields, type SourcePosition, type StreamRecord } from './record.ts';
 import { releaseRecords, retainRecords } from './record-acks.ts';
 import { buildRoutes, type Reader } from './router.ts';
 import { SinkQueue, type UnwrittenRecord } from './sink-queue.ts';
@@ -1228,7 +1228,7 @@ export class Runtime {
           time: d.time ?? msg.timestamp,
           headers: msg.headers,
           // What the source knows (Kafka topic/partition/offset) under the format's own metadata.
-          meta: msg.meta === undefined ? d.meta : { ...msg.meta, ...d.meta },
+          meta: msg.meta === undefined ? d.meta : copyFields(msg.meta, d.meta),
           position: msg.position,
           ack,
         };

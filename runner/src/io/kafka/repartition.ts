@@ -39,7 +39,7 @@ import type { EventTimeFormat } from '../../engine/event-time.ts';
 import { EvalFailure, compileExpression, evaluateRecords, type Expression } from '../../engine/expression.ts';
 import { parseJson, stringifyJson } from '../../engine/json.ts';
 import type { MetricDefinition } from '../../engine/metrics.ts';
-import { throwIfRefused, type Headers, type RawMessage, type StreamRecord } from '../../engine/record.ts';
+import { copyFields, throwIfRefused, type Headers, type RawMessage, type StreamRecord } from '../../engine/record.ts';
 import { SINK_RETRIES } from '../../engine/runtime-metrics.ts';
 import { duration, expression, object } from '../../engine/schema.ts';
 import { toEpochMillis } from '../../engine/time.ts';
@@ -354,9 +354,11 @@ export class RepartitionSink implements Sink {
         }
         values[k] = v === undefined ? null : v;
       }
-      const headers: Headers = { ...rec.headers, [HEADER_FROM]: this.origin };
-      // A record header must never make a data message look like a marker.
-      delete headers[HEADER_CTL];
+      const headers: Headers = copyFields(rec.headers);
+      headers[HEADER_FROM] = this.origin;
+      // A record header must never make a data message look like a marker (and `delete` would
+      // turn every copy into a slow dictionary object).
+      if (Object.hasOwn(headers, HEADER_CTL)) delete headers[HEADER_CTL];
       const msg: OutboundMessage = { topic: this.config.topic, key: partitionKey(values), value: envelopeOf(rec, this.config.meta ?? true), headers };
       // As the window: a time that cannot be evaluated does not count (the window routes the record to its errors).
       const t = timeCol ? (timeCol[i] instanceof EvalFailure ? undefined : toEpochMillis(timeCol[i])) : rec.time;
