@@ -49,6 +49,8 @@ export function parseJson(text: string): JsonValue {
   try {
     const candidates = unsafeIntegerCandidates(text);
     if (candidates.length === 0) return JSON.parse(text) as JsonValue;
+    const restored = parseRestoringRounded(text, candidates);
+    if (restored !== undefined) return restored;
     try {
       return parseWithBigInts(text, candidates);
     } catch {
@@ -174,6 +176,57 @@ export function unsafeIntegerLiterals(text: string): [number, number][] {
 }
 
 /** Native JSON.parse with each unsafe literal swapped for a marker string, then the markers swapped for bigints. */
+/**
+ * The common case of a few unsafe integers (every Debezium event has two 19-digit `ts_ns`): the
+ * native parse, which rounds them to doubles, then each rounded number gets its exact value back
+ * from its literal, with no marked copy of the text to build and parse. A walk meets values in
+ * text order except under integer-like or repeated keys, so the exact values are given only when
+ * the walk meets exactly as many unsafe integers as there are literals, each equal to its literal
+ * rounded, and no two literals round alike. Anything else (a candidate inside a string, a double
+ * written with an exponent, reordered keys) answers undefined, and the caller takes the marked
+ * path. Repeated keys, which JSON leaves undefined, could mislead it only if a later duplicate
+ * were a double written to round like the literal it replaces.
+ */
+function parseRestoringRounded(text: string, spans: [number, number][]): JsonValue | undefined {
+  const literals = spans.map(([start, end]) => text.slice(start, end));
+  const rounded = literals.map(Number);
+  for (let i = 1; i < rounded.length; i++) if (rounded.indexOf(rounded[i]!) < i) return undefined;
+  const walk: RoundedWalk = { literals, rounded, next: 0, ok: true };
+  const result = restoreRounded(JSON.parse(text) as JsonValue, walk);
+  return walk.ok && walk.next === literals.length ? result : undefined;
+}
+
+interface RoundedWalk {
+  literals: string[];
+  rounded: number[];
+  /** The next literal to meet. */
+  next: number;
+  ok: boolean;
+}
+
+function restoreRounded(value: JsonValue, walk: RoundedWalk): JsonValue {
+  if (typeof value === 'number') {
+    if (Number.isSafeInteger(value) || !Number.isInteger(value)) return value;
+    if (walk.next < walk.rounded.length && walk.rounded[walk.next] === value) return BigInt(walk.literals[walk.next++]!);
+    walk.ok = false;
+    return value;
+  }
+  if (typeof value !== 'object' || value === null) return value;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length && walk.ok; i++) {
+      const v = value[i]!;
+      if (typeof v === 'object' || typeof v === 'number') value[i] = restoreRounded(v, walk);
+    }
+    return value;
+  }
+  for (const k in value) {
+    if (!walk.ok) break;
+    const v = value[k]!;
+    if (typeof v === 'object' || typeof v === 'number') value[k] = restoreRounded(v, walk);
+  }
+  return value;
+}
+
 function parseWithBigInts(text: string, spans: [number, number][]): JsonValue {
   const values: bigint[] = [];
   let marked = '';

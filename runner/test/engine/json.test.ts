@@ -114,6 +114,52 @@ describe('parseJson', () => {
   });
 });
 
+describe('parseJson with unsafe integers: the rounded parse restored, or the marked path when in doubt', () => {
+  it('gives exact values where the native parse rounds them, as the exact parser does', () => {
+    const texts = [
+      // A Debezium payload: ts_ns in the source block and at the top, both rounded by JSON.parse.
+      '{"before":null,"after":{"id":7},"source":{"ts_ms":1735813800123,"ts_ns":1735813800123456789},"op":"c","ts_ns":1735813800200000001}',
+      // Integer-like keys come first in a walk, whatever their place in the text.
+      '{"b":12345678901234567891,"2":22345678901234567891,"1":32345678901234567891}',
+      // Two literals that round to the same double: which is which cannot be told by value.
+      '[12345678901234567891,12345678901234567892]',
+      // A double written with a fraction or exponent stays a double, beside an unsafe integer.
+      '[1.0e19,10000000000000000001]',
+      '[10000000000000000001,1e19]',
+      // Candidate-looking digits inside a string.
+      '{"s":"a:12345678901234567891","n":22345678901234567891}',
+      '12345678901234567891',
+      '[-12345678901234567891, 9007199254740993, 9007199254740992]',
+    ];
+    for (const t of texts) expect(parseJson(t), t).toEqual(parseJsonStrict(t));
+  });
+
+  it('agrees with the exact parser on random documents full of unsafe integers, doubles that round alike and integer-like keys', () => {
+    const random = mulberry32(1234);
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
+    const numbers = () =>
+      pick([
+        () => String(BigInt(Number.MAX_SAFE_INTEGER) + BigInt(1 + Math.floor(random() * 5))),
+        () => `-${String(BigInt(Number.MAX_SAFE_INTEGER) + BigInt(1 + Math.floor(random() * 5)))}`,
+        () => `17358138001234567${Math.floor(random() * 90 + 10)}`,
+        () => '1e19',
+        () => '10000000000000000000.0',
+        () => String(Math.floor(random() * 1000)),
+        () => '"x:12345678901234567891"',
+      ])();
+    const doc = (depth: number): string => {
+      if (depth === 0 || random() < 0.3) return numbers();
+      if (random() < 0.5) return `[${Array.from({ length: 1 + Math.floor(random() * 4) }, () => doc(depth - 1)).join(',')}]`;
+      const keys = Array.from({ length: 1 + Math.floor(random() * 4) }, () => pick(['a', 'b', 'ts_ns', '0', '1', '7', '10']));
+      return `{${[...new Set(keys)].map((k) => `"${k}":${doc(depth - 1)}`).join(',')}}`;
+    };
+    for (let i = 0; i < 2000; i++) {
+      const t = doc(3);
+      expect(parseJson(t), t).toEqual(parseJsonStrict(t));
+    }
+  });
+});
+
 describe('nestingExceeds', () => {
   it('counts arrays and objects outside strings, escaped quotes included', () => {
     expect(nestingExceeds('[[{"a":1}],[{}]]', 3)).toBe(false);
