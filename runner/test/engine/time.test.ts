@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { isTimeZone, toEpochMillis, toIsoUtc, wallClock } from '../../src/engine/time.ts';
+import { isTimeZone, isoMillis, toEpochMillis, toIsoUtc, wallClock } from '../../src/engine/time.ts';
+import { mulberry32 } from '../../src/engine/seeded-random.ts';
 
 describe('toEpochMillis', () => {
   it('reads ISO 8601 with Z, offsets, and without a zone as UTC (never the local zone)', () => {
@@ -24,6 +25,25 @@ describe('toEpochMillis', () => {
     expect(toEpochMillis('yesterday')).toBeUndefined();
     expect(toEpochMillis(null)).toBeUndefined();
     expect(toEpochMillis({})).toBeUndefined();
+  });
+});
+
+describe('toEpochMillis, the UTC form read without a regex', () => {
+  it('agrees with the general reader and with Date.parse on random times, and hands every other form to the general reader', () => {
+    const random = mulberry32(99);
+    const pad = (n: number, w: number) => String(n).padStart(w, '0');
+    for (let i = 0; i < 5000; i++) {
+      const ms = Math.floor(random() * 4e12) - 1e12;
+      const d = new Date(ms);
+      const digits = Math.floor(random() * 10);
+      const fraction = digits === 0 ? '' : `.${pad(d.getUTCMilliseconds(), 3)}${pad(Math.floor(random() * 1e6), 6)}`.slice(0, digits + 1);
+      const base = `${pad(d.getUTCFullYear(), 4)}-${pad(d.getUTCMonth() + 1, 2)}-${pad(d.getUTCDate(), 2)}${random() < 0.8 ? 'T' : ' '}${pad(d.getUTCHours(), 2)}:${pad(d.getUTCMinutes(), 2)}:${pad(d.getUTCSeconds(), 2)}`;
+      const text = `${base}${fraction}${random() < 0.9 ? 'Z' : 'z'}`;
+      expect(toEpochMillis(text), text).toBe(isoMillis(text));
+      if (d.getUTCFullYear() >= 1970 && d.getUTCFullYear() <= 9999) expect(toEpochMillis(text), text).toBe(Date.parse(text.replace(' ', 'T').toUpperCase()));
+    }
+    const others = ['2025-01-02T10:30:00+02:00', '2025-01-02 10:30', '2025-01-02', ' 2025-01-02T10:30:00Z ', '2025-01-02T10:30:00.Z', '2025-01-02T10:30:00.1234567890Z', '2025-13-40T25:61:61Z', '2025-01-02X10:30:00Z', '20250-01-02T10:30:00Z', '2025-01-02T10:30:00 Z'];
+    for (const text of others) expect(toEpochMillis(text), text).toBe(isoMillis(text));
   });
 });
 
