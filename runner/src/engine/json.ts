@@ -175,7 +175,6 @@ export function unsafeIntegerLiterals(text: string): [number, number][] {
   return spans;
 }
 
-/** Native JSON.parse with each unsafe literal swapped for a marker string, then the markers swapped for bigints. */
 /**
  * The common case of a few unsafe integers (every Debezium event has two 19-digit `ts_ns`): the
  * native parse, which rounds them to doubles, then each rounded number gets its exact value back
@@ -227,6 +226,7 @@ function restoreRounded(value: JsonValue, walk: RoundedWalk): JsonValue {
   return value;
 }
 
+/** Native JSON.parse with each unsafe literal swapped for a marker string, then the markers swapped for bigints. */
 function parseWithBigInts(text: string, spans: [number, number][]): JsonValue {
   const values: bigint[] = [];
   let marked = '';

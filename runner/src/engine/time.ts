@@ -26,6 +26,9 @@ function isDigit(s: string, i: number): boolean {
   return c >= 48 && c <= 57;
 }
 
+/** Where `YYYY-MM-DDTHH:MM:SS` has digits. */
+const DIGIT_POSITIONS = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18];
+
 /**
  * The form event times nearly always take (`2025-01-02T10:30:00.123456Z`, as the Debezium format
  * writes them), read without a regex: a window and a repartition read a time per record, and the
@@ -50,8 +53,6 @@ function utcIsoMillis(s: string): number | undefined {
   const ms = Date.UTC(twoDigits(s, 0) * 100 + twoDigits(s, 2), twoDigits(s, 5) - 1, twoDigits(s, 8), twoDigits(s, 11), twoDigits(s, 14), twoDigits(s, 17)) + fraction;
   return Number.isFinite(ms) ? ms : undefined;
 }
-
-const DIGIT_POSITIONS = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18];
 
 /** Any ISO 8601 form sluice reads (a date alone, no seconds, an offset, spaces). Exported for its test. */
 export function isoMillis(value: string): number | undefined {
