@@ -44,12 +44,14 @@ import kafkajs, {
 } from 'kafkajs';
 import { ConnectionError, errorMessage, FencedError } from '../../engine/errors.ts';
 import type { Logger } from '../../engine/logger.ts';
-import { lz4Codec, snappyCodec, zstdCodec } from './codecs.ts';
+import { gzipCodec, lz4Codec, snappyCodec, zstdCodec } from './codecs.ts';
 import { loadTlsMaterial, type KafkaConnection } from './connection.ts';
 
 // Every consumer reads topics whatever codec their producers chose (Debezium and Kafka Connect
-// often set lz4, snappy or zstd); kafkajs looks codecs up in this shared table. Reached through the
-// default import: Node's named ESM imports of kafkajs's CommonJS exports do not include it.
+// often set lz4, snappy or zstd), and gzip costs a fifth of kafkajs's own CPU (codecs.ts); kafkajs
+// looks codecs up in this shared table. Reached through the default import: Node's named ESM
+// imports of kafkajs's CommonJS exports do not include it.
+kafkajs.CompressionCodecs[CompressionTypes.GZIP] = () => gzipCodec;
 kafkajs.CompressionCodecs[CompressionTypes.Snappy] = () => snappyCodec;
 kafkajs.CompressionCodecs[CompressionTypes.LZ4] = () => lz4Codec;
 kafkajs.CompressionCodecs[CompressionTypes.ZSTD] = () => zstdCodec;

@@ -1,10 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { compress as rawSnappyCompress } from 'snappyjs';
+import { promisify } from 'node:util';
+import { gunzip, gzip } from 'node:zlib';
 import {
   CompressionError,
   decodeLz4Block,
   decodeXerialFrame,
   encodeXerialFrame,
+  gzipCodec,
   isXerialFramed,
   lz4Codec,
   lz4Compress,
@@ -100,6 +103,22 @@ describe('xerial framing (snappy-java streams)', () => {
     newer.writeInt32BE(2, 12);
     expect(() => decodeXerialFrame(newer)).toThrow(/needs a reader of version 2/);
     expect(() => decodeXerialFrame(RAW_SNAPPY_HELLO)).toThrow(CompressionError);
+  });
+});
+
+describe('gzip', () => {
+  it('reads what zlib\'s asynchronous gzip (kafkajs\'s own codec) writes, and writes what it reads', async () => {
+    for (const data of [Buffer.alloc(0), Buffer.from('x'), sampleText(3000), noise(70_000)]) {
+      expectSameBytes(await gzipCodec.decompress(await promisify(gzip)(data)), data);
+      const compressed = await gzipCodec.compress({ buffer: data });
+      expect(compressed.subarray(0, 2)).toEqual(Buffer.from([0x1f, 0x8b]));
+      expectSameBytes(await promisify(gunzip)(compressed), data);
+    }
+    expect((await gzipCodec.compress({ buffer: sampleText(3000) })).length).toBeLessThan(sampleText(3000).length / 4);
+  });
+
+  it('refuses garbage', async () => {
+    await expect(gzipCodec.decompress(Buffer.from('definitely not compressed'))).rejects.toThrow(/incorrect header check/);
   });
 });
 
