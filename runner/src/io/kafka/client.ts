@@ -45,6 +45,7 @@ import kafkajs, {
 import { ConnectionError, errorMessage, FencedError } from '../../engine/errors.ts';
 import type { Logger } from '../../engine/logger.ts';
 import { gzipCodec, lz4Codec, snappyCodec, zstdCodec } from './codecs.ts';
+import { HeldSends } from './held-sends.ts';
 import { loadTlsMaterial, type KafkaConnection } from './connection.ts';
 
 // Every consumer reads topics whatever codec their producers chose (Debezium and Kafka Connect
@@ -627,11 +628,17 @@ export interface TransactionalProducer {
    * previous instance committed.
    */
   connect(): Promise<void>;
-  /** Writes into the open transaction, opening one when none is; with `compression`, or the producer's (default none). */
+  /**
+   * Writes into the open transaction, opening one when none is; with `compression`, or the
+   * producer's (default none). Nothing sent is visible before the commit, so the messages are held
+   * (`lingerMs`, or until `chunkSize` are waiting) to share a produce request with later sends,
+   * and the promise resolves at once while few are held: it waits only for the send that a full
+   * hold starts. A held send that fails fails the next `send` and the `commit`.
+   */
   send(messages: readonly ProducedMessage[], compression?: Compression): Promise<void>;
-  /** Adds the offsets, then commits everything sent since the last commit. A no-op with nothing sent and no offsets. */
+  /** Sends what is held, adds the offsets, then commits everything sent since the last commit. A no-op with nothing sent and no offsets. */
   commit(offsets: readonly GroupOffsets[]): Promise<void>;
-  /** Drops the open transaction, if any. */
+  /** Drops the open transaction, if any, and whatever is held. */
   abort(): Promise<void>;
   close(): Promise<void>;
 }
@@ -642,6 +649,8 @@ export interface TransactionalOptions {
   transactionTimeoutMs?: number;
   compression?: Compression;
   chunkSize?: number;
+  /** How long a send is held for others to share its produce request (default 100 ms, Kafka Streams' linger.ms). */
+  lingerMs?: number;
 }
 
 export function createTransactionalProducer(conn: KafkaConnection, options: TransactionalOptions, logger: Logger): TransactionalProducer {
@@ -651,6 +660,7 @@ export function createTransactionalProducer(conn: KafkaConnection, options: Tran
   // writes them; a sink sharing the producer names its own codec per send.
   const defaultCodec = options.compression ?? 'none';
   const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
+  const lingerMs = options.lingerMs ?? 100;
   const producer: Producer = kafka.producer({
     transactionalId,
     idempotent: true,
@@ -672,6 +682,8 @@ export function createTransactionalProducer(conn: KafkaConnection, options: Tran
     queue = next.catch(() => {});
     return next;
   };
+  // Sends are held a moment to share produce requests (held-sends.ts); each part goes in turn.
+  const hold = new HeldSends<ProducedMessage, Compression>((messages, codec) => serial(() => sendNow(messages, codec)), lingerMs, chunkSize);
 
   const wrap = (what: string, err: unknown): Error => {
     if (isFencingError(err)) {
@@ -697,18 +709,23 @@ export function createTransactionalProducer(conn: KafkaConnection, options: Tran
       }
     },
     send(messages, codec = defaultCodec) {
-      if (messages.length === 0) return Promise.resolve();
-      return serial(() => sendNow(messages, codec));
+      return hold.add(messages, codec);
     },
-    commit(offsets) {
-      return serial(() => commitNow(offsets));
+    async commit(offsets) {
+      // What is held goes first; when a held send failed, that failure is thrown and nothing commits.
+      await hold.release();
+      await serial(() => commitNow(offsets));
     },
-    async abort() {
-      const open = tx;
-      tx = undefined;
-      if (open) await open.abort().catch((err: unknown) => logger.warn({ error: errorMessage(err) }, 'kafka transaction abort failed'));
+    abort() {
+      hold.discard();
+      return serial(async () => {
+        const open = tx;
+        tx = undefined;
+        if (open) await open.abort().catch((err: unknown) => logger.warn({ error: errorMessage(err) }, 'kafka transaction abort failed'));
+      });
     },
     async close() {
+      hold.discard();
       await producer.disconnect();
     },
   };
