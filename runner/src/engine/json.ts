@@ -265,15 +265,21 @@ function restoreBigInts(value: JsonValue, values: bigint[]): JsonValue {
 export function stringifyJson(value: unknown, indent?: number): string {
   try {
     if ((BigInt.prototype as { toJSON?: unknown }).toJSON === bigintToJson) {
-      // One native pass: bigints come out as marker strings, unquoted afterwards.
+      // One native pass: bigints come out as marker strings, unquoted afterwards, and so do the
+      // constants of constantJson (their text rendered once), unless indenting.
       let text: string;
       markingBigInts = true;
+      const constants: string[] | undefined = indent === undefined ? [] : undefined;
+      constantTexts = constants;
       try {
         text = JSON.stringify(value, null, indent) ?? 'null';
       } finally {
         markingBigInts = false;
+        constantTexts = undefined;
       }
-      return text.includes(BIGINT_MARK_TEXT) ? text.replace(BIGINT_MARK_RE, '$1') : text;
+      if (text.includes(BIGINT_MARK_TEXT)) text = text.replace(BIGINT_MARK_RE, '$1');
+      if (constants && constants.length > 0) text = text.replace(CONSTANT_MARK_RE, (_mark, i: string) => constants[Number(i)]!);
+      return text;
     }
     // Someone else's BigInt toJSON is installed: leave it alone and mark bigints with a replacer.
     const text = JSON.stringify(value, (_key, v: unknown) => (typeof v === 'bigint' ? `${BIGINT_MARK}${v.toString()}` : v), indent);
@@ -390,6 +396,30 @@ function bigintToJson(this: bigint): string | bigint {
 }
 if (!Object.prototype.hasOwnProperty.call(BigInt.prototype, 'toJSON')) {
   Object.defineProperty(BigInt.prototype, 'toJSON', { value: bigintToJson, writable: true, configurable: true, enumerable: false });
+}
+
+const CONSTANT_MARK = `\u0001constant-${NONCE}:`;
+const CONSTANT_MARK_RE = new RegExp(`"\\\\u0001constant-${NONCE}:(\\d+)"`, 'g');
+/** While stringifyJson's native pass runs (unindented): the texts its constants' markers stand for, by number. */
+let constantTexts: string[] | undefined;
+
+/**
+ * Marks an object that is never changed again (a table's Connect schema, written with every row
+ * of it) so that `stringifyJson` writes it from text rendered here, once: JSON.stringify then
+ * sees a short marker string instead of walking it each time. A non-enumerable `toJSON` does it,
+ * and only inside `stringifyJson`: anywhere else it gives the object back, written as usual, and
+ * copies (spread, Object.assign, structuredClone) are plain objects again.
+ */
+export function constantJson<T extends object>(value: T): T {
+  const text = stringifyJson(value);
+  Object.defineProperty(value, 'toJSON', {
+    value(this: T): T | string {
+      if (constantTexts === undefined) return this;
+      return `${CONSTANT_MARK}${constantTexts.push(text) - 1}`;
+    },
+    enumerable: false,
+  });
+  return value;
 }
 
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   JsonSyntaxError,
   MAX_JSON_DEPTH,
+  constantJson,
   integerLiteral,
   nestingExceeds,
   parseJson,
@@ -221,6 +222,29 @@ describe('stringifyJson', () => {
     expect(() => JSON.stringify(deep, (_k, v: unknown) => (typeof v === 'bigint' ? 0 : v))).toThrow(RangeError);
     const text = stringifyJson(deep);
     expect(text).toBe(`${'{"a":['.repeat(depth / 2)}12345678901234567890${']}'.repeat(depth / 2)}`);
+  });
+});
+
+describe('constantJson', () => {
+  /** A Connect-like schema; `$&` and `$1` in a string would be patterns to a string replacement. */
+  const schema = () => ({ type: 'struct', fields: [{ type: 'int64', field: 'id', doc: 'costs $& and $1 "quoted"\n' }], name: 'x.Value', version: 2 });
+
+  it('writes the marked object as JSON.stringify writes an unmarked copy, wherever and however often it occurs', () => {
+    const marked = constantJson(schema());
+    const value = { schema: marked, payload: { id: 12345678901234567890n, again: [marked, { marked }], s: 'text' } };
+    const plain = { schema: schema(), payload: { id: 0, again: [schema(), { marked: schema() }], s: 'text' } };
+    const expected = JSON.stringify(plain).replace('"id":0', '"id":12345678901234567890');
+    expect(stringifyJson(value)).toBe(expected);
+    expect(stringifyJson(value, 2)).toBe(JSON.stringify(plain, null, 2).replace('"id": 0', '"id": 12345678901234567890'));
+    expect(stringifyJson(marked)).toBe(JSON.stringify(schema()));
+  });
+
+  it('is written as usual outside stringifyJson, and its copies are plain objects', () => {
+    const marked = constantJson(schema());
+    expect(JSON.stringify({ s: marked })).toBe(JSON.stringify({ s: schema() }));
+    expect(Object.keys(marked)).toEqual(Object.keys(schema()));
+    expect('toJSON' in { ...marked }).toBe(false);
+    expect(marked).toEqual(schema());
   });
 });
 

@@ -8,7 +8,7 @@ import type { TupleValue } from '../pgoutput/protocol.ts';
 import type { ColumnCodec, ConnectField } from './debezium-types.ts';
 import { columnCodec } from './debezium-types.ts';
 import type { TableInfo } from './catalog.ts';
-import { stringifyJson } from '../../engine/json.ts';
+import { constantJson, stringifyJson } from '../../engine/json.ts';
 
 /** The connector version the events claim to come from: the one whose output they reproduce. */
 export const DEBEZIUM_VERSION = '2.7.4.Final';
@@ -94,9 +94,10 @@ export function captureTable(info: TableInfo, columnNames: readonly string[], to
   const keyIndexes = info.primaryKey.map((k) => codecs.findIndex((c) => c.column === k)).filter((i) => i >= 0);
   const fields: ConnectField[] = codecs.map((c) => c.schema);
   const row = (field: string): ConnectSchema => ({ type: 'struct', fields, optional: true, name: `${topic}.Value`, field });
+  // Both go out with every row of the table: their JSON text is rendered once (constantJson).
   const keySchema: ConnectSchema | null =
-    keyIndexes.length > 0 ? { type: 'struct', fields: keyIndexes.map((i) => codecs[i]!.schema), optional: false, name: `${topic}.Key` } : null;
-  const envelopeSchema: ConnectSchema = {
+    keyIndexes.length > 0 ? constantJson<ConnectSchema>({ type: 'struct', fields: keyIndexes.map((i) => codecs[i]!.schema), optional: false, name: `${topic}.Key` }) : null;
+  const envelopeSchema: ConnectSchema = constantJson({
     type: 'struct',
     fields: [
       row('before'),
@@ -111,7 +112,7 @@ export function captureTable(info: TableInfo, columnNames: readonly string[], to
     optional: false,
     name: `${topic}.Envelope`,
     version: 2,
-  };
+  });
   return { oid: info.oid, schema: info.schema, table: info.table, topic, codecs, keyIndexes, keySchema, envelopeSchema };
 }
 
