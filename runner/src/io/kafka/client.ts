@@ -18,14 +18,16 @@
  *   forgets lost partitions when the join completes.
  * - A `topic_pattern` is matched against the topics that exist when the consumer subscribes;
  *   topics created later are not picked up until the runner restarts.
- * - Compression: kafkajs ships gzip only; codecs.ts adds snappy, lz4 and zstd (zstd read only).
+ * - Compression: kafkajs ships gzip only; codecs.ts adds snappy, lz4 and zstd (zstd read only), and
+ *   compresses gzip without the thread pool.
  * - Heartbeats are sent from the fetch loop, not a background thread: a batch handler that waits
  *   long (downstream backpressure) must call `heartbeat()`; the source does so on a timer.
  */
-// First: they replace kafkajs's read_committed filter, produce grouping, record encoding and murmur2 before kafkajs loads (see the files).
+// First: they replace kafkajs's read_committed filter, produce grouping, record encoding, record batch checksum and murmur2 before kafkajs loads (see the files).
 import './read-committed.ts';
 import './produce-grouping.ts';
 import './record-encoding.ts';
+import './crc32c.ts';
 import './murmur2.ts';
 import kafkajs, {
   CompressionTypes,

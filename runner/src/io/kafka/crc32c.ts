@@ -1,0 +1,60 @@
+/**
+ * CRC-32C (Castagnoli), the checksum of every record batch kafkajs produces (format v2, KIP-98),
+ * installed over kafkajs 2.2.4's own before kafkajs loads (client.ts imports this first). kafkajs
+ * reads one byte per step; this reads eight (slicing-by-8, as in Intel's paper and most C
+ * libraries), which is several times faster. The checksum covers the batch after compression, so
+ * it weighs most on uncompressed topics: 15-19% of the main thread while the native CDC source
+ * wrote a backlog of Debezium envelopes (about 2.5 KB each).
+ */
+import { replaceKafkajsModule } from './kafkajs-module.ts';
+
+/** The reflected Castagnoli polynomial. */
+const POLYNOMIAL = 0x82f63b78;
+
+/** Eight tables of 256: table k gives a byte's contribution with k more bytes after it. */
+const TABLES = (() => {
+  const t = new Int32Array(8 * 256);
+  for (let i = 0; i < 256; i++) {
+    let c = i;
+    for (let bit = 0; bit < 8; bit++) c = c & 1 ? (c >>> 1) ^ POLYNOMIAL : c >>> 1;
+    t[i] = c;
+  }
+  for (let k = 1; k < 8; k++) {
+    for (let i = 0; i < 256; i++) {
+      const previous = t[(k - 1) * 256 + i]!;
+      t[k * 256 + i] = (previous >>> 8) ^ t[previous & 0xff]!;
+    }
+  }
+  return t;
+})();
+
+/** The CRC-32C of the bytes, as an unsigned 32-bit integer. */
+export function crc32c(bytes: Uint8Array): number {
+  const t = TABLES;
+  let crc = -1;
+  let i = 0;
+  for (const last = bytes.length - 8; i <= last; i += 8) {
+    const a = crc ^ (bytes[i]! | (bytes[i + 1]! << 8) | (bytes[i + 2]! << 16) | (bytes[i + 3]! << 24));
+    const b = bytes[i + 4]! | (bytes[i + 5]! << 8) | (bytes[i + 6]! << 16) | (bytes[i + 7]! << 24);
+    crc =
+      t[1792 + (a & 0xff)]! ^
+      t[1536 + ((a >>> 8) & 0xff)]! ^
+      t[1280 + ((a >>> 16) & 0xff)]! ^
+      t[1024 + (a >>> 24)]! ^
+      t[768 + (b & 0xff)]! ^
+      t[512 + ((b >>> 8) & 0xff)]! ^
+      t[256 + ((b >>> 16) & 0xff)]! ^
+      t[b >>> 24]!;
+  }
+  for (; i < bytes.length; i++) crc = t[(crc ^ bytes[i]!) & 0xff]! ^ (crc >>> 8);
+  return (crc ^ -1) >>> 0;
+}
+
+/** kafkajs's own, kept for the tests to compare with. */
+export const kafkajsCrc32c = replaceKafkajsModule<(buffer: Buffer) => number>({
+  module: 'kafkajs/src/protocol/recordBatch/crc32C/index.js',
+  requiredBy: 'kafkajs/src/protocol/recordBatch/v0/index.js',
+  replacement: (buffer: Buffer) => crc32c(buffer),
+  mark: Symbol.for('sluice.kafkajs.crc32c'),
+  what: 'its record batch checksum',
+});

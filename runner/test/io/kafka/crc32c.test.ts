@@ -1,0 +1,32 @@
+import { createRequire } from 'node:module';
+import { describe, expect, it } from 'vitest';
+import { crc32c, kafkajsCrc32c } from '../../../src/io/kafka/crc32c.ts';
+import { mulberry32 } from '../../../src/engine/seeded-random.ts';
+
+describe('crc32c', () => {
+  it('gives the check value of CRC-32C and of RFC 3720\'s test patterns', () => {
+    expect(crc32c(Buffer.from('123456789'))).toBe(0xe3069283);
+    expect(crc32c(Buffer.alloc(32, 0))).toBe(0x8a9136aa);
+    expect(crc32c(Buffer.alloc(32, 0xff))).toBe(0x62a8ab43);
+    expect(crc32c(Buffer.from(Array.from({ length: 32 }, (_, i) => i)))).toBe(0x46dd794e);
+    expect(crc32c(Buffer.alloc(0))).toBe(0);
+  });
+
+  it('agrees with kafkajs\'s own on random buffers of every length up to 300, and on long ones at odd offsets', () => {
+    const next = mulberry32(7);
+    const random = (n: number) => Buffer.from(Array.from({ length: n }, () => Math.floor(next() * 256)));
+    for (let n = 0; n <= 300; n++) {
+      const b = random(n);
+      expect(crc32c(b)).toBe(kafkajsCrc32c(b));
+    }
+    const long = random(100_003);
+    for (const start of [0, 1, 3, 7]) expect(crc32c(long.subarray(start))).toBe(kafkajsCrc32c(long.subarray(start)));
+  });
+
+  it('is what kafkajs\'s record batch encoder requires', () => {
+    const require = createRequire(import.meta.url);
+    const installed = require('kafkajs/src/protocol/recordBatch/crc32C/index.js') as (b: Buffer) => number;
+    expect(installed).not.toBe(kafkajsCrc32c);
+    expect(installed(Buffer.from('123456789'))).toBe(0xe3069283);
+  });
+});
