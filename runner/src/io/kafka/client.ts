@@ -23,11 +23,12 @@
  * - Heartbeats are sent from the fetch loop, not a background thread: a batch handler that waits
  *   long (downstream backpressure) must call `heartbeat()`; the source does so on a timer.
  */
-// First: they replace kafkajs's read_committed filter, produce grouping, record encoding, record batch checksum and murmur2 before kafkajs loads (see the files).
+// First: they replace kafkajs's read_committed filter, produce grouping, record encoding, record batch checksum, encoder growth and murmur2 before kafkajs loads (see the files).
 import './read-committed.ts';
 import './produce-grouping.ts';
 import './record-encoding.ts';
 import './crc32c.ts';
+import './encoder-buffers.ts';
 import './murmur2.ts';
 import kafkajs, {
   CompressionTypes,
