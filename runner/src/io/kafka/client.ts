@@ -52,7 +52,7 @@ import { HeldSends } from './held-sends.ts';
 import { loadTlsMaterial, type KafkaConnection } from './connection.ts';
 
 // Every consumer reads topics whatever codec their producers chose (Debezium and Kafka Connect
-// often set lz4, snappy or zstd), and gzip compresses at a fifth of kafkajs's own CPU (codecs.ts); kafkajs
+// often set lz4, snappy or zstd), and gzip costs less than kafkajs's own (codecs.ts); kafkajs
 // looks codecs up in this shared table. Reached through the default import: Node's named ESM
 // imports of kafkajs's CommonJS exports do not include it.
 kafkajs.CompressionCodecs[CompressionTypes.GZIP] = () => gzipCodec;

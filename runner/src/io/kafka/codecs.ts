@@ -9,10 +9,11 @@
  *   asynchronous stream, which hands each 16 KiB to the thread pool and back: measured on the
  *   2-core test machine, that cost 150-220 µs of CPU per call whatever the size (gzipSync of an
  *   8 KiB produce request: 43 µs), and a sink sends many small requests. Inflating stays
- *   asynchronous: done synchronously it cost a third of the CPU per 1 MiB fetch, but a drain of
- *   1,000,000 events then held 2.7 GiB (fetch buffers not yet collected; 0.87 GiB asynchronous)
- *   and ran no faster (12.7k against 14.8k events/s). Why the buffers outlived their batches was
- *   not found.
+ *   asynchronous. Done synchronously it cost a third of the CPU per 1 MiB fetch, and at a steady
+ *   5,000 events/s sluice's CPU fell by a quarter; but a drain of 1,000,000 events then held
+ *   2.7 GiB, growing with the backlog (0.87 GiB asynchronous, flat), and so it did when only
+ *   batches up to 64 KiB were inflated synchronously. Why the fetch buffers outlived their
+ *   batches was not found.
  * - snappy: reads Java's xerial framing (snappy-java's SnappyOutputStream, what the Java client
  *   writes) and raw snappy (what librdkafka writes); writes the xerial framing, as Java does.
  * - lz4: the LZ4 frame format (Kafka's framing since message format 1, KIP-57).
