@@ -268,17 +268,19 @@ export function stringifyJson(value: unknown, indent?: number): string {
       // One native pass: bigints come out as marker strings, unquoted afterwards, and so do the
       // constants of constantJson (their text rendered once), unless indenting.
       let text: string;
+      let constants: string[] | undefined;
       markingBigInts = true;
-      const constants: string[] | undefined = indent === undefined ? [] : undefined;
-      constantTexts = constants;
+      markingConstants = indent === undefined;
       try {
         text = JSON.stringify(value, null, indent) ?? 'null';
       } finally {
         markingBigInts = false;
+        markingConstants = false;
+        constants = constantTexts;
         constantTexts = undefined;
       }
       if (text.includes(BIGINT_MARK_TEXT)) text = text.replace(BIGINT_MARK_RE, '$1');
-      if (constants && constants.length > 0) text = text.replace(CONSTANT_MARK_RE, (_mark, i: string) => constants[Number(i)]!);
+      if (constants) text = text.replace(CONSTANT_MARK_RE, (_mark, i: string) => constants[Number(i)]!);
       return text;
     }
     // Someone else's BigInt toJSON is installed: leave it alone and mark bigints with a replacer.
@@ -400,7 +402,8 @@ if (!Object.prototype.hasOwnProperty.call(BigInt.prototype, 'toJSON')) {
 
 const CONSTANT_MARK = `\u0001constant-${NONCE}:`;
 const CONSTANT_MARK_RE = new RegExp(`"\\\\u0001constant-${NONCE}:(\\d+)"`, 'g');
-/** While stringifyJson's native pass runs (unindented): the texts its constants' markers stand for, by number. */
+/** Whether stringifyJson's native pass runs (unindented), and the texts its constants' markers stand for, by number. */
+let markingConstants = false;
 let constantTexts: string[] | undefined;
 
 /**
@@ -414,8 +417,8 @@ export function constantJson<T extends object>(value: T): T {
   const text = stringifyJson(value);
   Object.defineProperty(value, 'toJSON', {
     value(this: T): T | string {
-      if (constantTexts === undefined) return this;
-      return `${CONSTANT_MARK}${constantTexts.push(text) - 1}`;
+      if (!markingConstants) return this;
+      return `${CONSTANT_MARK}${(constantTexts ??= []).push(text) - 1}`;
     },
     enumerable: false,
   });
