@@ -23,7 +23,7 @@ import { compress as snappyCompressBlock, uncompress as snappyUncompressBlock } 
 import { compressBlock as lz4CompressBlock, compressBound as lz4CompressBound } from 'lz4js';
 import { hash as xxh32 } from 'lz4js/xxh32.js';
 import { decompress as fzstdDecompress } from 'fzstd';
-import { gunzip, gzipSync } from 'node:zlib';
+import { gzipSync, unzip } from 'node:zlib';
 import { promisify } from 'node:util';
 import { SluiceError, errorMessage } from '../../engine/errors.ts';
 
@@ -45,11 +45,12 @@ export interface KafkaCompressionCodec {
   decompress(buffer: Buffer): Promise<Buffer>;
 }
 
-const gunzipAsync = promisify(gunzip);
+// Inflated as kafkajs's own codec does (zlib's unzip, which also takes a zlib header).
+const unzipAsync = promisify(unzip);
 
 export const gzipCodec: KafkaCompressionCodec = {
   compress: async (encoder) => gzipSync(encoder.buffer),
-  decompress: (buffer) => gunzipAsync(buffer),
+  decompress: (buffer) => unzipAsync(buffer),
 };
 
 export const snappyCodec: KafkaCompressionCodec = {

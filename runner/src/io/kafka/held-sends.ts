@@ -8,8 +8,8 @@
  *
  * - `add` resolves at once while the hold is not full. A full hold is released and its writer
  *   waits for that, so what is held stays bounded.
- * - Messages are held per codec (a codec is one writer's, and order matters only within a
- *   writer's partitions); each codec's messages go in the order they were added.
+ * - Messages are held per codec, each codec's in the order they were added: a writer sends with
+ *   one codec, and order matters only within a writer's partitions.
  * - Releases run one at a time. One that fails makes every later `add` and `release` fail with its
  *   error until `discard` (the transaction is aborted then): what it held can no longer commit.
  */
