@@ -173,6 +173,35 @@ export function isPermanentKafkaError(err: unknown): boolean {
   });
 }
 
+/**
+ * Whether a kafkajs failure is the brokers being out of reach or moving (a refused or closed
+ * connection, a timeout, a leader or coordinator not there yet, retries of those given up on):
+ * an outage that may end, so a run failed by it is worth restarting. kafkajs marks such errors
+ * `retriable`, and wraps them in KafkaJSNumberOfRetriesExceeded when it gives up.
+ */
+export function isKafkaOutage(err: unknown): boolean {
+  if (isPermanentKafkaError(err)) return false;
+  return causes(err).some((e) => {
+    const name = (e as { name?: unknown }).name;
+    return typeof name === 'string' && name.startsWith('KafkaJS') && (e as { retriable?: unknown }).retriable === true;
+  });
+}
+
+/**
+ * Runs one call of the Kafka client; an outage it fails on becomes a ConnectionError (what a run
+ * restarts on), anything else is thrown as it is. Every call outside a consumer or producer (the
+ * admin's, a restore's read) goes through this: a kafkajs error reaching the engine unclassified
+ * made a restore during an outage end the process instead of restarting it.
+ */
+async function reachingKafka<T>(conn: KafkaConnection, what: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    if (err instanceof ConnectionError || !isKafkaOutage(err)) throw err;
+    throw new ConnectionError('E_KAFKA_CONNECT', `${what} on Kafka at ${conn.brokers.join(',')} failed: ${errorMessage(err)}`, conn.clientId, { cause: err });
+  }
+}
+
 /* ------------------------------------------------------------------ consumer */
 
 /** One fetched message. Offsets are strings: Kafka offsets are int64. */
@@ -789,6 +818,10 @@ export async function readTopicsToEnd(
   /** Only these partitions of a topic (a task's changelog partition); absent: all of it. */
   only?: ReadonlyMap<string, number>,
 ): Promise<void> {
+  return reachingKafka(conn, `reading ${topics.join(', ')}`, () => readToEnd(conn, topics, onRecord, logger, only));
+}
+
+async function readToEnd(conn: KafkaConnection, topics: string[], onRecord: (r: ReadRecord) => void, logger: Logger, only?: ReadonlyMap<string, number>): Promise<void> {
   const kafka = new Kafka(kafkaConfig(conn, logger));
   const admin = kafka.admin();
   const remaining = new Map<string, bigint>();
@@ -880,54 +913,63 @@ export interface KafkaAdmin {
 export function createAdmin(conn: KafkaConnection, logger: Logger): KafkaAdmin {
   const kafka = new Kafka(kafkaConfig(conn, logger));
   const admin: Admin = kafka.admin();
+  // Every call's outage becomes a ConnectionError (reachingKafka).
+  const on = <T>(what: string, call: () => Promise<T>): Promise<T> => reachingKafka(conn, what, call);
   return {
-    connect: () => admin.connect(),
-    async createTopics(topics) {
-      await admin.createTopics({
-        waitForLeaders: true,
-        topics: topics.map((t) => ({
-          topic: t.topic,
-          numPartitions: t.partitions ?? 1,
-          replicationFactor: 1,
-          configEntries: Object.entries(t.configs ?? {}).map(([name, value]) => ({ name, value })),
-        })),
-      });
-    },
-    async deleteTopics(topics) {
-      const existing = new Set(await admin.listTopics());
-      const present = topics.filter((t) => existing.has(t));
-      if (present.length) await admin.deleteTopics({ topics: present });
-    },
-    listTopics: () => admin.listTopics(),
-    async committedOffsets(groupId, topic) {
-      const res = await admin.fetchOffsets({ groupId, topics: [topic] });
-      return new Map((res[0]?.partitions ?? []).map((p) => [p.partition, p.offset]));
-    },
-    async hasCommittedOffsets(groupId) {
-      const res = await admin.fetchOffsets({ groupId });
-      return res.some((t) => t.partitions.some((p) => BigInt(p.offset) >= 0n));
-    },
-    async setCommittedOffsets(groupId, topic, offsets) {
-      // kafkajs' admin.setOffsets waits for a full fetch (seconds); joining, committing and leaving is quicker.
-      const consumer = kafka.consumer({ groupId, allowAutoTopicCreation: false, maxWaitTimeInMs: 100 });
-      try {
-        await consumer.connect();
-        await consumer.subscribe({ topics: [topic] });
-        await consumer.run({ autoCommit: false, eachBatch: async () => {} });
-        consumer.pause([{ topic }]);
-        await consumer.commitOffsets([...offsets].map(([partition, offset]) => ({ topic, partition, offset })));
-      } finally {
-        await consumer.disconnect();
-      }
-    },
-    async endOffsets(topic) {
-      const res = await admin.fetchTopicOffsets(topic);
-      return new Map(res.map((p) => [p.partition, p.high]));
-    },
-    async topicOffsets(topic) {
-      const res = await admin.fetchTopicOffsets(topic);
-      return new Map(res.map((p) => [p.partition, { low: p.low, high: p.high }]));
-    },
+    connect: () => on('connecting the admin', () => admin.connect()),
+    createTopics: (topics) =>
+      on(`creating ${topics.map((t) => t.topic).join(', ')}`, () =>
+        admin.createTopics({
+          waitForLeaders: true,
+          topics: topics.map((t) => ({
+            topic: t.topic,
+            numPartitions: t.partitions ?? 1,
+            replicationFactor: 1,
+            configEntries: Object.entries(t.configs ?? {}).map(([name, value]) => ({ name, value })),
+          })),
+        }),
+      ).then(() => undefined),
+    deleteTopics: (topics) =>
+      on(`deleting ${topics.join(', ')}`, async () => {
+        const existing = new Set(await admin.listTopics());
+        const present = topics.filter((t) => existing.has(t));
+        if (present.length) await admin.deleteTopics({ topics: present });
+      }),
+    listTopics: () => on('listing topics', () => admin.listTopics()),
+    committedOffsets: (groupId, topic) =>
+      on(`reading group ${groupId}'s offsets`, async () => {
+        const res = await admin.fetchOffsets({ groupId, topics: [topic] });
+        return new Map((res[0]?.partitions ?? []).map((p) => [p.partition, p.offset]));
+      }),
+    hasCommittedOffsets: (groupId) =>
+      on(`reading group ${groupId}'s offsets`, async () => {
+        const res = await admin.fetchOffsets({ groupId });
+        return res.some((t) => t.partitions.some((p) => BigInt(p.offset) >= 0n));
+      }),
+    setCommittedOffsets: (groupId, topic, offsets) =>
+      on(`committing group ${groupId}'s offsets`, async () => {
+        // kafkajs' admin.setOffsets waits for a full fetch (seconds); joining, committing and leaving is quicker.
+        const consumer = kafka.consumer({ groupId, allowAutoTopicCreation: false, maxWaitTimeInMs: 100 });
+        try {
+          await consumer.connect();
+          await consumer.subscribe({ topics: [topic] });
+          await consumer.run({ autoCommit: false, eachBatch: async () => {} });
+          consumer.pause([{ topic }]);
+          await consumer.commitOffsets([...offsets].map(([partition, offset]) => ({ topic, partition, offset })));
+        } finally {
+          await consumer.disconnect();
+        }
+      }),
+    endOffsets: (topic) =>
+      on(`reading ${topic}'s offsets`, async () => {
+        const res = await admin.fetchTopicOffsets(topic);
+        return new Map(res.map((p) => [p.partition, p.high]));
+      }),
+    topicOffsets: (topic) =>
+      on(`reading ${topic}'s offsets`, async () => {
+        const res = await admin.fetchTopicOffsets(topic);
+        return new Map(res.map((p) => [p.partition, { low: p.low, high: p.high }]));
+      }),
     close: () => admin.disconnect(),
   };
 }

@@ -1,9 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConnectionError } from '../../../src/engine/errors.ts';
 import { silentLogger } from '../../../src/engine/logger.ts';
 import {
   createAdmin,
   createGroupConsumer,
   createProducer,
+  readTopicsToEnd,
   type FetchedMessage,
   type KafkaAdmin,
 } from '../../../src/io/kafka/client.ts';
@@ -115,6 +117,26 @@ describe('kafka client against a real broker', () => {
     await producer.close();
     await admin.deleteTopics([topic]);
   });
+});
+
+describe('calls against brokers out of reach', () => {
+  // Nothing listens on port 1: every connection is refused, as during a broker outage.
+  const gone = { brokers: ['127.0.0.1:1'], clientId: 'sluice-test' };
+
+  it('fail as an outage (a ConnectionError, what a run restarts on) once kafkajs gives up retrying: an admin call and a restore\'s read', async () => {
+    const failures = await Promise.all([
+      createAdmin(gone, silentLogger)
+        .connect()
+        .then(() => 'connected', (err: unknown) => err),
+      readTopicsToEnd(gone, ['t-changelog'], () => {}, silentLogger).then(() => 'read', (err: unknown) => err),
+    ]);
+    for (const err of failures) {
+      expect(err).toBeInstanceOf(ConnectionError);
+      expect((err as ConnectionError).code).toBe('E_KAFKA_CONNECT');
+      expect((err as ConnectionError).message).toMatch(/127\.0\.0\.1:1 failed: .*ECONNREFUSED/);
+    }
+    // kafkajs retries for about 40 s before it gives up.
+  }, 120_000);
 });
 
 describe('a kafka consumer through a broker outage', () => {

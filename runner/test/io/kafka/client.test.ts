@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { chunk, isPermanentKafkaError, produceChunks, producedBytes, retryDelayMs, sanitizeLogFields, type ProducedMessage } from '../../../src/io/kafka/client.ts';
+import { chunk, isKafkaOutage, isPermanentKafkaError, produceChunks, producedBytes, retryDelayMs, sanitizeLogFields, type ProducedMessage } from '../../../src/io/kafka/client.ts';
+// After client.ts, which patches kafkajs's modules before kafkajs loads them.
+import { KafkaJSConnectionError, KafkaJSError, KafkaJSNonRetriableError, KafkaJSNumberOfRetriesExceeded, KafkaJSProtocolError } from 'kafkajs';
 
 describe('chunk', () => {
   it('splits into consecutive parts of at most the size', () => {
@@ -53,6 +55,26 @@ describe('isPermanentKafkaError', () => {
   it('treats connection trouble as worth retrying', () => {
     expect(isPermanentKafkaError(Object.assign(new Error('Connection error: ECONNREFUSED'), { name: 'KafkaJSConnectionError' }))).toBe(false);
     expect(isPermanentKafkaError(Object.assign(new Error('leader moved'), { type: 'NOT_LEADER_FOR_PARTITION' }))).toBe(false);
+  });
+});
+
+describe('isKafkaOutage', () => {
+  // kafkajs's own error classes, built as its connection and retrier build them.
+  const refused = () => new KafkaJSConnectionError('Connection error: connect ECONNREFUSED 127.0.0.1:19192', { broker: '127.0.0.1:19192', code: 'ECONNREFUSED' });
+  const protocol = (type: string, retriable: boolean) => new KafkaJSProtocolError(Object.assign(new Error(type), { type, code: 0, retriable }));
+
+  it('is a refused connection, also once kafkajs gave up retrying it, and a leader or coordinator not there yet', () => {
+    expect(isKafkaOutage(refused())).toBe(true);
+    expect(isKafkaOutage(new KafkaJSNumberOfRetriesExceeded(refused(), { retryCount: 8, retryTime: 10_000 }))).toBe(true);
+    expect(isKafkaOutage(protocol('COORDINATOR_NOT_AVAILABLE', true))).toBe(true);
+  });
+
+  it('is not a message or a permission no retry fixes, a non-retriable kafkajs error, nor an error of anything but kafkajs', () => {
+    expect(isKafkaOutage(protocol('MESSAGE_TOO_LARGE', false))).toBe(false);
+    expect(isKafkaOutage(new KafkaJSNumberOfRetriesExceeded(protocol('TOPIC_AUTHORIZATION_FAILED', true), { retryCount: 8, retryTime: 10_000 }))).toBe(false);
+    expect(isKafkaOutage(new KafkaJSNonRetriableError('the consumer was stopped'))).toBe(false);
+    expect(isKafkaOutage(new Error('Connection error: connect ECONNREFUSED'))).toBe(false);
+    expect(isKafkaOutage(new KafkaJSError('something went wrong', { retriable: false }))).toBe(false);
   });
 });
 
