@@ -1,5 +1,6 @@
-import { describe, expect, it } from 'vitest';
-import { chunk, isKafkaOutage, isPermanentKafkaError, produceChunks, producedBytes, retryDelayMs, sanitizeLogFields, type ProducedMessage } from '../../../src/io/kafka/client.ts';
+import { createRequire } from 'node:module';
+import { describe, expect, it, vi } from 'vitest';
+import { chunk, isKafkaOutage, isPermanentKafkaError, produceChunks, producedBytes, retryDelayMs, sanitizeLogFields, toKafkaMessages, type ProducedMessage } from '../../../src/io/kafka/client.ts';
 // After client.ts, which patches kafkajs's modules before kafkajs loads them.
 import { KafkaJSConnectionError, KafkaJSError, KafkaJSNonRetriableError, KafkaJSNumberOfRetriesExceeded, KafkaJSProtocolError } from 'kafkajs';
 
@@ -75,6 +76,38 @@ describe('isKafkaOutage', () => {
     expect(isKafkaOutage(new KafkaJSNonRetriableError('the consumer was stopped'))).toBe(false);
     expect(isKafkaOutage(new Error('Connection error: connect ECONNREFUSED'))).toBe(false);
     expect(isKafkaOutage(new KafkaJSError('something went wrong', { retriable: false }))).toBe(false);
+  });
+});
+
+describe('toKafkaMessages', () => {
+  const require = createRequire(import.meta.url);
+  const produceRequest = require('kafkajs/src/protocol/requests/produce/v3/request.js') as (r: object) => { encode(): Promise<{ buffer: Buffer }> };
+  const frame = async (messages: object[], compression: number) =>
+    (await produceRequest({ acks: -1, timeout: 30_000, compression, topicData: [{ topic: 't', partitions: [{ partition: 0, firstSequence: 0, messages }] }] }).encode()).buffer;
+
+  it('gives the produce request kafkajs encodes from messages written as its docs show them (absent fields left out), compressed or not', async () => {
+    const produced: ProducedMessage[] = [
+      { topic: 't', key: 'a', value: '{"n":1}', timestamp: 1_700_000_000_123 },
+      { topic: 't', key: null, value: Buffer.from('raw'), headers: { 'sluice-error': 'x' }, timestamp: 1_700_000_000_100 },
+      { topic: 't', key: 'c', value: null, partition: 0, timestamp: 1_700_000_000_200 },
+    ];
+    const documented = [
+      { key: 'a', value: '{"n":1}', timestamp: '1700000000123' },
+      { key: null, value: Buffer.from('raw'), headers: { 'sluice-error': 'x' }, timestamp: '1700000000100' },
+      { key: 'c', value: null, partition: 0, timestamp: '1700000000200' },
+    ];
+    for (const compression of [0, 1]) expect(Buffer.compare(await frame(toKafkaMessages(produced), compression), await frame(documented, compression))).toBe(0);
+  });
+
+  it('leaves the timestamp to kafkajs (the write time) when none is given', async () => {
+    const now = vi.spyOn(Date, 'now').mockReturnValue(1_700_000_000_000);
+    try {
+      const ours = await frame(toKafkaMessages([{ topic: 't', key: 'a', value: 'v' }]), 0);
+      expect(Buffer.compare(ours, await frame([{ key: 'a', value: 'v' }], 0))).toBe(0);
+      expect(Buffer.compare(ours, await frame([{ key: 'a', value: 'v', timestamp: '1600000000000' }], 0))).not.toBe(0);
+    } finally {
+      now.mockRestore();
+    }
   });
 });
 
