@@ -181,10 +181,8 @@ export function isPermanentKafkaError(err: unknown): boolean {
  */
 export function isKafkaOutage(err: unknown): boolean {
   if (isPermanentKafkaError(err)) return false;
-  return causes(err).some((e) => {
-    const name = (e as { name?: unknown }).name;
-    return typeof name === 'string' && name.startsWith('KafkaJS') && (e as { retriable?: unknown }).retriable === true;
-  });
+  // Through the default import: Node's named ESM imports of kafkajs's CommonJS exports lack its error classes.
+  return causes(err).some((e) => e instanceof kafkajs.KafkaJSError && e.retriable);
 }
 
 /**
@@ -942,6 +940,11 @@ export function createAdmin(conn: KafkaConnection, logger: Logger): KafkaAdmin {
   const admin: Admin = kafka.admin();
   // Every call's outage becomes a ConnectionError (reachingKafka).
   const on = <T>(what: string, call: () => Promise<T>): Promise<T> => reachingKafka(conn, what, call);
+  const topicOffsets = (topic: string) =>
+    on(`reading ${topic}'s offsets`, async () => {
+      const res = await admin.fetchTopicOffsets(topic);
+      return new Map(res.map((p) => [p.partition, { low: p.low, high: p.high }]));
+    });
   return {
     connect: () => on('connecting the admin', () => admin.connect()),
     createTopics: (topics) =>
@@ -987,16 +990,8 @@ export function createAdmin(conn: KafkaConnection, logger: Logger): KafkaAdmin {
           await consumer.disconnect();
         }
       }),
-    endOffsets: (topic) =>
-      on(`reading ${topic}'s offsets`, async () => {
-        const res = await admin.fetchTopicOffsets(topic);
-        return new Map(res.map((p) => [p.partition, p.high]));
-      }),
-    topicOffsets: (topic) =>
-      on(`reading ${topic}'s offsets`, async () => {
-        const res = await admin.fetchTopicOffsets(topic);
-        return new Map(res.map((p) => [p.partition, { low: p.low, high: p.high }]));
-      }),
+    endOffsets: async (topic) => new Map([...(await topicOffsets(topic))].map(([partition, { high }]) => [partition, high])),
+    topicOffsets,
     close: () => admin.disconnect(),
   };
 }
