@@ -200,6 +200,31 @@ async function reachingKafka<T>(conn: KafkaConnection, what: string, call: () =>
   }
 }
 
+/** Whether a partition's leader is not elected yet: what a topic another process has just created answers for a moment. */
+function isLeaderless(err: unknown): boolean {
+  return causes(err).some((e) => {
+    const type = (e as { type?: unknown }).type;
+    return type === 'LEADER_NOT_AVAILABLE' || type === 'NOT_LEADER_FOR_PARTITION';
+  });
+}
+
+/**
+ * Runs `call` again while it fails because a partition has no leader yet, `attempts` times at most,
+ * `delayMs` apart. The process that creates a topic waits for its leaders; another process that
+ * finds it listed a moment later (two instances of a pipeline starting together) does not, and
+ * kafkajs's offset requests do not retry that.
+ */
+export async function retryWhileLeaderless<T>(call: () => Promise<T>, attempts = 20, delayMs = 250): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await call();
+    } catch (err) {
+      if (attempt >= attempts || !isLeaderless(err)) throw err;
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+    }
+  }
+}
+
 /* ------------------------------------------------------------------ consumer */
 
 /** One fetched message. Offsets are strings: Kafka offsets are int64. */
@@ -942,7 +967,7 @@ export function createAdmin(conn: KafkaConnection, logger: Logger): KafkaAdmin {
   const on = <T>(what: string, call: () => Promise<T>): Promise<T> => reachingKafka(conn, what, call);
   const topicOffsets = (topic: string) =>
     on(`reading ${topic}'s offsets`, async () => {
-      const res = await admin.fetchTopicOffsets(topic);
+      const res = await retryWhileLeaderless(() => admin.fetchTopicOffsets(topic));
       return new Map(res.map((p) => [p.partition, { low: p.low, high: p.high }]));
     });
   return {

@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import { describe, expect, it, vi } from 'vitest';
-import { chunk, isKafkaOutage, isPermanentKafkaError, produceChunks, producedBytes, retryDelayMs, sanitizeLogFields, toKafkaMessages, type ProducedMessage } from '../../../src/io/kafka/client.ts';
+import { chunk, isKafkaOutage, isPermanentKafkaError, produceChunks, producedBytes, retryDelayMs, retryWhileLeaderless, sanitizeLogFields, toKafkaMessages, type ProducedMessage } from '../../../src/io/kafka/client.ts';
 // After client.ts, which patches kafkajs's modules before kafkajs loads them.
 import { KafkaJSConnectionError, KafkaJSError, KafkaJSNonRetriableError, KafkaJSNumberOfRetriesExceeded, KafkaJSProtocolError } from 'kafkajs';
 
@@ -76,6 +76,35 @@ describe('isKafkaOutage', () => {
     expect(isKafkaOutage(new KafkaJSNonRetriableError('the consumer was stopped'))).toBe(false);
     expect(isKafkaOutage(new Error('Connection error: connect ECONNREFUSED'))).toBe(false);
     expect(isKafkaOutage(new KafkaJSError('something went wrong', { retriable: false }))).toBe(false);
+  });
+});
+
+describe('retryWhileLeaderless', () => {
+  const notLeader = () => new KafkaJSProtocolError(Object.assign(new Error('This server is not the leader for that topic-partition'), { type: 'NOT_LEADER_FOR_PARTITION', code: 6, retriable: true }));
+
+  it('calls again while a partition has no leader, and returns what the call then gives', async () => {
+    let calls = 0;
+    const answer = await retryWhileLeaderless(async () => {
+      if (++calls < 3) throw notLeader();
+      return 'offsets';
+    }, 5, 1);
+    expect(answer).toBe('offsets');
+    expect(calls).toBe(3);
+  });
+
+  it('gives up after the attempts with the last error, and at once on any other error', async () => {
+    let calls = 0;
+    await expect(retryWhileLeaderless(async () => {
+      calls++;
+      throw notLeader();
+    }, 4, 1)).rejects.toThrow(/not the leader/);
+    expect(calls).toBe(4);
+    calls = 0;
+    await expect(retryWhileLeaderless(async () => {
+      calls++;
+      throw new KafkaJSConnectionError('Connection error: connect ECONNREFUSED');
+    }, 4, 1)).rejects.toThrow(/ECONNREFUSED/);
+    expect(calls).toBe(1);
   });
 });
 
