@@ -970,20 +970,36 @@ export function createAdmin(conn: KafkaConnection, logger: Logger): KafkaAdmin {
       const res = await retryWhileLeaderless(() => admin.fetchTopicOffsets(topic));
       return new Map(res.map((p) => [p.partition, { low: p.low, high: p.high }]));
     });
+  /** Waits until every partition of `topics` has a leader: 10 s at most, as kafkajs's wait. */
+  const untilLeadersOf = async (topics: string[]): Promise<void> => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const { topics: found } = await admin.fetchTopicMetadata({ topics });
+        if (found.length === topics.length && found.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))) return;
+        if (attempt >= 40) throw new Error(`partitions of ${topics.join(', ')} still have no leader after 10 s`);
+      } catch (err) {
+        if (attempt >= 40 || !(isLeaderless(err) || isUnknownTopic(err))) throw err;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  };
   return {
     connect: () => on('connecting the admin', () => admin.connect()),
     createTopics: (topics) =>
-      on(`creating ${topics.map((t) => t.topic).join(', ')}`, () =>
-        admin.createTopics({
-          waitForLeaders: true,
+      on(`creating ${topics.map((t) => t.topic).join(', ')}`, async () => {
+        // kafkajs's own wait for leaders gives up on the first UNKNOWN_TOPIC_OR_PARTITION, which a
+        // broker answers while it is still setting up some of many new partitions: waited out here.
+        await admin.createTopics({
+          waitForLeaders: false,
           topics: topics.map((t) => ({
             topic: t.topic,
             numPartitions: t.partitions ?? 1,
             replicationFactor: 1,
             configEntries: Object.entries(t.configs ?? {}).map(([name, value]) => ({ name, value })),
           })),
-        }),
-      ).then(() => undefined),
+        });
+        await untilLeadersOf(topics.map((t) => t.topic));
+      }),
     deleteTopics: (topics) =>
       on(`deleting ${topics.join(', ')}`, async () => {
         const existing = new Set(await admin.listTopics());

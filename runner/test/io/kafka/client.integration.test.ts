@@ -21,6 +21,18 @@ describe('kafka client against a real broker', () => {
     await admin.close();
   });
 
+  it('creates many topics, call after call, and returns once every partition has a leader', async () => {
+    // A broker answers UNKNOWN_TOPIC_OR_PARTITION for some of many partitions it is still setting
+    // up; kafkajs's own wait for leaders failed on that (seen creating 25 topics of 6 partitions just after 25 others).
+    const topics = Array.from({ length: 100 }, () => uniqueName('client-many'));
+    try {
+      for (let i = 0; i < topics.length; i += 25) await admin.createTopics(topics.slice(i, i + 25).map((topic) => ({ topic, partitions: 6 })));
+      for (const topic of topics) expect([...(await admin.endOffsets(topic)).keys()].sort()).toEqual([0, 1, 2, 3, 4, 5]);
+    } finally {
+      await admin.deleteTopics(topics);
+    }
+  }, 120_000);
+
   it('produces in chunks and consumes every message back, in order per partition, with keys and headers', async () => {
     const topic = uniqueName('client-roundtrip');
     await admin.createTopics([{ topic, partitions: 3, configs: { 'retention.ms': '-1' } }]);
