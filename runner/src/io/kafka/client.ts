@@ -363,6 +363,16 @@ export function createGroupConsumer(conn: KafkaConnection, options: ConsumerOpti
   // return, joins, and holds partitions that nobody reads. Whatever it does after disconnect() was
   // called, it is told to leave again; a macrotask later, so its runner counts as running.
   let leaving: Promise<void> | undefined;
+  // A restart kafkajs scheduled after a crash, from that crash until it joined the group or crashed
+  // again. kafkajs's disconnect() during it forgets the restarting member without stopping it: once
+  // the brokers answer, it joins and holds partitions nobody reads, and nothing can make it leave
+  // (seen after a broker restart: a stage's partitions held by such a member until the test gave
+  // up). disconnect() waits for the restart to settle instead, then stops the member it became.
+  let restarting: { settled: Promise<void>; settle: () => void } | undefined;
+  const settleRestart = () => {
+    restarting?.settle();
+    restarting = undefined;
+  };
   const leaveAgain = () => {
     if (!closed || leaving) return;
     leaving = new Promise<void>((resolve) => setTimeout(resolve, 0))
@@ -380,6 +390,7 @@ export function createGroupConsumer(conn: KafkaConnection, options: ConsumerOpti
       consumer.on(consumer.events.HEARTBEAT, contact);
       consumer.on(consumer.events.REBALANCING, () => handlers.onRebalancing());
       consumer.on(consumer.events.GROUP_JOIN, (event) => {
+        settleRestart();
         if (closed) {
           logger.warn({ group: options.groupId }, 'kafka consumer rejoined its group after disconnect; leaving again');
           leaveAgain();
@@ -394,6 +405,12 @@ export function createGroupConsumer(conn: KafkaConnection, options: ConsumerOpti
       });
       consumer.on(consumer.events.CRASH, (event) => {
         lastContact = undefined;
+        settleRestart();
+        if (event.payload.restart) {
+          let settle!: () => void;
+          const settled = new Promise<void>((resolve) => (settle = resolve));
+          restarting = { settled, settle };
+        }
         if (closed) return;
         const err = event.payload.error;
         handlers.onCrash(err instanceof Error ? err : new Error(String(err)), event.payload.restart);
@@ -441,9 +458,30 @@ export function createGroupConsumer(conn: KafkaConnection, options: ConsumerOpti
     },
     async disconnect() {
       closed = true;
-      await consumer.disconnect();
+      const pending = restarting;
+      if (!pending) {
+        await consumer.disconnect();
+        return;
+      }
+      // Not awaited: the restart may take as long as the brokers are away, and the run that is
+      // disconnecting (to restart, say) need not wait for it; its member leaves once it joined.
+      void untilSettled(pending.settled)
+        .then(() => consumer.disconnect())
+        .catch((err: unknown) => logger.warn({ error: errorMessage(err) }, 'kafka consumer could not leave after its restart'));
     },
   };
+}
+
+/** How long a consumer's disconnect() waits for a restart kafkajs has under way to join or fail: joining takes up to the rebalance timeout (kafkajs's default: 60 s). */
+const RESTART_SETTLE_MS = 65_000;
+
+/** Resolves once `settled` does (or after RESTART_SETTLE_MS), and a macrotask later: only then does a member that just joined count as running, so that kafkajs can stop it. */
+async function untilSettled(settled: Promise<void>): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  // Unreferenced: a process ending anyway need not wait for it (its sockets close with it).
+  await Promise.race([settled, new Promise<void>((resolve) => (timer = setTimeout(resolve, RESTART_SETTLE_MS)).unref())]);
+  clearTimeout(timer);
+  await new Promise((resolve) => setTimeout(resolve, 0));
 }
 
 /** UNKNOWN_TOPIC_OR_PARTITION: the topic does not exist (yet). */
