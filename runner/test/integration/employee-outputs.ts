@@ -70,32 +70,77 @@ export function windowStartOf(key: string): number {
   return Date.parse(key.slice(key.lastIndexOf('/') + 1));
 }
 
-/** Reads the output topics (read_committed) for as long as a scenario runs. */
+/**
+ * Reads the output topics (read_committed) for as long as a scenario runs. A scenario that restarts
+ * the broker can leave kafkajs's consumer dead (a crash it does not restart) or joined but never
+ * fetching again; the reader then starts a fresh one in a new group, from the beginning, and skips
+ * the offsets it already read. It does so when its consumer crashed for good, or when nothing new
+ * arrived for `restartWhenIdleMs` (only where a scenario asks for it). What sluice wrote is still
+ * what is checked: a new consumer reads the same topics.
+ */
 export class OutputReader {
   readonly processed: number[] = [];
   readonly processedIds = new Set<number>();
   readonly summaries: { key: string; figures: [number, number | null, number | null] }[] = [];
   /** Records of the `late` topic, when the reader was given one (`options.late`): what went to the window's late port. */
   readonly late: Record<string, unknown>[] = [];
+  /** What made the reader start a new consumer, for a failing test's message. */
+  readonly restarts: string[] = [];
   private consumer: GroupConsumer | undefined;
+  private stopped = false;
+  private lastNewAt = Date.now();
+  private watchdog: ReturnType<typeof setInterval> | undefined;
+  private replacing: Promise<void> | undefined;
   constructor(
     private readonly topics: Pick<EmployeeTopics, 'processed' | 'summaries'>,
-    private readonly options: { late?: string } = {},
+    private readonly options: { late?: string; restartWhenIdleMs?: number } = {},
   ) {}
 
   async start(): Promise<void> {
+    await this.open();
+    const idleMs = this.options.restartWhenIdleMs;
+    if (idleMs !== undefined) {
+      this.watchdog = setInterval(() => {
+        if (Date.now() - this.lastNewAt >= idleMs) this.replace(`nothing new for ${Math.round(idleMs / 1000)} s`);
+      }, 1_000);
+    }
+  }
+
+  private async open(): Promise<void> {
     const topics = [this.topics.processed, this.topics.summaries, ...(this.options.late !== undefined ? [this.options.late] : [])];
-    this.consumer = createGroupConsumer(
+    const consumer = createGroupConsumer(
       testConnection('restart-matrix-reader'),
       { groupId: uniqueName('matrix-reader'), topics, fromBeginning: true, concurrency: 4 },
       silentLogger,
     );
-    await this.consumer.start({
+    this.consumer = consumer;
+    this.lastNewAt = Date.now();
+    await consumer.start({
       onBatch: async (b) => this.take(b.topic, b.partition, b.messages),
       onRebalancing: () => {},
       onAssignment: () => {},
-      onCrash: () => {},
+      onCrash: (err, restart) => {
+        if (!restart && this.consumer === consumer) this.replace(`its consumer crashed for good: ${err.message}`);
+      },
     });
+  }
+
+  /** Drops the consumer (without waiting for it to leave: it may never answer) and opens a new one. */
+  private replace(why: string): void {
+    if (this.stopped || this.replacing) return;
+    this.restarts.push(why);
+    const old = this.consumer;
+    this.consumer = undefined;
+    void old?.disconnect().catch(() => {});
+    this.replacing = this.open()
+      .catch((err: unknown) => {
+        this.restarts.push(`a new consumer could not start: ${(err as Error).message}`);
+        this.consumer = undefined;
+      })
+      .finally(() => {
+        this.replacing = undefined;
+        this.lastNewAt = Date.now();
+      });
   }
 
   /** Offsets read so far: a reader restarted by a broker restart reads again from the start (it never commits). */
@@ -106,6 +151,7 @@ export class OutputReader {
       const at = `${topic}/${partition}/${m.offset}`;
       if (this.seen.has(at)) continue;
       this.seen.add(at);
+      this.lastNewAt = Date.now();
       const v = JSON.parse(m.value!.toString('utf8')) as Record<string, unknown>;
       if (topic === this.options.late) this.late.push(v);
       else if (topic === this.topics.processed) {
@@ -116,11 +162,21 @@ export class OutputReader {
     }
   }
 
+  /** The highest offset read from a topic (all partitions), or -1. */
+  lastOffsetRead(topic: string): number {
+    let last = -1;
+    for (const at of this.seen) if (at.startsWith(`${topic}/`)) last = Math.max(last, Number(at.slice(at.lastIndexOf('/') + 1)));
+    return last;
+  }
+
   distinctProcessed(): number {
     return this.processedIds.size;
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.watchdog) clearInterval(this.watchdog);
+    await this.replacing;
     await this.consumer?.disconnect();
   }
 }

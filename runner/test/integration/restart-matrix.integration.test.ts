@@ -99,6 +99,21 @@ describe('restart matrix: the employee pipeline stopped and killed mid-hour, aga
     }
   }
 
+  /** Per task, how many checkpoints it committed since `sinceMs` and when its last one was (from a debug-level log). */
+  function checkpointsSince(log: string, sinceMs: number): string {
+    const byTask = new Map<string, { count: number; last: number }>();
+    for (const line of log.split('\n')) {
+      if (!line.includes('"checkpoint committed"')) continue;
+      const { time, task } = JSON.parse(line) as { time: number; task?: string };
+      const t = byTask.get(task ?? '-') ?? { count: 0, last: 0 };
+      if (time >= sinceMs) t.count++;
+      t.last = Math.max(t.last, time);
+      byTask.set(task ?? '-', t);
+    }
+    const now = Date.now();
+    return [...byTask].sort().map(([task, t]) => `${task}: ${t.count}, last ${Math.round((now - t.last) / 1000)} s ago`).join(', ') || 'none logged';
+  }
+
   /** How many tasks of a stage a process last said it runs (its `tasks assigned` log line). */
   function lastTasks(log: string, stage: string): number {
     const lines = [...log.matchAll(new RegExp(`"stage":"${stage}","tasks":\\[([^\\]]*)\\]`, 'g'))];
@@ -140,19 +155,28 @@ describe('restart matrix: the employee pipeline stopped and killed mid-hour, aga
     expect(kafka('status'), 'the broker-restart test needs the broker of scripts/kafka.sh').toMatch(/^running/);
     const group = uniqueName('matrix-bounce');
     const topics = await outputTopics(group);
-    const reader = new OutputReader({ processed: topics.processed, summaries: topics.summaries });
+    // The reader's own consumer goes through the broker restart too; it starts a new one when that
+    // one stays silent, so a reader that kafkajs never brought back is not taken for a stalled run.
+    const reader = new OutputReader({ processed: topics.processed, summaries: topics.summaries }, { restartWhenIdleMs: 30_000 });
     await reader.start();
-    const run = start(specWith('exactly-once'), group, topics);
+    // At debug level the log has every task's checkpoints: a failure says which tasks stopped committing.
+    const run = start(specWith('exactly-once'), group, topics, ['--log-level', 'debug']);
     try {
       await waitFor('the pipeline running', () => run.stderr().includes('"pipeline starting"'), 60_000);
       await waitFor('a third of the inserts', () => reader.distinctProcessed() >= expected.inserts.size / 3, 120_000);
       kafka('stop');
       await new Promise((r) => setTimeout(r, 3_000));
       kafka('start');
-      await waitFor('every insert and every closed hour after the restart', () => allWritten(reader, expected), 240_000).catch((err: unknown) => {
+      const restartedAt = Date.now();
+      await waitFor('every insert and every closed hour after the restart', () => allWritten(reader, expected), 240_000).catch(async (err: unknown) => {
         const log = join(specDir, `${group}.log`);
         writeFileSync(log, run.stderr());
-        throw new Error(`${(err as Error).message}; ${reader.distinctProcessed()} enriched so far; the run's log is in ${log} and ends:\n${run.stderr().slice(-3000)}`);
+        const warnings = run.stderr().split('\n').filter((l) => /"level":[4-6]0/.test(l));
+        throw new Error(
+          `${(err as Error).message}; ${reader.distinctProcessed()} enriched so far; the reader started a new consumer ${reader.restarts.length} time(s) (${reader.restarts.slice(0, 3).join('; ')}); ` +
+            `the processed topic ends at offset ${[...(await admin.endOffsets(topics.processed)).values()].join(',')} and the reader has read to ${reader.lastOffsetRead(topics.processed)}; ` +
+            `checkpoints since the broker came back: ${checkpointsSince(run.stderr(), restartedAt)}; the run's log is in ${log}; its last warnings and errors:\n${warnings.slice(-12).join('\n').slice(-5000)}`,
+        );
       });
       await new Promise((r) => setTimeout(r, 2_000));
       process.kill(-run.child.pid!, 'SIGINT');
@@ -160,7 +184,7 @@ describe('restart matrix: the employee pipeline stopped and killed mid-hour, aga
       await new Promise((r) => setTimeout(r, 1_000));
       const { processedDuplicates, summaryDuplicates } = check(reader);
       const restarts = (run.stderr().match(/restarting from the last checkpoint/g) ?? []).length;
-      console.info(`restart matrix, broker restart under exactly-once: ${restarts} in-process restart(s); duplicates: ${processedDuplicates} enriched, ${summaryDuplicates} summaries`);
+      console.info(`restart matrix, broker restart under exactly-once: ${restarts} in-process restart(s); duplicates: ${processedDuplicates} enriched, ${summaryDuplicates} summaries; the reader started a new consumer ${reader.restarts.length} time(s)`);
       expect(processedDuplicates).toBe(0);
       expect(summaryDuplicates).toBe(0);
     } finally {
