@@ -128,7 +128,7 @@ export class OutputReader {
   /** Drops the consumer (without waiting for it to leave: it may never answer) and opens a new one. */
   private replace(why: string): void {
     if (this.stopped || this.replacing) return;
-    this.restarts.push(why);
+    this.restarts.push(`${why} (${this.processedIds.size} enriched and ${this.summaries.length} summaries read by then)`);
     const old = this.consumer;
     this.consumer = undefined;
     void old?.disconnect().catch(() => {});

@@ -184,7 +184,7 @@ describe('restart matrix: the employee pipeline stopped and killed mid-hour, aga
       await new Promise((r) => setTimeout(r, 1_000));
       const { processedDuplicates, summaryDuplicates } = check(reader);
       const restarts = (run.stderr().match(/restarting from the last checkpoint/g) ?? []).length;
-      console.info(`restart matrix, broker restart under exactly-once: ${restarts} in-process restart(s); duplicates: ${processedDuplicates} enriched, ${summaryDuplicates} summaries; the reader started a new consumer ${reader.restarts.length} time(s)`);
+      console.info(`restart matrix, broker restart under exactly-once: ${restarts} in-process restart(s); duplicates: ${processedDuplicates} enriched, ${summaryDuplicates} summaries; the reader started a new consumer ${reader.restarts.length} time(s)${reader.restarts.length ? `: ${reader.restarts.join('; ')}` : ''}`);
       expect(processedDuplicates).toBe(0);
       expect(summaryDuplicates).toBe(0);
     } finally {
