@@ -989,6 +989,8 @@ export interface KafkaAdmin {
   committedOffsets(groupId: string, topic: string): Promise<Map<number, string>>;
   /** Whether a group has a committed offset on any topic. */
   hasCommittedOffsets(groupId: string): Promise<boolean>;
+  /** The members a group has now (dynamic members get a new id each time they join anew). */
+  groupMembers(groupId: string): Promise<{ memberId: string; clientId: string }[]>;
   /** Sets a group's committed offsets (the group must have no active members). */
   setCommittedOffsets(groupId: string, topic: string, offsets: ReadonlyMap<number, string>): Promise<void>;
   /** The end offset (high watermark) per partition of a topic. */
@@ -1054,6 +1056,11 @@ export function createAdmin(conn: KafkaConnection, logger: Logger): KafkaAdmin {
       on(`reading group ${groupId}'s offsets`, async () => {
         const res = await admin.fetchOffsets({ groupId });
         return res.some((t) => t.partitions.some((p) => BigInt(p.offset) >= 0n));
+      }),
+    groupMembers: (groupId) =>
+      on(`describing group ${groupId}`, async () => {
+        const { groups } = await admin.describeGroups([groupId]);
+        return (groups[0]?.members ?? []).map(({ memberId, clientId }) => ({ memberId, clientId }));
       }),
     setCommittedOffsets: (groupId, topic, offsets) =>
       on(`committing group ${groupId}'s offsets`, async () => {
