@@ -1026,7 +1026,8 @@ export function createAdmin(conn: KafkaConnection, logger: Logger): KafkaAdmin {
   return {
     connect: () => on('connecting the admin', () => admin.connect()),
     createTopics: (topics) =>
-      on(`creating ${topics.map((t) => t.topic).join(', ')}`, async () => {
+      // Nothing to create (every topic exists): metadata asked for no topics would list them all.
+      topics.length === 0 ? Promise.resolve() : on(`creating ${topics.map((t) => t.topic).join(', ')}`, async () => {
         // kafkajs's own wait for leaders gives up on the first UNKNOWN_TOPIC_OR_PARTITION, which a
         // broker answers while it is still setting up some of many new partitions: waited out here.
         await admin.createTopics({
