@@ -989,8 +989,8 @@ export interface KafkaAdmin {
   committedOffsets(groupId: string, topic: string): Promise<Map<number, string>>;
   /** Whether a group has a committed offset on any topic. */
   hasCommittedOffsets(groupId: string): Promise<boolean>;
-  /** The members a group has now (dynamic members get a new id each time they join anew). */
-  groupMembers(groupId: string): Promise<{ memberId: string; clientId: string }[]>;
+  /** The members a group has now (dynamic members get a new id each time they join anew), with how many partitions each was assigned (0 while it is still joining). */
+  groupMembers(groupId: string): Promise<{ memberId: string; clientId: string; partitions: number }[]>;
   /** Sets a group's committed offsets (the group must have no active members). */
   setCommittedOffsets(groupId: string, topic: string, offsets: ReadonlyMap<number, string>): Promise<void>;
   /** The end offset (high watermark) per partition of a topic. */
@@ -1061,7 +1061,11 @@ export function createAdmin(conn: KafkaConnection, logger: Logger): KafkaAdmin {
     groupMembers: (groupId) =>
       on(`describing group ${groupId}`, async () => {
         const { groups } = await admin.describeGroups([groupId]);
-        return (groups[0]?.members ?? []).map(({ memberId, clientId }) => ({ memberId, clientId }));
+        return (groups[0]?.members ?? []).map(({ memberId, clientId, memberAssignment }) => {
+          const assigned = memberAssignment.length > 0 ? kafkajs.AssignerProtocol.MemberAssignment.decode(memberAssignment) : null;
+          const partitions = Object.values(assigned?.assignment ?? {}).reduce((n, ps) => n + ps.length, 0);
+          return { memberId, clientId, partitions };
+        });
       }),
     setCommittedOffsets: (groupId, topic, offsets) =>
       on(`committing group ${groupId}'s offsets`, async () => {
