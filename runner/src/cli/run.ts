@@ -189,14 +189,13 @@ export const command: CliCommand = {
         const durable = cp !== undefined || runsAsTasks(loaded.plan);
         const restarting = !stopSignal && durable && isRestartable(result.error) && failures <= MAX_RESTARTS;
         status.failed(result.error, restarting);
-        if (!restarting) return EXIT_FAILED;
+        // A signal that came before the failure: the run ends as it would have after the restart's wait.
+        if (!restarting) return stopSignal ? exitAfterStop(result.error) : EXIT_FAILED;
         const delay = restartDelayMs(failures);
         logger.warn({ attempt: failures, of: MAX_RESTARTS, delay_ms: delay }, `restarting from the last checkpoint in ${delay / 1000}s`);
-        // A signal meanwhile ends the wait and the process. A task taken over by another process
-        // is how a group shares work, not a failure: stopped then, the process stopped cleanly
-        // (everything it acknowledged is in committed checkpoints).
+        // A signal meanwhile ends the wait and the process.
         await sleepUnless(delay, signalReceived);
-        if (stopSignal) return result.error instanceof TaskLostError ? EXIT_OK : EXIT_FAILED;
+        if (stopSignal) return exitAfterStop(result.error);
       }
     } finally {
       process.off('SIGINT', onSignal);
@@ -209,6 +208,16 @@ export const command: CliCommand = {
     }
   },
 };
+
+/**
+ * The exit code of a process told to stop (SIGINT, SIGTERM) whose run failed before it could
+ * restart. A task taken over by another process is how a group shares work, not a failure: the
+ * process stopped cleanly (everything it acknowledged is in committed checkpoints). Anything else
+ * is a failure.
+ */
+export function exitAfterStop(error: unknown): number {
+  return error instanceof TaskLostError ? EXIT_OK : EXIT_FAILED;
+}
 
 /** Restarts in a row without a committed checkpoint before the run gives up. */
 export const MAX_RESTARTS = 10;

@@ -7,7 +7,8 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { isRestartable, progressLine, restartDelayMs } from '../../src/cli/run.ts';
+import { exitAfterStop, isRestartable, progressLine, restartDelayMs } from '../../src/cli/run.ts';
+import { TaskLostError } from '../../src/engine/tasks/task-group.ts';
 import { StateError } from '../../src/engine/checkpoint/checkpoint.ts';
 import { ConfigError, ConnectionError, FencedError, SluiceError } from '../../src/engine/errors.ts';
 import type { RuntimeStats } from '../../src/engine/runtime.ts';
@@ -114,6 +115,14 @@ describe('restarting a failed run', () => {
     expect(isRestartable(new StateError('E_STATE_INCOMPATIBLE', 'changed'))).toBe(false);
     expect(isRestartable(new ConfigError('E_DELIVERY', 'no'))).toBe(false);
     expect(isRestartable(new Error('a bug'))).toBe(false);
+  });
+
+  it('stopped by a signal after a task was taken over by another process, exits 0; after any other failure, 1', () => {
+    // Seen in CI: SIGINT reached a scaled-out process just after one of its tasks was taken over.
+    const fenced = new FencedError('E_KAFKA_FENCED', 'another instance took over');
+    expect(exitAfterStop(new TaskLostError('0:activities/t/5', fenced))).toBe(0);
+    expect(exitAfterStop(fenced)).toBe(1);
+    expect(exitAfterStop(new ConnectionError('E_KAFKA_CONNECT', 'no broker'))).toBe(1);
   });
 
   it('waits 1 s, then doubles, at most 30 s', () => {
