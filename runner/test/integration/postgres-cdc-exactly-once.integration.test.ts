@@ -109,7 +109,8 @@ afterAll(async () => {
 describe('postgres-cdc -> postgres, exactly-once, through `sluice run`', () => {
   it('killed with SIGKILL twice while rows are inserted, the copy holds every row once and the counts equal a GROUP BY', async () => {
     let r = start();
-    await poll('the slot', async () => ((await admin.query('SELECT 1 FROM pg_replication_slots WHERE slot_name = $1', [slot])).rowCount ? true : undefined));
+    // Created, not only listed: rows written while a slot is still being created are not in its stream.
+    await poll('the slot', async () => ((await admin.query('SELECT 1 FROM pg_replication_slots WHERE slot_name = $1 AND confirmed_flush_lsn IS NOT NULL', [slot])).rowCount ? true : undefined));
     const writing = writeRows(3_000);
 
     let restoredFrom = 0;

@@ -216,7 +216,8 @@ describe(`postgres-cdc -> kafka, ${DELIVERY}, kafka state store, through \`sluic
     await progress.start();
     try {
       let r = start();
-      await waitFor('the slot', async () => ((await admin.query('SELECT 1 FROM pg_replication_slots WHERE slot_name = $1', [slot])).rowCount ?? 0) > 0, 60_000);
+      // Created, not only listed: a slot still being created has no confirmed position yet.
+      await waitFor('the slot', async () => ((await admin.query('SELECT 1 FROM pg_replication_slots WHERE slot_name = $1 AND confirmed_flush_lsn IS NOT NULL', [slot])).rowCount ?? 0) > 0, 60_000);
       const lsnAtStart = await confirmedFlush();
       const writer = startWriter(3_000);
 
