@@ -214,16 +214,19 @@ function isLeaderless(err: unknown): boolean {
  * finds it listed a moment later (two instances of a pipeline starting together) does not, and
  * kafkajs's offset requests do not retry that.
  */
-export async function retryWhileLeaderless<T>(call: () => Promise<T>, attempts = 20, delayMs = 250): Promise<T> {
+export async function retryWhileLeaderless<T>(call: () => Promise<T>, attempts = 20, delayMs = 250, alsoRetry: (err: unknown) => boolean = () => false): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await call();
     } catch (err) {
-      if (attempt >= attempts || !isLeaderless(err)) throw err;
+      if (attempt >= attempts || !(isLeaderless(err) || alsoRetry(err))) throw err;
       await new Promise((resolve) => setTimeout(resolve, delayMs));
     }
   }
 }
+
+/** Some partitions of newly created topics have no leader yet (what createTopics waits out). */
+class LeadersPending extends Error {}
 
 /* ------------------------------------------------------------------ consumer */
 
@@ -1011,18 +1014,17 @@ export function createAdmin(conn: KafkaConnection, logger: Logger): KafkaAdmin {
       return new Map(res.map((p) => [p.partition, { low: p.low, high: p.high }]));
     });
   /** Waits until every partition of `topics` has a leader: 10 s at most, as kafkajs's wait. */
-  const untilLeadersOf = async (topics: string[]): Promise<void> => {
-    for (let attempt = 1; ; attempt++) {
-      try {
+  const untilLeadersOf = (topics: string[]): Promise<void> =>
+    retryWhileLeaderless(
+      async () => {
         const { topics: found } = await admin.fetchTopicMetadata({ topics });
-        if (found.length === topics.length && found.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))) return;
-        if (attempt >= 40) throw new Error(`partitions of ${topics.join(', ')} still have no leader after 10 s`);
-      } catch (err) {
-        if (attempt >= 40 || !(isLeaderless(err) || isUnknownTopic(err))) throw err;
-      }
-      await new Promise((resolve) => setTimeout(resolve, 250));
-    }
-  };
+        const led = found.length === topics.length && found.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0));
+        if (!led) throw new LeadersPending(`partitions of ${topics.join(', ')} still have no leader after 10 s`);
+      },
+      40,
+      250,
+      (err) => err instanceof LeadersPending || isUnknownTopic(err),
+    );
   return {
     connect: () => on('connecting the admin', () => admin.connect()),
     createTopics: (topics) =>
