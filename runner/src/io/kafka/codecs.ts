@@ -5,14 +5,18 @@
  * topic without a codec. client.ts registers these with kafkajs; this module does not import
  * kafkajs, so its functions are tested on their own.
  *
- * - gzip: compressed with zlib's synchronous call. kafkajs's own gzip goes through zlib's
- *   asynchronous stream, which hands each 16 KiB to the thread pool and back: measured on the
- *   2-core test machine, that cost 150-220 µs of CPU per call whatever the size (gzipSync of an
- *   8 KiB produce request: 43 µs), and a sink sends many small requests. Inflating stays
- *   asynchronous. Done synchronously it cost a third of the CPU per 1 MiB fetch, and at a steady
- *   5,000 events/s sluice's CPU fell by a quarter; but a drain of 1,000,000 events then held
- *   2.7 GiB, growing with the backlog (0.87 GiB asynchronous, flat), and so it did when only
- *   batches up to 64 KiB were inflated synchronously. Why the fetch buffers outlived their
+ * - gzip: zlib's asynchronous call works in the thread pool, but hands back every `chunkSize` of
+ *   output (16 KiB by default, as kafkajs's own codec uses it) to the main thread, which then
+ *   copies the pieces together: inflating one 52 KiB batch of 500 Debezium events (1.8 MB) that
+ *   way took 3.4 ms of the main thread, against 0.47 ms with an output buffer fitted to the batch
+ *   (`inflateChunkSize`). Deflating small requests synchronously is cheaper still (gzipSync of
+ *   2.7 KB: 42 µs; asynchronously, 110-130 µs whatever the chunk size), while a large one costs the
+ *   main thread a quarter as much done asynchronously (270 KB: 0.78 ms in gzipSync, 0.2 ms); so
+ *   requests from SYNC_DEFLATE_BELOW up are deflated in the thread pool. Inflating stays
+ *   asynchronous. Done synchronously (with 16 KiB pieces) it cost a third of the CPU per 1 MiB
+ *   fetch, and at a steady 5,000 events/s sluice's CPU fell by a quarter; but a drain of
+ *   1,000,000 events then held 2.7 GiB, growing with the backlog (0.87 GiB asynchronous, flat),
+ *   and so it did when only batches up to 64 KiB were inflated synchronously. Why the fetch buffers outlived their
  *   batches was not found. Not full intake queues: with the runtime's intake also bounded by
  *   records (10,000 per task), synchronous inflating held 1,336 MiB in a drain of 300,000 events,
  *   as without the bound.
@@ -25,7 +29,7 @@ import { compress as snappyCompressBlock, uncompress as snappyUncompressBlock } 
 import { compressBlock as lz4CompressBlock, compressBound as lz4CompressBound } from 'lz4js';
 import { hash as xxh32 } from 'lz4js/xxh32.js';
 import { decompress as fzstdDecompress } from 'fzstd';
-import { gzipSync, unzip } from 'node:zlib';
+import { gzip, gzipSync, unzip, type ZlibOptions } from 'node:zlib';
 import { promisify } from 'node:util';
 import { SluiceError, errorMessage } from '../../engine/errors.ts';
 
@@ -48,11 +52,42 @@ export interface KafkaCompressionCodec {
 }
 
 // Inflated as kafkajs's own codec does (zlib's unzip, which also takes a zlib header).
-const unzipAsync = promisify(unzip);
+const unzipAsync = promisify<Buffer, ZlibOptions, Buffer>(unzip);
+const gzipAsync = promisify<Buffer, ZlibOptions, Buffer>(gzip);
+
+/** Produce requests from this size up are deflated in the thread pool; smaller ones at once (see above). */
+export const SYNC_DEFLATE_BELOW = 32 * 1024;
+const MIN_CHUNK = 16 * 1024;
+const MAX_CHUNK = 4 * 1024 * 1024;
+
+/** The next power of two from `n`, kept within zlib-friendly bounds (16 KiB, zlib's default, to 4 MiB). */
+function fittedChunk(n: number): number {
+  if (n <= MIN_CHUNK) return MIN_CHUNK;
+  return Math.min(MAX_CHUNK, 2 ** Math.ceil(Math.log2(n)));
+}
+
+/**
+ * The output buffer for inflating `compressedBytes` of a Kafka batch: room for 32 times as much,
+ * so that most batches come back in one piece. JSON change events inflate 13-34 times (the ratio
+ * grows with the batch, as schemas repeat); a batch that inflates further takes a few pieces, and
+ * an overestimate costs only untouched address space, which the pieces' views keep until their
+ * messages are decoded.
+ */
+export function inflateChunkSize(compressedBytes: number): number {
+  return fittedChunk(compressedBytes * 32);
+}
+
+/** The output buffer for deflating `bytes`: half of them, room enough for text that compresses at all. */
+export function deflateChunkSize(bytes: number): number {
+  return fittedChunk(bytes / 2);
+}
 
 export const gzipCodec: KafkaCompressionCodec = {
-  compress: async (encoder) => gzipSync(encoder.buffer),
-  decompress: (buffer) => unzipAsync(buffer),
+  compress: async (encoder) => {
+    const bytes = encoder.buffer;
+    return bytes.length < SYNC_DEFLATE_BELOW ? gzipSync(bytes) : gzipAsync(bytes, { chunkSize: deflateChunkSize(bytes.length) });
+  },
+  decompress: (buffer) => unzipAsync(buffer, { chunkSize: inflateChunkSize(buffer.length) }),
 };
 
 export const snappyCodec: KafkaCompressionCodec = {

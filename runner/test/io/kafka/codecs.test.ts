@@ -6,8 +6,10 @@ import {
   CompressionError,
   decodeLz4Block,
   decodeXerialFrame,
+  deflateChunkSize,
   encodeXerialFrame,
   gzipCodec,
+  inflateChunkSize,
   isXerialFramed,
   lz4Codec,
   lz4Compress,
@@ -15,6 +17,7 @@ import {
   snappyCodec,
   snappyCompress,
   snappyDecompress,
+  SYNC_DEFLATE_BELOW,
   zstdCodec,
   zstdDecompress,
 } from '../../../src/io/kafka/codecs.ts';
@@ -119,6 +122,30 @@ describe('gzip', () => {
 
   it('refuses garbage', async () => {
     await expect(gzipCodec.decompress(Buffer.from('definitely not compressed'))).rejects.toThrow(/incorrect header check/);
+  });
+
+  it('round-trips on both sides of the synchronous deflate bound, and batches that inflate beyond their fitted buffer', async () => {
+    for (const data of [sampleText(1_000).subarray(0, SYNC_DEFLATE_BELOW - 1), sampleText(1_000).subarray(0, SYNC_DEFLATE_BELOW), sampleText(60_000)]) {
+      const compressed = await gzipCodec.compress({ buffer: data });
+      expectSameBytes(await promisify(gunzip)(compressed), data);
+      expectSameBytes(await gzipCodec.decompress(compressed), data);
+    }
+    // Zeros inflate about 1,000 times: far more than the 32 times the output buffer is fitted to.
+    const zeros = Buffer.alloc(3_000_000);
+    const compressed = await promisify(gzip)(zeros);
+    expect(inflateChunkSize(compressed.length)).toBeLessThan(zeros.length);
+    expectSameBytes(await gzipCodec.decompress(compressed), zeros);
+  });
+
+  it('fits zlib\'s output buffer to the batch: powers of two from 16 KiB (zlib\'s default) to 4 MiB', () => {
+    expect(inflateChunkSize(0)).toBe(16 * 1024);
+    expect(inflateChunkSize(512)).toBe(16 * 1024);
+    expect(inflateChunkSize(513)).toBe(32 * 1024);
+    expect(inflateChunkSize(52_033)).toBe(2 * 1024 * 1024);
+    expect(inflateChunkSize(10_000_000)).toBe(4 * 1024 * 1024);
+    expect(deflateChunkSize(SYNC_DEFLATE_BELOW)).toBe(16 * 1024);
+    expect(deflateChunkSize(270_000)).toBe(256 * 1024);
+    expect(deflateChunkSize(100_000_000)).toBe(4 * 1024 * 1024);
   });
 });
 
