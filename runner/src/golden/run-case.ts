@@ -119,11 +119,12 @@ class CaseInput implements Source {
   /** The next `n` lines (all that are left when undefined), for an interleaved run. */
   take(n?: number): LineBatch {
     if (!this.rest) {
-      const lines: string[] = [];
+      const lines: Buffer[] = [];
       const numbers: number[] = [];
       this.text.split('\n').forEach((line, i) => {
         if (line.trim() === '') return;
-        lines.push(line.replace(/\r$/, ''));
+        // As the file source hands lines over: their bytes.
+        lines.push(Buffer.from(line.replace(/\r$/, ''), 'utf8'));
         numbers.push(i + 1);
       });
       this.rest = { lines, numbers };

@@ -20,15 +20,19 @@ export class OverlongLine {
 }
 
 export interface LineBatch {
-  /** Line texts without their line ending, or OverlongLine for a line that was too long. Empty lines are left out. */
-  lines: (string | OverlongLine)[];
+  /**
+   * Line bytes (UTF-8) without their line ending, or OverlongLine for a line that was too long.
+   * Empty and blank lines are left out. A line is a view of the chunk it was read in, not a copy:
+   * a format decodes only what it reads of it (the debezium format skips a schema it has seen).
+   */
+  lines: (Buffer | OverlongLine)[];
   /** The 1-based line number of each line in `lines`. */
   numbers: number[];
 }
 
 /**
- * The raw messages of a batch of lines: the line text is the value, its line number the offset. An
- * over-long line becomes a RefusedValue naming `input` (a path, `standard input`) and the line
+ * The raw messages of a batch of lines: the line's bytes are the value, its line number the offset.
+ * An over-long line becomes a RefusedValue naming `input` (a path, `standard input`) and the line
  * number, so the formats send it to `<source>.errors`: one poison line does not stop the run.
  */
 export function lineMessages(batch: LineBatch, source: string, partition: string, timestamp: number, input: string): RawMessage[] {
@@ -38,7 +42,7 @@ export function lineMessages(batch: LineBatch, source: string, partition: string
     const number = batch.numbers[i]!;
     messages[i] = {
       key: null,
-      value: typeof line === 'string' ? line : refusedLine(line, number, source, input),
+      value: line instanceof OverlongLine ? refusedLine(line, number, source, input) : line,
       headers: {},
       timestamp,
       position: { source, partition, offset: String(number) },
@@ -59,18 +63,44 @@ export interface LineReaderOptions {
   maxLineLength?: number;
 }
 
+const LF = 0x0a;
+const CR = 0x0d;
+
+/**
+ * Whether a line holds only whitespace, as String.prototype.trim sees it. Bytes are checked while
+ * they are ASCII (a JSON line fails at its first byte); a line with other bytes before anything
+ * but ASCII whitespace (a no-break space, a byte order mark) is decoded and trimmed.
+ */
+export function isBlankLine(line: Buffer): boolean {
+  for (let i = 0; i < line.length; i++) {
+    const b = line[i]!;
+    if (b === 0x20 || (b >= 0x09 && b <= 0x0d)) continue;
+    return b >= 0x80 && line.toString('utf8').trim() === '';
+  }
+  return true;
+}
+
+/**
+ * Whether `bytes` of UTF-8 make more than `max` characters (UTF-16 code units, as a string's
+ * `length` counts them, which is what the limit has always meant). No more bytes than characters
+ * ever: only lines with more bytes than the limit are decoded to count.
+ */
+function longerThan(bytes: Buffer, max: number): boolean {
+  return bytes.length > max && bytes.toString('utf8').length > max;
+}
+
 /**
  * Yields batches of at most `batchSize` non-empty lines. The stream is pulled, not pushed: while the
  * consumer awaits (backpressure), nothing more is read, so memory stays at about one chunk plus
- * one batch. A last line without a newline is still a line. With `flushEachChunk` (stdin), the
- * lines of each chunk are handed over as they arrive. A line longer than `maxLineLength` is yielded
- * as an OverlongLine as soon as it crosses the limit, and the rest of it is read and dropped up to
- * its newline: an endless line never fills memory.
+ * one batch. Lines are cut at the byte level (a newline byte never occurs inside a multi-byte UTF-8
+ * character), so nothing is decoded here. A last line without a newline is still a line. With
+ * `flushEachChunk` (stdin), the lines of each chunk are handed over as they arrive. A line longer
+ * than `maxLineLength` is yielded as an OverlongLine as soon as it crosses the limit, and the rest
+ * of it is read and dropped up to its newline: an endless line never fills memory.
  */
 export async function* readLineBatches(stream: Readable, batchSize: number, options: LineReaderOptions = {}): AsyncGenerator<LineBatch> {
   const max = options.maxLineLength ?? DEFAULT_MAX_LINE_LENGTH;
-  stream.setEncoding('utf8');
-  let carry = '';
+  let carry: Buffer | undefined;
   let skipping = false;
   let lineNumber = 0;
   let batch: LineBatch = { lines: [], numbers: [] };
@@ -79,40 +109,52 @@ export async function* readLineBatches(stream: Readable, batchSize: number, opti
     batch.lines.push(new OverlongLine(max));
     batch.numbers.push(lineNumber);
   };
-  const push = (text: string): void => {
-    const line = text.endsWith('\r') ? text.slice(0, -1) : text;
-    if (line.length > max) return refuse();
+  const push = (bytes: Buffer): void => {
+    const line = bytes.length > 0 && bytes[bytes.length - 1] === CR ? bytes.subarray(0, -1) : bytes;
+    if (longerThan(line, max)) return refuse();
     lineNumber++;
-    if (line.trim() === '') return;
+    if (isBlankLine(line)) return;
     batch.lines.push(line);
     batch.numbers.push(lineNumber);
   };
-  for await (const chunk of stream as AsyncIterable<string>) {
-    let text: string;
+  for await (const read of stream as AsyncIterable<Buffer | string>) {
+    const chunk = typeof read === 'string' ? Buffer.from(read, 'utf8') : read;
     let from = 0;
+    let nl = chunk.indexOf(LF);
     if (skipping) {
       // The rest of a refused line: drop it up to its newline.
-      const nl = chunk.indexOf('\n');
       if (nl === -1) continue;
       skipping = false;
-      text = chunk;
       from = nl + 1;
-    } else text = carry + chunk;
-    for (let nl = text.indexOf('\n', from); nl !== -1; nl = text.indexOf('\n', from)) {
-      push(text.slice(from, nl));
-      from = nl + 1;
+      nl = chunk.indexOf(LF, from);
+    } else if (carry) {
+      // Only the line that spans the chunks is copied together; the others stay views of their chunk.
+      if (nl !== -1) {
+        push(Buffer.concat([carry, chunk.subarray(0, nl)]));
+        carry = undefined;
+        from = nl + 1;
+        nl = chunk.indexOf(LF, from);
+      }
+    }
+    for (; nl !== -1; nl = chunk.indexOf(LF, from)) {
       if (batch.lines.length >= batchSize) {
         yield batch;
         batch = { lines: [], numbers: [] };
       }
+      push(chunk.subarray(from, nl));
+      from = nl + 1;
+    }
+    if (batch.lines.length >= batchSize) {
+      yield batch;
+      batch = { lines: [], numbers: [] };
     }
     // One more than the limit: the line may yet end in a CR that is not part of it.
-    if (text.length - from > max + 1) {
+    const rest = carry ? Buffer.concat([carry, chunk]) : chunk.subarray(from);
+    if (longerThan(rest, max + 1)) {
       refuse();
       skipping = true;
-      carry = '';
-    } else carry = text.slice(from);
-    text = '';
+      carry = undefined;
+    } else carry = rest.length > 0 ? rest : undefined;
     // Interactive input: hand over what arrived instead of waiting for a full batch. And a refused
     // line's rest may never end: what came before it must not wait for that.
     if ((options.flushEachChunk || skipping) && batch.lines.length > 0) {
@@ -120,7 +162,7 @@ export async function* readLineBatches(stream: Readable, batchSize: number, opti
       batch = { lines: [], numbers: [] };
     }
   }
-  if (carry !== '') push(carry);
+  if (carry) push(carry);
   if (batch.lines.length > 0) yield batch;
 }
 

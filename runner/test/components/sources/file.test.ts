@@ -29,10 +29,11 @@ describe('file source', () => {
     expect(source.bounded).toBe(true);
     await source.run(out);
     expect(out.events).toEqual([`assign events/${file}`, `emit events/${file} 2`, `emit events/${file} 1`]);
+    // The line's bytes: the format decodes them.
     expect(out.messages.map((m) => [m.value, m.position.offset])).toEqual([
-      ['{"n":1}', '1'],
-      ['{"n":2}', '2'],
-      ['{"n":3}', '4'],
+      [Buffer.from('{"n":1}'), '1'],
+      [Buffer.from('{"n":2}'), '2'],
+      [Buffer.from('{"n":3}'), '4'],
     ]);
     expect(out.messages[0]).toMatchObject({ key: null, headers: {}, timestamp: 1_000, position: { source: 'events', partition: `events/${file}` } });
   });
