@@ -17,7 +17,9 @@
  *    with the produce time in a header; the kafka sink passes headers through, so each processed
  *    message carries it. Latency = when a read_committed consumer receives the processed message
  *    minus that header (under exactly-once a message is visible only once its checkpoint
- *    committed, so this is what a downstream reader sees). Prints p50, p90, p99 and max.
+ *    committed, so this is what a downstream reader sees). Prints p50, p90, p99 and max. Then the
+ *    same stream through the pass-through (which passes headers on), read the same way: the
+ *    latency this client, broker and machine allow with no sluice at all.
  *
  * Uses KAFKA_BROKERS when set; otherwise starts scripts/kafka.sh (and stops it if it started it).
  * Topics it creates are deleted at the end.
@@ -93,14 +95,18 @@ function percentile(sorted: readonly number[], p: number): number {
  * Produces RATE events/s for LATENCY_SECONDS into `input`, each with its produce time in a header;
  * event times start now, so the pipeline sees a live stream, not a backlog.
  */
+// Small ticks: a steady stream, not bursts (a 100 ms tick of 500 events made p50 the time to process a burst).
+const TICK_MS = 10;
+const PER_TICK = Math.max(1, Math.round((RATE * TICK_MS) / 1000));
+const TICKS = Math.round((LATENCY_SECONDS * 1000) / TICK_MS);
+
 async function produceSteadily(conn: { brokers: string[]; clientId: string }, input: string): Promise<{ inserts: number; offered: number }> {
   const producer = createProducer(conn, { chunkSize: 2_000 }, logger);
   await producer.connect();
   const stream = new DebeziumEventStream(input, 2, Date.now());
-  // Small ticks: a steady stream, not bursts (a 100 ms tick of 500 events made p50 the time to process a burst).
-  const tickMs = 10;
-  const perTick = Math.max(1, Math.round((RATE * tickMs) / 1000));
-  const ticks = Math.round((LATENCY_SECONDS * 1000) / tickMs);
+  const tickMs = TICK_MS;
+  const perTick = PER_TICK;
+  const ticks = TICKS;
   let inserts = 0;
   const t0 = performance.now();
   for (let i = 0; i < ticks; i++) {
@@ -399,6 +405,42 @@ async function latencyWithProcesses(brokers: string, admin: KafkaAdmin, spec: st
   }
 }
 
+/**
+ * The same steady stream through the kafkajs pass-through, read the same way: the latency that the
+ * client, the broker and this machine allow with no sluice, the yardstick of sluice's.
+ */
+async function passThroughLatency(brokers: string, admin: KafkaAdmin, run: string): Promise<{ p50: number; p99: number }> {
+  const group = `bench-${run}-pt-l`;
+  const input = `${group}-activities`;
+  const output = `${group}-processed`;
+  await admin.createTopics([
+    { topic: input, partitions: PARTITIONS, configs: { 'retention.ms': '-1' } },
+    { topic: output, partitions: 1, configs: { 'retention.ms': '-1' } },
+  ]);
+  const conn = { brokers: parseBrokers(brokers), clientId: 'sluice-bench-pass-through-latency' };
+  const drained = passThrough(conn.brokers, input, output, TICKS * PER_TICK, group);
+  const { samples, reader } = await latencyReader(conn, `${group}-reader`, output);
+  try {
+    // Produce once the pass-through holds the partitions, as sluice's latency waits for its tasks.
+    await untilAsync('the pass-through to join its group', async () => (await admin.groupMembers(group)).some((m) => m.partitions > 0), 60_000);
+    await wait(2_000);
+    const { inserts, offered } = await produceSteadily(conn, input);
+    await until('the reader to see every passed-through message', () => samples.length >= inserts, 120_000);
+    await drained;
+    samples.sort((a, b) => a - b);
+    const p50 = percentile(samples, 50);
+    const p99 = percentile(samples, 99);
+    say(
+      `[baseline] kafkajs pass-through latency at a steady ${Math.round(offered).toLocaleString('en')} events/s for ${LATENCY_SECONDS} s (${samples.length.toLocaleString('en')} messages), produce -> output topic: ` +
+        `p50 ${p50} ms, p90 ${percentile(samples, 90)} ms, p99 ${p99} ms, max ${samples[samples.length - 1]} ms`,
+    );
+    return { p50, p99 };
+  } finally {
+    await reader.disconnect();
+    await admin.deleteTopics([input, output]);
+  }
+}
+
 async function untilAsync(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
@@ -440,6 +482,7 @@ async function versusBaseline(broker: { brokers: string }, admin: KafkaAdmin, ru
   const input = `bench-${run}-activities`;
   const expected = await produceBenchBacklog(broker.brokers, admin, input);
   const results: { delivery: Delivery; ratios: number[]; rates: number[]; p50: number; p99: number }[] = [];
+  let floor: { p50: number; p99: number };
   try {
     for (const delivery of MODES) {
       const spec = specFor(dir, delivery);
@@ -462,10 +505,12 @@ async function versusBaseline(broker: { brokers: string }, admin: KafkaAdmin, ru
       const { p50, p99 } = await latencyWithProcesses(broker.brokers, admin, spec, dir, `${run}-${delivery === 'exactly-once' ? 'eo' : 'al'}`, 1);
       results.push({ delivery, ratios, rates, p50, p99 });
     }
+    floor = await passThroughLatency(broker.brokers, admin, run);
   } finally {
     await admin.deleteTopics([input]);
   }
   say('summary: `sluice run` (1 process) against the kafkajs pass-through on the same backlog');
+  say(`  pass-through latency at ${RATE.toLocaleString('en')}/s p50 ${floor.p50} ms, p99 ${floor.p99} ms`);
   for (const r of results) {
     say(`  ${r.delivery}: ratios ${r.ratios.map((x) => x.toFixed(2)).join(', ')}; events/s ${r.rates.map((x) => Math.round(x).toLocaleString('en')).join(', ')}; latency at ${RATE.toLocaleString('en')}/s p50 ${r.p50} ms, p99 ${r.p99} ms`);
   }

@@ -2,9 +2,9 @@
  * The yardstick of `npm run bench:kafka`: what the employee job's stateless half costs with kafkajs
  * alone and no sluice. A consumer group reads the Debezium topic, parses each event with
  * JSON.parse, keeps the inserts, adds the four enrichment fields in plain JS and produces the rows
- * (gzip, in chunks, acks=all), committing each batch's offsets once its output is acknowledged.
- * It computes no hourly summaries and checks nothing: the most a pipeline over this client could
- * hope for, on the same topic, machine and run as sluice.
+ * (gzip, in chunks, acks=all), with their headers, committing each batch's offsets once its output
+ * is acknowledged. It computes no hourly summaries and checks nothing: the most a pipeline over
+ * this client could hope for, on the same topic, machine and run as sluice.
  */
 // Loaded first, as everywhere: it installs the read_committed fix before kafkajs loads.
 import '../src/io/kafka/client.ts';
@@ -64,7 +64,8 @@ export async function passThrough(brokers: string[], input: string, output: stri
       for (const m of batch.messages) {
         if (m.value === null) continue;
         const row = enrich(m.value.toString('utf8'));
-        if (row) out.push({ key: String(row.employee_id), value: JSON.stringify(row) });
+        // Headers pass through, as sluice's kafka sink passes them (the latency bench's produce time).
+        if (row) out.push({ key: String(row.employee_id), value: JSON.stringify(row), headers: m.headers });
       }
       // Chunked: one kafkajs send of tens of thousands of messages is superlinear in its size.
       for (let i = 0; i < out.length; i += 2_000) {
