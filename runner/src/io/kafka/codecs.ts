@@ -16,10 +16,10 @@
  *   asynchronous. Done synchronously (with 16 KiB pieces) it cost a third of the CPU per 1 MiB
  *   fetch, and at a steady 5,000 events/s sluice's CPU fell by a quarter; but a drain of
  *   1,000,000 events then held 2.7 GiB, growing with the backlog (0.87 GiB asynchronous, flat),
- *   and so it did when only batches up to 64 KiB were inflated synchronously. Why the fetch buffers outlived their
- *   batches was not found. Not full intake queues: with the runtime's intake also bounded by
- *   records (10,000 per task), synchronous inflating held 1,336 MiB in a drain of 300,000 events,
- *   as without the bound.
+ *   and so it did when only batches up to 64 KiB were inflated synchronously. Why the fetch
+ *   buffers outlived their batches was not found. Not full intake queues: with the runtime's
+ *   intake also bounded by records (10,000 per task), synchronous inflating held 1,336 MiB in a
+ *   drain of 300,000 events, as without the bound.
  * - snappy: reads Java's xerial framing (snappy-java's SnappyOutputStream, what the Java client
  *   writes) and raw snappy (what librdkafka writes); writes the xerial framing, as Java does.
  * - lz4: the LZ4 frame format (Kafka's framing since message format 1, KIP-57).
