@@ -91,36 +91,33 @@ function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
 }
 
-/**
- * Produces RATE events/s for LATENCY_SECONDS into `input`, each with its produce time in a header;
- * event times start now, so the pipeline sees a live stream, not a backlog.
- */
 // Small ticks: a steady stream, not bursts (a 100 ms tick of 500 events made p50 the time to process a burst).
 const TICK_MS = 10;
 const PER_TICK = Math.max(1, Math.round((RATE * TICK_MS) / 1000));
 const TICKS = Math.round((LATENCY_SECONDS * 1000) / TICK_MS);
 
+/**
+ * Produces RATE events/s for LATENCY_SECONDS into `input`, each with its produce time in a header;
+ * event times start now, so the pipeline sees a live stream, not a backlog.
+ */
 async function produceSteadily(conn: { brokers: string[]; clientId: string }, input: string): Promise<{ inserts: number; offered: number }> {
   const producer = createProducer(conn, { chunkSize: 2_000 }, logger);
   await producer.connect();
   const stream = new DebeziumEventStream(input, 2, Date.now());
-  const tickMs = TICK_MS;
-  const perTick = PER_TICK;
-  const ticks = TICKS;
   let inserts = 0;
   const t0 = performance.now();
-  for (let i = 0; i < ticks; i++) {
-    const batch = stream.take(perTick);
+  for (let i = 0; i < TICKS; i++) {
+    const batch = stream.take(PER_TICK);
     inserts += batch.insertIds.length;
     const at = String(Date.now());
     for (const m of batch.messages) m.headers = { [PRODUCED_AT]: at };
     await producer.send(batch.messages);
     // Keep the schedule: sleep to the next tick boundary (no catch-up bursts beyond one tick).
-    const next = t0 + (i + 1) * tickMs;
+    const next = t0 + (i + 1) * TICK_MS;
     const sleep = next - performance.now();
     if (sleep > 0) await wait(sleep);
   }
-  const offered = (ticks * perTick) / ((performance.now() - t0) / 1000);
+  const offered = (TICKS * PER_TICK) / ((performance.now() - t0) / 1000);
   await producer.close();
   return { inserts, offered };
 }
