@@ -127,14 +127,12 @@ export async function* readLineBatches(stream: Readable, batchSize: number, opti
       skipping = false;
       from = nl + 1;
       nl = chunk.indexOf(LF, from);
-    } else if (carry) {
+    } else if (carry && nl !== -1) {
       // Only the line that spans the chunks is copied together; the others stay views of their chunk.
-      if (nl !== -1) {
-        push(Buffer.concat([carry, chunk.subarray(0, nl)]));
-        carry = undefined;
-        from = nl + 1;
-        nl = chunk.indexOf(LF, from);
-      }
+      push(Buffer.concat([carry, chunk.subarray(0, nl)]));
+      carry = undefined;
+      from = nl + 1;
+      nl = chunk.indexOf(LF, from);
     }
     for (; nl !== -1; nl = chunk.indexOf(LF, from)) {
       if (batch.lines.length >= batchSize) {
