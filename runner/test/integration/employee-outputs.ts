@@ -255,14 +255,39 @@ export function allWritten(reader: OutputReader, expected: Expected): boolean {
  * (so the expectation knows each partition's event times), and returns what the pipeline must write.
  */
 export async function produceBacklog(producer: KafkaProducer, input: string, options: { events: number; partitions: number; seed: number; startMs: number }): Promise<Expected> {
-  const stream = new DebeziumEventStream(input, options.seed, options.startMs);
-  const outputs = new ExpectedOutputs(options.partitions);
-  for (let done = 0; done < options.events; done += 5_000) {
-    const batch = stream.take(Math.min(5_000, options.events - done)).messages.map((m) => ({ ...m, partition: rowId(m) % options.partitions }));
-    await producer.send(batch);
-    outputs.add(batch);
+  const backlog = new BacklogWriter(producer, input, options);
+  await backlog.produce(options.events);
+  return backlog.result();
+}
+
+/**
+ * The simulated stream of produceBacklog, produced in parts (a test holds some back until after a
+ * kill, so the run cannot have drained everything before it); `result()` covers all parts so far.
+ */
+export class BacklogWriter {
+  private readonly stream: DebeziumEventStream;
+  private readonly outputs: ExpectedOutputs;
+
+  constructor(
+    private readonly producer: KafkaProducer,
+    input: string,
+    private readonly options: { partitions: number; seed: number; startMs: number },
+  ) {
+    this.stream = new DebeziumEventStream(input, options.seed, options.startMs);
+    this.outputs = new ExpectedOutputs(options.partitions);
   }
-  return outputs.result();
+
+  async produce(events: number): Promise<void> {
+    for (let done = 0; done < events; done += 5_000) {
+      const batch = this.stream.take(Math.min(5_000, events - done)).messages.map((m) => ({ ...m, partition: rowId(m) % this.options.partitions }));
+      await this.producer.send(batch);
+      this.outputs.add(batch);
+    }
+  }
+
+  result(): Expected {
+    return this.outputs.result();
+  }
 }
 
 /**
