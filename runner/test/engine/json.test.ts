@@ -231,11 +231,13 @@ describe('constantJson', () => {
 
   it('writes the marked object as JSON.stringify writes an unmarked copy, wherever and however often it occurs', () => {
     const marked = constantJson(schema());
-    const value = { schema: marked, payload: { id: 12345678901234567890n, again: [marked, { marked }], s: 'text' } };
-    const plain = { schema: schema(), payload: { id: 0, again: [schema(), { marked: schema() }], s: 'text' } };
-    const expected = JSON.stringify(plain).replace('"id":0', '"id":12345678901234567890');
+    const value = { schema: marked, payload: { id: 12345678901234567890n, again: [marked, { marked }], s: 'text', neg: -98765432109876543210n } };
+    const plain = { schema: schema(), payload: { id: 0, again: [schema(), { marked: schema() }], s: 'text', neg: 1 } };
+    const expected = JSON.stringify(plain).replace('"id":0', '"id":12345678901234567890').replace('"neg":1', '"neg":-98765432109876543210');
     expect(stringifyJson(value)).toBe(expected);
-    expect(stringifyJson(value, 2)).toBe(JSON.stringify(plain, null, 2).replace('"id": 0', '"id": 12345678901234567890'));
+    expect(stringifyJson(value, 2)).toBe(
+      JSON.stringify(plain, null, 2).replace('"id": 0', '"id": 12345678901234567890').replace('"neg": 1', '"neg": -98765432109876543210'),
+    );
     expect(stringifyJson(marked)).toBe(JSON.stringify(schema()));
   });
 
