@@ -93,6 +93,10 @@ export function nestingExceeds(text: string, max: number): boolean {
   return false;
 }
 
+function isDigit(c: number): boolean {
+  return c >= Ch.Zero && c <= Ch.Nine;
+}
+
 /** How often `char` occurs in `text`, counting no further than `limit`. */
 function countUpTo(text: string, char: string, limit: number): number {
   let count = 0;
@@ -100,9 +104,26 @@ function countUpTo(text: string, char: string, limit: number): number {
   return count;
 }
 
-/** A value position (after `:`, `,` or `[`) holding a run of 16+ digits: the only places an unsafe integer literal can be. */
-const UNSAFE_CANDIDATE = /[:,[]\s*(-?\d{16,})/g;
+/**
+ * A value position (after `:`, `,` or `[`) holding a run of 16+ digits: the only places an unsafe
+ * integer literal can be. No capture group: `test` then builds no match array, and every Debezium
+ * event has several such runs (16-digit MicroTimestamps, 19-digit ts_ns).
+ */
+const UNSAFE_CANDIDATE = /[:,[]\s*-?\d{16,}/g;
 const TOP_LEVEL_NUMBER = /^\s*(-?\d{16,})\s*$/;
+
+/**
+ * Whether the digits in [start, end) make an integer a double cannot hold, without building a
+ * string: accumulated in a double, the value is exact up to 2^53, and once past it stays past it.
+ */
+function digitsBeyondSafe(text: string, start: number, end: number): boolean {
+  let v = 0;
+  for (let i = start; i < end; i++) {
+    v = v * 10 + (text.charCodeAt(i) - Ch.Zero);
+    if (v > Number.MAX_SAFE_INTEGER) return true;
+  }
+  return false;
+}
 
 /**
  * Digit runs that look like unsafe integer literals, found with one native scan that does not
@@ -110,15 +131,17 @@ const TOP_LEVEL_NUMBER = /^\s*(-?\d{16,})\s*$/;
  * (`"\u0002..."`) then always makes the text invalid (a backslash outside a string), so
  * `parseJson` notices and scans exactly.
  */
-function unsafeIntegerCandidates(text: string): [number, number][] {
+export function unsafeIntegerCandidates(text: string): [number, number][] {
   const spans: [number, number][] = [];
   UNSAFE_CANDIDATE.lastIndex = 0;
-  for (let m = UNSAFE_CANDIDATE.exec(text); m !== null; m = UNSAFE_CANDIDATE.exec(text)) {
-    const digits = m[1]!;
+  while (UNSAFE_CANDIDATE.test(text)) {
     const end = UNSAFE_CANDIDATE.lastIndex;
     const next = text.charCodeAt(end);
     if (next === Ch.Dot || next === Ch.LowerE || next === Ch.UpperE) continue; // a double, meant as one
-    if (typeof integerLiteral(digits) === 'bigint') spans.push([end - digits.length, end]);
+    let digits = end;
+    while (isDigit(text.charCodeAt(digits - 1))) digits--;
+    if (!digitsBeyondSafe(text, digits, end)) continue;
+    spans.push([text.charCodeAt(digits - 1) === Ch.Minus ? digits - 1 : digits, end]);
   }
   if (spans.length === 0) {
     const whole = TOP_LEVEL_NUMBER.exec(text);

@@ -9,6 +9,7 @@ import {
   parseJsonStrict,
   stringifyJson,
   stringifyJsonIteratively,
+  unsafeIntegerCandidates,
   unsafeIntegerLiterals,
 } from '../../src/engine/json.ts';
 import { mulberry32 } from '../../src/engine/seeded-random.ts';
@@ -176,6 +177,29 @@ describe('unsafeIntegerLiterals', () => {
     const text = '{"a":"9007199254740993","b":9007199254740993,"c":9007199254740991,"d":-9007199254740993}';
     const spans = unsafeIntegerLiterals(text);
     expect(spans.map(([s, e]) => text.slice(s, e))).toEqual(['9007199254740993', '-9007199254740993']);
+  });
+});
+
+describe('unsafeIntegerCandidates', () => {
+  it('finds, sign included, exactly the literals the exact scan finds when no string holds digits', () => {
+    const random = mulberry32(99);
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
+    const beyond = () => String(BigInt(Number.MAX_SAFE_INTEGER) + BigInt(Math.floor(random() * 3) - 1) * BigInt(Math.floor(random() * 3)));
+    const literal = () =>
+      pick([
+        beyond,
+        () => `-${beyond()}`,
+        () => `${1 + Math.floor(random() * 9)}${'0123456789'.repeat(2).slice(0, 15 + Math.floor(random() * 5))}`,
+        () => `-${1 + Math.floor(random() * 9)}${'9876543210'.repeat(2).slice(0, 15 + Math.floor(random() * 5))}`,
+        () => String(Math.floor(random() * 1e6)),
+        () => '12345678901234567.5',
+        () => '-98765432109876543e2',
+        () => '"text"',
+      ])();
+    for (let i = 0; i < 1000; i++) {
+      const text = `{"a":${literal()},"b":[${literal()}, ${literal()}],"c":{"d":  ${literal()}}}`;
+      expect(unsafeIntegerCandidates(text), text).toEqual(unsafeIntegerLiterals(text));
+    }
   });
 });
 
