@@ -91,6 +91,14 @@ function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
 }
 
+/** Sorts latency samples (ms) in place; their p50 and p99, and the `p50 .., p90 .., p99 .., max ..` text both latency lines print. */
+function latencySummary(samples: number[]): { p50: number; p99: number; text: string } {
+  samples.sort((a, b) => a - b);
+  const p50 = percentile(samples, 50);
+  const p99 = percentile(samples, 99);
+  return { p50, p99, text: `p50 ${p50} ms, p90 ${percentile(samples, 90)} ms, p99 ${p99} ms, max ${samples[samples.length - 1]} ms` };
+}
+
 // Small ticks: a steady stream, not bursts (a 100 ms tick of 500 events made p50 the time to process a burst).
 const TICK_MS = 10;
 const PER_TICK = Math.max(1, Math.round((RATE * TICK_MS) / 1000));
@@ -386,12 +394,10 @@ async function latencyWithProcesses(brokers: string, admin: KafkaAdmin, spec: st
     });
     const usage = cpu.text();
     await stopProcesses(runs);
-    samples.sort((a, b) => a - b);
-    const p50 = percentile(samples, 50);
-    const p99 = percentile(samples, 99);
+    const { p50, p99, text } = latencySummary(samples);
     say(
       `[processes ${n}] latency at a steady ${Math.round(offered).toLocaleString('en')} events/s for ${LATENCY_SECONDS} s (${samples.length.toLocaleString('en')} processed messages), produce -> processed topic (read_committed): ` +
-        `p50 ${p50} ms, p90 ${percentile(samples, 90)} ms, p99 ${p99} ms, max ${samples[samples.length - 1]} ms; ${usage}`,
+        `${text}; ${usage}`,
     );
     return { p50, p99 };
   } finally {
@@ -424,12 +430,9 @@ async function passThroughLatency(brokers: string, admin: KafkaAdmin, run: strin
     const { inserts, offered } = await produceSteadily(conn, input);
     await until('the reader to see every passed-through message', () => samples.length >= inserts, 120_000);
     await drained;
-    samples.sort((a, b) => a - b);
-    const p50 = percentile(samples, 50);
-    const p99 = percentile(samples, 99);
+    const { p50, p99, text } = latencySummary(samples);
     say(
-      `[baseline] kafkajs pass-through latency at a steady ${Math.round(offered).toLocaleString('en')} events/s for ${LATENCY_SECONDS} s (${samples.length.toLocaleString('en')} messages), produce -> output topic: ` +
-        `p50 ${p50} ms, p90 ${percentile(samples, 90)} ms, p99 ${p99} ms, max ${samples[samples.length - 1]} ms`,
+      `[baseline] kafkajs pass-through latency at a steady ${Math.round(offered).toLocaleString('en')} events/s for ${LATENCY_SECONDS} s (${samples.length.toLocaleString('en')} messages), produce -> output topic: ${text}`,
     );
     return { p50, p99 };
   } finally {

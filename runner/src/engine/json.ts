@@ -304,10 +304,7 @@ export function stringifyJson(value: unknown, indent?: number): string {
       }
       // Constants and bigints in one pass: each pass copies the whole text, and for a Debezium
       // envelope (a schema constant, ts_ns bigints) two passes took a third longer than one.
-      if (constants) {
-        const texts = constants;
-        return text.replace(MARK_RE, (_mark, kind: string, digits: string) => (kind === 'bigint' ? digits : texts[Number(digits)]!));
-      }
+      if (constants) return text.replace(MARK_RE, (_mark, kind: string, digits: string) => (kind === 'bigint' ? digits : constants[Number(digits)]!));
       return text.includes(BIGINT_MARK_TEXT) ? text.replace(BIGINT_MARK_RE, '$1') : text;
     }
     // Someone else's BigInt toJSON is installed: leave it alone and mark bigints with a replacer.

@@ -26,8 +26,7 @@ interface ClusterInstance {
 
 /** A coordinator as last found: its broker, and how many coordinator failures that broker had then. */
 interface Remembered {
-  nodeId: number;
-  broker: CoordinatorBroker;
+  broker: CoordinatorBroker & { nodeId: number };
   failures: number;
 }
 
@@ -35,6 +34,10 @@ interface Remembered {
 const FAILURES = Symbol.for('sluice.kafkajs.coordinator-failures');
 
 type CountingBroker = CoordinatorBroker & { [FAILURES]?: number };
+
+function hasNodeId(broker: CoordinatorBroker): broker is CoordinatorBroker & { nodeId: number } {
+  return typeof broker.nodeId === 'number';
+}
 
 function failuresOf(broker: CoordinatorBroker): number {
   return (broker as CountingBroker)[FAILURES] ?? 0;
@@ -87,7 +90,7 @@ export async function rememberedCoordinator(
   const known = remembered.get(key);
   if (known && failuresOf(known.broker) === known.failures) {
     try {
-      const broker = await findBroker(known.nodeId);
+      const broker = await findBroker(known.broker.nodeId);
       // The pool may hold a new instance for the node now (after a metadata refresh): count on it.
       if (broker === known.broker) return broker;
     } catch {
@@ -96,7 +99,7 @@ export async function rememberedCoordinator(
   }
   remembered.delete(key);
   const broker = await lookUp();
-  if (typeof broker.nodeId === 'number') remembered.set(key, { nodeId: broker.nodeId, broker, failures: failuresOf(broker) });
+  if (hasNodeId(broker)) remembered.set(key, { broker, failures: failuresOf(broker) });
   return broker;
 }
 

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import '../../../src/io/kafka/client.ts';
 import { decodeRecord, int64Plus, kafkajsDecodeRecord, type RecordBatchContext } from '../../../src/io/kafka/record-decoding.ts';
 import { kafkajsRecord } from '../../../src/io/kafka/record-encoding.ts';
-import { mulberry32 } from '../../../src/engine/seeded-random.ts';
+import { randomRecords } from './random-records.ts';
 
 const require = createRequire(import.meta.url);
 const Decoder = require('kafkajs/src/protocol/decoder.js') as new (buffer: Buffer) => { buffer: Buffer; offset: number; readVarIntBytes(): Buffer };
@@ -52,21 +52,7 @@ describe('kafka record decoding', () => {
   });
 
   it('gives what kafkajs\'s own decoder gives, for keys, values, headers, deltas and batch contexts of every kind', () => {
-    const random = mulberry32(17);
-    const text = (n: number) => Array.from({ length: n }, () => String.fromCharCode(32 + Math.floor(random() * 90))).join('') + (random() < 0.2 ? 'é€😀' : '');
-    const bytes = (n: number) => Buffer.from(Array.from({ length: n }, () => Math.floor(random() * 256)));
-    const some = (): string | Buffer | null => (random() < 0.15 ? null : random() < 0.5 ? text(Math.floor(random() * 300)) : bytes(Math.floor(random() * 5_000)));
-    for (let i = 0; i < 500; i++) {
-      const headers: Record<string, string | Buffer | (string | Buffer)[]> = {};
-      const n = Math.floor(random() * 4);
-      for (let h = 0; h < n; h++) headers[`h${h}${text(3)}`] = random() < 0.2 ? [text(5), bytes(4), text(2)] : random() < 0.5 ? text(10) : bytes(7);
-      const input = {
-        offsetDelta: Math.floor(random() * 5_000),
-        timestampDelta: Math.floor(random() * 2 ** (random() < 0.5 ? 10 : 52)) * (random() < 0.3 ? -1 : 1),
-        key: some(),
-        value: some(),
-        headers,
-      };
+    for (const [i, input] of randomRecords(17, 500, { maxBytes: 5_000, deltaBits: 52, negativeShare: 0.3, repeatedValues: 3 }).entries()) {
       const r = both(recordBytes(kafkajsRecord(input).buffer), contexts[i % contexts.length]!);
       expect(comparable(r.ours), `record ${i}`).toEqual(comparable(r.theirs));
       expect(r.oursAt, `record ${i}: where the decoder is left`).toBe(r.theirsAt);

@@ -2,25 +2,11 @@ import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import '../../../src/io/kafka/client.ts';
 import { encodeRecord, kafkajsRecord, uvarintSize, writeUVarInt, zigzag } from '../../../src/io/kafka/record-encoding.ts';
-import { mulberry32 } from '../../../src/engine/seeded-random.ts';
+import { randomRecords } from './random-records.ts';
 
 describe('kafka record encoding', () => {
   it('writes the bytes kafkajs writes, for keys, values and headers of every kind', () => {
-    const random = mulberry32(5);
-    const text = (n: number) => Array.from({ length: n }, () => String.fromCharCode(32 + Math.floor(random() * 90))).join('') + (random() < 0.2 ? 'é€😀' : '');
-    const bytes = (n: number) => Buffer.from(Array.from({ length: n }, () => Math.floor(random() * 256)));
-    const some = (): string | Buffer | null => (random() < 0.15 ? null : random() < 0.5 ? text(Math.floor(random() * 300)) : bytes(Math.floor(random() * 20_000)));
-    for (let i = 0; i < 500; i++) {
-      const headers: Record<string, string | Buffer | (string | Buffer)[]> = {};
-      const n = Math.floor(random() * 4);
-      for (let h = 0; h < n; h++) headers[`h${h}${text(3)}`] = random() < 0.2 ? [text(5), bytes(4)] : random() < 0.5 ? text(10) : bytes(7);
-      const input = {
-        offsetDelta: Math.floor(random() * 5_000),
-        timestampDelta: Math.floor(random() * 2 ** (random() < 0.5 ? 10 : 45)) * (random() < 0.1 ? -1 : 1),
-        key: some(),
-        value: some(),
-        headers,
-      };
+    for (const [i, input] of randomRecords(5, 500, { maxBytes: 20_000, deltaBits: 45, negativeShare: 0.1, repeatedValues: 2 }).entries()) {
       // Independently: kafkajs's own encoder of the same record.
       expect(encodeRecord(input)!.buffer.equals(kafkajsRecord(input).buffer), `record ${i}`).toBe(true);
     }
