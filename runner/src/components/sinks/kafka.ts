@@ -42,6 +42,7 @@ import {
   type KafkaConnection,
 } from '../../io/kafka/connection.ts';
 import { LingerQueue } from '../../io/kafka/linger-queue.ts';
+import { sharedWritersOf, type SharedWriter } from '../../io/kafka/shared-writer.ts';
 import type { MetricDefinition } from '../../engine/metrics.ts';
 import { SINK_RETRIES } from '../../engine/runtime-metrics.ts';
 
@@ -198,7 +199,11 @@ function check(result: unknown, rec: StreamRecord, what: string, where: string):
 
 export class KafkaSink implements Sink {
   private producer: KafkaProducer | undefined;
+  /** Under exactly-once: this instance's queue into its task's transaction. */
   private queue: LingerQueue<ProducedMessage> | undefined;
+  /** Otherwise: the writer it shares with the sink's instances in the run's other tasks. */
+  private writer: SharedWriter | undefined;
+  private send: ((messages: ProducedMessage[]) => Promise<void>) | undefined;
   private readonly compiled: Compiled;
   private readonly where: string;
 
@@ -229,22 +234,29 @@ export class KafkaSink implements Sink {
           this.where,
         );
       }
-      this.queue = new LingerQueue((items) => tx.send(items, compression), linger, batchSize);
+      const queue = new LingerQueue((items: ProducedMessage[]) => tx.send(items, compression), linger, batchSize);
+      this.queue = queue;
+      this.send = (messages) => queue.add(messages);
       return;
     }
-    const producer = this.makeProducer(
-      this.connection,
-      {
-        compression,
-        chunkSize: batchSize,
-        retryForMs: this.config.retry_for ? parseDuration(this.config.retry_for) : 120_000,
-        onRetry: () => this.ctx.metrics.inc(SINK_RETRIES, { node: this.ctx.name }),
-      },
-      this.ctx.logger,
+    const retryForMs = this.config.retry_for ? parseDuration(this.config.retry_for) : 120_000;
+    // The instances of this sink in the run's other tasks write through the same producer and
+    // queue (shared-writer.ts): one produce request for what they all wrote meanwhile.
+    const key = JSON.stringify([this.ctx.name, this.connection, compression, batchSize, linger, retryForMs]);
+    const writer = await sharedWritersOf(this.ctx.metrics, this.makeProducer).acquire(
+      key,
+      () =>
+        this.makeProducer(
+          this.connection,
+          { compression, chunkSize: batchSize, retryForMs, onRetry: () => this.ctx.metrics.inc(SINK_RETRIES, { node: this.ctx.name }) },
+          this.ctx.logger,
+        ),
+      linger,
+      batchSize,
     );
-    await producer.connect();
-    this.producer = producer;
-    this.queue = new LingerQueue((items) => producer.send(items), linger, batchSize);
+    this.writer = writer;
+    this.producer = writer.producer;
+    this.send = (messages) => writer.add(messages);
   }
 
   /**
@@ -320,7 +332,8 @@ export class KafkaSink implements Sink {
    * exactly-once such a refusal fails the run: the messages share the checkpoint's transaction.
    */
   async write(messages: OutboundMessage[]): Promise<WriteResult | void> {
-    if (!this.queue) throw new ConfigError('E_SINK_NOT_OPEN', 'kafka sink written before open()', this.where);
+    const send = this.send;
+    if (!send) throw new ConfigError('E_SINK_NOT_OPEN', 'kafka sink written before open()', this.where);
     const limit = this.config.max_message_bytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     const format = this.config.value_format ?? 'json';
     const produced: ProducedMessage[] = [];
@@ -344,7 +357,7 @@ export class KafkaSink implements Sink {
     }
     if (produced.length > 0) {
       try {
-        await this.queue.add(produced);
+        await send(produced);
       } catch (err) {
         if (!isMessageTooLarge(err)) throw err;
         if (!this.producer) {
@@ -385,11 +398,11 @@ export class KafkaSink implements Sink {
 
   async close(): Promise<void> {
     await this.queue?.drain();
-    if (this.producer) {
-      await this.producer.close().catch((err: unknown) => this.ctx.logger.warn({ error: errorMessage(err) }, 'kafka producer close failed'));
-    }
+    await this.writer?.release().catch((err: unknown) => this.ctx.logger.warn({ error: errorMessage(err) }, 'kafka producer close failed'));
     this.producer = undefined;
     this.queue = undefined;
+    this.writer = undefined;
+    this.send = undefined;
   }
 }
 
@@ -398,7 +411,7 @@ export const kafkaSink: SinkDef<KafkaSinkConfig> = {
   name: 'kafka',
   summary: 'Write records to Kafka as JSON through an idempotent producer (acks=all, gzip by default), keyed by an expression.',
   description:
-    'Writes are batched (`linger`, `batch_size`) and retried with backoff for `retry_for`; when the brokers stay unreachable the run fails and the source offsets are not committed. A record that cannot become a message (its `key`, `value`, `topic_expr` or `headers` expression fails, or its `topic_expr` gives no topic name) and a message larger than `max_message_bytes` or than the broker takes go to `<sink>.errors` with the reason (or are counted, logged and dropped when nothing reads it); the rest are written. `value_format: raw` writes text and bytes as they are, so a dead-letter topic holds the original message. Message timestamps are the write time, so topic retention counts from then.',
+    'Writes are batched (`linger`, `batch_size`) and retried with backoff for `retry_for`; running as tasks, the sink\'s instances in one process share one producer, so what the tasks wrote meanwhile goes in one request (under exactly-once each task writes into its own transaction instead); when the brokers stay unreachable the run fails and the source offsets are not committed. A record that cannot become a message (its `key`, `value`, `topic_expr` or `headers` expression fails, or its `topic_expr` gives no topic name) and a message larger than `max_message_bytes` or than the broker takes go to `<sink>.errors` with the reason (or are counted, logged and dropped when nothing reads it); the rest are written. `value_format: raw` writes text and bytes as they are, so a dead-letter topic holds the original message. Message timestamps are the write time, so topic retention counts from then.',
   schema,
   describe(config) {
     const conn = describeConnectionConfig(config);

@@ -162,6 +162,30 @@ describe('kafka sink: write', () => {
     expect(producer.requests).toBe(4);
   });
 
+  it("writes what the sink's instances in a run's tasks wrote meanwhile in one request, each acknowledged; the producer closes with the last instance", async () => {
+    const producer = fakeProducer();
+    let closes = 0;
+    const factory: ProducerFactory = (...args) => ({ ...producer.factory(...args), close: async () => void closes++ });
+    const run: ComponentContext = { ...ctx, metrics: new Metrics() };
+    const tasks = [0, 1, 2].map((partition) => new KafkaSink({ ...base, linger: '20ms' }, conn, { ...run, task: { stage: '0', partition, partitions: 3, id: `0_${partition}` } }, factory));
+    await Promise.all(tasks.map((t) => t.open()));
+    await Promise.all(tasks.map((t, i) => t.write([{ topic: 'out', key: `k${i}`, value: i }])));
+    expect(producer.requests).toBe(1);
+    expect(producer.sent.map((m) => m.key)).toEqual(['k0', 'k1', 'k2']);
+    // Another run (its own metrics registry) has a producer of its own.
+    const other = new KafkaSink({ ...base, linger: '0ms' }, conn, { ...ctx, metrics: new Metrics() }, factory);
+    await other.open();
+    await other.write([{ topic: 'out', key: 'x', value: 9 }]);
+    expect(producer.requests).toBe(2);
+    await other.close();
+    expect(closes).toBe(1);
+    await tasks[0]!.close();
+    await tasks[1]!.close();
+    expect(closes).toBe(1);
+    await tasks[2]!.close();
+    expect(closes).toBe(2);
+  });
+
   it('still fails the write on anything else, such as brokers that stay unreachable', async () => {
     const factory: ProducerFactory = () => ({
       connect: async () => {},
