@@ -17,7 +17,9 @@
  *    with the produce time in a header; the kafka sink passes headers through, so each processed
  *    message carries it. Latency = when a read_committed consumer receives the processed message
  *    minus that header (under exactly-once a message is visible only once its checkpoint
- *    committed, so this is what a downstream reader sees). Prints p50, p90, p99 and max. Then the
+ *    committed, so this is what a downstream reader sees). Prints p50, p90, p99 and max, and the
+ *    worst latency of each second of produce time with the tenth of the second it fell in: spikes
+ *    at the same tenth every second come from something periodic, the checkpoints. Then the
  *    same stream through the pass-through (which passes headers on), read the same way: the
  *    latency this client, broker and machine allow with no sluice at all.
  *
@@ -91,12 +93,16 @@ function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
 }
 
-/** Sorts latency samples (ms) in place; their p50 and p99, and the `p50 .., p90 .., p99 .., max ..` text both latency lines print. */
-function latencySummary(samples: number[]): { p50: number; p99: number; text: string } {
-  samples.sort((a, b) => a - b);
-  const p50 = percentile(samples, 50);
-  const p99 = percentile(samples, 99);
-  return { p50, p99, text: `p50 ${p50} ms, p90 ${percentile(samples, 90)} ms, p99 ${p99} ms, max ${samples[samples.length - 1]} ms` };
+/** Latency samples' p50 and p99, and the text both latency lines print: `p50 .., p90 .., p99 .., max ..`, then the worst of each second. */
+function latencySummary(samples: LatencySamples): { p50: number; p99: number; text: string } {
+  const sorted = [...samples.latencies].sort((a, b) => a - b);
+  const p50 = percentile(sorted, 50);
+  const p99 = percentile(sorted, 99);
+  return {
+    p50,
+    p99,
+    text: `p50 ${p50} ms, p90 ${percentile(sorted, 90)} ms, p99 ${p99} ms, max ${sorted[sorted.length - 1]} ms; worst of each second of produce time, ms@tenth of the second: ${worstPerSecond(samples)}`,
+  };
 }
 
 // Small ticks: a steady stream, not bursts (a 100 ms tick of 500 events made p50 the time to process a burst).
@@ -130,16 +136,24 @@ async function produceSteadily(conn: { brokers: string[]; clientId: string }, in
   return { inserts, offered };
 }
 
+/** Produce -> visible latencies (ms), each with its produce time (epoch ms). */
+interface LatencySamples {
+  latencies: number[];
+  producedAt: number[];
+}
+
 /** A read_committed reader of `topic` collecting produce -> visible latencies from the PRODUCED_AT header. */
-async function latencyReader(conn: { brokers: string[]; clientId: string }, groupId: string, topic: string): Promise<{ samples: number[]; reader: ReturnType<typeof createGroupConsumer> }> {
-  const samples: number[] = [];
+async function latencyReader(conn: { brokers: string[]; clientId: string }, groupId: string, topic: string): Promise<{ samples: LatencySamples; reader: ReturnType<typeof createGroupConsumer> }> {
+  const samples: LatencySamples = { latencies: [], producedAt: [] };
   const reader = createGroupConsumer(conn, { groupId, topics: [topic], fromBeginning: true, concurrency: 1, maxWaitMs: 50 }, logger);
   await reader.start({
     onBatch: async (b) => {
       const now = Date.now();
       for (const m of b.messages) {
         const at = Number(m.headers[PRODUCED_AT]);
-        if (Number.isFinite(at)) samples.push(now - at);
+        if (!Number.isFinite(at)) continue;
+        samples.latencies.push(now - at);
+        samples.producedAt.push(at);
       }
     },
     onRebalancing: () => {},
@@ -147,6 +161,27 @@ async function latencyReader(conn: { brokers: string[]; clientId: string }, grou
     onCrash: () => {},
   });
   return { samples, reader };
+}
+
+/**
+ * The worst latency of each second of produce time, and the tenth of that second it fell in
+ * (`312@4`): spikes at the same tenth every second have a cause with a one-second period, such as
+ * the checkpoints (`checkpoint.interval: 1s`), rather than noise.
+ */
+function worstPerSecond(samples: LatencySamples): string {
+  if (samples.producedAt.length === 0) return '';
+  const first = Math.min(...samples.producedAt);
+  const worst: { ms: number; tenth: number }[] = [];
+  for (let i = 0; i < samples.latencies.length; i++) {
+    const offset = samples.producedAt[i]! - first;
+    const second = Math.floor(offset / 1000);
+    const w = (worst[second] ??= { ms: -1, tenth: 0 });
+    if (samples.latencies[i]! > w.ms) {
+      w.ms = samples.latencies[i]!;
+      w.tenth = Math.floor((offset % 1000) / 100);
+    }
+  }
+  return worst.map((w) => (w === undefined ? '-' : `${w.ms}@${w.tenth}`)).join(' ');
 }
 
 /* ------------------------------------------------------------------ --processes: N `sluice run` processes in one group */
@@ -389,14 +424,14 @@ async function latencyWithProcesses(brokers: string, admin: KafkaAdmin, spec: st
     await wait(2_000);
     const cpu = new CpuMeter(runs.map((r) => r.child.pid));
     const { inserts, offered } = await produceSteadily(conn, input);
-    await until('the reader to see every processed message', () => samples.length >= inserts, 120_000).catch((err: unknown) => {
-      throw new Error(`${(err as Error).message}: ${samples.length} of ${inserts} seen; the processes' logs are in ${dir}/latency-${n}-*.log`);
+    await until('the reader to see every processed message', () => samples.latencies.length >= inserts, 120_000).catch((err: unknown) => {
+      throw new Error(`${(err as Error).message}: ${samples.latencies.length} of ${inserts} seen; the processes' logs are in ${dir}/latency-${n}-*.log`);
     });
     const usage = cpu.text();
     await stopProcesses(runs);
     const { p50, p99, text } = latencySummary(samples);
     say(
-      `[processes ${n}] latency at a steady ${Math.round(offered).toLocaleString('en')} events/s for ${LATENCY_SECONDS} s (${samples.length.toLocaleString('en')} processed messages), produce -> processed topic (read_committed): ` +
+      `[processes ${n}] latency at a steady ${Math.round(offered).toLocaleString('en')} events/s for ${LATENCY_SECONDS} s (${samples.latencies.length.toLocaleString('en')} processed messages), produce -> processed topic (read_committed): ` +
         `${text}; ${usage}`,
     );
     return { p50, p99 };
@@ -428,11 +463,11 @@ async function passThroughLatency(brokers: string, admin: KafkaAdmin, run: strin
     await untilAsync('the pass-through to join its group', async () => (await admin.groupMembers(group)).some((m) => m.partitions > 0), 60_000);
     await wait(2_000);
     const { inserts, offered } = await produceSteadily(conn, input);
-    await until('the reader to see every passed-through message', () => samples.length >= inserts, 120_000);
+    await until('the reader to see every passed-through message', () => samples.latencies.length >= inserts, 120_000);
     await drained;
     const { p50, p99, text } = latencySummary(samples);
     say(
-      `[baseline] kafkajs pass-through latency at a steady ${Math.round(offered).toLocaleString('en')} events/s for ${LATENCY_SECONDS} s (${samples.length.toLocaleString('en')} messages), produce -> output topic: ${text}`,
+      `[baseline] kafkajs pass-through latency at a steady ${Math.round(offered).toLocaleString('en')} events/s for ${LATENCY_SECONDS} s (${samples.latencies.length.toLocaleString('en')} messages), produce -> output topic: ${text}`,
     );
     return { p50, p99 };
   } finally {
