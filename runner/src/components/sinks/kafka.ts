@@ -198,7 +198,6 @@ function check(result: unknown, rec: StreamRecord, what: string, where: string):
 }
 
 export class KafkaSink implements Sink {
-  private producer: KafkaProducer | undefined;
   /** Under exactly-once: this instance's queue into its task's transaction. */
   private queue: LingerQueue<ProducedMessage> | undefined;
   /** Otherwise: the writer it shares with the sink's instances in the run's other tasks. */
@@ -255,7 +254,6 @@ export class KafkaSink implements Sink {
       batchSize,
     );
     this.writer = writer;
-    this.producer = writer.producer;
     this.send = (messages) => writer.add(messages);
   }
 
@@ -360,7 +358,8 @@ export class KafkaSink implements Sink {
         await send(produced);
       } catch (err) {
         if (!isMessageTooLarge(err)) throw err;
-        if (!this.producer) {
+        const writer = this.writer;
+        if (!writer) {
           throw new ConnectionError(
             'E_KAFKA_PRODUCE',
             `${errorMessage(err)}: the broker refused a message as too large inside the checkpoint transaction; set max_message_bytes to the topic's max.message.bytes so such messages are refused before they are sent`,
@@ -368,7 +367,8 @@ export class KafkaSink implements Sink {
             { cause: err },
           );
         }
-        refused.push(...(await this.sendOneByOne(this.producer, produced, indices)));
+        // With no flush of the sink's other instances in between: they share the producer.
+        refused.push(...(await writer.exclusive(() => this.sendOneByOne(writer.producer, produced, indices))));
       }
     }
     if (refused.length === 0) return;
@@ -399,7 +399,6 @@ export class KafkaSink implements Sink {
   async close(): Promise<void> {
     await this.queue?.drain();
     await this.writer?.release().catch((err: unknown) => this.ctx.logger.warn({ error: errorMessage(err) }, 'kafka producer close failed'));
-    this.producer = undefined;
     this.queue = undefined;
     this.writer = undefined;
     this.send = undefined;

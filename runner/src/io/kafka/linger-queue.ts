@@ -28,6 +28,22 @@ export class LingerQueue<T> {
     return done;
   }
 
+  /**
+   * Runs `task` in turn with the flushes: after every flush of what was added before (what is
+   * waiting is flushed now), and before any flush of what is added while it runs. A writer that
+   * sends outside the queue through the same producer uses it, so that producer never has two
+   * requests of its own for one partition built at once (an idempotent producer numbers them).
+   */
+  exclusive<R>(task: () => Promise<R>): Promise<R> {
+    this.flushNow();
+    const run = this.chain.catch(() => {}).then(task);
+    this.chain = run.then(
+      () => {},
+      () => {},
+    );
+    return run;
+  }
+
   /** Flushes what is waiting and resolves when every flush so far has finished. */
   async drain(): Promise<void> {
     this.flushNow();

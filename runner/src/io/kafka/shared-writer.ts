@@ -7,7 +7,8 @@
  *
  * What a shared flush carries is acknowledged to each writer when the flush succeeded, and a flush
  * that failed fails every writer that had messages in it (each then handles the failure as before:
- * a too-large refusal is sent again one message at a time, by each writer for its own messages).
+ * a too-large refusal is sent again one message at a time, by each writer for its own messages,
+ * while no flush runs: `exclusive`).
  * The queue keeps the order of `add` calls, so each task's order per partition is kept.
  *
  * Only non-transactional writes share: a transaction belongs to one task.
@@ -20,6 +21,8 @@ export interface SharedWriter {
   readonly producer: KafkaProducer;
   /** Resolves once the flush that carried these messages succeeded; rejects when it failed. */
   add(messages: readonly ProducedMessage[]): Promise<void>;
+  /** Runs `task`, which sends through `producer` itself, while no flush runs (LingerQueue.exclusive). */
+  exclusive<R>(task: () => Promise<R>): Promise<R>;
   /** Waits for every flush so far; the last holder to release closes the producer. Call once. */
   release(): Promise<void>;
 }
@@ -75,6 +78,7 @@ export class SharedWriters {
     return {
       producer: entry.producer,
       add: (messages) => entry.queue.add(messages),
+      exclusive: (task) => entry.queue.exclusive(task),
       release: async () => {
         if (released) return;
         released = true;

@@ -186,6 +186,40 @@ describe('kafka sink: write', () => {
     expect(closes).toBe(2);
   });
 
+  it("after a too-large refusal, an instance sends its messages one at a time with no request of the other instances' in between", async () => {
+    let inFlight = 0;
+    let overlapped = false;
+    const sent: string[] = [];
+    const factory: ProducerFactory = () => ({
+      connect: async () => {},
+      close: async () => {},
+      send: async (messages) => {
+        if (inFlight++ > 0) overlapped = true;
+        await new Promise((r) => setTimeout(r, 5));
+        inFlight--;
+        if (messages.some((m) => typeof m.value === 'string' && m.value.length > 50)) {
+          const broker = Object.assign(new Error('The request included a message larger than the max message size the server will accept'), { type: 'MESSAGE_TOO_LARGE' });
+          throw Object.assign(new Error(`cannot write ${messages.length} message(s)`), { cause: broker });
+        }
+        sent.push(...messages.map((m) => String(m.key)));
+      },
+    });
+    const run: ComponentContext = { ...ctx, metrics: new Metrics() };
+    const [a, b] = [0, 1].map((partition) => new KafkaSink({ ...base, linger: '1ms' }, conn, { ...run, task: { stage: '0', partition, partitions: 2, id: `0_${partition}` } }, factory));
+    await a!.open();
+    await b!.open();
+    const writeA = a!.write([{ topic: 'out', key: 'a1', value: 1 }, { topic: 'out', key: 'a2', value: 'z'.repeat(60) }]);
+    // B writes while A's request fails and while A sends one at a time.
+    const writesB = [0, 1, 2, 3].map(async (i) => {
+      await new Promise((r) => setTimeout(r, 4 * i));
+      return b!.write([{ topic: 'out', key: `b${i}`, value: i }]);
+    });
+    const [resultA] = await Promise.all([writeA, ...writesB]);
+    expect(resultA?.refused.map((r) => r.index)).toEqual([1]);
+    expect(overlapped).toBe(false);
+    expect([...sent].sort()).toEqual(['a1', 'b0', 'b1', 'b2', 'b3']);
+  });
+
   it('still fails the write on anything else, such as brokers that stay unreachable', async () => {
     const factory: ProducerFactory = () => ({
       connect: async () => {},

@@ -58,4 +58,37 @@ describe('LingerQueue', () => {
     expect(flushes).toEqual([[1]]);
     expect(q.waiting).toBe(0);
   });
+
+  it('runs an exclusive task after the flushes of what was added before it, and before the flushes of what is added while it runs', async () => {
+    const events: string[] = [];
+    let finishTask!: () => void;
+    const taskMayEnd = new Promise<void>((r) => (finishTask = r));
+    const q = new LingerQueue<number>(async (items) => {
+      events.push(`flush ${items.join(',')}`);
+    }, 5, 100);
+    const before = q.add([1]);
+    const task = q.exclusive(async () => {
+      events.push('task start');
+      await taskMayEnd;
+      events.push('task end');
+      return 'done';
+    });
+    await new Promise((r) => setTimeout(r, 1));
+    const during = q.add([2]);
+    // Past the linger: the flush of 2 is due, and must wait for the task.
+    await new Promise((r) => setTimeout(r, 30));
+    expect(events).toEqual(['flush 1', 'task start']);
+    finishTask();
+    await expect(task).resolves.toBe('done');
+    await Promise.all([before, during]);
+    expect(events).toEqual(['flush 1', 'task start', 'task end', 'flush 2']);
+  });
+
+  it('a failed exclusive task rejects its caller only: the flushes after it go on', async () => {
+    const flushes: number[][] = [];
+    const q = new LingerQueue<number>(async (items) => void flushes.push(items), 0, 100);
+    await expect(q.exclusive(async () => Promise.reject(new Error('refused')))).rejects.toThrow('refused');
+    await q.add([3]);
+    expect(flushes).toEqual([[3]]);
+  });
 });
