@@ -202,7 +202,6 @@ export class KafkaSink implements Sink {
   private queue: LingerQueue<ProducedMessage> | undefined;
   /** Otherwise: the writer it shares with the sink's instances in the run's other tasks. */
   private writer: SharedWriter | undefined;
-  private send: ((messages: ProducedMessage[]) => Promise<void>) | undefined;
   private readonly compiled: Compiled;
   private readonly where: string;
 
@@ -233,9 +232,7 @@ export class KafkaSink implements Sink {
           this.where,
         );
       }
-      const queue = new LingerQueue((items: ProducedMessage[]) => tx.send(items, compression), linger, batchSize);
-      this.queue = queue;
-      this.send = (messages) => queue.add(messages);
+      this.queue = new LingerQueue((items) => tx.send(items, compression), linger, batchSize);
       return;
     }
     const retryForMs = this.config.retry_for ? parseDuration(this.config.retry_for) : 120_000;
@@ -254,7 +251,6 @@ export class KafkaSink implements Sink {
       batchSize,
     );
     this.writer = writer;
-    this.send = (messages) => writer.add(messages);
   }
 
   /**
@@ -330,8 +326,8 @@ export class KafkaSink implements Sink {
    * exactly-once such a refusal fails the run: the messages share the checkpoint's transaction.
    */
   async write(messages: OutboundMessage[]): Promise<WriteResult | void> {
-    const send = this.send;
-    if (!send) throw new ConfigError('E_SINK_NOT_OPEN', 'kafka sink written before open()', this.where);
+    const target = this.writer ?? this.queue;
+    if (!target) throw new ConfigError('E_SINK_NOT_OPEN', 'kafka sink written before open()', this.where);
     const limit = this.config.max_message_bytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     const format = this.config.value_format ?? 'json';
     const produced: ProducedMessage[] = [];
@@ -355,7 +351,7 @@ export class KafkaSink implements Sink {
     }
     if (produced.length > 0) {
       try {
-        await send(produced);
+        await target.add(produced);
       } catch (err) {
         if (!isMessageTooLarge(err)) throw err;
         const writer = this.writer;
@@ -401,7 +397,6 @@ export class KafkaSink implements Sink {
     await this.writer?.release().catch((err: unknown) => this.ctx.logger.warn({ error: errorMessage(err) }, 'kafka producer close failed'));
     this.queue = undefined;
     this.writer = undefined;
-    this.send = undefined;
   }
 }
 
