@@ -113,7 +113,7 @@ export function joinKey(value: unknown): string | undefined {
 export class TemporalJoin {
   readonly ports = [JOIN_LATE_PORT];
   readonly sideInputs: readonly string[];
-  private readonly rows = new VersionedTable();
+  private readonly rows: VersionedTable;
   /** Released in event-time order, then arrival. */
   private readonly waiting = new TimedQueue<Waiting>();
   /** Table partitions: their watermark says up to when the table is complete. */
@@ -146,6 +146,7 @@ export class TemporalJoin {
 
   constructor(private readonly opts: TemporalJoinOptions) {
     this.sideInputs = [opts.table];
+    this.rows = new VersionedTable(opts.checkpointed);
     this.tableMarks = new PartitionWatermarks(0, opts.idle);
     this.streamMarks = new PartitionWatermarks(opts.lateness, opts.idle);
   }

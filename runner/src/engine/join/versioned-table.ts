@@ -22,6 +22,12 @@ export class VersionedTable {
   /** Keys whose versions changed since `takeChanges`, and keys gone since then. */
   private changed = new Set<string>();
 
+  /**
+   * `trackChanges` false: nothing will ask for changes (a run without checkpoints), so none are
+   * kept; the set would otherwise hold every key ever deleted.
+   */
+  constructor(private readonly trackChanges = true) {}
+
   /** Keys held. */
   get size(): number {
     return this.rows.size;
@@ -41,7 +47,7 @@ export class VersionedTable {
   put(key: string, version: RowVersion): RowVersion | undefined {
     let list = this.rows.get(key);
     if (!list) this.rows.set(key, (list = []));
-    this.changed.add(key);
+    if (this.trackChanges) this.changed.add(key);
     // Versions mostly arrive in time order: search from the end.
     let i = list.length;
     while (i > 0 && list[i - 1]!.from > version.from) i--;
@@ -90,7 +96,7 @@ export class VersionedTable {
       if (onDrop) for (const v of gone) onDrop(v);
       dropped += keepFrom;
       if (list.length === 0) this.rows.delete(key);
-      this.changed.add(key);
+      if (this.trackChanges) this.changed.add(key);
     }
     return dropped;
   }

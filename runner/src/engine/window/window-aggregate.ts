@@ -491,6 +491,17 @@ export class WindowAggregate implements Step {
     return true;
   }
 
+  /**
+   * Notes a pane that closed (or merged away) for the next snapshot of changes. One that no
+   * snapshot stored needs no tombstone, so it leaves the set instead: without checkpoints no
+   * snapshot is ever taken, and the set must not keep every pane the run ever had (it did, and a
+   * file-to-file run of 1,000,000 events held 136,000 closed panes at 9 s).
+   */
+  private touchClosed(pane: Pane): void {
+    if (pane.storedKey === undefined) this.touched.delete(pane);
+    else this.touched.add(pane);
+  }
+
   /** Session merge: `other`'s state and source references move to `target`; `other` disappears. */
   private mergeInto(target: Pane, other: Pane): void {
     if (other.emittedStart !== undefined) this.retract(other);
@@ -506,7 +517,7 @@ export class WindowAggregate implements Step {
     other.parents.clear(); // its derived Ack now releases nothing on completion
     if (other.order < target.order) target.order = other.order;
     other.closed = true;
-    this.touched.add(other);
+    this.touchClosed(other);
     this.openPanes--;
     other.ack.release();
   }
@@ -737,7 +748,7 @@ export class WindowAggregate implements Step {
     }
     for (const pane of closed) {
       pane.closed = true;
-      this.touched.add(pane);
+      this.touchClosed(pane);
     }
     this.openPanes -= closed.length;
     return closed;

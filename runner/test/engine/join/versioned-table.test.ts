@@ -170,6 +170,15 @@ describe('VersionedTable: changes, load, allVersions', () => {
     expect(froms(t, 'a')).toEqual([2]);
   });
 
+  it('keeps no changes when told nothing will take them (a run without checkpoints)', () => {
+    const t = new VersionedTable(false);
+    t.put('a', { from: 1, row: { v: 1 } });
+    t.put('b', { from: 1, row: null });
+    t.prune(5);
+    expect(t.takeChanges()).toEqual([]);
+    expect(froms(t, 'a')).toEqual([1]);
+  });
+
   it('loads versions sorted by time, ignores an empty list, and lists every version', () => {
     const t = new VersionedTable();
     t.load('k', [

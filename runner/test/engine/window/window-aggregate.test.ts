@@ -1,3 +1,5 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { stepStateFromJson, stepStateToJson } from '../../../src/engine/checkpoint/checkpoint.ts';
 import { RecordError } from '../../../src/engine/errors.ts';
@@ -853,6 +855,37 @@ describe('memory per group', () => {
     }
   });
 
+  for (const [name, shape] of [
+    ['tumbling', hourly],
+    ['session', { kind: 'session', gap: 10 * MIN }],
+  ] as const) {
+    it(`${name}: without snapshots, a closed window keeps nothing of its records alive`, async () => {
+      // A run without checkpoints never takes a snapshot. A closed pane (which holds its records'
+      // source references) must then be garbage, or memory grows with every window the run saw.
+      const gc = collectGarbage();
+      const { op } = makeWindow({ shape });
+      const out = new RecordingOutput();
+      const sources: WeakRef<object>[] = [];
+      const feedWindow = async (w: number) => {
+        // Two records a session apart, then the next window's first record closes this one.
+        const sb = await feed(op, out, 'p0', [
+          { g: 'a', t: T0 + w * HOUR },
+          { g: 'a', t: T0 + w * HOUR + 5 * MIN },
+        ]);
+        sources.push(new WeakRef(sb.ack));
+      };
+      for (let w = 0; w < 20; w++) await feedWindow(w);
+      out.acknowledgeAll();
+      expect(out.values()).toHaveLength(19);
+      out.clear();
+      await new Promise((resolve) => setTimeout(resolve, 0)); // WeakRefs hold their targets to the end of the job
+      gc();
+      const alive = sources.map((ref) => ref.deref() !== undefined);
+      // The last window is still open and holds its batch; every closed one let go of its own.
+      expect(alive).toEqual([...Array.from({ length: 19 }, () => false), true]);
+    });
+  }
+
   it('drops the records of sessions whose merge passes max_rows', async () => {
     const { op } = makeWindow({ shape: { kind: 'session', gap: 10 * MIN }, lateness: HOUR, maxRows: 3, aggregate: { n: '$count()', path: '$join(k, ",")' } });
     const out = new RecordingOutput();
@@ -966,3 +999,9 @@ describe('after a repartition: watermarks per origin, moved by progress markers'
     expect(() => makeWindow({ shape: hourly }).op.restore(stepStateFromJson(bad, 'test'))).toThrow(/bad partition flags/);
   });
 });
+
+/** A full garbage collection, callable without starting node with --expose-gc. */
+function collectGarbage(): () => void {
+  setFlagsFromString('--expose-gc');
+  return runInNewContext('gc') as () => void;
+}
