@@ -103,7 +103,7 @@ const staged = rows.reduce((n, [, ns]) => n + ns, 0);
 const lines = [
   `employee pipeline, ${outcome.recordsIn.toLocaleString('en')} Debezium events from ${path.relative('.', input)} (${(statSync(input).size / 2 ** 20).toFixed(0)} MiB) to file sinks`,
   withHttp ? `  with --http: /metrics scraped ${scrapes} times (every second), ${updates} live-view updates sent` : `  without --http (npm run bench -- --http for the cost of metrics)`,
-  `  ${Math.round(outcome.recordsIn / seconds).toLocaleString('en')} events/s   (${seconds.toFixed(2)} s wall, ${((cpu.user + cpu.system) / 1e6).toFixed(2)} s CPU)`,
+  `  ${Math.round(outcome.recordsIn / seconds).toLocaleString('en')} events/s   (${seconds.toFixed(2)} s wall, ${((cpu.user + cpu.system) / 1e6).toFixed(2)} s CPU, peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB)`,
   `  written: ${Object.entries(outcome.recordsOut)
     .map(([k, v]) => `${k} ${v.toLocaleString('en')}`)
     .join(', ')}; filtered ${outcome.discarded.toLocaleString('en')}, failed ${outcome.failed}`,
