@@ -105,11 +105,10 @@ function countUpTo(text: string, char: string, limit: number): number {
 }
 
 /**
- * A value position (after `:`, `,` or `[`) holding a run of 16+ digits: the only places an unsafe
- * integer literal can be. No capture group: `test` then builds no match array, and every Debezium
+ * Fewest digits of an unsafe integer literal: 2^53 is 9007199254740992, 16 digits. Every Debezium
  * event has several such runs (16-digit MicroTimestamps, 19-digit ts_ns).
  */
-const UNSAFE_CANDIDATE = /[:,[]\s*-?\d{16,}/g;
+const MIN_UNSAFE_DIGITS = 16;
 const TOP_LEVEL_NUMBER = /^\s*(-?\d{16,})\s*$/;
 
 /**
@@ -126,22 +125,38 @@ function digitsBeyondSafe(text: string, start: number, end: number): boolean {
 }
 
 /**
- * Digit runs that look like unsafe integer literals, found with one native scan that does not
- * track strings. A run inside a string may be among them: replacing it with a marker
+ * Digit runs that look like unsafe integer literals: 16+ digits in a value position (after `:`,
+ * `,` or `[`, blanks, and a minus sign if any), no fraction or exponent after them, beyond 2^53.
+ *
+ * Without reading every character: 16 consecutive positions include one whose index is 15 modulo
+ * 16, so only those are probed, and a digit found there is widened to its whole run. A native
+ * regex scan of every character (`/[:,[]\s*-?\d{16,}/g`) took 1.07 of the 3.7 µs a Debezium
+ * payload's lossless parse cost; this reads about a tenth of the characters.
+ *
+ * Strings are not tracked, so a run inside one may be among them: replacing it with a marker
  * (`"\u0002..."`) then always makes the text invalid (a backslash outside a string), so
  * `parseJson` notices and scans exactly.
  */
 export function unsafeIntegerCandidates(text: string): [number, number][] {
   const spans: [number, number][] = [];
-  UNSAFE_CANDIDATE.lastIndex = 0;
-  while (UNSAFE_CANDIDATE.test(text)) {
-    const end = UNSAFE_CANDIDATE.lastIndex;
+  const n = text.length;
+  for (let probe = MIN_UNSAFE_DIGITS - 1; probe < n; probe += MIN_UNSAFE_DIGITS) {
+    if (!isDigit(text.charCodeAt(probe))) continue;
+    let start = probe;
+    while (isDigit(text.charCodeAt(start - 1))) start--;
+    let end = probe + 1;
+    while (isDigit(text.charCodeAt(end))) end++;
+    // The next probe falls after this run.
+    probe += Math.floor((end - 1 - probe) / MIN_UNSAFE_DIGITS) * MIN_UNSAFE_DIGITS;
+    if (end - start < MIN_UNSAFE_DIGITS) continue;
     const next = text.charCodeAt(end);
     if (next === Ch.Dot || next === Ch.LowerE || next === Ch.UpperE) continue; // a double, meant as one
-    let digits = end;
-    while (isDigit(text.charCodeAt(digits - 1))) digits--;
-    if (!digitsBeyondSafe(text, digits, end)) continue;
-    spans.push([text.charCodeAt(digits - 1) === Ch.Minus ? digits - 1 : digits, end]);
+    const signed = text.charCodeAt(start - 1) === Ch.Minus ? start - 1 : start;
+    let before = signed - 1;
+    while (isBlank(text.charCodeAt(before))) before--;
+    const opener = text.charCodeAt(before);
+    if (opener !== Ch.Colon && opener !== Ch.Comma && opener !== Ch.OpenBracket) continue;
+    if (digitsBeyondSafe(text, start, end)) spans.push([signed, end]);
   }
   if (spans.length === 0) {
     const whole = TOP_LEVEL_NUMBER.exec(text);
@@ -151,6 +166,11 @@ export function unsafeIntegerCandidates(text: string): [number, number][] {
     }
   }
   return spans;
+}
+
+/** JSON's whitespace. */
+function isBlank(c: number): boolean {
+  return c === Ch.Space || c === Ch.NewLine || c === Ch.Return || c === Ch.Tab;
 }
 
 /** Our own lossless parser, character by character: slower than `parseJson`, the reference it is tested against. */

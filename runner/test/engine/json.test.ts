@@ -203,6 +203,54 @@ describe('unsafeIntegerCandidates', () => {
   });
 });
 
+describe('unsafeIntegerCandidates against a regex over every character', () => {
+  /** The scan it replaced, every character read: the reference. */
+  function byRegex(text: string): [number, number][] {
+    const spans: [number, number][] = [];
+    for (const m of text.matchAll(/[:,[][ \t\n\r]*(-?)(\d{16,})(?![\d.eE])/g)) {
+      const digits = m[2]!;
+      if (BigInt(digits) <= BigInt(Number.MAX_SAFE_INTEGER)) continue;
+      const end = m.index + m[0].length;
+      spans.push([end - digits.length - m[1]!.length, end]);
+    }
+    return spans;
+  }
+
+  it('finds the same runs wherever they fall against its probes, strings and oddities included', () => {
+    const random = mulberry32(7);
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
+    const digits = (n: number) => Array.from({ length: n }, (_, i) => (i === 0 ? 1 + Math.floor(random() * 9) : Math.floor(random() * 10))).join('');
+    const piece = () =>
+      pick([
+        () => digits(14 + Math.floor(random() * 8)), // 14-21 digits: on both sides of 2^53 and of the probe stride
+        () => `-${digits(15 + Math.floor(random() * 6))}`,
+        () => `${digits(17)}.5`,
+        () => `${digits(17)}e3`,
+        () => `"${digits(18)}"`, // in a string, after a quote: not in a value position
+        () => `"x:${digits(18)}"`, // in a string, after a colon: a candidate the exact scan later drops
+        () => 'null',
+        () => `"${'a'.repeat(Math.floor(random() * 20))}"`,
+        () => String(9007199254740992 + Math.floor(random() * 3)),
+      ])();
+    const blank = () => pick(['', '', ' ', '\n  ', '\t']);
+    let found = 0;
+    for (let i = 0; i < 3000; i++) {
+      // A varying prefix moves every run across the probe positions.
+      const members = Array.from({ length: 1 + Math.floor(random() * 6) }, () => `${blank()}${piece()}`);
+      const text = `${' '.repeat(Math.floor(random() * 17))}{"k":${blank()}[${members.join(',')}],"v":${piece()}}`;
+      const expected = byRegex(text);
+      expect(unsafeIntegerCandidates(text), text).toEqual(expected);
+      found += expected.length;
+    }
+    expect(found).toBeGreaterThan(1000);
+  });
+
+  it('finds a whole top-level number, which has no opener before it', () => {
+    expect(unsafeIntegerCandidates(' 12345678901234567890 ')).toEqual([[1, 21]]);
+    expect(unsafeIntegerCandidates('1234567890123456')).toEqual([]);
+  });
+});
+
 describe('integerLiteral', () => {
   it('is a number when exact, a bigint when not', () => {
     expect(integerLiteral('123')).toBe(123);
