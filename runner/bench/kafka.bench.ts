@@ -29,6 +29,7 @@
  *   npm run bench:kafka
  *   BENCH_EVENTS=300000 BENCH_RATE=5000 BENCH_LATENCY_SECONDS=20 npm run bench:kafka
  *   BENCH_DELIVERY=at-least-once BENCH_REPEAT=1 npm run bench:kafka     # one mode, one round
+ *   BENCH_LATENCY_SECONDS=0 npm run bench:kafka      # the drains only, no latency runs
  *   BENCH_CPU_PROF=/tmp/prof npm run bench:kafka     # CPU profiles of the sluice processes
  *   BENCH_NODE_ARGS='--heap-prof --heap-prof-dir=/tmp/heap' npm run bench:kafka   # allocation profiles
  *
@@ -518,8 +519,8 @@ async function versusBaseline(broker: { brokers: string }, admin: KafkaAdmin, ru
   say(`sluice kafka bench: broker ${broker.brokers}, node ${process.version}, ${availableParallelism()} CPU core(s) shared with the broker; ${EVENTS.toLocaleString('en')} events, ${REPEAT} rounds per mode, then ${RATE}/s for ${LATENCY_SECONDS} s; logs in ${dir}`);
   const input = `bench-${run}-activities`;
   const expected = await produceBenchBacklog(broker.brokers, admin, input);
-  const results: { delivery: Delivery; ratios: number[]; rates: number[]; p50: number; p99: number }[] = [];
-  let floor: { p50: number; p99: number };
+  const results: { delivery: Delivery; ratios: number[]; rates: number[]; latency: { p50: number; p99: number } | undefined }[] = [];
+  let floor: { p50: number; p99: number } | undefined;
   try {
     for (const delivery of MODES) {
       const spec = specFor(dir, delivery);
@@ -539,17 +540,19 @@ async function versusBaseline(broker: { brokers: string }, admin: KafkaAdmin, ru
         rates.push(eventsPerSecond);
         say(`[${delivery}, round ${round}] sluice / baseline = ${(eventsPerSecond / baseRate).toFixed(2)}`);
       }
-      const { p50, p99 } = await latencyWithProcesses(broker.brokers, admin, spec, dir, `${run}-${delivery === 'exactly-once' ? 'eo' : 'al'}`, 1);
-      results.push({ delivery, ratios, rates, p50, p99 });
+      // BENCH_LATENCY_SECONDS=0: the drains alone (for profiles of them, say).
+      const latency = LATENCY_SECONDS > 0 ? await latencyWithProcesses(broker.brokers, admin, spec, dir, `${run}-${delivery === 'exactly-once' ? 'eo' : 'al'}`, 1) : undefined;
+      results.push({ delivery, ratios, rates, latency });
     }
-    floor = await passThroughLatency(broker.brokers, admin, run);
+    if (LATENCY_SECONDS > 0) floor = await passThroughLatency(broker.brokers, admin, run);
   } finally {
     await admin.deleteTopics([input]);
   }
   say('summary: `sluice run` (1 process) against the kafkajs pass-through on the same backlog');
-  say(`  pass-through latency at ${RATE.toLocaleString('en')}/s p50 ${floor.p50} ms, p99 ${floor.p99} ms`);
+  const latencyText = (l: { p50: number; p99: number } | undefined) => (l ? `p50 ${l.p50} ms, p99 ${l.p99} ms` : 'not measured (BENCH_LATENCY_SECONDS=0)');
+  say(`  pass-through latency at ${RATE.toLocaleString('en')}/s ${latencyText(floor)}`);
   for (const r of results) {
-    say(`  ${r.delivery}: ratios ${r.ratios.map((x) => x.toFixed(2)).join(', ')}; events/s ${r.rates.map((x) => Math.round(x).toLocaleString('en')).join(', ')}; latency at ${RATE.toLocaleString('en')}/s p50 ${r.p50} ms, p99 ${r.p99} ms`);
+    say(`  ${r.delivery}: ratios ${r.ratios.map((x) => x.toFixed(2)).join(', ')}; events/s ${r.rates.map((x) => Math.round(x).toLocaleString('en')).join(', ')}; latency at ${RATE.toLocaleString('en')}/s ${latencyText(r.latency)}`);
   }
 }
 
