@@ -130,8 +130,8 @@ function digitsBeyondSafe(text: string, start: number, end: number): boolean {
  *
  * Without reading every character: 16 consecutive positions include one whose index is 15 modulo
  * 16, so only those are probed, and a digit found there is widened to its whole run. A native
- * regex scan of every character (`/[:,[]\s*-?\d{16,}/g`) took 1.07 of the 3.7 µs a Debezium
- * payload's lossless parse cost; this reads about a tenth of the characters.
+ * regex scan of every character (`/[:,[]\s*-?\d{16,}/g`) took 0.94 of the 3.5 µs a Debezium
+ * payload's lossless parse cost; this takes 0.48.
  *
  * Strings are not tracked, so a run inside one may be among them: replacing it with a marker
  * (`"\u0002..."`) then always makes the text invalid (a backslash outside a string), so

@@ -28,7 +28,7 @@ const THREE_DIGITS = Array.from({ length: 1000 }, (_, i) => pad(i, 3));
 /**
  * The `YYYY-MM-DDTHH:` of the hour last asked for. Change events come in time order, and a table's
  * rows mostly fall in few hours, so the date is rendered once per hour rather than per value:
- * `Date#toISOString` took 0.4 µs per event, a sixth of decoding a Debezium row.
+ * `Date#toISOString` took 0.4 of the 4.5 µs that decoding a Debezium row cost.
  */
 let hourStart = Number.NaN;
 let hourPrefix = '';
