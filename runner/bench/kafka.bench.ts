@@ -94,8 +94,14 @@ function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
 }
 
+/** A latency run's p50 and p99, in ms. */
+interface Percentiles {
+  p50: number;
+  p99: number;
+}
+
 /** Latency samples' p50 and p99, and the text both latency lines print: `p50 .., p90 .., p99 .., max ..`, then the worst of each second. */
-function latencySummary(samples: LatencySamples): { p50: number; p99: number; text: string } {
+function latencySummary(samples: LatencySamples): Percentiles & { text: string } {
   const sorted = [...samples.latencies].sort((a, b) => a - b);
   const p50 = percentile(sorted, 50);
   const p99 = percentile(sorted, 99);
@@ -413,7 +419,7 @@ async function drainWithProcesses(brokers: string, admin: KafkaAdmin, spec: stri
   }
 }
 
-async function latencyWithProcesses(brokers: string, admin: KafkaAdmin, spec: string, dir: string, run: string, n: number): Promise<{ p50: number; p99: number }> {
+async function latencyWithProcesses(brokers: string, admin: KafkaAdmin, spec: string, dir: string, run: string, n: number): Promise<Percentiles> {
   const group = `bench-${run}-p${n}-l`;
   const topics = await createProcessTopics(admin, group);
   const input = `${group}-activities`;
@@ -450,7 +456,7 @@ async function latencyWithProcesses(brokers: string, admin: KafkaAdmin, spec: st
  * The same steady stream through the kafkajs pass-through, read the same way: the latency that the
  * client, the broker and this machine allow with no sluice, the yardstick of sluice's.
  */
-async function passThroughLatency(brokers: string, admin: KafkaAdmin, run: string): Promise<{ p50: number; p99: number }> {
+async function passThroughLatency(brokers: string, admin: KafkaAdmin, run: string): Promise<Percentiles> {
   const group = `bench-${run}-pt-l`;
   const input = `${group}-activities`;
   const output = `${group}-processed`;
@@ -519,8 +525,8 @@ async function versusBaseline(broker: { brokers: string }, admin: KafkaAdmin, ru
   say(`sluice kafka bench: broker ${broker.brokers}, node ${process.version}, ${availableParallelism()} CPU core(s) shared with the broker; ${EVENTS.toLocaleString('en')} events, ${REPEAT} rounds per mode, then ${RATE}/s for ${LATENCY_SECONDS} s; logs in ${dir}`);
   const input = `bench-${run}-activities`;
   const expected = await produceBenchBacklog(broker.brokers, admin, input);
-  const results: { delivery: Delivery; ratios: number[]; rates: number[]; latency: { p50: number; p99: number } | undefined }[] = [];
-  let floor: { p50: number; p99: number } | undefined;
+  const results: { delivery: Delivery; ratios: number[]; rates: number[]; latency: Percentiles | undefined }[] = [];
+  let floor: Percentiles | undefined;
   try {
     for (const delivery of MODES) {
       const spec = specFor(dir, delivery);
@@ -549,7 +555,7 @@ async function versusBaseline(broker: { brokers: string }, admin: KafkaAdmin, ru
     await admin.deleteTopics([input]);
   }
   say('summary: `sluice run` (1 process) against the kafkajs pass-through on the same backlog');
-  const latencyText = (l: { p50: number; p99: number } | undefined) => (l ? `p50 ${l.p50} ms, p99 ${l.p99} ms` : 'not measured (BENCH_LATENCY_SECONDS=0)');
+  const latencyText = (l: Percentiles | undefined) => (l ? `p50 ${l.p50} ms, p99 ${l.p99} ms` : 'not measured (BENCH_LATENCY_SECONDS=0)');
   say(`  pass-through latency at ${RATE.toLocaleString('en')}/s ${latencyText(floor)}`);
   for (const r of results) {
     say(`  ${r.delivery}: ratios ${r.ratios.map((x) => x.toFixed(2)).join(', ')}; events/s ${r.rates.map((x) => Math.round(x).toLocaleString('en')).join(', ')}; latency at ${RATE.toLocaleString('en')}/s ${latencyText(r.latency)}`);

@@ -724,7 +724,7 @@ class LosslessParser {
   private skipSpace(): void {
     const text = this.text;
     let c = text.charCodeAt(this.pos);
-    while (c === Ch.Space || c === Ch.NewLine || c === Ch.Return || c === Ch.Tab) c = text.charCodeAt(++this.pos);
+    while (isBlank(c)) c = text.charCodeAt(++this.pos);
   }
 
   private fail(message: string): never {

@@ -70,9 +70,38 @@ export function isoMillis(value: string): number | undefined {
   return Number.isFinite(ms) ? ms : undefined;
 }
 
-/** ISO 8601 in UTC with milliseconds, the form window outputs use. */
-export function toIsoUtc(ms: number): string {
-  return new Date(ms).toISOString();
+const MS_PER_HOUR = 3_600_000;
+/** Epochs with four-digit years (0000-9999), whose ISO text starts `YYYY-MM-DDTHH:` (14 characters). */
+const FOUR_DIGIT_YEARS_FROM = Date.parse('0000-01-01T00:00:00Z');
+const FOUR_DIGIT_YEARS_TO = Date.parse('+010000-01-01T00:00:00Z');
+const TWO_DIGITS = Array.from({ length: 60 }, (_, i) => String(i).padStart(2, '0'));
+const THREE_DIGITS = Array.from({ length: 1000 }, (_, i) => String(i).padStart(3, '0'));
+
+/**
+ * The `YYYY-MM-DDTHH:` of the hour last rendered. Event times come mostly in order, so the date is
+ * rendered once per hour rather than per value: `Date#toISOString` took 0.4 of the 4.5 µs that
+ * decoding a Debezium row (two timestamps) cost.
+ */
+let hourStart = Number.NaN;
+let hourPrefix = '';
+
+/**
+ * ISO 8601 in UTC with milliseconds (`Date#toISOString`), the form window outputs use, and
+ * `subMilli` more fraction digits if given (Debezium's micro- and nanosecond timestamps). Epochs
+ * outside four-digit years, and fractional or non-finite ones, go through `Date` (which throws a
+ * RangeError for those it cannot render).
+ */
+export function toIsoUtc(ms: number, subMilli = ''): string {
+  if (!(ms >= FOUR_DIGIT_YEARS_FROM && ms < FOUR_DIGIT_YEARS_TO) || !Number.isInteger(ms)) {
+    const iso = new Date(ms).toISOString();
+    return subMilli ? `${iso.slice(0, -1)}${subMilli}Z` : iso;
+  }
+  const intoHour = ((ms % MS_PER_HOUR) + MS_PER_HOUR) % MS_PER_HOUR;
+  if (ms - intoHour !== hourStart) {
+    hourStart = ms - intoHour;
+    hourPrefix = new Date(hourStart).toISOString().slice(0, 14);
+  }
+  return `${hourPrefix}${TWO_DIGITS[Math.floor(intoHour / 60_000)]}:${TWO_DIGITS[Math.floor(intoHour / 1000) % 60]}.${THREE_DIGITS[intoHour % 1000]}${subMilli}Z`;
 }
 
 const partsCache = new Map<string, Intl.DateTimeFormat>();
