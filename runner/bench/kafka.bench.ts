@@ -208,6 +208,9 @@ function processCounts(argv: readonly string[]): number[] | undefined {
 /** startSluice shortens the source's session timeout to 6 s for the kill tests; the bench runs the spec's (the kafka source's default, 30 s). */
 const SPEC_SESSION_TIMEOUT = ['--set', 'sources.activities.kafka.session_timeout=30s'];
 
+/** BENCH_SLUICE_ARGS: more `sluice run` arguments, e.g. `--set sinks.processed.kafka.linger=20ms`, to compare settings. */
+const SLUICE_ARGS = [...SPEC_SESSION_TIMEOUT, ...(process.env.BENCH_SLUICE_ARGS?.split(/\s+/).filter(Boolean) ?? [])];
+
 /**
  * BENCH_CPU_PROF=<dir>: each `sluice run` process writes a V8 CPU profile there when it stops.
  * BENCH_NODE_ARGS: more node flags for them, e.g. `--heap-prof --heap-prof-dir=/tmp/heap` (where the
@@ -374,7 +377,7 @@ async function drainWithProcesses(brokers: string, admin: KafkaAdmin, spec: stri
   });
   const ends = await admin.endOffsets(input);
   const spawnedAt = Date.now();
-  const runs = Array.from({ length: n }, () => startSluice(spec, { input, group, topics, brokers, cwd: dir, args: SPEC_SESSION_TIMEOUT, ...NODE_ARGS }));
+  const runs = Array.from({ length: n }, () => startSluice(spec, { input, group, topics, brokers, cwd: dir, args: SLUICE_ARGS, ...NODE_ARGS }));
   const cpu = new CpuMeter(runs.map((r) => r.child.pid));
   try {
     let committedAt: number | undefined;
@@ -425,7 +428,7 @@ async function latencyWithProcesses(brokers: string, admin: KafkaAdmin, spec: st
   const input = `${group}-activities`;
   await admin.createTopics([{ topic: input, partitions: PARTITIONS, configs: { 'retention.ms': '-1' } }]);
   const conn = { brokers: parseBrokers(brokers), clientId: 'sluice-bench-processes-latency' };
-  const runs = Array.from({ length: n }, () => startSluice(spec, { input, group, topics, brokers, cwd: dir, args: SPEC_SESSION_TIMEOUT, ...NODE_ARGS }));
+  const runs = Array.from({ length: n }, () => startSluice(spec, { input, group, topics, brokers, cwd: dir, args: SLUICE_ARGS, ...NODE_ARGS }));
   const { samples, reader } = await latencyReader(conn, `${group}-reader`, topics.processed);
   try {
     // The clock starts once the group has spread both stages' tasks over the N processes.
