@@ -365,6 +365,13 @@ export interface Sink {
    * outage: `write` writes the others and names it in the result.
    */
   write(messages: OutboundMessage[]): Promise<WriteResult | void>;
+  /**
+   * How many `write` calls may be outstanding at once (default 1). Above 1, the engine calls
+   * `write` for the next batch before the earlier ones resolved, always in record order; the sink
+   * must fix the order of a write's messages before its first `await` (appending them to a queue,
+   * say), and the engine still acknowledges records in order.
+   */
+  readonly maxInFlight?: number;
   close(): Promise<void>;
   /**
    * Sinks that can undo writes made after a checkpoint: what to keep in it, read after every write

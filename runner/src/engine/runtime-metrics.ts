@@ -40,8 +40,8 @@ export const RUNTIME_METRICS: readonly MetricDefinition[] = [
   { name: BATCH_DURATION, type: 'histogram', help: 'Time to decode one source batch and run it through every step, seconds.', labels: ['node'], buckets: LATENCY_BUCKETS },
   { name: SINK_WRITE_DURATION, type: 'histogram', help: 'Time of one sink write (prepare and write of one batch), seconds.', labels: ['node'], buckets: LATENCY_BUCKETS },
   gauge('sluice_sink_queued_records', 'Records waiting in a sink queue for a write.'),
-  gauge('sluice_sink_writes_in_flight', 'Sink writes in flight (a sink writes one batch at a time: 0 or 1).'),
-  gauge('sluice_sink_records_in_flight', 'Records in the sink write in flight.'),
+  gauge('sluice_sink_writes_in_flight', "Sink writes in flight (at most the sink's max_in_flight, 1 for most sinks)."),
+  gauge('sluice_sink_records_in_flight', 'Records in the sink writes in flight.'),
   gauge('sluice_queued_batches', 'Source batches waiting to be processed.', []),
   gauge('sluice_watermark_timestamp_seconds', "A window's event-time watermark, as Unix time in seconds (+Inf once its input ended)."),
   gauge('sluice_watermark_lag_seconds', "How far a window's watermark is behind the wall clock, seconds."),
@@ -75,7 +75,7 @@ export function publishStatsGauges(metrics: Metrics, stats: RuntimeStats, nowMs:
     const labels = { node };
     if (s.role === 'sink') {
       metrics.set('sluice_sink_queued_records', labels, s.queued ?? 0);
-      metrics.set('sluice_sink_writes_in_flight', labels, (s.writing ?? 0) > 0 ? 1 : 0);
+      metrics.set('sluice_sink_writes_in_flight', labels, s.writes ?? 0);
       metrics.set('sluice_sink_records_in_flight', labels, s.writing ?? 0);
     }
     if (s.role === 'source') metrics.set('sluice_source_connected', labels, connected[node] === false ? 0 : 1);

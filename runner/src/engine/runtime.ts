@@ -103,9 +103,10 @@ export interface NodeStats {
   /** Records emitted on a port nobody reads (including failures when `errors` is unread). */
   dropped: number;
   nanos: number;
-  /** Sinks: records waiting, records in the write in flight, successful writes, and the split of `nanos`. */
+  /** Sinks: records waiting, records and writes in flight, successful writes, and the split of `nanos`. */
   queued?: number;
   writing?: number;
+  writes?: number;
   batches?: number;
   prepareNanos?: number;
   writeNanos?: number;
@@ -584,6 +585,7 @@ export class Runtime {
         nanos: q.prepareNanos + q.writeNanos,
         queued: q.queued,
         writing: q.writing,
+        writes: q.writes,
         batches: q.batches,
         prepareNanos: q.prepareNanos,
         writeNanos: q.writeNanos,

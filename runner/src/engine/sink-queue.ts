@@ -3,10 +3,13 @@
  *
  * The runtime pushes record arrays in as steps produce them; the writer takes whatever has
  * accumulated (up to `maxBatch` records), prepares and writes it as one batch, and only after
- * `write` resolved releases each written record's Ack reference. One write is in flight at a time,
- * so a sink sees its records in order. When more than `capacity` records wait, `hasRoom()` turns
- * false and the runtime stops feeding the graph until the writer catches up: a slow sink slows the
- * sources instead of growing memory.
+ * `write` resolved releases each written record's Ack reference. Batches are prepared and their
+ * writes started one at a time, in order, so a sink sees its records in order. A sink that says so
+ * (`Sink.maxInFlight`, as Benthos's `max_in_flight`) has that many writes outstanding at once: the
+ * next batch is prepared and sent while earlier ones wait for the broker. Their outcomes are taken
+ * in the order the writes started, so acknowledgements are released in order too. When more than
+ * `capacity` records wait, `hasRoom()` turns false and the runtime stops feeding the graph until the
+ * writer catches up: a slow sink slows the sources instead of growing memory.
  *
  * A record the sink cannot write for what it holds (`prepare` answers it with a PrepareFailure, or
  * `write` names its message as refused) is counted as failed and handed, with its Ack reference
@@ -14,7 +17,8 @@
  * acknowledge it once they wrote it, or drops it when nothing reads that port. A `prepare` that
  * throws, or a failing `write`, is an outage and final: the queue stops, nothing of the batch is
  * acknowledged, and `onFailure` tells the runtime, which fails the run. A record that could not be
- * written is never acknowledged, so its source position is never committed.
+ * written is never acknowledged, so its source position is never committed; nor is anything of the
+ * writes started after the failed one.
  */
 import { PrepareFailure, type OutboundMessage, type Prepared, type Sink, type WriteResult } from './component.ts';
 import { SluiceError, errorMessage } from './errors.ts';
@@ -33,8 +37,10 @@ export interface SinkQueueOptions {
 export interface SinkQueueStats {
   /** Records waiting for a write. */
   queued: number;
-  /** Records in the write in flight. */
+  /** Records in the writes in flight. */
   writing: number;
+  /** Writes in flight: prepared or being prepared, and not yet taken. */
+  writes: number;
   /** Records written and acknowledged. */
   written: number;
   /** Records not written for what they hold: `prepare` failed for them or `write` refused them. */
@@ -148,6 +154,7 @@ export class SinkQueue {
   private chunks: StreamRecord[][] = [];
   private queued = 0;
   private writing = 0;
+  private writes = 0;
   private written = 0;
   private failed = 0;
   private batches = 0;
@@ -155,6 +162,9 @@ export class SinkQueue {
   private writeNanos = 0;
   private writer: Promise<void> | undefined;
   private stopped = false;
+  /** Whether a failure was reported: the writes outstanding beside a failed one are not reported again. */
+  private failureReported = false;
+  private readonly maxInFlight: number;
   private roomWaiters: Waiter[] = [];
   private idleWaiters: Waiter[] = [];
 
@@ -168,7 +178,10 @@ export class SinkQueue {
      * routes them to `<sink>.errors`. Without it they are released (dropped).
      */
     private readonly onUnwritten: (unwritten: UnwrittenRecord[]) => void = (unwritten) => releaseRecords(unwritten.map((u) => u.record)),
-  ) {}
+  ) {
+    const limit = sink.maxInFlight ?? 1;
+    this.maxInFlight = Number.isInteger(limit) && limit >= 1 ? limit : 1;
+  }
 
   /** Queues records for writing; their Ack references now belong to this queue. Ignored once stopped. */
   push(records: StreamRecord[]): void {
@@ -194,7 +207,7 @@ export class SinkQueue {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  /** Stops writing: queued records are abandoned unacknowledged. Resolves when the write in flight ends. */
+  /** Stops writing: queued records are abandoned unacknowledged. Resolves when the writes in flight end. */
   abort(): Promise<void> {
     this.stop();
     return this.drain();
@@ -204,6 +217,7 @@ export class SinkQueue {
     return {
       queued: this.queued,
       writing: this.writing,
+      writes: this.writes,
       written: this.written,
       failed: this.failed,
       batches: this.batches,
@@ -213,14 +227,26 @@ export class SinkQueue {
   }
 
   private async writeLoop(): Promise<void> {
+    // Writes started and not yet taken, oldest first.
+    const started: { size: number; outcome: Promise<BatchOutcome | undefined> }[] = [];
     try {
-      while (!this.stopped && this.chunks.length > 0) {
-        const batch = this.take();
-        this.writing = batch.length;
-        if (this.queued < this.options.capacity) this.wake(this.roomWaiters);
-        const outcome = await this.writeBatch(batch);
+      while (started.length > 0 || (!this.stopped && this.chunks.length > 0)) {
+        if (!this.stopped && this.chunks.length > 0 && started.length < this.maxInFlight) {
+          const batch = this.take();
+          this.writing += batch.length;
+          this.writes++;
+          if (this.queued < this.options.capacity) this.wake(this.roomWaiters);
+          const write = await this.startBatch(batch);
+          if (write === undefined) return;
+          started.push({ size: batch.length, outcome: write.outcome });
+          continue;
+        }
+        const { size, outcome: pending } = started.shift()!;
+        const outcome = await pending;
+        // A failed write was reported; neither it nor any write started after it is acknowledged.
         if (outcome === undefined) return;
-        this.writing = 0;
+        this.writing -= size;
+        this.writes--;
         this.written += outcome.written.length;
         releaseRecords(outcome.written);
         if (outcome.unwritten.length > 0) {
@@ -234,25 +260,37 @@ export class SinkQueue {
       this.stopWith(sinkError('E_SINK_ACK', this.name, 'could not acknowledge written records', err));
     } finally {
       this.writing = 0;
+      this.writes = 0;
       this.writer = undefined;
       this.wake(this.idleWaiters);
     }
   }
 
   /**
-   * Prepares and writes one batch: which records were written and which not (prepare failed for
-   * them, or write refused them), or undefined (after reporting) when the sink failed.
+   * Prepares one batch and starts its write; the outcome says which records were written and which
+   * not (prepare failed for them, or write refused them), or undefined (after reporting) when the
+   * sink failed. Undefined when prepare failed. The write is only started here, not awaited: the
+   * outcome is in an object because an async function would wait for a promise it returns.
    */
-  private async writeBatch(batch: StreamRecord[]): Promise<BatchOutcome | undefined> {
-    let stage = 'prepare';
+  private async startBatch(batch: StreamRecord[]): Promise<{ outcome: Promise<BatchOutcome | undefined> } | undefined> {
+    const t0 = process.hrtime.bigint();
+    let split: SplitPrepared;
     try {
-      const t0 = process.hrtime.bigint();
       const prepared = this.sink.prepare(batch);
-      const split = splitPrepared(this.name, batch, prepared instanceof Promise ? await prepared : prepared);
-      const t1 = process.hrtime.bigint();
-      this.prepareNanos += Number(t1 - t0);
-      if (split.messages.length === 0) return { written: [], unwritten: split.failures };
-      stage = 'write';
+      split = splitPrepared(this.name, batch, prepared instanceof Promise ? await prepared : prepared);
+    } catch (err) {
+      this.stopWith(sinkError('E_SINK_PREPARE', this.name, 'could not prepare records', err));
+      return undefined;
+    }
+    const t1 = process.hrtime.bigint();
+    this.prepareNanos += Number(t1 - t0);
+    if (split.messages.length === 0) return { outcome: Promise.resolve({ written: [], unwritten: split.failures }) };
+    return { outcome: this.finishWrite(batch, split, t0, t1) };
+  }
+
+  /** Writes a prepared batch: see startBatch. Never rejects. */
+  private async finishWrite(batch: StreamRecord[], split: SplitPrepared, t0: bigint, t1: bigint): Promise<BatchOutcome | undefined> {
+    try {
       const result = await this.sink.write(split.messages);
       const t2 = process.hrtime.bigint();
       this.writeNanos += Number(t2 - t1);
@@ -262,17 +300,15 @@ export class SinkQueue {
       const unwritten = refused.length === 0 ? split.failures : inBatchOrder(batch, [...split.failures, ...refused]);
       return { written: writtenOf(batch, unwritten), unwritten };
     } catch (err) {
-      this.stopWith(
-        stage === 'prepare'
-          ? sinkError('E_SINK_PREPARE', this.name, 'could not prepare records', err)
-          : sinkError('E_SINK_WRITE', this.name, 'gave up writing', err),
-      );
+      this.stopWith(sinkError('E_SINK_WRITE', this.name, 'gave up writing', err));
       return undefined;
     }
   }
 
   private stopWith(error: SluiceError): void {
     this.stop();
+    if (this.failureReported) return;
+    this.failureReported = true;
     this.onFailure(error);
   }
 

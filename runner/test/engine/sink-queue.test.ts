@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Ack } from '../../src/engine/ack.ts';
 import type { SluiceError } from '../../src/engine/errors.ts';
 import type { StreamRecord } from '../../src/engine/record.ts';
-import { PrepareFailure } from '../../src/engine/component.ts';
+import { PrepareFailure, type OutboundMessage, type Prepared, type Sink } from '../../src/engine/component.ts';
 import { RecordError } from '../../src/engine/errors.ts';
 import { releaseRecords } from '../../src/engine/record-acks.ts';
 import { SinkQueue, refusedRecords, splitPrepared, type UnwrittenRecord } from '../../src/engine/sink-queue.ts';
@@ -221,6 +221,136 @@ describe('SinkQueue', () => {
     expect(a.done()).toBe(true);
     expect(b.done()).toBe(false);
     expect(sink.writes).toHaveLength(1);
+  });
+});
+
+/** A sink whose every write waits until the test settles it, and which says how many may be outstanding. */
+class PendingWritesSink implements Sink {
+  readonly started: unknown[][] = [];
+  private readonly settlers: { resolve: () => void; reject: (err: Error) => void }[] = [];
+
+  constructor(
+    readonly maxInFlight: number,
+    /** How long prepare takes for a batch, by its first value (ms); synchronous when absent. */
+    private readonly prepareMs?: (first: unknown) => number,
+  ) {}
+
+  async open(): Promise<void> {}
+
+  prepare(records: readonly StreamRecord[]): Prepared[] | Promise<Prepared[]> {
+    const messages = records.map((r) => ({ key: null, value: r.value }));
+    const ms = this.prepareMs?.(records[0]!.value);
+    return ms === undefined ? messages : new Promise((resolve) => setTimeout(() => resolve(messages), ms));
+  }
+
+  write(messages: OutboundMessage[]): Promise<void> {
+    this.started.push(messages.map((m) => m.value));
+    return new Promise((resolve, reject) => this.settlers.push({ resolve, reject }));
+  }
+
+  /** Settles the n-th write started (0-based). */
+  succeed(n: number): void {
+    this.settlers[n]!.resolve();
+  }
+
+  fail(n: number, message: string): void {
+    this.settlers[n]!.reject(new Error(message));
+  }
+
+  async close(): Promise<void> {}
+}
+
+describe('SinkQueue with a sink that takes several writes at once (maxInFlight)', () => {
+  it('starts that many writes in record order before any resolves, and acknowledges in that order when they resolve out of it', async () => {
+    const sink = new PendingWritesSink(3);
+    const q = new SinkQueue('out', sink, { capacity: 100, maxBatch: 2 }, () => {});
+    const batches = [records(2, 0), records(2, 2), records(2, 4), records(2, 6)];
+    for (const b of batches) q.push(b.records);
+    await settle();
+    expect(sink.started).toEqual([[0, 1], [2, 3], [4, 5]]);
+    expect(q.stats()).toMatchObject({ writing: 6, writes: 3, queued: 2 });
+    sink.succeed(2);
+    sink.succeed(1);
+    await settle();
+    // The first write is still out: nothing after it is acknowledged, and no fourth write starts.
+    expect(batches.map((b) => b.done())).toEqual([false, false, false, false]);
+    expect(sink.started).toHaveLength(3);
+    sink.succeed(0);
+    await settle();
+    expect(batches.map((b) => b.done())).toEqual([true, true, true, false]);
+    expect(sink.started[3]).toEqual([6, 7]);
+    sink.succeed(3);
+    await q.drain();
+    expect(batches.map((b) => b.done())).toEqual([true, true, true, true]);
+    expect(q.stats()).toMatchObject({ written: 8, batches: 4, writing: 0, writes: 0, queued: 0 });
+  });
+
+  it('acknowledges nothing of a failed write nor of the writes started after it, and reports the failure once', async () => {
+    const sink = new PendingWritesSink(4);
+    const failures: SluiceError[] = [];
+    const q = new SinkQueue('out', sink, { capacity: 100, maxBatch: 2 }, (e) => failures.push(e));
+    const batches = [records(2, 0), records(2, 2), records(2, 4), records(2, 6), records(2, 8)];
+    for (const b of batches) q.push(b.records);
+    await settle();
+    sink.fail(1, 'broker gone');
+    sink.succeed(2);
+    sink.fail(3, 'still gone');
+    sink.succeed(0);
+    await q.drain();
+    expect(batches.map((b) => b.done())).toEqual([true, false, false, false, false]);
+    expect(sink.started).toHaveLength(4);
+    expect(failures.map((f) => [f.code, f.message])).toEqual([['E_SINK_WRITE', 'sink `out` gave up writing: broker gone']]);
+    expect(q.hasRoom()).toBe(true);
+    q.push(records(1, 10).records);
+    await settle();
+    expect(sink.started).toHaveLength(4);
+  });
+
+  it('starts the writes in record order even when an earlier batch takes longer to prepare', async () => {
+    // The first batch's prepare takes 30 ms, the second's none.
+    const sink = new PendingWritesSink(2, (first) => (first === 0 ? 30 : 0));
+    const q = new SinkQueue('out', sink, { capacity: 100, maxBatch: 2 }, () => {});
+    q.push(records(2, 0).records);
+    q.push(records(2, 2).records);
+    await new Promise((r) => setTimeout(r, 60));
+    expect(sink.started).toEqual([[0, 1], [2, 3]]);
+    sink.succeed(0);
+    sink.succeed(1);
+    await q.drain();
+  });
+
+  it('abort waits for every write in flight and acknowledges those written, abandoning the queued ones', async () => {
+    const sink = new PendingWritesSink(2);
+    const q = new SinkQueue('out', sink, { capacity: 100, maxBatch: 2 }, () => {});
+    const batches = [records(2, 0), records(2, 2), records(2, 4)];
+    for (const b of batches) q.push(b.records);
+    await settle();
+    let aborted = false;
+    const aborting = q.abort().then(() => (aborted = true));
+    sink.succeed(0);
+    await settle();
+    expect(aborted).toBe(false);
+    sink.succeed(1);
+    await aborting;
+    expect(batches.map((b) => b.done())).toEqual([true, true, false]);
+    expect(sink.started).toHaveLength(2);
+  });
+
+  it('takes one write at a time from a sink that does not say, or says something unusable', async () => {
+    for (const maxInFlight of [undefined, 0, 2.5]) {
+      const sink = new PendingWritesSink(1);
+      Object.defineProperty(sink, 'maxInFlight', { value: maxInFlight });
+      const q = new SinkQueue('out', sink, { capacity: 100, maxBatch: 2 }, () => {});
+      q.push(records(2, 0).records);
+      q.push(records(2, 2).records);
+      await settle();
+      expect(sink.started, String(maxInFlight)).toEqual([[0, 1]]);
+      sink.succeed(0);
+      await settle();
+      sink.succeed(1);
+      await q.drain();
+      expect(sink.started).toHaveLength(2);
+    }
   });
 });
 

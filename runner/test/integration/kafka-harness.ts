@@ -2,7 +2,7 @@
  * Kafka-level pipelines for the integration suites, built straight as engine Graphs (kafka source
  * -> kafka sinks) so they exercise the runtime, the source and the sink without the spec layer.
  */
-import { kafkaSink } from '../../src/components/sinks/kafka.ts';
+import { kafkaSink, type KafkaSinkConfig } from '../../src/components/sinks/kafka.ts';
 import { kafkaSource, type KafkaSourceConfig } from '../../src/components/sources/kafka.ts';
 import type { ComponentContext, Format } from '../../src/engine/component.ts';
 import { systemClock } from '../../src/engine/clock.ts';
@@ -45,6 +45,7 @@ export function passThrough(opts: {
   errorsTopic?: string;
   group: string;
   source?: Partial<KafkaSourceConfig>;
+  sink?: Partial<KafkaSinkConfig>;
   logger?: Logger;
 }): PassThrough {
   const metrics = new Metrics();
@@ -72,6 +73,7 @@ export function passThrough(opts: {
             key: '$string(id)',
             linger: '5ms',
             headers: { 'source-topic': '$meta.topic', 'source-partition': '$meta.partition', 'source-offset': '$meta.offset', format: '$meta.format' },
+            ...opts.sink,
           },
           ctx('out'),
         ),
@@ -111,6 +113,30 @@ export async function readTopic(topic: string, enough: (messages: FetchedMessage
     await consumer.disconnect();
   }
   return messages;
+}
+
+/** Like readTopic, with the partition each message was read from. */
+export async function readTopicByPartition(topic: string, enough: (count: number) => boolean, timeoutMs = 60_000): Promise<Map<number, FetchedMessage[]>> {
+  const byPartition = new Map<number, FetchedMessage[]>();
+  let count = 0;
+  const consumer = createGroupConsumer(testConnection('sluice-test-reader'), { groupId: uniqueName('reader'), topics: [topic], fromBeginning: true, concurrency: 8 }, silentLogger);
+  await consumer.start({
+    onBatch: async (b) => {
+      let list = byPartition.get(b.partition);
+      if (!list) byPartition.set(b.partition, (list = []));
+      list.push(...b.messages);
+      count += b.messages.length;
+    },
+    onRebalancing: () => {},
+    onAssignment: () => {},
+    onCrash: () => {},
+  });
+  try {
+    await waitFor(`messages on ${topic}`, () => enough(count), timeoutMs);
+  } finally {
+    await consumer.disconnect();
+  }
+  return byPartition;
 }
 
 /** The `id`s of JSON values, with how often each occurs. */

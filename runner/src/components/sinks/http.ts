@@ -258,7 +258,7 @@ export class HttpSink implements Sink {
   /** Configured headers as messages (and so golden files) show them: names only, values `***`. */
   private readonly shownHeaders: MessageHeaders | undefined;
   private readonly timeoutMs: number;
-  private readonly maxInFlight: number;
+  private readonly requestsInFlight: number;
   private readonly initialMs: number;
   private readonly maxMs: number;
   private target: Target | undefined;
@@ -289,7 +289,7 @@ export class HttpSink implements Sink {
     }
     this.shownHeaders = headers.length ? Object.fromEntries(headers.map(([name]) => [name, '***'])) : undefined;
     this.timeoutMs = parseDuration(config.timeout ?? DEFAULT_TIMEOUT);
-    this.maxInFlight = config.max_in_flight ?? DEFAULT_MAX_IN_FLIGHT;
+    this.requestsInFlight = config.max_in_flight ?? DEFAULT_MAX_IN_FLIGHT;
     this.initialMs = parseDuration(config.retry?.initial ?? DEFAULT_RETRY_INITIAL);
     this.maxMs = parseDuration(config.retry?.max ?? DEFAULT_RETRY_MAX);
     if (this.timeoutMs <= 0) throw new ConfigError('E_HTTP_CONFIG', '`timeout` must be longer than 0', this.where);
@@ -347,7 +347,7 @@ export class HttpSink implements Sink {
         if (error) refused.push({ index, error });
       }
     };
-    const workers = Math.min(this.maxInFlight, messages.length);
+    const workers = Math.min(this.requestsInFlight, messages.length);
     const running = Promise.all(
       Array.from({ length: workers }, () =>
         worker().catch((err: unknown) => {

@@ -68,11 +68,19 @@ export interface KafkaSinkConfig extends ConnectionConfig {
   compression?: Compression;
   linger?: string;
   batch_size?: number;
+  max_in_flight?: number;
   retry_for?: string;
 }
 
 /** `json`: every value as JSON. `raw`: text and bytes as they are (a dead letter's original message), other values as JSON. */
 export type ValueFormat = 'json' | 'raw';
+
+/**
+ * Batches on their way at once. 1 waits for each produce acknowledgement (a linger plus a round
+ * trip with acks=all) before preparing the next batch; on a local broker 4 measured no faster and
+ * no lower in latency, so the default stays 1. A remote cluster's longer round trips are what it is for.
+ */
+export const DEFAULT_MAX_IN_FLIGHT = 1;
 
 /** Java's producer default (`max.request.size`), just under the brokers' default `message.max.bytes`. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 1_048_576;
@@ -126,6 +134,15 @@ const schema = object(
       default: DEFAULT_CHUNK_SIZE,
       description: 'Most messages in one produce request (larger batches are split).',
       examples: [2000],
+    },
+    max_in_flight: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 64,
+      default: DEFAULT_MAX_IN_FLIGHT,
+      description:
+        "How many batches of records may be on their way to the brokers at once, as Benthos's `max_in_flight`: the next batch is prepared and sent while earlier ones wait for the brokers' acknowledgement. Order is kept either way (one producer, one request in flight, requests in the order of the records), except that a batch the broker refused as too large is sent again one message at a time after what was sent meanwhile; records are acknowledged in order. `1` waits for each batch before preparing the next.",
+      examples: [4],
     },
     retry_for: duration('How long to keep retrying a failing write (with backoff) before the run fails.', ['2m']),
   },
@@ -204,6 +221,7 @@ export class KafkaSink implements Sink {
   private writer: SharedWriter | undefined;
   private readonly compiled: Compiled;
   private readonly where: string;
+  readonly maxInFlight: number;
 
   constructor(
     private readonly config: KafkaSinkConfig,
@@ -213,6 +231,7 @@ export class KafkaSink implements Sink {
   ) {
     this.where = `sinks.${ctx.name}`;
     this.compiled = compile(config, this.where);
+    this.maxInFlight = config.max_in_flight ?? DEFAULT_MAX_IN_FLIGHT;
     ctx.metrics.define(KAFKA_REFUSED_METRIC);
   }
 
