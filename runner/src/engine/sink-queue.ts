@@ -207,7 +207,11 @@ export class SinkQueue {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  /** Stops writing: queued records are abandoned unacknowledged. Resolves when the writes in flight end. */
+  /**
+   * Stops writing: queued records are abandoned unacknowledged. Resolves when the writes in flight
+   * end, or once one of them failed: the writes started after a failed one are not waited for (each
+   * could retry for as long again), and are never acknowledged.
+   */
   abort(): Promise<void> {
     this.stop();
     return this.drain();
