@@ -242,7 +242,8 @@ describe('pipelines/employee-activity.yaml on a real broker', () => {
     first.kill('SIGKILL'); // a crash: nothing drained, nothing committed at exit
     await firstExit;
 
-    const second = start();
+    // At info level, to know when it has taken its tasks (and so handles SIGTERM).
+    const second = start('--log-level', 'info');
     const secondExit = exited(second);
     let stderr = '';
     second.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -256,6 +257,9 @@ describe('pipelines/employee-activity.yaml on a real broker', () => {
     const summariesOf = (byTopic: Map<string, FetchedMessage[]>) => byTopic.get('employee-activity-summaries')!;
     let processed: FetchedMessage[] = [];
     try {
+      // The first run may have committed everything before it was killed: without this wait the
+      // SIGTERM below could come before the second run even installed its handlers, and kill it.
+      await waitFor('the second run to take its tasks', () => stderr.includes('"tasks assigned"'), 90_000);
       const both = new Map([...processedStart, ...summariesStart]);
       processed = processedOf(await readFrom(admin, both, (b) => everyInsert(b) && summariesOf(b).length > 0, 120_000));
     } finally {
