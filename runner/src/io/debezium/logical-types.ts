@@ -20,31 +20,26 @@ function pad(n: number | bigint, width: number): string {
   return String(n).padStart(width, '0');
 }
 
-/** ISO text of an epoch in milliseconds, `subMilli` (the fraction's digits below 1 ms, if any) added to its milliseconds. */
-export function isoWithFraction(ms: number, subMilli: string): string {
-  return toIsoUtc(ms, subMilli);
-}
-
 /** io.debezium.time.Timestamp / org.apache.kafka.connect.data.Timestamp: epoch ms -> `...T10:30:00.123Z`. */
 export function epochMillisToIso(ms: number | bigint): string {
-  return isoWithFraction(Number(ms), '');
+  return toIsoUtc(Number(ms));
 }
 
 /** io.debezium.time.MicroTimestamp: epoch µs -> `2025-01-02T10:30:00.123456Z`. */
 export function epochMicrosToIso(micros: number | bigint): string {
   if (typeof micros === 'bigint') {
     const ms = floorDiv(micros, 1000n);
-    return isoWithFraction(Number(ms), pad(micros - ms * 1000n, 3));
+    return toIsoUtc(Number(ms), pad(micros - ms * 1000n, 3));
   }
   const ms = Math.floor(micros / 1000);
-  return isoWithFraction(ms, pad(micros - ms * 1000, 3));
+  return toIsoUtc(ms, pad(micros - ms * 1000, 3));
 }
 
 /** io.debezium.time.NanoTimestamp: epoch ns -> `2025-01-02T10:30:00.123456789Z`. */
 export function epochNanosToIso(nanos: number | bigint): string {
   const n = BigInt(nanos);
   const ms = floorDiv(n, 1_000_000n);
-  return isoWithFraction(Number(ms), pad(n - ms * 1_000_000n, 6));
+  return toIsoUtc(Number(ms), pad(n - ms * 1_000_000n, 6));
 }
 
 function floorDiv(a: bigint, b: bigint): bigint {
