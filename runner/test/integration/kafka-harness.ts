@@ -11,7 +11,7 @@ import type { Graph } from '../../src/engine/graph.ts';
 import { silentLogger, type Logger } from '../../src/engine/logger.ts';
 import { Metrics } from '../../src/engine/metrics.ts';
 import { Runtime } from '../../src/engine/runtime.ts';
-import { createGroupConsumer, type FetchedMessage } from '../../src/io/kafka/client.ts';
+import { createGroupConsumer, type FetchedBatch, type FetchedMessage } from '../../src/io/kafka/client.ts';
 import { testBrokers, testConnection, uniqueName, waitFor } from '../io/kafka/test-broker.ts';
 
 /** JSON objects with a numeric `id`; anything else is a decode error (goes to `<source>.errors`). */
@@ -95,23 +95,26 @@ export function passThrough(opts: {
   return { runtime, metrics, done };
 }
 
-/** Reads a topic from the beginning until `enough` says so; returns every message read. */
-export async function readTopic(topic: string, enough: (messages: FetchedMessage[]) => boolean, timeoutMs = 60_000): Promise<FetchedMessage[]> {
-  const messages: FetchedMessage[] = [];
+/** Reads a topic from the beginning, handing each fetched batch to `onBatch`, until `enough` says so. */
+async function readUntil(topic: string, onBatch: (batch: FetchedBatch) => void, enough: () => boolean, timeoutMs: number): Promise<void> {
   const consumer = createGroupConsumer(testConnection('sluice-test-reader'), { groupId: uniqueName('reader'), topics: [topic], fromBeginning: true, concurrency: 8 }, silentLogger);
   await consumer.start({
-    onBatch: async (b) => {
-      messages.push(...b.messages);
-    },
+    onBatch: async (b) => onBatch(b),
     onRebalancing: () => {},
     onAssignment: () => {},
     onCrash: () => {},
   });
   try {
-    await waitFor(`messages on ${topic}`, () => enough(messages), timeoutMs);
+    await waitFor(`messages on ${topic}`, enough, timeoutMs);
   } finally {
     await consumer.disconnect();
   }
+}
+
+/** Reads a topic from the beginning until `enough` says so; returns every message read. */
+export async function readTopic(topic: string, enough: (messages: FetchedMessage[]) => boolean, timeoutMs = 60_000): Promise<FetchedMessage[]> {
+  const messages: FetchedMessage[] = [];
+  await readUntil(topic, (b) => messages.push(...b.messages), () => enough(messages), timeoutMs);
   return messages;
 }
 
@@ -119,23 +122,13 @@ export async function readTopic(topic: string, enough: (messages: FetchedMessage
 export async function readTopicByPartition(topic: string, enough: (count: number) => boolean, timeoutMs = 60_000): Promise<Map<number, FetchedMessage[]>> {
   const byPartition = new Map<number, FetchedMessage[]>();
   let count = 0;
-  const consumer = createGroupConsumer(testConnection('sluice-test-reader'), { groupId: uniqueName('reader'), topics: [topic], fromBeginning: true, concurrency: 8 }, silentLogger);
-  await consumer.start({
-    onBatch: async (b) => {
-      let list = byPartition.get(b.partition);
-      if (!list) byPartition.set(b.partition, (list = []));
-      list.push(...b.messages);
-      count += b.messages.length;
-    },
-    onRebalancing: () => {},
-    onAssignment: () => {},
-    onCrash: () => {},
-  });
-  try {
-    await waitFor(`messages on ${topic}`, () => enough(count), timeoutMs);
-  } finally {
-    await consumer.disconnect();
-  }
+  const add = (b: FetchedBatch) => {
+    let list = byPartition.get(b.partition);
+    if (!list) byPartition.set(b.partition, (list = []));
+    list.push(...b.messages);
+    count += b.messages.length;
+  };
+  await readUntil(topic, add, () => enough(count), timeoutMs);
   return byPartition;
 }
 
