@@ -19,6 +19,11 @@
  * acknowledged, and `onFailure` tells the runtime, which fails the run. A record that could not be
  * written is never acknowledged, so its source position is never committed; nor is anything of the
  * writes started after the failed one.
+ *
+ * A checkpoint taken while processing goes on asks the queue for a cut (`cut`): a promise that
+ * resolves once everything pushed before it is written. With `hold`, the records pushed after the
+ * cut are not written until `resume`: a sink whose writes join the checkpoint's transaction must
+ * not put later records into it.
  */
 import { PrepareFailure, type OutboundMessage, type Prepared, type Sink, type WriteResult } from './component.ts';
 import { SluiceError, errorMessage } from './errors.ts';
@@ -52,6 +57,12 @@ export interface SinkQueueStats {
 }
 
 type Waiter = () => void;
+
+/** A `cut` waiting for the records pushed before it: done once `taken` reaches `upTo`. */
+interface CutWaiter {
+  upTo: number;
+  resolve: Waiter;
+}
 
 /** A record the sink did not write for what it holds, and why. Its Ack reference goes with it. */
 export interface UnwrittenRecord {
@@ -167,6 +178,15 @@ export class SinkQueue {
   private readonly maxInFlight: number;
   private roomWaiters: Waiter[] = [];
   private idleWaiters: Waiter[] = [];
+  /** Records ever pushed, ever taken into a write, and ever done with (their write's outcome taken). */
+  private pushedTotal = 0;
+  private takenTotal = 0;
+  private doneTotal = 0;
+  private cutWaiters: CutWaiter[] = [];
+  /** While a cut holds: records from this count on are not taken until `resume`. */
+  private holdAt: number | undefined;
+  /** The writer, idle because of the hold, waits here. */
+  private holdWaiter: Waiter | undefined;
 
   constructor(
     readonly name: string,
@@ -188,7 +208,25 @@ export class SinkQueue {
     if (this.stopped || records.length === 0) return;
     this.chunks.push(records);
     this.queued += records.length;
+    this.pushedTotal += records.length;
     this.writer ??= this.writeLoop();
+  }
+
+  /**
+   * Resolves when every record pushed so far is written or handed to `onUnwritten` (or the queue
+   * stopped after a failure). With `hold`, records pushed from now on wait, unwritten, for `resume`.
+   */
+  cut(hold = false): Promise<void> {
+    const upTo = this.pushedTotal;
+    if (hold) this.holdAt = upTo;
+    if (this.stopped || this.doneTotal >= upTo) return Promise.resolve();
+    return new Promise((resolve) => this.cutWaiters.push({ upTo, resolve }));
+  }
+
+  /** Ends the hold of the last `cut`: the records pushed since are written. */
+  resume(): void {
+    this.holdAt = undefined;
+    this.wakeHeld();
   }
 
   hasRoom(): boolean {
@@ -235,7 +273,8 @@ export class SinkQueue {
     const started: { size: number; outcome: Promise<BatchOutcome | undefined> }[] = [];
     try {
       while (started.length > 0 || (!this.stopped && this.chunks.length > 0)) {
-        if (!this.stopped && this.chunks.length > 0 && started.length < this.maxInFlight) {
+        const held = this.holdAt !== undefined && this.takenTotal >= this.holdAt;
+        if (!this.stopped && this.chunks.length > 0 && started.length < this.maxInFlight && !held) {
           const batch = this.take();
           this.writing += batch.length;
           this.writes++;
@@ -245,12 +284,18 @@ export class SinkQueue {
           started.push({ size: batch.length, outcome: write.outcome });
           continue;
         }
+        if (started.length === 0) {
+          // Held by a cut with nothing in flight: wait for `resume` (or a stop).
+          await new Promise<void>((resolve) => (this.holdWaiter = resolve));
+          continue;
+        }
         const { size, outcome: pending } = started.shift()!;
         const outcome = await pending;
         // A failed write was reported; neither it nor any write started after it is acknowledged.
         if (outcome === undefined) return;
         this.writing -= size;
         this.writes--;
+        this.doneTotal += size;
         this.written += outcome.written.length;
         releaseRecords(outcome.written);
         if (outcome.unwritten.length > 0) {
@@ -258,6 +303,7 @@ export class SinkQueue {
           // Their references move on: released only once the errors port's readers wrote them.
           this.onUnwritten(outcome.unwritten);
         }
+        this.wakeCuts();
       }
     } catch (err) {
       // Releasing threw: an Ack bookkeeping bug or a source's completion callback failed.
@@ -267,7 +313,23 @@ export class SinkQueue {
       this.writes = 0;
       this.writer = undefined;
       this.wake(this.idleWaiters);
+      // Everything was written, or the queue stopped: no cut waits for more.
+      this.wake(this.cutWaiters.splice(0).map((c) => c.resolve));
     }
+  }
+
+  private wakeCuts(): void {
+    if (this.cutWaiters.length === 0) return;
+    const done = this.doneTotal;
+    const waiting = this.cutWaiters;
+    this.cutWaiters = waiting.filter((c) => c.upTo > done);
+    for (const c of waiting) if (c.upTo <= done) c.resolve();
+  }
+
+  private wakeHeld(): void {
+    const w = this.holdWaiter;
+    this.holdWaiter = undefined;
+    w?.();
   }
 
   /**
@@ -322,11 +384,13 @@ export class SinkQueue {
     this.chunks = [];
     this.queued = 0;
     this.wake(this.roomWaiters);
+    this.wakeHeld();
   }
 
   /** Takes up to `maxBatch` queued records, without copying when one pushed array fits as is. */
   private take(): StreamRecord[] {
-    const max = this.options.maxBatch;
+    // Under a hold, a batch never reaches past the cut.
+    const max = this.holdAt === undefined ? this.options.maxBatch : Math.min(this.options.maxBatch, this.holdAt - this.takenTotal);
     const first = this.chunks[0]!;
     let batch: StreamRecord[];
     if (first.length >= max) {
@@ -358,6 +422,7 @@ export class SinkQueue {
       }
     }
     this.queued -= batch.length;
+    this.takenTotal += batch.length;
     return batch;
   }
 

@@ -397,3 +397,97 @@ describe('refusedRecords', () => {
     expect(() => refusedRecords('out', recs, { refused: [{ index: -1, error: err }] })).toThrow(/E_SINK_WRITE|refused message -1/);
   });
 });
+
+describe('SinkQueue cuts (a checkpoint that completes while processing goes on)', () => {
+  it('resolves a cut once everything pushed before it is written, not waiting for what came after', async () => {
+    const sink = new PendingWritesSink(1);
+    const q = new SinkQueue('out', sink, { capacity: 100, maxBatch: 10 }, () => {});
+    const a = records(3);
+    q.push(a.records);
+    let cutDone = false;
+    const cut = q.cut().then(() => (cutDone = true));
+    const b = records(2, 3);
+    q.push(b.records);
+    await settle();
+    expect(sink.started).toEqual([[0, 1, 2]]);
+    expect(cutDone).toBe(false);
+    sink.succeed(0);
+    await cut;
+    expect(a.done()).toBe(true);
+    // Not held: the records after the cut are written as usual.
+    await settle();
+    expect(sink.started).toEqual([[0, 1, 2], [3, 4]]);
+    expect(b.done()).toBe(false);
+    sink.succeed(1);
+    await q.drain();
+    expect(b.done()).toBe(true);
+  });
+
+  it('resolves at once when everything pushed was already written', async () => {
+    const sink = new RecordingSink();
+    const q = new SinkQueue('out', sink, { capacity: 100, maxBatch: 10 }, () => {});
+    q.push(records(2).records);
+    await q.drain();
+    let cutDone = false;
+    await q.cut().then(() => (cutDone = true));
+    expect(cutDone).toBe(true);
+  });
+
+  it('with hold, writes nothing pushed after the cut until resume, and never puts both sides of the cut in one batch', async () => {
+    const sink = new PendingWritesSink(1);
+    const q = new SinkQueue('out', sink, { capacity: 100, maxBatch: 10 }, () => {});
+    q.push(records(1, -1).records);
+    await settle();
+    // While that write is out, records gather on both sides of the cut.
+    const a = records(3);
+    q.push(a.records);
+    const cut = q.cut(true);
+    const b = records(2, 3);
+    q.push(b.records);
+    sink.succeed(0);
+    await settle();
+    expect(sink.started).toEqual([[-1], [0, 1, 2]]);
+    sink.succeed(1);
+    await cut;
+    await settle();
+    expect(sink.started).toHaveLength(2);
+    q.push(records(1, 5).records);
+    await settle();
+    expect(sink.started).toHaveLength(2);
+    q.resume();
+    await settle();
+    expect(sink.started).toEqual([[-1], [0, 1, 2], [3, 4, 5]]);
+    sink.succeed(2);
+    await q.drain();
+    expect(b.done()).toBe(true);
+  });
+
+  it('a held queue still stops: abort abandons the held records unacknowledged and resolves', async () => {
+    const sink = new PendingWritesSink(1);
+    const q = new SinkQueue('out', sink, { capacity: 100, maxBatch: 10 }, () => {});
+    const a = records(1);
+    q.push(a.records);
+    const cut = q.cut(true);
+    const b = records(1, 1);
+    q.push(b.records);
+    sink.succeed(0);
+    await cut;
+    await q.abort();
+    expect(sink.started).toEqual([[0]]);
+    expect(b.done()).toBe(false);
+  });
+
+  it('a cut waiting on a write that fails resolves once the queue stopped', async () => {
+    const sink = new PendingWritesSink(1);
+    const failures: SluiceError[] = [];
+    const q = new SinkQueue('out', sink, { capacity: 100, maxBatch: 10 }, (e) => failures.push(e));
+    const a = records(2);
+    q.push(a.records);
+    const cut = q.cut();
+    await settle();
+    sink.fail(0, 'broker gone');
+    await cut;
+    expect(failures).toHaveLength(1);
+    expect(a.done()).toBe(false);
+  });
+});
