@@ -270,6 +270,8 @@ export interface Step {
   /**
    * State for checkpoints, taken between two jobs; `restore` takes what `snapshot` returned (or
    * what a store read back), on a fresh step before any record. Only stateful steps have them.
+   * What it returns must not change afterwards: the checkpoint is committed while processing goes
+   * on, so it holds copies, never the step's live objects.
    */
   snapshot?(options?: SnapshotOptions): StepState;
   restore?(state: StepState): void;
@@ -381,6 +383,12 @@ export interface Sink {
    */
   checkpoint?(): JsonValue;
   restore?(state: JsonValue): void;
+  /**
+   * Its writes become visible with the checkpoint's commit (they join the checkpoint's Kafka
+   * transaction). Read after `open`. The records of such a sink, and of one with `checkpoint`, that
+   * arrive after a checkpoint's cut are not written until that checkpoint committed.
+   */
+  readonly writesInCheckpoint?: boolean;
   /**
    * Called at every checkpoint after the sinks wrote everything handed to them and before the store
    * commits: under exactly-once what it writes here joins the checkpoint's transaction, after the

@@ -28,7 +28,7 @@
  * a restart restores them: see CheckpointCoordinator for how Acks then wait for checkpoints.
  */
 import type { Ack } from './ack.ts';
-import type { CheckpointCoordinator, CheckpointStats } from './checkpoint/coordinator.ts';
+import type { CheckpointCoordinator, CheckpointStats, PendingCheckpoint } from './checkpoint/coordinator.ts';
 import type { Clock } from './clock.ts';
 import type { Format, PartitionEvent, ProgressMarker, RawBatch, Sink, Source, SourceHealth, SourceOutput, Step, StepOutput, StepState } from './component.ts';
 import { ConfigError, FencedError, SluiceError, causedBy, errorMessage } from './errors.ts';
@@ -412,6 +412,12 @@ export class Runtime {
   private checkpointDueAt = Number.POSITIVE_INFINITY;
   /** Clock time at which the stored state last covered everything processed (start: what was restored). */
   private checkpointCoveredAt: number | undefined;
+  /** Whether a checkpoint completes while processing goes on (see checkpointsCanOverlap); decided once the sinks are open. */
+  private overlapCheckpoints = false;
+  /** The checkpoint cut and still completing while processing goes on. */
+  private checkpointInFlight: Promise<void> | undefined;
+  /** One was due while that one completed: it is queued once that one is done. */
+  private checkpointAgain = false;
   private readonly recent = new Map<string, RecentError[]>();
   private unregisterCollector: (() => void) | undefined;
 
@@ -709,6 +715,7 @@ export class Runtime {
         throw err;
       }
     }
+    this.overlapCheckpoints = this.checkpointsCanOverlap();
     this.state = this.failure ? 'failed' : this.stopRequested ? 'stopping' : 'running';
     const timer = this.tickMs > 0 ? setInterval(() => this.queueTimerTick(), this.tickMs) : undefined;
     timer?.unref();
@@ -832,27 +839,108 @@ export class Runtime {
     }
   }
 
-  /** Takes a checkpoint between two jobs; a store that cannot commit fails the run (nothing held is released). */
-  private async takeCheckpoint(checkpoints: CheckpointCoordinator): Promise<void> {
+  /**
+   * Sinks whose records after a cut wait for the checkpoint's commit: their writes join the
+   * commit, or their checkpoint says how far they wrote.
+   */
+  private static heldAtCheckpoint(sink: Sink): boolean {
+    return sink.writesInCheckpoint === true || sink.checkpoint !== undefined;
+  }
+
+  /**
+   * Whether a checkpoint may complete (sinks flush, the store commits) while the loop goes on
+   * processing: then a checkpoint pauses processing only for the snapshot. Not when a held sink
+   * reads another sink's errors port: what a sink refuses of the records before the cut reaches
+   * it after the cut, and could not be told apart from later records, which must wait. Such runs
+   * pause for the whole checkpoint, as Kafka Streams does for its commit.
+   */
+  private checkpointsCanOverlap(): boolean {
+    const held = new Set<Target>(this.sinks.filter((s) => Runtime.heldAtCheckpoint(s.sink)));
+    for (const s of this.sinks) {
+      for (const targets of s.routes.values()) if (targets.some((t) => held.has(t))) return false;
+    }
+    return true;
+  }
+
+  /**
+   * Takes a checkpoint between two jobs. Its cut (the steps' snapshot, the positions) is taken
+   * now; the rest (the sinks writing what came before the cut, the commit) goes on beside
+   * processing when checkpoints overlap, else the loop waits for it, as it does when `wait`. A
+   * checkpoint due while the previous one still completes is queued for when that one is done. A
+   * store that cannot commit fails the run (nothing held is released).
+   */
+  private async takeCheckpoint(checkpoints: CheckpointCoordinator, wait = !this.overlapCheckpoints): Promise<void> {
+    if (this.checkpointInFlight) {
+      if (!wait) {
+        this.checkpointAgain = true;
+        return;
+      }
+      await this.checkpointInFlight;
+    }
     const cut = this.clock.now();
     this.checkpointDueAt = cut + checkpoints.intervalMs;
     const t0 = performance.now();
+    const sinks = this.checkpointedSinks();
+    let pending: PendingCheckpoint | undefined;
     try {
-      const committed = await checkpoints.take(this.statefulSteps(), this.checkpointedSinks(), () => this.flushForCheckpoint());
-      // Committed or nothing new since the last one: either way the store now covers the cut.
+      pending = checkpoints.cut(this.statefulSteps(), sinks);
+    } catch (err) {
+      this.checkpointFailed(checkpoints, err);
+      return;
+    }
+    if (!pending) {
+      // Nothing new since the last one: the store covers the cut.
       this.checkpointCoveredAt = cut;
-      if (committed) {
+      return;
+    }
+    const flush = wait ? { run: () => this.flushForCheckpoint(), resume: () => {} } : this.flushToCut();
+    const completion = checkpoints.complete(pending, sinks, flush.run).then(
+      () => {
+        flush.resume();
+        this.checkpointCoveredAt = cut;
         this.metrics.observe(CHECKPOINT_DURATION, {}, (performance.now() - t0) / 1000);
         this.metrics.inc(CHECKPOINTS);
-      }
-    } catch (err) {
-      this.metrics.inc(CHECKPOINT_FAILURES);
-      this.fail(asSluiceError(err, 'E_CHECKPOINT', checkpoints.store.description, 'checkpoint failed'));
-    }
+      },
+      (err: unknown) => this.checkpointFailed(checkpoints, err),
+    );
+    if (wait) return completion;
+    this.checkpointInFlight = completion.finally(() => {
+      this.checkpointInFlight = undefined;
+      if (!this.checkpointAgain) return;
+      this.checkpointAgain = false;
+      this.queueCheckpoint();
+    });
+  }
+
+  private checkpointFailed(checkpoints: CheckpointCoordinator, err: unknown): void {
+    this.metrics.inc(CHECKPOINT_FAILURES);
+    this.fail(asSluiceError(err, 'E_CHECKPOINT', checkpoints.store.description, 'checkpoint failed'));
+  }
+
+  /**
+   * What an overlapping checkpoint waits for: every sink wrote what it had been handed at the cut.
+   * The held sinks' cuts are taken now, before processing goes on, and hold their later records
+   * until `resume`; the others', in graph order when the flush reaches them, so what a sink
+   * refused of its records before the cut, and handed to another sink's queue, is included.
+   */
+  private flushToCut(): { run: () => Promise<void>; resume: () => void } {
+    const heldCuts = new Map<SinkNode, Promise<void>>();
+    for (const s of this.sinks) if (Runtime.heldAtCheckpoint(s.sink)) heldCuts.set(s, s.queue.cut(true));
+    return {
+      run: async () => {
+        for (const s of this.sinks) await (heldCuts.get(s) ?? s.queue.cut());
+        if (this.failure) throw this.failure;
+      },
+      resume: () => {
+        for (const s of heldCuts.keys()) s.queue.resume();
+      },
+    };
   }
 
   /** After the loop: a stopped run stores where it stopped; a finished one removes its state. */
   private async lastCheckpoint(checkpoints: CheckpointCoordinator, endOfInput: boolean): Promise<void> {
+    // One still completing finishes first (it never rejects: a failure fails the run).
+    await this.checkpointInFlight;
     if (this.failure) checkpoints.abandon();
     else if (endOfInput) {
       try {
@@ -865,7 +953,7 @@ export class Runtime {
       } catch (err) {
         this.fail(asSluiceError(err, 'E_CHECKPOINT', checkpoints.store.description, 'cannot remove the finished run\'s state'));
       }
-    } else await this.takeCheckpoint(checkpoints);
+    } else await this.takeCheckpoint(checkpoints, true);
     await this.closeQuietly('state store', () => checkpoints.store.close());
   }
 

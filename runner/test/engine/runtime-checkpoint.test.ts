@@ -13,8 +13,8 @@
  *   fires and nothing depends on how fast the machine is (the runtime's tick timer is off);
  * - the runtime's checkpoint timer is a fake `setInterval` (vi.useFakeTimers on setInterval only):
  *   the source advances it right after handing over a chosen batch, so the checkpoint job lands
- *   in the serial job queue exactly after that batch, then waits for it (a `snapshot()` job queued
- *   behind it) before reading on;
+ *   in the serial job queue exactly after that batch, then waits for its cut (a `snapshot()` job
+ *   queued behind it) and its commit, which goes on beside processing, before reading on;
  * - stops and crashes happen right after a chosen batch: the wrapped source hands over nothing
  *   after it, whatever the generator still has in its current chunk.
  */
@@ -179,8 +179,10 @@ function scripted(inner: Source, script: Script, messages: RawMessage[], runtime
           messages.push(...batch.messages);
           await out.emit(batch);
           if (script.checkpointAfter?.includes(at)) {
+            const before = runtime.stats().checkpoint?.epoch ?? 0;
             vi.advanceTimersByTime(intervalMs); // the checkpoint timer fires: its job queues right behind this batch
-            await runtime.snapshot(); // queued behind the checkpoint job: resolves once it was taken
+            await runtime.snapshot(); // queued behind the checkpoint job: resolves once it was cut
+            await committedAfter(runtime, before); // it commits while processing goes on
           }
           if (at === script.stopAfter) {
             halted = true;
@@ -194,6 +196,15 @@ function scripted(inner: Source, script: Script, messages: RawMessage[], runtime
         },
       }),
   };
+}
+
+/** Resolves once a checkpoint after epoch `before` committed. */
+async function committedAfter(runtime: Runtime, before: number): Promise<void> {
+  for (let i = 0; i < 2000; i++) {
+    if ((runtime.stats().checkpoint?.epoch ?? 0) > before) return;
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  throw new Error(`no checkpoint after epoch ${before} committed`);
 }
 
 /** Every job before now processed and every sink queue written out. */

@@ -235,6 +235,11 @@ export class KafkaSink implements Sink {
     ctx.metrics.define(KAFKA_REFUSED_METRIC);
   }
 
+  /** Under exactly-once its writes join the checkpoint's transaction. */
+  get writesInCheckpoint(): boolean {
+    return this.queue !== undefined;
+  }
+
   async open(): Promise<void> {
     const linger = this.config.linger ? parseDuration(this.config.linger) : 5;
     const batchSize = this.config.batch_size ?? DEFAULT_CHUNK_SIZE;

@@ -175,6 +175,11 @@ export class PostgresSink implements Sink {
     this.tableReady = !cfg.create_table;
   }
 
+  /** Under exactly-once its rows join the checkpoint's transaction. */
+  get writesInCheckpoint(): boolean {
+    return this.transaction !== undefined;
+  }
+
   async open(): Promise<void> {
     if (this.ctx.checkpoints?.delivery === 'exactly-once') {
       const tx = this.ctx.checkpoints.shared.get(POSTGRES_TRANSACTION);

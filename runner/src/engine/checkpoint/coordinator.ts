@@ -8,9 +8,12 @@
  *   or gets its partitions back re-reads from its committed offsets, while their effect is already
  *   in the state and outputs of the open epoch); `track` notes the batch's last position and
  *   holds its Ack;
- * - between two jobs, `take` snapshots the steps, waits for the sinks to write everything handed
- *   to them before the cut, commits the checkpoint to the store and only then releases the held
- *   Acks, so a source commits its positions after the state that covers them is durable.
+ * - between two jobs, `cut` snapshots the steps and takes the positions; `complete` then waits for
+ *   the sinks to write everything handed to them before the cut, commits the checkpoint to the
+ *   store and only then releases the held Acks, so a source commits its positions after the state
+ *   that covers them is durable. The runtime lets processing go on while `complete` runs, as
+ *   Flink's asynchronous snapshots do, unless a sink forbids it (see Runtime.takeCheckpoint);
+ *   `take` does both and waits.
  *
  * A batch is therefore acknowledged to its source only when (a) every sink wrote what it produced
  * and (b) a checkpoint that includes its effect on state is durable. A crash before that re-reads
@@ -63,6 +66,16 @@ export interface RestoreReport {
 /** With sinks that write at checkpoints, a checkpoint at least this often, changed or not. */
 export const HOOK_REFRESH_MS = 5_000;
 
+/** A checkpoint cut and not yet durable (CheckpointCoordinator.cut, then complete). */
+export interface PendingCheckpoint {
+  readonly checkpoint: Checkpoint;
+  /** The Acks of the batches it covers: released once it is durable. */
+  readonly holds: Ack[];
+  readonly entries: number;
+  /** performance.now() at the cut. */
+  readonly started: number;
+}
+
 interface StatefulStep {
   name: string;
   step: Step;
@@ -81,6 +94,8 @@ export class CheckpointCoordinator {
   private readonly positions = new Map<string, string>();
   private holds: Ack[] = [];
   private changed = false;
+  /** A checkpoint was cut and has not completed. */
+  private inFlight = false;
   /** Clock time of the last checkpoint taken (or of the start). */
   private lastTakenAt = 0;
   private readonly figures: CheckpointStats = { epoch: 0, entries: 0, bytes: 0, checkpoints: 0, skipped: 0 };
@@ -184,17 +199,30 @@ export class CheckpointCoordinator {
   }
 
   /**
-   * Takes a checkpoint at the current cut. `steps` are snapshotted now (the caller runs this
-   * between two jobs); `flushSinks` resolves once the sinks wrote everything handed to them so far,
-   * and each sink's `beforeCommit` then runs, one after another. A failing one fails the checkpoint.
-   * Throws when the store cannot commit: the held Acks then stay held and the run must fail.
+   * Takes a checkpoint at the current cut and waits until it is durable: `cut`, then `complete`.
+   * Resolves false when nothing changed since the last one (and none is due anyway).
    */
   async take(steps: readonly StatefulStep[], sinks: readonly CheckpointedSink[], flushSinks: () => Promise<void>, force = false): Promise<boolean> {
+    const pending = this.cut(steps, sinks, force);
+    if (!pending) return false;
+    await this.complete(pending, sinks, flushSinks);
+    return true;
+  }
+
+  /**
+   * The synchronous half of a checkpoint, run between two jobs: snapshots the steps and takes the
+   * positions and held Acks of everything processed so far. Undefined when nothing changed since
+   * the last checkpoint (and no sink needs one now). Processing may go on before `complete`: what
+   * it changes belongs to the next checkpoint. One checkpoint at a time: the previous one must
+   * have completed.
+   */
+  cut(steps: readonly StatefulStep[], sinks: readonly CheckpointedSink[], force = false): PendingCheckpoint | undefined {
+    if (this.inFlight) throw new Error('a checkpoint was cut before the previous one completed');
     const now = this.clock.now();
     // Sinks that write at checkpoints (a repartition's watermark markers) need one now and then
     // even when no input came: an upstream that went quiet must still say it is idle.
     const refresh = now - this.lastTakenAt >= HOOK_REFRESH_MS && sinks.some((s) => s.sink.beforeCommit);
-    if (!this.changed && !force && !refresh) return false;
+    if (!this.changed && !force && !refresh) return undefined;
     this.lastTakenAt = now;
     const started = performance.now();
     const states = new Map<string, StepState>();
@@ -213,17 +241,30 @@ export class CheckpointCoordinator {
       states,
       identities: this.options.identities,
       sinks: {},
-      takenAt: this.clock.now(),
+      takenAt: now,
     };
     const holds = this.holds;
     this.holds = [];
     this.changed = false;
+    this.inFlight = true;
+    return { checkpoint, holds, entries, started };
+  }
+
+  /**
+   * The asynchronous half: `flushSinks` resolves once the sinks wrote everything derived from
+   * records before the cut, and each sink's `beforeCommit` then runs, one after another; then the
+   * store commits, and only then are the cut's Acks released. A failing step fails the checkpoint:
+   * throws, and the Acks stay held (the run must fail).
+   */
+  async complete(pending: PendingCheckpoint, sinks: readonly CheckpointedSink[], flushSinks: () => Promise<void>): Promise<void> {
+    const { checkpoint, holds, entries, started } = pending;
     let figures: CommitFigures;
     try {
       await flushSinks();
       // After the data, before the commit: under exactly-once what they write joins this checkpoint's transaction.
       for (const { sink } of sinks) await sink.beforeCommit?.();
-      // Read after the flush: everything derived from records before the cut is written, nothing after it is.
+      // Read after the flush: everything derived from records before the cut is written, nothing
+      // after it is (the runtime holds such sinks' later records back until the commit).
       for (const { name, sink } of sinks) {
         const state: JsonValue | undefined = sink.checkpoint?.();
         if (state !== undefined) checkpoint.sinks[name] = state;
@@ -234,6 +275,8 @@ export class CheckpointCoordinator {
       this.holds = holds.concat(this.holds);
       this.changed = true;
       throw err;
+    } finally {
+      this.inFlight = false;
     }
     this.epoch = checkpoint.epoch;
     for (const ack of holds) ack.release();
@@ -246,7 +289,6 @@ export class CheckpointCoordinator {
       checkpoints: this.figures.checkpoints + 1,
     });
     this.logger.debug({ epoch: this.epoch, entries, written: figures.written, deleted: figures.deleted, ms: this.figures.lastDurationMs }, 'checkpoint committed');
-    return true;
   }
 
   /**

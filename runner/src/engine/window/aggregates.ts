@@ -463,7 +463,7 @@ class Collect implements Accumulator {
     return this.values.slice();
   }
   save(): JsonValue {
-    return { values: this.values.map(encodeValue), seqs: this.seqs };
+    return { values: this.values.map(encodeValue), seqs: [...this.seqs] };
   }
 }
 

@@ -942,7 +942,8 @@ export class WindowAggregate implements Step {
       keyValues: p.keyValues.map(encodeValue),
       accs: p.accs.map((acc) => (acc ? acc.save() : null)),
       rows: p.rows ? p.rows.map(encodeValue) : null,
-      rowSeqs: p.rowSeqs ?? null,
+      // Copied: a checkpoint completes while processing goes on, which appends to the pane's.
+      rowSeqs: p.rowSeqs ? [...p.rowSeqs] : null,
       ...(p.overLimit ? { overLimit: true } : {}),
     };
     return entry as unknown as JsonValue;

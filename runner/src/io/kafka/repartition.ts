@@ -256,6 +256,8 @@ export class RepartitionSink implements Sink {
   private readonly eventTimes = new WeakMap<OutboundMessage, number>();
   private producer: KafkaProducer | undefined;
   private send: Send | undefined;
+  /** It writes into the checkpoint's transaction (decided at open). */
+  private inTransaction = false;
   private partitions = 0;
   /** Highest event time written; undefined before the first. */
   private maxTime: number | undefined;
@@ -306,6 +308,7 @@ export class RepartitionSink implements Sink {
         );
       }
       this.send = (messages) => tx.send(messages);
+      this.inTransaction = true;
       return;
     }
     const producer = this.makeProducer(
@@ -406,6 +409,10 @@ export class RepartitionSink implements Sink {
     if (refused.length === 0) return;
     this.ctx.metrics.inc(REPARTITION_REFUSED, { node: this.ctx.name }, refused.length);
     return { refused };
+  }
+
+  get writesInCheckpoint(): boolean {
+    return this.inTransaction;
   }
 
   /** What the next markers would say now. */
