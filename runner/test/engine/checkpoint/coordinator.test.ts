@@ -235,6 +235,24 @@ describe('CheckpointCoordinator.take', () => {
     expect(store.last()).toMatchObject({ epoch: 2, positions: { 'p/0': '2' } });
   });
 
+  it('cut, then complete: state changed between them belongs to the next checkpoint, and no second cut comes before the first completed', async () => {
+    const store = new MemoryStore();
+    const c = coordinator(store);
+    await c.restore([], []);
+    const step = new CounterStep();
+    step.count = 3;
+    trackedBatch(c, 'p/0', '1', 0);
+    const pending = c.cut([{ name: 'hourly', step }], []);
+    expect(pending).toBeDefined();
+    step.count = 5; // processing goes on while the commit is in flight
+    expect(() => c.cut([{ name: 'hourly', step }], [], true)).toThrow(/before the previous one completed/);
+    await c.complete(pending!, [], () => Promise.resolve());
+    expect(store.last().states.get('hourly')!.header).toEqual({ count: 3 });
+    expect(await c.take([{ name: 'hourly', step }], [], () => Promise.resolve(), true)).toBe(true);
+    expect(store.last()).toMatchObject({ epoch: 2 });
+    expect(store.last().states.get('hourly')!.header).toEqual({ count: 5 });
+  });
+
   it('reads sink checkpoints after flushing the sinks, and snapshots steps at the cut', async () => {
     const store = new MemoryStore();
     const c = coordinator(store);

@@ -786,6 +786,19 @@ function storedPanes(op: WindowAggregate): { rows: unknown[] | null; accs: unkno
   return [...stepStateFromJson(stored, 'test').entries.values()] as { rows: unknown[] | null; accs: unknown[]; overLimit?: boolean }[];
 }
 
+describe('snapshots', () => {
+  it('hold copies: records processed after a snapshot (while its checkpoint commits) do not change it', async () => {
+    // $collect keeps per-record sequence numbers; a composition over rows keeps the rows and theirs.
+    const { op } = makeWindow({ shape: hourly, aggregate: { all: '$collect(d)', mean: '$sum(d) / $count()', path: '$join(k, ",")' } });
+    const out = new RecordingOutput();
+    await feed(op, out, 'p0', [{ g: 'a', t: T0, d: 1, k: 'x' }]);
+    const snapshot = op.snapshot();
+    const before = JSON.stringify(stepStateToJson(snapshot));
+    await feed(op, out, 'p0', [{ g: 'a', t: T0 + MIN, d: 2, k: 'y' }], 1);
+    expect(JSON.stringify(stepStateToJson(snapshot))).toBe(before);
+  });
+});
+
 describe('memory per group', () => {
   const compositions = { avg: '$round($average(d), 1)', spread: '$max(d) - $min(d)', mean: '$sum(d) / $count()' };
 
