@@ -58,7 +58,7 @@ export interface SinkQueueStats {
 
 type Waiter = () => void;
 
-/** A `cut` waiting for the records pushed before it: done once `taken` reaches `upTo`. */
+/** A `cut` waiting for the records pushed before it: done once `doneTotal` reaches `upTo`. */
 interface CutWaiter {
   upTo: number;
   resolve: Waiter;
