@@ -77,6 +77,8 @@ export interface RuntimeOptions {
   warnIntervalMs?: number;
   /** Takes checkpoints and restores from the last one (see engine/checkpoint). Absent: no durable state. */
   checkpoints?: CheckpointCoordinator;
+  /** When this run's checkpoints come, as a fraction (0 to 1) of the interval after the start's. Default 0. */
+  checkpointPhase?: number;
 }
 
 export type RuntimeState = 'created' | 'running' | 'stopping' | 'ending' | 'done' | 'failed';
@@ -407,6 +409,7 @@ export class Runtime {
   private readonly graceOver: Promise<void>;
   private settled: Promise<void> | undefined;
   private readonly checkpoints: CheckpointCoordinator | undefined;
+  private readonly checkpointPhase: number;
   private checkpointQueued = false;
   /** Clock time at which the next checkpoint is due. */
   private checkpointDueAt = Number.POSITIVE_INFINITY;
@@ -434,6 +437,7 @@ export class Runtime {
     this.stopGraceMs = options.stopGraceMs ?? 30_000;
     this.warnings = new WarningLimiter(this.clock, options.warnIntervalMs ?? 10_000);
     this.checkpoints = options.checkpoints;
+    this.checkpointPhase = Math.min(1, Math.max(0, options.checkpointPhase ?? 0));
     this.metrics.define(...RUNTIME_METRICS);
     if (this.checkpoints) this.metrics.define(...CHECKPOINT_METRICS);
     const queueOptions = {
@@ -721,10 +725,21 @@ export class Runtime {
     timer?.unref();
     // Due checkpoints are taken between jobs (see processLoop); the timer only wakes an idle loop,
     // since a loop that always has work runs on microtasks and timers would wait for it to empty.
-    const checkpointTimer = this.checkpoints ? setInterval(() => this.queueCheckpoint(), this.checkpoints.intervalMs) : undefined;
-    checkpointTimer?.unref();
+    // A phase shifts this run's checkpoints within the interval (tasks of one process spread theirs).
+    const interval = this.checkpoints?.intervalMs ?? 0;
+    const offset = Math.round(interval * this.checkpointPhase);
+    let checkpointTimer: NodeJS.Timeout | undefined;
+    const startCheckpointTimer = () => {
+      checkpointTimer = setInterval(() => this.queueCheckpoint(), interval);
+      checkpointTimer.unref();
+    };
+    let phaseTimer: NodeJS.Timeout | undefined;
+    if (this.checkpoints && offset > 0) {
+      phaseTimer = setTimeout(startCheckpointTimer, offset);
+      phaseTimer.unref();
+    } else if (this.checkpoints) startCheckpointTimer();
     if (this.checkpoints) {
-      this.checkpointDueAt = this.clock.now() + this.checkpoints.intervalMs;
+      this.checkpointDueAt = this.clock.now() + this.checkpoints.intervalMs + offset;
       this.checkpointCoveredAt = this.clock.now();
     }
     const loop = this.processLoop().catch((err: unknown) => {
@@ -745,6 +760,7 @@ export class Runtime {
     this.acceptingBatches = false;
     this.releaseEmitWaiters();
     if (timer) clearInterval(timer);
+    if (phaseTimer) clearTimeout(phaseTimer);
     if (checkpointTimer) clearInterval(checkpointTimer);
 
     if (this.failure) await Promise.all(this.sinks.map((s) => s.queue.abort()));

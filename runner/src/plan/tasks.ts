@@ -60,6 +60,19 @@ function stageInput(stage: StagePlan): StageInput {
 }
 
 /** `<source>/<topic>/<partition>` -> the partition number. */
+/**
+ * When, as a fraction of the checkpoint interval, a task's checkpoints come: spread over the
+ * interval, task by task, and a later stage's between the earlier one's. A process's tasks then do
+ * not all commit at the same moment, and stage 1 does not get every upstream task's repartition
+ * records (visible at their commits) at once: with the same moment for all, the worst latency of
+ * each second came at that moment.
+ */
+export function checkpointPhaseOf(stageId: string, partition: number, partitions: number): number {
+  const stage = Number(stageId);
+  const shift = Number.isInteger(stage) && stage > 0 ? stage / (stage + 1) : 0;
+  return partitions > 0 ? ((partition + shift) / partitions) % 1 : 0;
+}
+
 export function partitionNumberOf(partitionId: string): number {
   const n = Number(partitionId.slice(partitionId.lastIndexOf('/') + 1));
   if (!Number.isInteger(n) || n < 0) throw new Error(`not a Kafka partition id: ${partitionId}`);
@@ -191,7 +204,12 @@ function stageGroup(stage: StagePlan, partitions: number, options: ScaledRunOpti
     const nodes: GraphNode[] = graph.nodes.map((n) => (n.role === 'source' && n.name === stage.input ? { ...n, source: taskInput } : n));
     const runtime = new Runtime(
       { ...graph, nodes },
-      { logger: taskLogger, metrics: options.metrics, clock: options.clock, ...(state.coordinator ? { checkpoints: state.coordinator } : {}) },
+      {
+        logger: taskLogger,
+        metrics: options.metrics,
+        clock: options.clock,
+        ...(state.coordinator ? { checkpoints: state.coordinator, checkpointPhase: checkpointPhaseOf(stage.id, partition, partitions) } : {}),
+      },
     );
     return { partition: partitionId, input: taskInput, runtime };
   };

@@ -98,7 +98,7 @@ async function until(what: string, done: () => boolean): Promise<void> {
   throw new Error(`timed out waiting for ${what}`);
 }
 
-function setup(txReads: string) {
+function setup(txReads: string, checkpointPhase?: number) {
   const store = new GatedStore();
   const clock = new ManualClock(0);
   const coordinator = new CheckpointCoordinator({ store, intervalMs: 1000, applicationId: 'overlap', identities: {} }, clock, silentLogger);
@@ -111,8 +111,8 @@ function setup(txReads: string) {
     { sink: 'out', impl: out, from: ['in'] },
     { sink: 'tx', impl: tx, from: [txReads] },
   ]);
-  const runtime = new Runtime(graph, { logger: silentLogger, metrics: new Metrics(), clock, tickMs: 0, checkpoints: coordinator });
-  return { store, source, out, tx, runtime };
+  const runtime = new Runtime(graph, { logger: silentLogger, metrics: new Metrics(), clock, tickMs: 0, checkpoints: coordinator, ...(checkpointPhase !== undefined ? { checkpointPhase } : {}) });
+  return { store, source, out, tx, runtime, clock };
 }
 
 beforeEach(() => {
@@ -176,5 +176,32 @@ describe('a checkpoint that completes while processing goes on', () => {
     await runtime.stop('test');
     await running;
     expect(tx.values).toEqual([99]);
+  });
+});
+
+describe('checkpoint phase', () => {
+  it.each([
+    [undefined, 1000],
+    [0.5, 1500],
+  ])('with phase %s, the first checkpoint is due %i ms after the start, the next an interval later', async (phase, due) => {
+    const { store, source, runtime, clock } = setup('in', phase);
+    const running = runtime.run();
+    await source.ready;
+    const batchAt = async (ms: number) => {
+      clock.set(ms);
+      await source.push([ms]);
+      await runtime.snapshot();
+      for (let i = 0; i < 10; i++) await settle();
+    };
+    await batchAt(due - 1);
+    expect(store.committed).toHaveLength(0);
+    await batchAt(due);
+    await until('the first checkpoint', () => store.committed.length === 1);
+    await batchAt(due + 999);
+    expect(store.committed).toHaveLength(1);
+    await batchAt(due + 1000);
+    await until('the second checkpoint', () => store.committed.length === 2);
+    await runtime.stop('test');
+    await running;
   });
 });
