@@ -59,7 +59,6 @@ function stageInput(stage: StagePlan): StageInput {
   return { node, topic: config.topic, group: config.group, connection: config };
 }
 
-/** `<source>/<topic>/<partition>` -> the partition number. */
 /**
  * When, as a fraction of the checkpoint interval, a task's checkpoints come: spread over the
  * interval, task by task, and a later stage's between the earlier one's. A process's tasks then do
@@ -73,6 +72,7 @@ export function checkpointPhaseOf(stageId: string, partition: number, partitions
   return partitions > 0 ? ((partition + shift) / partitions) % 1 : 0;
 }
 
+/** `<source>/<topic>/<partition>` -> the partition number. */
 export function partitionNumberOf(partitionId: string): number {
   const n = Number(partitionId.slice(partitionId.lastIndexOf('/') + 1));
   if (!Number.isInteger(n) || n < 0) throw new Error(`not a Kafka partition id: ${partitionId}`);
