@@ -415,8 +415,9 @@ export class Runtime {
   private checkpointDueAt = Number.POSITIVE_INFINITY;
   /** Clock time at which the stored state last covered everything processed (start: what was restored). */
   private checkpointCoveredAt: number | undefined;
-  /** Whether a checkpoint completes while processing goes on (see checkpointsCanOverlap); decided once the sinks are open. */
+  /** Whether a checkpoint completes while processing goes on, and the sinks it holds meanwhile (see decideCheckpointOverlap). */
   private overlapCheckpoints = false;
+  private heldAtCheckpoint: SinkNode[] = [];
   /** The checkpoint cut and still completing while processing goes on. */
   private checkpointInFlight: Promise<void> | undefined;
   /** One was due while that one completed: it is queued once that one is done. */
@@ -719,7 +720,7 @@ export class Runtime {
         throw err;
       }
     }
-    this.overlapCheckpoints = this.checkpointsCanOverlap();
+    this.decideCheckpointOverlap();
     this.state = this.failure ? 'failed' : this.stopRequested ? 'stopping' : 'running';
     const timer = this.tickMs > 0 ? setInterval(() => this.queueTimerTick(), this.tickMs) : undefined;
     timer?.unref();
@@ -819,16 +820,6 @@ export class Runtime {
     for (const s of this.sinks) await s.queue.drain();
   }
 
-  /**
-   * What a checkpoint waits for before it commits: every sink wrote what it was handed. A sink
-   * that gave up meanwhile failed the run, and its drain resolved all the same: the checkpoint
-   * must not commit then, or it would cover positions whose outputs were never written.
-   */
-  private async flushForCheckpoint(): Promise<void> {
-    await this.drainSinks();
-    if (this.failure) throw this.failure;
-  }
-
   private statefulSteps(): { name: string; step: Step }[] {
     return this.steps.filter((s) => s.step.snapshot).map((s) => ({ name: s.name, step: s.step }));
   }
@@ -856,26 +847,18 @@ export class Runtime {
   }
 
   /**
-   * Sinks whose records after a cut wait for the checkpoint's commit: their writes join the
-   * commit, or their checkpoint says how far they wrote.
+   * Decided once the sinks are open. Held at a checkpoint: sinks whose records after a cut wait
+   * for the checkpoint's commit, since their writes join the commit or their checkpoint says how
+   * far they wrote. A checkpoint may complete (sinks flush, the store commits) while the loop goes
+   * on processing, pausing it only for the snapshot, unless a held sink reads another sink's
+   * errors port: what a sink refuses of the records before the cut reaches it after the cut, and
+   * could not be told apart from later records, which must wait. Such runs pause for the whole
+   * checkpoint, as Kafka Streams does for its commit.
    */
-  private static heldAtCheckpoint(sink: Sink): boolean {
-    return sink.writesInCheckpoint === true || sink.checkpoint !== undefined;
-  }
-
-  /**
-   * Whether a checkpoint may complete (sinks flush, the store commits) while the loop goes on
-   * processing: then a checkpoint pauses processing only for the snapshot. Not when a held sink
-   * reads another sink's errors port: what a sink refuses of the records before the cut reaches
-   * it after the cut, and could not be told apart from later records, which must wait. Such runs
-   * pause for the whole checkpoint, as Kafka Streams does for its commit.
-   */
-  private checkpointsCanOverlap(): boolean {
-    const held = new Set<Target>(this.sinks.filter((s) => Runtime.heldAtCheckpoint(s.sink)));
-    for (const s of this.sinks) {
-      for (const targets of s.routes.values()) if (targets.some((t) => held.has(t))) return false;
-    }
-    return true;
+  private decideCheckpointOverlap(): void {
+    this.heldAtCheckpoint = this.sinks.filter((s) => s.sink.writesInCheckpoint === true || s.sink.checkpoint !== undefined);
+    const held = new Set<Target>(this.heldAtCheckpoint);
+    this.overlapCheckpoints = !this.sinks.some((s) => [...s.routes.values()].some((targets) => targets.some((t) => held.has(t))));
   }
 
   /**
@@ -909,7 +892,7 @@ export class Runtime {
       this.checkpointCoveredAt = cut;
       return;
     }
-    const flush = wait ? { run: () => this.flushForCheckpoint(), resume: () => {} } : this.flushToCut();
+    const flush = this.flushToCut(!wait);
     const completion = checkpoints.complete(pending, sinks, flush.run).then(
       () => {
         flush.resume();
@@ -934,14 +917,17 @@ export class Runtime {
   }
 
   /**
-   * What an overlapping checkpoint waits for: every sink wrote what it had been handed at the cut.
-   * The held sinks' cuts are taken now, before processing goes on, and hold their later records
-   * until `resume`; the others', in graph order when the flush reaches them, so what a sink
-   * refused of its records before the cut, and handed to another sink's queue, is included.
+   * What a checkpoint waits for before it commits: every sink wrote what it had been handed at the
+   * cut. Each sink's cut is taken in graph order when the flush reaches it, so what a sink refused
+   * of its records before the cut, and handed to a later sink's queue, is included. When
+   * processing goes on meanwhile (`overlapping`), the held sinks' cuts are taken now instead, and
+   * hold their later records until `resume`. A sink that gave up meanwhile failed the run, and its
+   * cut resolved all the same: the checkpoint must not commit then, or it would cover positions
+   * whose outputs were never written.
    */
-  private flushToCut(): { run: () => Promise<void>; resume: () => void } {
+  private flushToCut(overlapping: boolean): { run: () => Promise<void>; resume: () => void } {
     const heldCuts = new Map<SinkNode, Promise<void>>();
-    for (const s of this.sinks) if (Runtime.heldAtCheckpoint(s.sink)) heldCuts.set(s, s.queue.cut(true));
+    if (overlapping) for (const s of this.heldAtCheckpoint) heldCuts.set(s, s.queue.cut(true));
     return {
       run: async () => {
         for (const s of this.sinks) await (heldCuts.get(s) ?? s.queue.cut());
@@ -961,7 +947,7 @@ export class Runtime {
     else if (endOfInput) {
       try {
         const t0 = performance.now();
-        await checkpoints.finishedInput(this.statefulSteps(), this.checkpointedSinks(), () => this.flushForCheckpoint());
+        await checkpoints.finishedInput(this.statefulSteps(), this.checkpointedSinks(), () => this.flushToCut(false).run());
         // Its last checkpoint carries the last outputs (under exactly-once) before the state is removed.
         this.metrics.observe(CHECKPOINT_DURATION, {}, (performance.now() - t0) / 1000);
         this.metrics.inc(CHECKPOINTS);
