@@ -115,6 +115,16 @@ function setup(txReads: string, checkpointPhase?: number) {
   return { store, source, out, tx, runtime, clock };
 }
 
+/** A run that has processed its first batch, and whose sinks wrote `outs` and `txs` records of it. */
+async function runningAfter(txReads: string, first: number[], outs: number, txs: number) {
+  const parts = setup(txReads);
+  const running = parts.runtime.run();
+  await parts.source.ready;
+  await parts.source.push(first);
+  await until('the first batch written', () => parts.out.values.length === outs && parts.tx.values.length === txs);
+  return { ...parts, running };
+}
+
 beforeEach(() => {
   vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
 });
@@ -124,11 +134,7 @@ afterEach(() => {
 
 describe('a checkpoint that completes while processing goes on', () => {
   it('processes and writes the next batch before the commit, holds the transactional sink\'s part until it, and acknowledges only what the checkpoint covers', async () => {
-    const { store, source, out, tx, runtime } = setup('in');
-    const running = runtime.run();
-    await source.ready;
-    await source.push([1, 2]);
-    await until('the first batch written', () => out.values.length === 2 && tx.values.length === 2);
+    const { store, source, out, tx, runtime, running } = await runningAfter('in', [1, 2], 2, 2);
 
     store.shut();
     vi.advanceTimersByTime(1000); // the checkpoint job queues
@@ -154,11 +160,7 @@ describe('a checkpoint that completes while processing goes on', () => {
   });
 
   it('pauses processing for the whole checkpoint when a transactional sink reads another sink\'s errors', async () => {
-    const { store, source, out, tx, runtime } = setup('out.errors');
-    const running = runtime.run();
-    await source.ready;
-    await source.push([1, 99]);
-    await until('the first batch written, 99 refused into tx', () => out.values.length === 1 && tx.values.length === 1);
+    const { store, source, out, tx, runtime, running } = await runningAfter('out.errors', [1, 99], 1, 1); // 99 refused by `out` into tx
 
     store.shut();
     vi.advanceTimersByTime(1000);
