@@ -20,7 +20,7 @@
 import type { Checkpoint, CommitFigures, StateStore } from '../../engine/checkpoint/checkpoint.ts';
 import { checkpointMetaFromJson, checkpointMetaToJson, StateError } from '../../engine/checkpoint/checkpoint.ts';
 import { resourceKey, type JsonValue, type StepState } from '../../engine/component.ts';
-import { errorMessage } from '../../engine/errors.ts';
+import { errorMessage, FencedError } from '../../engine/errors.ts';
 import type { Logger } from '../../engine/logger.ts';
 import {
   createAdmin,
@@ -60,6 +60,8 @@ export interface ChangelogStoreOptions {
    * `<application id>-<task id>`. Absent: the pipeline's one task, `0_0`, in partition 0.
    */
   task?: ChangelogTask;
+  /** Reads topics to their end; readTopicsToEnd unless a test sequences the reads. */
+  readTopics?: typeof readTopicsToEnd;
 }
 
 export interface ChangelogTask {
@@ -177,6 +179,7 @@ export class ChangelogStateStore implements StateStore, CheckpointTransaction {
   private bytes = 0;
   /** Changelogs of the running spec that were missing at open while a checkpoint topic existed. */
   private missingChangelogs: string[] = [];
+  private readonly readTopics: typeof readTopicsToEnd;
 
   constructor(
     private readonly options: ChangelogStoreOptions,
@@ -191,6 +194,7 @@ export class ChangelogStateStore implements StateStore, CheckpointTransaction {
       logger,
     );
     this.admin = createAdmin(options.connection, logger);
+    this.readTopics = options.readTopics ?? readTopicsToEnd;
   }
 
   async open(): Promise<void> {
@@ -228,12 +232,12 @@ export class ChangelogStateStore implements StateStore, CheckpointTransaction {
     await createStateTopics(this.admin, this.options.applicationId, topics, this.options.task?.partitions ?? 1);
   }
 
-  async load(): Promise<Checkpoint | undefined> {
-    const app = this.options.applicationId;
-    const where = checkpointTopicOf(app, this.options.task);
+  /** This task's last committed checkpoint record, or undefined when there is none. */
+  private async readCheckpointRecord(): Promise<unknown> {
+    const where = checkpointTopicOf(this.options.applicationId, this.options.task);
     const ownKey = checkpointKeyOf(this.options.task);
     let last: unknown;
-    await readTopicsToEnd(
+    await this.readTopics(
       this.options.connection,
       [where],
       (r) => {
@@ -242,6 +246,13 @@ export class ChangelogStateStore implements StateStore, CheckpointTransaction {
       this.logger,
       this.options.task ? new Map([[where, this.options.task.partition]]) : undefined,
     );
+    return last;
+  }
+
+  async load(): Promise<Checkpoint | undefined> {
+    const app = this.options.applicationId;
+    const where = checkpointTopicOf(app, this.options.task);
+    const last = await this.readCheckpointRecord();
     if (last === undefined) {
       await this.refuseIfOffsetsWithoutState();
       return undefined;
@@ -258,7 +269,7 @@ export class ChangelogStateStore implements StateStore, CheckpointTransaction {
     }
     const stepOfTopic = new Map(needed.map((s) => [changelogTopic(app, s), s]));
     if (needed.length > 0) {
-      await readTopicsToEnd(
+      await this.readTopics(
         this.options.connection,
         [...stepOfTopic.keys()],
         (r) => {
@@ -279,6 +290,8 @@ export class ChangelogStateStore implements StateStore, CheckpointTransaction {
         this.options.task ? new Map([...stepOfTopic.keys()].map((t) => [t, this.options.task!.partition])) : undefined,
       );
     }
+    const newer = Math.max(...needed.map((s) => headers.get(s)?.epoch ?? 0));
+    if (newer > cp.epoch) await this.refuseTakenOver(cp.epoch, newer);
     for (const s of needed) {
       const h = headers.get(s);
       // Every checkpoint rewrites each header in the same transaction: an older epoch means the
@@ -287,6 +300,27 @@ export class ChangelogStateStore implements StateStore, CheckpointTransaction {
       states.get(s)!.header = h.header;
     }
     return { applicationId: cp.applicationId, epoch: cp.epoch, positions: cp.positions, identities: cp.identities, sinks: cp.sinks, takenAt: cp.takenAt, states };
+  }
+
+  /**
+   * A changelog holds a later checkpoint than the checkpoint record read just before it. Both are
+   * written in one transaction, and open() fenced every earlier instance (its InitProducerId waits
+   * for a commit under way to complete): so another instance registered the transactional id
+   * after this one, and committed between the two reads. It owns the task now and this one is
+   * fenced, as its first commit would find: a handover, not lost state. Read the checkpoint again
+   * to be sure; still older means the topics were tampered with, and load refuses as before.
+   */
+  private async refuseTakenOver(read: number, changelog: number): Promise<void> {
+    const again = await this.readCheckpointRecord();
+    if (again === undefined) return;
+    const epoch = checkpointMetaFromJson(again, checkpointTopicOf(this.options.applicationId, this.options.task)).epoch;
+    if (epoch < changelog) return;
+    const id = transactionalIdOf(this.options.applicationId, this.options.task?.id);
+    throw new FencedError(
+      'E_KAFKA_FENCED',
+      `another sluice instance took over transactional id \`${id}\` (same application id) while this one restored checkpoint ${read}: it committed checkpoint ${epoch} meanwhile; this one stops`,
+      id,
+    );
   }
 
   /** No checkpoint, yet a source group has committed offsets: the state was deleted, or never kept. */
