@@ -15,7 +15,8 @@
  *
  * Restore (`load`) first registers the transactional id, which fences an older instance and aborts
  * its open transaction, and only then reads the topics to their end: what it reads is exactly the
- * last committed checkpoint.
+ * last committed checkpoint, unless a later instance fenced this one and committed meanwhile, which
+ * load reports as fenced (a handover), not as lost state.
  */
 import type { Checkpoint, CommitFigures, StateStore } from '../../engine/checkpoint/checkpoint.ts';
 import { checkpointMetaFromJson, checkpointMetaToJson, StateError } from '../../engine/checkpoint/checkpoint.ts';
