@@ -124,8 +124,7 @@ function latencySummary(samples: LatencySamples): Percentiles & { text: string }
   const before = samples.latencies.map((l, i) => l - samples.afterWrite[i]!).sort((a, b) => a - b);
   const after = [...samples.afterWrite].sort((a, b) => a - b);
   const split = (xs: number[]) => `p50 ${percentile(xs, 50)}, p90 ${percentile(xs, 90)}, p99 ${percentile(xs, 99)}`;
-  let first = Number.POSITIVE_INFINITY;
-  for (const at of samples.producedAt) first = Math.min(first, at);
+  const first = firstProducedAt(samples);
   const warm = samples.latencies.filter((_, i) => samples.producedAt[i]! - first >= WARM_SECONDS * 1000).sort((a, b) => a - b);
   const warmP50 = percentile(warm, 50);
   const warmP99 = percentile(warm, 99);
@@ -202,15 +201,21 @@ async function latencyReader(conn: { brokers: string[]; clientId: string }, grou
   return { samples, reader };
 }
 
+/** The earliest produce time of the samples (epoch ms). */
+function firstProducedAt(samples: LatencySamples): number {
+  // A loop, not Math.min(...): a spread of 150,000 arguments overflows the stack.
+  let first = Number.POSITIVE_INFINITY;
+  for (const at of samples.producedAt) first = Math.min(first, at);
+  return first;
+}
+
 /**
  * The worst latency of each second of produce time, and the tenth of that second it fell in
  * (`312@4`): spikes at the same tenth every second have a cause with a one-second period, such as
  * the checkpoints (`checkpoint.interval: 1s`), rather than noise.
  */
 function worstPerSecond(samples: LatencySamples): string {
-  // A loop, not Math.min(...): a spread of 150,000 arguments overflows the stack.
-  let first = Number.POSITIVE_INFINITY;
-  for (const at of samples.producedAt) first = Math.min(first, at);
+  const first = firstProducedAt(samples);
   const worst: ({ ms: number; tenth: number } | undefined)[] = [];
   for (let i = 0; i < samples.latencies.length; i++) {
     const offset = samples.producedAt[i]! - first;
