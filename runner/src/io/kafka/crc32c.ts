@@ -5,7 +5,14 @@
  * libraries), which is several times faster. The checksum covers the batch after compression, so
  * it weighs most on uncompressed topics: 15-19% of the main thread while the native CDC source
  * wrote a backlog of Debezium envelopes (about 2.5 KB each).
+ *
+ * Where the CPU has a CRC-32C instruction (SSE 4.2, ARMv8) and @node-rs/crc32's prebuilt binary
+ * loads, that does it instead: about 9 times the rate of slicing-by-8 here (3.7 GB/s against 0.4).
+ * The native CDC source then drained a backlog of 200,000 rows at 17.7k-18.6k rows/s, against
+ * 14.5k-17.2k (interleaved runs). The binary must give the standard check value first; otherwise,
+ * and with SLUICE_CRC32C=js, this file's own runs.
  */
+import { createRequire } from 'node:module';
 import { replaceKafkajsModule } from './kafkajs-module.ts';
 
 /** The reflected Castagnoli polynomial. */
@@ -28,8 +35,8 @@ const TABLES = (() => {
   return t;
 })();
 
-/** The CRC-32C of the bytes, as an unsigned 32-bit integer. */
-export function crc32c(bytes: Uint8Array): number {
+/** The CRC-32C of the bytes, as an unsigned 32-bit integer, in JavaScript (slicing-by-8). */
+export function crc32cSliced(bytes: Uint8Array): number {
   const t = TABLES;
   let crc = -1;
   let i = 0;
@@ -48,6 +55,33 @@ export function crc32c(bytes: Uint8Array): number {
   }
   for (; i < bytes.length; i++) crc = t[(crc ^ bytes[i]!) & 0xff]! ^ (crc >>> 8);
   return (crc ^ -1) >>> 0;
+}
+
+/** CRC-32C's check value: the checksum of the nine bytes "123456789". */
+const CHECK_VALUE = 0xe3069283;
+
+/** @node-rs/crc32's hardware CRC-32C, when its binary loads here and gives the check value. */
+function loadNativeCrc32c(): ((bytes: Buffer) => number) | undefined {
+  if (process.env.SLUICE_CRC32C === 'js') return undefined;
+  let native: unknown;
+  try {
+    native = (createRequire(import.meta.url)('@node-rs/crc32') as { crc32c?: unknown }).crc32c;
+  } catch {
+    return undefined; // no prebuilt binary for this platform
+  }
+  if (typeof native !== 'function') return undefined;
+  const checksum = native as (input: Buffer) => number;
+  const ofBuffer = (bytes: Buffer): number => checksum(bytes) >>> 0;
+  return ofBuffer(Buffer.from('123456789')) === CHECK_VALUE ? ofBuffer : undefined;
+}
+
+/** The hardware one when it loaded, else undefined (the tests say which ran). */
+export const nativeCrc32c = loadNativeCrc32c();
+
+/** The CRC-32C of the bytes, as an unsigned 32-bit integer: in hardware where it can be. */
+export function crc32c(bytes: Uint8Array): number {
+  if (nativeCrc32c === undefined) return crc32cSliced(bytes);
+  return nativeCrc32c(Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
 }
 
 /** kafkajs's own, kept for the tests to compare with. */
