@@ -149,6 +149,14 @@ interface PendingChange {
 }
 
 /** Items the reader hands the processing loop: frames, or the note that the session was replaced. */
+/** Where a change lands, the same for every message one WAL change makes. */
+interface ChangeAt {
+  table: CapturedTable;
+  partition: string;
+  offset: string;
+  facts: ChangeFacts;
+}
+
 type QueueItem = { kind: 'frame'; frame: XLogDataFrame } | { kind: 'reconnected' };
 
 const HIGH_WATER = 5000;
@@ -637,28 +645,16 @@ class PostgresCdcSource implements Source {
       commitMicros: txn.commitMicros,
       processedNanos: BigInt(this.ctx.clock.now()) * 1_000_000n,
     };
-    const partition = partitionId(this.ctx.name, table.topic);
-    const offset = `${txn.commitLsn}/${walStart}`;
-    const push = (op: ChangeFacts['op'], before: Row | null, afterRow: Row | null, keyRow: Row, headers: Record<string, string> = {}) => {
-      const message = this.message(table, partition, offset, encodeKey(table, keyRow), encodeValue(table, { ...facts, op }, before, afterRow), txn.commitMicros);
-      message.headers = headers;
-      this.pending.push({ partition, message });
-    };
-    const tombstone = (keyRow: Row, headers: Record<string, string> = {}) => {
-      if (this.cfg.tombstones === false) return;
-      const message = this.message(table, partition, offset, encodeKey(table, keyRow), null, txn.commitMicros);
-      message.headers = headers;
-      this.pending.push({ partition, message });
-    };
+    const at: ChangeAt = { table, partition: partitionId(this.ctx.name, table.topic), offset: `${txn.commitLsn}/${walStart}`, facts };
     if (msg.tag === 'insert') {
       const row = encodeRow(table, tupleText(msg.newTuple));
-      push('c', null, row, row);
+      this.pushChange(at, 'c', null, row, row);
       return;
     }
     if (msg.tag === 'delete') {
       const before = this.oldImage(table, msg.oldTuple);
-      push('d', before, null, before);
-      tombstone(before);
+      this.pushChange(at, 'd', before, null, before);
+      this.pushTombstone(at, before);
       return;
     }
     const old = msg.oldTuple ? this.oldImage(table, msg.oldTuple) : null;
@@ -669,13 +665,28 @@ class PostgresCdcSource implements Source {
       const newKey = stringifyJson(encodeKey(table, row)?.payload ?? null);
       const oldKey = stringifyJson(encodeKey(table, old)?.payload ?? null);
       // Debezium puts the new key on the delete and on its tombstone, the old key on the create.
-      push('d', old, null, old, { '__debezium.newkey': newKey });
-      tombstone(old, { '__debezium.newkey': newKey });
-      push('c', null, row, row, { '__debezium.oldkey': oldKey });
+      this.pushChange(at, 'd', old, null, old, { '__debezium.newkey': newKey });
+      this.pushTombstone(at, old, { '__debezium.newkey': newKey });
+      this.pushChange(at, 'c', null, row, row, { '__debezium.oldkey': oldKey });
       return;
     }
     // REPLICA IDENTITY DEFAULT sends no old image when the key is unchanged: before is null, as in Debezium.
-    push('u', msg.oldKind === 'old' ? old : null, row, row);
+    this.pushChange(at, 'u', msg.oldKind === 'old' ? old : null, row, row);
+  }
+
+  // Methods, not closures made per change: a backlog is hundreds of thousands of changes.
+  private pushChange(at: ChangeAt, op: ChangeFacts['op'], before: Row | null, afterRow: Row | null, keyRow: Row, headers: Record<string, string> = {}): void {
+    const value = encodeValue(at.table, { ...at.facts, op }, before, afterRow);
+    const message = this.message(at.table, at.partition, at.offset, encodeKey(at.table, keyRow), value, at.facts.commitMicros);
+    message.headers = headers;
+    this.pending.push({ partition: at.partition, message });
+  }
+
+  private pushTombstone(at: ChangeAt, keyRow: Row, headers: Record<string, string> = {}): void {
+    if (this.cfg.tombstones === false) return;
+    const message = this.message(at.table, at.partition, at.offset, encodeKey(at.table, keyRow), null, at.facts.commitMicros);
+    message.headers = headers;
+    this.pending.push({ partition: at.partition, message });
   }
 
   /** The old row: whole under REPLICA IDENTITY FULL; key columns only otherwise (the rest falls back). */
