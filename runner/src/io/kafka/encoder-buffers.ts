@@ -1,19 +1,32 @@
 /**
- * How kafkajs 2.2.4's protocol Encoder grows its buffer, replaced (client.ts imports this first).
- * A produce request is copied from encoder to encoder about six times on its way out (records,
- * batch body, batch, partition, topic, request, frame), and each encoder grows by doubling into a
- * `Buffer.alloc`, which zero-fills memory that the copy overwrites at once. With records of a few
- * KB that was 9-10% of the main thread (the zero-filling allocations) while the native CDC source
- * wrote a backlog. Here a growing encoder takes unfilled memory (an encoder only ever exposes
- * `buf.slice(0, offset)`, what it wrote), and an array of encoders is sized once before its copy.
+ * How kafkajs 2.2.4's protocol Encoder grows and nests its buffers, replaced (client.ts imports this
+ * first).
+ *
+ * - Growth: each encoder grows by doubling into a `Buffer.alloc`, which zero-fills memory that the
+ *   copy overwrites at once. Here a growing encoder takes unfilled memory (an encoder only ever
+ *   exposes what it wrote, `buf.slice(0, offset)`), and an array of encoders is sized once before
+ *   its copy. With records of a few KB the zero-filling was 9-10% of the main thread while the
+ *   native CDC source wrote a backlog.
+ * - Nesting: a produce request is built inside out (records, batch body, batch, partition, topic,
+ *   request, frame), and kafkajs copies each encoder whole into the next: eight copies of every
+ *   byte. Here an encoder takes a large part (LARGE_PART bytes or more, or one that holds parts
+ *   itself) by reference, as a list of parts, and copies only when its bytes are read (`buffer`):
+ *   the batch body once for its checksum, the batch once, the frame once for the socket. Parts are
+ *   views of bytes already written, which no encoder writes again: an encoder only appends.
  */
 import { createRequire } from 'node:module';
 
 interface EncoderInstance {
   buf: Buffer;
   offset: number;
+  /** Parts before `buf`, taken by reference; undefined for none (kafkajs's constructor sets no such field). */
+  parts?: Buffer[];
+  partsLength?: number;
   readonly buffer: Buffer;
+  size(): number;
   ensureAvailable(length: number): void;
+  writeBufferInternal(buffer: Buffer): void;
+  writeEncoder(value: unknown): EncoderInstance;
   writeEncoderArray(value: unknown[]): EncoderInstance;
 }
 
@@ -28,6 +41,12 @@ const Encoder = require('kafkajs/src/protocol/encoder.js') as EncoderClass;
 /** Where the prototype keeps kafkajs's own methods (a test runner may evaluate this module again in one process). */
 const INSTALLED = Symbol.for('sluice.kafkajs.encoder-buffers');
 
+/**
+ * Parts at least this long are referenced, not copied. A produce request's batches are tens of KB to
+ * a MB; a record, a string or a header is copied as before, so small requests stay one buffer.
+ */
+export const LARGE_PART = 4096;
+
 /** Grows `buf` to hold `length` more bytes: to the next power of two, as kafkajs does, unfilled. */
 function ensureAvailable(this: EncoderInstance, length: number): void {
   if (this.offset + length <= this.buf.length) return;
@@ -36,26 +55,107 @@ function ensureAvailable(this: EncoderInstance, length: number): void {
   this.buf = grown;
 }
 
-/** Appends what each encoder wrote, after growing once for all of them. */
-function writeEncoderArray(this: EncoderInstance, value: unknown[]): EncoderInstance {
-  if (!Array.isArray(value) || value.some((v) => v == null || !Buffer.isBuffer((v as EncoderInstance).buf))) {
-    throw new Error('all values should be an instance of Encoder[]');
+/** Appends a part by reference: what `buf` holds so far becomes a part, and writing goes on in a fresh one. */
+function appendPart(encoder: EncoderInstance, part: Buffer): void {
+  const parts = (encoder.parts ??= []);
+  if (encoder.offset > 0) {
+    parts.push(encoder.buf.subarray(0, encoder.offset));
+    encoder.partsLength = (encoder.partsLength ?? 0) + encoder.offset;
+    encoder.buf = Buffer.allocUnsafe(64);
+    encoder.offset = 0;
   }
-  const parts = value.map((v) => (v as EncoderInstance).buffer);
-  let total = 0;
-  for (const part of parts) total += part.length;
-  this.ensureAvailable(total);
-  for (const part of parts) {
-    part.copy(this.buf, this.offset);
-    this.offset += part.length;
+  if (part.length === 0) return;
+  parts.push(part);
+  encoder.partsLength = (encoder.partsLength ?? 0) + part.length;
+}
+
+/**
+ * An encoder's bytes when it holds no parts (a view), else undefined. Besides kafkajs's Encoders,
+ * record-encoding.ts's records come here: `{buf, buffer}` with no offset, all of `buf` written.
+ */
+function flatBytes(v: EncoderInstance): Buffer | undefined {
+  if (v.parts !== undefined) return undefined;
+  return typeof v.offset === 'number' ? v.buf.subarray(0, v.offset) : v.buffer;
+}
+
+/** Appends another encoder's bytes: its parts by reference when it has any, else as writeBufferInternal does. */
+function appendEncoder(encoder: EncoderInstance, other: EncoderInstance): void {
+  const flat = flatBytes(other);
+  if (flat !== undefined) {
+    encoder.writeBufferInternal(flat);
+    return;
+  }
+  for (const part of other.parts!) appendPart(encoder, part);
+  appendPart(encoder, other.buf.subarray(0, other.offset));
+}
+
+function writeBufferInternal(this: EncoderInstance, buffer: Buffer): void {
+  if (buffer.length >= LARGE_PART) {
+    appendPart(this, buffer);
+    return;
+  }
+  this.ensureAvailable(buffer.length);
+  buffer.copy(this.buf, this.offset);
+  this.offset += buffer.length;
+}
+
+function isEncoder(v: unknown): v is EncoderInstance {
+  return v != null && Buffer.isBuffer((v as EncoderInstance).buf);
+}
+
+function writeEncoder(this: EncoderInstance, value: unknown): EncoderInstance {
+  if (!isEncoder(value)) throw new Error('value should be an instance of Encoder');
+  appendEncoder(this, value);
+  return this;
+}
+
+/** Appends what each encoder wrote: small ones copied after growing once for all of them, large ones referenced. */
+function writeEncoderArray(this: EncoderInstance, value: unknown[]): EncoderInstance {
+  if (!Array.isArray(value) || !value.every(isEncoder)) throw new Error('all values should be an instance of Encoder[]');
+  const flats = value.map(flatBytes);
+  let copied = 0;
+  for (const flat of flats) if (flat !== undefined && flat.length < LARGE_PART) copied += flat.length;
+  this.ensureAvailable(copied);
+  for (let i = 0; i < value.length; i++) {
+    const flat = flats[i];
+    if (flat !== undefined && flat.length < LARGE_PART) {
+      flat.copy(this.buf, this.offset);
+      this.offset += flat.length;
+    } else appendEncoder(this, value[i]!);
   }
   return this;
 }
 
-const proto = Encoder.prototype as EncoderInstance & { [INSTALLED]?: Pick<EncoderInstance, 'ensureAvailable' | 'writeEncoderArray'> };
-proto[INSTALLED] ??= { ensureAvailable: proto.ensureAvailable, writeEncoderArray: proto.writeEncoderArray };
-proto.ensureAvailable = ensureAvailable;
-proto.writeEncoderArray = writeEncoderArray;
+/** The bytes written: a view when there are no parts, else one copy of them all. */
+function buffer(this: EncoderInstance): Buffer {
+  const current = this.buf.subarray(0, this.offset);
+  if (this.parts === undefined) return current;
+  return Buffer.concat([...this.parts, current], (this.partsLength ?? 0) + this.offset);
+}
 
-/** kafkajs's own methods, for the tests to compare with. */
+function size(this: EncoderInstance): number {
+  return (this.partsLength ?? 0) + this.offset;
+}
+
+type Replaced = Pick<EncoderInstance, 'ensureAvailable' | 'writeBufferInternal' | 'writeEncoder' | 'writeEncoderArray' | 'size'> & {
+  buffer: PropertyDescriptor;
+};
+
+const proto = Encoder.prototype as EncoderInstance & { [INSTALLED]?: Replaced };
+proto[INSTALLED] ??= {
+  ensureAvailable: proto.ensureAvailable,
+  writeBufferInternal: proto.writeBufferInternal,
+  writeEncoder: proto.writeEncoder,
+  writeEncoderArray: proto.writeEncoderArray,
+  size: proto.size,
+  buffer: Object.getOwnPropertyDescriptor(proto, 'buffer')!,
+};
+proto.ensureAvailable = ensureAvailable;
+proto.writeBufferInternal = writeBufferInternal;
+proto.writeEncoder = writeEncoder;
+proto.writeEncoderArray = writeEncoderArray;
+proto.size = size;
+Object.defineProperty(proto, 'buffer', { get: buffer, configurable: true, enumerable: false });
+
+/** kafkajs's own methods (and its `buffer` getter), for the tests to compare with. */
 export const kafkajsEncoderMethods = proto[INSTALLED];
