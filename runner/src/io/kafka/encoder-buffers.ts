@@ -113,15 +113,21 @@ function writeEncoder(this: EncoderInstance, value: unknown): EncoderInstance {
 function writeEncoderArray(this: EncoderInstance, value: unknown[]): EncoderInstance {
   if (!Array.isArray(value) || !value.every(isEncoder)) throw new Error('all values should be an instance of Encoder[]');
   const flats = value.map(flatBytes);
-  let copied = 0;
-  for (const flat of flats) if (flat !== undefined && flat.length < LARGE_PART) copied += flat.length;
-  this.ensureAvailable(copied);
+  let toCopy = 0;
+  for (const flat of flats) if (flat !== undefined && flat.length < LARGE_PART) toCopy += flat.length;
+  this.ensureAvailable(toCopy);
   for (let i = 0; i < value.length; i++) {
     const flat = flats[i];
     if (flat !== undefined && flat.length < LARGE_PART) {
-      flat.copy(this.buf, this.offset);
+      // copy() stops silently where the target ends: a short copy would send a corrupt batch.
+      if (flat.copy(this.buf, this.offset) !== flat.length) throw new Error('kafka encoder: a part did not fit');
       this.offset += flat.length;
-    } else appendEncoder(this, value[i]!);
+      toCopy -= flat.length;
+    } else {
+      appendEncoder(this, value[i]!);
+      // A referenced part starts a fresh `buf`: room again for the small ones still to come.
+      this.ensureAvailable(toCopy);
+    }
   }
   return this;
 }

@@ -43,7 +43,7 @@ describe('kafkajs encoder growth', () => {
     const random = mulberry32(11);
     const text = (n: number) => Array.from({ length: n }, () => String.fromCharCode(32 + Math.floor(random() * 90))).join('');
     // Records of 6 KB and 40 KB are large parts themselves; a batch of 40 x 300 bytes is one.
-    const cases = [[1, 10, 0, false], [3, 300, 0, false], [40, 300, 0, true], [700, 2_500, 0, true], [3, 6_000, 0, true], [2, 40_000, 0, true], [300, 2_500, 1, true]] as const;
+    const cases = [[1, 10, 0, false], [3, 300, 0, false], [40, 300, 0, true], [700, 2_500, 0, true], [3, 6_000, 0, true], [2, 40_000, 0, true], [300, 2_500, 1, true], [2, 40_000, 1, true], [2, 3_000_000, 1, true]] as const;
     for (const [messages, size, compression, referenced] of cases) {
       const topicData = [
         {
@@ -64,6 +64,20 @@ describe('kafkajs encoder growth', () => {
       // Large batches reach the frame as referenced parts, not copies; small requests stay one buffer.
       expect([messages, size, ours.parts > 0]).toEqual([messages, size, referenced]);
       expect(theirs.parts).toBe(0);
+    }
+  });
+  it('keeps the small records after a large one in the same batch whole, compressed or not', async () => {
+    const random = mulberry32(5);
+    const text = (n: number) => Array.from({ length: n }, () => String.fromCharCode(32 + Math.floor(random() * 90))).join('');
+    // Small records, one large enough to be referenced, then more small ones than fit in what the
+    // encoder had left: a copy after the reference must not be cut short.
+    const messages = [10, 10, 9_000, ...Array.from({ length: 30 }, () => 200)].map((n, i) => ({ key: `k${i}`, value: text(n), timestamp: 1_700_000_000_000 }));
+    for (const compression of [0, 1]) {
+      const topicData = [{ topic: 'a', partitions: [{ partition: 0, firstSequence: 0, messages }] }];
+      const ours = await produceFrame(topicData, compression);
+      const theirs = await withKafkajsMethods(() => produceFrame(topicData, compression));
+      expect(Buffer.compare(ours.bytes, theirs.bytes)).toBe(0);
+      expect(ours.parts).toBeGreaterThan(0);
     }
   });
 });
