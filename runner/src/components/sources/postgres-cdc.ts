@@ -148,7 +148,6 @@ interface PendingChange {
   message: RawMessage;
 }
 
-/** Items the reader hands the processing loop: frames, or the note that the session was replaced. */
 /** Where a change lands, the same for every message one WAL change makes. */
 interface ChangeAt {
   table: CapturedTable;
@@ -157,6 +156,7 @@ interface ChangeAt {
   facts: ChangeFacts;
 }
 
+/** Items the reader hands the processing loop: frames, or the note that the session was replaced. */
 type QueueItem = { kind: 'frame'; frame: XLogDataFrame } | { kind: 'reconnected' };
 
 const HIGH_WATER = 5000;

@@ -10,9 +10,10 @@
  * - Nesting: a produce request is built inside out (records, batch body, batch, partition, topic,
  *   request, frame), and kafkajs copies each encoder whole into the next: eight copies of every
  *   byte. Here an encoder takes a large part (LARGE_PART bytes or more, or one that holds parts
- *   itself) by reference, as a list of parts, and copies only when its bytes are read (`buffer`):
- *   the batch body once for its checksum, the batch once, the frame once for the socket. Parts are
- *   views of bytes already written, which no encoder writes again: an encoder only appends.
+ *   itself) by reference, as a list of parts, and copies only when its bytes are read (`buffer`).
+ *   Records are still copied into their batch (each is small), then the batch once (kafkajs reads
+ *   its bytes) and the frame once, for the socket: three copies. Parts are views of bytes already
+ *   written, which no encoder writes again: an encoder only appends.
  */
 import { createRequire } from 'node:module';
 
@@ -132,11 +133,19 @@ function writeEncoderArray(this: EncoderInstance, value: unknown[]): EncoderInst
   return this;
 }
 
-/** The bytes written: a view when there are no parts, else one copy of them all. */
+/**
+ * The bytes written: a view when there are no parts, else one copy of them all, which then replaces
+ * the parts (kafkajs reads a request's bytes twice: for its debug log's size, then for the socket).
+ */
 function buffer(this: EncoderInstance): Buffer {
-  const current = this.buf.subarray(0, this.offset);
-  if (this.parts === undefined) return current;
-  return Buffer.concat([...this.parts, current], (this.partsLength ?? 0) + this.offset);
+  if (this.parts !== undefined) {
+    const whole = Buffer.concat([...this.parts, this.buf.subarray(0, this.offset)], (this.partsLength ?? 0) + this.offset);
+    this.parts = undefined;
+    this.partsLength = 0;
+    this.buf = whole;
+    this.offset = whole.length;
+  }
+  return this.buf.subarray(0, this.offset);
 }
 
 function size(this: EncoderInstance): number {

@@ -13,7 +13,14 @@ const request = require('kafkajs/src/protocol/request.js') as (r: object) => Pro
 async function produceFrame(topicData: object[], compression: number): Promise<{ bytes: Buffer; size: number; parts: number }> {
   const produce = produceRequest({ acks: -1, timeout: 30_000, compression, topicData });
   const frame = await request({ correlationId: 7, clientId: 'test', request: produce });
-  return { bytes: frame.buffer, size: frame.size(), parts: frame.parts?.length ?? 0 };
+  // Parts and size first: reading the bytes joins the parts into one buffer.
+  const parts = frame.parts?.length ?? 0;
+  const size = frame.size();
+  const bytes = frame.buffer;
+  // Read again, the bytes come from that one buffer, not from a second join.
+  expect(frame.parts).toBeUndefined();
+  expect(Buffer.compare(frame.buffer, bytes)).toBe(0);
+  return { bytes, size, parts };
 }
 
 /** Runs `f` with kafkajs's own Encoder methods (and `buffer` getter) in place of sluice's. */
