@@ -19,8 +19,9 @@
  *    minus that header (under exactly-once a message is visible only once its checkpoint
  *    committed, so this is what a downstream reader sees). Prints p50, p90, p99 and max, split at
  *    the output's timestamp (when the process wrote it) into produce -> written and written ->
- *    visible, and the worst latency of each second of produce time with the tenth of the second it fell in: spikes
- *    at the same tenth every second come from something periodic, the checkpoints. Then the
+ *    visible, and the worst latency of each second of produce time with the tenth of the second
+ *    it fell in: spikes at the same tenth every second come from something periodic, the
+ *    checkpoints. Then the
  *    same stream through the pass-through (which passes headers on), read the same way: the
  *    latency this client, broker and machine allow with no sluice at all.
  *

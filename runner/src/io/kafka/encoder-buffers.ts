@@ -58,16 +58,15 @@ function ensureAvailable(this: EncoderInstance, length: number): void {
 
 /** Appends a part by reference: what `buf` holds so far becomes a part, and writing goes on in a fresh one. */
 function appendPart(encoder: EncoderInstance, part: Buffer): void {
+  if (part.length === 0) return;
   const parts = (encoder.parts ??= []);
+  encoder.partsLength = (encoder.partsLength ?? 0) + encoder.offset + part.length;
   if (encoder.offset > 0) {
     parts.push(encoder.buf.subarray(0, encoder.offset));
-    encoder.partsLength = (encoder.partsLength ?? 0) + encoder.offset;
     encoder.buf = Buffer.allocUnsafe(64);
     encoder.offset = 0;
   }
-  if (part.length === 0) return;
   parts.push(part);
-  encoder.partsLength = (encoder.partsLength ?? 0) + part.length;
 }
 
 /**

@@ -38,6 +38,12 @@ async function withKafkajsMethods<T>(f: () => Promise<T>): Promise<T> {
   }
 }
 
+/** Printable text of `n` characters, from a seeded generator. */
+function randomText(seed: number): (n: number) => string {
+  const random = mulberry32(seed);
+  return (n) => Array.from({ length: n }, () => String.fromCharCode(32 + Math.floor(random() * 90))).join('');
+}
+
 describe('kafkajs encoder growth', () => {
   it('is installed over kafkajs\'s own', () => {
     expect(Encoder.prototype.ensureAvailable).not.toBe(kafkajsEncoderMethods.ensureAvailable);
@@ -47,8 +53,7 @@ describe('kafkajs encoder growth', () => {
   });
 
   it('gives produce requests the bytes kafkajs\'s own methods give, for small and large batches, compressed or not', async () => {
-    const random = mulberry32(11);
-    const text = (n: number) => Array.from({ length: n }, () => String.fromCharCode(32 + Math.floor(random() * 90))).join('');
+    const text = randomText(11);
     // Records of 6 KB and 40 KB are large parts themselves; a batch of 40 x 300 bytes is one.
     const cases = [[1, 10, 0, false], [3, 300, 0, false], [40, 300, 0, true], [700, 2_500, 0, true], [3, 6_000, 0, true], [2, 40_000, 0, true], [300, 2_500, 1, true], [2, 40_000, 1, true], [2, 3_000_000, 1, true]] as const;
     for (const [messages, size, compression, referenced] of cases) {
@@ -73,9 +78,9 @@ describe('kafkajs encoder growth', () => {
       expect(theirs.parts).toBe(0);
     }
   });
+
   it('keeps the small records after a large one in the same batch whole, compressed or not', async () => {
-    const random = mulberry32(5);
-    const text = (n: number) => Array.from({ length: n }, () => String.fromCharCode(32 + Math.floor(random() * 90))).join('');
+    const text = randomText(5);
     // Small records, one large enough to be referenced, then more small ones than fit in what the
     // encoder had left: a copy after the reference must not be cut short.
     const messages = [10, 10, 9_000, ...Array.from({ length: 30 }, () => 200)].map((n, i) => ({ key: `k${i}`, value: text(n), timestamp: 1_700_000_000_000 }));
