@@ -35,10 +35,13 @@ const TABLES = (() => {
   return t;
 })();
 
-/** The CRC-32C of the bytes, as an unsigned 32-bit integer, in JavaScript (slicing-by-8). */
-export function crc32cSliced(bytes: Uint8Array): number {
+/**
+ * The CRC-32C of the bytes, as an unsigned 32-bit integer, in JavaScript (slicing-by-8). With
+ * `previous`, the checksum of bytes that follow those `previous` was computed over.
+ */
+export function crc32cSliced(bytes: Uint8Array, previous = 0): number {
   const t = TABLES;
-  let crc = -1;
+  let crc = previous ^ -1;
   let i = 0;
   for (const last = bytes.length - 8; i <= last; i += 8) {
     const a = crc ^ (bytes[i]! | (bytes[i + 1]! << 8) | (bytes[i + 2]! << 16) | (bytes[i + 3]! << 24));
@@ -61,7 +64,7 @@ export function crc32cSliced(bytes: Uint8Array): number {
 const CHECK_VALUE = 0xe3069283;
 
 /** @node-rs/crc32's hardware CRC-32C, when its binary loads here and gives the check value. */
-function loadNativeCrc32c(): ((bytes: Buffer) => number) | undefined {
+function loadNativeCrc32c(): ((bytes: Buffer, previous: number) => number) | undefined {
   if (process.env.SLUICE_CRC32C === 'js') return undefined;
   let native: unknown;
   try {
@@ -70,18 +73,23 @@ function loadNativeCrc32c(): ((bytes: Buffer) => number) | undefined {
     return undefined; // no prebuilt binary for this platform
   }
   if (typeof native !== 'function') return undefined;
-  const checksum = native as (input: Buffer) => number;
-  const ofBuffer = (bytes: Buffer): number => checksum(bytes) >>> 0;
-  return ofBuffer(Buffer.from('123456789')) === CHECK_VALUE ? ofBuffer : undefined;
+  const checksum = native as (input: Buffer, initialState: number) => number;
+  const ofBuffer = (bytes: Buffer, previous: number): number => checksum(bytes, previous) >>> 0;
+  const continued = ofBuffer(Buffer.from('6789'), ofBuffer(Buffer.from('12345'), 0));
+  return ofBuffer(Buffer.from('123456789'), 0) === CHECK_VALUE && continued === CHECK_VALUE ? ofBuffer : undefined;
 }
 
 /** The hardware one when it loaded, else undefined (the tests say which ran). */
 export const nativeCrc32c = loadNativeCrc32c();
 
-/** The CRC-32C of the bytes, as an unsigned 32-bit integer: in hardware where it can be. */
-export function crc32c(bytes: Uint8Array): number {
-  if (nativeCrc32c === undefined) return crc32cSliced(bytes);
-  return nativeCrc32c(Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+/**
+ * The CRC-32C of the bytes, as an unsigned 32-bit integer: in hardware where it can be. With
+ * `previous`, the checksum of bytes that follow those `previous` was computed over, so a checksum
+ * runs over parts in turn without joining them.
+ */
+export function crc32c(bytes: Uint8Array, previous = 0): number {
+  if (nativeCrc32c === undefined) return crc32cSliced(bytes, previous);
+  return nativeCrc32c(Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), previous);
 }
 
 /** kafkajs's own, kept for the tests to compare with. */

@@ -28,6 +28,21 @@ describe.each([
     const view = new Uint8Array(long.buffer, long.byteOffset + 5, 1000);
     expect(checksum(view)).toBe(kafkajsCrc32c(Buffer.from(view)));
   });
+
+  it('continues from a previous checksum: parts in turn give the checksum of their whole', () => {
+    expect(checksum(Buffer.from('6789'), checksum(Buffer.from('12345')))).toBe(0xe3069283);
+    const next = mulberry32(9);
+    const whole = Buffer.from(Array.from({ length: 5_000 }, () => Math.floor(next() * 256)));
+    for (const cuts of [[0], [1], [7, 8], [100, 101, 4_096], [2_500, 4_999, 5_000]]) {
+      let crc = 0;
+      let from = 0;
+      for (const cut of [...cuts, whole.length]) {
+        crc = checksum(whole.subarray(from, cut), crc);
+        from = cut;
+      }
+      expect([cuts, crc]).toEqual([cuts, kafkajsCrc32c(whole)]);
+    }
+  });
 });
 
 describe('crc32c', () => {
