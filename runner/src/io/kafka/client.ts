@@ -23,13 +23,14 @@
  * - Heartbeats are sent from the fetch loop, not a background thread: a batch handler that waits
  *   long (downstream backpressure) must call `heartbeat()`; the source does so on a timer.
  */
-// First: they replace kafkajs's read_committed filter, produce grouping, record encoding and decoding, record batch checksum, encoder growth, murmur2 and coordinator lookups before kafkajs loads (see the files).
+// First: they replace kafkajs's read_committed filter, produce grouping, record encoding and decoding, record batch checksum, encoder growth, record batches, murmur2 and coordinator lookups before kafkajs loads (see the files).
 import './read-committed.ts';
 import './produce-grouping.ts';
 import './record-encoding.ts';
 import './record-decoding.ts';
 import './crc32c.ts';
 import './encoder-buffers.ts';
+import './record-batch.ts';
 import './murmur2.ts';
 import './coordinator-cache.ts';
 import kafkajs, {

@@ -171,5 +171,32 @@ proto.writeEncoderArray = writeEncoderArray;
 proto.size = size;
 Object.defineProperty(proto, 'buffer', { get: buffer, configurable: true, enumerable: false });
 
+/** What record-batch.ts writes through: a kafkajs Encoder (or a record of record-encoding.ts). */
+export type EncoderBytes = Pick<EncoderInstance, 'buf' | 'buffer'>;
+
+/**
+ * Appends what each of `encoders` wrote by reference, however small (a batch's records: together
+ * they are large). With kafkajs's own methods in place (the tests compare with them) it copies.
+ */
+export function appendReferenced(encoder: EncoderBytes, encoders: readonly EncoderBytes[]): void {
+  const target = encoder as EncoderInstance;
+  if (target.writeBufferInternal !== writeBufferInternal) {
+    for (const e of encoders) target.writeBufferInternal(e.buffer);
+    return;
+  }
+  for (const e of encoders) {
+    const flat = flatBytes(e as EncoderInstance);
+    if (flat === undefined) appendEncoder(target, e as EncoderInstance);
+    else appendPart(target, flat);
+  }
+}
+
+/** What an encoder wrote, as the list of its parts, without joining them. */
+export function bytesInParts(encoder: EncoderBytes): Buffer[] {
+  const e = encoder as EncoderInstance;
+  if (e.parts === undefined) return [e.buffer];
+  return [...e.parts, e.buf.subarray(0, e.offset)];
+}
+
 /** kafkajs's own methods (and its `buffer` getter), for the tests to compare with. */
 export const kafkajsEncoderMethods = proto[INSTALLED];
