@@ -7,6 +7,7 @@
  *   BENCH_ROWS=200000 npx tsx runner/bench/cdc.bench.ts
  *   BENCH_MODE=backlog npx tsx runner/bench/cdc.bench.ts      # rows first, then each drains alone
  *   BENCH_MODE=snapshot BENCH_ROWS=1000000 npx tsx runner/bench/cdc.bench.ts   # the native initial snapshot
+ *   BENCH_MAX_IN_FLIGHT=4 BENCH_MODE=backlog npx tsx runner/bench/cdc.bench.ts  # the kafka sink's max_in_flight
  *
  * concurrent (default): both are caught up and streaming; the rows are inserted as fast as
  * PostgreSQL takes them; each figure is rows / (last message on its topic - first INSERT). Both
@@ -49,6 +50,8 @@ import {
 
 const benchLogger = process.env.BENCH_LOG ? createLogger(process.env.BENCH_LOG) : silentLogger;
 const rows = Number(process.env.BENCH_ROWS ?? 50_000);
+/** The kafka sink's max_in_flight (BENCH_MAX_IN_FLIGHT), else its default. */
+const maxInFlight = process.env.BENCH_MAX_IN_FLIGHT ? Number(process.env.BENCH_MAX_IN_FLIGHT) : undefined;
 const mode = process.env.BENCH_MODE === 'backlog' || process.env.BENCH_MODE === 'snapshot' ? process.env.BENCH_MODE : 'concurrent';
 const run = promisify(execFile);
 const conn = { host: process.env.PGHOST ?? '127.0.0.1', port: Number(process.env.PGPORT ?? 5432), database: 'streaming_db', user: process.env.PGUSER ?? 'postgres' };
@@ -123,7 +126,7 @@ function nativePipeline(brokers: string, snapshot: 'initial' | 'never' = 'never'
         name: 'topic',
         // Connect's producer does not compress by default either. (Uncompressed envelopes of about
         // 5 kB with their schema: the producer cuts its chunks under the brokers' 1 MB batch limit.)
-        sink: kafkaSink.create({ brokers, topic: names.native.topic, compression: 'none' }, ctx('topic')),
+        sink: kafkaSink.create({ brokers, topic: names.native.topic, compression: 'none', ...(maxInFlight ? { max_in_flight: maxInFlight } : {}) }, ctx('topic')),
         inputs: [{ node: 'activities', port: 'out' }],
       },
     ],

@@ -11,9 +11,10 @@
  *   request, frame), and kafkajs copies each encoder whole into the next: eight copies of every
  *   byte. Here an encoder takes a large part (LARGE_PART bytes or more, or one that holds parts
  *   itself) by reference, as a list of parts, and copies only when its bytes are read (`buffer`).
- *   Records are still copied into their batch (each is small), then the batch once (kafkajs reads
- *   its bytes) and the frame once, for the socket: three copies. Parts are views of bytes already
- *   written, which no encoder writes again: an encoder only appends.
+ *   record-batch.ts references an uncompressed batch's records too (`appendReferenced`) and
+ *   checksums the parts (`bytesInParts`), so the frame's join, for the socket, is the one copy.
+ *   Parts are views of bytes already written, which no encoder writes again: an encoder only
+ *   appends.
  */
 import { createRequire } from 'node:module';
 

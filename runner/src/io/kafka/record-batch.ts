@@ -3,10 +3,11 @@
  * uncompressed batch is not copied on its way to the socket (client.ts imports this first).
  * kafkajs copies the records into the batch body, joins the body to checksum it, then copies the
  * batch into its partition's encoder. With encoder-buffers.ts alone that still made two of the
- * three copies of every byte, 6% of the main thread while the native CDC source wrote a backlog.
- * Here the records are referenced, the CRC-32C runs over the body's parts in turn, and the request
- * frame's join, for the socket, is the one copy left. Same bytes as kafkajs's own (the tests
- * compare). A compressed batch is built as kafkajs builds it: compression reads its records whole.
+ * three copies of every byte: Buffer copies were 9.0% of the main thread while the native CDC
+ * source wrote a backlog, and 2.3% with this. Here the records are referenced, the CRC-32C runs
+ * over the body's parts in turn, and the request frame's join, for the socket, is the one copy
+ * left. Same bytes as kafkajs's own (the tests compare). A compressed batch is built as kafkajs
+ * builds it: compression reads its records whole.
  *
  * RecordBatch => FirstOffset:int64 Length:int32 PartitionLeaderEpoch:int32 Magic:int8 CRC:uint32
  *   Attributes:int16 LastOffsetDelta:int32 FirstTimestamp:int64 MaxTimestamp:int64
