@@ -8,6 +8,7 @@
  *   BENCH_MODE=backlog npx tsx runner/bench/cdc.bench.ts      # rows first, then each drains alone
  *   BENCH_MODE=snapshot BENCH_ROWS=1000000 npx tsx runner/bench/cdc.bench.ts   # the native initial snapshot
  *   BENCH_MAX_IN_FLIGHT=4 BENCH_MODE=backlog npx tsx runner/bench/cdc.bench.ts  # the kafka sink's max_in_flight
+ *   BENCH_SOURCE_BATCH=250 BENCH_SINK_BATCH=500 BENCH_MODE=backlog npx tsx runner/bench/cdc.bench.ts  # the source's and the sink's batch_size
  *
  * concurrent (default): both are caught up and streaming; the rows are inserted as fast as
  * PostgreSQL takes them; each figure is rows / (last message on its topic - first INSERT). Both
@@ -116,7 +117,7 @@ function nativePipeline(brokers: string, snapshot: 'initial' | 'never' = 'never'
         role: 'source',
         name: 'activities',
         source: postgresCdcSource.create(
-          { ...conn, slot: names.native.slot, publication: names.native.publication, tables: [table], topic_prefix: prefix, snapshot },
+          { ...conn, slot: names.native.slot, publication: names.native.publication, tables: [table], topic_prefix: prefix, snapshot, ...(process.env.BENCH_SOURCE_BATCH ? { batch_size: Number(process.env.BENCH_SOURCE_BATCH) } : {}) },
           ctx('activities'),
         ),
         format: envelopeAsIs,
@@ -126,7 +127,7 @@ function nativePipeline(brokers: string, snapshot: 'initial' | 'never' = 'never'
         name: 'topic',
         // Connect's producer does not compress by default either. (Uncompressed envelopes of about
         // 5 kB with their schema: the producer cuts its chunks under the brokers' 1 MB batch limit.)
-        sink: kafkaSink.create({ brokers, topic: names.native.topic, compression: 'none', ...(maxInFlight ? { max_in_flight: maxInFlight } : {}) }, ctx('topic')),
+        sink: kafkaSink.create({ brokers, topic: names.native.topic, compression: 'none', ...(maxInFlight ? { max_in_flight: maxInFlight } : {}), ...(process.env.BENCH_SINK_BATCH ? { batch_size: Number(process.env.BENCH_SINK_BATCH) } : {}) }, ctx('topic')),
         inputs: [{ node: 'activities', port: 'out' }],
       },
     ],
