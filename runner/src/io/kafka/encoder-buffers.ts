@@ -11,8 +11,9 @@
  *   request, frame), and kafkajs copies each encoder whole into the next: eight copies of every
  *   byte. Here an encoder takes a large part (LARGE_PART bytes or more, or one that holds parts
  *   itself) by reference, as a list of parts, and copies only when its bytes are read (`buffer`).
- *   record-batch.ts references an uncompressed batch's records too (`appendReferenced`) and
- *   checksums the parts (`bytesInParts`), so the frame's join, for the socket, is the one copy.
+ *   An array of encoders that are large together (a batch's records) is referenced too, and
+ *   record-batch.ts checksums a batch's parts (`bytesInParts`) instead of joining them, so the
+ *   frame's join, for the socket, is the one copy.
  *   Parts are views of bytes already written, which no encoder writes again: an encoder only
  *   appends.
  */
@@ -44,10 +45,11 @@ const Encoder = require('kafkajs/src/protocol/encoder.js') as EncoderClass;
 const INSTALLED = Symbol.for('sluice.kafkajs.encoder-buffers');
 
 /**
- * Parts at least this long are referenced, not copied. A produce request's batches are tens of KB to
- * a MB; a record, a string or a header is copied as before, so small requests stay one buffer.
+ * Parts at least this long, alone or as an array together, are referenced, not copied. A produce
+ * request's batches are tens of KB to a MB; a string, a header or a few small records are copied
+ * as before, so small requests stay one buffer.
  */
-export const LARGE_PART = 4096;
+const LARGE_PART = 4096;
 
 /** Grows `buf` to hold `length` more bytes: to the next power of two, as kafkajs does, unfilled. */
 function ensureAvailable(this: EncoderInstance, length: number): void {
@@ -110,16 +112,27 @@ function writeEncoder(this: EncoderInstance, value: unknown): EncoderInstance {
   return this;
 }
 
-/** Appends what each encoder wrote: small ones copied after growing once for all of them, large ones referenced. */
+/**
+ * Appends what each encoder wrote. Together at least LARGE_PART (a batch's records), each is
+ * referenced; else the small ones are copied after growing once for all of them.
+ */
 function writeEncoderArray(this: EncoderInstance, value: unknown[]): EncoderInstance {
   if (!Array.isArray(value) || !value.every(isEncoder)) throw new Error('all values should be an instance of Encoder[]');
   const flats = value.map(flatBytes);
   let toCopy = 0;
-  for (const flat of flats) if (flat !== undefined && flat.length < LARGE_PART) toCopy += flat.length;
+  for (const flat of flats) if (flat !== undefined) toCopy += flat.length;
+  if (toCopy >= LARGE_PART) {
+    for (let i = 0; i < value.length; i++) {
+      const flat = flats[i];
+      if (flat === undefined) appendEncoder(this, value[i]!);
+      else appendPart(this, flat);
+    }
+    return this;
+  }
   this.ensureAvailable(toCopy);
   for (let i = 0; i < value.length; i++) {
     const flat = flats[i];
-    if (flat !== undefined && flat.length < LARGE_PART) {
+    if (flat !== undefined) {
       // copy() stops silently where the target ends: a short copy would send a corrupt batch.
       if (flat.copy(this.buf, this.offset) !== flat.length) throw new Error('kafka encoder: a part did not fit');
       this.offset += flat.length;
@@ -133,13 +146,18 @@ function writeEncoderArray(this: EncoderInstance, value: unknown[]): EncoderInst
   return this;
 }
 
+/** What an encoder wrote, as the list of its parts (views), without joining them. */
+function partList(e: EncoderInstance): Buffer[] {
+  return e.parts === undefined ? [e.buf.subarray(0, e.offset)] : [...e.parts, e.buf.subarray(0, e.offset)];
+}
+
 /**
  * The bytes written: a view when there are no parts, else one copy of them all, which then replaces
  * the parts (kafkajs reads a request's bytes twice: for its debug log's size, then for the socket).
  */
 function buffer(this: EncoderInstance): Buffer {
   if (this.parts !== undefined) {
-    const whole = Buffer.concat([...this.parts, this.buf.subarray(0, this.offset)], (this.partsLength ?? 0) + this.offset);
+    const whole = Buffer.concat(partList(this), (this.partsLength ?? 0) + this.offset);
     this.parts = undefined;
     this.partsLength = 0;
     this.buf = whole;
@@ -172,31 +190,13 @@ proto.writeEncoderArray = writeEncoderArray;
 proto.size = size;
 Object.defineProperty(proto, 'buffer', { get: buffer, configurable: true, enumerable: false });
 
-/** What record-batch.ts writes through: a kafkajs Encoder (or a record of record-encoding.ts). */
-export type EncoderBytes = Pick<EncoderInstance, 'buf' | 'buffer'>;
-
 /**
- * Appends what each of `encoders` wrote by reference, however small (a batch's records: together
- * they are large). With kafkajs's own methods in place (the tests compare with them) it copies.
+ * What an encoder wrote, as the list of its parts, without joining them (record-batch.ts checksums
+ * a batch this way). With kafkajs's own methods in place (the tests compare with them) it is one.
  */
-export function appendReferenced(encoder: EncoderBytes, encoders: readonly EncoderBytes[]): void {
-  const target = encoder as EncoderInstance;
-  if (target.writeBufferInternal !== writeBufferInternal) {
-    for (const e of encoders) target.writeBufferInternal(e.buffer);
-    return;
-  }
-  for (const e of encoders) {
-    const flat = flatBytes(e as EncoderInstance);
-    if (flat === undefined) appendEncoder(target, e as EncoderInstance);
-    else appendPart(target, flat);
-  }
-}
-
-/** What an encoder wrote, as the list of its parts, without joining them. */
-export function bytesInParts(encoder: EncoderBytes): Buffer[] {
+export function bytesInParts(encoder: { buf: Buffer; buffer: Buffer }): Buffer[] {
   const e = encoder as EncoderInstance;
-  if (e.parts === undefined) return [e.buffer];
-  return [...e.parts, e.buf.subarray(0, e.offset)];
+  return e.parts === undefined ? [e.buffer] : partList(e);
 }
 
 /** kafkajs's own methods (and its `buffer` getter), for the tests to compare with. */

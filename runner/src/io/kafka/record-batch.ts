@@ -4,9 +4,9 @@
  * kafkajs copies the records into the batch body, joins the body to checksum it, then copies the
  * batch into its partition's encoder. With encoder-buffers.ts alone that still made two of the
  * three copies of every byte: Buffer copies were 9.0% of the main thread while the native CDC
- * source wrote a backlog, and 2.3% with this. Here the records are referenced, the CRC-32C runs
- * over the body's parts in turn, and the request frame's join, for the socket, is the one copy
- * left. Same bytes as kafkajs's own (the tests compare). A compressed batch is built as kafkajs
+ * source wrote a backlog, and 2.3% with this. Here the records are referenced (encoder-buffers.ts
+ * references an array of encoders that are large together), the CRC-32C runs over the body's
+ * parts in turn, and the request frame's join, for the socket, is the one copy left. Same bytes as kafkajs's own (the tests compare). A compressed batch is built as kafkajs
  * builds it: compression reads its records whole.
  *
  * RecordBatch => FirstOffset:int64 Length:int32 PartitionLeaderEpoch:int32 Magic:int8 CRC:uint32
@@ -15,11 +15,17 @@
  */
 import { createRequire } from 'node:module';
 import { crc32c } from './crc32c.ts';
-import { appendReferenced, bytesInParts, LARGE_PART, type EncoderBytes } from './encoder-buffers.ts';
+import { bytesInParts } from './encoder-buffers.ts';
 import { replaceKafkajsModule } from './kafkajs-module.ts';
 
+/** A record as kafkajs's produce request hands it over (record-encoding.ts's, or kafkajs's own Encoder). */
+interface EncodedRecord {
+  buf: Buffer;
+  buffer: Buffer;
+}
+
 /** The part of kafkajs's Encoder this writes through. */
-interface Encoder extends EncoderBytes {
+interface Encoder extends EncodedRecord {
   writeInt8(v: number): Encoder;
   writeInt16(v: number): Encoder;
   writeInt32(v: number): Encoder;
@@ -27,9 +33,8 @@ interface Encoder extends EncoderBytes {
   /** A number or kafkajs's Long. */
   writeInt64(v: unknown): Encoder;
   writeBuffer(v: Buffer): Encoder;
-  writeArray(v: readonly unknown[]): Encoder;
-  writeEncoderArray(v: readonly EncoderBytes[]): Encoder;
-  writeEncoder(v: EncoderBytes): Encoder;
+  writeEncoderArray(v: readonly EncodedRecord[]): Encoder;
+  writeEncoder(v: EncodedRecord): Encoder;
   size(): number;
 }
 
@@ -45,7 +50,7 @@ interface RecordBatchInput {
   producerId?: unknown;
   producerEpoch?: number;
   firstSequence?: number;
-  records?: EncoderBytes[];
+  records?: EncodedRecord[];
 }
 
 interface RecordBatchModule {
@@ -84,10 +89,7 @@ async function recordBatch(input: RecordBatchInput): Promise<Encoder> {
   if (compression !== Types.None) {
     const recordsOnly = new EncoderClass().writeEncoderArray(records);
     body.writeInt32(records.length).writeBuffer(await lookupCodec(compression).compress(recordsOnly));
-  } else if (recordBytes(records) >= LARGE_PART) {
-    body.writeInt32(records.length);
-    appendReferenced(body, records);
-  } else body.writeArray(records);
+  } else body.writeInt32(records.length).writeEncoderArray(records); // referenced when together large (encoder-buffers.ts)
 
   let crc = 0;
   for (const part of bytesInParts(body)) crc = crc32c(part, crc);
@@ -96,13 +98,6 @@ async function recordBatch(input: RecordBatchInput): Promise<Encoder> {
     .writeInt64(input.firstOffset ?? Long.fromInt(0))
     .writeInt32(batch.size())
     .writeEncoder(batch);
-}
-
-/** Bytes the records hold: record-encoding.ts's fill their `buf`; kafkajs's own Encoders say their size. */
-function recordBytes(records: readonly EncoderBytes[]): number {
-  let n = 0;
-  for (const r of records) n += typeof (r as Partial<Encoder>).size === 'function' ? (r as Encoder).size() : r.buf.length;
-  return n;
 }
 
 /** kafkajs's own, kept for the tests to compare with. */
