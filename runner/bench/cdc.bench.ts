@@ -51,8 +51,11 @@ import {
 
 const benchLogger = process.env.BENCH_LOG ? createLogger(process.env.BENCH_LOG) : silentLogger;
 const rows = Number(process.env.BENCH_ROWS ?? 50_000);
-/** The kafka sink's max_in_flight (BENCH_MAX_IN_FLIGHT), else its default. */
-const maxInFlight = process.env.BENCH_MAX_IN_FLIGHT ? Number(process.env.BENCH_MAX_IN_FLIGHT) : undefined;
+/** A number from the environment, or undefined (the component's default). */
+const envNumber = (name: string): number | undefined => (process.env[name] ? Number(process.env[name]) : undefined);
+/** Optional component settings: the kafka sink's max_in_flight and batch_size, the source's batch_size. */
+const sinkOptions = { max_in_flight: envNumber('BENCH_MAX_IN_FLIGHT'), batch_size: envNumber('BENCH_SINK_BATCH') };
+const sourceBatch = envNumber('BENCH_SOURCE_BATCH');
 const mode = process.env.BENCH_MODE === 'backlog' || process.env.BENCH_MODE === 'snapshot' ? process.env.BENCH_MODE : 'concurrent';
 const run = promisify(execFile);
 const conn = { host: process.env.PGHOST ?? '127.0.0.1', port: Number(process.env.PGPORT ?? 5432), database: 'streaming_db', user: process.env.PGUSER ?? 'postgres' };
@@ -117,7 +120,7 @@ function nativePipeline(brokers: string, snapshot: 'initial' | 'never' = 'never'
         role: 'source',
         name: 'activities',
         source: postgresCdcSource.create(
-          { ...conn, slot: names.native.slot, publication: names.native.publication, tables: [table], topic_prefix: prefix, snapshot, ...(process.env.BENCH_SOURCE_BATCH ? { batch_size: Number(process.env.BENCH_SOURCE_BATCH) } : {}) },
+          { ...conn, slot: names.native.slot, publication: names.native.publication, tables: [table], topic_prefix: prefix, snapshot, ...(sourceBatch ? { batch_size: sourceBatch } : {}) },
           ctx('activities'),
         ),
         format: envelopeAsIs,
@@ -127,7 +130,7 @@ function nativePipeline(brokers: string, snapshot: 'initial' | 'never' = 'never'
         name: 'topic',
         // Connect's producer does not compress by default either. (Uncompressed envelopes of about
         // 5 kB with their schema: the producer cuts its chunks under the brokers' 1 MB batch limit.)
-        sink: kafkaSink.create({ brokers, topic: names.native.topic, compression: 'none', ...(maxInFlight ? { max_in_flight: maxInFlight } : {}), ...(process.env.BENCH_SINK_BATCH ? { batch_size: Number(process.env.BENCH_SINK_BATCH) } : {}) }, ctx('topic')),
+        sink: kafkaSink.create({ brokers, topic: names.native.topic, compression: 'none', ...sinkOptions }, ctx('topic')),
         inputs: [{ node: 'activities', port: 'out' }],
       },
     ],

@@ -676,15 +676,15 @@ class PostgresCdcSource implements Source {
 
   // Methods, not closures made per change: a backlog is hundreds of thousands of changes.
   private pushChange(at: ChangeAt, op: ChangeFacts['op'], before: Row | null, afterRow: Row | null, keyRow: Row, headers: Record<string, string> = {}): void {
-    const value = encodeValue(at.table, { ...at.facts, op }, before, afterRow);
-    const message = this.message(at.table, at.partition, at.offset, encodeKey(at.table, keyRow), value, at.facts.commitMicros);
-    message.headers = headers;
-    this.pending.push({ partition: at.partition, message });
+    this.push(at, keyRow, encodeValue(at.table, { ...at.facts, op }, before, afterRow), headers);
   }
 
   private pushTombstone(at: ChangeAt, keyRow: Row, headers: Record<string, string> = {}): void {
-    if (this.cfg.tombstones === false) return;
-    const message = this.message(at.table, at.partition, at.offset, encodeKey(at.table, keyRow), null, at.facts.commitMicros);
+    if (this.cfg.tombstones !== false) this.push(at, keyRow, null, headers);
+  }
+
+  private push(at: ChangeAt, keyRow: Row, value: unknown, headers: Record<string, string>): void {
+    const message = this.message(at.table, at.partition, at.offset, encodeKey(at.table, keyRow), value, at.facts.commitMicros);
     message.headers = headers;
     this.pending.push({ partition: at.partition, message });
   }
