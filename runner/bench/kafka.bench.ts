@@ -34,6 +34,8 @@
  *   BENCH_LATENCY_SECONDS=0 npm run bench:kafka      # the drains only, no latency runs
  *   BENCH_WARM_SECONDS=10 npm run bench:kafka        # latency also reported after the first 10 s (default 5)
  *   BENCH_CPU_PROF=/tmp/prof npm run bench:kafka     # CPU profiles of the sluice processes
+ *   BENCH_INPUT_COMPRESSION=none npm run bench:kafka  # the backlog written uncompressed (default gzip; also snappy, lz4)
+ *   BENCH_EVENTS=1000000 BENCH_BASELINE_FETCH=1048576 npm run bench:kafka   # 1,000,000 events: the pass-through fetches 1 MiB per partition
  *   BENCH_NODE_ARGS='--heap-prof --heap-prof-dir=/tmp/heap' npm run bench:kafka   # allocation profiles
  *
  * Scale-out (`--processes 1,2`): the same spec (exactly-once as it declares, or BENCH_DELIVERY)
@@ -52,13 +54,13 @@ import { availableParallelism, homedir, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createLogger } from '../src/engine/logger.ts';
-import { createAdmin, createGroupConsumer, createProducer, type KafkaAdmin } from '../src/io/kafka/client.ts';
+import { COMPRESSIONS, createAdmin, createGroupConsumer, createProducer, type Compression, type KafkaAdmin } from '../src/io/kafka/client.ts';
 import { parseBrokers } from '../src/io/kafka/connection.ts';
 import type { Delivery } from '../src/engine/component.ts';
 import { DebeziumEventStream } from '../test/integration/debezium-events.ts';
 import { closedHours, produceBacklog, startSluice, type SluiceProcess } from '../test/integration/employee-outputs.ts';
 import { exitWithin, jsonLogLines } from '../test/integration/sluice-process.ts';
-import { passThrough } from './pass-through.ts';
+import { PASS_THROUGH_FETCH_BYTES, passThrough } from './pass-through.ts';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const SPEC = resolve(repo, 'pipelines/employee-activity.yaml');
@@ -68,6 +70,23 @@ const LATENCY_SECONDS = Number(process.env.BENCH_LATENCY_SECONDS ?? 30);
 const PARTITIONS = 6;
 const PRODUCED_AT = 'bench-produced-at';
 const REPEAT = Number(process.env.BENCH_REPEAT ?? 3);
+/** BENCH_INPUT_COMPRESSION: the codec the backlog is written with (default gzip, as Debezium users often set). */
+const INPUT_COMPRESSION: Compression = parseCompression(process.env.BENCH_INPUT_COMPRESSION ?? 'gzip');
+/** BENCH_BASELINE_FETCH: the pass-through's fetch per partition in bytes (see PASS_THROUGH_FETCH_BYTES; 1048576 for 1,000,000 events). */
+const BASELINE_FETCH = parseBytes('BENCH_BASELINE_FETCH', process.env.BENCH_BASELINE_FETCH, PASS_THROUGH_FETCH_BYTES);
+
+function parseCompression(name: string): Compression {
+  const found = COMPRESSIONS.find((c) => c === name);
+  if (!found) throw new Error(`BENCH_INPUT_COMPRESSION: ${name} is not one of ${COMPRESSIONS.join(', ')}`);
+  return found;
+}
+
+function parseBytes(variable: string, text: string | undefined, byDefault: number): number {
+  if (text === undefined) return byDefault;
+  const n = Number(text);
+  if (!Number.isSafeInteger(n) || n < 1024) throw new Error(`${variable}: ${text} is not a byte count of at least 1024`);
+  return n;
+}
 const MODES: Delivery[] = process.env.BENCH_DELIVERY ? [process.env.BENCH_DELIVERY as Delivery] : ['at-least-once', 'exactly-once'];
 
 const logger = createLogger(process.env.SLUICE_LOG_LEVEL ?? 'warn');
@@ -544,13 +563,13 @@ function specFor(dir: string, delivery: Delivery): string {
 /** Produces the backlog (EVENTS Debezium events keyed by row id) into a new topic `input`. */
 async function produceBenchBacklog(brokers: string, admin: KafkaAdmin, input: string): Promise<{ events: number; inserts: number; closedHours: number }> {
   await admin.createTopics([{ topic: input, partitions: PARTITIONS, configs: { 'retention.ms': '-1' } }]);
-  const producer = createProducer({ brokers: parseBrokers(brokers), clientId: 'sluice-bench' }, { chunkSize: 2_000 }, logger);
+  const producer = createProducer({ brokers: parseBrokers(brokers), clientId: 'sluice-bench' }, { chunkSize: 2_000, compression: INPUT_COMPRESSION }, logger);
   await producer.connect();
   const produceStart = performance.now();
   const backlog = await produceBacklog(producer, input, { events: EVENTS, partitions: PARTITIONS, seed: 1, startMs: Date.parse('2025-01-06T08:00:00Z') });
   await producer.close();
   const expected = { events: EVENTS, inserts: backlog.inserts.size, closedHours: closedHours(backlog).length };
-  say(`produced ${EVENTS.toLocaleString('en')} Debezium events (${expected.inserts.toLocaleString('en')} inserts, ${expected.closedHours.toLocaleString('en')} closed-hour summaries expected) keyed by row id into ${PARTITIONS} partitions in ${((performance.now() - produceStart) / 1000).toFixed(1)} s`);
+  say(`produced ${EVENTS.toLocaleString('en')} Debezium events (${expected.inserts.toLocaleString('en')} inserts, ${expected.closedHours.toLocaleString('en')} closed-hour summaries expected) keyed by row id into ${PARTITIONS} partitions (${INPUT_COMPRESSION}) in ${((performance.now() - produceStart) / 1000).toFixed(1)} s`);
   return expected;
 }
 
@@ -577,11 +596,11 @@ async function versusBaseline(broker: { brokers: string }, admin: KafkaAdmin, ru
         const tag = `${run}-${delivery === 'exactly-once' ? 'eo' : 'al'}${round}`;
         const output = `bench-${tag}-pass-through`;
         await admin.createTopics([{ topic: output, partitions: 1, configs: { 'retention.ms': '-1' } }]);
-        const base = await passThrough(parseBrokers(broker.brokers), input, output, expected.events, `bench-${tag}-pass-through`);
+        const base = await passThrough(parseBrokers(broker.brokers), input, output, expected.events, `bench-${tag}-pass-through`, BASELINE_FETCH);
         await admin.deleteTopics([output]);
         const baseRate = base.messages / base.seconds;
         if (base.written !== expected.inserts) say(`WARNING: the pass-through wrote ${base.written} rows, expected ${expected.inserts}`);
-        say(`[baseline, round ${round}] kafkajs pass-through drained ${base.messages.toLocaleString('en')} events in ${base.seconds.toFixed(1)} s: ${Math.round(baseRate).toLocaleString('en')} events/s`);
+        say(`[baseline, round ${round}] kafkajs pass-through (fetch ${BASELINE_FETCH.toLocaleString('en')} bytes per partition) drained ${base.messages.toLocaleString('en')} events in ${base.seconds.toFixed(1)} s: ${Math.round(baseRate).toLocaleString('en')} events/s`);
         const { eventsPerSecond } = await drainWithProcesses(broker.brokers, admin, spec, dir, input, expected, tag, 1);
         ratios.push(eventsPerSecond / baseRate);
         rates.push(eventsPerSecond);
