@@ -136,7 +136,7 @@ const schema = object(
       minimum: 1024,
       default: DEFAULT_FETCH_MAX_BYTES,
       description:
-        'How many bytes a fetch asks for per partition (Kafka\'s `max.partition.fetch.bytes`); larger fetches mean fewer, larger batches and less work per message when draining a backlog, and more memory (up to this times `concurrency` in flight). A larger message is still fetched whole.',
+        'How many bytes a fetch asks for per partition (Kafka\'s `max.partition.fetch.bytes`); larger fetches mean fewer, larger batches and less work per message when draining a backlog, and more memory: the fetch of each partition is held decompressed while its records are processed, so memory grows with this times the partitions read times the compression ratio of the topic (about 30 for gzip-compressed Debezium events with schemas; see docs/operations.md, Memory). A larger message is still fetched whole.',
       examples: [4194304],
     },
     max_wait: duration('How long the broker may hold a fetch open waiting for new messages (Kafka\'s `fetch.max.wait.ms`); a message that arrives is returned at once.', ['500ms']),
