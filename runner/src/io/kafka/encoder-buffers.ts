@@ -18,6 +18,7 @@
  *   appends.
  */
 import { createRequire } from 'node:module';
+import type { EncodedRecord } from './record-encoding.ts';
 
 interface EncoderInstance {
   buf: Buffer;
@@ -194,9 +195,8 @@ Object.defineProperty(proto, 'buffer', { get: buffer, configurable: true, enumer
  * What an encoder wrote, as the list of its parts, without joining them (record-batch.ts checksums
  * a batch this way). With kafkajs's own methods in place (the tests compare with them) it is one.
  */
-export function bytesInParts(encoder: { buf: Buffer; buffer: Buffer }): Buffer[] {
-  const e = encoder as EncoderInstance;
-  return e.parts === undefined ? [e.buffer] : partList(e);
+export function bytesInParts(encoder: EncodedRecord): Buffer[] {
+  return partList(encoder as EncoderInstance);
 }
 
 /** kafkajs's own methods (and its `buffer` getter), for the tests to compare with. */

@@ -6,8 +6,9 @@
  * three copies of every byte: Buffer copies were 9.0% of the main thread while the native CDC
  * source wrote a backlog, and 2.3% with this. Here the records are referenced (encoder-buffers.ts
  * references an array of encoders that are large together), the CRC-32C runs over the body's
- * parts in turn, and the request frame's join, for the socket, is the one copy left. Same bytes as kafkajs's own (the tests compare). A compressed batch is built as kafkajs
- * builds it: compression reads its records whole.
+ * parts in turn, and the request frame's join, for the socket, is the one copy left. Same bytes
+ * as kafkajs's own (the tests compare). A compressed batch is built as kafkajs builds it:
+ * compression reads its records whole.
  *
  * RecordBatch => FirstOffset:int64 Length:int32 PartitionLeaderEpoch:int32 Magic:int8 CRC:uint32
  *   Attributes:int16 LastOffsetDelta:int32 FirstTimestamp:int64 MaxTimestamp:int64
@@ -17,12 +18,8 @@ import { createRequire } from 'node:module';
 import { crc32c } from './crc32c.ts';
 import { bytesInParts } from './encoder-buffers.ts';
 import { replaceKafkajsModule } from './kafkajs-module.ts';
-
-/** A record as kafkajs's produce request hands it over (record-encoding.ts's, or kafkajs's own Encoder). */
-interface EncodedRecord {
-  buf: Buffer;
-  buffer: Buffer;
-}
+// A record as kafkajs's produce request hands it over: record-encoding.ts's, or kafkajs's own Encoder.
+import type { EncodedRecord } from './record-encoding.ts';
 
 /** The part of kafkajs's Encoder this writes through. */
 interface Encoder extends EncodedRecord {

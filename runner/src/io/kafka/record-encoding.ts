@@ -22,8 +22,8 @@ interface RecordInput {
   headers?: Record<string, Bytes | Bytes[]>;
 }
 
-/** What kafkajs's RecordBatch reads of a record's Encoder. */
-interface EncodedRecord {
+/** What kafkajs's RecordBatch reads of a record's Encoder (record-batch.ts's too). */
+export interface EncodedRecord {
   readonly buf: Buffer;
   readonly buffer: Buffer;
 }
