@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import '../../../src/io/kafka/client.ts';
-import { encodeRecord, kafkajsRecord, uvarintSize, writeUVarInt, zigzag } from '../../../src/io/kafka/record-encoding.ts';
+import { encodeRecord, kafkajsRecord, recordBuffer, uvarintSize, writeUVarInt, zigzag } from '../../../src/io/kafka/record-encoding.ts';
 import { randomRecords } from './random-records.ts';
 
 describe('kafka record encoding', () => {
@@ -10,6 +10,24 @@ describe('kafka record encoding', () => {
       // Independently: kafkajs's own encoder of the same record.
       expect(encodeRecord(input)!.buffer.equals(kafkajsRecord(input).buffer), `record ${i}`).toBe(true);
     }
+  });
+
+  it('keeps the bytes of every record while later records are encoded (records share slabs)', () => {
+    const inputs = randomRecords(7, 2_000, { maxBytes: 30_000, deltaBits: 20, negativeShare: 0, repeatedValues: 2 });
+    // Over 1,000 KB in all: records cross several slabs, and the largest get buffers of their own.
+    const encoded = inputs.map((input) => encodeRecord(input)!);
+    for (const [i, input] of inputs.entries()) {
+      expect(encoded[i]!.buffer.equals(kafkajsRecord(input).buffer), `record ${i}`).toBe(true);
+    }
+  });
+
+  it('gives buffers of the size asked for that never overlap', () => {
+    const buffers = [1, 7, 8, 9, 4095, 16_384, 100_000, 3, ...Array.from({ length: 400 }, (_, i) => 1 + ((i * 977) % 9000))].map(recordBuffer);
+    buffers.forEach((b, i) => b.fill(i % 251));
+    buffers.forEach((b, i) => {
+      expect(b.every((byte) => byte === i % 251), `buffer ${i} was overwritten`).toBe(true);
+    });
+    expect(buffers.map((b) => b.length).slice(0, 8)).toEqual([1, 7, 8, 9, 4095, 16_384, 100_000, 3]);
   });
 
   it('writes varints and zigzag as Kafka does, past 32 bits too', () => {
