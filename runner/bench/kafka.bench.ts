@@ -49,7 +49,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, homedir, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -138,6 +138,7 @@ const WARM_SECONDS = Number(process.env.BENCH_WARM_SECONDS ?? 5);
  * the broker and, under exactly-once, for the commit), then the worst of each second.
  */
 function latencySummary(samples: LatencySamples): Percentiles & { text: string } {
+  if (process.env.BENCH_LATENCY_DUMP) dumpLatencies(process.env.BENCH_LATENCY_DUMP, samples);
   const sorted = [...samples.latencies].sort((a, b) => a - b);
   const p50 = percentile(sorted, 50);
   const p99 = percentile(sorted, 99);
@@ -219,6 +220,16 @@ async function latencyReader(conn: { brokers: string[]; clientId: string }, grou
     onCrash: () => {},
   });
   return { samples, reader };
+}
+
+/**
+ * BENCH_LATENCY_DUMP=<file>: every sample as a CSV line (produce time in epoch ms and since the first produce, latency,
+ * produce -> written, written -> visible), appended, with a header per run: to see when spikes fall.
+ */
+function dumpLatencies(file: string, samples: LatencySamples): void {
+  const first = firstProducedAt(samples);
+  const lines = samples.latencies.map((l, i) => `${samples.producedAt[i]!},${samples.producedAt[i]! - first},${l},${l - samples.afterWrite[i]!},${samples.afterWrite[i]!}`);
+  appendFileSync(file, `produced_at,produced_ms,latency_ms,to_written_ms,to_visible_ms\n${lines.join('\n')}\n`);
 }
 
 /** The earliest produce time of the samples (epoch ms). */
