@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { OutboundMessage, SinkDef } from '../../engine/component.ts';
 import { ConnectionError, errorMessage } from '../../engine/errors.ts';
 import { object } from '../../engine/schema.ts';
-import { jsonLines, recordMessage } from '../../io/files/json-lines.ts';
+import { jsonLinesBytes, recordMessage } from '../../io/files/json-lines.ts';
 
 export interface FileSinkConfig {
   path: string;
@@ -91,7 +91,7 @@ export const fileSink: SinkDef<FileSinkConfig> = {
         const file = await ensureOpen();
         try {
           // write() of a Buffer (several times faster than writeFile), looping over partial writes.
-          const bytes = Buffer.from(jsonLines(messages, { withKey, withHeaders }), 'utf8');
+          const bytes = jsonLinesBytes(messages, { withKey, withHeaders });
           for (let offset = 0; offset < bytes.length; ) {
             const { bytesWritten } = await file.write(bytes, offset, bytes.length - offset);
             offset += bytesWritten;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Ack } from '../../../src/engine/ack.ts';
 import type { StreamRecord } from '../../../src/engine/record.ts';
-import { jsonLines, recordMessage } from '../../../src/io/files/json-lines.ts';
+import { jsonLines, jsonLinesBytes, recordMessage } from '../../../src/io/files/json-lines.ts';
 
 function record(key: unknown, value: unknown, headers: Record<string, string> = {}): StreamRecord {
   return { key, value, time: 0, headers, meta: {}, position: { source: 's', partition: 's/p', offset: '1' }, ack: Ack.none() };
@@ -30,5 +30,28 @@ describe('jsonLines', () => {
       '{"value":"this is not JSON","headers":{"sluice-error-message":"unexpected character"}}\n{"value":1,"headers":{}}\n',
     );
     expect(jsonLines(messages.slice(1), { withKey: true, withHeaders: true })).toBe('{"key":null,"value":1,"headers":{}}\n');
+  });
+});
+
+describe('jsonLinesBytes', () => {
+  it('gives the UTF-8 bytes of the same lines, for text of one to four bytes a character', () => {
+    const texts = ['plain', 'é', '€€€', '😀', '日本語', 'a€😀é', '', '"\\\n'];
+    // Lines of every mix and length: some whose UTF-8 is three times their length, which the
+    // first buffer (sized for ASCII) cannot hold.
+    const messages = Array.from({ length: 300 }, (_, i) => ({ key: `k${i}`, value: { i, text: texts[i % texts.length]!.repeat(1 + (i % 37)), big: 2n ** 70n + BigInt(i) } }));
+    for (const fields of [
+      { withKey: false, withHeaders: false },
+      { withKey: true, withHeaders: true },
+    ]) {
+      const bytes = jsonLinesBytes(messages, fields);
+      expect(bytes.equals(Buffer.from(jsonLines(messages, fields), 'utf8'))).toBe(true);
+      // Independently of jsonLines: JSON.stringify of each value, the bigint written by hand.
+      if (!fields.withKey) {
+        const expected = messages.map((m) => JSON.stringify({ ...m.value, big: 0 }).replace('"big":0', `"big":${m.value.big}`)).join('\n') + '\n';
+        expect(bytes.toString('utf8')).toBe(expected);
+      }
+    }
+    expect(jsonLinesBytes([], { withKey: false, withHeaders: false }).length).toBe(0);
+    expect(jsonLinesBytes([{ key: null, value: '€'.repeat(1000) }], { withKey: false, withHeaders: false }).toString('utf8')).toBe(`"${'€'.repeat(1000)}"\n`);
   });
 });
