@@ -302,19 +302,37 @@ export class BacklogWriter {
 export async function produceSkewedBacklog(
   producer: KafkaProducer,
   input: string,
-  options: { events: number; partitions: number; seed: number; startMs: number; partitionOf: (fraction: number, rowId: number) => number },
-): Promise<Expected & { ranges: { partition: number; events: number; from: string; to: string }[] }> {
+  options: {
+    events: number;
+    partitions: number;
+    seed: number;
+    startMs: number;
+    partitionOf: (fraction: number, rowId: number) => number;
+    /**
+     * Events (by their place in the stream and their partition) not sent now but returned, for the
+     * caller to send later; expected all the same. Holding back only a partition's last events
+     * keeps each partition in time order.
+     */
+    holdBack?: (fraction: number, partition: number) => boolean;
+  },
+): Promise<Expected & { ranges: { partition: number; events: number; from: string; to: string }[]; heldBack: ProducedMessage[] }> {
   const stream = new DebeziumEventStream(input, options.seed, options.startMs);
   const outputs = new ExpectedOutputs(options.partitions);
   const ranges = Array.from({ length: options.partitions }, (_, partition) => ({ partition, events: 0, min: Number.POSITIVE_INFINITY, max: Number.NEGATIVE_INFINITY }));
+  const heldBack: ProducedMessage[] = [];
   let index = 0;
   let lastPartition = 0;
+  let lastHeld = false;
   for (let done = 0; done < options.events; done += 5_000) {
+    const held: boolean[] = [];
     const batch = stream.take(Math.min(5_000, options.events - done)).messages.map((m) => {
-      // A tombstone (no value) right after its delete: to the delete's partition.
+      // A tombstone (no value) right after its delete: to the delete's partition, sent with it.
       const partition = m.value === null ? lastPartition : options.partitionOf(index / options.events, rowId(m));
+      const hold = m.value === null ? lastHeld : (options.holdBack?.(index / options.events, partition) ?? false);
+      held.push(hold);
       index++;
       lastPartition = partition;
+      lastHeld = hold;
       if (partition < 0 || partition >= options.partitions || !Number.isInteger(partition)) throw new Error(`partitionOf gave ${partition}`);
       const r = ranges[partition]!;
       r.events++;
@@ -326,9 +344,11 @@ export async function produceSkewedBacklog(
       }
       return { ...m, partition };
     });
-    await producer.send(batch);
+    const now = batch.filter((_, i) => !held[i]);
+    heldBack.push(...batch.filter((_, i) => held[i]));
+    if (now.length > 0) await producer.send(now);
     outputs.add(batch);
   }
   const iso = (ms: number) => (Number.isFinite(ms) ? new Date(ms).toISOString() : '-');
-  return { ...outputs.result(), ranges: ranges.map((r) => ({ partition: r.partition, events: r.events, from: iso(r.min), to: iso(r.max) })) };
+  return { ...outputs.result(), ranges: ranges.map((r) => ({ partition: r.partition, events: r.events, from: iso(r.min), to: iso(r.max) })), heldBack };
 }

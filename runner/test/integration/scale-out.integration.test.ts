@@ -324,15 +324,21 @@ describe('scale-out: sluice run started several times in one group shares the em
     const input = await inputTopic('scale-skewed');
     const producer = createProducer(testConnection(), {}, silentLogger);
     // Partition 0: the first 40% of the stream (its earliest days) and a share of the next 10%;
-    // partitions 1-5: that share and the whole second half. All there before sluice starts.
+    // partitions 1-5: that share and the whole second half. All there before sluice starts but for
+    // partition 0's share of that 10% band, its last events: they follow once both processes hold
+    // stage 1's tasks. Until then the band's windows cannot close (partition 0 holds the watermark
+    // before them), so both processes have windows of their own to close (the first of two to join
+    // can otherwise drain everything alone before the second gets its share). Each partition stays
+    // in time order, so nothing of it is late.
     const expected = await produceSkewedBacklog(producer, input, {
       events: SKEWED_EVENTS,
       partitions: PARTITIONS,
       seed: 31,
       startMs: Date.parse('2025-05-05T07:00:00Z'),
       partitionOf: (fraction, id) => (fraction < 0.4 ? 0 : fraction < 0.5 ? id % PARTITIONS : 1 + (id % (PARTITIONS - 1))),
+      holdBack: (fraction, partition) => partition === 0 && fraction >= 0.4 && fraction < 0.5,
     });
-    await producer.close();
+    expect(expected.heldBack.length).toBeGreaterThan(SKEWED_EVENTS / 200);
     // The fixture is what it claims: partition 0 starts and ends days before every other one.
     const [p0, ...rest] = expected.ranges;
     for (const r of rest) {
@@ -366,6 +372,7 @@ describe('scale-out: sluice run started several times in one group shares the em
         throw await failure(err);
       });
       const shared = await describeAssignments(groupAdmin, [group, stage1]);
+      for (let i = 0; i < expected.heldBack.length; i += 5_000) await producer.send(expected.heldBack.slice(i, i + 5_000));
       await waitFor('every insert and every closed hour', () => (assertRunning(runs), allWritten(reader, expected)), 180_000).catch(async (err: unknown) => {
         const r = compareOutputs(reader, expected);
         throw await failure(
@@ -391,6 +398,7 @@ describe('scale-out: sluice run started several times in one group shares the em
     } finally {
       for (const r of runs) if (r.child.exitCode === null && r.child.signalCode === null) process.kill(-r.child.pid!, 'SIGKILL');
       await reader.stop();
+      await producer.close();
     }
   }, 360_000);
 
