@@ -51,8 +51,14 @@ import {
 
 const benchLogger = process.env.BENCH_LOG ? createLogger(process.env.BENCH_LOG) : silentLogger;
 const rows = Number(process.env.BENCH_ROWS ?? 50_000);
-/** A number from the environment, or undefined (the component's default). */
-const envNumber = (name: string): number | undefined => (process.env[name] ? Number(process.env[name]) : undefined);
+/** A positive integer from the environment, or undefined (the component's default); anything else stops the bench. */
+function envNumber(name: string): number | undefined {
+  const text = process.env[name];
+  if (!text) return undefined;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer, not ${JSON.stringify(text)}`);
+  return n;
+}
 /** Optional component settings: the kafka sink's max_in_flight and batch_size, the source's batch_size. */
 const sinkOptions = { max_in_flight: envNumber('BENCH_MAX_IN_FLIGHT'), batch_size: envNumber('BENCH_SINK_BATCH') };
 const sourceBatch = envNumber('BENCH_SOURCE_BATCH');
