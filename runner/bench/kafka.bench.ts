@@ -76,6 +76,13 @@ const REPEAT = Number(process.env.BENCH_REPEAT ?? 3);
 const INPUT_COMPRESSION: Compression = parseCompression(process.env.BENCH_INPUT_COMPRESSION ?? 'gzip');
 /** BENCH_BASELINE_FETCH: the pass-through's fetch per partition in bytes (see PASS_THROUGH_FETCH_BYTES; 1048576 for 1,000,000 events). */
 const BASELINE_FETCH = parseBytes('BENCH_BASELINE_FETCH', process.env.BENCH_BASELINE_FETCH, PASS_THROUGH_FETCH_BYTES);
+const MODES: Delivery[] = process.env.BENCH_DELIVERY ? [process.env.BENCH_DELIVERY as Delivery] : ['at-least-once', 'exactly-once'];
+/**
+ * BENCH_WITHOUT_SUMMARIES=1: the spec without its hourly window and the sinks that read it, so that
+ * sluice does only what the pass-through does (parse, keep inserts, enrich, write): what the engine
+ * itself costs, apart from the summaries' repartition topic and window.
+ */
+const WITHOUT_SUMMARIES = process.env.BENCH_WITHOUT_SUMMARIES === '1';
 
 function parseCompression(name: string): Compression {
   const found = COMPRESSIONS.find((c) => c === name);
@@ -89,7 +96,6 @@ function parseBytes(variable: string, text: string | undefined, byDefault: numbe
   if (!Number.isSafeInteger(n) || n < 1024) throw new Error(`${variable}: ${text} is not a byte count of at least 1024`);
   return n;
 }
-const MODES: Delivery[] = process.env.BENCH_DELIVERY ? [process.env.BENCH_DELIVERY as Delivery] : ['at-least-once', 'exactly-once'];
 
 const logger = createLogger(process.env.SLUICE_LOG_LEVEL ?? 'warn');
 const say = (line: string) => process.stdout.write(`${line}\n`);
@@ -567,13 +573,6 @@ async function untilAsync(what: string, check: () => Promise<boolean>, timeoutMs
     await wait(250);
   }
 }
-
-/**
- * BENCH_WITHOUT_SUMMARIES=1: the spec without its hourly window and the sinks that read it, so that
- * sluice does only what the pass-through does (parse, keep inserts, enrich, write): what the engine
- * itself costs, apart from the summaries' repartition topic and window.
- */
-const WITHOUT_SUMMARIES = process.env.BENCH_WITHOUT_SUMMARIES === '1';
 
 /** A spec file in `dir`: pipelines/employee-activity.yaml with only its delivery changed (and, with WITHOUT_SUMMARIES, no window). */
 function specFor(dir: string, delivery: Delivery): string {

@@ -338,6 +338,7 @@ describe('scale-out: sluice run started several times in one group shares the em
       partitionOf: (fraction, id) => (fraction < 0.4 ? 0 : fraction < 0.5 ? id % PARTITIONS : 1 + (id % (PARTITIONS - 1))),
       holdBack: (fraction, partition) => partition === 0 && fraction >= 0.4 && fraction < 0.5,
     });
+    await producer.close();
     expect(expected.heldBack.length).toBeGreaterThan(SKEWED_EVENTS / 200);
     // The fixture is what it claims: partition 0 starts and ends days before every other one.
     const [p0, ...rest] = expected.ranges;
@@ -372,7 +373,12 @@ describe('scale-out: sluice run started several times in one group shares the em
         throw await failure(err);
       });
       const shared = await describeAssignments(groupAdmin, [group, stage1]);
-      for (let i = 0; i < expected.heldBack.length; i += 5_000) await producer.send(expected.heldBack.slice(i, i + 5_000));
+      const late = createProducer(testConnection(), {}, silentLogger);
+      try {
+        for (let i = 0; i < expected.heldBack.length; i += 5_000) await late.send(expected.heldBack.slice(i, i + 5_000));
+      } finally {
+        await late.close();
+      }
       await waitFor('every insert and every closed hour', () => (assertRunning(runs), allWritten(reader, expected)), 180_000).catch(async (err: unknown) => {
         const r = compareOutputs(reader, expected);
         throw await failure(
@@ -398,7 +404,6 @@ describe('scale-out: sluice run started several times in one group shares the em
     } finally {
       for (const r of runs) if (r.child.exitCode === null && r.child.signalCode === null) process.kill(-r.child.pid!, 'SIGKILL');
       await reader.stop();
-      await producer.close();
     }
   }, 360_000);
 
