@@ -78,12 +78,16 @@ const TWO_DIGITS = Array.from({ length: 60 }, (_, i) => String(i).padStart(2, '0
 const THREE_DIGITS = Array.from({ length: 1000 }, (_, i) => String(i).padStart(3, '0'));
 
 /**
- * The `YYYY-MM-DDTHH:` of the hour last rendered. Event times come mostly in order, so the date is
- * rendered once per hour rather than per value: `Date#toISOString` took 0.4 of the 4.5 µs that
- * decoding a Debezium row (two timestamps) cost.
+ * The `YYYY-MM-DDTHH:` of recently rendered hours, one slot per hour number modulo HOUR_SLOTS.
+ * Event times come mostly in order, so the date is rendered once per hour rather than per value:
+ * `Date#toISOString` took 0.4 of the 4.5 µs that decoding a Debezium row (two timestamps) cost.
+ * More than one slot, because callers alternate hours: a window renders each result's start and
+ * end (an hour apart), and with a single remembered hour that re-rendered both dates
+ * every time (toIsoUtc was 1.6% of a Kafka drain's main thread, now 0.2%).
  */
-let hourStart = Number.NaN;
-let hourPrefix = '';
+const HOUR_SLOTS = 16;
+const slotHours = new Float64Array(HOUR_SLOTS).fill(Number.NaN);
+const slotPrefixes: string[] = new Array<string>(HOUR_SLOTS).fill('');
 
 /**
  * ISO 8601 in UTC with milliseconds (`Date#toISOString`), the form window outputs use, and
@@ -97,11 +101,14 @@ export function toIsoUtc(ms: number, subMilli = ''): string {
     return subMilli ? `${iso.slice(0, -1)}${subMilli}Z` : iso;
   }
   const intoHour = ((ms % MS_PER_HOUR) + MS_PER_HOUR) % MS_PER_HOUR;
-  if (ms - intoHour !== hourStart) {
-    hourStart = ms - intoHour;
-    hourPrefix = new Date(hourStart).toISOString().slice(0, 14);
+  // Hours since 1970, within ±2^27 for four-digit years: `&` takes them modulo HOUR_SLOTS, negatives too.
+  const hour = (ms - intoHour) / MS_PER_HOUR;
+  const slot = hour & (HOUR_SLOTS - 1);
+  if (slotHours[slot] !== hour) {
+    slotHours[slot] = hour;
+    slotPrefixes[slot] = new Date(ms - intoHour).toISOString().slice(0, 14);
   }
-  return `${hourPrefix}${TWO_DIGITS[Math.floor(intoHour / 60_000)]}:${TWO_DIGITS[Math.floor(intoHour / 1000) % 60]}.${THREE_DIGITS[intoHour % 1000]}${subMilli}Z`;
+  return `${slotPrefixes[slot]!}${TWO_DIGITS[Math.floor(intoHour / 60_000)]}:${TWO_DIGITS[Math.floor(intoHour / 1000) % 60]}.${THREE_DIGITS[intoHour % 1000]}${subMilli}Z`;
 }
 
 const partsCache = new Map<string, Intl.DateTimeFormat>();

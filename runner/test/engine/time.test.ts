@@ -87,4 +87,15 @@ describe('toIsoUtc against Date#toISOString', () => {
     expect(() => toIsoUtc(8.64e15 + 1, '')).toThrow(RangeError);
     expect(() => toIsoUtc(Number.NaN, '')).toThrow(RangeError);
   });
+
+  it('renders alternating hours, and hours that share a remembered slot, as Date#toISOString does', () => {
+    const hour = 3_600_000;
+    const samples: number[] = [];
+    // A window's start and end, one hour apart, rendered in turn (before and after 1970), and
+    // hours 16 and 32 apart, which a cache keyed by hour modulo 16 would confuse.
+    for (const base of [Date.UTC(2025, 0, 6, 9, 0, 0, 1), Date.UTC(1969, 11, 31, 20, 59, 59, 999)]) {
+      for (let h = 0; h < 40; h++) samples.push(base + h * hour, base + (h + 1) * hour - 1, base + (h + 16) * hour + 7, base - (h + 32) * hour, base + h * hour + 1);
+    }
+    for (const ms of samples) expect(toIsoUtc(ms), `${ms}`).toBe(new Date(ms).toISOString());
+  });
 });
