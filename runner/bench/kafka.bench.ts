@@ -33,6 +33,7 @@
  *   BENCH_DELIVERY=at-least-once BENCH_REPEAT=1 npm run bench:kafka     # one mode, one round
  *   BENCH_LATENCY_SECONDS=0 npm run bench:kafka      # the drains only, no latency runs
  *   BENCH_WITHOUT_SUMMARIES=1 npm run bench:kafka    # the spec without its hourly window: only what the pass-through does
+ *   BENCH_WINDOW_IN_PLACE=1 npm run bench:kafka      # the window without its repartition topic: what it costs alone (its sums are then wrong)
  *   BENCH_WARM_SECONDS=10 npm run bench:kafka        # latency also reported after the first 10 s (default 5)
  *   BENCH_CPU_PROF=/tmp/prof npm run bench:kafka     # CPU profiles of the sluice processes
  *   BENCH_INPUT_COMPRESSION=none npm run bench:kafka  # the backlog written uncompressed (default gzip; also snappy, lz4)
@@ -83,6 +84,14 @@ const MODES: Delivery[] = process.env.BENCH_DELIVERY ? [process.env.BENCH_DELIVE
  * itself costs, apart from the summaries' repartition topic and window.
  */
 const WITHOUT_SUMMARIES = process.env.BENCH_WITHOUT_SUMMARIES === '1';
+/**
+ * BENCH_WINDOW_IN_PLACE=1: the source declares itself partitioned by the window's group keys
+ * (`partitioned_by`), so the window reads it directly, with no repartition topic in between. The
+ * backlog is keyed by row id, so this is false: each task sums only its own partition's share of a
+ * group, and the summaries are wrong (the bench counts only which hours have one). It splits what
+ * the summaries cost between the repartition topic and the window itself, and is good for nothing else.
+ */
+const WINDOW_IN_PLACE = process.env.BENCH_WINDOW_IN_PLACE === '1';
 
 function parseCompression(name: string): Compression {
   const found = COMPRESSIONS.find((c) => c === name);
@@ -488,7 +497,7 @@ async function drainWithProcesses(brokers: string, admin: KafkaAdmin, spec: stri
     say(
       `[processes ${n}] drained ${expected.events.toLocaleString('en')} events in ${seconds.toFixed(1)} s: ${Math.round(expected.events / seconds).toLocaleString('en')} events/s ` +
         `(first task assigned ${((firstAt - spawnedAt) / 1000).toFixed(1)} s after spawning; ${balancedAt ? `tasks spread over all ${n} ${((balancedAt - firstAt) / 1000).toFixed(1)} s after that` : 'tasks never seen spread over all'}; ` +
-        `${WITHOUT_SUMMARIES ? 'no summaries: BENCH_WITHOUT_SUMMARIES' : `every closed hour's summary visible ${((summariesAt! - committedAt!) / 1000).toFixed(1)} s after the last offset commit`}); enriched written per process ${share}; ${usage}; peak RSS per process ${peaks.map((m) => (m === undefined ? '?' : `${m} MiB`)).join(' / ')}`,
+        `${WITHOUT_SUMMARIES ? 'no summaries: BENCH_WITHOUT_SUMMARIES' : `${WINDOW_IN_PLACE ? 'window in place, its sums wrong: BENCH_WINDOW_IN_PLACE; ' : ''}every closed hour's summary visible ${((summariesAt! - committedAt!) / 1000).toFixed(1)} s after the last offset commit`}); enriched written per process ${share}; ${usage}; peak RSS per process ${peaks.map((m) => (m === undefined ? '?' : `${m} MiB`)).join(' / ')}`,
     );
     return { eventsPerSecond: expected.events / seconds };
   } finally {
@@ -509,8 +518,8 @@ async function latencyWithProcesses(brokers: string, admin: KafkaAdmin, spec: st
   const { samples, reader } = await latencyReader(conn, `${group}-reader`, topics.processed);
   try {
     // The clock starts once the group has spread both stages' tasks over the N processes.
-    // Without the window (WITHOUT_SUMMARIES) there is no stage 1.
-    await until('the processes to share the tasks', () => shared(runs, '0', PARTITIONS) && (WITHOUT_SUMMARIES || shared(runs, '1', PARTITIONS)), 120_000);
+    // Without the window (WITHOUT_SUMMARIES), or with it in place (WINDOW_IN_PLACE), there is no stage 1.
+    await until('the processes to share the tasks', () => shared(runs, '0', PARTITIONS) && (WITHOUT_SUMMARIES || WINDOW_IN_PLACE || shared(runs, '1', PARTITIONS)), 120_000);
     await wait(2_000);
     const cpu = new CpuMeter(runs.map((r) => r.child.pid));
     const { inserts, offered } = await produceSteadily(conn, input);
@@ -574,11 +583,12 @@ async function untilAsync(what: string, check: () => Promise<boolean>, timeoutMs
   }
 }
 
-/** A spec file in `dir`: pipelines/employee-activity.yaml with only its delivery changed (and, with WITHOUT_SUMMARIES, no window). */
+/** A spec file in `dir`: pipelines/employee-activity.yaml with only its delivery changed (and, with WITHOUT_SUMMARIES, no window; with WINDOW_IN_PLACE, no repartition). */
 function specFor(dir: string, delivery: Delivery): string {
   const spec = join(dir, `employee-activity-${delivery}.yaml`);
   const doc = parseDocument(readFileSync(SPEC, 'utf8'));
   doc.set('delivery', delivery);
+  if (WINDOW_IN_PLACE) doc.setIn(['sources', 'activities', 'kafka', 'partitioned_by'], ['employee_id', 'activity_type']);
   if (WITHOUT_SUMMARIES) {
     doc.deleteIn(['steps', 'hourly']);
     doc.deleteIn(['profiles']);
