@@ -194,6 +194,8 @@ export interface Decoded {
    * after a repartition, the upstream task that wrote it (see StreamRecord.origin).
    */
   origin?: string;
+  /** The record's headers, when the format carries them itself (a repartition pack's records); else the message's. */
+  headers?: Headers;
 }
 
 /**
@@ -213,6 +215,14 @@ export interface Format {
   decode(message: RawMessage): Decoded;
   /** Formats of inputs that carry control records: the marker a message is, or undefined for data. Called before `decode`. */
   control?(message: RawMessage): ProgressMarker | undefined;
+  /**
+   * Formats whose messages may each carry several records (a repartition topic's packs): every
+   * record of a message that is such a pack, in order, or undefined for a message to `decode`.
+   * Throws RecordError for a malformed pack, which then goes to the errors port whole. Called
+   * after `control`, before `decode`. The records share the message's position: a checkpoint
+   * never falls inside a message, so they are committed, and read again after a crash, together.
+   */
+  unpack?(message: RawMessage): Decoded[] | undefined;
   /**
    * Formats whose records carry an `origin`: the origins a source partition's records come from
    * (every upstream task of a repartition topic). Steps are told these on assign instead of the

@@ -30,7 +30,7 @@
 import type { Ack } from './ack.ts';
 import type { CheckpointCoordinator, CheckpointStats, PendingCheckpoint } from './checkpoint/coordinator.ts';
 import type { Clock } from './clock.ts';
-import type { Format, PartitionEvent, ProgressMarker, RawBatch, Sink, Source, SourceHealth, SourceOutput, Step, StepOutput, StepState } from './component.ts';
+import type { Decoded, Format, PartitionEvent, ProgressMarker, RawBatch, Sink, Source, SourceHealth, SourceOutput, Step, StepOutput, StepState } from './component.ts';
 import { ConfigError, FencedError, SluiceError, causedBy, errorMessage } from './errors.ts';
 import { failedRecord, undecodableRecord } from './failed-record.ts';
 import { ERRORS_PORT, MAIN_PORT, type Graph } from './graph.ts';
@@ -52,7 +52,7 @@ import {
   RUNTIME_METRICS,
   SINK_WRITE_DURATION,
 } from './runtime-metrics.ts';
-import { copyFields, type SourcePosition, type StreamRecord } from './record.ts';
+import { copyFields, type RawMessage, type SourcePosition, type StreamRecord } from './record.ts';
 import { releaseRecords, retainRecords } from './record-acks.ts';
 import { buildRoutes, type Reader } from './router.ts';
 import { SinkQueue, type UnwrittenRecord } from './sink-queue.ts';
@@ -368,6 +368,22 @@ function collectDownstream(name: string, routes: Map<string, Target[]>, into: Ma
       if (!t.step.sideInputs?.includes(name)) collectDownstream(t.name, t.routes, into);
     }
   }
+}
+
+/** The record a decoded message (or one record of a pack) becomes. */
+function recordOf(msg: RawMessage, d: Decoded, ack: Ack): StreamRecord {
+  const record: StreamRecord = {
+    key: d.key,
+    value: d.value,
+    time: d.time ?? msg.timestamp,
+    headers: d.headers ?? msg.headers,
+    // What the source knows (Kafka topic/partition/offset) under the format's own metadata.
+    meta: msg.meta === undefined ? d.meta : copyFields(msg.meta, d.meta),
+    position: msg.position,
+    ack,
+  };
+  if (d.origin !== undefined) record.origin = d.origin;
+  return record;
 }
 
 function nanosSince(t0: bigint): number {
@@ -1294,8 +1310,11 @@ export class Runtime {
     const t0 = process.hrtime.bigint();
     const format = source.format;
     const control = format.control;
+    const unpack = format.unpack;
     let records: StreamRecord[] = [];
     let failures: StreamRecord[] | undefined;
+    /** Records beyond one per message, from packs. */
+    let unpacked = 0;
     /** What came before each marker of the batch, when it has any. */
     let segments: { records: StreamRecord[]; failures: StreamRecord[] | undefined; marker: ProgressMarker }[] | undefined;
     const errorsRead = source.routes.has(ERRORS_PORT);
@@ -1313,19 +1332,16 @@ export class Runtime {
             continue;
           }
         }
-        const d = format.decode(msg);
-        const record: StreamRecord = {
-          key: d.key,
-          value: d.value,
-          time: d.time ?? msg.timestamp,
-          headers: msg.headers,
-          // What the source knows (Kafka topic/partition/offset) under the format's own metadata.
-          meta: msg.meta === undefined ? d.meta : copyFields(msg.meta, d.meta),
-          position: msg.position,
-          ack,
-        };
-        if (d.origin !== undefined) record.origin = d.origin;
-        records.push(record);
+        const pack = unpack !== undefined ? unpack.call(format, msg) : undefined;
+        if (pack !== undefined) {
+          // One Ack reference per record, as for a message of one; none for an empty pack.
+          if (pack.length === 0) ack.release();
+          else if (pack.length > 1) ack.retain(pack.length - 1);
+          for (let k = 0; k < pack.length; k++) records.push(recordOf(msg, pack[k]!, ack));
+          unpacked += pack.length - 1;
+          continue;
+        }
+        records.push(recordOf(msg, format.decode(msg), ack));
       } catch (err) {
         c.failed++;
         this.noteError(source.name, err, msg.position);
@@ -1337,7 +1353,7 @@ export class Runtime {
       }
     }
     c.nanos += nanosSince(t0);
-    c.recordsIn += n;
+    c.recordsIn += n + unpacked;
     if (segments) {
       for (const segment of segments) {
         this.deliverDecoded(source, segment.records, segment.failures, partition);

@@ -11,6 +11,7 @@ import type { Decoded, Format, ProgressMarker } from '../../src/engine/component
 import { silentLogger } from '../../src/engine/logger.ts';
 import { Metrics } from '../../src/engine/metrics.ts';
 import type { RawMessage, StreamRecord } from '../../src/engine/record.ts';
+import { RecordError } from '../../src/engine/errors.ts';
 import { Runtime, type RuntimeOptions } from '../../src/engine/runtime.ts';
 import { mulberry32 } from '../../src/engine/seeded-random.ts';
 import { windowStep } from '../../src/components/steps/window.ts';
@@ -259,5 +260,63 @@ describe('Runtime reading a repartition topic', () => {
     ).run();
     expect(reader.calls).toContain('progress:0_0:4');
     expect(bystander.calls.filter((c) => c.startsWith('progress'))).toEqual([]);
+  });
+});
+
+/** The format with packs: a message whose value is a JSON array is a pack of those records, each with its own headers. */
+class FakePackingFormat extends FakeRepartitionFormat {
+  unpack(message: RawMessage): Decoded[] | undefined {
+    const v = JSON.parse(String(message.value)) as unknown;
+    if (!Array.isArray(v)) return undefined;
+    if (v.some((d) => typeof (d as Data).t !== 'number')) throw new RecordError('E_DECODE', 'not a pack', 'sources.rp');
+    return (v as (Data & { h?: string })[]).map((d) => ({ key: d.g, value: { g: d.g, t: d.t, v: d.v }, meta: { n: d.v }, time: d.t, origin: d.origin, headers: { h: d.h ?? '' } }));
+  }
+}
+
+describe('Runtime reading packs (several records in one message)', () => {
+  it('makes each record of a pack a record at the message position, with its own headers, and completes the batch once every one is released', async () => {
+    const format = new FakePackingFormat();
+    const d = (v: number, h?: string, origin = '0_0') => ({ origin, g: 'a', t: v, v, ...(h !== undefined ? { h } : {}) });
+    const source = new ScriptedSource('rp', [
+      { partition: 'rp/0', values: [JSON.stringify([d(1, 'x'), d(2, 'y'), d(3)]), data(d(4)), JSON.stringify([]), JSON.stringify([d(5, 'z', '0_1')])] },
+      { partition: 'rp/0', values: [JSON.stringify([{ bad: true }]), JSON.stringify([d(6)])] },
+    ]);
+    source.assignFirst = ['rp/0'];
+    const held: StreamRecord[] = [];
+    const holder = new ScriptedStep({ process: (rs) => void held.push(...rs) });
+    const errors = new RecordingSink();
+    const runtime = new Runtime(
+      graphOf([
+        { source: 'rp', impl: source, format },
+        { step: 'hold', impl: holder, from: ['rp'] },
+        { sink: 'out', impl: new RecordingSink(), from: ['hold'] },
+        { sink: 'errors', impl: errors, from: ['rp.errors'] },
+      ]),
+      options(),
+    );
+    const done = runtime.run();
+    await vi.waitFor(() => expect(held).toHaveLength(6));
+    expect(held.map((r) => [r.value, r.position.offset, r.headers, r.origin, r.meta.n])).toEqual([
+      [{ g: 'a', t: 1, v: 1 }, '0', { h: 'x' }, '0_0', 1],
+      [{ g: 'a', t: 2, v: 2 }, '0', { h: 'y' }, '0_0', 2],
+      [{ g: 'a', t: 3, v: 3 }, '0', { h: '' }, '0_0', 3],
+      // A message that is no pack is decoded, its headers the message's.
+      [{ g: 'a', t: 4, v: 4 }, '1', {}, '0_0', undefined],
+      [{ g: 'a', t: 5, v: 5 }, '3', { h: 'z' }, '0_1', 5],
+      [{ g: 'a', t: 6, v: 6 }, '5', { h: '' }, '0_0', 6],
+    ]);
+    // A malformed pack goes to the errors port whole, as the message it was.
+    await vi.waitFor(() => expect(errors.values).toHaveLength(1));
+    // Each held record is one reference on its batch's Ack: the first completes with its fifth record, not before.
+    for (const r of held.slice(0, 4)) r.ack.release();
+    await Promise.resolve();
+    expect(source.completed).toEqual([]);
+    held[4]!.ack.release();
+    await vi.waitFor(() => expect(source.completed).toEqual([0]));
+    held[5]!.ack.release();
+    await vi.waitFor(() => expect(source.completed).toEqual([0, 1]));
+    await runtime.stop();
+    const outcome = await done;
+    expect(outcome.stats.nodes.rp).toMatchObject({ recordsIn: 7, failed: 1 });
   });
 });

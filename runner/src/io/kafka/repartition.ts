@@ -4,15 +4,24 @@
  * watermark markers that let the reading window know how far each upstream task has got.
  * Internal: a spec never names them; the stage split inserts them.
  *
- * Data message (one per record), always on an explicit partition:
- *   key      the partition key: the values of the `key` expressions as one canonical JSON array
- *            (`["emp-7",3]`: object keys sorted, missing values as null)
- *   partition  murmur2(key bytes) mod `partitions`, as Kafka's default partitioner and Kafka
- *            Streams place a key
- *   value    JSON `{"value": <record value>, "meta": <record meta>, "time": <record time, epoch ms>,
- *            "key": <record key>}`; `key` is left out when the record key is not JSON (bytes) or
- *            absent, and read back as null
- *   headers  the record's headers, and `sluice-from: <origin>` (the writing task, `0_3`)
+ * Each record has a partition key: the values of the `key` expressions as one canonical JSON array
+ * (`["emp-7",3]`: object keys sorted, missing values as null), and goes to partition murmur2(key
+ * bytes) mod `partitions`, as Kafka's default partitioner and Kafka Streams place a key.
+ *
+ * Data message (a pack of the records of one write that go to one partition, in order), always on
+ * an explicit partition:
+ *   key      none
+ *   value    one line per record, each the JSON envelope `{"value": <record value>, "meta": <record
+ *            meta>, "time": <record time, epoch ms>, "key": <record key>, "headers": <record
+ *            headers>}`; `key` is left out when the record key is not JSON (bytes) or absent, and
+ *            read back as null; `headers` is left out when the record has none
+ *   headers  `sluice-from: <origin>` (the writing task, `0_3`), `sluice-records: <lines>`
+ * A message per record cost as much again as the records' JSON: kafkajs's encoding and decoding
+ * of each message and its headers, and the engine's handling of each. JSON text never holds a
+ * raw line break, so the lines split cleanly.
+ *
+ * Read too, as written before packs: a message without `sluice-records` is one record, its
+ * envelope without `headers`, its headers the message's.
  *
  * Watermark marker (at every checkpoint that has news, to every partition, after the data):
  *   key `__wm`, no value, headers `sluice-ctl: wm`, `sluice-from: <origin>`, `sluice-wm: <highest
@@ -39,7 +48,7 @@ import type { EventTimeFormat } from '../../engine/event-time.ts';
 import { EvalFailure, compileExpression, evaluateRecords, type Expression } from '../../engine/expression.ts';
 import { parseJson, stringifyJson } from '../../engine/json.ts';
 import type { MetricDefinition } from '../../engine/metrics.ts';
-import { copyFields, throwIfRefused, type Headers, type RawMessage, type StreamRecord } from '../../engine/record.ts';
+import { throwIfRefused, type Headers, type RawMessage, type StreamRecord } from '../../engine/record.ts';
 import { SINK_RETRIES } from '../../engine/runtime-metrics.ts';
 import { duration, expression, object } from '../../engine/schema.ts';
 import { toEpochMillis } from '../../engine/time.ts';
@@ -48,7 +57,6 @@ import { murmur2 } from './murmur2.ts';
 import {
   DEFAULT_CHUNK_SIZE,
   createProducer,
-  producedBytes,
   isUnknownTopic,
   type KafkaAdmin,
   type KafkaProducer,
@@ -94,6 +102,7 @@ export const HEADER_CTL = 'sluice-ctl';
 export const HEADER_WM = 'sluice-wm';
 export const HEADER_IDLE = 'sluice-idle';
 export const HEADER_TASKS = 'sluice-n';
+export const HEADER_RECORDS = 'sluice-records';
 /** `sluice-ctl` of a watermark marker. */
 export const CTL_WATERMARK = 'wm';
 /** The key of every marker. */
@@ -106,6 +115,14 @@ export const MARKER_REFRESH_MS = 10_000;
 export const DEFAULT_IDLE_MS = 60_000;
 /** What a repartition message may take (the brokers' default `message.max.bytes`, as the topic is created with). */
 export const MAX_MESSAGE_BYTES = 1_048_576;
+/** Room in a message for its headers and framing: a record's line may take the rest. */
+const MESSAGE_OVERHEAD_BYTES = 1_024;
+/**
+ * A pack is closed before its lines pass this many bytes (a single larger line gets one of its
+ * own). Big enough that the per-message costs vanish; small enough that a reader never waits long
+ * for one, or holds much for it.
+ */
+export const PACK_BYTES = 262_144;
 
 /** A value as canonical JSON: object keys sorted at every depth, so equal values give equal text. */
 function canonical(value: unknown): unknown {
@@ -141,6 +158,7 @@ export interface Envelope {
   meta: Record<string, unknown>;
   time: number;
   key?: unknown;
+  headers?: Headers;
 }
 
 /** Whether a record key can travel as JSON (bytes and undefined cannot: the key is then left out). */
@@ -152,11 +170,33 @@ function jsonKey(key: unknown): boolean {
 /**
  * The envelope of a record. Without `meta` its `$meta` stays behind: a Debezium record's (the
  * before image, the source block with its 19-digit ts_ns) is most of what would cross the shuffle.
+ * Its headers travel inside, but never one that the wire format itself uses (a record header must
+ * not make a data message look like a marker, nor claim another origin).
  */
 export function envelopeOf(rec: StreamRecord, meta = true): Envelope {
   const env: Envelope = { value: rec.value, meta: meta ? rec.meta : {}, time: rec.time };
   if (jsonKey(rec.key)) env.key = rec.key;
+  const headers = recordHeaders(rec.headers);
+  if (headers !== undefined) env.headers = headers;
   return env;
+}
+
+/** Header names of the wire format, which a record's own headers may not carry across. */
+const WIRE_HEADERS = new Set([HEADER_FROM, HEADER_CTL, HEADER_WM, HEADER_IDLE, HEADER_TASKS, HEADER_RECORDS]);
+
+/** A record's headers as its envelope carries them: undefined for none, the wire format's own left out. */
+function recordHeaders(headers: Headers): Headers | undefined {
+  let clean = true;
+  let any = false;
+  for (const name in headers) {
+    any = true;
+    if (WIRE_HEADERS.has(name)) clean = false;
+  }
+  if (!any) return undefined;
+  if (clean) return headers;
+  // fromEntries: a header named `__proto__` stays a header.
+  const kept: Headers = Object.fromEntries(Object.entries(headers).filter(([name]) => !WIRE_HEADERS.has(name)));
+  return Object.keys(kept).length > 0 ? kept : undefined;
 }
 
 /** The headers of a watermark marker. */
@@ -244,6 +284,13 @@ const sinkSchema = object(
 export type RepartitionProducerFactory = (connection: KafkaConnection, options: ProducerOptions, logger: ComponentContext['logger']) => KafkaProducer;
 
 type Send = (messages: readonly ProducedMessage[]) => Promise<void>;
+
+/** The lines of one message being packed. */
+interface Pack {
+  partition: number;
+  lines: string[];
+  bytes: number;
+}
 
 export class RepartitionSink implements Sink {
   private readonly where: string;
@@ -357,12 +404,8 @@ export class RepartitionSink implements Sink {
         }
         values[k] = v === undefined ? null : v;
       }
-      const headers: Headers = copyFields(rec.headers);
-      headers[HEADER_FROM] = this.origin;
-      // A record header must never make a data message look like a marker (and `delete` would
-      // turn every copy into a slow dictionary object).
-      if (Object.hasOwn(headers, HEADER_CTL)) delete headers[HEADER_CTL];
-      const msg: OutboundMessage = { topic: this.config.topic, key: partitionKey(values), value: envelopeOf(rec, this.config.meta ?? true), headers };
+      // The record's own headers travel in its envelope; the message's are the pack's (see write).
+      const msg: OutboundMessage = { topic: this.config.topic, key: partitionKey(values), value: envelopeOf(rec, this.config.meta ?? true) };
       // As the window: a time that cannot be evaluated does not count (the window routes the record to its errors).
       const t = timeCol ? (timeCol[i] instanceof EvalFailure ? undefined : toEpochMillis(timeCol[i])) : rec.time;
       if (t !== undefined && Number.isFinite(t)) this.eventTimes.set(msg, t);
@@ -372,35 +415,40 @@ export class RepartitionSink implements Sink {
   }
 
   /**
-   * Sends each message to the partition of its key; resolves once the brokers have them (or, under
-   * exactly-once, the checkpoint's transaction). A message larger than a repartition topic takes is
-   * refused (its record goes to `<sink>.errors`).
+   * Sends each record to the partition of its key, packed with the others of this write that go
+   * there (in order, up to PACK_BYTES a message); resolves once the brokers have them (or, under
+   * exactly-once, the checkpoint's transaction). A record larger than a repartition message takes
+   * is refused (it goes to `<sink>.errors`).
    */
   async write(messages: OutboundMessage[]): Promise<WriteResult | void> {
     const send = this.send;
     if (!send) throw new ConfigError('E_SINK_NOT_OPEN', 'repartition sink written before open()', this.where);
     const produced: ProducedMessage[] = [];
     const refused: RefusedMessage[] = [];
+    const open: (Pack | undefined)[] = new Array(this.partitions);
     let max = this.maxTime;
     for (let i = 0; i < messages.length; i++) {
       const m = messages[i]!;
       const key = typeof m.key === 'string' ? m.key : stringifyJson(m.key);
-      const p: ProducedMessage = {
-        topic: m.topic ?? this.config.topic,
-        key,
-        value: stringifyJson(m.value),
-        partition: partitionOf(key, this.partitions),
-        ...(m.headers ? { headers: m.headers } : {}),
-      };
-      const bytes = producedBytes(p);
-      if (bytes > MAX_MESSAGE_BYTES) {
-        refused.push({ index: i, error: new RecordError('E_MESSAGE_TOO_LARGE', `the repartition message is ${bytes} bytes, more than a repartition topic takes (${MAX_MESSAGE_BYTES})`, this.where) });
+      const line = stringifyJson(m.value);
+      const bytes = Buffer.byteLength(line) + 1;
+      if (bytes + MESSAGE_OVERHEAD_BYTES > MAX_MESSAGE_BYTES) {
+        refused.push({ index: i, error: new RecordError('E_MESSAGE_TOO_LARGE', `the repartition record is ${bytes - 1} bytes, more than a repartition message takes (${MAX_MESSAGE_BYTES - MESSAGE_OVERHEAD_BYTES})`, this.where) });
         continue;
       }
-      produced.push(p);
+      const partition = partitionOf(key, this.partitions);
+      let pack = open[partition];
+      if (pack !== undefined && pack.bytes + bytes > PACK_BYTES) {
+        produced.push(this.packMessage(pack));
+        pack = undefined;
+      }
+      if (pack === undefined) open[partition] = pack = { partition, lines: [], bytes: 0 };
+      pack.lines.push(line);
+      pack.bytes += bytes;
       const t = this.eventTimes.get(m);
       if (t !== undefined && (max === undefined || t > max)) max = t;
     }
+    for (const pack of open) if (pack !== undefined) produced.push(this.packMessage(pack));
     if (produced.length > 0) {
       await send(produced);
       this.maxTime = max;
@@ -409,6 +457,16 @@ export class RepartitionSink implements Sink {
     if (refused.length === 0) return;
     this.ctx.metrics.inc(REPARTITION_REFUSED, { node: this.ctx.name }, refused.length);
     return { refused };
+  }
+
+  private packMessage(pack: Pack): ProducedMessage {
+    return {
+      topic: this.config.topic,
+      key: null,
+      value: pack.lines.length === 1 ? pack.lines[0]! : pack.lines.join('\n'),
+      partition: pack.partition,
+      headers: { [HEADER_FROM]: this.origin, [HEADER_RECORDS]: String(pack.lines.length) },
+    };
   }
 
   get writesInCheckpoint(): boolean {
@@ -448,7 +506,7 @@ export const repartitionSink: SinkDef<RepartitionSinkConfig> = {
   name: 'repartition',
   summary: 'Internal: writes a window\'s input into its repartition topic, keyed by the group key, with watermark markers at every checkpoint.',
   description:
-    'Inserted by the stage split when a window\'s `group_by` differs from how its input is partitioned; a spec never names it. Each record goes to the partition of its key (murmur2 of the canonical JSON of the key values, as Kafka places keys) as `{value, meta, time, key}` with its headers and `sluice-from: <task>`. At every checkpoint, after the data, each partition gets a marker with the highest event time this task has written, and whether it is idle.',
+    'Inserted by the stage split when a window\'s `group_by` differs from how its input is partitioned; a spec never names it. Each record goes to the partition of its key (murmur2 of the canonical JSON of the key values, as Kafka places keys) as a JSON line `{value, meta, time, key, headers}`; the lines of one write that go to one partition share a message (up to 256 KiB), with the headers `sluice-from: <task>` and `sluice-records: <lines>`. At every checkpoint, after the data, each partition gets a marker with the highest event time this task has written, and whether it is idle.',
   schema: sinkSchema,
   describe(config) {
     return `repartition ${config.topic} by ${config.key.join(', ')}${config.partitions ? `, ${config.partitions} partitions` : ''}, at ${describeConnectionConfig(config)}`;
@@ -475,7 +533,7 @@ export const repartitionFormat: FormatDef<RepartitionFormatConfig> & EventTimeFo
   decodesEventTime: true,
   summary: 'Internal: reads a repartition topic: records as the stage before had them, and its watermark markers.',
   description:
-    'The reading side of the `repartition` sink. A data message becomes the record it was upstream (value, `$meta`, key and event time restored), its origin the upstream task that wrote it; a watermark marker becomes progress of that task. A message that is neither goes to `<source>.errors`.',
+    'The reading side of the `repartition` sink. Each line of a data message becomes the record it was upstream (value, `$meta`, key, headers and event time restored), its origin the upstream task that wrote it; a watermark marker becomes progress of that task. A message that is neither goes to `<source>.errors` whole.',
   schema: object('Options of the repartition format (internal).', {
     upstream: { type: 'string', minLength: 1, description: 'The writing stage\'s id: origins are `<upstream>_<task>`.', examples: ['0'] },
     tasks: { type: 'integer', minimum: 1, description: 'How many tasks the writing stage has; filled in at start.', examples: [12] },
@@ -484,32 +542,59 @@ export const repartitionFormat: FormatDef<RepartitionFormatConfig> & EventTimeFo
   create(config, ctx): Format {
     const where = `sources.${ctx.name}`;
     const malformed = (what: string, cause?: unknown) => new RecordError('E_DECODE', `not a repartition message: ${what}`, where, cause === undefined ? undefined : { cause });
+    /** A data message's origin and value text; throws for a marker, or for what is neither. */
+    const dataOf = (message: RawMessage): { origin: string; text: string } => {
+      throwIfRefused(message);
+      const marker = parseMarker(message.headers);
+      if (typeof marker === 'string') throw malformed(`a malformed watermark marker (${marker})`);
+      if (marker) throw malformed('a watermark marker where a record was expected');
+      const origin = message.headers[HEADER_FROM];
+      if (!origin) throw malformed(`no ${HEADER_FROM} header`);
+      const { value } = message;
+      if (typeof value !== 'string' && !Buffer.isBuffer(value)) throw malformed('no value');
+      return { origin, text: typeof value === 'string' ? value : value.toString('utf8') };
+    };
+    /** One envelope's record; `packed`: its headers are in it (a pack's), not the message's. */
+    const envelopeRecord = (text: string, origin: string, packed: boolean, at: string): Decoded => {
+      let env: unknown;
+      try {
+        env = parseJson(text);
+      } catch (err) {
+        throw malformed(`${at}value is not JSON: ${errorMessage(err)}`, err);
+      }
+      if (!isObject(env)) throw malformed(`${at}value is not an object`);
+      if (typeof env.time !== 'number' || !Number.isFinite(env.time)) throw malformed(`${at}no event time (\`time\`)`);
+      const meta = env.meta ?? {};
+      if (!isObject(meta)) throw malformed(`${at}\`meta\` is not an object`);
+      const d: Decoded = { key: env.key ?? null, value: env.value ?? null, meta, time: env.time, origin };
+      if (packed) {
+        const headers = env.headers ?? {};
+        if (!isObject(headers) || !Object.values(headers).every((v) => typeof v === 'string')) throw malformed(`${at}\`headers\` is not an object of strings`);
+        d.headers = headers as Headers;
+      }
+      return d;
+    };
     return {
       control(message: RawMessage): ProgressMarker | undefined {
         const marker = parseMarker(message.headers);
         // A malformed marker is left to decode, which refuses it as a record error.
         return typeof marker === 'object' ? marker : undefined;
       },
+      unpack(message: RawMessage): Decoded[] | undefined {
+        const count = message.headers[HEADER_RECORDS];
+        if (count === undefined) return undefined;
+        const { origin, text } = dataOf(message);
+        if (!/^[1-9]\d*$/.test(count)) throw malformed(`${HEADER_RECORDS} \`${count}\` is not a record count`);
+        const lines = text.split('\n');
+        if (lines.length !== Number(count)) throw malformed(`${HEADER_RECORDS} says ${count} records, the value has ${lines.length} lines`);
+        const records: Decoded[] = new Array(lines.length);
+        for (let i = 0; i < lines.length; i++) records[i] = envelopeRecord(lines[i]!, origin, true, lines.length > 1 ? `line ${i + 1}: ` : '');
+        return records;
+      },
       decode(message: RawMessage): Decoded {
-        throwIfRefused(message);
-        const marker = parseMarker(message.headers);
-        if (typeof marker === 'string') throw malformed(`a malformed watermark marker (${marker})`);
-        if (marker) throw malformed('a watermark marker where a record was expected');
-        const origin = message.headers[HEADER_FROM];
-        if (!origin) throw malformed(`no ${HEADER_FROM} header`);
-        const { value } = message;
-        if (typeof value !== 'string' && !Buffer.isBuffer(value)) throw malformed('no value');
-        let env: unknown;
-        try {
-          env = parseJson(typeof value === 'string' ? value : value.toString('utf8'));
-        } catch (err) {
-          throw malformed(`value is not JSON: ${errorMessage(err)}`, err);
-        }
-        if (!isObject(env)) throw malformed('value is not an object');
-        if (typeof env.time !== 'number' || !Number.isFinite(env.time)) throw malformed('no event time (`time`)');
-        const meta = env.meta ?? {};
-        if (!isObject(meta)) throw malformed('`meta` is not an object');
-        return { key: env.key ?? null, value: env.value ?? null, meta, time: env.time, origin };
+        if (message.headers[HEADER_RECORDS] !== undefined) throw malformed('a pack of records where one was expected');
+        const { origin, text } = dataOf(message);
+        return envelopeRecord(text, origin, false, '');
       },
       origins(): string[] | undefined {
         return config.tasks === undefined ? undefined : upstreamOrigins(config.upstream, config.tasks);

@@ -39,7 +39,7 @@ describe('repartition topic against a real broker', () => {
     await admin.deleteTopics([topic]);
   });
 
-  it('writes records to the partition of their key and a marker to every partition after them; the format reads both back', async () => {
+  it('writes records, packed, to the partition of their key and a marker to every partition after them; the format reads both back', async () => {
     const topic = uniqueName('app-step-repartition');
     await ensureRepartitionTopic(admin, topic, 3);
     const clock = new ManualClock(Date.now());
@@ -61,7 +61,8 @@ describe('repartition topic against a real broker', () => {
 
     const read: ReadRecord[] = [];
     await readTopicsToEnd(testConnection(), [topic], (r) => read.push(r), silentLogger);
-    expect(read).toHaveLength(203);
+    // One pack per partition (200 small records fit in one), then one marker per partition.
+    expect(read).toHaveLength(6);
     const format = repartitionFormat.create({ upstream: '0', tasks: 2 }, ctx);
     const byPartition = new Map<number, ReadRecord[]>();
     for (const r of read) byPartition.set(r.partition, [...(byPartition.get(r.partition) ?? []), r]);
@@ -83,14 +84,20 @@ describe('repartition topic against a real broker', () => {
       expect(markers[markers.length - 1]).toEqual({ origin: '0_1', time: 1_700_000_000_000 + 199_000, idle: false });
       expect(raw[raw.length - 1]!.headers['sluice-n']).toBe('2');
       for (const m of raw.slice(0, -1)) {
-        const d = format.decode(m);
-        expect(d.origin).toBe('0_1');
-        expect(m.headers.seq).toBeDefined();
-        const value = d.value as { employee_id: string; n: number };
-        expect(partitionOf(JSON.stringify([value.employee_id]), 3)).toBe(partition);
-        expect(d.time).toBe(1_700_000_000_000 + value.n * 1_000);
-        expect(d.key).toBe(`k${value.n}`);
-        decoded.push({ n: value.n, employee: value.employee_id });
+        const pack = format.unpack!(m)!;
+        expect(m.headers['sluice-records']).toBe(String(pack.length));
+        for (const d of pack) {
+          expect(d.origin).toBe('0_1');
+          const value = d.value as { employee_id: string; n: number };
+          expect(d.headers).toEqual({ seq: String(value.n) });
+          expect(partitionOf(JSON.stringify([value.employee_id]), 3)).toBe(partition);
+          expect(d.time).toBe(1_700_000_000_000 + value.n * 1_000);
+          expect(d.key).toBe(`k${value.n}`);
+          decoded.push({ n: value.n, employee: value.employee_id });
+        }
+        // In the order written.
+        const ns = pack.map((d) => (d.value as { n: number }).n);
+        expect(ns).toEqual([...ns].sort((a, b) => a - b));
       }
     }
     expect(decoded.map((d) => d.n).sort((a, b) => a - b)).toEqual(records.map((_, i) => i));

@@ -9,6 +9,7 @@ import {
   requireMessages,
   type CheckpointContext,
   type ComponentContext,
+  type Decoded,
   type Format,
   type OutboundMessage,
   type Sink,
@@ -23,6 +24,7 @@ import { KAFKA_TRANSACTION } from '../../../src/io/kafka/changelog-store.ts';
 import type { KafkaAdmin, KafkaProducer, ProducedMessage, TopicSpec } from '../../../src/io/kafka/client.ts';
 import {
   MARKER_REFRESH_MS,
+  PACK_BYTES,
   RepartitionSink,
   ensureRepartitionTopic,
   markerHeaders,
@@ -106,6 +108,14 @@ function asRaw(m: ProducedMessage, offset = '0'): RawMessage {
 const format = (tasks?: number): Format =>
   repartitionFormat.create({ upstream: '0', ...(tasks !== undefined ? { tasks } : {}) }, { name: 'hourly-repartition', logger: silentLogger, clock: new ManualClock(), metrics: new Metrics(), mode: 'run' });
 
+/** The data messages among those sent (markers left out). */
+const dataMessages = (sent: readonly ProducedMessage[]): ProducedMessage[] => sent.filter((m) => m.headers?.['sluice-ctl'] === undefined);
+
+/** Every record the data messages among `sent` carry, read back as the runtime reads them: packs unpacked, in order. */
+function readBack(sent: readonly ProducedMessage[], f = format(4)): Decoded[] {
+  return dataMessages(sent).flatMap((m) => f.unpack!(asRaw(m)) ?? [f.decode(asRaw(m))]);
+}
+
 describe('repartition envelope: what the sink writes, the format reads back as the record it was', () => {
   it('restores value (big integers exact), meta, key and event time, with the writing task as origin', async () => {
     const { sink, producer } = await openSink();
@@ -115,32 +125,41 @@ describe('repartition envelope: what the sink writes, the format reads back as t
     expect(producer.sent).toHaveLength(1);
     const m = producer.sent[0]!;
     expect(m.topic).toBe(TOPIC);
-    expect(m.key).toBe('["e-7"]');
-    expect(m.headers).toEqual({ trace: 'abc', 'sluice-from': '0_3' });
-    expect(m.value).toBe('{"value":{"employee_id":"e-7","amount":12345678901234567890,"nested":{"list":[1,"two",null]}},"meta":{"op":"c","source":{"table":"activities","lsn":"0/1A2B"},"topic":"activities"},"time":1700000123456,"key":{"id":7}}');
+    expect(m.key).toBeNull();
+    expect(m.partition).toBe(partitionOf('["e-7"]', 4));
+    expect(m.headers).toEqual({ 'sluice-from': '0_3', 'sluice-records': '1' });
+    expect(m.value).toBe(
+      '{"value":{"employee_id":"e-7","amount":12345678901234567890,"nested":{"list":[1,"two",null]}},"meta":{"op":"c","source":{"table":"activities","lsn":"0/1A2B"},"topic":"activities"},"time":1700000123456,"key":{"id":7},"headers":{"trace":"abc"}}',
+    );
 
     const f = format(4);
     const raw = asRaw(m);
     expect(f.control!(raw)).toBeUndefined();
-    expect(f.decode(raw)).toEqual({ key: { id: 7 }, value, meta, time: 1_700_000_123_456, origin: '0_3' });
+    expect(f.unpack!(raw)).toEqual([{ key: { id: 7 }, value, meta, time: 1_700_000_123_456, origin: '0_3', headers: { trace: 'abc' } }]);
+    // The runtime unpacks every message first; decode takes only a message of one record, as written before packs.
+    expect(() => f.decode(raw)).toThrow(/a pack of records where one was expected/);
   });
 
   it('leaves out a key that is not JSON (bytes), read back as null; a pipeline run whole writes as origin 0_0', async () => {
     const { sink, producer } = await openSink({}, context(new ManualClock(), { task: undefined }));
     await writeRecords(sink, [rec({ employee_id: 1 }, { key: Buffer.from([0xff, 0x00]) }), rec({ employee_id: 2 }, { key: null })]);
-    const decoded = producer.sent.map((m) => format().decode(asRaw(m)));
-    expect(decoded.map((d) => [d.key, d.origin])).toEqual([
-      [null, '0_0'],
-      [null, '0_0'],
+    // In partition order: the two may go to different ones.
+    const decoded = readBack(producer.sent, format()).sort((a, b) => (a.value as { employee_id: number }).employee_id - (b.value as { employee_id: number }).employee_id);
+    expect(decoded.map((d) => [d.value, d.key, d.origin])).toEqual([
+      [{ employee_id: 1 }, null, '0_0'],
+      [{ employee_id: 2 }, null, '0_0'],
     ]);
-    expect(JSON.parse(producer.sent[0]!.value as string)).not.toHaveProperty('key');
+    const lines = producer.sent.flatMap((m) => (m.value as string).split('\n').map((line) => JSON.parse(line) as { value: { employee_id: number } }));
+    expect(lines.find((l) => l.value.employee_id === 1)).not.toHaveProperty('key');
+    expect(lines.find((l) => l.value.employee_id === 2)).toHaveProperty('key', null);
   });
 
   it('never lets a record header make a data message look like a marker', async () => {
     const { sink, producer } = await openSink();
-    await writeRecords(sink, [rec({ employee_id: 1 }, { headers: { 'sluice-ctl': 'wm', 'sluice-from': 'forged', keep: '1' } })]);
-    expect(producer.sent[0]!.headers).toEqual({ keep: '1', 'sluice-from': '0_3' });
+    await writeRecords(sink, [rec({ employee_id: 1 }, { headers: { 'sluice-ctl': 'wm', 'sluice-from': 'forged', 'sluice-records': '9', keep: '1' } })]);
+    expect(producer.sent[0]!.headers).toEqual({ 'sluice-from': '0_3', 'sluice-records': '1' });
     expect(format().control!(asRaw(producer.sent[0]!))).toBeUndefined();
+    expect(readBack(producer.sent).map((d) => [d.headers, d.origin])).toEqual([[{ keep: '1' }, '0_3']]);
   });
 
   it('prepare gives the structured envelope (what golden files record) and a PrepareFailure for a record whose key throws', async () => {
@@ -150,7 +169,6 @@ describe('repartition envelope: what the sink writes, the format reads back as t
       topic: TOPIC,
       key: '[5,"u","login"]',
       value: { value: { employee_id: 5, kind: 'login' }, meta: { op: 'u' }, time: 1_700_000_000_000, key: { id: 1 } },
-      headers: { 'sluice-from': '0_3' },
     });
     expect(out[1]).toBeInstanceOf(PrepareFailure);
     const error = (out[1] as PrepareFailure).error;
@@ -198,6 +216,49 @@ describe('repartition envelope: what the sink writes, the format reads back as t
     expect(f.decode(data('{"value":{"a":1},"time":5}'))).toEqual({ key: null, value: { a: 1 }, meta: {}, time: 5, origin: '0_1' });
   });
 
+  it('reads a message as written before packs: one record, its headers the message\'s; unpack leaves it to decode', () => {
+    const f = format(4);
+    const old: RawMessage = {
+      key: Buffer.from('["e-7"]'),
+      value: Buffer.from('{"value":{"employee_id":"e-7"},"meta":{"op":"c"},"time":1700000123456,"key":{"id":7}}'),
+      headers: { trace: 'abc', 'sluice-from': '0_2' },
+      timestamp: 0,
+      position: { source: 's', partition: 's/t/0', offset: '3' },
+    };
+    expect(f.unpack!(old)).toBeUndefined();
+    expect(f.decode(old)).toEqual({ key: { id: 7 }, value: { employee_id: 'e-7' }, meta: { op: 'c' }, time: 1_700_000_123_456, origin: '0_2' });
+  });
+
+  it('refuses a malformed pack whole, saying which line or header is wrong', () => {
+    const f = format(4);
+    const pack = (value: string, count: string, extra: Record<string, string> = {}): RawMessage => ({
+      key: null,
+      value: Buffer.from(value),
+      headers: { 'sluice-from': '0_1', 'sluice-records': count, ...extra },
+      timestamp: 0,
+      position: { source: 's', partition: 's/t/0', offset: '9' },
+    });
+    const refusal = (m: RawMessage) => {
+      try {
+        f.unpack!(m);
+      } catch (err) {
+        expect(err).toBeInstanceOf(RecordError);
+        return (err as Error).message;
+      }
+      throw new Error('unpacked');
+    };
+    const line = '{"value":1,"meta":{},"time":5}';
+    expect(f.unpack!(pack(`${line}\n${line}`, '2'))).toHaveLength(2);
+    expect(refusal(pack(`${line}\n${line}`, '3'))).toContain('says 3 records, the value has 2 lines');
+    expect(refusal(pack(line, 'two'))).toContain('`two` is not a record count');
+    expect(refusal(pack(line, '0'))).toContain('`0` is not a record count');
+    expect(refusal(pack(`${line}\n{"value":1`, '2'))).toContain('line 2: value is not JSON');
+    expect(refusal(pack(`${line}\n{"value":1,"meta":{}}`, '2'))).toContain('line 2: no event time');
+    expect(refusal(pack('{"value":1,"meta":{},"time":5,"headers":{"a":1}}', '1'))).toContain('`headers` is not an object of strings');
+    expect(refusal(pack(line, '1', { 'sluice-from': '' }))).toContain('no sluice-from');
+    expect(refusal({ ...pack(line, '1'), value: null })).toContain('no value');
+  });
+
   it('says it decodes event time (the records keep the time they had upstream)', () => {
     expect(decodesEventTime(repartitionFormat)).toBe(true);
   });
@@ -229,14 +290,38 @@ describe('repartition partitioning', () => {
     for (const c of counts) expect(c).toBeLessThan(600);
   });
 
-  it('writes every message to the partition of its key, explicitly', async () => {
+  it('writes every record to the partition of its key, explicitly, packed with the others of the write that go there, in order', async () => {
     const { sink, producer } = await openSink({ partitions: 7 });
-    await writeRecords(sink, Array.from({ length: 50 }, (_, i) => rec({ employee_id: `e${i % 10}` })));
-    for (const m of producer.sent) expect(m.partition).toBe(partitionOf(m.key as string, 7));
-    expect(new Set(producer.sent.map((m) => m.partition)).size).toBeGreaterThan(1);
-    const byKey = new Map<unknown, Set<number | undefined>>();
-    for (const m of producer.sent) byKey.set(m.key, (byKey.get(m.key) ?? new Set()).add(m.partition));
-    for (const ps of byKey.values()) expect(ps.size).toBe(1);
+    await writeRecords(sink, Array.from({ length: 50 }, (_, i) => rec({ employee_id: `e${i % 10}`, n: i })));
+    const f = format(4);
+    const seen: number[] = [];
+    for (const m of producer.sent) {
+      const records = f.unpack!(asRaw(m))!;
+      expect(m.headers!['sluice-records']).toBe(String(records.length));
+      for (const d of records) {
+        const { employee_id, n } = d.value as { employee_id: string; n: number };
+        expect(m.partition).toBe(partitionOf(partitionKey([employee_id]), 7));
+        seen.push(n);
+      }
+    }
+    // One message per partition that got records; within each, the records in the order written.
+    expect(producer.sent).toHaveLength(new Set(producer.sent.map((m) => m.partition)).size);
+    expect(producer.sent.length).toBeGreaterThan(1);
+    for (const m of producer.sent) {
+      const ns = f.unpack!(asRaw(m))!.map((d) => (d.value as { n: number }).n);
+      expect(ns).toEqual([...ns].sort((a, b) => a - b));
+    }
+    expect(seen.sort((a, b) => a - b)).toEqual(Array.from({ length: 50 }, (_, i) => i));
+  });
+
+  it('closes a pack before it passes PACK_BYTES, keeping the order of the records across its packs', async () => {
+    const { sink, producer } = await openSink({ partitions: 1 });
+    const blob = 'y'.repeat(10_000);
+    const count = Math.ceil((3 * PACK_BYTES) / 10_000);
+    await writeRecords(sink, Array.from({ length: count }, (_, i) => rec({ employee_id: 1, n: i, blob })));
+    expect(producer.sent.length).toBeGreaterThanOrEqual(3);
+    for (const m of producer.sent) expect(Buffer.byteLength(m.value as string)).toBeLessThanOrEqual(PACK_BYTES);
+    expect(readBack(producer.sent).map((d) => (d.value as { n: number }).n)).toEqual(Array.from({ length: count }, (_, i) => i));
   });
 });
 
@@ -246,7 +331,9 @@ describe('repartition watermark markers', () => {
     const { sink, producer } = await openSink({}, context(clock));
     await writeRecords(sink, [rec({ employee_id: 1 }, { time: 5_000 }), rec({ employee_id: 2 }, { time: 9_000 }), rec({ employee_id: 3 }, { time: 7_000 })]);
     await sink.beforeCommit();
-    const markers = producer.sent.slice(3);
+    const data = dataMessages(producer.sent).length;
+    expect(readBack(producer.sent)).toHaveLength(3);
+    const markers = producer.sent.slice(data);
     expect(markers.map((m) => m.partition)).toEqual([0, 1, 2, 3]);
     for (const m of markers) {
       expect(m).toMatchObject({ topic: TOPIC, key: '__wm', value: null });
@@ -280,9 +367,10 @@ describe('repartition watermark markers', () => {
       rec({ employee_id: 3 }, { time: 9e12 }),
       rec({ employee_id: 4, occurred_at: 1_736_150_000_000 }, { time: 1 }),
     ]);
-    expect(producer.sent).toHaveLength(4);
+    expect(readBack(producer.sent)).toHaveLength(4);
     await sink.beforeCommit();
-    expect(producer.sent[4]!.headers!['sluice-wm']).toBe(String(Date.parse('2025-01-06T09:00:00Z')));
+    const marker = producer.sent.find((m) => m.headers?.['sluice-ctl'] !== undefined);
+    expect(marker!.headers!['sluice-wm']).toBe(String(Date.parse('2025-01-06T09:00:00Z')));
   });
 
   it('are not sent again while nothing changed, until the refresh interval passed', async () => {
@@ -362,7 +450,8 @@ describe('repartition sink: how it writes', () => {
     await writeRecords(sink, [rec({ employee_id: 1 }, { time: 77 })]);
     await sink.beforeCommit();
     expect(made).toBe(0);
-    expect(sentTx.map((m) => m.key)).toEqual(['[1]', '__wm', '__wm', '__wm', '__wm']);
+    expect(sentTx.map((m) => m.key)).toEqual([null, '__wm', '__wm', '__wm', '__wm']);
+    expect(readBack(sentTx).map((d) => d.value)).toEqual([{ employee_id: 1 }]);
     expect(sentTx[1]!.headers!['sluice-wm']).toBe('77');
 
     const elsewhere = new RepartitionSink(base, { brokers: ['other:9092'], clientId: 'c' }, context(new ManualClock(), { checkpoints }));
@@ -375,7 +464,7 @@ describe('repartition sink: how it writes', () => {
     const result = await sink.write(prepared);
     expect(result?.refused.map((r) => r.index)).toEqual([0]);
     expect(result?.refused[0]!.error).toBeInstanceOf(RecordError);
-    expect(producer.sent.map((m) => m.key)).toEqual(['[2]']);
+    expect(readBack(producer.sent).map((d) => d.value)).toEqual([{ employee_id: 2 }]);
     await sink.beforeCommit();
     // The refused record's time does not count.
     expect(producer.sent[1]!.headers!['sluice-wm']).toBe('5');
