@@ -16,9 +16,9 @@
  *            headers>}`; `key` is left out when the record key is not JSON (bytes) or absent, and
  *            read back as null; `headers` is left out when the record has none
  *   headers  `sluice-from: <origin>` (the writing task, `0_3`), `sluice-records: <lines>`
- * A message per record cost as much again as the records' JSON: kafkajs's encoding and decoding
- * of each message and its headers, and the engine's handling of each. JSON text never holds a
- * raw line break, so the lines split cleanly.
+ * A message per record cost kafkajs an encoding and a decoding of each message and its headers,
+ * and the engine the handling of each: packs took a sixth off sluice's CPU in a drain of the
+ * employee pipeline. JSON text never holds a raw line break, so the lines split cleanly.
  *
  * Read too, as written before packs: a message without `sluice-records` is one record, its
  * envelope without `headers`, its headers the message's.
