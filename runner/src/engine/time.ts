@@ -82,8 +82,9 @@ const THREE_DIGITS = Array.from({ length: 1000 }, (_, i) => String(i).padStart(3
  * Event times come mostly in order, so the date is rendered once per hour rather than per value:
  * `Date#toISOString` took 0.4 of the 4.5 µs that decoding a Debezium row (two timestamps) cost.
  * More than one slot, because callers alternate hours: a window renders each result's start and
- * end (an hour apart), and with a single remembered hour that re-rendered both dates
- * every time (toIsoUtc was 1.6% of a Kafka drain's main thread, now 0.2%).
+ * end (an hour apart), and with a single remembered hour that re-rendered both dates every time:
+ * about 1,000 ns a call instead of 140, and 1.8% of the main thread in a Kafka drain of the employee
+ * pipeline with its window reading the source directly.
  */
 const HOUR_SLOTS = 16;
 const slotHours = new Float64Array(HOUR_SLOTS).fill(Number.NaN);
