@@ -425,7 +425,8 @@ export class RepartitionSink implements Sink {
     if (!send) throw new ConfigError('E_SINK_NOT_OPEN', 'repartition sink written before open()', this.where);
     const produced: ProducedMessage[] = [];
     const refused: RefusedMessage[] = [];
-    const open: (Pack | undefined)[] = new Array(this.partitions);
+    /** The pack being filled for each partition. */
+    const packs: (Pack | undefined)[] = new Array(this.partitions);
     let max = this.maxTime;
     for (let i = 0; i < messages.length; i++) {
       const m = messages[i]!;
@@ -437,18 +438,18 @@ export class RepartitionSink implements Sink {
         continue;
       }
       const partition = partitionOf(key, this.partitions);
-      let pack = open[partition];
+      let pack = packs[partition];
       if (pack !== undefined && pack.bytes + bytes > PACK_BYTES) {
         produced.push(this.packMessage(pack));
         pack = undefined;
       }
-      if (pack === undefined) open[partition] = pack = { partition, lines: [], bytes: 0 };
+      if (pack === undefined) packs[partition] = pack = { partition, lines: [], bytes: 0 };
       pack.lines.push(line);
       pack.bytes += bytes;
       const t = this.eventTimes.get(m);
       if (t !== undefined && (max === undefined || t > max)) max = t;
     }
-    for (const pack of open) if (pack !== undefined) produced.push(this.packMessage(pack));
+    for (const pack of packs) if (pack !== undefined) produced.push(this.packMessage(pack));
     if (produced.length > 0) {
       await send(produced);
       this.maxTime = max;
@@ -522,6 +523,12 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/** Whether every member is a string (a loop: an array of the values per record was garbage). */
+function allStrings(o: Record<string, unknown>): boolean {
+  for (const k in o) if (typeof o[k] !== 'string') return false;
+  return true;
+}
+
 /** The origins of a repartition topic's partitions: every task of the writing stage. */
 export function upstreamOrigins(upstream: string, tasks: number): string[] {
   return Array.from({ length: tasks }, (_, i) => `${upstream}_${i}`);
@@ -554,22 +561,26 @@ export const repartitionFormat: FormatDef<RepartitionFormatConfig> & EventTimeFo
       if (typeof value !== 'string' && !Buffer.isBuffer(value)) throw malformed('no value');
       return { origin, text: typeof value === 'string' ? value : value.toString('utf8') };
     };
-    /** One envelope's record; `packed`: its headers are in it (a pack's), not the message's. */
-    const envelopeRecord = (text: string, origin: string, packed: boolean, at: string): Decoded => {
+    /**
+     * One envelope's record; `packed`: its headers are in it (a pack's), not the message's. `line`
+     * (1-based, for a pack of several) goes into an error only: nothing is built for it per record.
+     */
+    const envelopeRecord = (text: string, origin: string, packed: boolean, line?: number): Decoded => {
+      const bad = (what: string, cause?: unknown) => malformed(line === undefined ? what : `line ${line}: ${what}`, cause);
       let env: unknown;
       try {
         env = parseJson(text);
       } catch (err) {
-        throw malformed(`${at}value is not JSON: ${errorMessage(err)}`, err);
+        throw bad(`value is not JSON: ${errorMessage(err)}`, err);
       }
-      if (!isObject(env)) throw malformed(`${at}value is not an object`);
-      if (typeof env.time !== 'number' || !Number.isFinite(env.time)) throw malformed(`${at}no event time (\`time\`)`);
+      if (!isObject(env)) throw bad('value is not an object');
+      if (typeof env.time !== 'number' || !Number.isFinite(env.time)) throw bad('no event time (`time`)');
       const meta = env.meta ?? {};
-      if (!isObject(meta)) throw malformed(`${at}\`meta\` is not an object`);
+      if (!isObject(meta)) throw bad('`meta` is not an object');
       const d: Decoded = { key: env.key ?? null, value: env.value ?? null, meta, time: env.time, origin };
       if (packed) {
         const headers = env.headers ?? {};
-        if (!isObject(headers) || !Object.values(headers).every((v) => typeof v === 'string')) throw malformed(`${at}\`headers\` is not an object of strings`);
+        if (!isObject(headers) || !allStrings(headers)) throw bad('`headers` is not an object of strings');
         d.headers = headers as Headers;
       }
       return d;
@@ -588,13 +599,13 @@ export const repartitionFormat: FormatDef<RepartitionFormatConfig> & EventTimeFo
         const lines = text.split('\n');
         if (lines.length !== Number(count)) throw malformed(`${HEADER_RECORDS} says ${count} records, the value has ${lines.length} lines`);
         const records: Decoded[] = new Array(lines.length);
-        for (let i = 0; i < lines.length; i++) records[i] = envelopeRecord(lines[i]!, origin, true, lines.length > 1 ? `line ${i + 1}: ` : '');
+        for (let i = 0; i < lines.length; i++) records[i] = envelopeRecord(lines[i]!, origin, true, lines.length > 1 ? i + 1 : undefined);
         return records;
       },
       decode(message: RawMessage): Decoded {
         if (message.headers[HEADER_RECORDS] !== undefined) throw malformed('a pack of records where one was expected');
         const { origin, text } = dataOf(message);
-        return envelopeRecord(text, origin, false, '');
+        return envelopeRecord(text, origin, false);
       },
       origins(): string[] | undefined {
         return config.tasks === undefined ? undefined : upstreamOrigins(config.upstream, config.tasks);
