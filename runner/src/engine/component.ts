@@ -29,6 +29,11 @@ export interface ComponentContext {
    * source references: a checkpoint holds them instead, and its state is restored after a restart.
    */
   readonly checkpoints?: CheckpointContext;
+  /**
+   * Whether some node of the pipeline may read this member of `$meta` (plan/meta-read.ts); absent
+   * means any may. A source need not make exact what nothing reads.
+   */
+  readonly readsMeta?: (member: string) => boolean;
 }
 
 /**

@@ -11,6 +11,7 @@ import type { Logger } from '../engine/logger.ts';
 import { silentLogger } from '../engine/logger.ts';
 import { Metrics } from '../engine/metrics.ts';
 import { builtinComponents, findDef, type ComponentRegistry } from '../spec/registry.ts';
+import { metaRead } from './meta-read.ts';
 import type { Plan } from './types.ts';
 
 export interface InstantiateOptions {
@@ -30,12 +31,14 @@ export function instantiate(plan: Plan, options: InstantiateOptions): Graph {
   const logger = options.logger ?? silentLogger;
   const clock = options.clock ?? systemClock;
   const metrics = options.metrics ?? new Metrics();
+  const readsMeta = metaRead(plan.nodes);
   const context = (name: string, bindings: Record<string, unknown>): ComponentContext => ({
     name,
     logger: logger.child(bindings),
     clock,
     metrics,
     mode: options.mode,
+    readsMeta,
     ...(options.checkpoints ? { checkpoints: options.checkpoints } : {}),
     ...(options.task ? { task: options.task } : {}),
   });

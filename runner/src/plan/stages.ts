@@ -21,6 +21,7 @@ import { describeConnectionConfig, type ConnectionConfig } from '../io/kafka/con
 import type { RepartitionFormatConfig, RepartitionSinkConfig } from '../io/kafka/repartition.ts';
 import { builtinComponents, findDef } from '../spec/registry.ts';
 import { summarize } from './compile.ts';
+import { mentionsMeta } from './meta-read.ts';
 import { applicationIdOf, isGlobalSource, stateSettings } from './state.ts';
 import type { Plan, PlanNode, PlanSink, PlanSource, PlanStep } from './types.ts';
 
@@ -384,15 +385,6 @@ function refText(ref: PortRef): string {
 
 function keyText(by: readonly string[]): string {
   return by.length ? by.join(', ') : 'nothing (one group per window, so one partition)';
-}
-
-/**
- * Whether a node's config may read `$meta`: it names it (or evaluates text, which could). Only
- * expressions read `$meta`, and they are in the config as written.
- */
-export function mentionsMeta(node: PlanNode): boolean {
-  const text = JSON.stringify(node.config) ?? '';
-  return text.includes('$meta') || text.includes('$eval');
 }
 
 function repartitionSink(cut: Cut, r: Repartition, connection: ConnectionConfig, meta: boolean): PlanSink {

@@ -6,6 +6,7 @@ import {
   integerLiteral,
   nestingExceeds,
   parseJson,
+  parseJsonExactIn,
   parseJsonStrict,
   stringifyJson,
   stringifyJsonIteratively,
@@ -159,6 +160,59 @@ describe('parseJson with unsafe integers: the rounded parse restored, or the mar
       const t = doc(3);
       expect(parseJson(t), t).toEqual(parseJsonStrict(t));
     }
+  });
+});
+
+describe('parseJsonExactIn: exact only in the members named, doubles elsewhere', () => {
+  const slots = [
+    { name: 'after', nested: [{ name: 'id', nested: null }] },
+    { name: 'ts_ms', nested: null },
+  ];
+
+  it('keeps what JSON.parse gives when no named member was rounded, unsafe integers elsewhere included', () => {
+    const text = '{"after":{"id":7,"big":12345678901234567891},"source":{"ts_ns":1735813800123456789},"ts_ms":1735813800123,"ts_ns":1735813800200000001}';
+    const value = parseJsonExactIn(text, slots);
+    expect(value).toEqual(JSON.parse(text));
+    expect((value as { ts_ns: unknown }).ts_ns).toBe(1735813800200000000); // the double nearest 1735813800200000001
+  });
+
+  it('is parseJson, exact everywhere, when a named member was rounded, at any depth', () => {
+    for (const text of [
+      '{"after":{"id":9007199254740993},"ts_ns":1735813800200000001}',
+      '{"after":{"id":-12345678901234567891},"ts_ms":1}',
+      '{"after":{"id":1},"ts_ms":12345678901234567891,"x":[22345678901234567891]}',
+    ]) {
+      expect(parseJsonExactIn(text, slots), text).toEqual(parseJsonStrict(text));
+    }
+  });
+
+  it('agrees with the exact parser in the named members, and with JSON.parse elsewhere, on random documents', () => {
+    const random = mulberry32(99);
+    const number = () =>
+      random() < 0.4 ? String(BigInt(Number.MAX_SAFE_INTEGER) + BigInt(1 + Math.floor(random() * 1e6))) : String(Math.floor(random() * 1e6));
+    for (let i = 0; i < 500; i++) {
+      const text = `{"after":{"id":${number()},"other":${number()}},"before":null,"ts_ms":${number()},"ts_ns":${number()}}`;
+      const exact = parseJsonStrict(text) as { after: { id: unknown }; ts_ms: unknown };
+      const value = parseJsonExactIn(text, slots) as { after: { id: unknown; other: unknown }; ts_ms: unknown; ts_ns: unknown };
+      expect(value.after.id, text).toBe(exact.after.id);
+      expect(value.ts_ms, text).toBe(exact.ts_ms);
+      const roundedAny = typeof exact.after.id === 'bigint' || typeof exact.ts_ms === 'bigint';
+      // Elsewhere: JSON.parse's doubles, unless a named member made the whole parse exact.
+      expect(value, text).toEqual(roundedAny ? exact : JSON.parse(text));
+    }
+  });
+
+  it('says where text is not JSON and refuses nesting too deep, as parseJson does', () => {
+    expect(() => parseJsonExactIn('{"after":{"id":1},}', slots)).toThrow(JsonSyntaxError);
+    expect(() => parseJsonExactIn('{"after":{"id":1},}', slots)).toThrow(/line 1 column 19/);
+    const deep = `${'['.repeat(MAX_JSON_DEPTH + 1)}${']'.repeat(MAX_JSON_DEPTH + 1)}`;
+    expect(() => parseJsonExactIn(deep, slots)).toThrow(/nesting deeper than 512/);
+  });
+
+  it('leaves a named member alone where it is not an object member: absent, null, or an array in its place', () => {
+    expect(parseJsonExactIn('{"after":null,"ts_ms":"x"}', slots)).toEqual({ after: null, ts_ms: 'x' });
+    expect(parseJsonExactIn('{"after":[12345678901234567891]}', slots)).toEqual({ after: [12345678901234567000] });
+    expect(parseJsonExactIn('[1,2]', slots)).toEqual([1, 2]);
   });
 });
 

@@ -59,6 +59,15 @@ describe('instantiate', () => {
     expect(created.every((c) => c.ctx.clock === clock && c.ctx.metrics === metrics)).toBe(true);
   });
 
+  it('tells every component which members of $meta the plan may read', () => {
+    const created: { kind: string; config: unknown; ctx: ComponentContext }[] = [];
+    const registry = recordingRegistry(created);
+    const result = loadPipelineText('demo.yaml', SPEC.replace('filter: a > 1', 'filter: $meta.op = "c"'), { registry });
+    if (!result.ok) throw new Error('invalid');
+    instantiate(result.plan, { mode: 'test', registry });
+    expect(created.map((c) => [c.ctx.readsMeta?.('op'), c.ctx.readsMeta?.('ts_ns')])).toEqual(created.map(() => [true, false]));
+  });
+
   it('wraps a factory failure in a ConfigError naming the node', () => {
     const registry = recordingRegistry([]);
     const failing: ComponentRegistry = {

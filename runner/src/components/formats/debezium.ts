@@ -59,6 +59,9 @@ function rowImage(change: DecodedChange): unknown {
 
 const hintNames = Object.keys(LOGICAL);
 
+/** The members of `$meta` holding the envelope's own 64-bit integers, inexact unless read. */
+const INEXACT_META = ['source', 'ts_ms', 'ts_us', 'ts_ns', 'transaction', 'txId', 'lsn'];
+
 export const debeziumFormat: FormatDef<DebeziumFormatConfig> & EventTimeFormat = {
   family: 'format',
   name: 'debezium',
@@ -70,7 +73,10 @@ export const debeziumFormat: FormatDef<DebeziumFormatConfig> & EventTimeFormat =
     'the wall clock, read as UTC) become ISO 8601 strings keeping their precision (`2025-01-02T10:30:00.123456Z`), ' +
     'Date becomes `YYYY-MM-DD`, MicroTime/Time `HH:MM:SS.ffffff`, Decimal and VariableScaleDecimal a number when a ' +
     'double holds it exactly and otherwise the exact decimal string, Json columns parsed JSON; integers beyond 2^53 ' +
-    'stay exact. Without a schema, `columns` says which columns to decode how.\n\n' +
+    'stay exact in the row images, and in `$meta` (`ts_ns`, in `source` and at the top) when a node of the pipeline ' +
+    'reads the member holding them (`$meta.ts_ns`, `$meta.source`, or `$meta` whole): what nothing reads is left ' +
+    'the double JSON.parse makes of it, which nearly halves the cost of parsing an event. Without a schema, `columns` says ' +
+    'which columns to decode how.\n\n' +
     'The value is `after` for c/u/r, `before` for d, and null for tombstones and truncates. `$meta` holds `op`, ' +
     '`before`, `source`, `ts_ms`, `ts_us`, `ts_ns`, `transaction`, `db`, `schema`, `table`, `lsn`, `txId`, ' +
     '`snapshot`, and `tombstone: true` for a tombstone. Columns carrying Debezium\'s unchanged-TOAST placeholder ' +
@@ -122,7 +128,9 @@ export const debeziumFormat: FormatDef<DebeziumFormatConfig> & EventTimeFormat =
   },
   create(config, ctx) {
     // The decoder compiles the column hints now, so an unknown hint fails at creation, not per record.
-    const decoder = new DebeziumDecoder({ columns: config.columns, placeholder: config.unavailable_placeholder });
+    // Exact envelope integers (ts_ns) cost 1.4 µs an event; only a node reading them needs them.
+    const exactMeta = ctx.readsMeta === undefined || INEXACT_META.some((member) => ctx.readsMeta!(member));
+    const decoder = new DebeziumDecoder({ columns: config.columns, placeholder: config.unavailable_placeholder, exactMeta });
     const maxBytes = config.max_bytes ?? DEFAULT_MAX_BYTES;
     const where = `sources.${ctx.name}`;
     return {

@@ -6,10 +6,11 @@
  * Hot path: a schema is compiled once into per-column converters. Messages that carry the same
  * schema text as a recent one are recognised by a prefix compare (`{"schema":<same text>,"payload":`)
  * and only their payload is parsed; already structured values (generator, postgres-cdc) are
- * recognised by schema object identity.
+ * recognised by schema object identity. When nothing reads the envelope's own 64-bit integers
+ * (`exactMeta: false`), the payload is parsed natively, exact only in the row images' int64 columns.
  */
 import { describeValueKind } from '../../engine/errors.ts';
-import { parseJson, stringifyJson } from '../../engine/json.ts';
+import { parseJson, parseJsonExactIn, stringifyJson, type IntegerSlots } from '../../engine/json.ts';
 import { fieldOf, LOGICAL, parseConnectSchema, type ConnectSchema } from './connect-schema.ts';
 import { NotAnEnvelopeError, parsePayload, unwrapPayload, type DebeziumPayload, type Row } from './envelope.ts';
 import {
@@ -103,7 +104,8 @@ function primitiveCheck(schema: ConnectSchema): Converter | undefined {
     case 'int8':
     case 'int16':
     case 'int32':
-      return (v, c) => (typeof v === 'number' && Number.isInteger(v) ? v : fail(v, c));
+      // Safe, not only whole: parseJsonBySlots leaves digits beyond 2^53 rounded outside int64 members.
+      return (v, c) => (typeof v === 'number' && Number.isSafeInteger(v) ? v : fail(v, c));
     case 'int64':
       return (v, c) => ((typeof v === 'number' && Number.isInteger(v)) || typeof v === 'bigint' ? v : fail(v, c));
     case 'float':
@@ -230,6 +232,11 @@ export interface DecodedChange {
 interface CompiledEnvelope {
   before: RowDecoder;
   after: RowDecoder;
+  /**
+   * The payload's members that must be exact (parseJsonExactIn): the rows' 64-bit integers when
+   * nothing reads the metadata's (`ts_ns`); null to parse all of it exactly.
+   */
+  slots: IntegerSlots | null;
 }
 
 interface CompiledKey {
@@ -241,6 +248,12 @@ export interface DebeziumDecoderOptions {
   columns?: Record<string, ColumnHint>;
   /** Debezium's `unavailable.value.placeholder`, if the connector changed it. */
   placeholder?: string;
+  /**
+   * Whether the envelope's own integers beyond 2^53 (`ts_ns`, in `source` and at the top) must be
+   * exact; default true. False when nothing reads them: the payload is then parsed natively, 1.8
+   * instead of 3.2 µs, exact only in the row images. The rows' are always exact.
+   */
+  exactMeta?: boolean;
 }
 
 const SCHEMA_PREFIX = '{"schema":';
@@ -320,6 +333,40 @@ class CompiledByText<T> {
 }
 
 /**
+ * Where a struct's int64 members are (see parseJsonExactIn), or null when one sits in an array or
+ * a map, whose members have no name to be named by.
+ */
+export function integerSlotsOf(schema: ConnectSchema): IntegerSlots | null {
+  const slots: { name: string; nested: IntegerSlots | null }[] = [];
+  for (const field of schema.fields ?? []) {
+    if (field.type === 'int64') slots.push({ name: field.field!, nested: null });
+    else if (field.type === 'struct') {
+      const nested = integerSlotsOf(field);
+      if (nested === null) return null;
+      if (nested.length > 0) slots.push({ name: field.field!, nested });
+    } else if (hasInt64(field)) return null;
+  }
+  return slots;
+}
+
+/** The 64-bit integers of the before and after images, or null when one cannot be named. */
+function rowSlots(before: ConnectSchema | undefined, after: ConnectSchema | undefined): IntegerSlots | null {
+  const slots: { name: string; nested: IntegerSlots }[] = [];
+  for (const [name, schema] of [['before', before], ['after', after]] as const) {
+    if (schema === undefined) continue;
+    const nested = integerSlotsOf(schema);
+    if (nested === null) return null;
+    slots.push({ name, nested });
+  }
+  return slots;
+}
+
+function hasInt64(schema: ConnectSchema | undefined): boolean {
+  if (schema === undefined) return false;
+  return schema.type === 'int64' || hasInt64(schema.items) || hasInt64(schema.keys) || hasInt64(schema.values) || (schema.fields ?? []).some(hasInt64);
+}
+
+/**
  * Decodes Debezium keys and values. One instance per source: its caches hold the schemas seen.
  * Throws NotAnEnvelopeError (shape), JsonSyntaxError (text) or Error (a column value of the wrong type).
  */
@@ -332,11 +379,13 @@ export class DebeziumDecoder {
   private readonly keysByText = new CompiledByText<CompiledKey | null>();
   private readonly schemaless: CompiledEnvelope;
   private readonly placeholder: string;
+  private readonly exactMeta: boolean;
 
   constructor(options: DebeziumDecoderOptions = {}) {
     this.placeholder = options.placeholder ?? UNAVAILABLE_PLACEHOLDER;
+    this.exactMeta = options.exactMeta ?? true;
     const hinted = compileHintedRowDecoder(options.columns ?? {}, this.placeholder);
-    this.schemaless = { before: hinted, after: hinted };
+    this.schemaless = { before: hinted, after: hinted, slots: null };
   }
 
   /** Decodes a value given as JSON text (string or UTF-8 bytes) or an already parsed object. Returns null for a tombstone. */
@@ -352,7 +401,8 @@ export class DebeziumDecoder {
   private decodeValueText(message: string | Buffer): DecodedChange | null {
     const hit = this.valueTexts.match(message);
     if (hit) {
-      const payload = parseJson(hit.payloadText);
+      const { slots } = hit.compiled;
+      const payload = slots === null ? parseJson(hit.payloadText) : parseJsonExactIn(hit.payloadText, slots);
       if (payload === null) return null;
       return this.finish(parsePayload(payload), hit.compiled);
     }
@@ -395,6 +445,7 @@ export class DebeziumDecoder {
     return {
       before: beforeSchema?.fields ? compileRowDecoder(beforeSchema, this.placeholder) : this.schemaless.before,
       after: afterSchema?.fields ? compileRowDecoder(afterSchema, this.placeholder) : this.schemaless.after,
+      slots: this.exactMeta ? null : rowSlots(beforeSchema, afterSchema),
     };
   }
 

@@ -1,9 +1,10 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { debeziumFormat } from '../../../src/components/formats/debezium.ts';
 import { EMPLOYEE_ACTIVITY_DEFAULTS, EmployeeActivitySimulator } from '../../../src/components/sources/generator/employee-activity.ts';
 import { ManualClock } from '../../../src/engine/clock.ts';
 import { RecordError } from '../../../src/engine/errors.ts';
-import { stringifyJson } from '../../../src/engine/json.ts';
+import { parseJson, stringifyJson } from '../../../src/engine/json.ts';
 import { silentLogger } from '../../../src/engine/logger.ts';
 import { Metrics } from '../../../src/engine/metrics.ts';
 import { RefusedValue, type RawMessage } from '../../../src/engine/record.ts';
@@ -98,5 +99,37 @@ describe('debezium format', () => {
     const refusal = new RecordError('E_LINE_TOO_LONG', 'line 2 of in.jsonl is longer than 10 characters (max_line_length): skipped to its end', 'sources.in');
     const refused = { key: null, value: new RefusedValue(refusal), headers: {}, timestamp: 0, position: { source: 'in', partition: 'in/p', offset: '2' } };
     expect(() => debeziumFormat.create({}, ctx).decode(refused)).toThrow(refusal);
+  });
+});
+
+describe('debezium format: exact envelope integers only where a node reads them', () => {
+  // Real Debezium 2.7.4 messages, as they were on the topic (compact JsonConverter text).
+  const fixture = parseJson(readFileSync(new URL('../../io/postgres/fixtures/debezium-2.7.4-employee-activities.json', import.meta.url), 'utf8')) as unknown as { value: unknown }[];
+  const insertText = stringifyJson(fixture[0]!.value);
+  // The digits Debezium wrote, read off the text, not by the code under test.
+  const tsNsDigits = /"ts_ns":(\d+)\}$/.exec(insertText.slice(0, -1))![1]!;
+  const sourceTsNsDigits = /"source":\{[^}]*"ts_ns":(\d+)/.exec(insertText)![1]!;
+
+  function metaOfSecondDecode(readsMeta?: (member: string) => boolean): Record<string, unknown> {
+    const format = debeziumFormat.create({}, { ...ctx, ...(readsMeta ? { readsMeta } : {}) });
+    format.decode(message(insertText)); // the first message of a schema is parsed whole, to learn it
+    return format.decode(message(Buffer.from(insertText))).meta;
+  }
+
+  it('keeps ts_ns exact when a node reads it, or when nothing says what is read', () => {
+    expect(BigInt(tsNsDigits) > BigInt(Number.MAX_SAFE_INTEGER)).toBe(true);
+    for (const readsMeta of [undefined, (m: string) => m === 'ts_ns', (m: string) => m === 'source']) {
+      const meta = metaOfSecondDecode(readsMeta);
+      expect(meta.ts_ns).toBe(BigInt(tsNsDigits));
+      expect((meta.source as Record<string, unknown>).ts_ns).toBe(BigInt(sourceTsNsDigits));
+    }
+  });
+
+  it('leaves them doubles when only op is read, the row and the rest of $meta unchanged', () => {
+    const exact = metaOfSecondDecode();
+    const meta = metaOfSecondDecode((m) => m === 'op');
+    expect(meta.ts_ns).toBe(Number(tsNsDigits));
+    expect((meta.source as Record<string, unknown>).ts_ns).toBe(Number(sourceTsNsDigits));
+    expect(JSON.parse(stringifyJson(meta))).toEqual(JSON.parse(stringifyJson(exact)));
   });
 });

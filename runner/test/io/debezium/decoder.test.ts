@@ -176,6 +176,61 @@ describe('DebeziumDecoder with schemas', () => {
   });
 });
 
+describe('DebeziumDecoder with exactMeta: false (nothing reads the envelope\'s ts_ns)', () => {
+  const safeRow: Row = { ...fullRow, id: 42, attrs: '{"gift":true}' };
+  const decodedSafe = { ...decodedRow, id: 42, attrs: { gift: true } };
+
+  it('keeps the row exact and leaves ts_ns the double JSON.parse makes of it, once the schema is known', () => {
+    const decoder = new DebeziumDecoder({ exactMeta: false });
+    const text = valueText({ after: safeRow });
+    decoder.decodeValue(text); // the first message of a schema is parsed whole, exactly, to learn it
+    for (const message of [text, Buffer.from(text)]) {
+      const decoded = decoder.decodeValue(message)!;
+      expect(decoded.after).toEqual(decodedSafe);
+      expect(decoded.payload.ts_ns).toBe(Number('1735813800200123456'));
+      expect(decoded.payload.source?.ts_ns).toBe(Number('1735813800123456000'));
+      expect(decoded.payload.source?.lsn).toBe(24023128);
+    }
+  });
+
+  it('parses the whole payload exactly when a row holds an integer beyond 2^53', () => {
+    const decoder = new DebeziumDecoder({ exactMeta: false });
+    const text = valueText({ after: fullRow, before: { ...fullRow, id: 1, attrs: null } });
+    decoder.decodeValue(text);
+    const decoded = decoder.decodeValue(text)!;
+    expect(decoded.after).toEqual(decodedRow);
+    expect(decoded.before?.id).toBe(1);
+    expect(decoded.payload.ts_ns).toBe(1735813800200123456n);
+  });
+
+  it('decodes what the exact decoder decodes, but for the envelope integers a double cannot hold', () => {
+    const exact = new DebeziumDecoder();
+    const inexact = new DebeziumDecoder({ exactMeta: false });
+    // The exact payload as JSON.parse reads it: every integer a double of its own.
+    const asDoubles = (v: unknown): unknown => JSON.parse(stringifyJson(v)) as unknown;
+    for (let id = 1; id <= 5; id++) {
+      const text = valueText({ op: id === 5 ? 'u' : 'c', before: id === 5 ? { ...safeRow, id } : null, after: { ...safeRow, id, note: `n${id}` } });
+      const a = exact.decodeValue(text)!;
+      const b = inexact.decodeValue(text)!;
+      expect(b.after).toEqual(a.after);
+      expect(b.before).toEqual(a.before);
+      expect(b.payload).toEqual(id === 1 ? a.payload : asDoubles(a.payload));
+    }
+  });
+
+  it('still refuses a 19-digit value in an int32 column, though it parsed as a double', () => {
+    const decoder = new DebeziumDecoder({ exactMeta: false });
+    const event = value({ after: safeRow });
+    const int32Schema: ConnectSchema = {
+      ...event.schema,
+      fields: event.schema.fields!.map((f) => (f.field === 'after' ? { ...f, fields: [...f.fields!, { type: 'int32', optional: true, field: 'small' }] } : f)),
+    };
+    const text = (small: string) => `{"schema":${stringifyJson(int32Schema)},"payload":${stringifyJson({ ...event.payload, after: { ...event.payload.after as Row } }).replace('"note":', `"small":${small},"note":`)}}`;
+    expect(decoder.decodeValue(text('5'))?.after?.small).toBe(5);
+    expect(() => decoder.decodeValue(text('12345678901234567891'))).toThrow(/column `small`: expected an int32/);
+  });
+});
+
 describe('DebeziumDecoder without schemas', () => {
   const bare = {
     before: null,
