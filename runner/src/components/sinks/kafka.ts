@@ -126,7 +126,10 @@ const schema = object(
         'Compression of produce requests, as Kafka\'s `compression.type`. zstd is not offered: sluice reads it (the kafka source reads gzip, snappy, lz4 and zstd) but cannot write it.',
       examples: ['lz4'],
     },
-    linger: duration('How long a write waits for others to share its produce request.', ['5ms', '50ms']),
+    linger: duration(
+      'How long a write waits for others to share its produce request (default 5ms). Writes whose linger ends while a request is on its way wait for it and go together in the next, as with Kafka\'s producer: under load requests grow instead of queueing.',
+      ['5ms', '50ms'],
+    ),
     batch_size: {
       type: 'integer',
       minimum: 1,

@@ -49,6 +49,49 @@ describe('LingerQueue', () => {
     expect(events).toEqual(['start 0:1', 'end 0', 'start 1:2', 'end 1']);
   });
 
+  it('holds what lingered while a flush is on its way, and sends it all in the next one', async () => {
+    const flushes: number[][] = [];
+    let release!: () => void;
+    const first = new Promise<void>((r) => (release = r));
+    const q = new LingerQueue<number>(async (items) => {
+      flushes.push(items);
+      if (flushes.length === 1) await first;
+    }, 5, 100);
+    const a = q.add([1]);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(flushes).toEqual([[1]]);
+    const b = q.add([2]);
+    await new Promise((r) => setTimeout(r, 20)); // 2's linger has ended: it waits for the flush ahead
+    const c = q.add([3]);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(flushes).toEqual([[1]]);
+    expect(q.waiting).toBe(2);
+    release();
+    await Promise.all([a, b, c]);
+    expect(flushes).toEqual([[1], [2, 3]]);
+    // With nothing on its way, the linger alone decides again.
+    await q.add([4]);
+    expect(flushes).toEqual([[1], [2, 3], [4]]);
+  });
+
+  it('still flushes at maxItems while a flush is on its way, and drains what waits behind it', async () => {
+    const flushes: number[][] = [];
+    let release!: () => void;
+    const first = new Promise<void>((r) => (release = r));
+    const q = new LingerQueue<number>(async (items) => {
+      flushes.push(items);
+      if (flushes.length === 1) await first;
+    }, 5, 2);
+    const a = q.add([1, 2]);
+    const b = q.add([3, 4]);
+    const c = q.add([5]);
+    const drained = q.drain();
+    release();
+    await Promise.all([a, b, c, drained]);
+    expect(flushes).toEqual([[1, 2], [3, 4], [5]]);
+    expect(q.waiting).toBe(0);
+  });
+
   it('drain flushes what waits without waiting for the linger', async () => {
     const flushes: number[][] = [];
     const q = new LingerQueue<number>(async (items) => void flushes.push(items), 60_000, 100);
