@@ -1,6 +1,18 @@
 import { describe, expect, it } from 'vitest';
 import { LingerQueue } from '../../../src/io/kafka/linger-queue.ts';
 
+/** A queue whose first flush stays on its way until `release()`; `flushes` lists what each carried. */
+function firstFlushHeld(lingerMs: number, maxItems: number): { q: LingerQueue<number>; flushes: number[][]; release: () => void } {
+  const flushes: number[][] = [];
+  let release!: () => void;
+  const first = new Promise<void>((r) => (release = r));
+  const q = new LingerQueue<number>(async (items) => {
+    flushes.push(items);
+    if (flushes.length === 1) await first;
+  }, lingerMs, maxItems);
+  return { q, flushes, release };
+}
+
 describe('LingerQueue', () => {
   it('puts writes that arrive within the linger time into one flush, in order', async () => {
     const flushes: number[][] = [];
@@ -50,13 +62,7 @@ describe('LingerQueue', () => {
   });
 
   it('holds what lingered while a flush is on its way, and sends it all in the next one', async () => {
-    const flushes: number[][] = [];
-    let release!: () => void;
-    const first = new Promise<void>((r) => (release = r));
-    const q = new LingerQueue<number>(async (items) => {
-      flushes.push(items);
-      if (flushes.length === 1) await first;
-    }, 5, 100);
+    const { q, flushes, release } = firstFlushHeld(5, 100);
     const a = q.add([1]);
     await new Promise((r) => setTimeout(r, 20));
     expect(flushes).toEqual([[1]]);
@@ -75,13 +81,7 @@ describe('LingerQueue', () => {
   });
 
   it('still flushes at maxItems while a flush is on its way, and drains what waits behind it', async () => {
-    const flushes: number[][] = [];
-    let release!: () => void;
-    const first = new Promise<void>((r) => (release = r));
-    const q = new LingerQueue<number>(async (items) => {
-      flushes.push(items);
-      if (flushes.length === 1) await first;
-    }, 5, 2);
+    const { q, flushes, release } = firstFlushHeld(5, 2);
     const a = q.add([1, 2]);
     const b = q.add([3, 4]);
     const c = q.add([5]);
