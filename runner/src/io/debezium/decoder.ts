@@ -104,7 +104,7 @@ function primitiveCheck(schema: ConnectSchema): Converter | undefined {
     case 'int8':
     case 'int16':
     case 'int32':
-      // Safe, not only whole: parseJsonBySlots leaves digits beyond 2^53 rounded outside int64 members.
+      // Safe, not only whole: parseJsonExactIn leaves digits beyond 2^53 rounded outside int64 members.
       return (v, c) => (typeof v === 'number' && Number.isSafeInteger(v) ? v : fail(v, c));
     case 'int64':
       return (v, c) => ((typeof v === 'number' && Number.isInteger(v)) || typeof v === 'bigint' ? v : fail(v, c));
@@ -336,7 +336,7 @@ class CompiledByText<T> {
  * Where a struct's int64 members are (see parseJsonExactIn), or null when one sits in an array or
  * a map, whose members have no name to be named by.
  */
-export function integerSlotsOf(schema: ConnectSchema): IntegerSlots | null {
+function integerSlotsOf(schema: ConnectSchema): IntegerSlots | null {
   const slots: { name: string; nested: IntegerSlots | null }[] = [];
   for (const field of schema.fields ?? []) {
     if (field.type === 'int64') slots.push({ name: field.field!, nested: null });
