@@ -19,7 +19,7 @@ export function metaRead(nodes: readonly PlanNode[]): MetaRead {
   const members = new Set<string>();
   for (const node of nodes) {
     if (node.role === 'sink' && node.kind === 'repartition' && !carriesNoMeta(node.config)) return () => true;
-    const text = JSON.stringify(node.config) ?? '';
+    const text = configText(node);
     if (text.includes('$eval')) return () => true;
     for (const use of text.matchAll(META_USE)) {
       if (use[1] === undefined) return () => true;
@@ -35,6 +35,11 @@ function carriesNoMeta(config: unknown): boolean {
 
 /** Whether a node's config may read `$meta` at all. */
 export function mentionsMeta(node: PlanNode): boolean {
-  const text = JSON.stringify(node.config) ?? '';
+  const text = configText(node);
   return text.includes('$meta') || text.includes('$eval');
+}
+
+/** A node's config as written, as text: where its expressions are. */
+function configText(node: PlanNode): string {
+  return JSON.stringify(node.config) ?? '';
 }

@@ -356,7 +356,7 @@ function rowSlots(before: ConnectSchema | undefined, after: ConnectSchema | unde
     if (schema === undefined) continue;
     const nested = integerSlotsOf(schema);
     if (nested === null) return null;
-    slots.push({ name, nested });
+    if (nested.length > 0) slots.push({ name, nested });
   }
   return slots;
 }
