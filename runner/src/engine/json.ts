@@ -360,6 +360,7 @@ export function stringifyJson(value: unknown, indent?: number): string {
       let text: string;
       let constants: string[] | undefined;
       markingBigInts = true;
+      markedBigInt = false;
       markingConstants = indent === undefined;
       try {
         text = JSON.stringify(value, null, indent) ?? 'null';
@@ -372,7 +373,9 @@ export function stringifyJson(value: unknown, indent?: number): string {
       // Constants and bigints in one pass: each pass copies the whole text, and for a Debezium
       // envelope (a schema constant, ts_ns bigints) two passes took a third longer than one.
       if (constants) return text.replace(MARK_RE, (_mark, kind: string, digits: string) => (kind === 'bigint' ? digits : constants[Number(digits)]!));
-      return text.includes(BIGINT_MARK_TEXT) ? text.replace(BIGINT_MARK_RE, '$1') : text;
+      // The flag, not a search of the text: looking for the marker took a sixth of the time of a
+      // processed record's JSON.stringify.
+      return markedBigInt ? text.replace(BIGINT_MARK_RE, '$1') : text;
     }
     // Someone else's BigInt toJSON is installed: leave it alone and mark bigints with a replacer.
     const text = JSON.stringify(value, (_key, v: unknown) => (typeof v === 'bigint' ? `${BIGINT_MARK}${v.toString()}` : v), indent);
@@ -472,8 +475,6 @@ const PARSE_MARK = `\u0002bigint-${NONCE}:`;
 const PARSE_MARK_TEXT = `\\u0002bigint-${NONCE}:`;
 const BIGINT_MARK = `\u0001bigint-${NONCE}:`;
 const BIGINT_MARK_RE = new RegExp(`"\\\\u0001bigint-${NONCE}:(-?\\d+)"`, 'g');
-/** BIGINT_MARK as JSON.stringify writes it (the control character escaped). */
-const BIGINT_MARK_TEXT = `\\u0001bigint-${NONCE}:`;
 
 /**
  * JSON.stringify calls a BigInt's `toJSON` (and throws without one), so with this one a value
@@ -484,8 +485,12 @@ const BIGINT_MARK_TEXT = `\\u0001bigint-${NONCE}:`;
  * back, so JSON.stringify throws as before and the logger writes the number.
  */
 let markingBigInts = false;
+/** Whether the native pass under way marked a bigint (its text then needs the markers unquoted). */
+let markedBigInt = false;
 function bigintToJson(this: bigint): string | bigint {
-  return markingBigInts ? `${BIGINT_MARK}${this.toString()}` : this;
+  if (!markingBigInts) return this;
+  markedBigInt = true;
+  return `${BIGINT_MARK}${this.toString()}`;
 }
 if (!Object.prototype.hasOwnProperty.call(BigInt.prototype, 'toJSON')) {
   Object.defineProperty(BigInt.prototype, 'toJSON', { value: bigintToJson, writable: true, configurable: true, enumerable: false });
