@@ -1,8 +1,8 @@
 /**
  * `kafka` source: consumes topics as a consumer group. Partitions are read concurrently, each in
- * offset order; each fetch is handed over in RawBatches of up to `batch_size` messages, each with
- * one Ack. Offsets are committed only up to the highest position whose batch, and every batch
- * before it, was acknowledged downstream (at-least-once: a crash re-delivers, never loses).
+ * offset order; each fetched batch becomes one RawBatch with one Ack. Offsets are committed only
+ * up to the highest position whose batch, and every batch before it, was acknowledged downstream
+ * (at-least-once: a crash re-delivers, never loses).
  */
 import { randomUUID } from 'node:crypto';
 import { Ack } from '../../engine/ack.ts';
@@ -45,7 +45,6 @@ export interface KafkaSourceConfig extends ConnectionConfig {
   isolation?: 'read_committed' | 'read_uncommitted';
   fetch_max_bytes?: number;
   max_wait?: string;
-  batch_size?: number;
   /** Field paths of the decoded value the topic is partitioned by; read only by the stage split (plan/stages.ts). */
   partitioned_by?: string[];
   /** Every partition from the start, in a group of its own, committing nothing: a global table's input. */
@@ -57,12 +56,6 @@ const DEFAULT_MAX_MESSAGE_BYTES = 1_048_576;
 const CAUGHT_UP_INTERVAL_MS = 500;
 /** Per partition and fetch, as the Java consumer. (4 MiB drained the employee backlog no faster.) */
 const DEFAULT_FETCH_MAX_BYTES = 1_048_576;
-/**
- * Messages per batch handed to the pipeline, as Kafka's `max.poll.records`. A 1 MiB fetch of
- * gzip-compressed Debezium events holds about 8,000: decoded as one batch, they all stayed alive
- * through several young-generation collections, each of which copied them.
- */
-const DEFAULT_BATCH_SIZE = 500;
 
 /** Headers of an oversized message's dead letter: its size, and where the original is (its value is left out). */
 export const ERROR_SIZE_HEADER = 'sluice-error-size';
@@ -147,15 +140,6 @@ const schema = object(
       examples: [4194304],
     },
     max_wait: duration('How long the broker may hold a fetch open waiting for new messages (Kafka\'s `fetch.max.wait.ms`); a message that arrives is returned at once.', ['500ms']),
-    batch_size: {
-      type: 'integer',
-      minimum: 1,
-      maximum: 100000,
-      default: DEFAULT_BATCH_SIZE,
-      description:
-        'Most messages handed to the pipeline in one batch (Kafka\'s `max.poll.records`): a fetch that returned more is handed over in batches of this many, in order, each acknowledged on its own. Larger batches cost less per message and keep more records alive at once (see docs/operations.md, Memory).',
-      examples: [500],
-    },
     partitioned_by: {
       type: 'array',
       minItems: 1,
@@ -242,22 +226,6 @@ export function assignmentChange(
     gained: assigned.filter((k) => !owned.has(k)),
     lost: [...owned].filter((k) => !next.has(k)),
   };
-}
-
-/**
- * The batches a fetch is handed over in: up to `size` messages each, in order, each with the offset
- * its acknowledgement completes. The last completes the fetch's last offset, which may lie past its
- * last message (transaction markers, records compacted away); a fetch with no message gives one
- * empty batch that completes it.
- */
-export function batchesOf<M extends { position: { offset: string } }>(messages: readonly M[], lastOffset: string, size: number): { messages: M[]; last: string }[] {
-  if (messages.length === 0) return [{ messages: [], last: lastOffset }];
-  const out: { messages: M[]; last: string }[] = [];
-  for (let start = 0; start < messages.length; start += size) {
-    const part = messages.slice(start, start + size);
-    out.push({ messages: part, last: start + size >= messages.length ? lastOffset : part[part.length - 1]!.position.offset });
-  }
-  return out;
 }
 
 /**
@@ -499,6 +467,7 @@ export class KafkaSource implements Source {
       return;
     }
     const lastOffset = BigInt(batch.lastOffset) >= BigInt(fresh[fresh.length - 1]!.offset) ? batch.lastOffset : fresh[fresh.length - 1]!.offset;
+    owned.next = BigInt(lastOffset) + 1n;
 
     const limit = this.config.max_message_bytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     const messages: RawMessage[] = [];
@@ -519,26 +488,19 @@ export class KafkaSource implements Source {
       messages.push(message);
     }
 
+    // One tracker entry per batch: the Ack completes for the whole batch at once.
+    this.tracker.track(owned.id, lastOffset);
     const id = owned.id;
-    for (const part of batchesOf(messages, lastOffset, this.config.batch_size ?? DEFAULT_BATCH_SIZE)) {
-      // Set before the hand-over: a fetch of the same offsets meanwhile is not handed over twice.
-      owned.next = BigInt(part.last) + 1n;
-      // One tracker entry per batch: the Ack completes for the whole batch at once.
-      this.tracker.track(id, part.last);
-      const ack = new Ack(() => {
-        if (this.owned.get(key) === owned) this.tracker.complete(id, part.last);
-      });
-      if (part.messages.length === 0) {
-        ack.seal();
-        return;
-      }
-      await this.emitWithHeartbeat({ partition: id, messages: part.messages, ack }, control);
-      // The rest of the fetch is not handed over: the run is stopping, the partition has another
-      // owner (who starts from the committed offset), or a seek fetches it again (owned.next says
-      // where this fetch's hand-over stopped).
-      if (this.stopping || control.isStale() || this.owned.get(key) !== owned) return;
+    const ack = new Ack(() => {
+      if (this.owned.get(key) === owned) this.tracker.complete(id, lastOffset);
+    });
+    if (messages.length === 0) {
+      ack.seal();
+      return;
     }
-    owned.handedOver = BigInt(lastOffset) + 1n;
+    const raw: RawBatch = { partition: id, messages, ack };
+    await this.emitWithHeartbeat(raw, control);
+    if (this.owned.get(key) === owned) owned.handedOver = BigInt(lastOffset) + 1n;
   }
 
   /**

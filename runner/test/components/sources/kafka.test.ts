@@ -12,7 +12,6 @@ import {
   KafkaSource,
   consumerLag,
   assignmentChange,
-  batchesOf,
   kafkaSource,
   partitionId,
   subscriptionOf,
@@ -144,54 +143,6 @@ describe('kafka source: offsets', () => {
     out.ackBatch(2);
     await source.commit();
     expect(consumer.commits[1]).toEqual([{ topic: 't', partition: 0, offset: '9' }]);
-  });
-
-  it('hands a fetch of more than batch_size messages over in parts, in order, each committed once it and all before it are acknowledged', async () => {
-    const { consumer, source, out } = setup({ batch_size: 4 });
-    await flush();
-    consumer.handlers.onAssignment([{ topic: 't', partition: 0 }]);
-    // Offsets 0..9, and a transaction marker at 10 that ends the fetch.
-    await consumer.deliver(batch('t', 0, 0, 9, 10));
-    expect(out.batches.map((b) => b.messages.map((m) => Number(m.position.offset)))).toEqual([
-      [0, 1, 2, 3],
-      [4, 5, 6, 7],
-      [8, 9],
-    ]);
-    out.ackBatch(1);
-    await source.commit();
-    expect(consumer.commits).toEqual([]);
-    out.ackBatch(0);
-    await source.commit();
-    expect(consumer.commits).toEqual([[{ topic: 't', partition: 0, offset: '8' }]]);
-    out.ackBatch(2);
-    await source.commit();
-    // The last part completes the fetch's last offset: past the marker.
-    expect(consumer.commits[1]).toEqual([{ topic: 't', partition: 0, offset: '11' }]);
-  });
-
-  it('hands a fetch over in batches of 500 messages when batch_size is not given', async () => {
-    const { consumer, out } = setup();
-    await flush();
-    consumer.handlers.onAssignment([{ topic: 't', partition: 0 }]);
-    await consumer.deliver(batch('t', 0, 0, 1199));
-    expect(out.batches.map((b) => b.messages.length)).toEqual([500, 500, 200]);
-  });
-
-  it('stops handing a fetch over when its partition is lost between parts', async () => {
-    const { consumer, out } = setup({ batch_size: 2 });
-    await flush();
-    consumer.handlers.onAssignment([{ topic: 't', partition: 0 }]);
-    let release!: () => void;
-    out.gate = new Promise((r) => (release = r));
-    const delivering = consumer.deliver(batch('t', 0, 0, 5));
-    await flush();
-    expect(out.batches).toHaveLength(1);
-    consumer.handlers.onAssignment([]);
-    out.gate = undefined;
-    release();
-    await delivering;
-    expect(out.batches).toHaveLength(1);
-    expect(out.revoked).toEqual([['activities/t/0']]);
   });
 
   it('commits past transaction markers at the end of a batch', async () => {
@@ -370,15 +321,6 @@ describe('kafka source: config', () => {
   it('computes gained and lost partitions of an assignment', () => {
     expect(assignmentChange(new Set(['a', 'b']), ['b', 'c'])).toEqual({ gained: ['c'], lost: ['a'] });
     expect(assignmentChange(new Set(), [])).toEqual({ gained: [], lost: [] });
-  });
-
-  it('splits a fetch into batches of at most `size`, the last completing the fetch\'s last offset', () => {
-    const m = (o: number) => ({ position: { offset: String(o) } });
-    const parts = (n: number, last: string, size: number) => batchesOf(Array.from({ length: n }, (_, i) => m(i)), last, size).map((p) => [p.messages.length, p.last]);
-    expect(parts(5, '4', 2)).toEqual([[2, '1'], [2, '3'], [1, '4']]);
-    expect(parts(4, '4', 2)).toEqual([[2, '1'], [2, '4']]);
-    expect(parts(3, '9', 5)).toEqual([[3, '9']]);
-    expect(parts(0, '7', 5)).toEqual([[0, '7']]);
   });
 
   it('filters messages already handed over, comparing offsets as int64', () => {
