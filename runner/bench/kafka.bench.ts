@@ -38,6 +38,7 @@
  *   BENCH_CPU_PROF=/tmp/prof npm run bench:kafka     # CPU profiles of the sluice processes
  *   BENCH_INPUT_COMPRESSION=none npm run bench:kafka  # the backlog written uncompressed (default gzip; also snappy, lz4)
  *   BENCH_EVENTS=1000000 BENCH_BASELINE_FETCH=1048576 npm run bench:kafka   # 1,000,000 events: the pass-through fetches 1 MiB per partition
+ *   BENCH_BASELINE_SUMMARIES=1 npm run bench:kafka   # the pass-through also writes the hourly summaries: the whole job, an equal-work yardstick
  *   BENCH_NODE_ARGS='--heap-prof --heap-prof-dir=/tmp/heap' npm run bench:kafka   # allocation profiles
  *
  * Scale-out (`--processes 1,2`): the same spec (exactly-once as it declares, or BENCH_DELIVERY)
@@ -77,6 +78,13 @@ const REPEAT = Number(process.env.BENCH_REPEAT ?? 3);
 const INPUT_COMPRESSION: Compression = parseCompression(process.env.BENCH_INPUT_COMPRESSION ?? 'gzip');
 /** BENCH_BASELINE_FETCH: the pass-through's fetch per partition in bytes (see PASS_THROUGH_FETCH_BYTES; 1048576 for 1,000,000 events). */
 const BASELINE_FETCH = parseBytes('BENCH_BASELINE_FETCH', process.env.BENCH_BASELINE_FETCH, PASS_THROUGH_FETCH_BYTES);
+/**
+ * BENCH_BASELINE_SUMMARIES=1: the pass-through also computes the hourly summaries in memory and
+ * writes the closed hours (pass-through.ts), so that both sides do the whole job. Its count of
+ * summaries is checked against the backlog's closed hours. Not the issue's yardstick, which is the
+ * stateless half only; for comparison.
+ */
+const BASELINE_SUMMARIES = process.env.BENCH_BASELINE_SUMMARIES === '1';
 const MODES: Delivery[] = process.env.BENCH_DELIVERY ? [process.env.BENCH_DELIVERY as Delivery] : ['at-least-once', 'exactly-once'];
 /**
  * BENCH_WITHOUT_SUMMARIES=1: the spec without its hourly window and the sinks that read it, so that
@@ -638,12 +646,16 @@ async function versusBaseline(broker: { brokers: string }, admin: KafkaAdmin, ru
       for (let round = 1; round <= REPEAT; round++) {
         const tag = `${run}-${delivery === 'exactly-once' ? 'eo' : 'al'}${round}`;
         const output = `bench-${tag}-pass-through`;
-        await admin.createTopics([{ topic: output, partitions: 1, configs: { 'retention.ms': '-1' } }]);
-        const base = await passThrough(parseBrokers(broker.brokers), input, output, expected.events, `bench-${tag}-pass-through`, BASELINE_FETCH);
-        await admin.deleteTopics([output]);
+        const summariesTopic = `${output}-summaries`;
+        await admin.createTopics([output, ...(BASELINE_SUMMARIES ? [summariesTopic] : [])].map((topic) => ({ topic, partitions: 1, configs: { 'retention.ms': '-1' } })));
+        const summaries = BASELINE_SUMMARIES ? { topic: summariesTopic, partitions: PARTITIONS } : undefined;
+        const base = await passThrough(parseBrokers(broker.brokers), input, output, expected.events, `bench-${tag}-pass-through`, BASELINE_FETCH, summaries);
+        await admin.deleteTopics([output, ...(BASELINE_SUMMARIES ? [summariesTopic] : [])]);
         const baseRate = base.messages / base.seconds;
         if (base.written !== expected.inserts) say(`WARNING: the pass-through wrote ${base.written} rows, expected ${expected.inserts}`);
-        say(`[baseline, round ${round}] kafkajs pass-through (fetch ${BASELINE_FETCH.toLocaleString('en')} bytes per partition) drained ${base.messages.toLocaleString('en')} events in ${base.seconds.toFixed(1)} s: ${Math.round(baseRate).toLocaleString('en')} events/s`);
+        if (base.summaries && base.summaries.written !== expected.closedHours) say(`WARNING: the pass-through wrote ${base.summaries.written} summaries, expected ${expected.closedHours}`);
+        const what = base.summaries ? `with hourly summaries (${base.summaries.written.toLocaleString('en')} written, ${base.summaries.late} late)` : 'no summaries';
+        say(`[baseline, round ${round}] kafkajs pass-through, ${what} (fetch ${BASELINE_FETCH.toLocaleString('en')} bytes per partition) drained ${base.messages.toLocaleString('en')} events in ${base.seconds.toFixed(1)} s: ${Math.round(baseRate).toLocaleString('en')} events/s`);
         const { eventsPerSecond } = await drainWithProcesses(broker.brokers, admin, spec, dir, input, expected, tag, 1);
         ratios.push(eventsPerSecond / baseRate);
         rates.push(eventsPerSecond);
@@ -657,7 +669,7 @@ async function versusBaseline(broker: { brokers: string }, admin: KafkaAdmin, ru
   } finally {
     await admin.deleteTopics([input]);
   }
-  say('summary: `sluice run` (1 process) against the kafkajs pass-through on the same backlog');
+  say(`summary: \`sluice run\` (1 process) against the kafkajs pass-through${BASELINE_SUMMARIES ? ' with hourly summaries (BENCH_BASELINE_SUMMARIES)' : ''} on the same backlog`);
   const latencyText = (l: Percentiles | undefined) =>
     l ? `p50 ${l.p50} ms, p99 ${l.p99} ms (after the first ${WARM_SECONDS} s: p50 ${l.warmP50} ms, p99 ${l.warmP99} ms)` : 'not measured (BENCH_LATENCY_SECONDS=0)';
   say(`  pass-through latency at ${RATE.toLocaleString('en')}/s ${latencyText(floor)}`);

@@ -5,25 +5,44 @@
  * (gzip, in chunks, acks=all), with their headers, committing each batch's offsets once its output
  * is acknowledged. It computes no hourly summaries and checks nothing: the most a pipeline over
  * this client could hope for, on the same topic, machine and run as sluice.
+ *
+ * With `summaries` it does the whole job: it also sums each insert into its hour in memory
+ * (hourly-summaries.ts) and writes the hours the watermark closed after each batch, as the
+ * pipeline's `hourly` window and summaries sink do, but with no repartition topic and no state
+ * kept anywhere: an equal-work yardstick, for comparison only.
  */
 // Loaded first, as everywhere: it installs the read_committed fix before kafkajs loads.
 import '../src/io/kafka/client.ts';
-import { CompressionTypes, Kafka, logLevel, type Message } from 'kafkajs';
+import { CompressionTypes, Kafka, logLevel, type Message, type Producer } from 'kafkajs';
+import { HourlySummaries } from './hourly-summaries.ts';
 
 /** What the pass-through measured: from its first fetched batch to its last acknowledged send. */
 export interface PassThroughResult {
   messages: number;
   written: number;
   seconds: number;
+  /** With `summaries`: the closed hours written, and the inserts that came after their hour was. */
+  summaries?: { written: number; late: number };
 }
 
+/** Where the equal-work pass-through writes its hourly summaries, and how many partitions its input has. */
+export interface SummariesOutput {
+  topic: string;
+  partitions: number;
+}
+
+type DebeziumPayload = { op?: string; after?: Record<string, unknown> | null } | null | undefined;
+
 interface DebeziumInsert {
-  payload?: { op?: string; after?: Record<string, unknown> | null } | null;
+  payload?: DebeziumPayload;
 }
 
 /** One event's enriched row, as the pipeline's `enriched` step makes it; undefined for anything but an insert. */
 export function enrich(text: string): Record<string, unknown> | undefined {
-  const payload = (JSON.parse(text) as DebeziumInsert).payload;
+  return enrichPayload((JSON.parse(text) as DebeziumInsert).payload);
+}
+
+function enrichPayload(payload: DebeziumPayload): Record<string, unknown> | undefined {
   if (payload?.op !== 'c' || !payload.after) return undefined;
   const row = payload.after;
   const micros = row.activity_timestamp;
@@ -57,6 +76,7 @@ export async function passThrough(
   messages: number,
   group: string,
   fetchBytes = PASS_THROUGH_FETCH_BYTES,
+  summariesOutput?: SummariesOutput,
 ): Promise<PassThroughResult> {
   const kafka = new Kafka({ clientId: 'bench-pass-through', brokers, logLevel: logLevel.NOTHING });
   const producer = kafka.producer({ allowAutoTopicCreation: false });
@@ -66,6 +86,8 @@ export async function passThrough(
   await consumer.subscribe({ topics: [input], fromBeginning: true });
   let read = 0;
   let written = 0;
+  const summaries = summariesOutput ? new HourlySummaries(summariesOutput.partitions) : undefined;
+  let summariesWritten = 0;
   let firstAt: number | undefined;
   let finish!: () => void;
   const done = new Promise<void>((resolve) => (finish = resolve));
@@ -77,7 +99,9 @@ export async function passThrough(
       const out: Message[] = [];
       for (const m of batch.messages) {
         if (m.value === null) continue;
-        const row = enrich(m.value.toString('utf8'));
+        const payload = (JSON.parse(m.value.toString('utf8')) as DebeziumInsert).payload;
+        if (summaries) summarise(summaries, batch.partition, payload);
+        const row = enrichPayload(payload);
         // Headers pass through, as sluice's kafka sink passes them (the latency bench's produce time).
         if (row) out.push({ key: String(row.employee_id), value: JSON.stringify(row), headers: m.headers });
       }
@@ -86,6 +110,7 @@ export async function passThrough(
         await producer.send({ topic: output, acks: -1, compression: CompressionTypes.GZIP, messages: out.slice(i, i + 2_000) });
       }
       written += out.length;
+      if (summaries && summariesOutput) summariesWritten += await sendSummaries(producer, summariesOutput.topic, summaries);
       read += batch.messages.length;
       await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(batch.lastOffset()) + 1n).toString() }]);
       if (read >= messages) finish();
@@ -95,5 +120,24 @@ export async function passThrough(
   const seconds = (performance.now() - (firstAt ?? performance.now())) / 1000;
   await consumer.disconnect();
   await producer.disconnect();
-  return { messages: read, written, seconds };
+  return { messages: read, written, seconds, ...(summaries ? { summaries: { written: summariesWritten, late: summaries.late } } : {}) };
+}
+
+/** An event moves its partition's event time; an insert is summed into its hour. */
+function summarise(summaries: HourlySummaries, partition: number, payload: DebeziumPayload): void {
+  const after = payload?.after;
+  if (!after || typeof after.activity_timestamp !== 'number') return;
+  const ms = Math.floor(after.activity_timestamp / 1000); // MicroTimestamp
+  summaries.observe(partition, ms);
+  if (payload.op === 'c') summaries.add(ms, after.employee_id, after.activity_type, after.duration_seconds);
+}
+
+/** Writes the hours closed so far, as the pipeline's summaries sink does (keyed by employee, gzip); returns how many. */
+async function sendSummaries(producer: Producer, topic: string, summaries: HourlySummaries): Promise<number> {
+  const closed = summaries.closed();
+  for (let i = 0; i < closed.length; i += 2_000) {
+    const messages = closed.slice(i, i + 2_000).map((s) => ({ key: String(s.employee_id), value: JSON.stringify(s) }));
+    await producer.send({ topic, acks: -1, compression: CompressionTypes.GZIP, messages });
+  }
+  return closed.length;
 }
