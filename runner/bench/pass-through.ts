@@ -38,11 +38,7 @@ interface DebeziumInsert {
 }
 
 /** One event's enriched row, as the pipeline's `enriched` step makes it; undefined for anything but an insert. */
-export function enrich(text: string): Record<string, unknown> | undefined {
-  return enrichPayload((JSON.parse(text) as DebeziumInsert).payload);
-}
-
-function enrichPayload(payload: DebeziumPayload): Record<string, unknown> | undefined {
+function enrich(payload: DebeziumPayload): Record<string, unknown> | undefined {
   if (payload?.op !== 'c' || !payload.after) return undefined;
   const row = payload.after;
   const micros = row.activity_timestamp;
@@ -101,7 +97,7 @@ export async function passThrough(
         if (m.value === null) continue;
         const payload = (JSON.parse(m.value.toString('utf8')) as DebeziumInsert).payload;
         if (summaries) summarise(summaries, batch.partition, payload);
-        const row = enrichPayload(payload);
+        const row = enrich(payload);
         // Headers pass through, as sluice's kafka sink passes them (the latency bench's produce time).
         if (row) out.push({ key: String(row.employee_id), value: JSON.stringify(row), headers: m.headers });
       }
