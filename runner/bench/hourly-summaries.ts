@@ -11,6 +11,9 @@ const HOUR_MS = 3_600_000;
 /** The pipeline's `lateness: 10m`. */
 export const LATENESS_MS = 600_000;
 
+/** A Debezium payload as far as the summaries read it. */
+export type ChangePayload = { op?: string; after?: Record<string, unknown> | null } | null | undefined;
+
 /** One closed hour, as the pipeline's summaries sink writes it. */
 export interface HourlySummary {
   employee_id: unknown;
@@ -41,6 +44,19 @@ export class HourlySummaries {
 
   constructor(partitions: number) {
     this.highest = new Array<number>(partitions).fill(Number.NEGATIVE_INFINITY);
+  }
+
+  /**
+   * One Debezium change of `partition`, its payload parsed: any row image moves the partition's
+   * event time (as in the pipeline, whose watermark every event moves); an insert is also summed
+   * into its hour.
+   */
+  event(partition: number, payload: ChangePayload): void {
+    const after = payload?.after;
+    if (!after || typeof after.activity_timestamp !== 'number') return;
+    const ms = Math.floor(after.activity_timestamp / 1000); // MicroTimestamp
+    this.observe(partition, ms);
+    if (payload.op === 'c') this.add(ms, after.employee_id, after.activity_type, after.duration_seconds);
   }
 
   /** An event of `partition` at `timeMs` moves that partition's event time, whether summarised or not. */

@@ -14,7 +14,7 @@
 // Loaded first, as everywhere: it installs the read_committed fix before kafkajs loads.
 import '../src/io/kafka/client.ts';
 import { CompressionTypes, Kafka, logLevel, type Message, type Producer } from 'kafkajs';
-import { HourlySummaries } from './hourly-summaries.ts';
+import { HourlySummaries, type ChangePayload } from './hourly-summaries.ts';
 
 /** What the pass-through measured: from its first fetched batch to its last acknowledged send. */
 export interface PassThroughResult {
@@ -31,14 +31,12 @@ export interface SummariesOutput {
   partitions: number;
 }
 
-type DebeziumPayload = { op?: string; after?: Record<string, unknown> | null } | null | undefined;
-
 interface DebeziumInsert {
-  payload?: DebeziumPayload;
+  payload?: ChangePayload;
 }
 
 /** One event's enriched row, as the pipeline's `enriched` step makes it; undefined for anything but an insert. */
-function enrich(payload: DebeziumPayload): Record<string, unknown> | undefined {
+function enrich(payload: ChangePayload): Record<string, unknown> | undefined {
   if (payload?.op !== 'c' || !payload.after) return undefined;
   const row = payload.after;
   const micros = row.activity_timestamp;
@@ -96,7 +94,7 @@ export async function passThrough(
       for (const m of batch.messages) {
         if (m.value === null) continue;
         const payload = (JSON.parse(m.value.toString('utf8')) as DebeziumInsert).payload;
-        if (summaries) summarise(summaries, batch.partition, payload);
+        summaries?.event(batch.partition, payload);
         const row = enrich(payload);
         // Headers pass through, as sluice's kafka sink passes them (the latency bench's produce time).
         if (row) out.push({ key: String(row.employee_id), value: JSON.stringify(row), headers: m.headers });
@@ -117,15 +115,6 @@ export async function passThrough(
   await consumer.disconnect();
   await producer.disconnect();
   return { messages: read, written, seconds, ...(summaries ? { summaries: { written: summariesWritten, late: summaries.late } } : {}) };
-}
-
-/** An event moves its partition's event time; an insert is summed into its hour. */
-function summarise(summaries: HourlySummaries, partition: number, payload: DebeziumPayload): void {
-  const after = payload?.after;
-  if (!after || typeof after.activity_timestamp !== 'number') return;
-  const ms = Math.floor(after.activity_timestamp / 1000); // MicroTimestamp
-  summaries.observe(partition, ms);
-  if (payload.op === 'c') summaries.add(ms, after.employee_id, after.activity_type, after.duration_seconds);
 }
 
 /** Writes the hours closed so far, as the pipeline's summaries sink does (keyed by employee, gzip); returns how many. */
