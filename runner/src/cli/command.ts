@@ -18,6 +18,13 @@ export interface CliIO {
   stdout(text: string): void;
   stderr(text: string): void;
   env: Readonly<Record<string, string | undefined>>;
+  /** Set in a thread of `sluice run --threads`: its number, which its log lines carry. */
+  thread?: number;
+  /**
+   * Where a stop request comes from besides SIGINT and SIGTERM (a `--threads` thread: signals
+   * reach only the main thread). Called with the listener; returns a function that removes it.
+   */
+  onStopRequest?: (listener: (signal: NodeJS.Signals) => void) => () => void;
 }
 
 export const processIO: CliIO = {

@@ -20,11 +20,12 @@ import { prepareScaledRun } from '../plan/tasks.ts';
 import type { Plan } from '../plan/types.ts';
 import { loadPipeline, renderLoadErrors } from '../plan/load-pipeline.ts';
 import { EXIT_INVALID, EXIT_OK, parseCommandLine, processIO, SPEC_FLAGS, specLoadOptions, UsageError, type CliCommand } from './command.ts';
+import { parseThreadCount, runOnThreads } from './run-threads.ts';
 
 const EXIT_FAILED = 1;
 const EXIT_INTERRUPTED = 130;
 
-const usage = `Usage: sluice run <file> [--profile <name>] [--set <path=value>]... [--state-dir <dir>] [--reset-state] [--http [host:]port] [--log-level <level>]
+const usage = `Usage: sluice run <file> [--profile <name>] [--set <path=value>]... [--state-dir <dir>] [--reset-state] [--http [host:]port] [--threads <n>] [--log-level <level>]
 
 Runs a pipeline. Logs go to stderr (pretty on a terminal, JSON lines otherwise); on a terminal a
 live line shows records in and out per second, the watermark, the open windows and the last
@@ -38,6 +39,9 @@ Options:
   --http [host:]port   serve /metrics (Prometheus), /healthz, /readyz and a live view of the graph
                        at http://host:port/; a bare port binds 127.0.0.1 (e.g. --http ${DEFAULT_HTTP_PORT};
                        in a container --http 0.0.0.0:${DEFAULT_HTTP_PORT}); off unless given
+  --threads <n>        run the pipeline's tasks on n threads of this process (default 1), as
+                       Kafka Streams' num.stream.threads: each thread joins the groups as a
+                       process would. Only for a pipeline that runs as tasks; not with --http
   --log-level <level>  trace, debug, info (default), warn, error
 State: every checkpoint.interval (1s) the windows and the source positions they cover are stored
 together; a restart resumes from the last checkpoint, so no window is emitted with partial counts.
@@ -84,8 +88,15 @@ export const command: CliCommand = {
       'state-dir': { type: 'string' },
       'reset-state': { type: 'boolean' },
       http: { type: 'string' },
+      threads: { type: 'string' },
     });
     if (positionals.length !== 1) throw new UsageError('give exactly one spec file');
+    const threads = values.threads === undefined ? 1 : parseThreadCount(values.threads);
+    if (typeof threads === 'string') throw new UsageError(threads);
+    // The threads run without --threads (run-threads.ts withoutThreads): one never starts more.
+    if (threads > 1 && io.thread !== undefined) throw new UsageError('--threads inside a thread of --threads');
+    // Each thread would serve its own metrics and live view, of its own tasks only.
+    if (threads > 1 && values.http !== undefined) throw new UsageError('--threads and --http cannot be used together yet: each thread keeps its own metrics; run one process per core instead');
     let httpAddress: HttpAddress | undefined;
     if (values.http !== undefined) {
       try {
@@ -101,7 +112,18 @@ export const command: CliCommand = {
       return EXIT_INVALID;
     }
 
-    const logger = createLogger(values['log-level'] ?? io.env.SLUICE_LOG_LEVEL ?? 'info');
+    if (threads > 1) {
+      if (!runsAsTasks(loaded.plan)) {
+        io.stderr(
+          `${file}: --threads needs a pipeline that runs as tasks (one kafka source reading one topic, checkpoint.store kafka, no file sink): this one runs whole, and two runs of it would each compute its windows\n`,
+        );
+        return EXIT_INVALID;
+      }
+      return runOnThreads(argv, threads, (text) => io.stderr(`${text}\n`));
+    }
+
+    const processLogger = createLogger(values['log-level'] ?? io.env.SLUICE_LOG_LEVEL ?? 'info');
+    const logger = io.thread === undefined ? processLogger : processLogger.child({ thread: io.thread });
     const metrics = new Metrics();
     const status = new RunStatus(loaded.plan, metrics);
     let server: SluiceHttpServer | undefined;
@@ -134,6 +156,7 @@ export const command: CliCommand = {
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
+    const stopRequests = io.onStopRequest?.(onSignal);
     try {
       // A run that fails on a broker or database outage starts again from its last checkpoint,
       // as a Flink job restarts: with durable state nothing is lost or counted twice.
@@ -200,6 +223,7 @@ export const command: CliCommand = {
     } finally {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
+      stopRequests?.();
       await server?.close();
       await flushLogger(logger);
       // After a signal the process ends even when a client given up on (tasks left waiting on

@@ -1,0 +1,45 @@
+/**
+ * One thread of `sluice run --threads N` (run-threads.ts): runs the `sluice run` command as a
+ * process would, except that its stop requests come as messages from the main thread (signals
+ * reach only the main thread), and its log lines carry its number.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { processIO, type CliIO } from './command.ts';
+import { command } from './run.ts';
+import type { ThreadData, ToThread } from './run-threads.ts';
+
+function threadData(data: unknown): ThreadData {
+  const d = data as Partial<ThreadData> | null;
+  if (!d || !Array.isArray(d.argv) || !d.argv.every((a) => typeof a === 'string') || typeof d.thread !== 'number') {
+    throw new Error('run-thread: started without its workerData ({ argv, thread })');
+  }
+  return { argv: d.argv, thread: d.thread };
+}
+
+function stopSignal(message: unknown): NodeJS.Signals | undefined {
+  const stop = (message as Partial<ToThread> | null)?.stop;
+  return stop === 'SIGINT' || stop === 'SIGTERM' ? stop : undefined;
+}
+
+const data = threadData(workerData);
+const listeners = new Set<(signal: NodeJS.Signals) => void>();
+/** A stop asked for before the command listened (while it loaded the spec) is passed on when it does. */
+let asked: NodeJS.Signals | undefined;
+parentPort?.on('message', (message: unknown) => {
+  const signal = stopSignal(message);
+  if (!signal) return;
+  asked = signal;
+  for (const listener of listeners) listener(signal);
+});
+
+const io: CliIO = {
+  ...processIO,
+  thread: data.thread,
+  onStopRequest: (listener) => {
+    listeners.add(listener);
+    if (asked) listener(asked);
+    return () => listeners.delete(listener);
+  },
+};
+// Ends this thread (not the process) with the command's exit code, whatever still holds its loop.
+process.exit(await command.run(data.argv, io));

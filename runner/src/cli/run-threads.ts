@@ -1,0 +1,104 @@
+/**
+ * `sluice run --threads N`: N runs of the same pipeline in one process, one per worker thread, as
+ * Kafka Streams' `num.stream.threads`. Each thread is what a process of its own would be: its own
+ * consumers in the application's groups, so Kafka's group protocol shares the tasks among the
+ * threads exactly as among processes, and its own checkpoints. A JavaScript thread runs one
+ * event loop: one process kept the main thread of a drain saturated while the machine's other
+ * core sat partly idle. The main thread only starts the workers, passes signals on and waits.
+ *
+ * A signal asks every thread to stop cleanly (each drains, checkpoints and ends as a process
+ * would); a second exits at once. A thread that ends with a failure stops the others, so the
+ * process fails as a whole (Kafka Streams' SHUTDOWN_CLIENT) instead of running on short a thread.
+ */
+import { parseArgs } from 'node:util';
+import { Worker } from 'node:worker_threads';
+import { EXIT_OK } from './command.ts';
+
+/** What a thread is given: the `sluice run` arguments (without `--threads`) and its number. */
+export interface ThreadData {
+  argv: string[];
+  thread: number;
+}
+
+/** Messages from the main thread to a run thread. */
+export type ToThread = { stop: NodeJS.Signals };
+
+/** The largest `--threads`: more threads than cores only add contention. */
+export const MAX_THREADS = 64;
+
+const EXIT_INTERRUPTED = 130;
+
+/** `--threads` as a count: a whole number from 1 to MAX_THREADS, else an error message. */
+export function parseThreadCount(text: string): number | string {
+  const n = /^\d+$/.test(text.trim()) ? Number(text.trim()) : Number.NaN;
+  if (!Number.isInteger(n) || n < 1 || n > MAX_THREADS) return `--threads must be a whole number from 1 to ${MAX_THREADS}, got \`${text}\``;
+  return n;
+}
+
+/** The arguments without `--threads` and its value, in either spelling (`--threads 2`, `--threads=2`). */
+export function withoutThreads(argv: readonly string[]): string[] {
+  const { tokens } = parseArgs({ args: [...argv], options: { threads: { type: 'string' } }, allowPositionals: true, strict: false, tokens: true });
+  const drop = new Set<number>();
+  for (const t of tokens) {
+    if (t.kind !== 'option' || t.name !== 'threads') continue;
+    drop.add(t.index);
+    // A value given as the next argument (not `--threads=2`).
+    if (t.value !== undefined && !t.inlineValue) drop.add(t.index + 1);
+  }
+  return argv.filter((_, i) => !drop.has(i));
+}
+
+/**
+ * The exit code of the whole process from its threads': the first failure (1) or invalid spec
+ * (2) in thread order, else an interrupted one (130), else 0.
+ */
+export function processExitCode(codes: readonly number[]): number {
+  const failed = codes.find((c) => c !== EXIT_OK && c !== EXIT_INTERRUPTED);
+  if (failed !== undefined) return failed;
+  return codes.includes(EXIT_INTERRUPTED) ? EXIT_INTERRUPTED : EXIT_OK;
+}
+
+/** Runs `argv` on `threads` worker threads; resolves with the process's exit code once all ended. */
+export async function runOnThreads(argv: readonly string[], threads: number, onNote: (text: string) => void): Promise<number> {
+  const threadArgv = withoutThreads(argv);
+  const entry = new URL('../../bin/run-thread.js', import.meta.url);
+  const workers: Worker[] = [];
+  let stopping: NodeJS.Signals | undefined;
+  const stopAll = (signal: NodeJS.Signals) => {
+    for (const w of workers) w.postMessage({ stop: signal } satisfies ToThread);
+  };
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    signals++;
+    if (signals > 1) {
+      onNote(`second signal (${signal}): exiting without draining`);
+      process.exit(EXIT_INTERRUPTED);
+    }
+    stopping = signal;
+    stopAll(signal);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const ended = Array.from({ length: threads }, (_, i) => {
+      const worker = new Worker(entry, { workerData: { argv: threadArgv, thread: i + 1 } satisfies ThreadData });
+      workers.push(worker);
+      return new Promise<number>((resolve) => {
+        worker.on('error', (err) => onNote(`thread ${i + 1} crashed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`));
+        worker.on('exit', (code) => {
+          // One thread's failure ends the run: the others stop cleanly, their work checkpointed.
+          if (code !== EXIT_OK && stopping === undefined) {
+            onNote(`thread ${i + 1} ended with exit code ${code}: stopping the other threads`);
+            stopping = 'SIGTERM';
+            stopAll('SIGTERM');
+          }
+          resolve(code);
+        });
+      });
+    });
+    return processExitCode(await Promise.all(ended));
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
