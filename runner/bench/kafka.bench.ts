@@ -417,12 +417,17 @@ class CpuMeter {
   }
 }
 
-/** A process's latest `tasks assigned` list per stage. */
+/** The tasks a process runs per stage: each of its threads' (`--threads`; else the one) latest `tasks assigned` list, together. */
 function currentTasks(run: SluiceProcess): Map<string, string[]> {
-  const out = new Map<string, string[]>();
-  // Both list the tasks a process runs from then on: after an assign, and after a revoke.
-  for (const l of jsonLogLines(run.stderr())) if (l.msg === 'tasks assigned' || l.msg === 'tasks revoked') out.set(String(l.stage), Array.isArray(l.tasks) ? l.tasks.map(String) : []);
-  return out;
+  const byStage = new Map<string, Map<string, string[]>>();
+  // Both list the tasks a thread runs from then on: after an assign, and after a revoke.
+  for (const l of jsonLogLines(run.stderr())) {
+    if (l.msg !== 'tasks assigned' && l.msg !== 'tasks revoked') continue;
+    const byThread = byStage.get(String(l.stage)) ?? new Map<string, string[]>();
+    byThread.set(String(l.thread ?? ''), Array.isArray(l.tasks) ? l.tasks.map(String) : []);
+    byStage.set(String(l.stage), byThread);
+  }
+  return new Map([...byStage].map(([stage, byThread]) => [stage, [...byThread.values()].flat()]));
 }
 
 /** When the first of the processes was given a task of stage 0 (its log's time, epoch ms). */
