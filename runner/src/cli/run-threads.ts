@@ -74,6 +74,8 @@ export async function runOnThreads(argv: readonly string[], threads: number, onN
       onNote(`second signal (${signal}): exiting without draining`);
       process.exit(EXIT_INTERRUPTED);
     }
+    // Already stopping (a thread failed): a second stop would end the threads without draining.
+    if (stopping !== undefined) return;
     stopping = signal;
     stopAll(signal);
   };

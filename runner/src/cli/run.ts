@@ -122,8 +122,8 @@ export const command: CliCommand = {
       return runOnThreads(argv, threads, (text) => io.stderr(`${text}\n`));
     }
 
-    const processLogger = createLogger(values['log-level'] ?? io.env.SLUICE_LOG_LEVEL ?? 'info');
-    const logger = io.thread === undefined ? processLogger : processLogger.child({ thread: io.thread });
+    const level = values['log-level'] ?? io.env.SLUICE_LOG_LEVEL ?? 'info';
+    const logger = io.thread === undefined ? createLogger(level) : createLogger(level, { lineAtATime: true }).child({ thread: io.thread });
     const metrics = new Metrics();
     const status = new RunStatus(loaded.plan, metrics);
     let server: SluiceHttpServer | undefined;

@@ -11,14 +11,18 @@ export interface Logger {
   flush?(cb?: (err?: Error) => void): void;
 }
 
-/** Pretty output on a terminal, JSON lines otherwise (for log shippers). Logs go to stderr: stdout carries data. */
-export function createLogger(level = process.env.SLUICE_LOG_LEVEL ?? 'info'): Logger {
+/**
+ * Pretty output on a terminal, JSON lines otherwise (for log shippers). Logs go to stderr: stdout
+ * carries data. `lineAtATime`: each line is its own write, as when threads share stderr (a write
+ * of up to 4 KiB to a pipe is never split, so their lines do not interleave mid-line).
+ */
+export function createLogger(level = process.env.SLUICE_LOG_LEVEL ?? 'info', options: { lineAtATime?: boolean } = {}): Logger {
   const pretty = process.stderr.isTTY;
   return pino(
     { level, base: undefined },
     pretty
       ? pino.transport({ target: 'pino-pretty', options: { destination: 2, colorize: true, translateTime: 'SYS:HH:MM:ss.l' } })
-      : pino.destination(2),
+      : pino.destination({ dest: 2, sync: options.lineAtATime === true }),
   );
 }
 
