@@ -13,39 +13,23 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/engine/logger.ts';
 // Before kafkajs: client.ts fixes kafkajs's read_committed filter, which the reader here relies on.
 import { createProducer, type KafkaAdmin } from '../../src/io/kafka/client.ts';
-import { AssignerProtocol, Kafka, logLevel, type Admin } from 'kafkajs';
-import { openAdmin, testBrokers, testConnection, uniqueName, waitFor } from '../io/kafka/test-broker.ts';
+import { Kafka, logLevel, type Admin } from 'kafkajs';
+import { groupMembers, openAdmin, testBrokers, testConnection, uniqueName, waitFor } from '../io/kafka/test-broker.ts';
 import { allWritten, BacklogWriter, closedHours, compareOutputs, OutputReader, startSluice, type SluiceProcess } from '../integration/employee-outputs.ts';
-import { exitWithin, jsonLogLines } from '../integration/sluice-process.ts';
+import { exitWithin, recordsOutBy } from '../integration/sluice-process.ts';
+import { expectExactlyOnceAndRight } from '../integration/expect-outputs.ts';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const SPEC = resolve(repo, 'pipelines/employee-activity.yaml');
 const EVENTS = 40_000;
 const PARTITIONS = 6;
 
-/** How many members hold partitions of a group, once it is stable, and whether together they hold all `partitions` once. */
+/** Each member's partitions, once the group is stable and together they hold all `partitions` once. */
 async function members(admin: Admin, groupId: string, partitions: number): Promise<number[][] | undefined> {
-  const { groups } = await admin.describeGroups([groupId]);
-  const g = groups[0];
-  if (!g || g.state !== 'Stable') return undefined;
-  const held = g.members.map((m) => {
-    const decoded = m.memberAssignment.length ? AssignerProtocol.MemberAssignment.decode(m.memberAssignment) : null;
-    return Object.values(decoded?.assignment ?? {}).flat().sort((a, b) => a - b);
-  });
-  const all = held.flat();
-  return all.length === partitions && new Set(all).size === partitions ? held : undefined;
-}
-
-/** The records each thread's runs wrote per sink, from the run summaries each logged when it stopped. */
-function recordsOutByThread(run: SluiceProcess): Map<number, Record<string, number>> {
-  const out = new Map<number, Record<string, number>>();
-  for (const l of jsonLogLines(run.stderr())) {
-    if (l.msg !== 'pipeline stopped cleanly' || typeof l.thread !== 'number' || !l.recordsOut) continue;
-    const total = out.get(l.thread) ?? {};
-    for (const [sink, n] of Object.entries(l.recordsOut as Record<string, number>)) total[sink] = (total[sink] ?? 0) + n;
-    out.set(l.thread, total);
-  }
-  return out;
+  const g = await groupMembers(admin, groupId);
+  if (g.state !== 'Stable') return undefined;
+  const all = g.members.flatMap((m) => m.partitions);
+  return all.length === partitions && new Set(all).size === partitions ? g.members.map((m) => m.partitions) : undefined;
 }
 
 describe('sluice run --threads 2: one process, two threads sharing the tasks, against an independent computation', () => {
@@ -122,15 +106,9 @@ describe('sluice run --threads 2: one process, two threads sharing the tasks, ag
       const ended = await exitWithin(sluice, 60_000, 'sluice --threads 2 after SIGINT');
       expect(ended, `exit after SIGINT; log: ${logs()}`).toEqual({ code: 0, signal: null });
 
-      const result = compareOutputs(reader, expected);
-      expect(result.missing.slice(0, 10), `${result.missing.length} of ${expected.inserts.size} inserts never enriched`).toEqual([]);
-      expect(result.wrong.slice(0, 10), `${result.wrong.length} of ${result.summaries} summaries wrong`).toEqual([]);
-      expect(result.unsummarised.slice(0, 10), `${result.unsummarised.length} closed hours never summarised`).toEqual([]);
-      expect(result.processedDuplicates, 'enriched rows written more than once').toBe(0);
-      expect(result.summaryDuplicates, 'summaries written more than once').toBe(0);
-      expect(reader.late.slice(0, 5), `${reader.late.length} records went to the late topic`).toEqual([]);
-      // Each thread stopped cleanly and wrote enriched rows of its own tasks.
-      const wrote = recordsOutByThread(sluice);
+      const result = expectExactlyOnceAndRight(reader, expected);
+      // Each thread stopped cleanly and wrote enriched rows of its own tasks: its clean stop logs what it wrote, with its number.
+      const wrote = recordsOutBy(sluice, (l) => (l.msg === 'pipeline stopped cleanly' && typeof l.thread === 'number' ? l.thread : undefined));
       expect([...wrote.keys()].sort(), `threads that logged a clean stop; log: ${logs()}`).toEqual([1, 2]);
       expect([1, 2].map((t) => (wrote.get(t)?.processed ?? 0) > 0), `enriched rows per thread: ${[1, 2].map((t) => wrote.get(t)?.processed ?? 0).join(', ')}`).toEqual([true, true]);
       console.info(

@@ -28,8 +28,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/engine/logger.ts';
 // Before kafkajs: client.ts fixes kafkajs's read_committed filter, which the reader here relies on.
 import { createProducer, type KafkaAdmin } from '../../src/io/kafka/client.ts';
-import { AssignerProtocol, Kafka, logLevel, type Admin } from 'kafkajs';
-import { openAdmin, testBrokers, testConnection, uniqueName, waitFor } from '../io/kafka/test-broker.ts';
+import { Kafka, logLevel, type Admin } from 'kafkajs';
+import { groupMembers, openAdmin, testBrokers, testConnection, uniqueName, waitFor } from '../io/kafka/test-broker.ts';
 import {
   allWritten,
   closedHours,
@@ -45,7 +45,8 @@ import {
   type Expected,
   type SluiceProcess,
 } from './employee-outputs.ts';
-import { exitWithin, jsonLogLines } from './sluice-process.ts';
+import { exitWithin, jsonLogLines, recordsOutBy } from './sluice-process.ts';
+import { expectExactlyOnceAndRight } from './expect-outputs.ts';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const SPEC = resolve(repo, 'pipelines/employee-activity.yaml');
@@ -65,24 +66,6 @@ function tasksEver(run: SluiceProcess): Map<string, Set<string>> {
     ever.set(String(line.stage), all);
   }
   return ever;
-}
-
-/**
- * The broker's view of a consumer group: which client (each process gets a client id of its own,
- * `--set sources.activities.kafka.client_id`, which the stage after the repartition inherits)
- * holds which partitions, once the group is stable.
- */
-async function groupMembers(admin: Admin, groupId: string): Promise<{ state: string; members: { client: string; partitions: number[] }[] }> {
-  const { groups } = await admin.describeGroups([groupId]);
-  const g = groups[0];
-  if (!g) return { state: 'unknown', members: [] };
-  return {
-    state: g.state,
-    members: g.members.map((m) => {
-      const decoded = m.memberAssignment.length ? AssignerProtocol.MemberAssignment.decode(m.memberAssignment) : null;
-      return { client: m.clientId, partitions: Object.values(decoded?.assignment ?? {}).flat().sort((a, b) => a - b) };
-    }),
-  };
 }
 
 /** Whether the group is stable with exactly `clients` as members, each holding some of the `partitions`, together all, none twice. */
@@ -110,14 +93,9 @@ function assertRunning(runs: readonly SluiceProcess[]): void {
   }
 }
 
-/** The records each sink wrote, from a process's run summary (logged when it stops cleanly). */
-/** Records a process wrote per sink, over all its runs: a run restarted in process counts from zero, and a failed one logs its figures too. */
+/** Records a process wrote per sink, over all its runs: a clean stop's summary and a failed run's figures. */
 function recordsOutOf(run: SluiceProcess): Record<string, number> | undefined {
-  const summaries = jsonLogLines(run.stderr()).filter((l) => typeof l.msg === 'string' && (l.msg === 'pipeline stopped cleanly' || l.msg.startsWith('pipeline failed')) && l.recordsOut);
-  if (summaries.length === 0) return undefined;
-  const total: Record<string, number> = {};
-  for (const s of summaries) for (const [sink, n] of Object.entries(s.recordsOut as Record<string, number>)) total[sink] = (total[sink] ?? 0) + n;
-  return total;
+  return recordsOutBy(run, (l) => (l.msg === 'pipeline stopped cleanly' || (typeof l.msg === 'string' && l.msg.startsWith('pipeline failed')) ? 'all' : undefined)).get('all');
 }
 
 describe('scale-out: sluice run started several times in one group shares the employee pipeline, against an independent computation', () => {
@@ -190,16 +168,7 @@ describe('scale-out: sluice run started several times in one group shares the em
     }
   }
 
-  function check(reader: OutputReader, expected: Expected) {
-    const result = compareOutputs(reader, expected);
-    expect(result.missing.slice(0, 10), `${result.missing.length} of ${expected.inserts.size} inserts never enriched`).toEqual([]);
-    expect(result.wrong.slice(0, 10), `${result.wrong.length} of ${result.summaries} summaries wrong`).toEqual([]);
-    expect(result.unsummarised.slice(0, 10), `${result.unsummarised.length} closed hours never summarised`).toEqual([]);
-    expect(result.processedDuplicates, 'enriched rows written more than once').toBe(0);
-    expect(result.summaryDuplicates, 'summaries written more than once').toBe(0);
-    expect(reader.late.slice(0, 5), `${reader.late.length} records went to the late topic`).toEqual([]);
-    return result;
-  }
+  const check = expectExactlyOnceAndRight;
 
   it('three processes share a 6-partition backlog keyed by row id; one is killed -9 mid-run and a fourth joins: every enriched row and every hourly summary exactly once and right', async () => {
     const t0 = performance.now();

@@ -54,6 +54,24 @@ export function jsonLogLines(stderr: string): Record<string, unknown>[] {
   return out;
 }
 
+/**
+ * The records written per sink, summed over the run summaries in a process's log that `groupOf`
+ * gives a group to (undefined leaves a line out): a run restarted in process counts from zero, and
+ * each thread of `--threads` logs its own.
+ */
+export function recordsOutBy<K>(run: SluiceProcess, groupOf: (summary: Record<string, unknown>) => K | undefined): Map<K, Record<string, number>> {
+  const out = new Map<K, Record<string, number>>();
+  for (const line of jsonLogLines(run.stderr())) {
+    if (!line.recordsOut) continue;
+    const group = groupOf(line);
+    if (group === undefined) continue;
+    const total = out.get(group) ?? {};
+    for (const [sink, n] of Object.entries(line.recordsOut as Record<string, number>)) total[sink] = (total[sink] ?? 0) + n;
+    out.set(group, total);
+  }
+  return out;
+}
+
 /** Waits for a process to exit; after `timeoutMs` kills its process group and throws, naming `what`. */
 export async function exitWithin(run: SluiceProcess, timeoutMs: number, what: string): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
   let timer: NodeJS.Timeout | undefined;

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { silentLogger } from '../../../src/engine/logger.ts';
 import { createAdmin, type KafkaAdmin } from '../../../src/io/kafka/client.ts';
 import { parseBrokers, type KafkaConnection } from '../../../src/io/kafka/connection.ts';
+import { AssignerProtocol, type Admin } from 'kafkajs';
 
 export function testBrokers(): string[] {
   const brokers = process.env.KAFKA_BROKERS;
@@ -36,4 +37,21 @@ export async function waitFor(what: string, check: () => boolean | Promise<boole
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+/**
+ * The broker's view of a consumer group, through kafkajs' own admin (sluice's offers no group
+ * description): its state, and each member's client id and the partitions assigned to it.
+ */
+export async function groupMembers(admin: Admin, groupId: string): Promise<{ state: string; members: { client: string; partitions: number[] }[] }> {
+  const { groups } = await admin.describeGroups([groupId]);
+  const g = groups[0];
+  if (!g) return { state: 'unknown', members: [] };
+  return {
+    state: g.state,
+    members: g.members.map((m) => {
+      const decoded = m.memberAssignment.length ? AssignerProtocol.MemberAssignment.decode(m.memberAssignment) : null;
+      return { client: m.clientId, partitions: Object.values(decoded?.assignment ?? {}).flat().sort((a, b) => a - b) };
+    }),
+  };
 }
