@@ -385,29 +385,35 @@ class CpuMeter {
     this.machine = machineTicks();
   }
 
-  /** CPU seconds used so far: by the processes together, and by the broker (undefined where unknown). */
-  used(): CpuUse {
-    let procs: number | undefined = 0;
-    for (const [i, pid] of this.pids.entries()) {
-      const a = this.procs[i];
-      const b = cpuSecondsOf(pid);
-      procs = a !== undefined && b !== undefined && procs !== undefined ? procs + b - a : undefined;
-    }
-    const brokerEnd = cpuSecondsOf(this.brokerPid);
-    return { procs, broker: this.broker !== undefined && brokerEnd !== undefined ? brokerEnd - this.broker : undefined };
-  }
-
-  text(): string {
-    const seconds = (performance.now() - this.startedAt) / 1000;
-    const used = this.pids.map((pid, i) => {
+  /** CPU seconds each process used so far (undefined for one that is gone or was never seen). */
+  private perProcess(): (number | undefined)[] {
+    return this.pids.map((pid, i) => {
       const a = this.procs[i];
       const b = cpuSecondsOf(pid);
       return a !== undefined && b !== undefined ? b - a : undefined;
     });
-    const brokerEnd = cpuSecondsOf(this.brokerPid);
+  }
+
+  /** CPU seconds the broker used so far; undefined when it is not scripts/kafka.sh's. */
+  private brokerUsed(): number | undefined {
+    const end = cpuSecondsOf(this.brokerPid);
+    return this.broker !== undefined && end !== undefined ? end - this.broker : undefined;
+  }
+
+  /** CPU seconds used so far: by the processes together, and by the broker (undefined where unknown). */
+  used(): CpuUse {
+    const each = this.perProcess();
+    const procs = each.every((u): u is number => u !== undefined) ? each.reduce((a, b) => a + b, 0) : undefined;
+    return { procs, broker: this.brokerUsed() };
+  }
+
+  text(): string {
+    const seconds = (performance.now() - this.startedAt) / 1000;
+    const used = this.perProcess();
+    const broker = this.brokerUsed();
     const machineEnd = machineTicks();
     const parts = [`CPU over ${seconds.toFixed(1)} s: sluice ${used.map((u) => (u === undefined ? '?' : `${u.toFixed(1)} s`)).join(' + ')}`];
-    if (this.broker !== undefined && brokerEnd !== undefined) parts.push(`broker ${(brokerEnd - this.broker).toFixed(1)} s`);
+    if (broker !== undefined) parts.push(`broker ${broker.toFixed(1)} s`);
     if (this.machine && machineEnd) {
       const busy = (machineEnd.busy - this.machine.busy) / Math.max(1, machineEnd.total - this.machine.total);
       parts.push(`machine ${Math.round(busy * 100)}% busy (all cores)`);

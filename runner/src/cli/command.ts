@@ -12,6 +12,8 @@ export const EXIT_OK = 0;
 export const EXIT_INTERNAL = 1;
 /** The spec (or the command line) is invalid. */
 export const EXIT_INVALID = 2;
+/** Stopped by a second signal, without draining (128 + SIGINT, as shells report it). */
+export const EXIT_INTERRUPTED = 130;
 
 /** Where a command writes and what environment it sees; tests pass their own. */
 export interface CliIO {

@@ -12,7 +12,7 @@
  */
 import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
-import { EXIT_OK } from './command.ts';
+import { EXIT_INTERRUPTED, EXIT_OK } from './command.ts';
 
 /** What a thread is given: the `sluice run` arguments (without `--threads`) and its number. */
 export interface ThreadData {
@@ -25,8 +25,6 @@ export type ToThread = { stop: NodeJS.Signals };
 
 /** The largest `--threads`: more threads than cores only add contention. */
 export const MAX_THREADS = 64;
-
-const EXIT_INTERRUPTED = 130;
 
 /** `--threads` as a count: a whole number from 1 to MAX_THREADS, else an error message. */
 export function parseThreadCount(text: string): number | string {

@@ -19,11 +19,10 @@ import { prepareState } from '../plan/state.ts';
 import { prepareScaledRun } from '../plan/tasks.ts';
 import type { Plan } from '../plan/types.ts';
 import { loadPipeline, renderLoadErrors } from '../plan/load-pipeline.ts';
-import { EXIT_INVALID, EXIT_OK, parseCommandLine, processIO, SPEC_FLAGS, specLoadOptions, UsageError, type CliCommand } from './command.ts';
+import { EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, parseCommandLine, processIO, SPEC_FLAGS, specLoadOptions, UsageError, type CliCommand } from './command.ts';
 import { parseThreadCount, runOnThreads } from './run-threads.ts';
 
 const EXIT_FAILED = 1;
-const EXIT_INTERRUPTED = 130;
 
 const usage = `Usage: sluice run <file> [--profile <name>] [--set <path=value>]... [--state-dir <dir>] [--reset-state] [--http [host:]port] [--threads <n>] [--log-level <level>]
 

@@ -84,8 +84,9 @@ describe('sluice run --threads 2: one process, two threads sharing the tasks, ag
         async () => {
           if (sluice.child.exitCode !== null) throw new Error(`sluice exited (${sluice.child.exitCode}); log: ${logs()}`);
           const held = await Promise.all([group, `${group}-hourly-repartition`].map((g) => members(groupAdmin, g, PARTITIONS)));
-          if (held.some((h) => h === undefined || h.length !== 2 || h.some((p) => p.length === 0))) return false;
-          shared = held as number[][][];
+          // Two members in each group, each holding some of its partitions.
+          if (!held.every((h): h is number[][] => h !== undefined && h.length === 2 && h.every((p) => p.length > 0))) return false;
+          shared = held;
           return true;
         },
         90_000,

@@ -168,8 +168,6 @@ describe('scale-out: sluice run started several times in one group shares the em
     }
   }
 
-  const check = expectExactlyOnceAndRight;
-
   it('three processes share a 6-partition backlog keyed by row id; one is killed -9 mid-run and a fourth joins: every enriched row and every hourly summary exactly once and right', async () => {
     const t0 = performance.now();
     const input = await inputTopic('scale-activities');
@@ -268,7 +266,7 @@ describe('scale-out: sluice run started several times in one group shares the em
       await stopAll(survivors);
       await new Promise((r) => setTimeout(r, 1_000));
 
-      const { summaries } = check(reader, expected);
+      const { summaries } = expectExactlyOnceAndRight(reader, expected);
       // The work was shared, not just the assignments: more than one of the surviving processes
       // wrote enriched rows (each counts its own tasks' records in its runs' summaries).
       const wrote = survivors.map((r) => recordsOutOf(r)?.processed ?? 0);
@@ -360,7 +358,7 @@ describe('scale-out: sluice run started several times in one group shares the em
       await new Promise((r) => setTimeout(r, 3_000));
       await stopAll(runs);
       await new Promise((r) => setTimeout(r, 1_000));
-      const { summaries } = check(reader, expected);
+      const { summaries } = expectExactlyOnceAndRight(reader, expected);
       // Both windows' halves did work: each process's stage-1 tasks emitted summaries.
       const summariesWrote = runs.map((r) => recordsOutOf(r)?.summaries ?? 0);
       expect(summariesWrote.every((n) => n > 0), `summaries written per process: ${summariesWrote.join(', ')}`).toBe(true);
