@@ -201,6 +201,21 @@ export const KAFKA_SOURCE_METRICS: readonly MetricDefinition[] = [
 /** Lag is refreshed at most this often, however often it is scraped: two small admin requests per topic. */
 const LAG_REFRESH_MS = 2_000;
 
+/** How often a batch that waits for room in the pipeline asks whether a heartbeat is due, at most. */
+const HEARTBEAT_CHECK_MS = 500;
+
+/**
+ * How often to ask for a heartbeat while a batch waits: kafkajs's heartbeat() sends only once its
+ * interval has passed since the last one, so asking often costs nothing and keeps the gap near the
+ * interval. Asking once per interval from each wait's start did not: a wait a little shorter than
+ * the interval never asked, and kafkajs's own check after each batch then came every second batch,
+ * 6 s apart under a backlog. A member that joins waits until every busy member has heard of the
+ * rebalance from a heartbeat, so those gaps kept a second thread or process idle as long.
+ */
+export function heartbeatCheckMs(heartbeatIntervalMs: number): number {
+  return Math.max(1, Math.min(HEARTBEAT_CHECK_MS, Math.floor(heartbeatIntervalMs / 6)));
+}
+
 /**
  * A partition's consumer lag: messages after the group's committed offset up to the high
  * watermark. A partition the group never committed counts from where the group will start.
@@ -565,7 +580,7 @@ export class KafkaSource implements Source {
       control.heartbeat().catch((err: unknown) => {
         groupError ??= err;
       });
-    }, this.consumer?.heartbeatIntervalMs ?? 3_000);
+    }, heartbeatCheckMs(this.consumer?.heartbeatIntervalMs ?? 3_000));
     try {
       await this.out!.emit(raw);
     } catch (err) {

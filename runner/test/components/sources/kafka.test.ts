@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { ComponentContext, RawBatch, SourceOutput } from '../../../src/engine/component.ts';
 import { systemClock } from '../../../src/engine/clock.ts';
 import { ConfigError, ConnectionError, RecordError } from '../../../src/engine/errors.ts';
@@ -12,6 +12,7 @@ import {
   KafkaSource,
   consumerLag,
   assignmentChange,
+  heartbeatCheckMs,
   kafkaSource,
   partitionId,
   subscriptionOf,
@@ -266,6 +267,47 @@ describe('kafka source: flow control and lifecycle', () => {
     open();
     await delivering;
     expect(returned).toBe(true);
+  });
+
+  it('heartbeats within about the interval while each batch waits for room a little less than it (kafkajs sends only when due)', async () => {
+    vi.useFakeTimers();
+    try {
+      const interval = 3_000;
+      /** kafkajs's rule: heartbeat() sends only once `interval` passed since the last sent; its runner asks after each batch too. */
+      const sent: number[] = [0];
+      const heartbeat = async () => {
+        if (Date.now() >= sent[sent.length - 1]! + interval) sent.push(Date.now());
+      };
+      const consumer = Object.assign(new FakeConsumer(), { heartbeatIntervalMs: interval });
+      const source = new KafkaSource(config, { brokers: ['localhost:9092'], clientId: 'x' }, ctx(new Metrics()), () => consumer);
+      const out = new FakeOutput();
+      void source.run(out);
+      await vi.advanceTimersByTimeAsync(0);
+      consumer.handlers.onAssignment([{ topic: 't', partition: 0 }]);
+      vi.setSystemTime(0);
+      // Twelve batches under a backlog, each waiting 2.9 s for the pipeline to take it.
+      for (let b = 0; b < 12; b++) {
+        let open!: () => void;
+        out.gate = new Promise((r) => (open = r));
+        const delivering = consumer.handlers.onBatch(batch('t', 0, b, b), { heartbeat, isStale: () => false });
+        await vi.advanceTimersByTimeAsync(2_900);
+        open();
+        await delivering;
+        await heartbeat();
+      }
+      const gaps = sent.slice(1).map((t, i) => t - sent[i]!);
+      expect(gaps.length).toBeGreaterThan(8);
+      expect(Math.max(...gaps)).toBeLessThanOrEqual(interval + heartbeatCheckMs(interval));
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('asks for a heartbeat every 500 ms at most, and at least six times an interval', () => {
+    expect(heartbeatCheckMs(3_000)).toBe(500);
+    expect(heartbeatCheckMs(60_000)).toBe(500);
+    expect(heartbeatCheckMs(600)).toBe(100);
+    expect(heartbeatCheckMs(5)).toBe(1);
   });
 
   it('stop pauses fetching and ends run; close commits what completed and leaves the group', async () => {
