@@ -27,6 +27,11 @@ export interface CliIO {
    * reach only the main thread). Called with the listener; returns a function that removes it.
    */
   onStopRequest?: (listener: (signal: NodeJS.Signals) => void) => () => void;
+  /**
+   * Set in a thread of `sluice run --threads`: resolves once every thread has prepared its run, so
+   * that the threads join their consumer groups together, in one rebalance.
+   */
+  startTogether?: () => Promise<void>;
 }
 
 export const processIO: CliIO = {

@@ -6,7 +6,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { processIO, type CliIO } from './command.ts';
 import { command } from './run.ts';
-import type { ThreadData, ToThread } from './run-threads.ts';
+import type { FromThread, ThreadData, ToThread } from './run-threads.ts';
 
 function threadData(data: unknown): ThreadData {
   const d = data as Partial<ThreadData> | null;
@@ -17,15 +17,23 @@ function threadData(data: unknown): ThreadData {
 }
 
 function stopSignal(message: unknown): NodeJS.Signals | undefined {
-  const stop = (message as Partial<ToThread> | null)?.stop;
+  const stop = (message as { stop?: unknown } | null)?.stop;
   return stop === 'SIGINT' || stop === 'SIGTERM' ? stop : undefined;
+}
+
+function isStart(message: unknown): message is Extract<ToThread, { start: true }> {
+  return (message as { start?: unknown } | null)?.start === true;
 }
 
 const data = threadData(workerData);
 const listeners = new Set<(signal: NodeJS.Signals) => void>();
 /** A stop asked for before the command listened (while it loaded the spec) is passed on when it does. */
 let asked: NodeJS.Signals | undefined;
+/** Resolves when the main thread says every thread is ready to join its groups. */
+let started!: () => void;
+const allReady = new Promise<void>((resolve) => (started = resolve));
 parentPort?.on('message', (message: unknown) => {
+  if (isStart(message)) started();
   const signal = stopSignal(message);
   if (!signal) return;
   asked = signal;
@@ -39,6 +47,10 @@ const io: CliIO = {
     listeners.add(listener);
     if (asked) listener(asked);
     return () => listeners.delete(listener);
+  },
+  startTogether: () => {
+    parentPort?.postMessage({ ready: true } satisfies FromThread);
+    return allReady;
   },
 };
 // Ends this thread (not the process) with the command's exit code, whatever still holds its loop.

@@ -20,8 +20,11 @@ export interface ThreadData {
   thread: number;
 }
 
-/** Messages from the main thread to a run thread. */
-export type ToThread = { stop: NodeJS.Signals };
+/** Messages from the main thread to a run thread: stop, or join the groups now (every thread is ready). */
+export type ToThread = { stop: NodeJS.Signals } | { start: true };
+
+/** Messages from a run thread to the main thread: prepared, waiting to join its groups. */
+export type FromThread = { ready: true };
 
 /** The largest `--threads`: more threads than cores only add contention. */
 export const MAX_THREADS = 64;
@@ -33,15 +36,25 @@ export function parseThreadCount(text: string): number | string {
   return n;
 }
 
-/** The arguments without `--threads` and its value, in either spelling (`--threads 2`, `--threads=2`). */
-export function withoutThreads(argv: readonly string[]): string[] {
-  const { tokens } = parseArgs({ args: [...argv], options: { threads: { type: 'string' } }, allowPositionals: true, strict: false, tokens: true });
+/**
+ * The arguments each thread runs with: without `--threads` and its value, in either spelling
+ * (`--threads 2`, `--threads=2`), since a thread never starts more; and without `--reset-state`,
+ * which the main thread carries out once before any thread starts.
+ */
+export function threadArgv(argv: readonly string[]): string[] {
+  const { tokens } = parseArgs({
+    args: [...argv],
+    options: { threads: { type: 'string' }, 'reset-state': { type: 'boolean' } },
+    allowPositionals: true,
+    strict: false,
+    tokens: true,
+  });
   const drop = new Set<number>();
   for (const t of tokens) {
-    if (t.kind !== 'option' || t.name !== 'threads') continue;
+    if (t.kind !== 'option' || (t.name !== 'threads' && t.name !== 'reset-state')) continue;
     drop.add(t.index);
     // A value given as the next argument (not `--threads=2`).
-    if (t.value !== undefined && !t.inlineValue) drop.add(t.index + 1);
+    if (t.name === 'threads' && t.value !== undefined && !t.inlineValue) drop.add(t.index + 1);
   }
   return argv.filter((_, i) => !drop.has(i));
 }
@@ -56,10 +69,15 @@ export function processExitCode(codes: readonly number[]): number {
   return codes.includes(EXIT_INTERRUPTED) ? EXIT_INTERRUPTED : EXIT_OK;
 }
 
-/** Runs `argv` on `threads` worker threads; resolves with the process's exit code once all ended. */
-export async function runOnThreads(argv: readonly string[], threads: number, onNote: (text: string) => void): Promise<number> {
-  const threadArgv = withoutThreads(argv);
-  const entry = new URL('../../bin/run-thread.js', import.meta.url);
+/** The script each thread runs: run-thread.ts, with tsx registered. */
+const THREAD_ENTRY = new URL('../../bin/run-thread.js', import.meta.url);
+
+/**
+ * Runs `argv` on `threads` worker threads; resolves with the process's exit code once all ended.
+ * `entry` is the thread's script (tests give one of their own).
+ */
+export async function runOnThreads(argv: readonly string[], threads: number, onNote: (text: string) => void, entry: URL = THREAD_ENTRY): Promise<number> {
+  const args = threadArgv(argv);
   const workers: Worker[] = [];
   let stopping: NodeJS.Signals | undefined;
   const stopAll = (signal: NodeJS.Signals) => {
@@ -77,15 +95,28 @@ export async function runOnThreads(argv: readonly string[], threads: number, onN
     stopping = signal;
     stopAll(signal);
   };
+  // Threads not yet prepared to join their groups. They join together once none is left: with
+  // joins one after another, the first took every task and gave half of them up again seconds into
+  // its work, through a rebalance (a broker's group.initial.rebalance.delay.ms, 3 s by default,
+  // hides this only when it is not 0). A thread that ended counts as ready: the rest must not wait.
+  const preparing = new Set(Array.from({ length: threads }, (_, i) => i + 1));
+  const prepared = (thread: number) => {
+    if (!preparing.delete(thread) || preparing.size > 0) return;
+    for (const w of workers) w.postMessage({ start: true } satisfies ToThread);
+  };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
     const ended = Array.from({ length: threads }, (_, i) => {
-      const worker = new Worker(entry, { workerData: { argv: threadArgv, thread: i + 1 } satisfies ThreadData });
+      const worker = new Worker(entry, { workerData: { argv: args, thread: i + 1 } satisfies ThreadData });
       workers.push(worker);
       return new Promise<number>((resolve) => {
         worker.on('error', (err) => onNote(`thread ${i + 1} crashed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`));
+        worker.on('message', (message: unknown) => {
+          if ((message as Partial<FromThread> | null)?.ready === true) prepared(i + 1);
+        });
         worker.on('exit', (code) => {
+          prepared(i + 1);
           // One thread's failure ends the run: the others stop cleanly, their work checkpointed.
           if (code !== EXIT_OK && stopping === undefined) {
             onNote(`thread ${i + 1} ended with exit code ${code}: stopping the other threads`);

@@ -16,7 +16,7 @@ import { DEFAULT_HTTP_PORT, parseHttpAddress, startHttpServer, type HttpAddress,
 import { instantiate } from '../plan/instantiate.ts';
 import { runsAsTasks } from '../plan/stages.ts';
 import { prepareState } from '../plan/state.ts';
-import { prepareScaledRun } from '../plan/tasks.ts';
+import { prepareScaledRun, resetTaskState } from '../plan/tasks.ts';
 import type { Plan } from '../plan/types.ts';
 import { loadPipeline, renderLoadErrors } from '../plan/load-pipeline.ts';
 import { EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, parseCommandLine, processIO, SPEC_FLAGS, specLoadOptions, UsageError, type CliCommand } from './command.ts';
@@ -92,7 +92,7 @@ export const command: CliCommand = {
     if (positionals.length !== 1) throw new UsageError('give exactly one spec file');
     const threads = values.threads === undefined ? 1 : parseThreadCount(values.threads);
     if (typeof threads === 'string') throw new UsageError(threads);
-    // The threads run without --threads (run-threads.ts withoutThreads): one never starts more.
+    // The threads run without --threads (run-threads.ts threadArgv): one never starts more.
     if (threads > 1 && io.thread !== undefined) throw new UsageError('--threads inside a thread of --threads');
     // Each thread would serve its own metrics and live view, of its own tasks only.
     if (threads > 1 && values.http !== undefined) throw new UsageError('--threads and --http cannot be used together yet: each thread keeps its own metrics; run one process per core instead');
@@ -117,6 +117,18 @@ export const command: CliCommand = {
           `${file}: --threads needs a pipeline that runs as tasks (one kafka source reading one topic, checkpoint.store kafka, no file sink): this one runs whole, and two runs of it would each compute its windows\n`,
         );
         return EXIT_INVALID;
+      }
+      if (values['reset-state'] === true) {
+        // Once, before any thread starts (the threads run without the flag: threadArgv).
+        const logger = createLogger(values['log-level'] ?? io.env.SLUICE_LOG_LEVEL ?? 'info');
+        try {
+          await resetTaskState(loaded.plan, logger);
+        } catch (err) {
+          logger.error({ err }, `pipeline cannot start: ${errorMessage(err)}`);
+          return EXIT_FAILED;
+        } finally {
+          await flushLogger(logger);
+        }
       }
       return runOnThreads(argv, threads, (text) => io.stderr(`${text}\n`));
     }
@@ -156,6 +168,8 @@ export const command: CliCommand = {
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
     const stopRequests = io.onStopRequest?.(onSignal);
+    // A thread of --threads waits for the others before its first start only: a restart rejoins alone.
+    let startedTogether = false;
     try {
       // A run that fails on a broker or database outage starts again from its last checkpoint,
       // as a Flink job restarts: with durable state nothing is lost or counted twice.
@@ -195,6 +209,10 @@ export const command: CliCommand = {
           await sleepUnless(delay, signalReceived);
           if (stopSignal) return EXIT_FAILED;
           continue;
+        }
+        if (io.startTogether && !startedTogether) {
+          startedTogether = true;
+          await Promise.race([io.startTogether(), signalReceived]);
         }
         status.started(runtime);
         if (stopSignal) void runtime.stop(stopSignal);

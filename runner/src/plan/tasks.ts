@@ -18,7 +18,7 @@ import { TaskGroup, type Task } from '../engine/tasks/task-group.ts';
 import { TaskInput } from '../engine/tasks/task-input.ts';
 import { ChangelogStateStore, changelogTopic, createStateTopics, stageCheckpointTopic } from '../io/kafka/changelog-store.ts';
 import { createAdmin, type KafkaAdmin } from '../io/kafka/client.ts';
-import { connectionFromConfig, type ConnectionConfig } from '../io/kafka/connection.ts';
+import { connectionFromConfig, type ConnectionConfig, type KafkaConnection } from '../io/kafka/connection.ts';
 import { ensureRepartitionTopic, repartitionFormat, repartitionSink } from '../io/kafka/repartition.ts';
 import { builtinComponents, type ComponentRegistry } from '../spec/registry.ts';
 import { instantiate } from './instantiate.ts';
@@ -142,12 +142,7 @@ export async function prepareScaledRun(plan: Plan, options: ScaledRunOptions): P
   let resolved: { stages: StagePlan[]; tasks: Map<string, number> } | undefined;
   try {
     await admin.connect();
-    if (options.resetState) {
-      const all = new ChangelogStateStore({ connection, applicationId: settings.applicationId, steps: Object.keys(storedIdentities(plan)), groups: new Map() }, options.logger);
-      await all.reset();
-      await all.close();
-      options.logger.warn({ application: settings.applicationId }, '--reset-state: stored state of every task dropped; windows start empty');
-    }
+    if (options.resetState) await dropTaskState(plan, connection, options.logger);
     // Processes started together create the same topics at once: a topic made a moment ago by
     // another may not have its leader yet. Such errors pass; a refusal (ConfigError) does not.
     for (let attempt = 1; !resolved; attempt++) {
@@ -177,6 +172,34 @@ export async function prepareScaledRun(plan: Plan, options: ScaledRunOptions): P
     'running as tasks: one per input partition, shared with the other processes of the group',
   );
   return new ScaledRun(plan.name, groups);
+}
+
+/** `--reset-state`: drops the state topics of every task of the application (windows start empty). */
+async function dropTaskState(plan: Plan, connection: KafkaConnection, logger: Logger): Promise<void> {
+  const applicationId = stateSettings(plan).applicationId;
+  const all = new ChangelogStateStore({ connection, applicationId, steps: Object.keys(storedIdentities(plan)), groups: new Map() }, logger);
+  try {
+    await all.reset();
+  } finally {
+    await all.close();
+  }
+  logger.warn({ application: applicationId }, '--reset-state: stored state of every task dropped; windows start empty');
+}
+
+/**
+ * `--reset-state` ahead of runs that prepare without it: `sluice run --threads` drops the state once,
+ * before any thread starts, since a thread that dropped it after another had started its tasks
+ * would delete the topics those tasks write their checkpoints to.
+ */
+export async function resetTaskState(plan: Plan, logger: Logger): Promise<void> {
+  const first = stageInput(splitStages(plan).stages[0]!);
+  const connection = connectionFromConfig(first.connection, `sluice-${stateSettings(plan).applicationId}-admin`, `sources.${first.node.name}`);
+  try {
+    await dropTaskState(plan, connection, logger);
+  } catch (err) {
+    if (err instanceof SluiceError) throw err;
+    throw new ConnectionError('E_KAFKA_CONNECT', `cannot reach Kafka at ${connection.brokers.join(',')} to drop the stored state: ${errorMessage(err)}`, `sources.${first.node.name}`, { cause: err });
+  }
 }
 
 function stageGroup(stage: StagePlan, partitions: number, options: ScaledRunOptions): TaskGroup {

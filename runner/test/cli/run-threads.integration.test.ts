@@ -16,7 +16,7 @@ import { createProducer, type KafkaAdmin } from '../../src/io/kafka/client.ts';
 import { Kafka, logLevel, type Admin } from 'kafkajs';
 import { groupMembers, openAdmin, testBrokers, testConnection, uniqueName, waitFor } from '../io/kafka/test-broker.ts';
 import { allWritten, BacklogWriter, closedHours, compareOutputs, OutputReader, startSluice, type SluiceProcess } from '../integration/employee-outputs.ts';
-import { exitWithin, recordsOutBy } from '../integration/sluice-process.ts';
+import { exitWithin, jsonLogLines, recordsOutBy } from '../integration/sluice-process.ts';
 import { expectExactlyOnceAndRight } from '../integration/expect-outputs.ts';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -122,4 +122,52 @@ describe('sluice run --threads 2: one process, two threads sharing the tasks, ag
       await producer.close();
     }
   }, 360_000);
+
+  it('--reset-state drops the stored state once, before either thread prepares; the run is then exactly once and right', async () => {
+    const input = uniqueName('threads-reset-activities');
+    await admin.createTopics([{ topic: input, partitions: PARTITIONS, configs: { 'retention.ms': '-1' } }]);
+    created.push(input);
+    const resetGroup = uniqueName('threads-reset');
+    const topics = { processed: `${resetGroup}-processed`, summaries: `${resetGroup}-summaries`, late: `${resetGroup}-late`, dead: `${resetGroup}-dead` };
+    // State kept for another partitioning: without the reset, the run refuses it (E_STATE_PARTITIONS).
+    const stale = `${resetGroup}-hourly-changelog`;
+    await admin.createTopics([...Object.values(topics), stale].map((topic) => ({ topic, partitions: 1, configs: { 'retention.ms': '-1' } })));
+    created.push(...Object.values(topics));
+    const producer = createProducer(testConnection(), {}, silentLogger);
+    const backlog = new BacklogWriter(producer, input, { partitions: PARTITIONS, seed: 32, startMs: Date.parse('2025-03-11T07:00:00Z') });
+    await backlog.produce(EVENTS / 2);
+    const expected = backlog.result();
+    const reader = new OutputReader(topics, { late: topics.late });
+    await reader.start();
+    const sluice = startSluice(SPEC, { input, group: resetGroup, topics, brokers: testBrokers().join(','), cwd: dir, args: ['--threads', '2', '--reset-state'] });
+    run = sluice;
+    const logs = () => {
+      const file = join(dir, 'threads-reset.log');
+      writeFileSync(file, sluice.stderr());
+      return file;
+    };
+    try {
+      await waitFor('every insert and every closed hour', () => {
+        if (sluice.child.exitCode !== null) throw new Error(`sluice exited (${sluice.child.exitCode}); log: ${logs()}`);
+        return allWritten(reader, expected);
+      }, 180_000).catch((err: unknown) => {
+        const r = compareOutputs(reader, expected);
+        throw new Error(`${(err as Error).message}: ${reader.distinctProcessed()} of ${expected.inserts.size} enriched, ${r.unsummarised.length} closed hours unsummarised; log: ${logs()}`);
+      });
+      await new Promise((r) => setTimeout(r, 2_000));
+      process.kill(-sluice.child.pid!, 'SIGINT');
+      expect(await exitWithin(sluice, 60_000, 'sluice --threads 2 --reset-state after SIGINT'), `exit after SIGINT; log: ${logs()}`).toEqual({ code: 0, signal: null });
+      expectExactlyOnceAndRight(reader, expected);
+      const lines = jsonLogLines(sluice.stderr());
+      const dropped = lines.filter((l) => l.msg === 'state topics deleted');
+      expect(dropped.map((l) => l.thread), `state dropped by (undefined: the main thread); log: ${logs()}`).toEqual([undefined]);
+      expect(dropped[0]!.topics, 'the stale changelog was among the topics dropped').toContain(stale);
+    } finally {
+      if (sluice.child.exitCode === null && sluice.child.signalCode === null) process.kill(-sluice.child.pid!, 'SIGKILL');
+      await reader.stop();
+      await producer.close();
+      const state = (await admin.listTopics().catch(() => [] as string[])).filter((t) => t.startsWith(`${resetGroup}-`));
+      await admin.deleteTopics(state).catch(() => {});
+    }
+  }, 300_000);
 });

@@ -4,11 +4,11 @@
  * Threads running a pipeline against Kafka: runner/test/cli/run-threads.integration.test.ts.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { MAX_THREADS, parseThreadCount, processExitCode, withoutThreads } from '../../src/cli/run-threads.ts';
+import { MAX_THREADS, parseThreadCount, processExitCode, runOnThreads, threadArgv } from '../../src/cli/run-threads.ts';
 
 const BIN = path.resolve('runner/bin/sluice.js');
 const SPEC = path.resolve('pipelines/employee-activity.yaml');
@@ -30,12 +30,59 @@ describe('parseThreadCount', () => {
   });
 });
 
-describe('withoutThreads', () => {
+describe('threadArgv', () => {
+  it('drops --reset-state, which the main thread carries out once, and the value after it stays', () => {
+    expect(threadArgv(['p.yaml', '--reset-state', '--threads', '2'])).toEqual(['p.yaml']);
+    expect(threadArgv(['--reset-state', 'p.yaml', '--set', 'a=b'])).toEqual(['p.yaml', '--set', 'a=b']);
+    expect(threadArgv(['p.yaml', '--set', 'x=--reset-state'])).toEqual(['p.yaml', '--set', 'x=--reset-state']);
+  });
+
   it('drops --threads and its value in either spelling, and nothing else', () => {
-    expect(withoutThreads(['p.yaml', '--threads', '2', '--set', 'a=b'])).toEqual(['p.yaml', '--set', 'a=b']);
-    expect(withoutThreads(['--threads=3', 'p.yaml', '--log-level', 'debug'])).toEqual(['p.yaml', '--log-level', 'debug']);
-    expect(withoutThreads(['p.yaml', '--set', 'x=--threads'])).toEqual(['p.yaml', '--set', 'x=--threads']);
-    expect(withoutThreads(['p.yaml'])).toEqual(['p.yaml']);
+    expect(threadArgv(['p.yaml', '--threads', '2', '--set', 'a=b'])).toEqual(['p.yaml', '--set', 'a=b']);
+    expect(threadArgv(['--threads=3', 'p.yaml', '--log-level', 'debug'])).toEqual(['p.yaml', '--log-level', 'debug']);
+    expect(threadArgv(['p.yaml', '--set', 'x=--threads'])).toEqual(['p.yaml', '--set', 'x=--threads']);
+    expect(threadArgv(['p.yaml'])).toEqual(['p.yaml']);
+  });
+});
+
+describe('runOnThreads: the threads join their groups together', () => {
+  const entry = new URL('./fixtures/start-together-thread.mjs', import.meta.url);
+  /** Each line of the fixture's log: thread, what, time (ms). */
+  const events = (file: string) =>
+    readFileSync(file, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => l.split(' '))
+      .map(([thread, what, at]) => ({ thread: Number(thread), what: what!, at: Number(at) }));
+
+  it('lets no thread start before the slowest has prepared', async () => {
+    const log = path.join(mkdtempSync(path.join(tmpdir(), 'sluice-threads-')), 'events');
+    const code = await runOnThreads([log, '10', '400', '150'], 3, () => {}, entry);
+    expect(code).toBe(0);
+    const seen = events(log);
+    const ready = seen.filter((e) => e.what === 'ready');
+    expect(ready.map((e) => e.thread).sort()).toEqual([1, 2, 3]);
+    const lastReady = Math.max(...ready.map((e) => e.at));
+    const starts = seen.filter((e) => e.what === 'start');
+    expect(starts.map((e) => e.thread).sort()).toEqual([1, 2, 3]);
+    // Thread 1 was ready about 390 ms before thread 2; it started only after thread 2 was ready.
+    for (const s of starts) expect(s.at).toBeGreaterThanOrEqual(lastReady);
+  });
+
+  it('does not keep the others waiting for a thread that ended before it was ready', async () => {
+    const log = path.join(mkdtempSync(path.join(tmpdir(), 'sluice-threads-')), 'events');
+    const code = await runOnThreads([log, '10', 'exit-0', '50'], 3, () => {}, entry);
+    expect(code).toBe(0);
+    expect(events(log).filter((e) => e.what === 'start').map((e) => e.thread).sort()).toEqual([1, 3]);
+  });
+
+  it('stops the others when a thread fails before it was ready', async () => {
+    const log = path.join(mkdtempSync(path.join(tmpdir(), 'sluice-threads-')), 'events');
+    const notes: string[] = [];
+    const code = await runOnThreads([log, '300', 'exit-1'], 2, (t) => notes.push(t), entry);
+    expect(code).toBe(1);
+    expect(notes.join('\n')).toContain('thread 2 ended with exit code 1');
+    expect(events(log).some((e) => e.thread === 1 && e.what === 'stopped')).toBe(true);
   });
 });
 
