@@ -201,16 +201,17 @@ export const KAFKA_SOURCE_METRICS: readonly MetricDefinition[] = [
 /** Lag is refreshed at most this often, however often it is scraped: two small admin requests per topic. */
 const LAG_REFRESH_MS = 2_000;
 
-/** How often a batch that waits for room in the pipeline asks whether a heartbeat is due, at most. */
+/** How often the source asks whether a heartbeat is due, at most. */
 const HEARTBEAT_CHECK_MS = 500;
 
 /**
- * How often to ask for a heartbeat while a batch waits: kafkajs's heartbeat() sends only once its
- * interval has passed since the last one, so asking often costs nothing and keeps the gap near the
- * interval. Asking once per interval from each wait's start did not: a wait a little shorter than
- * the interval never asked, and kafkajs's own check after each batch then came every second batch,
- * 6 s apart under a backlog. A member that joins waits until every busy member has heard of the
- * rebalance from a heartbeat, so those gaps kept a second thread or process idle as long.
+ * How often to ask for a heartbeat, during batches and between them: kafkajs's heartbeat() sends
+ * only once its interval has passed since the last one, so asking often costs nothing and keeps the
+ * gap near the interval. Asking once per interval from the start of each wait for room in the
+ * pipeline did not: a wait a little shorter than the interval never asked, and kafkajs's own check
+ * after each batch then came every second batch, 6 s apart under a backlog. A member that joins
+ * waits until every busy member has heard of the rebalance from a heartbeat, so those gaps kept a
+ * second thread or process idle as long.
  */
 export function heartbeatCheckMs(heartbeatIntervalMs: number): number {
   return Math.max(1, Math.min(HEARTBEAT_CHECK_MS, Math.floor(heartbeatIntervalMs / 6)));
@@ -283,6 +284,18 @@ export class KafkaSource implements Source {
   private out: SourceOutput | undefined;
   private commitTimer: ReturnType<typeof setInterval> | undefined;
   private caughtUpTimer: ReturnType<typeof setInterval> | undefined;
+  private heartbeatTimer: ReturnType<typeof setInterval> | undefined;
+  /**
+   * The heartbeat of the generation this member is in, from its last batch; undefined from a
+   * rebalance or a restart of the consumer until the next batch. kafkajs has no heartbeat thread:
+   * it heartbeats only after a batch, so a fetch that took long under a backlog left the group
+   * without one for 9 s (two threads, 100,000-event drain); the timer asks meanwhile.
+   */
+  private heartbeatControl: BatchControl | undefined;
+  /** A heartbeat's failure in this generation (the group is rebalancing): kafkajs hears it at the next batch. */
+  private groupError: unknown;
+  /** Counts assignments: a heartbeat's failure from before the last one is old news. */
+  private generation = 0;
   private checkingCaughtUp: Promise<void> | undefined;
   private committing: Promise<void> = Promise.resolve();
   private stopping = false;
@@ -404,11 +417,15 @@ export class KafkaSource implements Source {
       .start({
         onBatch: (batch, control) => this.onBatch(batch, control),
         onRebalancing: () => {
+          this.heartbeatControl = undefined;
           this.ctx.logger.info({ group: this.config.group }, 'kafka group rebalancing: committing completed offsets');
           void this.commit();
         },
         onAssignment: (assigned) => this.onAssignment(assigned),
         onCrash: (error, restarting) => {
+          // A restarted consumer is a new member: the old heartbeat is not its.
+          this.heartbeatControl = undefined;
+          this.groupError = undefined;
           this.ctx.metrics.inc('sluice_kafka_consumer_crashes_total', { node: this.ctx.name });
           if (restarting) {
             this.ctx.logger.warn({ error: error.message }, 'kafka consumer failed; restarting from the committed offsets');
@@ -429,6 +446,8 @@ export class KafkaSource implements Source {
               .finally(() => (this.checkingCaughtUp = undefined));
           }, CAUGHT_UP_INTERVAL_MS);
           this.caughtUpTimer.unref?.();
+          this.heartbeatTimer = setInterval(() => this.heartbeatBetweenBatches(), heartbeatCheckMs(consumer.heartbeatIntervalMs));
+          this.heartbeatTimer.unref?.();
         },
         (err: unknown) => this.fail(err instanceof Error ? err : new Error(String(err))),
       );
@@ -441,7 +460,19 @@ export class KafkaSource implements Source {
     this.finish = undefined;
   }
 
+  /** Asks for a heartbeat (kafkajs sends it only when due); a failure waits for the next batch. */
+  private heartbeatBetweenBatches(): void {
+    const control = this.heartbeatControl;
+    if (!control || this.stopping) return;
+    const generation = this.generation;
+    control.heartbeat().catch((err: unknown) => {
+      if (generation === this.generation) this.groupError ??= err;
+    });
+  }
+
   private onAssignment(assigned: TopicPartition[]): void {
+    this.generation++;
+    this.groupError = undefined;
     const byKey = new Map(assigned.map((tp) => [keyOf(tp), tp]));
     const { gained, lost } = assignmentChange(new Set(this.owned.keys()), [...byKey.keys()]);
     const lostIds: string[] = [];
@@ -467,6 +498,9 @@ export class KafkaSource implements Source {
 
   private async onBatch(batch: FetchedBatch, control: BatchControl): Promise<void> {
     if (this.stopping || control.isStale()) return;
+    this.heartbeatControl = control;
+    // The group rebalanced while this member fetched: let kafkajs rejoin now, before this batch.
+    this.throwGroupError();
     const key = keyOf(batch);
     let owned = this.owned.get(key);
     if (!owned) {
@@ -514,7 +548,7 @@ export class KafkaSource implements Source {
       return;
     }
     const raw: RawBatch = { partition: id, messages, ack };
-    await this.emitWithHeartbeat(raw, control);
+    await this.emitWithHeartbeat(raw);
     if (this.owned.get(key) === owned) owned.handedOver = BigInt(lastOffset) + 1n;
   }
 
@@ -573,25 +607,24 @@ export class KafkaSource implements Source {
     };
   }
 
-  /** Hands a batch over; while the pipeline is full, keeps the group membership alive. */
-  private async emitWithHeartbeat(raw: RawBatch, control: BatchControl): Promise<void> {
-    let groupError: unknown;
-    const timer = setInterval(() => {
-      control.heartbeat().catch((err: unknown) => {
-        groupError ??= err;
-      });
-    }, heartbeatCheckMs(this.consumer?.heartbeatIntervalMs ?? 3_000));
+  /** Hands a batch over (the heartbeat timer keeps the group membership alive while the pipeline is full). */
+  private async emitWithHeartbeat(raw: RawBatch): Promise<void> {
     try {
       await this.out!.emit(raw);
     } catch (err) {
       // The pipeline failed: stop reading; the runtime reports the cause.
       this.fail(err instanceof Error ? err : new Error(String(err)));
       return;
-    } finally {
-      clearInterval(timer);
     }
     // A rebalance seen while waiting: let kafkajs re-join now rather than at its next heartbeat.
-    if (groupError) throw groupError;
+    this.throwGroupError();
+  }
+
+  private throwGroupError(): void {
+    const err = this.groupError;
+    if (err === undefined) return;
+    this.groupError = undefined;
+    throw err;
   }
 
   /** Commits, per owned partition, the offset after the last completed one, if it moved. One commit at a time. */
@@ -640,6 +673,9 @@ export class KafkaSource implements Source {
     this.commitTimer = undefined;
     if (this.caughtUpTimer) clearInterval(this.caughtUpTimer);
     this.caughtUpTimer = undefined;
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    this.heartbeatTimer = undefined;
+    this.heartbeatControl = undefined;
     this.stopping = true;
     this.unregisterLag?.();
     this.unregisterLag = undefined;

@@ -303,6 +303,66 @@ describe('kafka source: flow control and lifecycle', () => {
     }
   });
 
+  it('heartbeats between batches too, as the heartbeat thread of the Java client does, but not while the group rebalances', async () => {
+    vi.useFakeTimers();
+    try {
+      const interval = 3_000;
+      const sent: number[] = [];
+      let last = 0;
+      const heartbeat = async () => {
+        if (Date.now() >= last + interval) sent.push((last = Date.now()));
+      };
+      const consumer = Object.assign(new FakeConsumer(), { heartbeatIntervalMs: interval });
+      const source = new KafkaSource(config, { brokers: ['localhost:9092'], clientId: 'x' }, ctx(new Metrics()), () => consumer);
+      void source.run(new FakeOutput());
+      await vi.advanceTimersByTimeAsync(0);
+      consumer.handlers.onAssignment([{ topic: 't', partition: 0 }]);
+      vi.setSystemTime(0);
+      // One batch, then a fetch that takes 10 s (a backlog's decoding on a busy thread).
+      await consumer.handlers.onBatch(batch('t', 0, 0, 0), { heartbeat, isStale: () => false });
+      await vi.advanceTimersByTimeAsync(10_000);
+      expect(sent).toEqual([3_000, 6_000, 9_000]);
+      // kafkajs starts rejoining: the old generation's heartbeat is not asked for meanwhile.
+      consumer.handlers.onRebalancing();
+      await vi.advanceTimersByTimeAsync(10_000);
+      expect(sent).toHaveLength(3);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('a heartbeat between batches that finds the group rebalancing fails the next batch, once, so kafkajs rejoins; one from before an assignment does not', async () => {
+    vi.useFakeTimers();
+    try {
+      const consumer = Object.assign(new FakeConsumer(), { heartbeatIntervalMs: 600 });
+      const source = new KafkaSource(config, { brokers: ['localhost:9092'], clientId: 'x' }, ctx(new Metrics()), () => consumer);
+      const out = new FakeOutput();
+      void source.run(out);
+      await vi.advanceTimersByTimeAsync(0);
+      consumer.handlers.onAssignment([{ topic: 't', partition: 0 }]);
+      const rebalancing = new Error('The group is rebalancing, so a rejoin is needed');
+      let failing = false;
+      const control = { heartbeat: async () => (failing ? Promise.reject(rebalancing) : undefined), isStale: () => false };
+      await consumer.handlers.onBatch(batch('t', 0, 0, 0), control);
+      failing = true;
+      await vi.advanceTimersByTimeAsync(150);
+      failing = false;
+      await expect(consumer.handlers.onBatch(batch('t', 0, 1, 1), control)).rejects.toBe(rebalancing);
+      // Told once: kafkajs rejoins, and the batch after it goes through.
+      await consumer.handlers.onBatch(batch('t', 0, 1, 1), control);
+      expect(out.batches.map((b) => b.messages.map((m) => m.position.offset))).toEqual([['0'], ['1']]);
+      // A failure heard before the next assignment is old news by then.
+      failing = true;
+      await vi.advanceTimersByTimeAsync(150);
+      failing = false;
+      consumer.handlers.onAssignment([{ topic: 't', partition: 0 }]);
+      await consumer.handlers.onBatch(batch('t', 0, 2, 2), control);
+      expect(out.batches).toHaveLength(3);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('asks for a heartbeat every 500 ms at most, and at least six times an interval', () => {
     expect(heartbeatCheckMs(3_000)).toBe(500);
     expect(heartbeatCheckMs(60_000)).toBe(500);
