@@ -122,7 +122,10 @@ const schema = object(
         'A message whose key plus value is larger is not decoded: it goes to `<source>.errors` (and so to a dead-letter sink) with its size in the header `sluice-error-size` and its topic, partition and offset in `sluice-error-topic`, `-partition`, `-offset`; its value is left out (null), its key kept up to 1 KiB. Counted in `sluice_kafka_oversized_total`.',
       examples: [1048576],
     },
-    session_timeout: duration('How long the group waits for a silent member before it reassigns its partitions.', ['30s']),
+    session_timeout: duration(
+      'How long the group waits for a silent member before it reassigns its partitions. The source heartbeats every 3 s, also while a batch waits for room in the pipeline and between batches, so a member busy with a backlog stays in the group.',
+      ['30s'],
+    ),
     isolation: {
       type: 'string',
       enum: ['read_committed', 'read_uncommitted'],
