@@ -63,7 +63,7 @@ import { parseBrokers } from '../src/io/kafka/connection.ts';
 import type { Delivery } from '../src/engine/component.ts';
 import { DebeziumEventStream } from '../test/integration/debezium-events.ts';
 import { closedHours, produceBacklog, startSluice, type SluiceProcess } from '../test/integration/employee-outputs.ts';
-import { exitWithin, jsonLogLines } from '../test/integration/sluice-process.ts';
+import { exitWithin, jsonLogLines, recordsOutBy } from '../test/integration/sluice-process.ts';
 import { PASS_THROUGH_FETCH_BYTES, passThrough } from './pass-through.ts';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -465,8 +465,8 @@ async function stopProcesses(runs: readonly SluiceProcess[]): Promise<Record<str
   for (const [i, r] of runs.entries()) {
     const { code, signal } = await exitWithin(r, 60_000, `sluice process ${i + 1}`);
     if (code !== 0) say(`WARNING: sluice process ${i + 1} exited with ${code ?? signal}; its log ends:\n${r.stderr().slice(-2000)}`);
-    const summary = jsonLogLines(r.stderr()).reverse().find((l) => l.msg === 'pipeline stopped cleanly');
-    out.push((summary?.recordsOut as Record<string, number> | undefined) ?? {});
+    // One clean stop per thread under --threads: the process wrote what its threads did.
+    out.push(recordsOutBy(r, (l) => (l.msg === 'pipeline stopped cleanly' ? 'process' : undefined)).get('process') ?? {});
   }
   return out;
 }
