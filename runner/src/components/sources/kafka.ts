@@ -298,7 +298,7 @@ export class KafkaSource implements Source {
   /** A heartbeat's failure in this generation (the group is rebalancing): kafkajs hears it at the next batch. */
   private groupError: unknown;
   /** Counts assignments: a heartbeat's failure from before the last one is old news. */
-  private generation = 0;
+  private assignments = 0;
   private checkingCaughtUp: Promise<void> | undefined;
   private committing: Promise<void> = Promise.resolve();
   private stopping = false;
@@ -463,18 +463,21 @@ export class KafkaSource implements Source {
     this.finish = undefined;
   }
 
-  /** Asks for a heartbeat (kafkajs sends it only when due); a failure waits for the next batch. */
+  /**
+   * Asks for a heartbeat (kafkajs sends it only when due); a failure waits for the next batch. Also
+   * while stopping: the member stays in the group until close() leaves it, after the drain.
+   */
   private heartbeatBetweenBatches(): void {
     const control = this.heartbeatControl;
-    if (!control || this.stopping) return;
-    const generation = this.generation;
+    if (!control) return;
+    const assignments = this.assignments;
     control.heartbeat().catch((err: unknown) => {
-      if (generation === this.generation) this.groupError ??= err;
+      if (assignments === this.assignments) this.groupError ??= err;
     });
   }
 
   private onAssignment(assigned: TopicPartition[]): void {
-    this.generation++;
+    this.assignments++;
     this.groupError = undefined;
     const byKey = new Map(assigned.map((tp) => [keyOf(tp), tp]));
     const { gained, lost } = assignmentChange(new Set(this.owned.keys()), [...byKey.keys()]);
@@ -551,7 +554,7 @@ export class KafkaSource implements Source {
       return;
     }
     const raw: RawBatch = { partition: id, messages, ack };
-    await this.emitWithHeartbeat(raw);
+    await this.handOver(raw);
     if (this.owned.get(key) === owned) owned.handedOver = BigInt(lastOffset) + 1n;
   }
 
@@ -611,7 +614,7 @@ export class KafkaSource implements Source {
   }
 
   /** Hands a batch over (the heartbeat timer keeps the group membership alive while the pipeline is full). */
-  private async emitWithHeartbeat(raw: RawBatch): Promise<void> {
+  private async handOver(raw: RawBatch): Promise<void> {
     try {
       await this.out!.emit(raw);
     } catch (err) {
@@ -623,6 +626,7 @@ export class KafkaSource implements Source {
     this.throwGroupError();
   }
 
+  /** Throws, once, what a heartbeat heard (the group is rebalancing): kafkajs then rejoins. */
   private throwGroupError(): void {
     const err = this.groupError;
     if (err === undefined) return;

@@ -331,6 +331,30 @@ describe('kafka source: flow control and lifecycle', () => {
     }
   });
 
+  it('heartbeats while stopping (the member stays in the group until close leaves it), and not after close', async () => {
+    vi.useFakeTimers();
+    try {
+      const consumer = Object.assign(new FakeConsumer(), { heartbeatIntervalMs: 600 });
+      const source = new KafkaSource(config, { brokers: ['localhost:9092'], clientId: 'x' }, ctx(new Metrics()), () => consumer);
+      void source.run(new FakeOutput());
+      await vi.advanceTimersByTimeAsync(0);
+      consumer.handlers.onAssignment([{ topic: 't', partition: 0 }]);
+      let asked = 0;
+      await consumer.handlers.onBatch(batch('t', 0, 0, 0), { heartbeat: async () => void asked++, isStale: () => false });
+      await source.stop();
+      await vi.advanceTimersByTimeAsync(1_000);
+      expect(asked).toBeGreaterThanOrEqual(9);
+      const closing = source.close();
+      await vi.advanceTimersByTimeAsync(0);
+      await closing;
+      const before = asked;
+      await vi.advanceTimersByTimeAsync(1_000);
+      expect(asked).toBe(before);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('a heartbeat between batches that finds the group rebalancing fails the next batch, once, so kafkajs rejoins; one from before an assignment does not', async () => {
     vi.useFakeTimers();
     try {
