@@ -32,6 +32,12 @@ async function members(admin: Admin, groupId: string, partitions: number): Promi
   return all.length === partitions && new Set(all).size === partitions ? g.members.map((m) => m.partitions) : undefined;
 }
 
+/** Writes the run's log to `file` and returns the path, for a failure message to point at. */
+function savedLog(sluice: SluiceProcess, file: string): string {
+  writeFileSync(file, sluice.stderr());
+  return file;
+}
+
 describe('sluice run --threads 2: one process, two threads sharing the tasks, against an independent computation', () => {
   let admin: KafkaAdmin;
   let groupAdmin: Admin;
@@ -72,11 +78,7 @@ describe('sluice run --threads 2: one process, two threads sharing the tasks, ag
     await reader.start();
     const sluice = startSluice(SPEC, { input, group, topics, brokers: testBrokers().join(','), cwd: dir, args: ['--threads', '2'] });
     run = sluice;
-    const logs = () => {
-      const file = join(dir, 'threads.log');
-      writeFileSync(file, sluice.stderr());
-      return file;
-    };
+    const logs = () => savedLog(sluice, join(dir, 'threads.log'));
     try {
       let shared: number[][][] = [];
       await waitFor(
@@ -141,11 +143,7 @@ describe('sluice run --threads 2: one process, two threads sharing the tasks, ag
     await reader.start();
     const sluice = startSluice(SPEC, { input, group: resetGroup, topics, brokers: testBrokers().join(','), cwd: dir, args: ['--threads', '2', '--reset-state'] });
     run = sluice;
-    const logs = () => {
-      const file = join(dir, 'threads-reset.log');
-      writeFileSync(file, sluice.stderr());
-      return file;
-    };
+    const logs = () => savedLog(sluice, join(dir, 'threads-reset.log'));
     try {
       await waitFor('every insert and every closed hour', () => {
         if (sluice.child.exitCode !== null) throw new Error(`sluice exited (${sluice.child.exitCode}); log: ${logs()}`);

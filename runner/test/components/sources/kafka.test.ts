@@ -1,4 +1,4 @@
-import { describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { ComponentContext, RawBatch, SourceOutput } from '../../../src/engine/component.ts';
 import { systemClock } from '../../../src/engine/clock.ts';
 import { ConfigError, ConnectionError, RecordError } from '../../../src/engine/errors.ts';
@@ -106,6 +106,17 @@ function setup(extra: Partial<KafkaSourceConfig> = {}, metrics = new Metrics()) 
 }
 
 const flush = () => new Promise((r) => setTimeout(r, 0));
+
+/** Under vi.useFakeTimers: a running source whose consumer heartbeats every `heartbeatIntervalMs`, assigned partition t/0. */
+async function startedUnderFakeTimers(heartbeatIntervalMs: number) {
+  const consumer = Object.assign(new FakeConsumer(), { heartbeatIntervalMs });
+  const source = new KafkaSource(config, { brokers: ['localhost:9092'], clientId: 'x' }, ctx(new Metrics()), () => consumer);
+  const out = new FakeOutput();
+  void source.run(out);
+  await vi.advanceTimersByTimeAsync(0);
+  consumer.handlers.onAssignment([{ topic: 't', partition: 0 }]);
+  return { consumer, source, out };
+}
 
 describe('kafka source: offsets', () => {
   it('hands each fetched batch over as one RawBatch with positions, headers and timestamps', async () => {
@@ -269,21 +280,18 @@ describe('kafka source: flow control and lifecycle', () => {
     expect(returned).toBe(true);
   });
 
-  it('heartbeats within about the interval while each batch waits for room a little less than it (kafkajs sends only when due)', async () => {
-    vi.useFakeTimers();
-    try {
+  describe('heartbeats (fake timers)', () => {
+    beforeEach(() => vi.useFakeTimers());
+    afterEach(() => vi.useRealTimers());
+
+    it('heartbeats within about the interval while each batch waits for room a little less than it (kafkajs sends only when due)', async () => {
       const interval = 3_000;
       /** kafkajs's rule: heartbeat() sends only once `interval` passed since the last sent; its runner asks after each batch too. */
       const sent: number[] = [0];
       const heartbeat = async () => {
         if (Date.now() >= sent[sent.length - 1]! + interval) sent.push(Date.now());
       };
-      const consumer = Object.assign(new FakeConsumer(), { heartbeatIntervalMs: interval });
-      const source = new KafkaSource(config, { brokers: ['localhost:9092'], clientId: 'x' }, ctx(new Metrics()), () => consumer);
-      const out = new FakeOutput();
-      void source.run(out);
-      await vi.advanceTimersByTimeAsync(0);
-      consumer.handlers.onAssignment([{ topic: 't', partition: 0 }]);
+      const { consumer, out } = await startedUnderFakeTimers(interval);
       vi.setSystemTime(0);
       // Twelve batches under a backlog, each waiting 2.9 s for the pipeline to take it.
       for (let b = 0; b < 12; b++) {
@@ -298,25 +306,16 @@ describe('kafka source: flow control and lifecycle', () => {
       const gaps = sent.slice(1).map((t, i) => t - sent[i]!);
       expect(gaps.length).toBeGreaterThan(8);
       expect(Math.max(...gaps)).toBeLessThanOrEqual(interval + heartbeatCheckMs(interval));
-    } finally {
-      vi.useRealTimers();
-    }
-  });
+    });
 
-  it('heartbeats between batches too, as the heartbeat thread of the Java client does, but not while the group rebalances', async () => {
-    vi.useFakeTimers();
-    try {
+    it('heartbeats between batches too, as the heartbeat thread of the Java client does, but not while the group rebalances', async () => {
       const interval = 3_000;
       const sent: number[] = [];
       let last = 0;
       const heartbeat = async () => {
         if (Date.now() >= last + interval) sent.push((last = Date.now()));
       };
-      const consumer = Object.assign(new FakeConsumer(), { heartbeatIntervalMs: interval });
-      const source = new KafkaSource(config, { brokers: ['localhost:9092'], clientId: 'x' }, ctx(new Metrics()), () => consumer);
-      void source.run(new FakeOutput());
-      await vi.advanceTimersByTimeAsync(0);
-      consumer.handlers.onAssignment([{ topic: 't', partition: 0 }]);
+      const { consumer } = await startedUnderFakeTimers(interval);
       vi.setSystemTime(0);
       // One batch, then a fetch that takes 10 s (a backlog's decoding on a busy thread).
       await consumer.handlers.onBatch(batch('t', 0, 0, 0), { heartbeat, isStale: () => false });
@@ -326,19 +325,10 @@ describe('kafka source: flow control and lifecycle', () => {
       consumer.handlers.onRebalancing();
       await vi.advanceTimersByTimeAsync(10_000);
       expect(sent).toHaveLength(3);
-    } finally {
-      vi.useRealTimers();
-    }
-  });
+    });
 
-  it('heartbeats while stopping (the member stays in the group until close leaves it), and not after close', async () => {
-    vi.useFakeTimers();
-    try {
-      const consumer = Object.assign(new FakeConsumer(), { heartbeatIntervalMs: 600 });
-      const source = new KafkaSource(config, { brokers: ['localhost:9092'], clientId: 'x' }, ctx(new Metrics()), () => consumer);
-      void source.run(new FakeOutput());
-      await vi.advanceTimersByTimeAsync(0);
-      consumer.handlers.onAssignment([{ topic: 't', partition: 0 }]);
+    it('heartbeats while stopping (the member stays in the group until close leaves it), and not after close', async () => {
+      const { consumer, source } = await startedUnderFakeTimers(600);
       let asked = 0;
       await consumer.handlers.onBatch(batch('t', 0, 0, 0), { heartbeat: async () => void asked++, isStale: () => false });
       await source.stop();
@@ -350,20 +340,10 @@ describe('kafka source: flow control and lifecycle', () => {
       const before = asked;
       await vi.advanceTimersByTimeAsync(1_000);
       expect(asked).toBe(before);
-    } finally {
-      vi.useRealTimers();
-    }
-  });
+    });
 
-  it('a heartbeat between batches that finds the group rebalancing fails the next batch, once, so kafkajs rejoins; one from before an assignment does not', async () => {
-    vi.useFakeTimers();
-    try {
-      const consumer = Object.assign(new FakeConsumer(), { heartbeatIntervalMs: 600 });
-      const source = new KafkaSource(config, { brokers: ['localhost:9092'], clientId: 'x' }, ctx(new Metrics()), () => consumer);
-      const out = new FakeOutput();
-      void source.run(out);
-      await vi.advanceTimersByTimeAsync(0);
-      consumer.handlers.onAssignment([{ topic: 't', partition: 0 }]);
+    it('a heartbeat between batches that finds the group rebalancing fails the next batch, once, so kafkajs rejoins; one from before an assignment does not', async () => {
+      const { consumer, out } = await startedUnderFakeTimers(600);
       const rebalancing = new Error('The group is rebalancing, so a rejoin is needed');
       let failing = false;
       const control = { heartbeat: async () => (failing ? Promise.reject(rebalancing) : undefined), isStale: () => false };
@@ -382,9 +362,7 @@ describe('kafka source: flow control and lifecycle', () => {
       consumer.handlers.onAssignment([{ topic: 't', partition: 0 }]);
       await consumer.handlers.onBatch(batch('t', 0, 2, 2), control);
       expect(out.batches).toHaveLength(3);
-    } finally {
-      vi.useRealTimers();
-    }
+    });
   });
 
   it('asks for a heartbeat every 500 ms at most, and at least six times an interval', () => {
