@@ -111,6 +111,7 @@ export const command: CliCommand = {
       return EXIT_INVALID;
     }
 
+    const level = values['log-level'] ?? io.env.SLUICE_LOG_LEVEL ?? 'info';
     if (threads > 1) {
       if (!runsAsTasks(loaded.plan)) {
         io.stderr(
@@ -120,7 +121,7 @@ export const command: CliCommand = {
       }
       if (values['reset-state'] === true) {
         // Once, before any thread starts (the threads run without the flag: threadArgv).
-        const logger = createLogger(values['log-level'] ?? io.env.SLUICE_LOG_LEVEL ?? 'info');
+        const logger = createLogger(level);
         try {
           await resetTaskState(loaded.plan, logger);
         } catch (err) {
@@ -133,7 +134,6 @@ export const command: CliCommand = {
       return runOnThreads(argv, threads, (text) => io.stderr(`${text}\n`));
     }
 
-    const level = values['log-level'] ?? io.env.SLUICE_LOG_LEVEL ?? 'info';
     const logger = io.thread === undefined ? createLogger(level) : createLogger(level, { lineAtATime: true }).child({ thread: io.thread });
     const metrics = new Metrics();
     const status = new RunStatus(loaded.plan, metrics);

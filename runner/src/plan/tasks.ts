@@ -136,8 +136,7 @@ async function resolveCounts(split: StageSplit, admin: KafkaAdmin): Promise<{ st
 export async function prepareScaledRun(plan: Plan, options: ScaledRunOptions): Promise<ScaledRun> {
   const settings = stateSettings(plan);
   const split = splitStages(plan);
-  const first = stageInput(split.stages[0]!);
-  const connection = connectionFromConfig(first.connection, `sluice-${settings.applicationId}-admin`, `sources.${first.node.name}`);
+  const { connection, where } = adminConnection(plan, split);
   const admin = createAdmin(connection, options.logger);
   let resolved: { stages: StagePlan[]; tasks: Map<string, number> } | undefined;
   try {
@@ -160,9 +159,7 @@ export async function prepareScaledRun(plan: Plan, options: ScaledRunOptions): P
       }
     }
   } catch (err) {
-    // kafkajs' own errors: the brokers are out of reach (a refusal is a SluiceError already).
-    if (err instanceof SluiceError) throw err;
-    throw new ConnectionError('E_KAFKA_CONNECT', `cannot reach Kafka at ${connection.brokers.join(',')} to prepare the tasks: ${errorMessage(err)}`, `sources.${first.node.name}`, { cause: err });
+    throw unreachable(err, connection, where, 'prepare the tasks');
   } finally {
     await admin.close().catch(() => {});
   }
@@ -192,14 +189,25 @@ async function dropTaskState(plan: Plan, connection: KafkaConnection, logger: Lo
  * would delete the topics those tasks write their checkpoints to.
  */
 export async function resetTaskState(plan: Plan, logger: Logger): Promise<void> {
-  const first = stageInput(splitStages(plan).stages[0]!);
-  const connection = connectionFromConfig(first.connection, `sluice-${stateSettings(plan).applicationId}-admin`, `sources.${first.node.name}`);
+  const { connection, where } = adminConnection(plan);
   try {
     await dropTaskState(plan, connection, logger);
   } catch (err) {
-    if (err instanceof SluiceError) throw err;
-    throw new ConnectionError('E_KAFKA_CONNECT', `cannot reach Kafka at ${connection.brokers.join(',')} to drop the stored state: ${errorMessage(err)}`, `sources.${first.node.name}`, { cause: err });
+    throw unreachable(err, connection, where, 'drop the stored state');
   }
+}
+
+/** The connection of the run's own admin work (the first stage's input brokers), and where its errors point. */
+function adminConnection(plan: Plan, split: StageSplit = splitStages(plan)): { connection: KafkaConnection; where: string } {
+  const first = stageInput(split.stages[0]!);
+  const where = `sources.${first.node.name}`;
+  return { connection: connectionFromConfig(first.connection, `sluice-${stateSettings(plan).applicationId}-admin`, where), where };
+}
+
+/** A refusal (a SluiceError) as it is; kafkajs' own errors mean the brokers are out of reach. */
+function unreachable(err: unknown, connection: KafkaConnection, where: string, doing: string): SluiceError {
+  if (err instanceof SluiceError) return err;
+  return new ConnectionError('E_KAFKA_CONNECT', `cannot reach Kafka at ${connection.brokers.join(',')} to ${doing}: ${errorMessage(err)}`, where, { cause: err });
 }
 
 function stageGroup(stage: StagePlan, partitions: number, options: ScaledRunOptions): TaskGroup {
