@@ -670,9 +670,17 @@ export class KafkaSource implements Source {
       return;
     }
     this.stopping = true;
-    this.consumer?.pause([...this.owned.values()].map(({ topic, partition }) => ({ topic, partition })));
-    this.finish?.();
-    this.finish = undefined;
+    try {
+      this.consumer?.pause([...this.owned.values()].map(({ topic, partition }) => ({ topic, partition })));
+    } catch (err) {
+      // kafkajs refuses to pause a consumer it is restarting (after a crash, until it rejoins).
+      // What it fetches after it rejoins is not handed over while stopping; close() disconnects it.
+      this.ctx.logger.debug({ error: errorMessage(err) }, 'kafka consumer not paused (restarting): its batches are ignored from now on');
+    } finally {
+      // run() must end whatever the consumer does: a stage waits for it before its restart.
+      this.finish?.();
+      this.finish = undefined;
+    }
   }
 
   async close(): Promise<void> {

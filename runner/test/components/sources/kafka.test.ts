@@ -388,6 +388,22 @@ describe('kafka source: flow control and lifecycle', () => {
     expect(consumer.disconnected).toBe(true);
   });
 
+  it('stop ends run while kafkajs restarts the consumer (it refuses to pause then), and hands nothing over after', async () => {
+    // A stage that fails aborts the others by stopping their sources; a source whose run never
+    // ended kept its stage, and so the run's restart, waiting for good (a broker restart).
+    const { consumer, source, out, running } = setup();
+    await flush();
+    consumer.handlers.onAssignment([{ topic: 't', partition: 0 }]);
+    consumer.handlers.onCrash(new Error('Connection error: connect ECONNREFUSED 127.0.0.1:9092'), true);
+    consumer.pause = () => {
+      throw new Error('Consumer group was not initialized, consumer#run must be called first');
+    };
+    await source.stop();
+    await running;
+    await consumer.deliver(batch('t', 0, 0, 1)); // the restarted consumer fetched again
+    expect(out.batches).toHaveLength(0);
+  });
+
   it('ends run with the error when the pipeline rejects a batch', async () => {
     const { consumer, out, running } = setup();
     await flush();
