@@ -131,7 +131,7 @@ export class TaskGroup implements SourceOutput {
    */
   async run(): Promise<void> {
     try {
-      await this.input.source.run(this);
+      await this.readInput();
     } catch (err) {
       this.fail(err instanceof Error ? err : new Error(String(err)));
     }
@@ -256,6 +256,19 @@ export class TaskGroup implements SourceOutput {
     const ended = (entry.finished ?? Promise.resolve()).then(() => true as const);
     if (this.abortReason === undefined && (await Promise.race([ended, this.aborted.then(() => false as const)]))) return true;
     return Promise.race([ended, this.abandoned!]);
+  }
+
+  /**
+   * The input's run, which ends when the input is stopped. After a failure it is given up on once
+   * `abandonAfterMs` passed: an input that never ends (kafkajs refused to pause a consumer it was
+   * restarting, and the source's run waited for good) must not hold the run's restart back.
+   */
+  private async readInput(): Promise<void> {
+    const reading = this.input.source.run(this).then(() => true);
+    const givenUp = this.aborted.then(() => this.abandoned!);
+    if (await Promise.race([reading, givenUp])) return;
+    reading.catch(() => {});
+    this.logger.warn({ grace_ms: this.abandonAfterMs }, 'stage input did not stop in time after the failure: given up on');
   }
 
   /** Closes the shared input; after a failure, waits for that at most `abandonAfterMs`. */

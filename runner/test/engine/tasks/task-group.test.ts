@@ -57,6 +57,13 @@ class HandSource implements Source {
   }
 }
 
+/** An input whose run does not end when stopped, as the kafka source's did when kafkajs refused to pause its restarting consumer. */
+class UnstoppableSource extends HandSource {
+  override async stop(): Promise<void> {
+    this.stopped = true;
+  }
+}
+
 interface Made {
   task: Task;
   sink: RecordingSink;
@@ -452,5 +459,25 @@ describe('ScaledRun', () => {
     expect(stores.get('b/t/1')!.commits).toBe(0);
     expect(b.completed).toEqual([]);
     stuck.releaseHeld();
+  });
+
+  it('one stage failing ends the others in bounded time even when an input does not end when stopped', async () => {
+    const a = new HandSource();
+    const b = new UnstoppableSource();
+    const made = new Map<string, Made[]>();
+    const run = new ScaledRun('p', [
+      new TaskGroup('0', { name: 'a', source: a }, factory(new Map(), { throwOn: 'a/t/0' }), silentLogger, { abandonAfterMs: 100 }),
+      new TaskGroup('1', { name: 'b', source: b }, factory(made), silentLogger, { abandonAfterMs: 100 }),
+    ]);
+    const running = run.run();
+    await settle();
+    b.out!.assign(['b/t/0']);
+    await until('task created', () => made.has('b/t/0'));
+    a.out!.assign(['a/t/0']);
+    const ended = await within('the run', 2_000, running);
+    expect(String(ended.error)).toMatch(/cannot create a\/t\/0/);
+    expect(b.stopped).toBe(true);
+    // Its tasks ended and the input was closed all the same, so a restart starts afresh.
+    expect(b.closed).toBe(true);
   });
 });
