@@ -49,6 +49,7 @@ import kafkajs, {
   type SASLOptions,
   type Transaction,
 } from 'kafkajs';
+import { DeadlineError, settleWithin } from '../../engine/deadline.ts';
 import { ConnectionError, errorMessage, FencedError } from '../../engine/errors.ts';
 import type { Logger } from '../../engine/logger.ts';
 import { gzipCodec, lz4Codec, snappyCodec, zstdCodec } from './codecs.ts';
@@ -647,6 +648,9 @@ function topicMessagesOf(messages: readonly ProducedMessage[]) {
   return [...byTopic].map(([topic, msgs]) => ({ topic, messages: toKafkaMessages(msgs) }));
 }
 
+/** How long to wait for kafkajs's disconnect of a producer given up on: it waits for the call that did not answer too. */
+const CLOSE_GIVEN_UP_MS = 2_000;
+
 export function createProducer(conn: KafkaConnection, options: ProducerOptions, logger: Logger): KafkaProducer {
   const kafka = new Kafka(kafkaConfig(conn, logger));
   const idempotent = options.idempotent ?? true;
@@ -666,14 +670,16 @@ export function createProducer(conn: KafkaConnection, options: ProducerOptions, 
   let producer = newProducer();
   let connected = false;
 
-  async function sendChunk(batch: ProducedMessage[]): Promise<void> {
-    await producer.sendBatch({ acks: -1, compression, topicMessages: topicMessagesOf(batch) });
+  // An attempt that kafkajs leaves pending (it can, after a broker restart) ends at the deadline.
+  async function sendChunk(batch: ProducedMessage[], deadline: number): Promise<void> {
+    await settleWithin(producer.sendBatch({ acks: -1, compression, topicMessages: topicMessagesOf(batch) }), Math.max(1, deadline - Date.now()), 'kafkajs send');
   }
 
   async function reconnect(): Promise<void> {
     // A fresh producer gets a new producer id: the way out of a sequence-number mismatch after
-    // a broker lost its state. Messages of the failed attempt may then be written twice.
-    await producer.disconnect().catch(() => {});
+    // a broker lost its state (or a request kafkajs never ended). Messages of the failed attempt
+    // may then be written twice. Its disconnect waits for its requests, so it is bounded too.
+    await settleWithin(producer.disconnect(), CLOSE_GIVEN_UP_MS, 'kafkajs disconnect').catch(() => {});
     producer = newProducer();
     connected = false;
     await producer.connect();
@@ -697,7 +703,7 @@ export function createProducer(conn: KafkaConnection, options: ProducerOptions, 
         const deadline = Date.now() + retryForMs;
         for (let attempt = 0; ; attempt++) {
           try {
-            await sendChunk(part);
+            await sendChunk(part, deadline);
             break;
           } catch (err) {
             if (isPermanentKafkaError(err) || Date.now() >= deadline) {
@@ -719,7 +725,7 @@ export function createProducer(conn: KafkaConnection, options: ProducerOptions, 
     },
     async close() {
       connected = false;
-      await producer.disconnect();
+      await settleWithin(producer.disconnect(), retryForMs, 'kafkajs disconnect');
     },
   };
 }
@@ -801,6 +807,18 @@ export function createTransactionalProducer(conn: KafkaConnection, options: Tran
     retry: { initialRetryTime: 30, maxRetryTime: 10_000, retries: 10 },
   });
   let tx: Transaction | undefined;
+  // Every kafkajs call is bounded by the transaction timeout: past it the broker has aborted the
+  // transaction anyway, and kafkajs can leave a call pending for good after a broker restart. A
+  // producer that did not answer is given up on: later calls fail at once, the run restarts.
+  const boundMs = options.transactionTimeoutMs ?? 60_000;
+  let unanswered: DeadlineError | undefined;
+  const bounded = <T>(what: string, call: () => Promise<T>): Promise<T> => {
+    if (unanswered) return Promise.reject(unanswered);
+    return settleWithin(call(), boundMs, `kafkajs ${what}`).catch((err: unknown) => {
+      if (err instanceof DeadlineError) unanswered ??= err;
+      throw err;
+    });
+  };
   // Several sinks and the state store share one producer: its sends go one at a time, so the
   // idempotent sequence numbers kafkajs assigns per partition stay in order.
   let queue: Promise<unknown> = Promise.resolve();
@@ -828,9 +846,9 @@ export function createTransactionalProducer(conn: KafkaConnection, options: Tran
     transactionalId,
     async connect() {
       try {
-        await producer.connect();
+        await bounded('connect', () => producer.connect());
         // The first transaction() sends InitProducerId; an empty transaction ends without EndTxn.
-        await (await producer.transaction()).abort();
+        await bounded('registration (InitProducerId)', async () => (await producer.transaction()).abort());
       } catch (err) {
         throw wrap('registration', err);
       }
@@ -848,20 +866,21 @@ export function createTransactionalProducer(conn: KafkaConnection, options: Tran
       return serial(async () => {
         const open = tx;
         tx = undefined;
-        if (open) await open.abort().catch((err: unknown) => logger.warn({ error: errorMessage(err) }, 'kafka transaction abort failed'));
+        if (open) await bounded('abort', () => open.abort()).catch((err: unknown) => logger.warn({ error: errorMessage(err) }, 'kafka transaction abort failed'));
       });
     },
     async close() {
       hold.discard();
-      await producer.disconnect();
+      // kafkajs's disconnect waits for the requests on its connections, which may never end.
+      await settleWithin(producer.disconnect(), unanswered ? CLOSE_GIVEN_UP_MS : boundMs, 'kafkajs disconnect');
     },
   };
 
   async function sendNow(messages: readonly ProducedMessage[], codec: Compression): Promise<void> {
     try {
-      tx ??= await producer.transaction();
+      const open = (tx ??= await bounded('transaction', () => producer.transaction()));
       const compression = COMPRESSION_TYPES[codec];
-      for (const part of produceChunks(messages, chunkSize, codec)) await tx.sendBatch({ acks: -1, compression, topicMessages: topicMessagesOf(part) });
+      for (const part of produceChunks(messages, chunkSize, codec)) await bounded('send', () => open.sendBatch({ acks: -1, compression, topicMessages: topicMessagesOf(part) }));
     } catch (err) {
       throw wrap('send', err);
     }
@@ -871,15 +890,14 @@ export function createTransactionalProducer(conn: KafkaConnection, options: Tran
     const withOffsets = offsets.filter((g) => g.offsets.length > 0);
     if (!tx && withOffsets.length === 0) return;
     try {
-      tx ??= await producer.transaction();
+      const open = (tx ??= await bounded('transaction', () => producer.transaction()));
       for (const g of withOffsets) {
         const byTopic = new Map<string, { partition: number; offset: string }[]>();
         for (const { topic, partition, offset } of g.offsets) byTopic.set(topic, [...(byTopic.get(topic) ?? []), { partition, offset }]);
-        await tx.sendOffsets({ consumerGroupId: g.groupId, topics: [...byTopic].map(([topic, partitions]) => ({ topic, partitions })) });
+        await bounded('sendOffsets', () => open.sendOffsets({ consumerGroupId: g.groupId, topics: [...byTopic].map(([topic, partitions]) => ({ topic, partitions })) }));
       }
-      const open = tx;
       tx = undefined;
-      await open.commit();
+      await bounded('commit', () => open.commit());
     } catch (err) {
       tx = undefined;
       throw wrap('commit', err);
