@@ -83,6 +83,9 @@ describe('restart matrix: the employee pipeline stopped and killed mid-hour, aga
         if (signal === 'SIGINT') expect(code, run.stderr()).toBe(0);
       }
       const last = start(spec, group, topics);
+      // Running before it can be told to stop: the run before may already have written everything,
+      // and a SIGINT while node still loads the modules kills the process (exit code null).
+      await waitFor('the last run running', () => last.stderr().includes('"pipeline starting"'), 60_000);
       await waitFor(
         'every insert and every closed hour',
         () => allWritten(reader, expected),
