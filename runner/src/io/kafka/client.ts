@@ -308,6 +308,7 @@ export interface GroupConsumer {
   start(handlers: ConsumerHandlers): Promise<void>;
   /** Commits offsets as given: `offset` is the NEXT offset to read, as Kafka wants it. */
   commit(offsets: (TopicPartition & { offset: string })[]): Promise<void>;
+  /** Stops fetching these partitions. Throws while kafkajs restarts the consumer after a crash (it has no group then). */
   pause(partitions: TopicPartition[]): void;
   /** Leaves the group and closes connections. */
   disconnect(): Promise<void>;
