@@ -1,8 +1,8 @@
 /**
- * A bound on how long a call to a client library may keep a run waiting. kafkajs can leave a
- * request's promise pending for good after a broker restart (a connection closed while a request
- * was on it), and a run that waits for it stalls without a word. With a bound it fails instead,
- * says what did not answer, and restarts from its last checkpoint with new clients.
+ * A bound on how long a call to a client library may keep a run waiting. A client whose call
+ * never settles (kafkajs's code has such a path: a request on a connection being disconnected
+ * loses its timeout) would stall a run without a word; with a bound the run fails instead, says
+ * what did not answer, and restarts from its last checkpoint with new clients.
  */
 
 /** Thrown when `work` did not settle within its bound. */

@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { Ack } from '../../engine/ack.ts';
 import type { ComponentContext, RawBatch, Source, SourceDef, SourceHealth, SourceOutput } from '../../engine/component.ts';
+import { settleWithin } from '../../engine/deadline.ts';
 import { parseDuration } from '../../engine/duration.ts';
 import { ConfigError, ConnectionError, RecordError, errorMessage } from '../../engine/errors.ts';
 import type { MetricDefinition } from '../../engine/metrics.ts';
@@ -714,10 +715,7 @@ const CLOSE_STEP_MS = 2_000;
 
 /** Resolves when `work` settles (either way) or after CLOSE_STEP_MS, whichever comes first. */
 async function boundedWait(work: Promise<unknown> | undefined): Promise<void> {
-  if (!work) return;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  await Promise.race([work.catch(() => {}), new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_STEP_MS)))]);
-  clearTimeout(timer);
+  if (work) await settleWithin(work, CLOSE_STEP_MS, 'close step').catch(() => {});
 }
 
 export function describeKafkaSource(config: KafkaSourceConfig): string {

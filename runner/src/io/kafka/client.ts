@@ -671,7 +671,7 @@ export function createProducer(conn: KafkaConnection, options: ProducerOptions, 
   let producer = newProducer();
   let connected = false;
 
-  // An attempt that kafkajs leaves pending (it can, after a broker restart) ends at the deadline.
+  // An attempt that kafkajs leaves pending (its code can: see engine/deadline.ts) ends at the deadline.
   async function sendChunk(batch: ProducedMessage[], deadline: number): Promise<void> {
     await settleWithin(producer.sendBatch({ acks: -1, compression, topicMessages: topicMessagesOf(batch) }), Math.max(1, deadline - Date.now()), 'kafkajs send');
   }
@@ -809,8 +809,8 @@ export function createTransactionalProducer(conn: KafkaConnection, options: Tran
   });
   let tx: Transaction | undefined;
   // Every kafkajs call is bounded by the transaction timeout: past it the broker has aborted the
-  // transaction anyway, and kafkajs can leave a call pending for good after a broker restart. A
-  // producer that did not answer is given up on: later calls fail at once, the run restarts.
+  // transaction anyway, and kafkajs's code can leave a call pending for good (engine/deadline.ts).
+  // A producer that did not answer is given up on: later calls fail at once, the run restarts.
   const boundMs = options.transactionTimeoutMs ?? 60_000;
   let unanswered: DeadlineError | undefined;
   const bounded = <T>(what: string, call: () => Promise<T>): Promise<T> => {
