@@ -21,6 +21,9 @@ export function expression(description: string, examples: string[]): JsonSchema 
   return { type: 'string', minLength: 1, 'x-jsonata': true, description, examples };
 }
 
+/** A plain JSONata field path: names (or `backticked names`) separated by dots, e.g. `user.id`. */
+export const PLAIN_PATH_PATTERN = '^(?:[A-Za-z_][A-Za-z0-9_]*|`[^`]+`)(?:\\.(?:[A-Za-z_][A-Za-z0-9_]*|`[^`]+`))*$';
+
 export const CRON_KEYWORD = 'x-cron';
 export const TIMEZONE_KEYWORD = 'x-timezone';
 

@@ -13,7 +13,7 @@ import { ConfigError, ConnectionError, RecordError, errorMessage } from '../../e
 import type { MetricDefinition } from '../../engine/metrics.ts';
 import { OffsetTracker } from '../../engine/offset-tracker.ts';
 import { RefusedValue, type RawMessage } from '../../engine/record.ts';
-import { duration, object } from '../../engine/schema.ts';
+import { duration, object, PLAIN_PATH_PATTERN } from '../../engine/schema.ts';
 import {
   createAdmin,
   createGroupConsumer,
@@ -31,7 +31,6 @@ import {
   type ConnectionConfig,
   type KafkaConnection,
 } from '../../io/kafka/connection.ts';
-import { PLAIN_PATH_PATTERN } from '../steps/window.ts';
 
 export interface KafkaSourceConfig extends ConnectionConfig {
   topic?: string;

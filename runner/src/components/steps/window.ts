@@ -8,7 +8,7 @@ import type { JsonSchema, StepDef } from '../../engine/component.ts';
 import { ConfigError } from '../../engine/errors.ts';
 import { compileExpression } from '../../engine/expression.ts';
 import { formatDuration, isCalendarDuration, parseDuration } from '../../engine/duration.ts';
-import { cron, duration, expression, object, timeZone } from '../../engine/schema.ts';
+import { cron, duration, expression, object, PLAIN_PATH_PATTERN, timeZone } from '../../engine/schema.ts';
 import { parseSchedule } from '../../engine/schedule.ts';
 import { isTimeZone } from '../../engine/time.ts';
 import { planAggregate } from '../../engine/window/aggregates.ts';
@@ -51,9 +51,6 @@ export const DEFAULT_IDLE = '1m';
 
 /** Field names that every output carries; group keys and aggregates may not take them. */
 const RESERVED_FIELDS = ['window_start', 'window_end'];
-
-/** A plain JSONata field path: names (or `backticked names`) separated by dots. */
-export const PLAIN_PATH_PATTERN = '^(?:[A-Za-z_][A-Za-z0-9_]*|`[^`]+`)(?:\\.(?:[A-Za-z_][A-Za-z0-9_]*|`[^`]+`))*$';
 
 const windowSchema = object(
   'How records are cut into event-time windows. Exactly one of `tumbling`, `hopping` or `session`.',
