@@ -32,6 +32,11 @@ export interface CliIO {
    * that the threads join their consumer groups together, in one rebalance.
    */
   startTogether?: () => Promise<void>;
+  /**
+   * Set in a thread of `sluice run --threads` (with or without --http): the run hands over how to
+   * report its metrics exposition and readiness, which the main thread's HTTP server asks for.
+   */
+  reportWith?: (report: () => Promise<{ metrics: string; readiness: { ready: boolean; reasons: string[] } }>) => void;
 }
 
 export const processIO: CliIO = {

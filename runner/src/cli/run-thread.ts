@@ -25,6 +25,15 @@ function isStart(message: unknown): message is Extract<ToThread, { start: true }
   return (message as { start?: unknown } | null)?.start === true;
 }
 
+function reportRequest(message: unknown): number | undefined {
+  const report = (message as { report?: unknown } | null)?.report;
+  return typeof report === 'number' ? report : undefined;
+}
+
+/** Until the run hands over its report (while it loads the spec), a thread reports itself starting. */
+let report: () => Promise<{ metrics: string; readiness: { ready: boolean; reasons: string[] } }> = () =>
+  Promise.resolve({ metrics: '', readiness: { ready: false, reasons: ['the pipeline is starting'] } });
+
 const data = threadData(workerData);
 const listeners = new Set<(signal: NodeJS.Signals) => void>();
 /** A stop asked for before the command listened (while it loaded the spec) is passed on when it does. */
@@ -34,6 +43,13 @@ let started!: () => void;
 const allReady = new Promise<void>((resolve) => (started = resolve));
 parentPort?.on('message', (message: unknown) => {
   if (isStart(message)) started();
+  const request = reportRequest(message);
+  if (request !== undefined) {
+    void report()
+      .catch((err: unknown) => ({ metrics: '', readiness: { ready: false, reasons: [`its report failed: ${err instanceof Error ? err.message : String(err)}`] } }))
+      .then((r) => parentPort?.postMessage({ report: request, ...r } satisfies FromThread));
+    return;
+  }
   const signal = stopSignal(message);
   if (!signal) return;
   asked = signal;
@@ -47,6 +63,9 @@ const io: CliIO = {
     listeners.add(listener);
     if (asked) listener(asked);
     return () => listeners.delete(listener);
+  },
+  reportWith: (r) => {
+    report = r;
   },
   startTogether: () => {
     parentPort?.postMessage({ ready: true } satisfies FromThread);

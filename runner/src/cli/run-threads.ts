@@ -12,6 +12,10 @@
  */
 import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
+import type { Logger } from '../engine/logger.ts';
+import type { Readiness } from '../http/readiness.ts';
+import type { HttpAddress } from '../http/server.ts';
+import { startThreadsHttpServer, type ThreadReport, type ThreadSilence, type ThreadsHttpServer } from '../http/threads-server.ts';
 import { EXIT_INTERRUPTED, EXIT_OK } from './command.ts';
 
 /** What a thread is given: the `sluice run` arguments (without `--threads`) and its number. */
@@ -20,11 +24,17 @@ export interface ThreadData {
   thread: number;
 }
 
-/** Messages from the main thread to a run thread: stop, or join the groups now (every thread is ready). */
-export type ToThread = { stop: NodeJS.Signals } | { start: true };
+/**
+ * Messages from the main thread to a run thread: stop, join the groups now (every thread is
+ * ready), or report (for --http: its metrics and readiness, answered with the same number).
+ */
+export type ToThread = { stop: NodeJS.Signals } | { start: true } | { report: number };
 
-/** Messages from a run thread to the main thread: prepared, waiting to join its groups. */
-export type FromThread = { ready: true };
+/** Messages from a run thread to the main thread: prepared, waiting to join its groups; or its report. */
+export type FromThread = { ready: true } | { report: number; metrics: string; readiness: Readiness };
+
+/** How long a scrape or probe waits for a thread's report: a thread answers between batches. */
+export const REPORT_TIMEOUT_MS = 5_000;
 
 /** The largest `--threads`: more threads than cores only add contention. */
 export const MAX_THREADS = 64;
@@ -38,23 +48,24 @@ export function parseThreadCount(text: string): number | string {
 
 /**
  * The arguments each thread runs with: without `--threads` and its value, in either spelling
- * (`--threads 2`, `--threads=2`), since a thread never starts more; and without `--reset-state`,
- * which the main thread carries out once before any thread starts.
+ * (`--threads 2`, `--threads=2`), since a thread never starts more; without `--reset-state`,
+ * which the main thread carries out once before any thread starts; and without `--http`, whose
+ * server the main thread runs for all of them.
  */
 export function threadArgv(argv: readonly string[]): string[] {
   const { tokens } = parseArgs({
     args: [...argv],
-    options: { threads: { type: 'string' }, 'reset-state': { type: 'boolean' } },
+    options: { threads: { type: 'string' }, http: { type: 'string' }, 'reset-state': { type: 'boolean' } },
     allowPositionals: true,
     strict: false,
     tokens: true,
   });
   const drop = new Set<number>();
   for (const t of tokens) {
-    if (t.kind !== 'option' || (t.name !== 'threads' && t.name !== 'reset-state')) continue;
+    if (t.kind !== 'option' || (t.name !== 'threads' && t.name !== 'http' && t.name !== 'reset-state')) continue;
     drop.add(t.index);
     // A value given as the next argument (not `--threads=2`).
-    if (t.name === 'threads' && t.value !== undefined && !t.inlineValue) drop.add(t.index + 1);
+    if (t.name !== 'reset-state' && t.value !== undefined && !t.inlineValue) drop.add(t.index + 1);
   }
   return argv.filter((_, i) => !drop.has(i));
 }
@@ -72,13 +83,57 @@ export function processExitCode(codes: readonly number[]): number {
 /** The script each thread runs: run-thread.ts, with tsx registered. */
 const THREAD_ENTRY = new URL('../../bin/run-thread.js', import.meta.url);
 
+/** The --http server of a run on threads: where, and what it names the pipeline and logs to. */
+export interface ThreadsHttp {
+  address: HttpAddress;
+  pipeline: string;
+  logger: Logger;
+}
+
 /**
  * Runs `argv` on `threads` worker threads; resolves with the process's exit code once all ended.
- * `entry` is the thread's script (tests give one of their own).
+ * `entry` is the thread's script (tests give one of their own). With `http`, the main thread serves
+ * the threads' metrics and readiness there (http/threads-server.ts); a server that cannot listen
+ * fails the run before any thread starts.
  */
-export async function runOnThreads(argv: readonly string[], threads: number, onNote: (text: string) => void, entry: URL = THREAD_ENTRY): Promise<number> {
+export async function runOnThreads(
+  argv: readonly string[],
+  threads: number,
+  onNote: (text: string) => void,
+  entry: URL = THREAD_ENTRY,
+  http?: ThreadsHttp,
+): Promise<number> {
   const args = threadArgv(argv);
   const workers: Worker[] = [];
+  /** Threads still running, by number, and the reports they owe, by request number. */
+  const running = new Map<number, Worker>();
+  const owed = new Map<number, (report: ThreadReport) => void>();
+  let nextRequest = 0;
+  const askThread = (thread: number): Promise<ThreadReport | ThreadSilence> => {
+    const worker = running.get(thread);
+    if (!worker) return Promise.resolve({ thread, reason: 'ended' });
+    const request = nextRequest++;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        owed.delete(request);
+        resolve({ thread, reason: `did not report within ${REPORT_TIMEOUT_MS / 1000} s` });
+      }, REPORT_TIMEOUT_MS);
+      owed.set(request, (report) => {
+        clearTimeout(timer);
+        resolve(report);
+      });
+      worker.postMessage({ report: request } satisfies ToThread);
+    });
+  };
+  let server: ThreadsHttpServer | undefined;
+  if (http) {
+    server = await startThreadsHttpServer({
+      address: http.address,
+      pipeline: http.pipeline,
+      logger: http.logger,
+      ask: () => Promise.all(Array.from({ length: threads }, (_, i) => askThread(i + 1))),
+    });
+  }
   let stopping: NodeJS.Signals | undefined;
   const stopAll = (signal: NodeJS.Signals) => {
     for (const w of workers) w.postMessage({ stop: signal } satisfies ToThread);
@@ -110,12 +165,19 @@ export async function runOnThreads(argv: readonly string[], threads: number, onN
     const ended = Array.from({ length: threads }, (_, i) => {
       const worker = new Worker(entry, { workerData: { argv: args, thread: i + 1 } satisfies ThreadData });
       workers.push(worker);
+      running.set(i + 1, worker);
       return new Promise<number>((resolve) => {
         worker.on('error', (err) => onNote(`thread ${i + 1} crashed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`));
         worker.on('message', (message: unknown) => {
-          if ((message as Partial<FromThread> | null)?.ready === true) prepared(i + 1);
+          if ((message as { ready?: unknown } | null)?.ready === true) prepared(i + 1);
+          const report = threadReport(message, i + 1);
+          if (report) {
+            owed.get(report.request)?.(report.report);
+            owed.delete(report.request);
+          }
         });
         worker.on('exit', (code) => {
+          running.delete(i + 1);
           prepared(i + 1);
           // One thread's failure ends the run: the others stop cleanly, their work checkpointed.
           if (code !== EXIT_OK && stopping === undefined) {
@@ -131,5 +193,16 @@ export async function runOnThreads(argv: readonly string[], threads: number, onN
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    await server?.close();
   }
+}
+
+/** A thread's report from its message (parse, don't cast: it crossed a thread boundary). */
+function threadReport(message: unknown, thread: number): { request: number; report: ThreadReport } | undefined {
+  if (typeof message !== 'object' || message === null) return undefined;
+  const m = message as Record<string, unknown>;
+  const readiness = m.readiness as Record<string, unknown> | undefined;
+  if (typeof m.report !== 'number' || typeof m.metrics !== 'string' || typeof readiness !== 'object' || readiness === null) return undefined;
+  if (typeof readiness.ready !== 'boolean' || !Array.isArray(readiness.reasons) || !readiness.reasons.every((r) => typeof r === 'string')) return undefined;
+  return { request: m.report, report: { thread, metrics: m.metrics, readiness: { ready: readiness.ready, reasons: readiness.reasons as string[] } } };
 }

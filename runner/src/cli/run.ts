@@ -11,6 +11,7 @@ import { Metrics } from '../engine/metrics.ts';
 import type { PipelineRun } from '../engine/pipeline-run.ts';
 import { Runtime, recordsOutOf, type RunOutcome, type RuntimeStats } from '../engine/runtime.ts';
 import { TaskLostError } from '../engine/tasks/task-group.ts';
+import { readiness } from '../http/readiness.ts';
 import { RunStatus } from '../http/run-status.ts';
 import { DEFAULT_HTTP_PORT, parseHttpAddress, startHttpServer, type HttpAddress, type SluiceHttpServer } from '../http/server.ts';
 import { instantiate } from '../plan/instantiate.ts';
@@ -40,7 +41,9 @@ Options:
                        in a container --http 0.0.0.0:${DEFAULT_HTTP_PORT}); off unless given
   --threads <n>        run the pipeline's tasks on n threads of this process (default 1), as
                        Kafka Streams' num.stream.threads: each thread joins the groups as a
-                       process would. Only for a pipeline that runs as tasks; not with --http
+                       process would. Only for a pipeline that runs as tasks. With --http the
+                       main thread serves /metrics (series labelled thread), /healthz and
+                       /readyz for all threads; the live view is not served
   --log-level <level>  trace, debug, info (default), warn, error
 State: every checkpoint.interval (1s) the windows and the source positions they cover are stored
 together; a restart resumes from the last checkpoint, so no window is emitted with partial counts.
@@ -94,8 +97,6 @@ export const command: CliCommand = {
     if (typeof threads === 'string') throw new UsageError(threads);
     // The threads run without --threads (run-threads.ts threadArgv): one never starts more.
     if (threads > 1 && io.thread !== undefined) throw new UsageError('--threads inside a thread of --threads');
-    // Each thread would serve its own metrics and live view, of its own tasks only.
-    if (threads > 1 && values.http !== undefined) throw new UsageError('--threads and --http cannot be used together yet: each thread keeps its own metrics; run one process per core instead');
     let httpAddress: HttpAddress | undefined;
     if (values.http !== undefined) {
       try {
@@ -131,12 +132,27 @@ export const command: CliCommand = {
           await flushLogger(logger);
         }
       }
-      return runOnThreads(argv, threads, (text) => io.stderr(`${text}\n`));
+      // The main thread serves --http for all threads (http/threads-server.ts).
+      const http = httpAddress ? { address: httpAddress, pipeline: loaded.plan.name, logger: createLogger(level) } : undefined;
+      try {
+        return await runOnThreads(argv, threads, (text) => io.stderr(`${text}\n`), undefined, http);
+      } catch (err) {
+        if (!http) throw err;
+        http.logger.error({ err }, `pipeline cannot start: ${errorMessage(err)}`);
+        return EXIT_FAILED;
+      } finally {
+        if (http) await flushLogger(http.logger);
+      }
     }
 
     const logger = io.thread === undefined ? createLogger(level) : createLogger(level, { lineAtATime: true }).child({ thread: io.thread });
     const metrics = new Metrics();
     const status = new RunStatus(loaded.plan, metrics);
+    if (io.thread !== undefined && io.reportWith) {
+      // A thread of --threads: the main thread serves /metrics and /readyz for all, its series told apart by `thread`.
+      metrics.setDefaultLabels({ pipeline: loaded.plan.name, thread: String(io.thread) });
+      io.reportWith(async () => ({ metrics: (await metrics.exposition()).text, readiness: readiness(status) }));
+    }
     let server: SluiceHttpServer | undefined;
     if (httpAddress) {
       try {

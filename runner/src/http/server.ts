@@ -80,6 +80,52 @@ function readPage(): Map<string, { type: string; body: Buffer }> {
   return pages;
 }
 
+/** Answers with a body (none for HEAD), never cached. */
+export function send(res: ServerResponse, code: number, type: string, body: string | Buffer, head: boolean): void {
+  res.writeHead(code, { 'content-type': type, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
+  res.end(head ? undefined : body);
+}
+
+/** A server on `address` that answers with `handle` (a failure becomes a 500); rejects with a ConfigError naming the address. */
+export async function listenOn(
+  requested: HttpAddress,
+  handle: (req: IncomingMessage, res: ServerResponse) => Promise<void>,
+  logger: Logger,
+): Promise<{ server: Server; address: HttpAddress; url: string }> {
+  const server: Server = createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      logger.warn({ path: req.url, error: errorMessage(err) }, 'http request failed');
+      if (!res.headersSent) send(res, 500, 'text/plain; charset=utf-8', `${errorMessage(err)}\n`, false);
+      else res.end();
+    });
+  });
+  // Probes and scrapes are short; a silent client must not hold a socket for ever.
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 30_000;
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException) =>
+      reject(new ConfigError('E_HTTP_LISTEN', `cannot listen on ${requested.host}:${requested.port}: ${err.code === 'EADDRINUSE' ? 'the port is in use' : err.message}`, '--http', { cause: err }));
+    server.once('error', onError);
+    server.listen(requested.port, requested.host, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+  const bound: string | AddressInfo | null = server.address();
+  if (bound === null || typeof bound === 'string') throw new ConfigError('E_HTTP_LISTEN', `listening on ${requested.host}:${requested.port} gave no TCP address`, '--http');
+  const address = { host: requested.host, port: bound.port };
+  const hostInUrl = address.host.includes(':') ? `[${address.host}]` : address.host;
+  return { server, address, url: `http://${hostInUrl}:${address.port}/` };
+}
+
+/** Ends a server's connections and closes it. */
+export function closeServer(server: Server): Promise<void> {
+  return new Promise<void>((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}
+
 /** Starts the server; rejects (ConfigError naming the address) when it cannot listen there. */
 export async function startHttpServer(options: HttpServerOptions): Promise<SluiceHttpServer> {
   const { status, logger } = options;
@@ -109,10 +155,6 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Sluic
   const timer = setInterval(() => void sampleNow(), options.sampleMs ?? 1_000);
   timer.unref();
 
-  const send = (res: ServerResponse, code: number, type: string, body: string | Buffer, head: boolean) => {
-    res.writeHead(code, { 'content-type': type, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
-    res.end(head ? undefined : body);
-  };
   const json = (res: ServerResponse, code: number, value: unknown, head: boolean) => send(res, code, 'application/json; charset=utf-8', JSON.stringify(value), head);
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
@@ -180,30 +222,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Sluic
     send(res, 404, 'text/plain; charset=utf-8', `no ${path} here: see / , /metrics, /healthz, /readyz\n`, head);
   };
 
-  const server: Server = createServer((req, res) => {
-    handle(req, res).catch((err: unknown) => {
-      logger.warn({ path: req.url, error: errorMessage(err) }, 'http request failed');
-      if (!res.headersSent) send(res, 500, 'text/plain; charset=utf-8', `${errorMessage(err)}\n`, false);
-      else res.end();
-    });
-  });
-  // Probes and scrapes are short; a silent client must not hold a socket for ever.
-  server.headersTimeout = 10_000;
-  server.requestTimeout = 30_000;
-  await new Promise<void>((resolve, reject) => {
-    const onError = (err: NodeJS.ErrnoException) =>
-      reject(new ConfigError('E_HTTP_LISTEN', `cannot listen on ${options.address.host}:${options.address.port}: ${err.code === 'EADDRINUSE' ? 'the port is in use' : err.message}`, '--http', { cause: err }));
-    server.once('error', onError);
-    server.listen(options.address.port, options.address.host, () => {
-      server.off('error', onError);
-      resolve();
-    });
-  });
-  const bound: string | AddressInfo | null = server.address();
-  if (bound === null || typeof bound === 'string') throw new ConfigError('E_HTTP_LISTEN', `listening on ${options.address.host}:${options.address.port} gave no TCP address`, '--http');
-  const address = { host: options.address.host, port: bound.port };
-  const hostInUrl = address.host.includes(':') ? `[${address.host}]` : address.host;
-  const url = `http://${hostInUrl}:${address.port}/`;
+  const { server, address, url } = await listenOn(options.address, handle, logger);
   logger.info({ url, metrics: `${url}metrics`, ready: `${url}readyz` }, 'http server listening');
   return {
     url,
@@ -214,10 +233,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Sluic
       for (const c of clients) c.end();
       clients.clear();
       await sampling;
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
+      await closeServer(server);
     },
   };
 }

@@ -4,6 +4,9 @@
  * as two processes would, against an independent computation made here from the produced events
  * (employee-outputs.ts: ExpectedOutputs, no sluice code): every INSERT enriched exactly once, every
  * hourly summary exactly once and right, nothing late. SIGINT stops both threads cleanly, exit 0.
+ * With --http, the main thread serves both threads' metrics (told apart by `thread`) and one
+ * readiness; each thread's written-records counter is checked against what that thread logs it
+ * wrote at its clean stop, and their sum against the inserts produced here.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,6 +21,7 @@ import { groupMembers, openAdmin, testBrokers, testConnection, uniqueName, waitF
 import { allWritten, BacklogWriter, closedHours, compareOutputs, OutputReader, startSluice, type SluiceProcess } from '../integration/employee-outputs.ts';
 import { exitWithin, jsonLogLines, recordsOutBy } from '../integration/sluice-process.ts';
 import { expectExactlyOnceAndRight } from '../integration/expect-outputs.ts';
+import { family, parseExposition, valueOf } from '../http/prometheus-text.ts';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const SPEC = resolve(repo, 'pipelines/employee-activity.yaml');
@@ -30,6 +34,12 @@ async function members(admin: Admin, groupId: string, partitions: number): Promi
   if (g.state !== 'Stable') return undefined;
   const all = g.members.flatMap((m) => m.partitions);
   return all.length === partitions && new Set(all).size === partitions ? g.members.map((m) => m.partitions) : undefined;
+}
+
+/** The URL the run's HTTP server logged, once it did. */
+function httpUrl(sluice: SluiceProcess): string | undefined {
+  const line = jsonLogLines(sluice.stderr()).find((l) => l.msg === 'http server listening (threads)');
+  return typeof line?.url === 'string' ? line.url : undefined;
 }
 
 /** Writes the run's log to `file` and returns the path, for a failure message to point at. */
@@ -61,7 +71,7 @@ describe('sluice run --threads 2: one process, two threads sharing the tasks, ag
     await groupAdmin.disconnect();
   });
 
-  it('both threads hold tasks of both stages; every enriched row and hourly summary exactly once and right; SIGINT stops both, exit 0', async () => {
+  it('both threads hold tasks of both stages; every enriched row and hourly summary exactly once and right; one /metrics and /readyz for both; SIGINT stops both, exit 0', async () => {
     const input = uniqueName('threads-activities');
     await admin.createTopics([{ topic: input, partitions: PARTITIONS, configs: { 'retention.ms': '-1' } }]);
     created.push(input);
@@ -76,9 +86,10 @@ describe('sluice run --threads 2: one process, two threads sharing the tasks, ag
     await backlog.produce(EVENTS / 2);
     const reader = new OutputReader(topics, { late: topics.late });
     await reader.start();
-    const sluice = startSluice(SPEC, { input, group, topics, brokers: testBrokers().join(','), cwd: dir, args: ['--threads', '2'] });
+    const sluice = startSluice(SPEC, { input, group, topics, brokers: testBrokers().join(','), cwd: dir, args: ['--threads', '2', '--http', '0'] });
     run = sluice;
     const logs = () => savedLog(sluice, join(dir, 'threads.log'));
+    let scraped = '';
     try {
       let shared: number[][][] = [];
       await waitFor(
@@ -95,6 +106,12 @@ describe('sluice run --threads 2: one process, two threads sharing the tasks, ag
       ).catch((err: unknown) => {
         throw new Error(`${(err as Error).message}; log: ${logs()}`);
       });
+      const url = await waitFor('the http server', () => httpUrl(sluice) !== undefined, 30_000).then(() => httpUrl(sluice)!);
+      // Ready once both threads run with their sources connected.
+      await waitFor('/readyz to answer 200', async () => (await fetch(`${url}readyz`)).status === 200, 60_000).catch(async (err: unknown) => {
+        throw new Error(`${(err as Error).message}: it answers ${await (await fetch(`${url}readyz`)).text()}; log: ${logs()}`);
+      });
+      expect((await fetch(url)).status, 'the live view is not served with --threads').toBe(501);
       await backlog.produce(EVENTS / 2);
       const expected = backlog.result();
       expect(closedHours(expected).length).toBeGreaterThan(50);
@@ -104,6 +121,7 @@ describe('sluice run --threads 2: one process, two threads sharing the tasks, ag
       });
       // A moment for anything that should not come (a summary written twice) to show.
       await new Promise((r) => setTimeout(r, 2_000));
+      scraped = await (await fetch(`${url}metrics`)).text();
 
       process.kill(-sluice.child.pid!, 'SIGINT');
       const ended = await exitWithin(sluice, 60_000, 'sluice --threads 2 after SIGINT');
@@ -114,6 +132,15 @@ describe('sluice run --threads 2: one process, two threads sharing the tasks, ag
       const wrote = recordsOutBy(sluice, (l) => (l.msg === 'pipeline stopped cleanly' && typeof l.thread === 'number' ? l.thread : undefined));
       expect([...wrote.keys()].sort(), `threads that logged a clean stop; log: ${logs()}`).toEqual([1, 2]);
       expect([1, 2].map((t) => (wrote.get(t)?.processed ?? 0) > 0), `enriched rows per thread: ${[1, 2].map((t) => wrote.get(t)?.processed ?? 0).join(', ')}`).toEqual([true, true]);
+      // /metrics, read with a parser of the format: each thread's series under its number, equal to
+      // what the thread logged it wrote; each family once; the process's own metrics once, unlabelled by thread.
+      const families = parseExposition(scraped);
+      const written = [1, 2].map((t) => valueOf(families, 'sluice_records_written_total', { node: 'processed', thread: String(t) }));
+      expect(written, `enriched rows written per thread in /metrics, against the threads' logs`).toEqual([wrote.get(1)?.processed, wrote.get(2)?.processed]);
+      expect(written.reduce((a, b) => (a ?? 0) + (b ?? 0), 0)).toBeGreaterThanOrEqual(expected.inserts.size);
+      const names = families.map((f) => f.name);
+      expect(names.length, 'each family once').toBe(new Set(names).size);
+      expect(family(families, 'process_cpu_seconds_total').samples.map((x) => x.labels.thread), "the process's CPU, once, without a thread").toEqual([undefined]);
       console.info(
         `--threads 2: ${EVENTS} events, ${expected.inserts.size} inserts, ${result.summaries} summaries, all exactly once and right, 0 late; ` +
           `partitions per thread (stage 0, stage 1): ${JSON.stringify(shared)}; enriched per thread: ${[1, 2].map((t) => wrote.get(t)?.processed ?? 0).join(', ')}`,

@@ -1,9 +1,10 @@
 /**
  * `sluice run --threads N`: the pure parts (the count, the arguments each thread gets, the
- * process's exit code from its threads') and the refusals a user meets before anything runs.
+ * process's exit code from its threads') and the refusals and failures a user meets before anything runs.
  * Threads running a pipeline against Kafka: runner/test/cli/run-threads.integration.test.ts.
  */
 import { spawn } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -42,6 +43,12 @@ describe('threadArgv', () => {
     expect(threadArgv(['--threads=3', 'p.yaml', '--log-level', 'debug'])).toEqual(['p.yaml', '--log-level', 'debug']);
     expect(threadArgv(['p.yaml', '--set', 'x=--threads'])).toEqual(['p.yaml', '--set', 'x=--threads']);
     expect(threadArgv(['p.yaml'])).toEqual(['p.yaml']);
+  });
+
+  it('drops --http and its value in either spelling: the main thread serves it for all threads', () => {
+    expect(threadArgv(['p.yaml', '--http', '9477', '--threads', '2'])).toEqual(['p.yaml']);
+    expect(threadArgv(['--http=0.0.0.0:9477', 'p.yaml', '--set', 'a=b'])).toEqual(['p.yaml', '--set', 'a=b']);
+    expect(threadArgv(['p.yaml', '--set', 'x=--http'])).toEqual(['p.yaml', '--set', 'x=--http']);
   });
 });
 
@@ -110,10 +117,18 @@ describe('sluice run --threads', () => {
     expect(result.stderr).toContain('--threads must be a whole number from 1 to');
   }, 30_000);
 
-  it('refuses --http beside it: each thread would serve the metrics of its own tasks only', async () => {
-    const result = await run([SPEC, '--threads', '2', '--http', '0']);
-    expect(result.code).toBe(2);
-    expect(result.stderr).toContain('--threads and --http cannot be used together');
+  it('with --http on a port in use, fails before any thread starts, naming the address', async () => {
+    const busy = createServer();
+    await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r));
+    const port = (busy.address() as AddressInfo).port;
+    try {
+      const result = await run([SPEC, '--threads', '2', '--http', String(port)]);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain(`cannot listen on 127.0.0.1:${port}: the port is in use`);
+      expect(result.stderr).not.toContain('"thread"');
+    } finally {
+      busy.close();
+    }
   }, 30_000);
 
   it('refuses a pipeline that runs whole: two runs of it would each compute its windows', async () => {
