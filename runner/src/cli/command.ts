@@ -4,6 +4,7 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { errorMessage, SluiceError } from '../engine/errors.ts';
+import type { ThreadReportBody } from '../http/threads-server.ts';
 import { parseSetArgument, type LoadOptions } from '../spec/load.ts';
 import { didYouMean } from '../spec/suggest.ts';
 
@@ -34,9 +35,10 @@ export interface CliIO {
   startTogether?: () => Promise<void>;
   /**
    * Set in a thread of `sluice run --threads` (with or without --http): the run hands over how to
-   * report its metrics exposition and readiness, which the main thread's HTTP server asks for.
+   * report its metrics, readiness, status and recent errors, which the main thread's HTTP server
+   * asks for.
    */
-  reportWith?: (report: () => Promise<{ metrics: string; readiness: { ready: boolean; reasons: string[] } }>) => void;
+  reportWith?: (report: () => Promise<ThreadReportBody>) => void;
 }
 
 export const processIO: CliIO = {

@@ -6,6 +6,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { processIO, type CliIO } from './command.ts';
 import { command } from './run.ts';
+import type { ThreadReportBody } from '../http/threads-server.ts';
 import type { FromThread, ThreadData, ToThread } from './run-threads.ts';
 
 function threadData(data: unknown): ThreadData {
@@ -30,9 +31,8 @@ function reportRequest(message: unknown): number | undefined {
   return typeof report === 'number' ? report : undefined;
 }
 
-/** Until the run hands over its report (while it loads the spec), a thread reports itself starting. */
-let report: () => Promise<{ metrics: string; readiness: { ready: boolean; reasons: string[] } }> = () =>
-  Promise.resolve({ metrics: '', readiness: { ready: false, reasons: ['the pipeline is starting'] } });
+/** Until the run hands over its report (while it loads the spec), a thread has nothing to report. */
+let report: (() => Promise<ThreadReportBody>) | undefined;
 
 const data = threadData(workerData);
 const listeners = new Set<(signal: NodeJS.Signals) => void>();
@@ -45,9 +45,14 @@ parentPort?.on('message', (message: unknown) => {
   if (isStart(message)) started();
   const request = reportRequest(message);
   if (request !== undefined) {
-    void report()
-      .catch((err: unknown) => ({ metrics: '', readiness: { ready: false, reasons: [`its report failed: ${err instanceof Error ? err.message : String(err)}`] } }))
-      .then((r) => parentPort?.postMessage({ report: request, ...r } satisfies FromThread));
+    // A thread that cannot report yet (or whose report failed) says why: the main thread counts it not ready.
+    const answer = report
+      ? report().then(
+          (r): FromThread => ({ report: request, ...r }),
+          (err: unknown): FromThread => ({ report: request, silent: `its report failed: ${err instanceof Error ? err.message : String(err)}` }),
+        )
+      : Promise.resolve<FromThread>({ report: request, silent: 'the pipeline is starting' });
+    void answer.then((m) => parentPort?.postMessage(m));
     return;
   }
   const signal = stopSignal(message);

@@ -13,9 +13,12 @@
 import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../engine/logger.ts';
-import type { Readiness } from '../http/readiness.ts';
+import type { RecentError } from '../engine/runtime.ts';
+import type { StatusSnapshot } from '../http/live-status.ts';
 import type { HttpAddress } from '../http/server.ts';
-import { startThreadsHttpServer, type ThreadReport, type ThreadSilence, type ThreadsHttpServer } from '../http/threads-server.ts';
+import type { Plan } from '../plan/types.ts';
+import type { SluiceHttpServer } from '../http/server.ts';
+import { startThreadsHttpServer, type ThreadReport, type ThreadReportBody, type ThreadSilence } from '../http/threads-server.ts';
 import { EXIT_INTERRUPTED, EXIT_OK } from './command.ts';
 
 /** What a thread is given: the `sluice run` arguments (without `--threads`) and its number. */
@@ -30,8 +33,11 @@ export interface ThreadData {
  */
 export type ToThread = { stop: NodeJS.Signals } | { start: true } | { report: number };
 
-/** Messages from a run thread to the main thread: prepared, waiting to join its groups; or its report. */
-export type FromThread = { ready: true } | { report: number; metrics: string; readiness: Readiness };
+/**
+ * Messages from a run thread to the main thread: prepared, waiting to join its groups; its report;
+ * or why it has none (`silent`: still loading the spec, or its report failed).
+ */
+export type FromThread = { ready: true } | ({ report: number } & ThreadReportBody) | { report: number; silent: string };
 
 /** How long a scrape or probe waits for a thread's report: a thread answers between batches. */
 export const REPORT_TIMEOUT_MS = 5_000;
@@ -86,7 +92,7 @@ const THREAD_ENTRY = new URL('../../bin/run-thread.js', import.meta.url);
 /** The --http server of a run on threads: where, and what it names the pipeline and logs to. */
 export interface ThreadsHttp {
   address: HttpAddress;
-  pipeline: string;
+  plan: Plan;
   logger: Logger;
 }
 
@@ -107,7 +113,7 @@ export async function runOnThreads(
   const workers: Worker[] = [];
   /** Threads still running, by number, and the reports they owe, by request number. */
   const running = new Map<number, Worker>();
-  const owed = new Map<number, (report: ThreadReport) => void>();
+  const owed = new Map<number, (report: ThreadReport | ThreadSilence) => void>();
   let nextRequest = 0;
   const askThread = (thread: number): Promise<ThreadReport | ThreadSilence> => {
     const worker = running.get(thread);
@@ -125,11 +131,11 @@ export async function runOnThreads(
       worker.postMessage({ report: request } satisfies ToThread);
     });
   };
-  let server: ThreadsHttpServer | undefined;
+  let server: SluiceHttpServer | undefined;
   if (http) {
     server = await startThreadsHttpServer({
       address: http.address,
-      pipeline: http.pipeline,
+      plan: http.plan,
       logger: http.logger,
       ask: () => Promise.all(Array.from({ length: threads }, (_, i) => askThread(i + 1))),
     });
@@ -197,12 +203,29 @@ export async function runOnThreads(
   }
 }
 
-/** A thread's report from its message (parse, don't cast: it crossed a thread boundary). */
-function threadReport(message: unknown, thread: number): { request: number; report: ThreadReport } | undefined {
+/**
+ * A thread's report, or why it has none, from its message. The numbers, texts and lists the main
+ * thread reads directly are checked; the status snapshot is the thread's own LiveStatus sample, taken
+ * by this same program, and only its shape is.
+ */
+function threadReport(message: unknown, thread: number): { request: number; report: ThreadReport | ThreadSilence } | undefined {
   if (typeof message !== 'object' || message === null) return undefined;
   const m = message as Record<string, unknown>;
-  const readiness = m.readiness as Record<string, unknown> | undefined;
-  if (typeof m.report !== 'number' || typeof m.metrics !== 'string' || typeof readiness !== 'object' || readiness === null) return undefined;
+  if (typeof m.report !== 'number') return undefined;
+  if (typeof m.silent === 'string') return { request: m.report, report: { thread, reason: m.silent } };
+  const readiness = m.readiness as Record<string, unknown> | null | undefined;
+  const status = m.status as Record<string, unknown> | null | undefined;
+  if (typeof m.metrics !== 'string' || typeof readiness !== 'object' || readiness === null || typeof status !== 'object' || status === null) return undefined;
   if (typeof readiness.ready !== 'boolean' || !Array.isArray(readiness.reasons) || !readiness.reasons.every((r) => typeof r === 'string')) return undefined;
-  return { request: m.report, report: { thread, metrics: m.metrics, readiness: { ready: readiness.ready, reasons: readiness.reasons as string[] } } };
+  if (typeof status.phase !== 'string' || !Array.isArray(status.nodes) || typeof m.errors !== 'object' || m.errors === null) return undefined;
+  return {
+    request: m.report,
+    report: {
+      thread,
+      metrics: m.metrics,
+      readiness: { ready: readiness.ready, reasons: readiness.reasons as string[] },
+      status: status as unknown as StatusSnapshot,
+      errors: m.errors as Record<string, RecentError[]>,
+    },
+  };
 }

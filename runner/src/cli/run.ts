@@ -9,8 +9,9 @@ import { ConfigError, ConnectionError, causedBy, errorMessage, FencedError, Slui
 import { createLogger, type Logger } from '../engine/logger.ts';
 import { Metrics } from '../engine/metrics.ts';
 import type { PipelineRun } from '../engine/pipeline-run.ts';
-import { Runtime, recordsOutOf, type RunOutcome, type RuntimeStats } from '../engine/runtime.ts';
+import { Runtime, recordsOutOf, type RecentError, type RunOutcome, type RuntimeStats } from '../engine/runtime.ts';
 import { TaskLostError } from '../engine/tasks/task-group.ts';
+import { LiveStatus } from '../http/live-status.ts';
 import { readiness } from '../http/readiness.ts';
 import { RunStatus } from '../http/run-status.ts';
 import { DEFAULT_HTTP_PORT, parseHttpAddress, startHttpServer, type HttpAddress, type SluiceHttpServer } from '../http/server.ts';
@@ -42,8 +43,8 @@ Options:
   --threads <n>        run the pipeline's tasks on n threads of this process (default 1), as
                        Kafka Streams' num.stream.threads: each thread joins the groups as a
                        process would. Only for a pipeline that runs as tasks. With --http the
-                       main thread serves /metrics (series labelled thread), /healthz and
-                       /readyz for all threads; the live view is not served
+                       main thread serves all threads: metrics labelled thread, one readiness,
+                       the live view and sluice status adding the threads up
   --log-level <level>  trace, debug, info (default), warn, error
 State: every checkpoint.interval (1s) the windows and the source positions they cover are stored
 together; a restart resumes from the last checkpoint, so no window is emitted with partial counts.
@@ -133,7 +134,7 @@ export const command: CliCommand = {
         }
       }
       // The main thread serves --http for all threads (http/threads-server.ts).
-      const http = httpAddress ? { address: httpAddress, pipeline: loaded.plan.name, logger: createLogger(level) } : undefined;
+      const http = httpAddress ? { address: httpAddress, plan: loaded.plan, logger: createLogger(level) } : undefined;
       try {
         return await runOnThreads(argv, threads, (text) => io.stderr(`${text}\n`), undefined, http);
       } catch (err) {
@@ -149,9 +150,20 @@ export const command: CliCommand = {
     const metrics = new Metrics();
     const status = new RunStatus(loaded.plan, metrics);
     if (io.thread !== undefined && io.reportWith) {
-      // A thread of --threads: the main thread serves /metrics and /readyz for all, its series told apart by `thread`.
+      // A thread of --threads: the main thread serves --http for all, this thread's series told apart by `thread`.
       metrics.setDefaultLabels({ pipeline: loaded.plan.name, thread: String(io.thread) });
-      io.reportWith(async () => ({ metrics: (await metrics.exposition()).text, readiness: readiness(status) }));
+      const live = new LiveStatus(status);
+      const nodes = loaded.plan.nodes.map((n) => n.name);
+      io.reportWith(async () => {
+        // The exposition runs the collectors (lag), which the status sample then reads.
+        const exposition = await metrics.exposition();
+        const errors: Record<string, RecentError[]> = {};
+        for (const node of nodes) {
+          const recent = status.recentErrors(node);
+          if (recent.length > 0) errors[node] = recent;
+        }
+        return { metrics: exposition.text, readiness: readiness(status), status: live.sample(), errors };
+      });
     }
     let server: SluiceHttpServer | undefined;
     if (httpAddress) {

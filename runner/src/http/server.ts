@@ -10,6 +10,8 @@
  *   /api/events    the same snapshot every second, as server-sent events
  *   /api/nodes/N   one node: its config and its recent errors
  *
+ * With --threads, the main thread serves the same for all threads (threads-server.ts).
+ *
  * It binds 127.0.0.1 unless told otherwise: it has no authentication, and the live view shows
  * configs and error messages. Only GET and HEAD are answered.
  */
@@ -19,8 +21,10 @@ import type { AddressInfo } from 'node:net';
 import { ConfigError, errorMessage } from '../engine/errors.ts';
 import type { Logger } from '../engine/logger.ts';
 import { planGraph } from '../plan/render.ts';
+import type { RecentError } from '../engine/runtime.ts';
+import type { Plan } from '../plan/types.ts';
 import { LiveStatus, type StatusSnapshot } from './live-status.ts';
-import { readiness } from './readiness.ts';
+import { readiness, type Readiness } from './readiness.ts';
 import type { RunStatus } from './run-status.ts';
 
 export interface HttpAddress {
@@ -47,8 +51,22 @@ export interface SluiceHttpServer {
   /** e.g. `http://127.0.0.1:9477/` */
   readonly url: string;
   readonly address: HttpAddress;
-  readonly live: LiveStatus;
   close(): Promise<void>;
+}
+
+/**
+ * What the server shows: one run (`runServed`, below), or the threads of a run on threads
+ * (threads-server.ts), whose answers it gathers from them.
+ */
+export interface ServedRun {
+  readonly plan: Plan;
+  /** The Prometheus exposition, after refreshing what is read rather than counted. */
+  exposition(): Promise<{ contentType: string; text: string }>;
+  readiness(): Promise<Readiness>;
+  /** A new status sample: rates over the time since the previous one. */
+  sample(): Promise<StatusSnapshot>;
+  /** A node's recent errors, oldest first. */
+  recentErrors(node: string): Promise<RecentError[]>;
 }
 
 export interface HttpServerOptions {
@@ -57,6 +75,25 @@ export interface HttpServerOptions {
   logger: Logger;
   /** How often the live view is updated, ms. Default 1000. */
   sampleMs?: number;
+}
+
+/** One run, as `sluice run --http` serves it: its registry (with the process metrics) and its status. */
+export function runServed(status: RunStatus): ServedRun {
+  const metrics = status.metrics;
+  metrics.collectProcessMetrics();
+  metrics.setDefaultLabels({ pipeline: status.plan.name });
+  const live = new LiveStatus(status);
+  return {
+    plan: status.plan,
+    exposition: () => metrics.exposition(),
+    readiness: () => Promise.resolve(readiness(status)),
+    async sample() {
+      // Collectors first: Kafka lag and slot lag are refreshed by them.
+      await metrics.collect();
+      return live.sample();
+    },
+    recentErrors: (node) => Promise.resolve(status.recentErrors(node)),
+  };
 }
 
 const PAGE_FILES: Record<string, string> = {
@@ -81,13 +118,13 @@ function readPage(): Map<string, { type: string; body: Buffer }> {
 }
 
 /** Answers with a body (none for HEAD), never cached. */
-export function send(res: ServerResponse, code: number, type: string, body: string | Buffer, head: boolean): void {
+function send(res: ServerResponse, code: number, type: string, body: string | Buffer, head: boolean): void {
   res.writeHead(code, { 'content-type': type, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
   res.end(head ? undefined : body);
 }
 
 /** A server on `address` that answers with `handle` (a failure becomes a 500); rejects with a ConfigError naming the address. */
-export async function listenOn(
+async function listenOn(
   requested: HttpAddress,
   handle: (req: IncomingMessage, res: ServerResponse) => Promise<void>,
   logger: Logger,
@@ -119,38 +156,40 @@ export async function listenOn(
 }
 
 /** Ends a server's connections and closes it. */
-export function closeServer(server: Server): Promise<void> {
+function closeServer(server: Server): Promise<void> {
   return new Promise<void>((resolve) => {
     server.close(() => resolve());
     server.closeAllConnections();
   });
 }
 
-/** Starts the server; rejects (ConfigError naming the address) when it cannot listen there. */
-export async function startHttpServer(options: HttpServerOptions): Promise<SluiceHttpServer> {
-  const { status, logger } = options;
-  const metrics = status.metrics;
-  metrics.collectProcessMetrics();
-  metrics.setDefaultLabels({ pipeline: status.plan.name });
-  const live = new LiveStatus(status);
+/** Starts the server for one run; rejects (ConfigError naming the address) when it cannot listen there. */
+export function startHttpServer(options: HttpServerOptions): Promise<SluiceHttpServer> {
+  return serve(runServed(options.status), options);
+}
+
+/** Starts the server for what `run` shows; rejects (ConfigError naming the address) when it cannot listen there. */
+export async function serve(run: ServedRun, options: { address: HttpAddress; logger: Logger; sampleMs?: number }): Promise<SluiceHttpServer> {
+  const { logger } = options;
   const pages = readPage();
-  const graph = planGraph(status.plan);
+  const graph = planGraph(run.plan);
   const graphJson = JSON.stringify(graph);
   const clients = new Set<ServerResponse>();
 
-  let sampling: Promise<void> | undefined;
-  const sampleNow = (): Promise<void> =>
+  let latest: StatusSnapshot | undefined;
+  let sampling: Promise<StatusSnapshot | undefined> | undefined;
+  const sampleNow = (): Promise<StatusSnapshot | undefined> =>
     (sampling ??= (async () => {
       try {
-        // Collectors first: Kafka lag and slot lag are refreshed by them.
-        await metrics.collect();
-        const event = `event: status\ndata: ${JSON.stringify(live.sample())}\n\n`;
+        latest = await run.sample();
+        const event = `event: status\ndata: ${JSON.stringify(latest)}\n\n`;
         for (const c of clients) c.write(event);
       } catch (err) {
         logger.warn({ error: errorMessage(err) }, 'live status sample failed');
       } finally {
         sampling = undefined;
       }
+      return latest;
     })());
   const timer = setInterval(() => void sampleNow(), options.sampleMs ?? 1_000);
   timer.unref();
@@ -181,7 +220,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Sluic
         res.writeHead(204).end();
         return;
       case '/metrics': {
-        const { contentType, text } = await metrics.exposition();
+        const { contentType, text } = await run.exposition();
         send(res, 200, contentType, text, head);
         return;
       }
@@ -189,7 +228,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Sluic
         send(res, 200, 'text/plain; charset=utf-8', 'ok\n', head);
         return;
       case '/readyz': {
-        const r = readiness(status);
+        const r = await run.readiness();
         send(res, r.ready ? 200 : 503, 'text/plain; charset=utf-8', r.ready ? 'ready\n' : `not ready:\n${r.reasons.map((x) => `  ${x}\n`).join('')}`, head);
         return;
       }
@@ -197,8 +236,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Sluic
         send(res, 200, 'application/json; charset=utf-8', graphJson, head);
         return;
       case '/api/status': {
-        await sampleNow();
-        json(res, 200, live.current(), head);
+        json(res, 200, await sampleNow(), head);
         return;
       }
       case '/api/events': {
@@ -207,7 +245,8 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Sluic
           res.end();
           return;
         }
-        res.write(`retry: 2000\nevent: status\ndata: ${JSON.stringify(live.current() satisfies StatusSnapshot)}\n\n`);
+        const current = latest ?? (await sampleNow());
+        res.write(current ? `retry: 2000\nevent: status\ndata: ${JSON.stringify(current satisfies StatusSnapshot)}\n\n` : 'retry: 2000\n\n');
         clients.add(res);
         req.on('close', () => clients.delete(res));
         return;
@@ -216,7 +255,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Sluic
     const nodeName = /^\/api\/nodes\/([^/]+)$/.exec(path)?.[1];
     const node = nodeName === undefined ? undefined : graph.nodes.find((n) => n.name === decodeURIComponent(nodeName));
     if (node) {
-      json(res, 200, { node, errors: status.recentErrors(node.name) }, head);
+      json(res, 200, { node, errors: await run.recentErrors(node.name) }, head);
       return;
     }
     send(res, 404, 'text/plain; charset=utf-8', `no ${path} here: see / , /metrics, /healthz, /readyz\n`, head);
@@ -227,7 +266,6 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Sluic
   return {
     url,
     address,
-    live,
     async close() {
       clearInterval(timer);
       for (const c of clients) c.end();

@@ -1,25 +1,34 @@
 /**
- * The HTTP server of `sluice run --threads N --http`, on the main thread. Each thread keeps its own
- * run, metrics and readiness; on every scrape or probe the server asks all of them:
- *   /metrics  every thread's series (labelled `thread`), then the process's own CPU and memory
- *             (prom-client's process metrics, kept once, by the main thread)
- *   /readyz   200 when every thread is ready; else 503 with each thread's reasons
- *   /healthz  200 while the process answers
- * The live view (/ and /api/*) is a single run's and is not served here yet: it answers 501.
+ * The HTTP server of `sluice run --threads N --http`, on the main thread: the same endpoints and
+ * live view as one run's (server.ts), gathered from the threads, each of which keeps its own run,
+ * metrics and status. On every scrape, probe or live-view sample the server asks all of them:
+ *   /metrics   every thread's series (labelled `thread`), then the process's own CPU and memory
+ *              (prom-client's process metrics, kept once, by the main thread)
+ *   /readyz    200 when every thread is ready; else 503 with each thread's reasons
+ *   /api/...   the threads' statuses as one (threads-status.ts); a node's errors from all threads
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../engine/logger.ts';
 import { Metrics } from '../engine/metrics.ts';
+import type { RecentError } from '../engine/runtime.ts';
+import type { Plan } from '../plan/types.ts';
 import { mergeExpositions } from './exposition.ts';
+import type { StatusSnapshot } from './live-status.ts';
 import type { Readiness } from './readiness.ts';
-import { closeServer, listenOn, send, type HttpAddress } from './server.ts';
+import { serve, type HttpAddress, type ServedRun, type SluiceHttpServer } from './server.ts';
+import { mergeStatuses } from './threads-status.ts';
 
-/** What one thread says when asked: its exposition and its readiness. */
+/** What one thread says when asked. */
 export interface ThreadReport {
   thread: number;
   metrics: string;
   readiness: Readiness;
+  status: StatusSnapshot;
+  /** Recent errors by node (nodes without any left out). */
+  errors: Record<string, RecentError[]>;
 }
+
+/** What a thread sends, without its number (the main thread knows whom it asked). */
+export type ThreadReportBody = Omit<ThreadReport, 'thread'>;
 
 /** A thread that did not report: it ended, or did not answer in time. */
 export interface ThreadSilence {
@@ -29,69 +38,63 @@ export interface ThreadSilence {
 
 export interface ThreadsHttpOptions {
   address: HttpAddress;
-  pipeline: string;
+  plan: Plan;
   logger: Logger;
   /** Asks every thread for its report. */
   ask: () => Promise<(ThreadReport | ThreadSilence)[]>;
+  /** How often the live view is updated, ms. Default 1000. */
+  sampleMs?: number;
 }
 
-export interface ThreadsHttpServer {
-  readonly url: string;
-  close(): Promise<void>;
+/** Errors kept per node, as one run keeps (run-status.ts). */
+const KEPT_ERRORS = 20;
+
+function reported(reports: readonly (ThreadReport | ThreadSilence)[]): ThreadReport[] {
+  return reports.filter((r): r is ThreadReport => !('reason' in r));
 }
 
 /** /readyz for the whole process: every thread ready, else each thread's reasons. */
 export function threadsReadiness(reports: readonly (ThreadReport | ThreadSilence)[]): Readiness {
+  if (reports.length === 0) return { ready: false, reasons: ['no thread is running'] };
   const reasons: string[] = [];
   for (const r of reports) {
     if ('reason' in r) reasons.push(`thread ${r.thread}: ${r.reason}`);
-    else for (const why of r.readiness.reasons) reasons.push(`thread ${r.thread}: ${why}`);
-    if (!('reason' in r) && !r.readiness.ready && r.readiness.reasons.length === 0) reasons.push(`thread ${r.thread}: not ready`);
+    else if (!r.readiness.ready) reasons.push(...(r.readiness.reasons.length > 0 ? r.readiness.reasons : ['not ready']).map((why) => `thread ${r.thread}: ${why}`));
   }
-  return { ready: reasons.length === 0 && reports.length > 0, reasons: reports.length === 0 ? ['no thread is running'] : reasons };
+  return { ready: reasons.length === 0, reasons };
 }
 
-export async function startThreadsHttpServer(options: ThreadsHttpOptions): Promise<ThreadsHttpServer> {
-  const { logger } = options;
+/** The threads of a run on threads, as the server shows one run. */
+export function threadsServed(options: Pick<ThreadsHttpOptions, 'plan' | 'ask'>): ServedRun {
+  const { plan, ask } = options;
   // The process as a whole: CPU, memory, handles. Per-thread heap and event loop figures are not kept.
   const processMetrics = new Metrics();
   processMetrics.collectProcessMetrics();
-  processMetrics.setDefaultLabels({ pipeline: options.pipeline });
-
-  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const head = req.method === 'HEAD';
-    if (req.method !== 'GET' && !head) {
-      res.writeHead(405, { allow: 'GET, HEAD' }).end();
-      return;
-    }
-    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
-    switch (path) {
-      case '/metrics': {
-        const [reports, own] = await Promise.all([options.ask(), processMetrics.exposition()]);
-        const texts = reports.flatMap((r) => ('metrics' in r ? [r.metrics] : []));
-        send(res, 200, own.contentType, mergeExpositions([...texts, own.text]), head);
-        return;
-      }
-      case '/healthz':
-        send(res, 200, 'text/plain; charset=utf-8', 'ok\n', head);
-        return;
-      case '/readyz': {
-        const r = threadsReadiness(await options.ask());
-        send(res, r.ready ? 200 : 503, 'text/plain; charset=utf-8', r.ready ? 'ready\n' : `not ready:\n${r.reasons.map((x) => `  ${x}\n`).join('')}`, head);
-        return;
-      }
-      case '/favicon.ico':
-        res.writeHead(204).end();
-        return;
-    }
-    if (path === '/' || path.startsWith('/api/') || path.startsWith('/live-view.')) {
-      send(res, 501, 'text/plain; charset=utf-8', 'the live view is not served with --threads yet: /metrics, /readyz and /healthz are\n', head);
-      return;
-    }
-    send(res, 404, 'text/plain; charset=utf-8', `no ${path} here: see /metrics, /healthz, /readyz\n`, head);
+  processMetrics.setDefaultLabels({ pipeline: plan.name });
+  return {
+    plan,
+    async exposition() {
+      const [reports, own] = await Promise.all([ask(), processMetrics.exposition()]);
+      return { contentType: own.contentType, text: mergeExpositions([...reported(reports).map((r) => r.metrics), own.text]) };
+    },
+    async readiness() {
+      return threadsReadiness(await ask());
+    },
+    async sample() {
+      const reports = await ask();
+      const ready = threadsReadiness(reports);
+      const statuses = reported(reports).map((r) => r.status);
+      if (statuses.length > 0) return mergeStatuses(statuses, ready);
+      // No thread answered: the process is starting, or every thread ended.
+      return { pipeline: plan.name, ...(plan.profile !== undefined ? { profile: plan.profile } : {}), at: Date.now(), phase: 'starting', ready, uptimeSeconds: 0, restarts: 0, nodes: [] };
+    },
+    async recentErrors(node) {
+      const errors = reported(await ask()).flatMap((r) => r.errors[node] ?? []);
+      return errors.sort((a, b) => a.at - b.at).slice(-KEPT_ERRORS);
+    },
   };
+}
 
-  const { server, url } = await listenOn(options.address, handle, logger);
-  logger.info({ url, metrics: `${url}metrics`, ready: `${url}readyz` }, 'http server listening (threads)');
-  return { url, close: () => closeServer(server) };
+export async function startThreadsHttpServer(options: ThreadsHttpOptions): Promise<SluiceHttpServer> {
+  return serve(threadsServed(options), options);
 }

@@ -4,9 +4,10 @@
  * as two processes would, against an independent computation made here from the produced events
  * (employee-outputs.ts: ExpectedOutputs, no sluice code): every INSERT enriched exactly once, every
  * hourly summary exactly once and right, nothing late. SIGINT stops both threads cleanly, exit 0.
- * With --http, the main thread serves both threads' metrics (told apart by `thread`) and one
- * readiness; each thread's written-records counter is checked against what that thread logs it
- * wrote at its clean stop, and their sum against the inserts produced here.
+ * With --http, the main thread serves both threads' metrics (told apart by `thread`), one readiness
+ * and one status; each thread's written-records counter is checked against what that thread logs it
+ * wrote at its clean stop, their sum against the inserts produced here, and the status against the
+ * threads' series.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,6 +23,7 @@ import { allWritten, BacklogWriter, closedHours, compareOutputs, OutputReader, s
 import { exitWithin, jsonLogLines, recordsOutBy } from '../integration/sluice-process.ts';
 import { expectExactlyOnceAndRight } from '../integration/expect-outputs.ts';
 import { family, parseExposition, valueOf } from '../http/prometheus-text.ts';
+import type { StatusSnapshot } from '../../src/http/live-status.ts';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const SPEC = resolve(repo, 'pipelines/employee-activity.yaml');
@@ -38,7 +40,7 @@ async function members(admin: Admin, groupId: string, partitions: number): Promi
 
 /** The URL the run's HTTP server logged, once it did. */
 function httpUrl(sluice: SluiceProcess): string | undefined {
-  const line = jsonLogLines(sluice.stderr()).find((l) => l.msg === 'http server listening (threads)');
+  const line = jsonLogLines(sluice.stderr()).find((l) => l.msg === 'http server listening');
   return typeof line?.url === 'string' ? line.url : undefined;
 }
 
@@ -71,7 +73,7 @@ describe('sluice run --threads 2: one process, two threads sharing the tasks, ag
     await groupAdmin.disconnect();
   });
 
-  it('both threads hold tasks of both stages; every enriched row and hourly summary exactly once and right; one /metrics and /readyz for both; SIGINT stops both, exit 0', async () => {
+  it('both threads hold tasks of both stages; every enriched row and hourly summary exactly once and right; one /metrics, /readyz and status for both; SIGINT stops both, exit 0', async () => {
     const input = uniqueName('threads-activities');
     await admin.createTopics([{ topic: input, partitions: PARTITIONS, configs: { 'retention.ms': '-1' } }]);
     created.push(input);
@@ -90,6 +92,7 @@ describe('sluice run --threads 2: one process, two threads sharing the tasks, ag
     run = sluice;
     const logs = () => savedLog(sluice, join(dir, 'threads.log'));
     let scraped = '';
+    let status: StatusSnapshot | undefined;
     try {
       let shared: number[][][] = [];
       await waitFor(
@@ -111,7 +114,7 @@ describe('sluice run --threads 2: one process, two threads sharing the tasks, ag
       await waitFor('/readyz to answer 200', async () => (await fetch(`${url}readyz`)).status === 200, 60_000).catch(async (err: unknown) => {
         throw new Error(`${(err as Error).message}: it answers ${await (await fetch(`${url}readyz`)).text()}; log: ${logs()}`);
       });
-      expect((await fetch(url)).status, 'the live view is not served with --threads').toBe(501);
+      expect((await fetch(url)).status, 'the live view').toBe(200);
       await backlog.produce(EVENTS / 2);
       const expected = backlog.result();
       expect(closedHours(expected).length).toBeGreaterThan(50);
@@ -122,6 +125,7 @@ describe('sluice run --threads 2: one process, two threads sharing the tasks, ag
       // A moment for anything that should not come (a summary written twice) to show.
       await new Promise((r) => setTimeout(r, 2_000));
       scraped = await (await fetch(`${url}metrics`)).text();
+      status = (await (await fetch(`${url}api/status`)).json()) as StatusSnapshot;
 
       process.kill(-sluice.child.pid!, 'SIGINT');
       const ended = await exitWithin(sluice, 60_000, 'sluice --threads 2 after SIGINT');
@@ -141,6 +145,11 @@ describe('sluice run --threads 2: one process, two threads sharing the tasks, ag
       const names = families.map((f) => f.name);
       expect(names.length, 'each family once').toBe(new Set(names).size);
       expect(family(families, 'process_cpu_seconds_total').samples.map((x) => x.labels.thread), "the process's CPU, once, without a thread").toEqual([undefined]);
+      // The live view's status: the threads added up, as their series in /metrics, and every event read.
+      const readByThread = [1, 2].map((t) => valueOf(families, 'sluice_records_in_total', { node: 'activities', thread: String(t) }) ?? 0);
+      const node = (name: string) => status?.nodes.find((n) => n.name === name);
+      expect([status?.phase, node('activities')?.in, node('processed')?.out], 'the status of the process, against the threads\' series').toEqual(['running', readByThread[0]! + readByThread[1]!, written[0]! + written[1]!]);
+      expect(node('activities')!.in).toBeGreaterThanOrEqual(EVENTS);
       console.info(
         `--threads 2: ${EVENTS} events, ${expected.inserts.size} inserts, ${result.summaries} summaries, all exactly once and right, 0 late; ` +
           `partitions per thread (stage 0, stage 1): ${JSON.stringify(shared)}; enriched per thread: ${[1, 2].map((t) => wrote.get(t)?.processed ?? 0).join(', ')}`,
