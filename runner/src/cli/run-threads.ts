@@ -15,9 +15,8 @@ import { Worker } from 'node:worker_threads';
 import type { Logger } from '../engine/logger.ts';
 import type { RecentError } from '../engine/runtime.ts';
 import type { StatusSnapshot } from '../http/live-status.ts';
-import type { HttpAddress } from '../http/server.ts';
+import type { HttpAddress, SluiceHttpServer } from '../http/server.ts';
 import type { Plan } from '../plan/types.ts';
-import type { SluiceHttpServer } from '../http/server.ts';
 import { startThreadsHttpServer, type ThreadReport, type ThreadReportBody, type ThreadSilence } from '../http/threads-server.ts';
 import { EXIT_INTERRUPTED, EXIT_OK } from './command.ts';
 
@@ -29,7 +28,8 @@ export interface ThreadData {
 
 /**
  * Messages from the main thread to a run thread: stop, join the groups now (every thread is
- * ready), or report (for --http: its metrics and readiness, answered with the same number).
+ * ready), or report (for --http: its metrics, readiness, status and recent errors, answered with
+ * the same number).
  */
 export type ToThread = { stop: NodeJS.Signals } | { start: true } | { report: number };
 
@@ -99,7 +99,7 @@ export interface ThreadsHttp {
 /**
  * Runs `argv` on `threads` worker threads; resolves with the process's exit code once all ended.
  * `entry` is the thread's script (tests give one of their own). With `http`, the main thread serves
- * the threads' metrics and readiness there (http/threads-server.ts); a server that cannot listen
+ * there what --http serves, for all threads (http/threads-server.ts); a server that cannot listen
  * fails the run before any thread starts.
  */
 export async function runOnThreads(
@@ -113,7 +113,7 @@ export async function runOnThreads(
   const workers: Worker[] = [];
   /** Threads still running, by number, and the reports they owe, by request number. */
   const running = new Map<number, Worker>();
-  const owed = new Map<number, (report: ThreadReport | ThreadSilence) => void>();
+  const owed = new Map<number, { thread: number; settle: (report: ThreadReport | ThreadSilence) => void }>();
   let nextRequest = 0;
   const askThread = (thread: number): Promise<ThreadReport | ThreadSilence> => {
     const worker = running.get(thread);
@@ -124,9 +124,12 @@ export async function runOnThreads(
         owed.delete(request);
         resolve({ thread, reason: `did not report within ${REPORT_TIMEOUT_MS / 1000} s` });
       }, REPORT_TIMEOUT_MS);
-      owed.set(request, (report) => {
-        clearTimeout(timer);
-        resolve(report);
+      owed.set(request, {
+        thread,
+        settle: (report) => {
+          clearTimeout(timer);
+          resolve(report);
+        },
       });
       worker.postMessage({ report: request } satisfies ToThread);
     });
@@ -178,12 +181,18 @@ export async function runOnThreads(
           if ((message as { ready?: unknown } | null)?.ready === true) prepared(i + 1);
           const report = threadReport(message, i + 1);
           if (report) {
-            owed.get(report.request)?.(report.report);
+            owed.get(report.request)?.settle(report.report);
             owed.delete(report.request);
           }
         });
         worker.on('exit', (code) => {
           running.delete(i + 1);
+          // What it still owed, it will never send.
+          for (const [request, o] of owed) {
+            if (o.thread !== i + 1) continue;
+            owed.delete(request);
+            o.settle({ thread: i + 1, reason: 'ended' });
+          }
           prepared(i + 1);
           // One thread's failure ends the run: the others stop cleanly, their work checkpointed.
           if (code !== EXIT_OK && stopping === undefined) {

@@ -261,7 +261,11 @@ export async function serve(run: ServedRun, options: { address: HttpAddress; log
     send(res, 404, 'text/plain; charset=utf-8', `no ${path} here: see / , /metrics, /healthz, /readyz\n`, head);
   };
 
-  const { server, address, url } = await listenOn(options.address, handle, logger);
+  const listening = await listenOn(options.address, handle, logger).catch((err: unknown) => {
+    clearInterval(timer);
+    throw err;
+  });
+  const { server, address, url } = listening;
   logger.info({ url, metrics: `${url}metrics`, ready: `${url}readyz` }, 'http server listening');
   return {
     url,
