@@ -51,7 +51,7 @@ function notes(n: NodeStatus): string {
 /** The status as a few lines and a table, one row per node in graph order. */
 export function renderStatus(s: StatusSnapshot): string {
   const lines = [
-    `${s.pipeline}${s.profile ? ` (profile ${s.profile})` : ''}: ${s.phase}, ${s.ready.ready ? 'ready' : 'NOT READY'}, up ${duration(s.uptimeSeconds)}${s.restarts ? `, ${s.restarts} restarts` : ''}`,
+    `${s.pipeline}${s.profile ? ` (profile ${s.profile})` : ''}: ${s.phase}, ${s.ready.ready ? 'ready' : 'NOT READY'}, up ${duration(s.uptimeSeconds)}${s.threads ? `, ${s.threads} threads` : ''}${s.restarts ? `, ${s.restarts} restarts` : ''}`,
   ];
   for (const r of s.ready.reasons) lines.push(`  not ready: ${r}`);
   if (s.lastFailure && s.phase !== 'running') lines.push(`  last failure${s.lastFailure.where ? ` at ${s.lastFailure.where}` : ''}: ${s.lastFailure.message}`);

@@ -53,6 +53,8 @@ export interface StatusSnapshot {
   ready: Readiness;
   uptimeSeconds: number;
   restarts: number;
+  /** A run on threads (`sluice run --threads`): how many; the figures are all of theirs together. */
+  threads?: number;
   lastFailure?: RunFailure;
   checkpoint?: { epoch: number; ageSeconds?: number; lastDurationMs?: number; entries: number; bytes: number };
   nodes: NodeStatus[];

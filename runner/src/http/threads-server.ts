@@ -84,9 +84,10 @@ export function threadsServed(options: Pick<ThreadsHttpOptions, 'plan' | 'ask'>)
       const reports = await ask();
       const ready = threadsReadiness(reports);
       const statuses = reported(reports).map((r) => r.status);
-      if (statuses.length > 0) return mergeStatuses(statuses, ready);
+      const threads = reports.length;
+      if (statuses.length > 0) return { ...mergeStatuses(statuses, ready), threads };
       // No thread answered: the process is starting, or every thread ended.
-      return { pipeline: plan.name, ...(plan.profile !== undefined ? { profile: plan.profile } : {}), at: Date.now(), phase: 'starting', ready, uptimeSeconds: 0, restarts: 0, nodes: [] };
+      return { pipeline: plan.name, ...(plan.profile !== undefined ? { profile: plan.profile } : {}), at: Date.now(), phase: 'starting', ready, uptimeSeconds: 0, restarts: 0, threads, nodes: [] };
     },
     async recentErrors(node) {
       const errors = reported(await ask()).flatMap((r) => r.errors[node] ?? []);

@@ -148,7 +148,7 @@ describe('sluice run --threads 2: one process, two threads sharing the tasks, ag
       // The live view's status: the threads added up, as their series in /metrics, and every event read.
       const readByThread = [1, 2].map((t) => valueOf(families, 'sluice_records_in_total', { node: 'activities', thread: String(t) }) ?? 0);
       const node = (name: string) => status?.nodes.find((n) => n.name === name);
-      expect([status?.phase, node('activities')?.in, node('processed')?.out], 'the status of the process, against the threads\' series').toEqual(['running', readByThread[0]! + readByThread[1]!, written[0]! + written[1]!]);
+      expect([status?.phase, status?.threads, node('activities')?.in, node('processed')?.out], 'the status of the process, against the threads\' series').toEqual(['running', 2, readByThread[0]! + readByThread[1]!, written[0]! + written[1]!]);
       expect(node('activities')!.in).toBeGreaterThanOrEqual(EVENTS);
       console.info(
         `--threads 2: ${EVENTS} events, ${expected.inserts.size} inserts, ${result.summaries} summaries, all exactly once and right, 0 late; ` +

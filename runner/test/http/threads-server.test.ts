@@ -75,7 +75,7 @@ describe('the HTTP server of a run on threads', () => {
 
     expect((await fetch(`${server.url}readyz`)).status).toBe(200);
     const merged = (await (await fetch(`${server.url}api/status`)).json()) as StatusSnapshot;
-    expect([merged.phase, merged.ready.ready, merged.uptimeSeconds, merged.nodes.map((n) => [n.name, n.in, n.inRate])]).toEqual(['running', true, 20, [['activities', 13, 1.3]]]);
+    expect([merged.phase, merged.ready.ready, merged.uptimeSeconds, merged.threads, merged.nodes.map((n) => [n.name, n.in, n.inRate])]).toEqual(['running', true, 20, 2, [['activities', 13, 1.3]]]);
     const node = (await (await fetch(`${server.url}api/nodes/activities`)).json()) as { errors: unknown[] };
     expect(node.errors, "a node's errors, from every thread").toEqual([{ at: 5, message: 'not JSON', partition: '0', offset: '7' }]);
 

@@ -132,7 +132,7 @@ function update(s) {
   ready.title = s.ready.reasons.join('\n');
   const cp = s.checkpoint;
   $('checkpoint').textContent = cp ? `checkpoint #${cp.epoch}${cp.ageSeconds !== undefined ? `, state ${secs(cp.ageSeconds)} old` : ''}${cp.lastDurationMs !== undefined ? `, took ${cp.lastDurationMs} ms` : ''}, ${fmt(cp.entries)} panes, ${bytes(cp.bytes)}` : '';
-  $('uptime').textContent = `up ${secs(s.uptimeSeconds)}${s.restarts ? `, ${s.restarts} restarts` : ''}`;
+  $('uptime').textContent = `up ${secs(s.uptimeSeconds)}${s.threads ? `, ${s.threads} threads` : ''}${s.restarts ? `, ${s.restarts} restarts` : ''}`;
   const failure = $('failure');
   const showFailure = s.lastFailure && (s.phase === 'restarting' || s.phase === 'failed');
   failure.classList.toggle('hidden', !showFailure);
