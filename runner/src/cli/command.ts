@@ -35,10 +35,10 @@ export interface CliIO {
   startTogether?: () => Promise<void>;
   /**
    * Set in a thread of `sluice run --threads` (with or without --http): the run hands over how to
-   * report its metrics, readiness, status and recent errors, which the main thread's HTTP server
-   * asks for.
+   * report its status, readiness and recent errors, and its metrics when asked for them, which the
+   * main thread's HTTP server asks for (http/threads-server.ts threadReporter).
    */
-  reportWith?: (report: () => Promise<ThreadReportBody>) => void;
+  reportWith?: (report: (withMetrics: boolean) => Promise<ThreadReportBody>) => void;
 }
 
 export const processIO: CliIO = {

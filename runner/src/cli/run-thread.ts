@@ -26,13 +26,13 @@ function isStart(message: unknown): message is Extract<ToThread, { start: true }
   return (message as { start?: unknown } | null)?.start === true;
 }
 
-function reportRequest(message: unknown): number | undefined {
-  const report = (message as { report?: unknown } | null)?.report;
-  return typeof report === 'number' ? report : undefined;
+function reportRequest(message: unknown): { request: number; withMetrics: boolean } | undefined {
+  const m = message as { report?: unknown; metrics?: unknown } | null;
+  return typeof m?.report === 'number' ? { request: m.report, withMetrics: m.metrics === true } : undefined;
 }
 
 /** Until the run hands over its report (while it loads the spec), a thread has nothing to report. */
-let report: (() => Promise<ThreadReportBody>) | undefined;
+let report: ((withMetrics: boolean) => Promise<ThreadReportBody>) | undefined;
 
 const data = threadData(workerData);
 const listeners = new Set<(signal: NodeJS.Signals) => void>();
@@ -43,11 +43,12 @@ let started!: () => void;
 const allReady = new Promise<void>((resolve) => (started = resolve));
 parentPort?.on('message', (message: unknown) => {
   if (isStart(message)) started();
-  const request = reportRequest(message);
-  if (request !== undefined) {
+  const wanted = reportRequest(message);
+  if (wanted !== undefined) {
+    const { request, withMetrics } = wanted;
     // A thread that cannot report yet (or whose report failed) says why: the main thread counts it not ready.
     const answer = report
-      ? report().then(
+      ? report(withMetrics).then(
           (r): FromThread => ({ report: request, ...r }),
           (err: unknown): FromThread => ({ report: request, silent: `its report failed: ${err instanceof Error ? err.message : String(err)}` }),
         )

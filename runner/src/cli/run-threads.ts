@@ -28,10 +28,10 @@ export interface ThreadData {
 
 /**
  * Messages from the main thread to a run thread: stop, join the groups now (every thread is
- * ready), or report (for --http: its metrics, readiness, status and recent errors, answered with
- * the same number).
+ * ready), or report (for --http: its status, readiness and recent errors, and its metrics when
+ * `metrics`; answered with the same number).
  */
-export type ToThread = { stop: NodeJS.Signals } | { start: true } | { report: number };
+export type ToThread = { stop: NodeJS.Signals } | { start: true } | { report: number; metrics: boolean };
 
 /**
  * Messages from a run thread to the main thread: prepared, waiting to join its groups; its report;
@@ -115,7 +115,7 @@ export async function runOnThreads(
   const running = new Map<number, Worker>();
   const owed = new Map<number, { thread: number; settle: (report: ThreadReport | ThreadSilence) => void }>();
   let nextRequest = 0;
-  const askThread = (thread: number): Promise<ThreadReport | ThreadSilence> => {
+  const askThread = (thread: number, withMetrics: boolean): Promise<ThreadReport | ThreadSilence> => {
     const worker = running.get(thread);
     if (!worker) return Promise.resolve({ thread, reason: 'ended' });
     const request = nextRequest++;
@@ -131,7 +131,7 @@ export async function runOnThreads(
           resolve(report);
         },
       });
-      worker.postMessage({ report: request } satisfies ToThread);
+      worker.postMessage({ report: request, metrics: withMetrics } satisfies ToThread);
     });
   };
   let server: SluiceHttpServer | undefined;
@@ -140,7 +140,7 @@ export async function runOnThreads(
       address: http.address,
       plan: http.plan,
       logger: http.logger,
-      ask: () => Promise.all(Array.from({ length: threads }, (_, i) => askThread(i + 1))),
+      ask: (withMetrics) => Promise.all(Array.from({ length: threads }, (_, i) => askThread(i + 1, withMetrics))),
     });
   }
   let stopping: NodeJS.Signals | undefined;
@@ -224,14 +224,14 @@ function threadReport(message: unknown, thread: number): { request: number; repo
   if (typeof m.silent === 'string') return { request: m.report, report: { thread, reason: m.silent } };
   const readiness = m.readiness as Record<string, unknown> | null | undefined;
   const status = m.status as Record<string, unknown> | null | undefined;
-  if (typeof m.metrics !== 'string' || typeof readiness !== 'object' || readiness === null || typeof status !== 'object' || status === null) return undefined;
+  if ((m.metrics !== undefined && typeof m.metrics !== 'string') || typeof readiness !== 'object' || readiness === null || typeof status !== 'object' || status === null) return undefined;
   if (typeof readiness.ready !== 'boolean' || !Array.isArray(readiness.reasons) || !readiness.reasons.every((r) => typeof r === 'string')) return undefined;
   if (typeof status.phase !== 'string' || !Array.isArray(status.nodes) || typeof m.errors !== 'object' || m.errors === null) return undefined;
   return {
     request: m.report,
     report: {
       thread,
-      metrics: m.metrics,
+      ...(typeof m.metrics === 'string' ? { metrics: m.metrics } : {}),
       readiness: { ready: readiness.ready, reasons: readiness.reasons as string[] },
       status: status as unknown as StatusSnapshot,
       errors: m.errors as Record<string, RecentError[]>,

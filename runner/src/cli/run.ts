@@ -9,12 +9,11 @@ import { ConfigError, ConnectionError, causedBy, errorMessage, FencedError, Slui
 import { createLogger, type Logger } from '../engine/logger.ts';
 import { Metrics } from '../engine/metrics.ts';
 import type { PipelineRun } from '../engine/pipeline-run.ts';
-import { Runtime, recordsOutOf, type RecentError, type RunOutcome, type RuntimeStats } from '../engine/runtime.ts';
+import { Runtime, recordsOutOf, type RunOutcome, type RuntimeStats } from '../engine/runtime.ts';
 import { TaskLostError } from '../engine/tasks/task-group.ts';
-import { LiveStatus } from '../http/live-status.ts';
-import { readiness } from '../http/readiness.ts';
 import { RunStatus } from '../http/run-status.ts';
 import { DEFAULT_HTTP_PORT, parseHttpAddress, startHttpServer, type HttpAddress, type SluiceHttpServer } from '../http/server.ts';
+import { threadReporter } from '../http/threads-server.ts';
 import { instantiate } from '../plan/instantiate.ts';
 import { runsAsTasks } from '../plan/stages.ts';
 import { prepareState } from '../plan/state.ts';
@@ -149,22 +148,8 @@ export const command: CliCommand = {
     const logger = io.thread === undefined ? createLogger(level) : createLogger(level, { lineAtATime: true }).child({ thread: io.thread });
     const metrics = new Metrics();
     const status = new RunStatus(loaded.plan, metrics);
-    if (io.thread !== undefined && io.reportWith) {
-      // A thread of --threads: the main thread serves --http for all, this thread's series told apart by `thread`.
-      metrics.setDefaultLabels({ pipeline: loaded.plan.name, thread: String(io.thread) });
-      const live = new LiveStatus(status);
-      const nodes = loaded.plan.nodes.map((n) => n.name);
-      io.reportWith(async () => {
-        // The exposition runs the collectors (lag), which the status sample then reads.
-        const exposition = await metrics.exposition();
-        const errors: Record<string, RecentError[]> = {};
-        for (const node of nodes) {
-          const recent = status.recentErrors(node);
-          if (recent.length > 0) errors[node] = recent;
-        }
-        return { metrics: exposition.text, readiness: readiness(status), status: live.sample(), errors };
-      });
-    }
+    // A thread of --threads: the main thread serves --http for all (http/threads-server.ts).
+    if (io.thread !== undefined && io.reportWith) io.reportWith(threadReporter(status, io.thread));
     let server: SluiceHttpServer | undefined;
     if (httpAddress) {
       try {

@@ -33,7 +33,7 @@ const RUN_METRICS: readonly MetricDefinition[] = [
 ];
 
 /** Errors kept per node from runs that already ended, for the live view. */
-const KEPT_ERRORS = 20;
+export const KEPT_ERRORS = 20;
 
 export class RunStatus {
   /** Epoch ms the process started the run. */

@@ -12,15 +12,17 @@ import { Metrics } from '../engine/metrics.ts';
 import type { RecentError } from '../engine/runtime.ts';
 import type { Plan } from '../plan/types.ts';
 import { mergeExpositions } from './exposition.ts';
-import type { StatusSnapshot } from './live-status.ts';
-import type { Readiness } from './readiness.ts';
+import { LiveStatus, type StatusSnapshot } from './live-status.ts';
+import { readiness, type Readiness } from './readiness.ts';
+import { KEPT_ERRORS, type RunStatus } from './run-status.ts';
 import { serve, type HttpAddress, type ServedRun, type SluiceHttpServer } from './server.ts';
 import { mergeStatuses } from './threads-status.ts';
 
 /** What one thread says when asked. */
 export interface ThreadReport {
   thread: number;
-  metrics: string;
+  /** Its exposition, when asked for (a scrape); left out for probes and live-view samples. */
+  metrics?: string;
   readiness: Readiness;
   status: StatusSnapshot;
   /** Recent errors by node (nodes without any left out). */
@@ -40,14 +42,11 @@ export interface ThreadsHttpOptions {
   address: HttpAddress;
   plan: Plan;
   logger: Logger;
-  /** Asks every thread for its report. */
-  ask: () => Promise<(ThreadReport | ThreadSilence)[]>;
+  /** Asks every thread for its report, with its metrics exposition or without. */
+  ask: (withMetrics: boolean) => Promise<(ThreadReport | ThreadSilence)[]>;
   /** How often the live view is updated, ms. Default 1000. */
   sampleMs?: number;
 }
-
-/** Errors kept per node, as one run keeps (run-status.ts). */
-const KEPT_ERRORS = 20;
 
 function reported(reports: readonly (ThreadReport | ThreadSilence)[]): ThreadReport[] {
   return reports.filter((r): r is ThreadReport => !('reason' in r));
@@ -74,14 +73,14 @@ export function threadsServed(options: Pick<ThreadsHttpOptions, 'plan' | 'ask'>)
   return {
     plan,
     async exposition() {
-      const [reports, own] = await Promise.all([ask(), processMetrics.exposition()]);
-      return { contentType: own.contentType, text: mergeExpositions([...reported(reports).map((r) => r.metrics), own.text]) };
+      const [reports, own] = await Promise.all([ask(true), processMetrics.exposition()]);
+      return { contentType: own.contentType, text: mergeExpositions([...reported(reports).map((r) => r.metrics ?? ''), own.text]) };
     },
     async readiness() {
-      return threadsReadiness(await ask());
+      return threadsReadiness(await ask(false));
     },
     async sample() {
-      const reports = await ask();
+      const reports = await ask(false);
       const ready = threadsReadiness(reports);
       const statuses = reported(reports).map((r) => r.status);
       const threads = reports.length;
@@ -90,9 +89,30 @@ export function threadsServed(options: Pick<ThreadsHttpOptions, 'plan' | 'ask'>)
       return { pipeline: plan.name, ...(plan.profile !== undefined ? { profile: plan.profile } : {}), at: Date.now(), phase: 'starting', ready, uptimeSeconds: 0, restarts: 0, threads, nodes: [] };
     },
     async recentErrors(node) {
-      const errors = reported(await ask()).flatMap((r) => r.errors[node] ?? []);
+      const errors = reported(await ask(false)).flatMap((r) => r.errors[node] ?? []);
       return errors.sort((a, b) => a.at - b.at).slice(-KEPT_ERRORS);
     },
+  };
+}
+
+/**
+ * How a thread of a run on threads reports to the main thread's server: its run's status sample,
+ * readiness and recent errors, and its exposition when asked for one. Its series are labelled with
+ * its number; the process metrics are the main thread's (threadsServed).
+ */
+export function threadReporter(status: RunStatus, thread: number): (withMetrics: boolean) => Promise<ThreadReportBody> {
+  const { plan, metrics } = status;
+  metrics.setDefaultLabels({ pipeline: plan.name, thread: String(thread) });
+  const live = new LiveStatus(status);
+  return async (withMetrics) => {
+    // Either runs the collectors (lag), which the status sample then reads.
+    const exposition = withMetrics ? (await metrics.exposition()).text : (await metrics.collect(), undefined);
+    const errors: Record<string, RecentError[]> = {};
+    for (const n of plan.nodes) {
+      const recent = status.recentErrors(n.name);
+      if (recent.length > 0) errors[n.name] = recent;
+    }
+    return { ...(exposition !== undefined ? { metrics: exposition } : {}), readiness: readiness(status), status: live.sample(), errors };
   };
 }
 
