@@ -76,6 +76,12 @@ const PRODUCED_AT = 'bench-produced-at';
 const REPEAT = Number(process.env.BENCH_REPEAT ?? 3);
 /** BENCH_INPUT_COMPRESSION: the codec the backlog is written with (default gzip, as Debezium users often set). */
 const INPUT_COMPRESSION: Compression = parseCompression(process.env.BENCH_INPUT_COMPRESSION ?? 'gzip');
+/**
+ * BENCH_BACKLOG_CHUNK: messages per produce request for the backlog (default 2,000). A source
+ * writing as events come (Debezium at a steady rate) makes small batches, each compressed on its
+ * own: e.g. 60 makes batches of about 10 events per partition, for what a drain of those costs.
+ */
+const BACKLOG_CHUNK = Number(process.env.BENCH_BACKLOG_CHUNK ?? 2_000);
 /** BENCH_BASELINE_FETCH: the pass-through's fetch per partition in bytes (see PASS_THROUGH_FETCH_BYTES; 1048576 for 1,000,000 events). */
 const BASELINE_FETCH = parseBytes('BENCH_BASELINE_FETCH', process.env.BENCH_BASELINE_FETCH, PASS_THROUGH_FETCH_BYTES);
 /**
@@ -654,7 +660,7 @@ function specFor(dir: string, delivery: Delivery): string {
 /** Produces the backlog (EVENTS Debezium events keyed by row id) into a new topic `input`. */
 async function produceBenchBacklog(brokers: string, admin: KafkaAdmin, input: string): Promise<{ events: number; inserts: number; closedHours: number }> {
   await admin.createTopics([{ topic: input, partitions: PARTITIONS, configs: { 'retention.ms': '-1' } }]);
-  const producer = createProducer({ brokers: parseBrokers(brokers), clientId: 'sluice-bench' }, { chunkSize: 2_000, compression: INPUT_COMPRESSION }, logger);
+  const producer = createProducer({ brokers: parseBrokers(brokers), clientId: 'sluice-bench' }, { chunkSize: BACKLOG_CHUNK, compression: INPUT_COMPRESSION }, logger);
   await producer.connect();
   const produceStart = performance.now();
   const backlog = await produceBacklog(producer, input, { events: EVENTS, partitions: PARTITIONS, seed: 1, startMs: Date.parse('2025-01-06T08:00:00Z') });
