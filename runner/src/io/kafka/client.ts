@@ -23,7 +23,7 @@
  * - Heartbeats are sent from the fetch loop, not a background thread: a batch handler that waits
  *   long (downstream backpressure) must call `heartbeat()`; the source does so on a timer.
  */
-// First: they replace kafkajs's read_committed filter, produce grouping, record encoding and decoding, record batch checksum, encoder growth, record batches, murmur2, the default partitioner and coordinator lookups before kafkajs loads (see the files).
+// First: they replace kafkajs's read_committed filter, produce grouping, record encoding and decoding, record batch checksum, encoder growth, record batches, murmur2, the default partitioner, coordinator lookups and the decoding of fetched batches before kafkajs loads (see the files).
 import './read-committed.ts';
 import './produce-grouping.ts';
 import './record-encoding.ts';
@@ -34,6 +34,7 @@ import './record-batch.ts';
 import './murmur2.ts';
 import './default-partitioner.ts';
 import './coordinator-cache.ts';
+import './fetched-batches.ts';
 import kafkajs, {
   CompressionTypes,
   Kafka,

@@ -1,0 +1,102 @@
+/**
+ * A partition's record batches in a fetch response, decoded with their decompression overlapped,
+ * installed over kafkajs 2.2.4's own before kafkajs loads (client.ts imports this first). kafkajs
+ * decodes one batch after another and awaits each batch's decompression before it reads the next
+ * batch's header. gzip inflates in the thread pool, so each batch cost the main thread a round trip
+ * in which it sat idle: a backlog written at a steady rate holds many small batches (Debezium
+ * streaming, or a producer lingering a few ms), and draining one of ten events per batch left the
+ * main thread idle a third of the time. This starts the next batches' decompression while awaiting
+ * the first (up to AHEAD of them), and hands the records back in the same order.
+ *
+ * Decoding a batch begins synchronously: reading its header moves the shared decoder to the next
+ * batch before anything is awaited (kafkajs's recordBatch/v0/decoder.js), so batches can be started
+ * one after another. A partial batch at the end (a fetch cut at its size limit) ends the records, as
+ * in kafkajs; any other failure fails the fetch, as in kafkajs.
+ */
+import { createRequire } from 'node:module';
+import { replaceKafkajsModule } from './kafkajs-module.ts';
+// The batch decoder below loads kafkajs's record decoder, which sluice replaces first.
+import './record-decoding.ts';
+
+/** What this reads of kafkajs's Decoder. */
+interface KafkajsDecoder {
+  offset: number;
+  readInt32(): number;
+  readBytes(length: number): Buffer;
+  canReadBytes(length: number): boolean;
+}
+
+interface DecodedBatch {
+  records: unknown[];
+}
+
+type DecodeMessages = (decoder: KafkajsDecoder) => Promise<unknown[]>;
+
+const require = createRequire(import.meta.url);
+const DecoderClass = require('kafkajs/src/protocol/decoder.js') as new (buffer: Buffer) => KafkajsDecoder;
+const decodeMessageSet = require('kafkajs/src/protocol/messageSet/decoder.js') as (decoder: KafkajsDecoder, size: number) => unknown[];
+const decodeRecordBatch = require('kafkajs/src/protocol/recordBatch/v0/decoder.js') as (decoder: KafkajsDecoder) => Promise<DecodedBatch>;
+
+/** Record batches (message format 2); older formats are message sets. */
+const MAGIC_BYTE = 2;
+/** Where the magic byte sits, the same in every message format (kafkajs's decodeMessages). */
+const MAGIC_OFFSET = 16;
+/** The smallest record batch: its header. */
+const RECORD_BATCH_OVERHEAD = 49;
+/**
+ * Batches decompressing at once, and their compressed bytes (one batch is started whatever its
+ * size). Each holds an output buffer sized to its compressed bytes (codecs.ts), so this bounds the
+ * memory a fetch takes: a backlog of large batches (hundreds of events each), whose inflating
+ * already keeps the thread pool busy, is decoded one or two at a time, as before; small ones
+ * eight at a time (the thread pool runs four).
+ */
+export const AHEAD = 8;
+export const AHEAD_BYTES = 64 * 1024;
+
+/** kafkajs's decodeMessages: the records of one partition's record set, in order. */
+export async function decodeMessages(decoder: KafkajsDecoder): Promise<unknown[]> {
+  const size = decoder.readInt32();
+  if (size <= 0 || !decoder.canReadBytes(size)) return [];
+  const set = decoder.readBytes(size);
+  const batches = new DecoderClass(set);
+  if (set.readInt8(MAGIC_OFFSET) !== MAGIC_BYTE) return decodeMessageSet(batches, size);
+
+  const records: unknown[] = [];
+  const inFlight: { batch: Promise<DecodedBatch>; bytes: number }[] = [];
+  let inFlightBytes = 0;
+  /** Starts decoding the next batch if there is one and it fits; whether it did. */
+  const startNext = (): boolean => {
+    if (!batches.canReadBytes(RECORD_BATCH_OVERHEAD)) return false;
+    // FirstOffset:int64, then Length:int32 (the bytes after it).
+    const bytes = set.readInt32BE(batches.offset + 8);
+    if (inFlight.length > 0 && (inFlight.length >= AHEAD || inFlightBytes + bytes > AHEAD_BYTES)) return false;
+    const batch = decodeRecordBatch(batches);
+    // Handled at once: it may fail before its turn (a partial batch fails as it starts), and an
+    // unhandled rejection would end the process. Its turn's await still sees the failure.
+    batch.catch(() => {});
+    inFlight.push({ batch, bytes });
+    inFlightBytes += bytes;
+    return true;
+  };
+  try {
+    for (;;) {
+      while (startNext());
+      const next = inFlight.shift();
+      if (next === undefined) return records;
+      inFlightBytes -= next.bytes;
+      for (const record of (await next.batch).records) records.push(record);
+    }
+  } catch (err) {
+    if ((err as { name?: unknown }).name === 'KafkaJSPartialMessageError') return records;
+    throw err;
+  }
+}
+
+/** kafkajs's own, for the tests to compare with. */
+export const kafkajsDecodeMessages: DecodeMessages = replaceKafkajsModule<DecodeMessages>({
+  module: 'kafkajs/src/protocol/requests/fetch/v4/decodeMessages.js',
+  requiredBy: 'kafkajs/src/protocol/requests/fetch/v11/response.js',
+  replacement: decodeMessages,
+  mark: Symbol.for('sluice.kafkajs.fetched-batches'),
+  what: 'its decoding of fetched record batches',
+});

@@ -1,0 +1,134 @@
+import { createRequire } from 'node:module';
+import { describe, expect, it } from 'vitest';
+import '../../../src/io/kafka/client.ts';
+import { AHEAD, AHEAD_BYTES, kafkajsDecodeMessages } from '../../../src/io/kafka/fetched-batches.ts';
+import { kafkajsRecord } from '../../../src/io/kafka/record-encoding.ts';
+import { randomRecords } from './random-records.ts';
+
+const require = createRequire(import.meta.url);
+type Decoder = { offset: number; readInt32(): number; readBytes(length: number): Buffer; canReadBytes(length: number): boolean };
+const DecoderClass = require('kafkajs/src/protocol/decoder.js') as new (buffer: Buffer) => Decoder;
+const installed = require('kafkajs/src/protocol/requests/fetch/v4/decodeMessages.js') as (decoder: Decoder) => Promise<unknown[]>;
+const { RecordBatch } = require('kafkajs/src/protocol/recordBatch/v0/index.js') as { RecordBatch(input: object): Promise<{ buffer: Buffer }> };
+const { CompressionCodecs, CompressionTypes } = require('kafkajs') as {
+  CompressionCodecs: Record<number, () => { decompress(buffer: Buffer): Promise<Buffer> }>;
+  CompressionTypes: Record<'None' | 'GZIP' | 'Snappy' | 'LZ4', number>;
+};
+
+/** Record batches as a broker stores them (one per produce request), of `count` records each, in the codecs given in turn. */
+async function recordSet(batches: number, count: number, codecs: readonly number[], seed: number): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let offset = 0;
+  for (let b = 0; b < batches; b++) {
+    const records = randomRecords(seed + b, count, { maxBytes: 600, deltaBits: 20, negativeShare: 0, repeatedValues: 2 }).map((r, i) => kafkajsRecord({ ...r, offsetDelta: i }));
+    parts.push((await RecordBatch({ compression: codecs[b % codecs.length], records, firstOffset: offset, lastOffsetDelta: count - 1, firstTimestamp: 1_700_000_000_000 })).buffer);
+    offset += count;
+  }
+  return Buffer.concat(parts);
+}
+
+/** A partition's record set in a fetch response: its size, then its bytes (cut at `cut` bytes, as a fetch at its size limit is). */
+function fetched(set: Buffer, cut = set.length): Buffer {
+  const size = Buffer.alloc(4);
+  size.writeInt32BE(cut);
+  return Buffer.concat([size, set.subarray(0, cut)]);
+}
+
+/** Both decoders on the same bytes: the records each gave (Buffers as hex), or the error each threw, and where each left the decoder. */
+async function both(bytes: Buffer) {
+  const run = async (decode: (decoder: Decoder) => Promise<unknown[]>) => {
+    const decoder = new DecoderClass(bytes);
+    const outcome = await decode(decoder).then(
+      (records) => ({ records: JSON.parse(JSON.stringify(records, (_k, v: unknown) => (v && typeof v === 'object' && (v as { type?: unknown }).type === 'Buffer' ? Buffer.from((v as { data: number[] }).data).toString('hex') : v))) as unknown }),
+      (err: unknown) => ({ error: String(err) }),
+    );
+    return { ...outcome, at: decoder.offset };
+  };
+  return { ours: await run(installed), theirs: await run(kafkajsDecodeMessages) };
+}
+
+describe('fetched record batches', () => {
+  it('are decoded by sluice\'s decoder, not kafkajs\'s own', () => {
+    expect(installed).not.toBe(kafkajsDecodeMessages);
+  });
+
+  it('give the records kafkajs\'s own decoder gives, in order, whatever the codecs, and end at a batch cut short', async () => {
+    const { None, GZIP, Snappy, LZ4 } = CompressionTypes;
+    const sets: [string, Buffer][] = [
+      ['many small gzip batches', await recordSet(30, 10, [GZIP], 1)],
+      ['codecs mixed', await recordSet(13, 7, [GZIP, None, Snappy, LZ4], 100)],
+      ['one large batch', await recordSet(1, 400, [GZIP], 200)],
+      ['uncompressed', await recordSet(12, 5, [None], 300)],
+    ];
+    for (const [name, set] of sets) {
+      for (const cut of [set.length, set.length - 1, Math.floor(set.length * 0.6), 60, 30, 0]) {
+        const { ours, theirs } = await both(fetched(set, cut));
+        expect(ours, `${name}, cut at ${cut} of ${set.length} bytes`).toEqual(theirs);
+        if (cut === set.length) expect((ours as { records: unknown[] }).records.length, name).toBeGreaterThan(0);
+      }
+    }
+  });
+
+  it('fail as kafkajs\'s own fails on a batch that cannot be inflated, and leave no rejection unhandled', async () => {
+    const set = await recordSet(20, 5, [CompressionTypes.GZIP], 400);
+    const corrupt = Buffer.from(set);
+    // The 4th batch's compressed bytes: past its 61-byte header, where the gzip stream begins.
+    let at = 0;
+    for (let b = 0; b < 3; b++) at += 12 + corrupt.readInt32BE(at + 8);
+    corrupt.fill(0x55, at + 61 + 10, at + 61 + 30);
+    const { ours, theirs } = await both(fetched(corrupt));
+    expect((theirs as { error?: string }).error).toMatch(/header|invalid|incorrect/i);
+    expect(ours).toEqual(theirs);
+  });
+
+  /** Runs `body` with gzip's decompression counted: the most that ran at once. */
+  async function mostAtOnce(body: () => Promise<void>): Promise<number> {
+    const gzip = CompressionCodecs[CompressionTypes.GZIP]!;
+    let running = 0;
+    let most = 0;
+    CompressionCodecs[CompressionTypes.GZIP] = () => ({
+      decompress: async (buffer: Buffer) => {
+        most = Math.max(most, ++running);
+        try {
+          return await gzip().decompress(buffer);
+        } finally {
+          running--;
+        }
+      },
+    });
+    try {
+      await body();
+      return most;
+    } finally {
+      CompressionCodecs[CompressionTypes.GZIP] = gzip;
+    }
+  }
+
+  it(`inflate up to ${AHEAD} small batches at once, where kafkajs's own inflates one at a time`, async () => {
+    const set = await recordSet(30, 4, [CompressionTypes.GZIP], 500);
+    let records: unknown[] = [];
+    expect(AHEAD).toBeGreaterThan(1);
+    expect(await mostAtOnce(async () => void (records = await installed(new DecoderClass(fetched(set)))))).toBe(AHEAD);
+    expect(records).toHaveLength(120);
+    expect(await mostAtOnce(async () => void (await kafkajsDecodeMessages(new DecoderClass(fetched(set)))))).toBe(1);
+  });
+
+  it(`inflate large batches no more than ${AHEAD_BYTES} compressed bytes at once`, async () => {
+    const set = await recordSet(8, 150, [CompressionTypes.GZIP], 600);
+    // Each batch's length, read here from the set: 8 bytes of first offset, then the length.
+    const lengths: number[] = [];
+    for (let at = 0; at < set.length; at += 12 + set.readInt32BE(at + 8)) lengths.push(set.readInt32BE(at + 8));
+    // The most batches in a row that fit together (one always runs).
+    let bound = 1;
+    for (let i = 0; i < lengths.length; i++) {
+      let sum = 0;
+      let k = 0;
+      while (i + k < lengths.length && sum + lengths[i + k]! <= AHEAD_BYTES) sum += lengths[i + k++]!;
+      bound = Math.max(bound, k);
+    }
+    expect(bound).toBeLessThan(AHEAD);
+    const most = await mostAtOnce(async () => expect(await installed(new DecoderClass(fetched(set)))).toHaveLength(8 * 150));
+    expect(most).toBeGreaterThanOrEqual(1);
+    expect(most).toBeLessThanOrEqual(bound);
+  });
+});
