@@ -1,12 +1,12 @@
 /**
  * A partition's record batches in a fetch response, decoded with their decompression overlapped,
- * installed over kafkajs 2.2.4's own before kafkajs loads (client.ts imports this first). kafkajs
+ * installed over kafkajs 2.2.4's own before kafkajs loads (client.ts imports this before kafkajs). kafkajs
  * decodes one batch after another and awaits each batch's decompression before it reads the next
  * batch's header. gzip inflates in the thread pool, so each batch cost the main thread a round trip
  * in which it sat idle: a backlog written at a steady rate holds many small batches (Debezium
  * streaming, or a producer lingering a few ms), and draining one of ten events per batch left the
  * main thread idle a third of the time. This starts the next batches' decompression while awaiting
- * the first (up to AHEAD of them), and hands the records back in the same order.
+ * the first (up to AHEAD of them, AHEAD_BYTES together), and hands the records back in the same order.
  *
  * Decoding a batch begins synchronously: reading its header moves the shared decoder to the next
  * batch before anything is awaited (kafkajs's recordBatch/v0/decoder.js), so batches can be started
@@ -47,7 +47,7 @@ const RECORD_BATCH_OVERHEAD = 49;
  * Batches decompressing at once, and their compressed bytes (one batch is started whatever its
  * size). Each holds an output buffer sized to its compressed bytes (codecs.ts), so this bounds the
  * memory a fetch takes: a backlog of large batches (hundreds of events each), whose inflating
- * already keeps the thread pool busy, is decoded one or two at a time, as before; small ones
+ * already keeps the thread pool busy, is decoded one or two at a time (kafkajs: one); small ones
  * eight at a time (the thread pool runs four).
  */
 export const AHEAD = 8;
