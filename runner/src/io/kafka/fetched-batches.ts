@@ -63,19 +63,17 @@ export async function decodeMessages(decoder: KafkajsDecoder): Promise<unknown[]
 
   const records: unknown[] = [];
   const inFlight: { batch: Promise<DecodedBatch>; bytes: number }[] = [];
-  let inFlightBytes = 0;
   /** Starts decoding the next batch if there is one and it fits; whether it did. */
   const startNext = (): boolean => {
     if (!batches.canReadBytes(RECORD_BATCH_OVERHEAD)) return false;
     // FirstOffset:int64, then Length:int32 (the bytes after it).
     const bytes = set.readInt32BE(batches.offset + 8);
-    if (inFlight.length > 0 && (inFlight.length >= AHEAD || inFlightBytes + bytes > AHEAD_BYTES)) return false;
+    if (inFlight.length > 0 && (inFlight.length >= AHEAD || inFlight.reduce((sum, b) => sum + b.bytes, bytes) > AHEAD_BYTES)) return false;
     const batch = decodeRecordBatch(batches);
     // Handled at once: it may fail before its turn (a partial batch fails as it starts), and an
     // unhandled rejection would end the process. Its turn's await still sees the failure.
     batch.catch(() => {});
     inFlight.push({ batch, bytes });
-    inFlightBytes += bytes;
     return true;
   };
   try {
@@ -83,7 +81,6 @@ export async function decodeMessages(decoder: KafkajsDecoder): Promise<unknown[]
       while (startNext());
       const next = inFlight.shift();
       if (next === undefined) return records;
-      inFlightBytes -= next.bytes;
       for (const record of (await next.batch).records) records.push(record);
     }
   } catch (err) {

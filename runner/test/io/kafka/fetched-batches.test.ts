@@ -27,6 +27,13 @@ async function recordSet(batches: number, count: number, codecs: readonly number
   return Buffer.concat(parts);
 }
 
+/** Each batch's length in a record set, read here from its bytes: 8 bytes of first offset, then the length of the rest. */
+function batchLengths(set: Buffer): number[] {
+  const lengths: number[] = [];
+  for (let at = 0; at < set.length; at += 12 + set.readInt32BE(at + 8)) lengths.push(set.readInt32BE(at + 8));
+  return lengths;
+}
+
 /** A partition's record set in a fetch response: its size, then its bytes (cut at `cut` bytes, as a fetch at its size limit is). */
 function fetched(set: Buffer, cut = set.length): Buffer {
   const size = Buffer.alloc(4);
@@ -73,8 +80,7 @@ describe('fetched record batches', () => {
     const set = await recordSet(20, 5, [CompressionTypes.GZIP], 400);
     const corrupt = Buffer.from(set);
     // The 4th batch's compressed bytes: past its 61-byte header, where the gzip stream begins.
-    let at = 0;
-    for (let b = 0; b < 3; b++) at += 12 + corrupt.readInt32BE(at + 8);
+    const at = batchLengths(set).slice(0, 3).reduce((sum, length) => sum + 12 + length, 0);
     corrupt.fill(0x55, at + 61 + 10, at + 61 + 30);
     const { ours, theirs } = await both(fetched(corrupt));
     expect((theirs as { error?: string }).error).toMatch(/header|invalid|incorrect/i);
@@ -115,9 +121,7 @@ describe('fetched record batches', () => {
 
   it(`inflate large batches no more than ${AHEAD_BYTES} compressed bytes at once`, async () => {
     const set = await recordSet(8, 150, [CompressionTypes.GZIP], 600);
-    // Each batch's length, read here from the set: 8 bytes of first offset, then the length.
-    const lengths: number[] = [];
-    for (let at = 0; at < set.length; at += 12 + set.readInt32BE(at + 8)) lengths.push(set.readInt32BE(at + 8));
+    const lengths = batchLengths(set);
     // The most batches in a row that fit together (one always runs).
     let bound = 1;
     for (let i = 0; i < lengths.length; i++) {
