@@ -29,9 +29,10 @@ import { compress as snappyCompressBlock, uncompress as snappyUncompressBlock } 
 import { compressBlock as lz4CompressBlock, compressBound as lz4CompressBound } from 'lz4js';
 import { hash as xxh32 } from 'lz4js/xxh32.js';
 import { decompress as fzstdDecompress } from 'fzstd';
-import { gzip, gzipSync, unzip, type ZlibOptions } from 'node:zlib';
+import { gunzip, gzip, gzipSync, unzip, type ZlibOptions } from 'node:zlib';
 import { promisify } from 'node:util';
 import { SluiceError, errorMessage } from '../../engine/errors.ts';
+import { groupedGzipInflate } from './gzip-groups.ts';
 
 /** A Kafka batch that cannot be decompressed, or compression sluice cannot write. */
 export class CompressionError extends SluiceError {
@@ -53,6 +54,7 @@ export interface KafkaCompressionCodec {
 
 // Inflated as kafkajs's own codec does (zlib's unzip, which also takes a zlib header).
 const unzipAsync = promisify<Buffer, ZlibOptions, Buffer>(unzip);
+const gunzipAsync = promisify<Buffer, ZlibOptions, Buffer>(gunzip);
 const gzipAsync = promisify<Buffer, ZlibOptions, Buffer>(gzip);
 
 /** Produce requests from this size up are deflated in the thread pool; smaller ones at once (see above). */
@@ -87,7 +89,11 @@ export const gzipCodec: KafkaCompressionCodec = {
     const bytes = encoder.buffer;
     return bytes.length < SYNC_DEFLATE_BELOW ? gzipSync(bytes) : gzipAsync(bytes, { chunkSize: deflateChunkSize(bytes.length) });
   },
-  decompress: (buffer) => unzipAsync(buffer, { chunkSize: inflateChunkSize(buffer.length) }),
+  // Small batches asked for together are inflated in one call (gzip-groups.ts).
+  decompress: groupedGzipInflate({
+    alone: (member) => unzipAsync(member, { chunkSize: inflateChunkSize(member.length) }),
+    members: (joined, outputBytes) => gunzipAsync(joined, { chunkSize: fittedChunk(outputBytes) }),
+  }),
 };
 
 export const snappyCodec: KafkaCompressionCodec = {
