@@ -12,6 +12,10 @@
  * batch before anything is awaited (kafkajs's recordBatch/v0/decoder.js), so batches can be started
  * one after another. A partial batch at the end (a fetch cut at its size limit) ends the records, as
  * in kafkajs; any other failure fails the fetch, as in kafkajs.
+ *
+ * The partitions of a fetch response are started together too (`decodeFetchResponse`): caught up
+ * with a topic written at a steady rate, a fetch holds a batch or two per partition, and decoding
+ * the partitions one after another, as kafkajs does, inflated each on its own.
  */
 import { createRequire } from 'node:module';
 import { replaceKafkajsModule } from './kafkajs-module.ts';
@@ -48,9 +52,9 @@ const RECORD_BATCH_OVERHEAD = 49;
  * size). Each holds an output buffer sized to its compressed bytes (codecs.ts), so this bounds the
  * memory a fetch takes: a backlog of large batches (hundreds of events each), whose inflating
  * already keeps the thread pool busy, is decoded one or two at a time (kafkajs: one); small ones
- * eight at a time (the thread pool runs four).
+ * up to 32 at a time, which gzip inflates in one call (gzip-groups.ts).
  */
-export const AHEAD = 8;
+export const AHEAD = 32;
 export const AHEAD_BYTES = 64 * 1024;
 
 /** kafkajs's decodeMessages: the records of one partition's record set, in order. */
@@ -89,6 +93,53 @@ export async function decodeMessages(decoder: KafkajsDecoder): Promise<unknown[]
   }
 }
 
+/** What this reads of kafkajs's Decoder for a fetch response's headers. */
+interface ResponseDecoder extends KafkajsDecoder {
+  readInt16(): number;
+  readInt64(): { toString(): string };
+  readString(): string | null;
+  readArray<T>(reader: (decoder: ResponseDecoder) => T): T[];
+}
+
+/** A partition of a fetch response: its header as kafkajs gives it, and its records being decoded. */
+function startPartition(decoder: ResponseDecoder) {
+  const header = {
+    partition: decoder.readInt32(),
+    errorCode: decoder.readInt16(),
+    highWatermark: decoder.readInt64().toString(),
+    lastStableOffset: decoder.readInt64().toString(),
+    // (sic: kafkajs's name for log_start_offset)
+    lastStartOffset: decoder.readInt64().toString(),
+    abortedTransactions: decoder.readArray((d) => ({ producerId: d.readInt64().toString(), firstOffset: d.readInt64().toString() })),
+    preferredReadReplica: decoder.readInt32(),
+  };
+  const messages = decodeMessages(decoder);
+  // Awaited in its turn below; handled now, as a later partition may fail before its turn.
+  messages.catch(() => {});
+  return { header, messages };
+}
+
+/**
+ * kafkajs's fetch v11 response decoder (what it uses with Kafka 2.3 and later), with every
+ * partition's records decoded at once: the same value, the same failure (the first partition's in
+ * order), the same decoder position.
+ */
+export async function decodeFetchResponse(rawData: Buffer) {
+  const decoder = new DecoderClass(rawData) as ResponseDecoder;
+  const clientSideThrottleTime = decoder.readInt32();
+  const errorCode = decoder.readInt16();
+  const sessionId = decoder.readInt32();
+  const started = decoder.readArray((d) => ({ topicName: d.readString(), partitions: d.readArray(startPartition) }));
+  const responses = [];
+  for (const { topicName, partitions } of started) {
+    const decoded = [];
+    for (const { header, messages } of partitions) decoded.push({ ...header, messages: await messages });
+    responses.push({ topicName, partitions: decoded });
+  }
+  // As kafkajs: the broker did not throttle this request; a clientSideThrottleTime asks us to.
+  return { throttleTime: 0, clientSideThrottleTime, errorCode, sessionId, responses };
+}
+
 /** kafkajs's own, for the tests to compare with. */
 export const kafkajsDecodeMessages: DecodeMessages = replaceKafkajsModule<DecodeMessages>({
   module: 'kafkajs/src/protocol/requests/fetch/v4/decodeMessages.js',
@@ -96,4 +147,22 @@ export const kafkajsDecodeMessages: DecodeMessages = replaceKafkajsModule<Decode
   replacement: decodeMessages,
   mark: Symbol.for('sluice.kafkajs.fetched-batches'),
   what: 'its decoding of fetched record batches',
+});
+
+interface FetchResponseModule {
+  decode(rawData: Buffer): Promise<unknown>;
+  parse(data: unknown): unknown;
+}
+const v11Response = 'kafkajs/src/protocol/requests/fetch/v11/response.js';
+// v11's parse is v1's (it turns partition error codes into errors).
+const { parse } = require('kafkajs/src/protocol/requests/fetch/v1/response.js') as Pick<FetchResponseModule, 'parse'>;
+
+/** kafkajs's own fetch v11 response module, for the tests to compare with; its parse is kept. */
+export const kafkajsFetchResponse: FetchResponseModule = replaceKafkajsModule<FetchResponseModule>({
+  module: v11Response,
+  // fetch/index.js requires it when the first fetch is made.
+  requiredBy: v11Response,
+  replacement: { decode: decodeFetchResponse, parse },
+  mark: Symbol.for('sluice.kafkajs.fetch-response'),
+  what: 'its decoding of fetch responses',
 });

@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import '../../../src/io/kafka/client.ts';
-import { AHEAD, AHEAD_BYTES, kafkajsDecodeMessages } from '../../../src/io/kafka/fetched-batches.ts';
+import { AHEAD, AHEAD_BYTES, kafkajsDecodeMessages, kafkajsFetchResponse } from '../../../src/io/kafka/fetched-batches.ts';
 import { kafkajsRecord } from '../../../src/io/kafka/record-encoding.ts';
 import { randomRecords } from './random-records.ts';
 
@@ -9,6 +9,7 @@ const require = createRequire(import.meta.url);
 type Decoder = { offset: number; readInt32(): number; readBytes(length: number): Buffer; canReadBytes(length: number): boolean };
 const DecoderClass = require('kafkajs/src/protocol/decoder.js') as new (buffer: Buffer) => Decoder;
 const installed = require('kafkajs/src/protocol/requests/fetch/v4/decodeMessages.js') as (decoder: Decoder) => Promise<unknown[]>;
+const installedResponse = require('kafkajs/src/protocol/requests/fetch/v11/response.js') as typeof kafkajsFetchResponse;
 const { RecordBatch } = require('kafkajs/src/protocol/recordBatch/v0/index.js') as { RecordBatch(input: object): Promise<{ buffer: Buffer }> };
 const { CompressionCodecs, CompressionTypes } = require('kafkajs') as {
   CompressionCodecs: Record<number, () => { decompress(buffer: Buffer): Promise<Buffer> }>;
@@ -54,6 +55,29 @@ async function both(bytes: Buffer) {
   return { ours: await run(installed), theirs: await run(kafkajsDecodeMessages) };
 }
 
+/** Runs `body` with gzip's decompression counted: the most that ran at once. */
+async function mostAtOnce(body: () => Promise<void>): Promise<number> {
+  const gzip = CompressionCodecs[CompressionTypes.GZIP]!;
+  let running = 0;
+  let most = 0;
+  CompressionCodecs[CompressionTypes.GZIP] = () => ({
+    decompress: async (buffer: Buffer) => {
+      most = Math.max(most, ++running);
+      try {
+        return await gzip().decompress(buffer);
+      } finally {
+        running--;
+      }
+    },
+  });
+  try {
+    await body();
+    return most;
+  } finally {
+    CompressionCodecs[CompressionTypes.GZIP] = gzip;
+  }
+}
+
 describe('fetched record batches', () => {
   it('are decoded by sluice\'s decoder, not kafkajs\'s own', () => {
     expect(installed).not.toBe(kafkajsDecodeMessages);
@@ -87,35 +111,12 @@ describe('fetched record batches', () => {
     expect(ours).toEqual(theirs);
   });
 
-  /** Runs `body` with gzip's decompression counted: the most that ran at once. */
-  async function mostAtOnce(body: () => Promise<void>): Promise<number> {
-    const gzip = CompressionCodecs[CompressionTypes.GZIP]!;
-    let running = 0;
-    let most = 0;
-    CompressionCodecs[CompressionTypes.GZIP] = () => ({
-      decompress: async (buffer: Buffer) => {
-        most = Math.max(most, ++running);
-        try {
-          return await gzip().decompress(buffer);
-        } finally {
-          running--;
-        }
-      },
-    });
-    try {
-      await body();
-      return most;
-    } finally {
-      CompressionCodecs[CompressionTypes.GZIP] = gzip;
-    }
-  }
-
   it(`inflate up to ${AHEAD} small batches at once, where kafkajs's own inflates one at a time`, async () => {
-    const set = await recordSet(30, 4, [CompressionTypes.GZIP], 500);
+    const set = await recordSet(AHEAD + 10, 4, [CompressionTypes.GZIP], 500);
     let records: unknown[] = [];
     expect(AHEAD).toBeGreaterThan(1);
     expect(await mostAtOnce(async () => void (records = await installed(new DecoderClass(fetched(set)))))).toBe(AHEAD);
-    expect(records).toHaveLength(120);
+    expect(records).toHaveLength((AHEAD + 10) * 4);
     expect(await mostAtOnce(async () => void (await kafkajsDecodeMessages(new DecoderClass(fetched(set)))))).toBe(1);
   });
 
@@ -134,5 +135,113 @@ describe('fetched record batches', () => {
     const most = await mostAtOnce(async () => expect(await installed(new DecoderClass(fetched(set)))).toHaveLength(8 * 150));
     expect(most).toBeGreaterThanOrEqual(1);
     expect(most).toBeLessThanOrEqual(bound);
+  });
+});
+
+/** A fetch v11 response, written here field by field from the protocol's description (kafkajs's v11/response.js). */
+interface PartitionData {
+  partition: number;
+  aborted?: [bigint, bigint][];
+  /** The record set's bytes with their size in front (`fetched`), or null for a null record set. */
+  records: Buffer | null;
+}
+function fetchResponse(topics: [string, PartitionData[]][]): Buffer {
+  const parts: Buffer[] = [];
+  const int = (bytes: number, v: number | bigint) => {
+    const b = Buffer.alloc(bytes);
+    if (bytes === 2) b.writeInt16BE(Number(v));
+    else if (bytes === 4) b.writeInt32BE(Number(v));
+    else b.writeBigInt64BE(BigInt(v));
+    parts.push(b);
+  };
+  int(4, 0); // throttle_time_ms
+  int(2, 0); // error_code
+  int(4, 77); // session_id
+  int(4, topics.length);
+  for (const [topic, partitions] of topics) {
+    int(2, Buffer.byteLength(topic));
+    parts.push(Buffer.from(topic));
+    int(4, partitions.length);
+    for (const p of partitions) {
+      int(4, p.partition);
+      int(2, 0);
+      int(8, 1000n + BigInt(p.partition)); // high watermark
+      int(8, 900n); // last stable offset
+      int(8, 0n); // log start offset
+      int(4, p.aborted?.length ?? -1);
+      for (const [producerId, firstOffset] of p.aborted ?? []) {
+        int(8, producerId);
+        int(8, firstOffset);
+      }
+      int(4, -1); // preferred read replica
+      if (p.records === null) int(4, -1);
+      else parts.push(p.records);
+    }
+  }
+  return Buffer.concat(parts);
+}
+
+describe('fetch responses', () => {
+  it('are decoded by sluice\'s decoder, not kafkajs\'s own', () => {
+    expect(installedResponse.decode).not.toBe(kafkajsFetchResponse.decode);
+  });
+
+  async function bothResponses(bytes: Buffer) {
+    const run = (decode: (raw: Buffer) => Promise<unknown>) =>
+      decode(bytes).then(
+        (value) => ({ value: JSON.parse(JSON.stringify(value)) as unknown }),
+        (err: unknown) => ({ error: String(err) }),
+      );
+    return { ours: await run(installedResponse.decode), theirs: await run(kafkajsFetchResponse.decode) };
+  }
+
+  it('give what kafkajs\'s own gives: every topic and partition, headers, aborted transactions, records, in order', async () => {
+    const { GZIP, None, LZ4 } = CompressionTypes;
+    const set = (seed: number, batches: number, codecs: number[]) => recordSet(batches, 6, codecs, seed);
+    const a = await set(1000, 5, [GZIP]);
+    const bytes = fetchResponse([
+      [
+        'activities',
+        [
+          { partition: 0, records: fetched(a) },
+          { partition: 1, aborted: [[7n, 3n]], records: fetched(await set(1100, 3, [GZIP, None])) },
+          { partition: 2, records: null },
+          { partition: 3, records: fetched(a, a.length - 9) },
+        ],
+      ],
+      ['other', [{ partition: 5, records: fetched(await set(1200, 4, [LZ4, GZIP])) }]],
+      ['empty', []],
+    ]);
+    const { ours, theirs } = await bothResponses(bytes);
+    expect(ours).toEqual(theirs);
+    const value = (ours as { value: { responses: { partitions: { messages: unknown[] }[] }[] } }).value;
+    expect(value.responses.map((t) => t.partitions.map((p) => p.messages.length))).toEqual([[30, 18, 0, 24], [24], []]);
+  });
+
+  it('fail as kafkajs\'s own fails: with the first failing partition\'s error, in order', async () => {
+    /** Three gzip batches, the first broken from `from` bytes into its gzip stream (which starts past the batch's 61-byte header). */
+    const broken = async (seed: number, from: number) => {
+      const set = Buffer.from(await recordSet(3, 4, [CompressionTypes.GZIP], seed));
+      set.fill(0xff, 61 + from, 61 + 40);
+      return fetched(set);
+    };
+    const good = fetched(await recordSet(2, 4, [CompressionTypes.GZIP], 1300));
+    // The gzip header's compression method, then the deflate stream: two different errors.
+    const [method, stream] = [await broken(1400, 2), await broken(1500, 10)];
+    const response = (...records: Buffer[]) => fetchResponse([['t', records.map((r, partition) => ({ partition, records: r }))]]);
+    const alone = await bothResponses(response(good, stream));
+    expect((alone.theirs as { error?: string }).error).toMatch(/invalid|incorrect/);
+    const { ours, theirs } = await bothResponses(response(good, method, stream));
+    expect((theirs as { error?: string }).error).toMatch(/unknown compression method/);
+    expect(ours).toEqual(theirs);
+    expect(alone.ours).toEqual(alone.theirs);
+  });
+
+  it('inflate every partition\'s small batches at once, where kafkajs\'s own takes one partition after another', async () => {
+    const partitions = await Promise.all([0, 1, 2, 3].map(async (p) => ({ partition: p, records: fetched(await recordSet(2, 3, [CompressionTypes.GZIP], 1600 + p)) })));
+    const bytes = fetchResponse([['t', partitions]]);
+    expect(await mostAtOnce(async () => void (await installedResponse.decode(bytes)))).toBe(8);
+    // (kafkajs's own response decoder calls sluice's decodeMessages, which starts a partition's batches together.)
+    expect(await mostAtOnce(async () => void (await kafkajsFetchResponse.decode(bytes)))).toBe(2);
   });
 });
