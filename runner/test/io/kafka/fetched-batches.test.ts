@@ -244,4 +244,16 @@ describe('fetch responses', () => {
     // (kafkajs's own response decoder calls sluice's decodeMessages, which starts a partition's batches together.)
     expect(await mostAtOnce(async () => void (await kafkajsFetchResponse.decode(bytes)))).toBe(2);
   });
+
+  it(`inflate large record sets (past ${AHEAD_BYTES} compressed bytes together) one partition after another, as kafkajs\'s own does`, async () => {
+    const sets = await Promise.all([0, 1, 2].map((p) => recordSet(2, 200, [CompressionTypes.GZIP], 1700 + p)));
+    for (const set of sets) expect(set.length).toBeGreaterThan(AHEAD_BYTES / 2);
+    const bytes = fetchResponse([['t', sets.map((set, partition) => ({ partition, records: fetched(set, partition === 2 ? set.length - 5 : set.length) }))]]);
+    const most = await mostAtOnce(async () => void (await installedResponse.decode(bytes)));
+    expect(most).toBeLessThanOrEqual(2);
+    expect(most).toBe(await mostAtOnce(async () => void (await kafkajsFetchResponse.decode(bytes))));
+    const { ours, theirs } = await bothResponses(bytes);
+    expect(ours).toEqual(theirs);
+    expect((ours as { value: { responses: { partitions: { messages: unknown[] }[] }[] } }).value.responses[0]!.partitions.map((p) => p.messages.length)).toEqual([400, 400, 200]);
+  });
 });
