@@ -13,8 +13,9 @@
  *   2.7 KB: 42 µs; asynchronously, 110-130 µs whatever the chunk size), while a large one costs the
  *   main thread a quarter as much done asynchronously (270 KB: 0.78 ms in gzipSync, 0.2 ms); so
  *   requests from SYNC_DEFLATE_BELOW up are deflated in the thread pool. Inflating stays
- *   asynchronous, small batches asked for together in one call (gzip-groups.ts). Done synchronously (with 16 KiB pieces) it cost a third of the CPU per 1 MiB
- *   fetch, and at a steady 5,000 events/s sluice's CPU fell by a quarter; but a drain of
+ *   asynchronous, small batches asked for together in one call (gzip-groups.ts). Done
+ *   synchronously (with 16 KiB pieces) it cost a third of the CPU per 1 MiB fetch, and at a
+ *   steady 5,000 events/s sluice's CPU fell by a quarter; but a drain of
  *   1,000,000 events then held 2.7 GiB, growing with the backlog (0.87 GiB asynchronous, flat),
  *   and so it did when only batches up to 64 KiB were inflated synchronously. Why the fetch
  *   buffers outlived their batches was not found. Not full intake queues: with the runtime's

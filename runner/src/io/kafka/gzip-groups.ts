@@ -57,7 +57,8 @@ interface PendingBatch {
 
 /**
  * A gzip `decompress(buffer)` that groups small batches asked for in the same turn of the event loop.
- * Each batch's result is a view of the group's output.
+ * Each batch's result is a view of the group's output, which stays in memory while any of the
+ * group's records does: at most what 64 KiB of compressed batches inflate to (fetched-batches.ts).
  */
 export function groupedGzipInflate(inflater: GzipInflater): (bytes: Buffer) => Promise<Buffer> {
   let pending: PendingBatch[] = [];
