@@ -49,7 +49,8 @@ const MAGIC_OFFSET = 16;
 const RECORD_BATCH_OVERHEAD = 49;
 /**
  * Batches decompressing at once, and their compressed bytes (one batch is started whatever its
- * size). Each holds an output buffer sized to its compressed bytes (codecs.ts), so this bounds the
+ * size). Each holds an output buffer sized from its compressed bytes (codecs.ts), or, inflated in
+ * a group, exactly what its gzip trailer declares (gzip-groups.ts), so this bounds the
  * memory a fetch takes: a backlog of large batches (hundreds of events each), whose inflating
  * already keeps the thread pool busy, is decoded one or two at a time (kafkajs: one); small ones
  * up to 32 at a time, which gzip inflates in one call (gzip-groups.ts).
@@ -104,10 +105,10 @@ interface ResponseDecoder extends KafkajsDecoder {
   readArray<T>(reader: (decoder: ResponseDecoder) => T): T[];
 }
 
-/** A partition of a fetch response: its header as kafkajs gives it, and its records, being decoded or waiting their turn. */
+/** A partition of a fetch response: its header as kafkajs gives it, and its records (being decoded already, or once asked). */
 interface StartedPartition {
   header: object;
-  messages: Promise<unknown[]> | (() => Promise<unknown[]>);
+  messages: () => Promise<unknown[]>;
 }
 
 /**
@@ -138,7 +139,7 @@ function startPartition(decoder: ResponseDecoder, budget: { started: number }): 
   const messages = decodeMessages(decoder);
   // Awaited in its turn below; handled now, as a later partition may fail before its turn.
   messages.catch(() => {});
-  return { header, messages };
+  return { header, messages: () => messages };
 }
 
 /**
@@ -156,7 +157,7 @@ export async function decodeFetchResponse(rawData: Buffer) {
   const responses = [];
   for (const { topicName, partitions } of started) {
     const decoded = [];
-    for (const { header, messages } of partitions) decoded.push({ ...header, messages: await (typeof messages === 'function' ? messages() : messages) });
+    for (const { header, messages } of partitions) decoded.push({ ...header, messages: await messages() });
     responses.push({ topicName, partitions: decoded });
   }
   // As kafkajs: the broker did not throttle this request; a clientSideThrottleTime asks us to.
