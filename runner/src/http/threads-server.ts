@@ -16,6 +16,7 @@ import { LiveStatus, type StatusSnapshot } from './live-status.ts';
 import { readiness, type Readiness } from './readiness.ts';
 import { KEPT_ERRORS, type RunStatus } from './run-status.ts';
 import { serve, type HttpAddress, type ServedRun, type SluiceHttpServer } from './server.ts';
+import { collectThreadMetrics } from './thread-metrics.ts';
 import { mergeStatuses } from './threads-status.ts';
 
 /** What one thread says when asked. */
@@ -66,7 +67,7 @@ export function threadsReadiness(reports: readonly (ThreadReport | ThreadSilence
 /** The threads of a run on threads, as the server shows one run. */
 export function threadsServed(options: Pick<ThreadsHttpOptions, 'plan' | 'ask'>): ServedRun {
   const { plan, ask } = options;
-  // The process as a whole: CPU, memory, handles. Per-thread heap and event loop figures are not kept.
+  // The process as a whole: CPU, memory, handles. Each thread's heap and busy time are its own series (thread-metrics.ts).
   const processMetrics = new Metrics();
   processMetrics.collectProcessMetrics();
   processMetrics.setDefaultLabels({ pipeline: plan.name });
@@ -98,11 +99,13 @@ export function threadsServed(options: Pick<ThreadsHttpOptions, 'plan' | 'ask'>)
 /**
  * How a thread of a run on threads reports to the main thread's server: its run's status sample,
  * readiness and recent errors, and its exposition when asked for one. Its series are labelled with
- * its number; the process metrics are the main thread's (threadsServed).
+ * its number, and its heap and busy time are among them (thread-metrics.ts); the process metrics
+ * are the main thread's (threadsServed).
  */
 export function threadReporter(status: RunStatus, thread: number): (withMetrics: boolean) => Promise<ThreadReportBody> {
   const { plan, metrics } = status;
   metrics.setDefaultLabels({ pipeline: plan.name, thread: String(thread) });
+  collectThreadMetrics(metrics);
   const live = new LiveStatus(status);
   return async (withMetrics) => {
     // Either runs the collectors (lag), which the status sample then reads.

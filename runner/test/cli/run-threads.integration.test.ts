@@ -145,6 +145,13 @@ describe('sluice run --threads 2: one process, two threads sharing the tasks, ag
       const names = families.map((f) => f.name);
       expect(names.length, 'each family once').toBe(new Set(names).size);
       expect(family(families, 'process_cpu_seconds_total').samples.map((x) => x.labels.thread), "the process's CPU, once, without a thread").toEqual([undefined]);
+      // Each thread's own heap and busy time: the heaps live in the process, so together they stay below its resident memory.
+      const heaps = [1, 2].map((t) => valueOf(families, 'sluice_thread_heap_used_bytes', { thread: String(t) }) ?? 0);
+      const rss = valueOf(families, 'process_resident_memory_bytes', {})!;
+      expect(heaps.every((h) => h > 1_000_000), `heap used per thread: ${heaps.join(', ')}`).toBe(true);
+      expect(heaps[0]! + heaps[1]!, `the threads' heaps against the process's resident memory (${rss})`).toBeLessThan(rss);
+      const busy = [1, 2].map((t) => valueOf(families, 'sluice_thread_busy_seconds_total', { thread: String(t) }) ?? 0);
+      expect(busy.every((b) => b > 0), `busy seconds per thread: ${busy.join(', ')}`).toBe(true);
       // The live view's status: the threads added up, as their series in /metrics, and every event read.
       const readByThread = [1, 2].map((t) => valueOf(families, 'sluice_records_in_total', { node: 'activities', thread: String(t) }) ?? 0);
       const node = (name: string) => status?.nodes.find((n) => n.name === name);
@@ -152,7 +159,8 @@ describe('sluice run --threads 2: one process, two threads sharing the tasks, ag
       expect(node('activities')!.in).toBeGreaterThanOrEqual(EVENTS);
       console.info(
         `--threads 2: ${EVENTS} events, ${expected.inserts.size} inserts, ${result.summaries} summaries, all exactly once and right, 0 late; ` +
-          `partitions per thread (stage 0, stage 1): ${JSON.stringify(shared)}; enriched per thread: ${[1, 2].map((t) => wrote.get(t)?.processed ?? 0).join(', ')}`,
+          `partitions per thread (stage 0, stage 1): ${JSON.stringify(shared)}; enriched per thread: ${[1, 2].map((t) => wrote.get(t)?.processed ?? 0).join(', ')}; ` +
+          `heap used per thread ${heaps.map((h) => `${(h / 2 ** 20).toFixed(0)} MiB`).join(', ')} of ${(rss / 2 ** 20).toFixed(0)} MiB resident; busy ${busy.map((b) => `${b.toFixed(1)} s`).join(', ')}`,
       );
     } finally {
       if (sluice.child.exitCode === null && sluice.child.signalCode === null) process.kill(-sluice.child.pid!, 'SIGKILL');
