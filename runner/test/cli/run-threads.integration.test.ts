@@ -7,7 +7,8 @@
  * With --http, the main thread serves both threads' metrics (told apart by `thread`), one readiness
  * and one status; each thread's written-records counter is checked against what that thread logs it
  * wrote at its clean stop, their sum against the inserts produced here, and the status against the
- * threads' series.
+ * threads' series. The live view, opened in headless Chromium, shows the process: the two threads
+ * named, and each node's figures summed over them.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -24,6 +25,7 @@ import { exitWithin, jsonLogLines, recordsOutBy } from '../integration/sluice-pr
 import { expectExactlyOnceAndRight } from '../integration/expect-outputs.ts';
 import { family, parseExposition, valueOf } from '../http/prometheus-text.ts';
 import type { StatusSnapshot } from '../../src/http/live-status.ts';
+import { launchChromium } from '../http/browser.ts';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const SPEC = resolve(repo, 'pipelines/employee-activity.yaml');
@@ -42,6 +44,27 @@ async function members(admin: Admin, groupId: string, partitions: number): Promi
 function httpUrl(sluice: SluiceProcess): string | undefined {
   const line = jsonLogLines(sluice.stderr()).find((l) => l.msg === 'http server listening');
   return typeof line?.url === 'string' ? line.url : undefined;
+}
+
+/** What the live view at `url` shows in a real browser once it runs: the uptime line, and each node's figures as drawn. */
+async function liveView(url: string, nodes: readonly string[]): Promise<{ uptime: string; figures: Map<string, { in: number; out: number }>; pageErrors: string[] }> {
+  const browser = await launchChromium();
+  try {
+    const page = await browser.newPage({ viewport: { width: 1500, height: 900 } });
+    const pageErrors: string[] = [];
+    page.on('pageerror', (e) => pageErrors.push(e.message));
+    await page.goto(url);
+    await page.waitForSelector('#phase.good', { timeout: 20_000 });
+    const figures = new Map<string, { in: number; out: number }>();
+    for (const name of nodes) {
+      const g = page.locator(`g.node[data-node="${name}"]`);
+      expect(await g.count(), `node ${name} drawn once`).toBe(1);
+      figures.set(name, { in: Number(await g.getAttribute('data-in')), out: Number(await g.getAttribute('data-out')) });
+    }
+    return { uptime: (await page.locator('#uptime').textContent()) ?? '', figures, pageErrors };
+  } finally {
+    await browser.close();
+  }
 }
 
 /** Writes the run's log to `file` and returns the path, for a failure message to point at. */
@@ -93,6 +116,7 @@ describe('sluice run --threads 2: one process, two threads sharing the tasks, ag
     const logs = () => savedLog(sluice, join(dir, 'threads.log'));
     let scraped = '';
     let status: StatusSnapshot | undefined;
+    let view: Awaited<ReturnType<typeof liveView>> | undefined;
     try {
       let shared: number[][][] = [];
       await waitFor(
@@ -126,6 +150,8 @@ describe('sluice run --threads 2: one process, two threads sharing the tasks, ag
       await new Promise((r) => setTimeout(r, 2_000));
       scraped = await (await fetch(`${url}metrics`)).text();
       status = (await (await fetch(`${url}api/status`)).json()) as StatusSnapshot;
+      // The live view of both threads in a real browser, once nothing more comes in.
+      view = await liveView(url, status.nodes.map((n) => n.name));
 
       process.kill(-sluice.child.pid!, 'SIGINT');
       const ended = await exitWithin(sluice, 60_000, 'sluice --threads 2 after SIGINT');
@@ -157,6 +183,11 @@ describe('sluice run --threads 2: one process, two threads sharing the tasks, ag
       const node = (name: string) => status?.nodes.find((n) => n.name === name);
       expect([status?.phase, status?.threads, node('activities')?.in, node('processed')?.out], 'the status of the process, against the threads\' series').toEqual(['running', 2, readByThread[0]! + readByThread[1]!, written[0]! + written[1]!]);
       expect(node('activities')!.in).toBeGreaterThanOrEqual(EVENTS);
+      // The page draws the process, not one thread: both threads' events read, every insert enriched once and written.
+      expect(view?.uptime, 'the live view names the threads').toContain('2 threads');
+      expect([view?.figures.get('activities')?.in, view?.figures.get('processed')?.out], "the page's figures, against the threads' series").toEqual([readByThread[0]! + readByThread[1]!, written[0]! + written[1]!]);
+      expect(view!.figures.get('processed')!.out, 'enriched rows on the page, against the inserts produced here').toBeGreaterThanOrEqual(expected.inserts.size);
+      expect(view?.pageErrors).toEqual([]);
       console.info(
         `--threads 2: ${EVENTS} events, ${expected.inserts.size} inserts, ${result.summaries} summaries, all exactly once and right, 0 late; ` +
           `partitions per thread (stage 0, stage 1): ${JSON.stringify(shared)}; enriched per thread: ${[1, 2].map((t) => wrote.get(t)?.processed ?? 0).join(', ')}; ` +

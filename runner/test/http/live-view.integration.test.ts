@@ -14,12 +14,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadPipeline } from '../../src/plan/load-pipeline.ts';
+import { launchChromium } from './browser.ts';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-const CHROMIUM = process.env.SLUICE_CHROMIUM ?? '/usr/bin/chromium';
 const SPEC = path.join(repo, 'pipelines/employee-activity.yaml');
 const OVERRIDES = ['--add', 'sources.poison={stdin: {}, format: debezium}', '--set', 'steps.inserts.from=[activities, poison]'];
 const SCREENSHOT = path.join(repo, 'test-output/live-view.png');
@@ -32,7 +32,6 @@ let browser: Browser;
 let stderr = '';
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: apt-get install chromium (Debian's package), or set SLUICE_CHROMIUM`);
   dir = await mkdtemp(path.join(tmpdir(), 'sluice-live-view-'));
   // Its own process group, so that the test ends sluice and nothing it started outlives it.
   child = spawn(process.execPath, [path.join(repo, 'runner/bin/sluice.js'), 'run', SPEC, '--profile', 'local', ...OVERRIDES, '--http', '127.0.0.1:0'], {
@@ -54,10 +53,7 @@ beforeAll(async () => {
     });
     child.on('exit', () => reject(new Error(`sluice exited before listening:\n${stderr}`)));
   });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+  browser = await launchChromium();
 }, 60_000);
 
 afterAll(async () => {
