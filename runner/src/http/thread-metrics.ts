@@ -23,13 +23,13 @@ export const THREAD_METRICS: readonly MetricDefinition[] = [
 ];
 
 /** What the thread reports; the functions read the thread they run on (tests give their own). */
-export interface ThreadGauges {
+export interface ThreadReadings {
   heap(): { used: number; limit: number };
   /** Milliseconds the event loop has been busy since the thread started. */
   busyMs(): number;
 }
 
-const thisThread: ThreadGauges = {
+const thisThread: ThreadReadings = {
   heap() {
     const h = getHeapStatistics();
     return { used: h.used_heap_size, limit: h.heap_size_limit };
@@ -38,15 +38,15 @@ const thisThread: ThreadGauges = {
 };
 
 /** Defines the thread's series in `metrics` and refreshes them at each collection (a scrape, a live-view sample). */
-export function collectThreadMetrics(metrics: Metrics, gauges: ThreadGauges = thisThread): () => void {
+export function collectThreadMetrics(metrics: Metrics, readings: ThreadReadings = thisThread): () => void {
   metrics.define(...THREAD_METRICS);
   // A counter only moves forward: the busy time is added as it grows.
   let counted = 0;
   return metrics.addCollector(() => {
-    const { used, limit } = gauges.heap();
+    const { used, limit } = readings.heap();
     metrics.set(THREAD_HEAP_USED, {}, used);
     metrics.set(THREAD_HEAP_LIMIT, {}, limit);
-    const busy = gauges.busyMs();
+    const busy = readings.busyMs();
     if (busy > counted) {
       metrics.inc(THREAD_BUSY, {}, (busy - counted) / 1000);
       counted = busy;
