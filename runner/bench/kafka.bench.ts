@@ -34,6 +34,7 @@
  *   BENCH_LATENCY_SECONDS=0 npm run bench:kafka      # the drains only, no latency runs
  *   BENCH_WITHOUT_SUMMARIES=1 npm run bench:kafka    # the spec without its hourly window: only what the pass-through does
  *   BENCH_WINDOW_IN_PLACE=1 npm run bench:kafka      # the window without its repartition topic: what it costs alone (its sums are then wrong)
+ *   BENCH_REPARTITION_PARTITIONS=2 npm run bench:kafka   # the repartition topic with 2 partitions: 2 window tasks instead of 6
  *   BENCH_WARM_SECONDS=10 npm run bench:kafka        # latency also reported after the first 10 s (default 5)
  *   BENCH_CPU_PROF=/tmp/prof npm run bench:kafka     # CPU profiles of the sluice processes
  *   BENCH_INPUT_COMPRESSION=none npm run bench:kafka  # the backlog written uncompressed (default gzip; also snappy, lz4)
@@ -307,8 +308,20 @@ function processCounts(argv: readonly string[]): number[] | undefined {
 /** startSluice shortens the source's session timeout to 6 s for the kill tests; the bench runs the spec's (the kafka source's default, 30 s). */
 const SPEC_SESSION_TIMEOUT = ['--set', 'sources.activities.kafka.session_timeout=30s'];
 
+/**
+ * BENCH_REPARTITION_PARTITIONS=<n>: the window's repartition topic gets n partitions (its
+ * `partitions:`), so its stage has n tasks, each with a transaction per checkpoint; default as
+ * many as the input (6).
+ */
+const REPARTITION_PARTITIONS = process.env.BENCH_REPARTITION_PARTITIONS ? Number(process.env.BENCH_REPARTITION_PARTITIONS) : PARTITIONS;
+if (!Number.isInteger(REPARTITION_PARTITIONS) || REPARTITION_PARTITIONS < 1) throw new Error(`BENCH_REPARTITION_PARTITIONS must be a positive integer, not ${process.env.BENCH_REPARTITION_PARTITIONS}`);
+
 /** BENCH_SLUICE_ARGS: more `sluice run` arguments, e.g. `--set sinks.processed.kafka.linger=20ms`, to compare settings. */
-const SLUICE_ARGS = [...SPEC_SESSION_TIMEOUT, ...(process.env.BENCH_SLUICE_ARGS?.split(/\s+/).filter(Boolean) ?? [])];
+const SLUICE_ARGS = [
+  ...SPEC_SESSION_TIMEOUT,
+  ...(process.env.BENCH_REPARTITION_PARTITIONS ? ['--set', `steps.hourly.partitions=${REPARTITION_PARTITIONS}`] : []),
+  ...(process.env.BENCH_SLUICE_ARGS?.split(/\s+/).filter(Boolean) ?? []),
+];
 
 /**
  * BENCH_CPU_PROF=<dir>: each `sluice run` process writes a V8 CPU profile there when it stops.
@@ -573,7 +586,7 @@ async function latencyWithProcesses(brokers: string, admin: KafkaAdmin, spec: st
   try {
     // The clock starts once the group has spread both stages' tasks over the N processes.
     // Without the window (WITHOUT_SUMMARIES), or with it in place (WINDOW_IN_PLACE), there is no stage 1.
-    await until('the processes to share the tasks', () => shared(runs, '0', PARTITIONS) && (WITHOUT_SUMMARIES || WINDOW_IN_PLACE || shared(runs, '1', PARTITIONS)), 120_000);
+    await until('the processes to share the tasks', () => shared(runs, '0', PARTITIONS) && (WITHOUT_SUMMARIES || WINDOW_IN_PLACE || shared(runs, '1', REPARTITION_PARTITIONS)), 120_000);
     await wait(2_000);
     const cpu = new CpuMeter(runs.map((r) => r.child.pid));
     const { inserts, offered } = await produceSteadily(conn, input);
