@@ -313,13 +313,14 @@ const SPEC_SESSION_TIMEOUT = ['--set', 'sources.activities.kafka.session_timeout
  * `partitions:`), so its stage has n tasks, each with a transaction per checkpoint; default as
  * many as the input (6).
  */
-const REPARTITION_PARTITIONS = process.env.BENCH_REPARTITION_PARTITIONS ? Number(process.env.BENCH_REPARTITION_PARTITIONS) : PARTITIONS;
-if (!Number.isInteger(REPARTITION_PARTITIONS) || REPARTITION_PARTITIONS < 1) throw new Error(`BENCH_REPARTITION_PARTITIONS must be a positive integer, not ${process.env.BENCH_REPARTITION_PARTITIONS}`);
+const REPARTITION_SETTING = process.env.BENCH_REPARTITION_PARTITIONS;
+const REPARTITION_PARTITIONS = REPARTITION_SETTING ? Number(REPARTITION_SETTING) : PARTITIONS;
+if (!Number.isInteger(REPARTITION_PARTITIONS) || REPARTITION_PARTITIONS < 1) throw new Error(`BENCH_REPARTITION_PARTITIONS must be a positive integer, not ${REPARTITION_SETTING}`);
 
 /** BENCH_SLUICE_ARGS: more `sluice run` arguments, e.g. `--set sinks.processed.kafka.linger=20ms`, to compare settings. */
 const SLUICE_ARGS = [
   ...SPEC_SESSION_TIMEOUT,
-  ...(process.env.BENCH_REPARTITION_PARTITIONS ? ['--set', `steps.hourly.partitions=${REPARTITION_PARTITIONS}`] : []),
+  ...(REPARTITION_SETTING ? ['--set', `steps.hourly.partitions=${REPARTITION_PARTITIONS}`] : []),
   ...(process.env.BENCH_SLUICE_ARGS?.split(/\s+/).filter(Boolean) ?? []),
 ];
 

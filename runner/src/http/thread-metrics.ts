@@ -40,16 +40,12 @@ const thisThread: ThreadReadings = {
 /** Defines the thread's series in `metrics` and refreshes them at each collection (a scrape, a live-view sample). */
 export function collectThreadMetrics(metrics: Metrics, readings: ThreadReadings = thisThread): () => void {
   metrics.define(...THREAD_METRICS);
-  // A counter only moves forward: the busy time is added as it grows.
-  let counted = 0;
   return metrics.addCollector(() => {
     const { used, limit } = readings.heap();
     metrics.set(THREAD_HEAP_USED, {}, used);
     metrics.set(THREAD_HEAP_LIMIT, {}, limit);
-    const busy = readings.busyMs();
-    if (busy > counted) {
-      metrics.inc(THREAD_BUSY, {}, (busy - counted) / 1000);
-      counted = busy;
-    }
+    // A counter only moves forward: what the busy time grew by since it was last counted.
+    const grown = readings.busyMs() / 1000 - metrics.counter(THREAD_BUSY);
+    if (grown > 0) metrics.inc(THREAD_BUSY, {}, grown);
   });
 }
