@@ -54,8 +54,6 @@ export interface KafkaSourceConfig extends ConnectionConfig {
 const DEFAULT_MAX_MESSAGE_BYTES = 1_048_576;
 /** How often the source asks for end offsets to say which partitions it has read to their end. */
 const CAUGHT_UP_INTERVAL_MS = 500;
-/** Per partition and fetch, as the Java consumer. (4 MiB drained the employee backlog no faster.) */
-const DEFAULT_FETCH_MAX_BYTES = 1_048_576;
 
 /** Headers of an oversized message's dead letter: its size, and where the original is (its value is left out). */
 export const ERROR_SIZE_HEADER = 'sluice-error-size';
@@ -137,10 +135,9 @@ const schema = object(
     fetch_max_bytes: {
       type: 'integer',
       minimum: 1024,
-      default: DEFAULT_FETCH_MAX_BYTES,
       description:
-        'How many bytes a fetch asks for per partition (Kafka\'s `max.partition.fetch.bytes`); larger fetches mean fewer, larger batches and less work per message when draining a backlog, and more memory: the fetch of each partition is held decompressed while its records are processed, so memory grows with this times the partitions read times the compression ratio of the topic (about 30 for gzip-compressed Debezium events with schemas; see docs/operations.md, Memory). A larger message is still fetched whole.',
-      examples: [4194304],
+        'How many bytes a fetch asks for per partition, compressed (Kafka\'s `max.partition.fetch.bytes`). Unset, sluice sets it per topic from what the topic\'s records decompress to: up to 1 MiB, less for a topic that compresses well, so that a partition\'s fetch brings about 8 MiB of records (gzip-compressed Debezium events with schemas, about 30 times smaller compressed, get about 256 KiB). The fetch of each partition is held decompressed while its records are processed, so memory grows with what it brings times the partitions read; a set value is used as it is (see docs/operations.md, Memory). A larger message is still fetched whole.',
+      examples: [1048576],
     },
     max_wait: duration('How long the broker may hold a fetch open waiting for new messages (Kafka\'s `fetch.max.wait.ms`); a message that arrives is returned at once.', ['500ms']),
     partitioned_by: {
@@ -410,7 +407,8 @@ export class KafkaSource implements Source {
         concurrency: this.config.concurrency ?? 6,
         sessionTimeoutMs: this.config.session_timeout ? parseDuration(this.config.session_timeout) : 30_000,
         isolation: this.config.isolation ?? 'read_committed',
-        maxBytesPerPartition: this.config.fetch_max_bytes ?? DEFAULT_FETCH_MAX_BYTES,
+        // Unset: the client adapts it to the topic's compression (io/kafka/fetch-sizes.ts).
+        ...(this.config.fetch_max_bytes !== undefined ? { maxBytesPerPartition: this.config.fetch_max_bytes } : {}),
         ...(this.config.max_wait ? { maxWaitMs: parseDuration(this.config.max_wait) } : {}),
       },
       this.ctx.logger,

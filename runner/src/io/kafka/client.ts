@@ -35,6 +35,7 @@ import './murmur2.ts';
 import './default-partitioner.ts';
 import './coordinator-cache.ts';
 import './fetched-batches.ts';
+import { adaptFetchSize } from './fetch-sizes.ts';
 import kafkajs, {
   CompressionTypes,
   Kafka,
@@ -292,6 +293,7 @@ export interface ConsumerOptions {
   concurrency: number;
   sessionTimeoutMs?: number;
   heartbeatIntervalMs?: number;
+  /** Per partition and fetch, compressed; absent: it adapts to the topics' compression, up to 1 MiB (fetch-sizes.ts). */
   maxBytesPerPartition?: number;
   maxWaitMs?: number;
   /** read_committed (default): messages of open or aborted transactions are never delivered. */
@@ -350,6 +352,9 @@ export function createGroupConsumer(conn: KafkaConnection, options: ConsumerOpti
   let closed = false;
   let lastContact: number | undefined;
   const heartbeatIntervalMs = options.heartbeatIntervalMs ?? 3_000;
+  // Without a size of its own, each named topic's fetches adapt to its compression (a pattern's
+  // topics are not known by name: they take the 1 MiB).
+  const adaptiveEnds = options.maxBytesPerPartition === undefined ? options.topics.filter((t) => typeof t === 'string').map((t) => adaptFetchSize(t, 1_048_576)) : [];
   const consumer: Consumer = kafka.consumer({
     groupId: options.groupId,
     sessionTimeout: options.sessionTimeoutMs ?? 30_000,
@@ -468,6 +473,7 @@ export function createGroupConsumer(conn: KafkaConnection, options: ConsumerOpti
     },
     async disconnect() {
       closed = true;
+      for (const end of adaptiveEnds) end();
       const pending = restarting;
       if (!pending) {
         await consumer.disconnect();

@@ -18,6 +18,7 @@
  * the partitions one after another, as kafkajs does, inflated each on its own.
  */
 import { createRequire } from 'node:module';
+import { adapts, observeFetched } from './fetch-sizes.ts';
 import { replaceKafkajsModule } from './kafkajs-module.ts';
 // The batch decoder below loads kafkajs's record decoder, which sluice replaces first.
 import './record-decoding.ts';
@@ -58,8 +59,21 @@ const RECORD_BATCH_OVERHEAD = 49;
 export const AHEAD = 32;
 export const AHEAD_BYTES = 64 * 1024;
 
-/** kafkajs's decodeMessages: the records of one partition's record set, in order. */
-export async function decodeMessages(decoder: KafkajsDecoder): Promise<unknown[]> {
+/** What a partition's decoded record batches took compressed, and their records' keys and values decompressed. */
+export type FetchedBytes = (compressed: number, decompressed: number) => void;
+
+/** The bytes of a record's key and value, as kafkajs decodes them. */
+function recordBytes(record: unknown): number {
+  const { key, value } = record as { key?: unknown; value?: unknown };
+  return (Buffer.isBuffer(key) ? key.length : 0) + (Buffer.isBuffer(value) ? value.length : 0);
+}
+
+/**
+ * kafkajs's decodeMessages: the records of one partition's record set, in order. `fetched`, when
+ * given, hears what the whole batches decoded took (fetch-sizes.ts learns a topic's compression
+ * from it; a partial batch at the end is not counted).
+ */
+export async function decodeMessages(decoder: KafkajsDecoder, fetched?: FetchedBytes): Promise<unknown[]> {
   const size = decoder.readInt32();
   if (size <= 0 || !decoder.canReadBytes(size)) return [];
   const set = decoder.readBytes(size);
@@ -81,15 +95,27 @@ export async function decodeMessages(decoder: KafkajsDecoder): Promise<unknown[]
     inFlight.push({ batch, bytes });
     return true;
   };
+  let compressed = 0;
+  let decompressed = 0;
+  const done = (): unknown[] => {
+    if (fetched && compressed > 0) fetched(compressed, decompressed);
+    return records;
+  };
   try {
     for (;;) {
       while (startNext());
       const next = inFlight.shift();
-      if (next === undefined) return records;
-      for (const record of (await next.batch).records) records.push(record);
+      if (next === undefined) return done();
+      const batch = await next.batch;
+      // The batch header's Length counts the bytes after FirstOffset and Length themselves.
+      compressed += next.bytes + 12;
+      for (const record of batch.records) {
+        records.push(record);
+        if (fetched) decompressed += recordBytes(record);
+      }
     }
   } catch (err) {
-    if ((err as { name?: unknown }).name === 'KafkaJSPartialMessageError') return records;
+    if ((err as { name?: unknown }).name === 'KafkaJSPartialMessageError') return done();
     throw err;
   }
 }
@@ -117,7 +143,7 @@ interface StartedPartition {
  * larger one is cut out of the response to be decoded in its turn. In a backlog each partition
  * brings a megabyte, and six of them inflating at once took a drain's peak RSS from 0.87 to 1.2 GiB.
  */
-function startPartition(decoder: ResponseDecoder, budget: { started: number }): StartedPartition {
+function startPartition(decoder: ResponseDecoder, budget: { started: number }, topic: string | null): StartedPartition {
   const header = {
     partition: decoder.readInt32(),
     errorCode: decoder.readInt16(),
@@ -130,13 +156,14 @@ function startPartition(decoder: ResponseDecoder, budget: { started: number }): 
   };
   // The record set's size, which decodeMessages reads again.
   const size = decoder.canReadBytes(4) ? decoder.buffer.readInt32BE(decoder.offset) : 0;
+  const fetched: FetchedBytes | undefined = topic !== null && adapts(topic) ? (c, d) => observeFetched(topic, c, d) : undefined;
   if (budget.started > 0 && size > 0 && budget.started + size > AHEAD_BYTES && decoder.canReadBytes(4 + size)) {
     const own = decoder.slice(4 + size);
     decoder.forward(4 + size);
-    return { header, messages: () => decodeMessages(own) };
+    return { header, messages: () => decodeMessages(own, fetched) };
   }
   budget.started += Math.max(0, size);
-  const messages = decodeMessages(decoder);
+  const messages = decodeMessages(decoder, fetched);
   // Awaited in its turn below; handled now, as a later partition may fail before its turn.
   messages.catch(() => {});
   return { header, messages: () => messages };
@@ -153,7 +180,10 @@ export async function decodeFetchResponse(rawData: Buffer) {
   const errorCode = decoder.readInt16();
   const sessionId = decoder.readInt32();
   const budget = { started: 0 };
-  const started = decoder.readArray((d) => ({ topicName: d.readString(), partitions: d.readArray((p) => startPartition(p, budget)) }));
+  const started = decoder.readArray((d) => {
+    const topicName = d.readString();
+    return { topicName, partitions: d.readArray((p) => startPartition(p, budget, topicName)) };
+  });
   const responses = [];
   for (const { topicName, partitions } of started) {
     const decoded = [];

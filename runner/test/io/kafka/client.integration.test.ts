@@ -1,3 +1,4 @@
+import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConnectionError } from '../../../src/engine/errors.ts';
 import { silentLogger } from '../../../src/engine/logger.ts';
@@ -9,6 +10,7 @@ import {
   type FetchedMessage,
   type KafkaAdmin,
 } from '../../../src/io/kafka/client.ts';
+import { adapts, fetchAsk, MIN_ASK, partitionMaxBytes } from '../../../src/io/kafka/fetch-sizes.ts';
 import { privateBroker } from './private-broker.ts';
 import { openAdmin, testConnection, uniqueName, waitFor } from './test-broker.ts';
 
@@ -120,6 +122,53 @@ describe('kafka client against a real broker', () => {
     await consumer.disconnect();
     await admin.deleteTopics([topic]);
   });
+
+  it('asks a topic that compresses well for less per fetch, one that does not for 1 MiB, and reads every message of both', async () => {
+    const MiB = 1_048_576;
+    // About 2.5 KB each, mostly the same text (as Debezium events with schemas): gzip takes it down many times.
+    const value = (i: number) => JSON.stringify({ schema: { fields: Array.from({ length: 40 }, (_, f) => ({ field: `column_${f}`, type: 'string', optional: true })) }, payload: { id: i, at: 1_700_000_000_000 + i } });
+    const written = 3000;
+    const topics = { gzip: uniqueName('client-fetch-gzip'), none: uniqueName('client-fetch-none'), fixed: uniqueName('client-fetch-fixed') };
+    await admin.createTopics(Object.values(topics).map((topic) => ({ topic, partitions: 2, configs: { 'retention.ms': '-1' } })));
+    for (const [codec, topic] of [['gzip', topics.gzip], ['none', topics.none], ['gzip', topics.fixed]] as const) {
+      const producer = createProducer(testConnection(), { compression: codec }, silentLogger);
+      await producer.send(Array.from({ length: written }, (_, i) => ({ topic, key: String(i), value: value(i) })));
+      await producer.close();
+    }
+    const bytes = Buffer.byteLength(value(1000));
+    expect(bytes).toBeGreaterThan(2000);
+
+    const read = new Map<string, number>();
+    const consume = (topic: string, maxBytesPerPartition?: number) =>
+      createGroupConsumer(testConnection(), { groupId: uniqueName('g'), topics: [topic], fromBeginning: true, concurrency: 2, ...(maxBytesPerPartition ? { maxBytesPerPartition } : {}) }, silentLogger);
+    const consumers = [consume(topics.gzip), consume(topics.none), consume(topics.fixed, 300_000)];
+    expect(adapts(topics.gzip) && adapts(topics.none)).toBe(true);
+    expect(adapts(topics.fixed)).toBe(false);
+    for (const c of consumers) {
+      await c.start({
+        onBatch: async (b) => void read.set(b.topic, (read.get(b.topic) ?? 0) + b.messages.length),
+        onRebalancing: () => {},
+        onAssignment: () => {},
+        onCrash: () => {},
+      });
+    }
+    await waitFor('every message of the three topics', () => Object.values(topics).every((t) => (read.get(t) ?? 0) >= written), 60_000);
+    expect(Object.values(topics).map((t) => read.get(t))).toEqual([written, written, written]);
+    // Learned from what the fetches brought: the gzip topic's records decompress to many times their batches.
+    // Against gzip's ratio on the same values, computed here: within a factor of two of it (a
+    // batch holds a produce request's messages of one partition, with their keys and framing).
+    const sample = Array.from({ length: 500 }, (_, i) => value(i)).join('');
+    const ratio = Buffer.byteLength(sample) / gzipSync(sample).length;
+    const gzipAsk = partitionMaxBytes(topics.gzip, MiB);
+    expect(gzipAsk).toBeLessThan(MiB);
+    expect(gzipAsk).toBeGreaterThanOrEqual(fetchAsk(ratio * 2, MiB));
+    expect(gzipAsk).toBeLessThanOrEqual(fetchAsk(ratio / 2, MiB));
+    expect(gzipAsk).toBeGreaterThanOrEqual(MIN_ASK);
+    expect(partitionMaxBytes(topics.none, MiB)).toBe(MiB);
+    for (const c of consumers) await c.disconnect();
+    expect(adapts(topics.gzip)).toBe(false);
+    await admin.deleteTopics(Object.values(topics));
+  }, 120_000);
 
   it('fails a send that can never succeed instead of retrying forever', async () => {
     const topic = uniqueName('client-too-large');

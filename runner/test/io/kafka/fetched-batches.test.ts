@@ -1,7 +1,8 @@
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import '../../../src/io/kafka/client.ts';
-import { AHEAD, AHEAD_BYTES, kafkajsDecodeMessages, kafkajsFetchResponse } from '../../../src/io/kafka/fetched-batches.ts';
+import { adaptFetchSize, fetchAsk, partitionMaxBytes } from '../../../src/io/kafka/fetch-sizes.ts';
+import { AHEAD, AHEAD_BYTES, decodeMessages, kafkajsDecodeMessages, kafkajsFetchResponse } from '../../../src/io/kafka/fetched-batches.ts';
 import { kafkajsRecord } from '../../../src/io/kafka/record-encoding.ts';
 import { randomRecords } from './random-records.ts';
 
@@ -180,6 +181,51 @@ function fetchResponse(topics: [string, PartitionData[]][]): Buffer {
   }
   return Buffer.concat(parts);
 }
+
+/** The bytes of the keys and values of records as kafkajs decodes them: counted here, record by record. */
+function keyValueBytes(records: unknown[]): number {
+  let n = 0;
+  for (const r of records as { key: Buffer | null; value: Buffer | null }[]) n += (r.key?.length ?? 0) + (r.value?.length ?? 0);
+  return n;
+}
+
+describe('what fetched record batches took', () => {
+  it('is reported: the whole batches decoded, compressed, and their records\' keys and values, not a batch cut short', async () => {
+    const { None, GZIP, LZ4 } = CompressionTypes;
+    const set = await recordSet(5, 20, [GZIP, None, LZ4], 2100);
+    const lengths = batchLengths(set);
+    // Cut inside the fifth batch: four whole ones.
+    const cut = lengths.slice(0, 4).reduce((sum, l) => sum + 12 + l, 0) + 30;
+    const reports: [number, number][] = [];
+    const records = await decodeMessages(new DecoderClass(fetched(set, cut)), (c, d) => reports.push([c, d]));
+    const theirs = await kafkajsDecodeMessages(new DecoderClass(fetched(set, cut)));
+    expect(records.length).toBe(80);
+    expect(reports).toEqual([[lengths.slice(0, 4).reduce((sum, l) => sum + 12 + l, 0), keyValueBytes(theirs)]]);
+    // Nothing decoded, nothing reported.
+    const none: unknown[] = [];
+    await decodeMessages(new DecoderClass(fetched(set, 30)), (c, d) => none.push([c, d]));
+    expect(none).toEqual([]);
+  });
+
+  it('teaches an adaptive topic its fetch size, through the fetch response decoder', async () => {
+    // Records that compress, as Debezium's do: the same JSON but for a number.
+    const records = Array.from({ length: 40 }, (_, i) =>
+      kafkajsRecord({ offsetDelta: i, timestampDelta: 0, key: `row-${i}`, value: JSON.stringify({ schema: { type: 'struct', optional: false, name: 'x'.repeat(200) }, payload: { id: i } }), headers: {} }),
+    );
+    const set = (await RecordBatch({ compression: CompressionTypes.GZIP, records, firstOffset: 0, lastOffsetDelta: 39, firstTimestamp: 1_700_000_000_000 })).buffer;
+    const theirs = await kafkajsDecodeMessages(new DecoderClass(fetched(set)));
+    const ratio = keyValueBytes(theirs) / set.length;
+    expect(ratio).toBeGreaterThan(5);
+    const end = adaptFetchSize('t-adaptive', 1_048_576);
+    try {
+      await installedResponse.decode(fetchResponse([['t-adaptive', [{ partition: 0, records: fetched(set) }]], ['t-fixed', [{ partition: 0, records: fetched(set) }]]]));
+      expect(partitionMaxBytes('t-adaptive', 1_048_576)).toBe(fetchAsk(ratio, 1_048_576));
+      expect(partitionMaxBytes('t-fixed', 1_048_576)).toBe(1_048_576);
+    } finally {
+      end();
+    }
+  });
+});
 
 describe('fetch responses', () => {
   it('are decoded by sluice\'s decoder, not kafkajs\'s own', () => {
