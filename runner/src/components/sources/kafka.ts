@@ -184,6 +184,7 @@ export function subscriptionOf(config: Pick<KafkaSourceConfig, 'topic' | 'topics
 }
 
 export const CONSUMER_LAG = 'sluice_kafka_consumer_lag_messages';
+export const FETCH_BYTES = 'sluice_kafka_fetch_bytes';
 export const OVERSIZED = 'sluice_kafka_oversized_total';
 
 export const KAFKA_SOURCE_METRICS: readonly MetricDefinition[] = [
@@ -196,6 +197,12 @@ export const KAFKA_SOURCE_METRICS: readonly MetricDefinition[] = [
   { name: OVERSIZED, type: 'counter', help: 'Messages larger than max_message_bytes, sent to the errors port with their value left out.', labels: ['node'] },
   { name: 'sluice_kafka_commits_total', type: 'counter', help: 'Offset commits of the consumer group.', labels: ['node'] },
   { name: 'sluice_kafka_consumer_crashes_total', type: 'counter', help: 'Times the consumer failed (kafkajs restarts it from the committed offsets).', labels: ['node'] },
+  {
+    name: FETCH_BYTES,
+    type: 'gauge',
+    help: "What a fetch asks for per partition of the topic, compressed: fetch_max_bytes when set, otherwise what sluice adapted it to from the topic's compression (1 MiB at most).",
+    labels: ['node', 'topic'],
+  },
 ];
 
 /** Lag is refreshed at most this often, however often it is scraped: two small admin requests per topic. */
@@ -308,6 +315,8 @@ export class KafkaSource implements Source {
   /** Partitions whose lag series is published, by key, so a revoked one's series is removed. */
   private readonly lagSeries = new Map<string, { node: string; topic: string; partition: string }>();
   private unregisterLag: (() => void) | undefined;
+  /** Topics whose FETCH_BYTES series this source published. */
+  private fetchBytesTopics = new Set<string>();
 
   constructor(
     private readonly config: KafkaSourceConfig,
@@ -383,6 +392,16 @@ export class KafkaSource implements Source {
     return this.admin;
   }
 
+  /** The fetch size of each topic this member reads now (a scrape's; a lookup per topic). */
+  private publishFetchBytes(): void {
+    const consumer = this.consumer;
+    if (!consumer) return;
+    const topics = new Set([...this.owned.values()].map((p) => p.topic));
+    for (const topic of topics) this.ctx.metrics.set(FETCH_BYTES, { node: this.ctx.name, topic }, consumer.fetchBytes(topic));
+    for (const topic of this.fetchBytesTopics) if (!topics.has(topic)) this.ctx.metrics.remove(FETCH_BYTES, { node: this.ctx.name, topic });
+    this.fetchBytesTopics = topics;
+  }
+
   private dropLagSeries(which: (key: string) => boolean): void {
     for (const [key, labels] of this.lagSeries) {
       if (!which(key)) continue;
@@ -393,7 +412,10 @@ export class KafkaSource implements Source {
 
   run(out: SourceOutput): Promise<void> {
     this.out = out;
-    this.unregisterLag ??= this.ctx.metrics.addCollector(() => this.refreshLag());
+    this.unregisterLag ??= this.ctx.metrics.addCollector(() => {
+      this.publishFetchBytes();
+      return this.refreshLag();
+    });
     const done = new Promise<void>((resolve, reject) => {
       this.finish = (err) => (err ? reject(err) : resolve());
     });
@@ -697,6 +719,8 @@ export class KafkaSource implements Source {
     await boundedWait(this.lagRefresh);
     await boundedWait(this.checkingCaughtUp);
     this.dropLagSeries(() => true);
+    for (const topic of this.fetchBytesTopics) this.ctx.metrics.remove(FETCH_BYTES, { node: this.ctx.name, topic });
+    this.fetchBytesTopics = new Set();
     await boundedWait(this.admin?.close());
     this.admin = undefined;
     this.adminConnected = undefined;

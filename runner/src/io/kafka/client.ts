@@ -35,7 +35,7 @@ import './murmur2.ts';
 import './default-partitioner.ts';
 import './coordinator-cache.ts';
 import './fetched-batches.ts';
-import { adaptFetchSize } from './fetch-sizes.ts';
+import { adaptFetchSize, partitionMaxBytes } from './fetch-sizes.ts';
 import kafkajs, {
   CompressionTypes,
   Kafka,
@@ -315,6 +315,8 @@ export interface GroupConsumer {
   pause(partitions: TopicPartition[]): void;
   /** Leaves the group and closes connections. */
   disconnect(): Promise<void>;
+  /** What its fetches ask for per partition of `topic` now, compressed: its own size, or what the topic's compression adapted it to. */
+  fetchBytes(topic: string): number;
 }
 
 function decodeHeaders(headers: IHeaders | undefined): Record<string, string> {
@@ -347,6 +349,9 @@ function toFetchedBatch(payload: EachBatchPayload): FetchedBatch {
   return { topic: batch.topic, partition: batch.partition, messages, lastOffset: batch.lastOffset() };
 }
 
+/** The most a fetch asks for per partition when the consumer sets no size (Kafka's `max.partition.fetch.bytes` default); fetch-sizes.ts asks for less of a topic that compresses well. */
+const DEFAULT_FETCH_BYTES = 1_048_576;
+
 export function createGroupConsumer(conn: KafkaConnection, options: ConsumerOptions, logger: Logger): GroupConsumer {
   const kafka = new Kafka(kafkaConfig(conn, logger));
   let closed = false;
@@ -354,15 +359,15 @@ export function createGroupConsumer(conn: KafkaConnection, options: ConsumerOpti
   const heartbeatIntervalMs = options.heartbeatIntervalMs ?? 3_000;
   // Without a size of its own, each named topic's fetches adapt to its compression (a pattern's
   // topics are not known by name: they take the 1 MiB).
-  const adaptiveEnds = options.maxBytesPerPartition === undefined ? options.topics.filter((t) => typeof t === 'string').map((t) => adaptFetchSize(t, 1_048_576)) : [];
+  const adaptiveEnds = options.maxBytesPerPartition === undefined ? options.topics.filter((t) => typeof t === 'string').map((t) => adaptFetchSize(t, DEFAULT_FETCH_BYTES)) : [];
   const consumer: Consumer = kafka.consumer({
     groupId: options.groupId,
     sessionTimeout: options.sessionTimeoutMs ?? 30_000,
     heartbeatInterval: heartbeatIntervalMs,
-    maxBytesPerPartition: options.maxBytesPerPartition ?? 1_048_576,
+    maxBytesPerPartition: options.maxBytesPerPartition ?? DEFAULT_FETCH_BYTES,
     // kafkajs caps a whole fetch at 10 MiB by default, below what several partitions may ask for
     // (counted for up to 8 of them, which bounds what one fetch can hold).
-    maxBytes: Math.max(10_485_760, (options.maxBytesPerPartition ?? 1_048_576) * Math.min(options.concurrency, 8)),
+    maxBytes: Math.max(10_485_760, (options.maxBytesPerPartition ?? DEFAULT_FETCH_BYTES) * Math.min(options.concurrency, 8)),
     maxWaitTimeInMs: options.maxWaitMs ?? 500,
     readUncommitted: options.isolation === 'read_uncommitted',
     allowAutoTopicCreation: false,
@@ -470,6 +475,9 @@ export function createGroupConsumer(conn: KafkaConnection, options: ConsumerOpti
       const byTopic = new Map<string, number[]>();
       for (const { topic, partition } of partitions) byTopic.set(topic, [...(byTopic.get(topic) ?? []), partition]);
       consumer.pause([...byTopic].map(([topic, ps]) => ({ topic, partitions: ps })));
+    },
+    fetchBytes(topic) {
+      return options.maxBytesPerPartition ?? partitionMaxBytes(topic, DEFAULT_FETCH_BYTES);
     },
     async disconnect() {
       closed = true;

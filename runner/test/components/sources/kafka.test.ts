@@ -43,6 +43,9 @@ class FakeConsumer implements GroupConsumer {
   async disconnect(): Promise<void> {
     this.disconnected = true;
   }
+  fetchBytes(topic: string): number {
+    return topic.length * 1000;
+  }
   /** Delivers a batch as kafkajs would, with a heartbeat that counts. */
   deliver(batch: FetchedBatch): Promise<void> {
     return this.handlers.onBatch(batch, {
@@ -542,6 +545,32 @@ describe('kafka source: consumer lag and health', () => {
     await source.stop();
     await source.close();
     expect(metrics.series('sluice_kafka_consumer_lag_messages')).toEqual([]);
+  });
+
+  it('publishes what its fetches ask for per topic it reads, as its consumer says, and removes the series when it closes', async () => {
+    const metrics = new Metrics();
+    const admin = {
+      connect: async () => {},
+      close: async () => {},
+      topicOffsets: async () => new Map([[0, { low: '0', high: '10' }]]),
+      committedOffsets: async () => new Map([[0, '5']]),
+    } as Pick<KafkaAdmin, 'connect' | 'close' | 'topicOffsets' | 'committedOffsets'>;
+    const consumer = new FakeConsumer();
+    const source = new KafkaSource(config, { brokers: ['localhost:9092'], clientId: 'x' }, ctx(metrics), () => consumer, () => admin as KafkaAdmin);
+    void source.run(new FakeOutput());
+    await flush();
+    await metrics.collect();
+    expect(metrics.series('sluice_kafka_fetch_bytes')).toEqual([]); // nothing owned yet
+    consumer.handlers.onAssignment([{ topic: 'orders', partition: 0 }, { topic: 'orders', partition: 1 }, { topic: 'payments', partition: 0 }]);
+    await metrics.collect();
+    expect(metrics.gauge('sluice_kafka_fetch_bytes', { node: 'activities', topic: 'orders' })).toBe(6000);
+    expect(metrics.gauge('sluice_kafka_fetch_bytes', { node: 'activities', topic: 'payments' })).toBe(8000);
+    consumer.handlers.onAssignment([{ topic: 'orders', partition: 0 }]);
+    await metrics.collect();
+    expect(metrics.gauge('sluice_kafka_fetch_bytes', { node: 'activities', topic: 'payments' })).toBeUndefined();
+    await source.stop();
+    await source.close();
+    expect(metrics.series('sluice_kafka_fetch_bytes')).toEqual([]);
   });
 
   it('is connected while the brokers answered within a few heartbeats, and not before it joined or after a long silence', async () => {

@@ -165,6 +165,8 @@ describe('kafka client against a real broker', () => {
     expect(gzipAsk).toBeLessThanOrEqual(fetchAsk(ratio / 2, MiB));
     expect(gzipAsk).toBeGreaterThanOrEqual(MIN_ASK);
     expect(partitionMaxBytes(topics.none, MiB)).toBe(MiB);
+    // What each consumer says it asks for (the source's sluice_kafka_fetch_bytes).
+    expect(consumers.map((c, i) => c.fetchBytes(Object.values(topics)[i]!))).toEqual([gzipAsk, MiB, 300_000]);
     for (const c of consumers) await c.disconnect();
     expect(adapts(topics.gzip)).toBe(false);
     await admin.deleteTopics(Object.values(topics));
