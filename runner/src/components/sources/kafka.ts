@@ -314,7 +314,8 @@ export class KafkaSource implements Source {
   private lagRefreshedAt = 0;
   /** Partitions whose lag series is published, by key, so a revoked one's series is removed. */
   private readonly lagSeries = new Map<string, { node: string; topic: string; partition: string }>();
-  private unregisterLag: (() => void) | undefined;
+  /** Unregisters the scrape-time collector (lag and fetch sizes). */
+  private unregisterCollector: (() => void) | undefined;
   /** Topics whose FETCH_BYTES series this source published. */
   private fetchBytesTopics = new Set<string>();
 
@@ -412,7 +413,7 @@ export class KafkaSource implements Source {
 
   run(out: SourceOutput): Promise<void> {
     this.out = out;
-    this.unregisterLag ??= this.ctx.metrics.addCollector(() => {
+    this.unregisterCollector ??= this.ctx.metrics.addCollector(() => {
       this.publishFetchBytes();
       return this.refreshLag();
     });
@@ -712,8 +713,8 @@ export class KafkaSource implements Source {
     this.heartbeatTimer = undefined;
     this.heartbeatControl = undefined;
     this.stopping = true;
-    this.unregisterLag?.();
-    this.unregisterLag = undefined;
+    this.unregisterCollector?.();
+    this.unregisterCollector = undefined;
     // Each wait is bounded: with the brokers out of reach they could last until they return, and a
     // consumer that was never disconnected then rejoins its group and holds partitions nobody reads.
     await boundedWait(this.lagRefresh);
