@@ -399,8 +399,13 @@ export class KafkaSource implements Source {
     if (!consumer) return;
     const topics = new Set([...this.owned.values()].map((p) => p.topic));
     for (const topic of topics) this.ctx.metrics.set(FETCH_BYTES, { node: this.ctx.name, topic }, consumer.fetchBytes(topic));
-    for (const topic of this.fetchBytesTopics) if (!topics.has(topic)) this.ctx.metrics.remove(FETCH_BYTES, { node: this.ctx.name, topic });
-    this.fetchBytesTopics = topics;
+    this.dropFetchBytesSeries(topics);
+  }
+
+  /** Removes the FETCH_BYTES series of topics not in `kept`, and remembers `kept` as published. */
+  private dropFetchBytesSeries(kept: Set<string>): void {
+    for (const topic of this.fetchBytesTopics) if (!kept.has(topic)) this.ctx.metrics.remove(FETCH_BYTES, { node: this.ctx.name, topic });
+    this.fetchBytesTopics = kept;
   }
 
   private dropLagSeries(which: (key: string) => boolean): void {
@@ -720,8 +725,7 @@ export class KafkaSource implements Source {
     await boundedWait(this.lagRefresh);
     await boundedWait(this.checkingCaughtUp);
     this.dropLagSeries(() => true);
-    for (const topic of this.fetchBytesTopics) this.ctx.metrics.remove(FETCH_BYTES, { node: this.ctx.name, topic });
-    this.fetchBytesTopics = new Set();
+    this.dropFetchBytesSeries(new Set());
     await boundedWait(this.admin?.close());
     this.admin = undefined;
     this.adminConnected = undefined;

@@ -107,13 +107,14 @@ const v11Request = 'kafkajs/src/protocol/requests/fetch/v11/request.js';
 
 /** kafkajs's fetch v11 request (what it uses with Kafka 2.3 and later), with each adaptive topic's partitions asking for its size. */
 export function fetchRequest(args: { topics: FetchTopic[] } & Record<string, unknown>): unknown {
-  let topics = args.topics;
-  if (adaptive.size > 0 && topics.some((t) => adaptive.has(t.topic))) {
-    topics = topics.map((t) => {
-      if (!adaptive.has(t.topic)) return t;
-      return { ...t, partitions: t.partitions.map((p) => ({ ...p, maxBytes: partitionMaxBytes(t.topic, p.maxBytes) })) };
-    });
-  }
+  if (adaptive.size === 0 || !args.topics.some((t) => adaptive.has(t.topic))) return kafkajsFetchRequest(args);
+  const topics = args.topics.map((t) => {
+    const entry = adaptive.get(t.topic);
+    if (!entry) return t;
+    // One ask for the topic: every partition of it shares the topic's ratio.
+    const maxBytes = fetchAsk(entry.ratio.ratio ?? INITIAL_RATIO, entry.max);
+    return { ...t, partitions: t.partitions.map((p) => ({ ...p, maxBytes })) };
+  });
   return kafkajsFetchRequest({ ...args, topics });
 }
 
