@@ -9,6 +9,7 @@ import {
   parseJsonExactIn,
   parseJsonStrict,
   stringifyJson,
+  stringifyJsonForWire,
   stringifyJsonIteratively,
   unsafeIntegerCandidates,
   unsafeIntegerLiterals,
@@ -373,6 +374,37 @@ describe('constantJson', () => {
     expect(Object.keys(marked)).toEqual(Object.keys(schema()));
     expect('toJSON' in { ...marked }).toBe(false);
     expect(marked).toEqual(schema());
+  });
+});
+
+describe('stringifyJsonForWire', () => {
+  const schema = () => ({ type: 'struct', name: 'ünïcode 😀 "schema"', doc: 'costs $& and $1', fields: [{ type: 'int64', field: 'id' }] });
+
+  it('gives the UTF-8 bytes of what JSON.stringify writes for an unmarked copy when the value holds constants', () => {
+    const marked = constantJson(schema());
+    const cases: [unknown, unknown][] = [
+      // Constants and bigints among multi-byte text, a constant first and last, one nested twice.
+      [
+        { schema: marked, payload: { name: 'Zoë ✓', ts_ns: 1735813800123456789n, again: [marked, { marked }], neg: -98765432109876543210n }, tail: marked },
+        { schema: schema(), payload: { name: 'Zoë ✓', ts_ns: '<ts>', again: [schema(), { marked: schema() }], neg: '<neg>' }, tail: schema() },
+      ],
+      // The whole value is the constant: no text around its marker.
+      [marked, schema()],
+      [[marked, marked], [schema(), schema()]],
+    ];
+    for (const [value, plain] of cases) {
+      const expected = JSON.stringify(plain).replace('"<ts>"', '1735813800123456789').replace('"<neg>"', '-98765432109876543210');
+      const wire = stringifyJsonForWire(value);
+      expect(Buffer.isBuffer(wire)).toBe(true);
+      expect((wire as Buffer).toString('utf8')).toBe(expected);
+      expect((wire as Buffer).length).toBe(Buffer.byteLength(expected));
+    }
+  });
+
+  it('gives stringifyJson\'s text when the value holds no constant', () => {
+    for (const value of [{ a: 'é', n: 12345678901234567890n }, [1, 'x'], null, 'plain', { schema: schema() }]) {
+      expect(stringifyJsonForWire(value)).toBe(stringifyJson(value));
+    }
   });
 });
 

@@ -19,7 +19,7 @@ import {
 import { parseDuration } from '../../engine/duration.ts';
 import { ConfigError, ConnectionError, RecordError, errorMessage } from '../../engine/errors.ts';
 import { EvalFailure, compileExpression, evaluateRecords, type Expression } from '../../engine/expression.ts';
-import { stringifyJson } from '../../engine/json.ts';
+import { stringifyJson, stringifyJsonForWire } from '../../engine/json.ts';
 import type { Headers, StreamRecord } from '../../engine/record.ts';
 import { duration, expression, object } from '../../engine/schema.ts';
 import { KAFKA_TRANSACTION } from '../../io/kafka/changelog-store.ts';
@@ -178,7 +178,7 @@ export function encodeHeader(value: unknown): string | undefined {
 export function encodeValue(value: unknown, format: ValueFormat = 'json'): string | Buffer | null {
   if (value === undefined || value === null) return null;
   if (format === 'raw' && (typeof value === 'string' || Buffer.isBuffer(value))) return value;
-  return stringifyJson(value);
+  return stringifyJsonForWire(value);
 }
 
 
