@@ -385,8 +385,8 @@ describe('stringifyJsonForWire', () => {
     const cases: [unknown, unknown][] = [
       // Constants and bigints among multi-byte text, a constant first and last, one nested twice.
       [
-        { schema: marked, payload: { name: 'Zoë ✓', ts_ns: 1735813800123456789n, again: [marked, { marked }], neg: -98765432109876543210n }, tail: marked },
-        { schema: schema(), payload: { name: 'Zoë ✓', ts_ns: '<ts>', again: [schema(), { marked: schema() }], neg: '<neg>' }, tail: schema() },
+        { schema: marked, payload: { name: 'Zoë ✓', odd: '\u0001not a mark "\u0001"', ts_ns: 1735813800123456789n, again: [marked, { marked }], neg: -98765432109876543210n }, tail: marked },
+        { schema: schema(), payload: { name: 'Zoë ✓', odd: '\u0001not a mark "\u0001"', ts_ns: '<ts>', again: [schema(), { marked: schema() }], neg: '<neg>' }, tail: schema() },
       ],
       // The whole value is the constant: no text around its marker.
       [marked, schema()],
