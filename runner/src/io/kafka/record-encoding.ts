@@ -10,6 +10,7 @@
  * Record => Length:varint Attributes:int8 TimestampDelta:varlong OffsetDelta:varint
  *           Key:varint-bytes Value:varint-bytes Headers:[varint-string varint-bytes]
  */
+import { ByteSlabs } from '../../engine/byte-slabs.ts';
 import { replaceKafkajsModule } from './kafkajs-module.ts';
 
 type Bytes = Buffer | string | null | undefined;
@@ -76,33 +77,12 @@ function writeSizedBytes(buf: Buffer, at: number, v: Buffer | string | null, len
   return at + length;
 }
 
-/**
- * Records are carved out of slabs of SLAB_BYTES. Buffer.allocUnsafe takes a record of up to 4 KiB
- * from Node's shared pool, which is only 8 KiB, so a drain made a new pool (an ArrayBuffer, with a
- * backing store for the garbage collector to track and free) every few records: 1.4% of the main
- * thread in `createPool`. Carving 400,000 records of about 1 KB took 67-84 ms from slabs against
- * 125-128 ms from the pool (garbage collection included); larger slabs were no faster (256 KiB:
- * 67-86 ms, 1 MiB: 82-91 ms), and 64 KiB stays below the 128 KiB from which malloc maps fresh
- * pages for each. A slab is freed once no record carved from it is referenced, that is once the
- * produce requests that carried them are written.
- */
-const SLAB_BYTES = 64 * 1024;
-/** Larger records get a buffer of their own, so that one does not waste the rest of a slab. */
-const OWN_BUFFER_FROM = SLAB_BYTES / 16;
-let slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
-let slabUsed = 0;
+/** Records are carved out of slabs (see ByteSlabs), freed once the produce requests that carried them are written. */
+const recordSlabs = new ByteSlabs();
 
 /** A buffer of `size` bytes for one record, its contents undefined. Exported for its test. */
 export function recordBuffer(size: number): Buffer {
-  if (size >= OWN_BUFFER_FROM) return Buffer.allocUnsafeSlow(size);
-  if (slabUsed + size > SLAB_BYTES) {
-    slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
-    slabUsed = 0;
-  }
-  const buf = slab.subarray(slabUsed, slabUsed + size);
-  // The next record starts 8-byte aligned, as in Node's own pool.
-  slabUsed += (size + 7) & ~7;
-  return buf;
+  return recordSlabs.take(size);
 }
 
 /** The record's bytes, or undefined when it holds what this does not encode (kafkajs's own does). */
