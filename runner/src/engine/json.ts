@@ -405,14 +405,14 @@ function writeJson(value: unknown, indent: number | undefined, bytesForConstants
   }
 }
 
+/** Messages are carved out of slabs: Node's 8 KiB pool took 5% of the change capture drain. */
+const wireSlabs = new ByteSlabs();
+
 /**
  * UTF-8 bytes of `text` with each marker replaced: a bigint's by its digits, a constant's by its
  * bytes. Markers are found with indexOf, not MARK_RE: the regex's match arrays were 1.4 KB per
  * change event.
  */
-/** Messages are carved out of slabs: Node's 8 KiB pool took 5% of the change capture drain. */
-const wireSlabs = new ByteSlabs();
-
 function spliceMarks(text: string, constants: readonly RenderedConstant[]): Buffer {
   const pieces: (string | Buffer)[] = [];
   let size = 0;

@@ -4,6 +4,7 @@ import { PrepareFailure, requireMessages, type ComponentContext, type Prepared }
 import { systemClock } from '../../../src/engine/clock.ts';
 import { ConfigError, RecordError } from '../../../src/engine/errors.ts';
 import { silentLogger } from '../../../src/engine/logger.ts';
+import { constantJson, stringifyJson } from '../../../src/engine/json.ts';
 import { Metrics } from '../../../src/engine/metrics.ts';
 import type { StreamRecord } from '../../../src/engine/record.ts';
 import { encodeHeader, encodeKey, encodeValue, KafkaSink, kafkaSink, type KafkaSinkConfig, type ProducerFactory } from '../../../src/components/sinks/kafka.ts';
@@ -249,6 +250,15 @@ describe('kafka sink: encodings', () => {
     expect(encodeValue({ big: 12345678901234567890n })).toBe('{"big":12345678901234567890}');
     expect(encodeValue('s')).toBe('"s"');
     expect(encodeValue(null)).toBeNull();
+  });
+
+  it('values holding a constant (a change event\'s schema) as the UTF-8 bytes of the same JSON', () => {
+    const schema = () => ({ type: 'struct', name: 'café.Envelope', fields: [{ type: 'int64', field: 'id' }] });
+    const value = { schema: constantJson(schema()), payload: { id: 1, ts_ns: 1735813800123456789n, name: 'Zoë' } };
+    const written = encodeValue(value);
+    expect(Buffer.isBuffer(written)).toBe(true);
+    expect((written as Buffer).equals(Buffer.from('{"schema":' + JSON.stringify(schema()) + ',"payload":{"id":1,"ts_ns":1735813800123456789,"name":"Zoë"}}'))).toBe(true);
+    expect(producedBytes({ topic: 't', key: null, value: written })).toBe(Buffer.byteLength(stringifyJson(value)));
   });
 
   it('raw values: text and bytes as they are (a dead letter keeps its original message), anything else as JSON', () => {
