@@ -88,7 +88,11 @@ export function observeFetched(topic: string, compressed: number, decompressed: 
 /** What a fetch asks for per partition of `topic`: the consumer's own `requested`, unless the topic adapts. */
 export function partitionMaxBytes(topic: string, requested: number): number {
   const entry = adaptive.get(topic);
-  if (!entry) return requested;
+  return entry ? askOf(entry) : requested;
+}
+
+/** An adaptive topic's ask: one for all its partitions, which share the topic's ratio. */
+function askOf(entry: AdaptiveTopic): number {
   return fetchAsk(entry.ratio.ratio ?? INITIAL_RATIO, entry.max);
 }
 
@@ -111,8 +115,7 @@ export function fetchRequest(args: { topics: FetchTopic[] } & Record<string, unk
   const topics = args.topics.map((t) => {
     const entry = adaptive.get(t.topic);
     if (!entry) return t;
-    // One ask for the topic: every partition of it shares the topic's ratio.
-    const maxBytes = fetchAsk(entry.ratio.ratio ?? INITIAL_RATIO, entry.max);
+    const maxBytes = askOf(entry);
     return { ...t, partitions: t.partitions.map((p) => ({ ...p, maxBytes })) };
   });
   return kafkajsFetchRequest({ ...args, topics });
