@@ -13,8 +13,9 @@
  *   key      none
  *   value    one line per record, each the JSON envelope `{"value": <record value>, "meta": <record
  *            meta>, "time": <record time, epoch ms>, "key": <record key>, "headers": <record
- *            headers>}`; `key` is left out when the record key is not JSON (bytes) or absent, and
- *            read back as null; `headers` is left out when the record has none
+ *            headers>, "at": "<input offset>/<n>"}`; `key` is left out when the record key is not
+ *            JSON (bytes) or absent, and read back as null; `headers` is left out when the record
+ *            has none; `at` is written only outside a transaction (see RepartitionSink.placedAt)
  *   headers  `sluice-from: <origin>` (the writing task, `0_3`), `sluice-records: <lines>`
  * A message per record cost kafkajs an encoding and a decoding of each message and its headers,
  * and the engine the handling of each: packs took a sixth off sluice's CPU in a drain of the
@@ -159,6 +160,13 @@ export interface Envelope {
   time: number;
   key?: unknown;
   headers?: Headers;
+  /** Where the record stands at its origin, `<input offset>/<n>`, when it is written without a transaction (see the sink). */
+  at?: string;
+}
+
+/** A prepared data message, with the partition its key goes to. */
+interface PlacedMessage extends OutboundMessage {
+  partition: number;
 }
 
 /** Whether a record key can travel as JSON (bytes and undefined cannot: the key is then left out). */
@@ -283,7 +291,8 @@ const sinkSchema = object(
 /** How the sink gets its producer; tests pass a recording one. */
 export type RepartitionProducerFactory = (connection: KafkaConnection, options: ProducerOptions, logger: ComponentContext['logger']) => KafkaProducer;
 
-type Send = (messages: readonly ProducedMessage[]) => Promise<void>;
+/** Sends messages; `data`: records (not markers). */
+type Send = (messages: readonly ProducedMessage[], data: boolean) => Promise<void>;
 
 /** The lines of one message being packed. */
 interface Pack {
@@ -311,6 +320,12 @@ export class RepartitionSink implements Sink {
   /** Processing time of the last write (or of open): idleness counts from it. */
   private lastWriteAt: number;
   private lastMarkers: (MarkerState & { at: number }) | undefined;
+  /**
+   * Without a transaction: per partition, the input offset of the last record placed there and how
+   * many records of that input message went there, for each record's `at`.
+   */
+  private placedOffsets: string[] = [];
+  private placedCounts: number[] = [];
 
   constructor(
     private readonly config: RepartitionSinkConfig,
@@ -340,10 +355,12 @@ export class RepartitionSink implements Sink {
     }
     this.partitions = partitions;
     this.lastWriteAt = this.ctx.clock.now();
-    // Written into the checkpoint's transaction whenever there is one (tasks always have one, under
-    // at-least-once too): data and markers become visible together with the offsets that cover
-    // them, so a restarted upstream never writes a record into the topic twice. A duplicate here
-    // would not be a duplicate output but a wrong count, since the window behind sums it again.
+    // Written into the checkpoint's transaction whenever there is one (tasks with state have one,
+    // under at-least-once too): data and markers become visible together with the offsets that
+    // cover them, so a restarted upstream never writes a record into the topic twice. A duplicate
+    // here would not be a duplicate output but a wrong count, since the window behind sums it
+    // again. Without one (a task without state, at-least-once), each record carries its `at`, by
+    // which the reading task drops what a restarted upstream writes again (placedAt).
     const tx = this.ctx.checkpoints?.shared.get(KAFKA_TRANSACTION);
     if (tx || this.ctx.checkpoints?.delivery === 'exactly-once') {
       if (!tx) throw new ConfigError('E_DELIVERY', 'delivery: exactly-once, but no Kafka checkpoint transaction is set up (checkpoint.store must be kafka)', this.where);
@@ -372,7 +389,21 @@ export class RepartitionSink implements Sink {
     );
     await producer.connect();
     this.producer = producer;
-    this.send = (messages) => producer.send(messages);
+    // One send at a time, and no data after data failed to go: a write retried after a later one
+    // succeeded would put records below an `at` that the reading task already took in, and it would
+    // drop them. (A marker that failed is sent again at the next checkpoint: it carries no `at`.)
+    let sent: Promise<void> = Promise.resolve();
+    let lost: unknown;
+    this.send = (messages, data) => {
+      const next = sent.then(() => {
+        if (lost !== undefined) throw lost;
+        return producer.send(messages);
+      });
+      sent = next.catch((err: unknown) => {
+        if (data) lost ??= err;
+      });
+      return next;
+    };
   }
 
   /** One message per record; a record whose key expression fails gets a PrepareFailure. */
@@ -405,13 +436,37 @@ export class RepartitionSink implements Sink {
         values[k] = v === undefined ? null : v;
       }
       // The record's own headers travel in its envelope; the message's are the pack's (see write).
-      const msg: OutboundMessage = { topic: this.config.topic, key: partitionKey(values), value: envelopeOf(rec, this.config.meta ?? true) };
+      const key = partitionKey(values);
+      const envelope = envelopeOf(rec, this.config.meta ?? true);
+      let msg: OutboundMessage = { topic: this.config.topic, key, value: envelope };
+      // Placed here, once open, so that each record's `at` is fixed when it is prepared, in input order.
+      if (this.send !== undefined && !this.inTransaction) {
+        const partition = partitionOf(key, this.partitions);
+        envelope.at = this.placedAt(partition, rec.position.offset);
+        const placed: PlacedMessage = { ...msg, partition };
+        msg = placed;
+      }
       // As the window: a time that cannot be evaluated does not count (the window routes the record to its errors).
       const t = timeCol ? (timeCol[i] instanceof EvalFailure ? undefined : toEpochMillis(timeCol[i])) : rec.time;
       if (t !== undefined && Number.isFinite(t)) this.eventTimes.set(msg, t);
       out[i] = msg;
     }
     return out;
+  }
+
+  /**
+   * The `at` of the next record placed in `partition` from the input message at `offset`. Without
+   * a transaction, records this task wrote after its last checkpoint are written again when it
+   * restarts from it: the reading task drops those at or below the last `at` it took in from this
+   * origin, so the window behind never sums a record twice. Records are placed in input order and
+   * an input message's records in the order its steps made them, so the same input gives the same
+   * `at` on every run.
+   */
+  private placedAt(partition: number, offset: string): string {
+    const n = this.placedOffsets[partition] === offset ? this.placedCounts[partition]! + 1 : 0;
+    this.placedOffsets[partition] = offset;
+    this.placedCounts[partition] = n;
+    return `${offset}/${n}`;
   }
 
   /**
@@ -437,7 +492,8 @@ export class RepartitionSink implements Sink {
         refused.push({ index: i, error: new RecordError('E_MESSAGE_TOO_LARGE', `the repartition record is ${bytes - 1} bytes, more than a repartition message takes (${MAX_MESSAGE_BYTES - MESSAGE_OVERHEAD_BYTES})`, this.where) });
         continue;
       }
-      const partition = partitionOf(key, this.partitions);
+      const placed = (m as Partial<PlacedMessage>).partition;
+      const partition = typeof placed === 'number' ? placed : partitionOf(key, this.partitions);
       let pack = packs[partition];
       if (pack !== undefined && pack.bytes + bytes > PACK_BYTES) {
         produced.push(this.packMessage(pack));
@@ -451,7 +507,7 @@ export class RepartitionSink implements Sink {
     }
     for (const pack of packs) if (pack !== undefined) produced.push(this.packMessage(pack));
     if (produced.length > 0) {
-      await send(produced);
+      await send(produced, true);
       this.maxTime = max;
       this.lastWriteAt = this.ctx.clock.now();
     }
@@ -489,7 +545,7 @@ export class RepartitionSink implements Sink {
     const headers = markerHeaders(this.origin, state.time, state.idle, this.tasks);
     const markers: ProducedMessage[] = [];
     for (let p = 0; p < this.partitions; p++) markers.push({ topic: this.config.topic, key: MARKER_KEY, value: null, partition: p, headers });
-    await send(markers);
+    await send(markers, false);
     this.lastMarkers = { ...state, at: now };
   }
 
@@ -507,7 +563,7 @@ export const repartitionSink: SinkDef<RepartitionSinkConfig> = {
   name: 'repartition',
   summary: 'Internal: writes a window\'s input into its repartition topic, keyed by the group key, with watermark markers at every checkpoint.',
   description:
-    'Inserted by the stage split when a window\'s `group_by` differs from how its input is partitioned; a spec never names it. Each record goes to the partition of its key (murmur2 of the canonical JSON of the key values, as Kafka places keys) as a JSON line `{value, meta, time, key, headers}`; the lines of one write that go to one partition share a message (up to 256 KiB), with the headers `sluice-from: <task>` and `sluice-records: <lines>`. At every checkpoint, after the data, each partition gets a marker with the highest event time this task has written, and whether it is idle.',
+    'Inserted by the stage split when a window\'s `group_by` differs from how its input is partitioned; a spec never names it. Each record goes to the partition of its key (murmur2 of the canonical JSON of the key values, as Kafka places keys) as a JSON line `{value, meta, time, key, headers, at}` (`at`, `<input offset>/<n>`, only when the writing task has no transaction: the reader drops what a restarted task writes again by it); the lines of one write that go to one partition share a message (up to 256 KiB), with the headers `sluice-from: <task>` and `sluice-records: <lines>`. At every checkpoint, after the data, each partition gets a marker with the highest event time this task has written, and whether it is idle.',
   schema: sinkSchema,
   describe(config) {
     return `repartition ${config.topic} by ${config.key.join(', ')}${config.partitions ? `, ${config.partitions} partitions` : ''}, at ${describeConnectionConfig(config)}`;
@@ -578,6 +634,10 @@ export const repartitionFormat: FormatDef<RepartitionFormatConfig> & EventTimeFo
       const meta = env.meta ?? {};
       if (!isObject(meta)) throw bad('`meta` is not an object');
       const d: Decoded = { key: env.key ?? null, value: env.value ?? null, meta, time: env.time, origin };
+      if (env.at !== undefined) {
+        if (typeof env.at !== 'string') throw bad('`at` is not a string');
+        d.at = env.at;
+      }
       if (packed) {
         const headers = env.headers ?? {};
         if (!isObject(headers) || !allStrings(headers)) throw bad('`headers` is not an object of strings');
