@@ -334,7 +334,7 @@ class FakeAtFormat extends FakeRepartitionFormat {
     return (v as (Data & { at: string })[]).map((d) => ({ key: d.g, value: { g: d.g, t: d.t, v: d.v }, meta: {}, time: d.t, origin: d.origin, at: d.at }));
   }
 
-  decode(message: RawMessage): Decoded {
+  override decode(message: RawMessage): Decoded {
     const v = JSON.parse(String(message.value)) as Data & { at: string };
     return { ...super.decode(message), at: v.at };
   }

@@ -55,6 +55,7 @@ import { duration, expression, object } from '../../engine/schema.ts';
 import { toEpochMillis } from '../../engine/time.ts';
 import { KAFKA_TRANSACTION } from './changelog-store.ts';
 import { murmur2 } from './murmur2.ts';
+import { sharedWritersOf, type SharedWriter } from './shared-writer.ts';
 import {
   DEFAULT_CHUNK_SIZE,
   createProducer,
@@ -124,6 +125,8 @@ const MESSAGE_OVERHEAD_BYTES = 1_024;
  * for one, or holds much for it.
  */
 export const PACK_BYTES = 262_144;
+/** Without a transaction, how long a write waits for the other tasks' to share its produce request (as a kafka sink's default `linger`). */
+const SHARED_LINGER_MS = 100;
 
 /** A value as canonical JSON: object keys sorted at every depth, so equal values give equal text. */
 function canonical(value: unknown): unknown {
@@ -310,7 +313,8 @@ export class RepartitionSink implements Sink {
   private readonly tasks: number;
   /** Event time of each prepared message whose time could be evaluated, until it is written. */
   private readonly eventTimes = new WeakMap<OutboundMessage, number>();
-  private producer: KafkaProducer | undefined;
+  /** Without a transaction: the writer shared with this sink's instances in the run's other tasks. */
+  private writer: SharedWriter | undefined;
   private send: Send | undefined;
   /** It writes into the checkpoint's transaction (decided at open). */
   private inTransaction = false;
@@ -375,20 +379,27 @@ export class RepartitionSink implements Sink {
       this.inTransaction = true;
       return;
     }
-    const producer = this.makeProducer(
-      this.connection,
-      {
-        // Uncompressed, as Kafka Streams writes its repartition topics: compressing each small
-        // request cost more of the main thread than the bytes saved on a local network.
-        compression: 'none',
-        chunkSize: DEFAULT_CHUNK_SIZE,
-        retryForMs: 120_000,
-        onRetry: () => this.ctx.metrics.inc(SINK_RETRIES, { node: this.ctx.name }),
-      },
-      this.ctx.logger,
+    // The instances of this sink in the run's other tasks write through the same producer, and
+    // what they all write within a few ms goes in one produce request (shared-writer.ts).
+    const writer = await sharedWritersOf(this.ctx.metrics, this.makeProducer).acquire(
+      JSON.stringify(['repartition', this.ctx.name, this.connection]),
+      () =>
+        this.makeProducer(
+          this.connection,
+          {
+            // Uncompressed, as Kafka Streams writes its repartition topics: compressing each small
+            // request cost more of the main thread than the bytes saved on a local network.
+            compression: 'none',
+            chunkSize: DEFAULT_CHUNK_SIZE,
+            retryForMs: 120_000,
+            onRetry: () => this.ctx.metrics.inc(SINK_RETRIES, { node: this.ctx.name }),
+          },
+          this.ctx.logger,
+        ),
+      SHARED_LINGER_MS,
+      DEFAULT_CHUNK_SIZE,
     );
-    await producer.connect();
-    this.producer = producer;
+    this.writer = writer;
     // One send at a time, and no data after data failed to go: a write retried after a later one
     // succeeded would put records below an `at` that the reading task already took in, and it would
     // drop them. (A marker that failed is sent again at the next checkpoint: it carries no `at`.)
@@ -397,7 +408,7 @@ export class RepartitionSink implements Sink {
     this.send = (messages, data) => {
       const next = sent.then(() => {
         if (lost !== undefined) throw lost;
-        return producer.send(messages);
+        return writer.add(messages);
       });
       sent = next.catch((err: unknown) => {
         if (data) lost ??= err;
@@ -550,10 +561,8 @@ export class RepartitionSink implements Sink {
   }
 
   async close(): Promise<void> {
-    if (this.producer) {
-      await this.producer.close().catch((err: unknown) => this.ctx.logger.warn({ error: errorMessage(err) }, 'repartition producer close failed'));
-    }
-    this.producer = undefined;
+    await this.writer?.release().catch((err: unknown) => this.ctx.logger.warn({ error: errorMessage(err) }, 'repartition producer close failed'));
+    this.writer = undefined;
     this.send = undefined;
   }
 }
