@@ -199,12 +199,6 @@ export interface Decoded {
    * after a repartition, the upstream task that wrote it (see StreamRecord.origin).
    */
   origin?: string;
-  /**
-   * Where the record stands at its origin, when the origin may write it again after a restart (an
-   * upstream task writing a repartition topic without a transaction): records at or below the last
-   * one taken in from the origin are dropped as replays (CheckpointCoordinator.admitFrom).
-   */
-  at?: string;
   /** The record's headers, when the format carries them itself (a repartition pack's records); else the message's. */
   headers?: Headers;
 }

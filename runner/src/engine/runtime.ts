@@ -370,18 +370,6 @@ function collectDownstream(name: string, routes: Map<string, Target[]>, into: Ma
   }
 }
 
-/** A pack's records less those its origin wrote again after a restart (Decoded.at): the pack itself when none. */
-function notReplayed(pack: Decoded[], checkpoints: CheckpointCoordinator): Decoded[] {
-  let kept: Decoded[] | undefined;
-  for (let i = 0; i < pack.length; i++) {
-    const d = pack[i]!;
-    const fresh = d.at === undefined || d.origin === undefined || checkpoints.admitFrom(d.origin, d.at);
-    if (!fresh) kept ??= pack.slice(0, i);
-    else if (kept !== undefined) kept.push(d);
-  }
-  return kept ?? pack;
-}
-
 /** The record a decoded message (or one record of a pack) becomes. */
 function recordOf(msg: RawMessage, d: Decoded, ack: Ack): StreamRecord {
   const record: StreamRecord = {
@@ -1325,7 +1313,7 @@ export class Runtime {
     const unpack = format.unpack;
     let records: StreamRecord[] = [];
     let failures: StreamRecord[] | undefined;
-    /** Records beyond one per message (from packs), less those dropped as replays. */
+    /** Records beyond one per message, from packs. */
     let unpacked = 0;
     /** What came before each marker of the batch, when it has any. */
     let segments: { records: StreamRecord[]; failures: StreamRecord[] | undefined; marker: ProgressMarker }[] | undefined;
@@ -1344,9 +1332,8 @@ export class Runtime {
             continue;
           }
         }
-        const all = unpack !== undefined ? unpack.call(format, msg) : undefined;
-        if (all !== undefined) {
-          const pack = this.checkpoints ? notReplayed(all, this.checkpoints) : all;
+        const pack = unpack !== undefined ? unpack.call(format, msg) : undefined;
+        if (pack !== undefined) {
           // One Ack reference per record, as for a message of one; none for an empty pack.
           if (pack.length === 0) ack.release();
           else if (pack.length > 1) ack.retain(pack.length - 1);
@@ -1354,13 +1341,7 @@ export class Runtime {
           unpacked += pack.length - 1;
           continue;
         }
-        const decoded = format.decode(msg);
-        if (decoded.at !== undefined && decoded.origin !== undefined && this.checkpoints?.admitFrom(decoded.origin, decoded.at) === false) {
-          ack.release();
-          unpacked--;
-          continue;
-        }
-        records.push(recordOf(msg, decoded, ack));
+        records.push(recordOf(msg, format.decode(msg), ack));
       } catch (err) {
         c.failed++;
         this.noteError(source.name, err, msg.position);

@@ -196,17 +196,12 @@ function createStore(plan: Plan, settings: StateSettings, steps: string[], optio
     // A global source commits nothing: it reads from the start every time.
     if (n.role === 'source' && n.kind === 'kafka' && !isGlobalSource(n)) groups.set(n.name, (n.config as { group: string }).group);
   }
-  // A task without state under at-least-once needs no transaction: what it writes again after a
-  // restart is its outputs' duplicates, which at-least-once allows, and its repartition records,
-  // which the reading task drops by their `at` (io/kafka/repartition.ts).
-  const transactional = settings.delivery === 'exactly-once' || !options.task || steps.length > 0;
   const store = new ChangelogStateStore(
     {
       connection,
       applicationId: settings.applicationId,
       steps,
       groups,
-      transactional,
       ...(options.resetState ? { startingOver: true } : {}),
       ...(options.task ? { task: options.task } : {}),
       // The broker aborts a transaction left open this long: several intervals, so a slow commit survives.
@@ -214,8 +209,8 @@ function createStore(plan: Plan, settings: StateSettings, steps: string[], optio
     },
     options.logger.child({ state: 'kafka' }),
   );
-  // Tasks with state write their repartition topics through it under at-least-once too (see io/kafka/repartition.ts).
-  if (transactional && (settings.delivery === 'exactly-once' || options.task)) shared.set(KAFKA_TRANSACTION, store);
+  // Tasks write their repartition topics through it under at-least-once too (see io/kafka/repartition.ts).
+  if (settings.delivery === 'exactly-once' || options.task) shared.set(KAFKA_TRANSACTION, store);
   return store;
 }
 

@@ -16,11 +16,6 @@ import { Runtime, type RuntimeOptions } from '../../src/engine/runtime.ts';
 import { mulberry32 } from '../../src/engine/seeded-random.ts';
 import { windowStep } from '../../src/components/steps/window.ts';
 import { RecordingSink, ScriptedSource, ScriptedStep, graphOf, type BatchSpec } from './fake-components.ts';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { CheckpointCoordinator } from '../../src/engine/checkpoint/coordinator.ts';
-import { FileStateStore } from '../../src/engine/state/file-store.ts';
 
 const MIN = 60_000;
 const SIZE = 10 * MIN;
@@ -323,66 +318,5 @@ describe('Runtime reading packs (several records in one message)', () => {
     await runtime.stop();
     const outcome = await done;
     expect(outcome.stats.nodes.rp).toMatchObject({ recordsIn: 7, failed: 1 });
-  });
-});
-
-/** Packs whose records say where they stand at their origin (`at`), as an upstream without a transaction writes them. */
-class FakeAtFormat extends FakeRepartitionFormat {
-  unpack(message: RawMessage): Decoded[] | undefined {
-    const v = JSON.parse(String(message.value)) as unknown;
-    if (!Array.isArray(v)) return undefined;
-    return (v as (Data & { at: string })[]).map((d) => ({ key: d.g, value: { g: d.g, t: d.t, v: d.v }, meta: {}, time: d.t, origin: d.origin, at: d.at }));
-  }
-
-  override decode(message: RawMessage): Decoded {
-    const v = JSON.parse(String(message.value)) as Data & { at: string };
-    return { ...super.decode(message), at: v.at };
-  }
-}
-
-describe('Runtime reading records an upstream wrote again after its restart', () => {
-  it('drops those at or below the last `at` taken in from their origin (the restored one, then each taken), and completes the batch without them', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'sluice-at-'));
-    const store = new FileStateStore(dir);
-    await store.open();
-    await store.commit({ applicationId: 'rp', epoch: 1, positions: {}, origins: { '0_0': '5/0' }, states: new Map(), identities: {}, sinks: {}, takenAt: 0 });
-    const d = (v: number, at: string, origin = '0_0') => ({ origin, g: 'a', t: v, v, at });
-    const source = new ScriptedSource('rp', [
-      {
-        partition: 'rp/0',
-        values: [
-          // Taken in before the checkpoint: 4/0 and 5/0; 5/1 is new.
-          JSON.stringify([d(1, '4/0'), d(2, '5/0'), d(3, '5/1')]),
-          // One record alone, written again: dropped.
-          JSON.stringify(d(4, '5/1')),
-          // All written again: an empty pack.
-          JSON.stringify([d(5, '5/0'), d(6, '5/1')]),
-          JSON.stringify([d(7, '6/0'), d(8, '1/0', '0_1')]),
-        ],
-      },
-    ]);
-    source.assignFirst = ['rp/0'];
-    const held: StreamRecord[] = [];
-    const holder = new ScriptedStep({ process: (rs) => void held.push(...rs) });
-    const clock = new ManualClock(0);
-    const checkpoints = new CheckpointCoordinator({ store, intervalMs: 60_000, applicationId: 'rp', identities: {} }, clock, silentLogger);
-    const runtime = new Runtime(
-      graphOf([
-        { source: 'rp', impl: source, format: new FakeAtFormat() },
-        { step: 'hold', impl: holder, from: ['rp'] },
-        { sink: 'out', impl: new RecordingSink(), from: ['hold'] },
-      ]),
-      { ...options(), clock, checkpoints },
-    );
-    const done = runtime.run();
-    await vi.waitFor(() => expect(held.map((r) => r.value)).toEqual([{ g: 'a', t: 3, v: 3 }, { g: 'a', t: 7, v: 7 }, { g: 'a', t: 8, v: 8 }]));
-    expect(checkpoints.stats().skipped).toBe(5);
-    // The dropped records hold nothing: the batch completes once the three taken in are released
-    // and the checkpoint that covers them is durable.
-    for (const r of held) r.ack.release();
-    await runtime.stop();
-    const outcome = await done;
-    expect(source.completed).toEqual([0]);
-    expect(outcome.stats.nodes.rp).toMatchObject({ recordsIn: 3, failed: 0 });
   });
 });

@@ -93,39 +93,3 @@ describe('prepareState under exactly-once to postgres', () => {
     expect(prepared.context!.shared.get(KAFKA_TRANSACTION)).toBeUndefined();
   });
 });
-
-describe('prepareState for a task (a pipeline run as tasks) with its state in Kafka', () => {
-  const task = { id: '0_2', stage: '0', partition: 2, partitions: 6, group: 'g', topic: 't' };
-  const kafkaSpec = (delivery: string, steps: string) =>
-    [
-      'version: 1',
-      'name: p',
-      `delivery: ${delivery}`,
-      'sources:',
-      '  events: { kafka: { brokers: localhost:9092, topic: t, group: g }, format: json }',
-      'steps:',
-      steps,
-      'sinks:',
-      '  out: { from: last, kafka: { brokers: localhost:9092, topic: o } }',
-      '',
-    ].join('\n');
-  const stateless = '  last: { from: events, set: { seen: "true" } }';
-  const stateful = '  last: { from: events, window: { tumbling: 1h }, aggregate: { n: $count() } }';
-
-  it('offers no transaction to a task without state under at-least-once: it checkpoints without one', async () => {
-    const prepared = await prepareState(planOf(kafkaSpec('at-least-once', stateless)), { logger: silentLogger, clock: new ManualClock(), task });
-    expect(prepared.coordinator).toBeDefined();
-    expect(prepared.context!.shared.get(KAFKA_TRANSACTION)).toBeUndefined();
-  });
-
-  it('offers its store as the transaction to a task with state under at-least-once, and to every task under exactly-once', async () => {
-    for (const [delivery, steps] of [
-      ['at-least-once', stateful],
-      ['exactly-once', stateless],
-      ['exactly-once', stateful],
-    ] as const) {
-      const prepared = await prepareState(planOf(kafkaSpec(delivery, steps)), { logger: silentLogger, clock: new ManualClock(), task });
-      expect(prepared.context!.shared.get(KAFKA_TRANSACTION), `${delivery}, ${steps}`).toBe(prepared.coordinator!.store);
-    }
-  });
-});

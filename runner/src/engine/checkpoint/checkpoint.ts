@@ -23,12 +23,6 @@ export interface Checkpoint {
   epoch: number;
   /** Per input partition (`source/topic/3`), the last position read before the cut. */
   positions: Record<string, string>;
-  /**
-   * Per origin (an upstream task writing a repartition topic without a transaction), the last
-   * position at that origin whose record was taken in: what it writes again after a restart, at
-   * or below it, is a replay (CheckpointCoordinator.admitFrom). Absent: none seen.
-   */
-  origins?: Record<string, string>;
   /** Per stateful step, its state. */
   states: Map<string, StepState>;
   /** Per stateful step, the identity of the definition that built its state (plan/state-identity.ts). */
@@ -109,34 +103,6 @@ export function comparePositions(a: string, b: string): number {
   return a < b ? -1 : 1;
 }
 
-/**
- * Orders two positions at an origin, `<offset>/<n>` (the n-th record written from the input message
- * at that offset): comparePositions' order, without its allocations for the common case of two
- * offsets of equal length, since it runs once per record read from a repartition topic.
- */
-export function compareOriginPositions(a: string, b: string): number {
-  const as = a.indexOf('/');
-  const bs = b.indexOf('/');
-  if (as > 0 && as === bs && isDecimalRange(a, 0, as) && isDecimalRange(b, 0, bs)) {
-    // Decimal digits of equal length order as text.
-    const ao = a.slice(0, as);
-    const bo = b.slice(0, bs);
-    if (ao !== bo) return ao < bo ? -1 : 1;
-    const x = Number(a.slice(as + 1));
-    const y = Number(b.slice(bs + 1));
-    if (Number.isInteger(x) && Number.isInteger(y)) return x === y ? 0 : x < y ? -1 : 1;
-  }
-  return comparePositions(a, b);
-}
-
-function isDecimalRange(s: string, from: number, to: number): boolean {
-  for (let i = from; i < to; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 48 || c > 57) return false;
-  }
-  return true;
-}
-
 function isDecimal(s: string): boolean {
   return /^\d+$/.test(s);
 }
@@ -149,7 +115,6 @@ export interface CheckpointMetaJson {
   applicationId: string;
   epoch: number;
   positions: Record<string, string>;
-  origins?: Record<string, string>;
   identities: Record<string, StoredIdentity>;
   sinks: Record<string, JsonValue>;
   takenAt: number;
@@ -175,7 +140,6 @@ export function checkpointMetaToJson(cp: Checkpoint): CheckpointMetaJson {
     applicationId: cp.applicationId,
     epoch: cp.epoch,
     positions: cp.positions,
-    ...(cp.origins !== undefined ? { origins: cp.origins } : {}),
     identities: cp.identities,
     sinks: cp.sinks,
     takenAt: cp.takenAt,
@@ -216,8 +180,6 @@ export function checkpointMetaFromJson(json: unknown, where: string): Checkpoint
   if (typeof json.epoch !== 'number' || !Number.isInteger(json.epoch) || json.epoch < 1) fail('epoch must be a positive integer');
   if (typeof json.takenAt !== 'number') fail('takenAt missing');
   const positions = stringMap(json.positions, 'positions', fail);
-  // Checkpoints written before origins existed have none.
-  const origins = json.origins === undefined ? undefined : stringMap(json.origins, 'origins', fail);
   const identities = identitiesFromJson(json.identities, fail);
   if (!isObject(json.sinks)) return fail('sinks missing');
   return {
@@ -225,7 +187,6 @@ export function checkpointMetaFromJson(json: unknown, where: string): Checkpoint
     applicationId: json.applicationId as string,
     epoch: json.epoch as number,
     positions,
-    ...(origins !== undefined ? { origins } : {}),
     identities,
     sinks: json.sinks as Record<string, JsonValue>,
     takenAt: json.takenAt as number,

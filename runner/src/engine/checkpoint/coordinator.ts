@@ -24,7 +24,7 @@ import type { Clock } from '../clock.ts';
 import type { JsonValue, Sink, Step, StepState } from '../component.ts';
 import type { Logger } from '../logger.ts';
 import type { RawMessage } from '../record.ts';
-import { compareOriginPositions, comparePositions, identityMismatches, StateError, type Checkpoint, type CommitFigures, type StateStore, type StoredIdentity } from './checkpoint.ts';
+import { comparePositions, identityMismatches, StateError, type Checkpoint, type CommitFigures, type StateStore, type StoredIdentity } from './checkpoint.ts';
 
 export interface CheckpointOptions {
   store: StateStore;
@@ -92,8 +92,6 @@ export class CheckpointCoordinator {
   private epoch = 0;
   /** Last position processed, per partition: the next cut's positions; starts as the restored ones. */
   private readonly positions = new Map<string, string>();
-  /** Last position taken in per origin (see Checkpoint.origins): the next cut's; starts as the restored ones. */
-  private readonly origins = new Map<string, string>();
   private holds: Ack[] = [];
   private changed = false;
   /** A checkpoint was cut and has not completed. */
@@ -159,7 +157,6 @@ export class CheckpointCoordinator {
       if (state !== undefined) sink.restore?.(state);
     }
     for (const [partition, position] of Object.entries(cp.positions)) this.positions.set(partition, position);
-    for (const [origin, position] of Object.entries(cp.origins ?? {})) this.origins.set(origin, position);
     this.epoch = cp.epoch;
     const report: RestoreReport = {
       epoch: cp.epoch,
@@ -186,21 +183,6 @@ export class CheckpointCoordinator {
     const fresh = messages.filter((m) => comparePositions(m.position.offset, after) > 0);
     this.figures.skipped += messages.length - fresh.length;
     return fresh;
-  }
-
-  /**
-   * Whether a record written by `origin` at `position` there (an upstream task that writes without
-   * a transaction, so a restart of it writes again what it wrote after its last checkpoint) was not
-   * taken in yet. An origin writes its positions in order, so one comparison per record.
-   */
-  admitFrom(origin: string, position: string): boolean {
-    const last = this.origins.get(origin);
-    if (last !== undefined && compareOriginPositions(position, last) <= 0) {
-      this.figures.skipped++;
-      return false;
-    }
-    this.origins.set(origin, position);
-    return true;
   }
 
   /** A batch entered the graph: its last position joins the next cut, and its Ack is held until that cut is durable. */
@@ -256,7 +238,6 @@ export class CheckpointCoordinator {
       applicationId: this.options.applicationId,
       epoch: this.epoch + 1,
       positions: Object.fromEntries(this.positions),
-      ...(this.origins.size > 0 ? { origins: Object.fromEntries(this.origins) } : {}),
       states,
       identities: this.options.identities,
       sinks: {},

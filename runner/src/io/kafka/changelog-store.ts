@@ -13,14 +13,6 @@
  *   exactly-once, every record the Kafka sinks wrote since the last checkpoint. Either all of it
  *   becomes visible to read_committed readers, or none does.
  *
- * - A task of a stage without state under at-least-once (the input stage of a pipeline whose
- *   window reads a repartition topic) writes its checkpoint record without a transaction
- *   (`transactional: false`), and its source commits the offsets once the record is durable. What
- *   it wrote after its last checkpoint is written again when it restarts from it: its repartition
- *   records say where they stand at it (`at`), and the reading task drops those it took in already.
- *   That spares the broker a transaction per task and checkpoint, which at 1 s checkpoints was most
- *   of the latency tail at 5,000 events/s (docs/scaling.md).
- *
  * Restore (`load`) first registers the transactional id, which fences an older instance and aborts
  * its open transaction, and only then reads the topics to their end: what it reads is exactly the
  * last committed checkpoint, unless a later instance fenced this one and committed meanwhile, which
@@ -33,12 +25,10 @@ import { errorMessage, FencedError } from '../../engine/errors.ts';
 import type { Logger } from '../../engine/logger.ts';
 import {
   createAdmin,
-  createProducer,
   createTransactionalProducer,
   readTopicsToEnd,
   type GroupOffsets,
   type KafkaAdmin,
-  type KafkaProducer,
   type Compression,
   type ProducedMessage,
   type TransactionalProducer,
@@ -73,26 +63,6 @@ export interface ChangelogStoreOptions {
   task?: ChangelogTask;
   /** Reads topics to their end; readTopicsToEnd unless a test sequences the reads. */
   readTopics?: typeof readTopicsToEnd;
-  /**
-   * false: checkpoints are written without a transaction and commit no offsets (the source commits
-   * them once a checkpoint's Acks are released); only for a store without steps (no changelogs,
-   * which must stay atomic with the checkpoint record). Default true.
-   */
-  transactional?: boolean;
-}
-
-/** How a store writes its checkpoints: a transactional producer, or a plain one (ChangelogStoreOptions.transactional). */
-type CheckpointWriter = Pick<TransactionalProducer, 'connect' | 'send' | 'commit' | 'abort' | 'close'>;
-
-/** A plain producer as a CheckpointWriter: every send is durable once it resolves, and there is nothing to commit or abort. */
-function plainWriter(producer: KafkaProducer): CheckpointWriter {
-  return {
-    connect: () => producer.connect(),
-    send: (messages) => producer.send(messages),
-    commit: async () => {},
-    abort: async () => {},
-    close: () => producer.close(),
-  };
 }
 
 export interface ChangelogTask {
@@ -202,7 +172,7 @@ export function offsetsFromPositions(positions: Record<string, string>, groups: 
 export class ChangelogStateStore implements StateStore, CheckpointTransaction {
   readonly description: string;
   readonly brokers: readonly string[];
-  private readonly producer: CheckpointWriter;
+  private readonly producer: TransactionalProducer;
   private readonly admin: KafkaAdmin;
   readonly incremental = true;
   /** Per step, the size of each entry as last committed (its JSON text's length). */
@@ -219,16 +189,11 @@ export class ChangelogStateStore implements StateStore, CheckpointTransaction {
     const app = options.applicationId;
     this.brokers = options.connection.brokers;
     this.description = `kafka ${describeConnection(options.connection)} topics ${[checkpointTopicOf(app, options.task), ...options.steps.map((s) => changelogTopic(app, s))].join(', ')}`;
-    if (options.transactional === false) {
-      if (options.steps.length > 0) throw new Error(`a state store with changelogs (${options.steps.join(', ')}) must write its checkpoints in transactions`);
-      this.producer = plainWriter(createProducer(options.connection, { compression: 'none' }, logger));
-    } else {
-      this.producer = createTransactionalProducer(
-        options.connection,
-        { transactionalId: transactionalIdOf(app, options.task?.id), transactionTimeoutMs: options.transactionTimeoutMs ?? 60_000 },
-        logger,
-      );
-    }
+    this.producer = createTransactionalProducer(
+      options.connection,
+      { transactionalId: transactionalIdOf(app, options.task?.id), transactionTimeoutMs: options.transactionTimeoutMs ?? 60_000 },
+      logger,
+    );
     this.admin = createAdmin(options.connection, logger);
     this.readTopics = options.readTopics ?? readTopicsToEnd;
   }
@@ -335,7 +300,7 @@ export class ChangelogStateStore implements StateStore, CheckpointTransaction {
       if (!h || h.epoch !== cp.epoch) throw missingChangelog([changelogTopic(app, s)], cp.epoch, h?.epoch);
       states.get(s)!.header = h.header;
     }
-    return { applicationId: cp.applicationId, epoch: cp.epoch, positions: cp.positions, ...(cp.origins !== undefined ? { origins: cp.origins } : {}), identities: cp.identities, sinks: cp.sinks, takenAt: cp.takenAt, states };
+    return { applicationId: cp.applicationId, epoch: cp.epoch, positions: cp.positions, identities: cp.identities, sinks: cp.sinks, takenAt: cp.takenAt, states };
   }
 
   /**

@@ -13,9 +13,8 @@
  *   key      none
  *   value    one line per record, each the JSON envelope `{"value": <record value>, "meta": <record
  *            meta>, "time": <record time, epoch ms>, "key": <record key>, "headers": <record
- *            headers>, "at": "<input offset>/<n>"}`; `key` is left out when the record key is not
- *            JSON (bytes) or absent, and read back as null; `headers` is left out when the record
- *            has none; `at` is written only outside a transaction (see RepartitionSink.placedAt)
+ *            headers>}`; `key` is left out when the record key is not JSON (bytes) or absent, and
+ *            read back as null; `headers` is left out when the record has none
  *   headers  `sluice-from: <origin>` (the writing task, `0_3`), `sluice-records: <lines>`
  * A message per record cost kafkajs an encoding and a decoding of each message and its headers,
  * and the engine the handling of each: packs took a sixth off sluice's CPU in a drain of the
@@ -55,7 +54,6 @@ import { duration, expression, object } from '../../engine/schema.ts';
 import { toEpochMillis } from '../../engine/time.ts';
 import { KAFKA_TRANSACTION } from './changelog-store.ts';
 import { murmur2 } from './murmur2.ts';
-import { sharedWritersOf, type SharedWriter } from './shared-writer.ts';
 import {
   DEFAULT_CHUNK_SIZE,
   createProducer,
@@ -125,8 +123,6 @@ const MESSAGE_OVERHEAD_BYTES = 1_024;
  * for one, or holds much for it.
  */
 export const PACK_BYTES = 262_144;
-/** Without a transaction, how long a write waits for the other tasks' to share its produce request (as a kafka sink's default `linger`). */
-const SHARED_LINGER_MS = 100;
 
 /** A value as canonical JSON: object keys sorted at every depth, so equal values give equal text. */
 function canonical(value: unknown): unknown {
@@ -163,13 +159,6 @@ export interface Envelope {
   time: number;
   key?: unknown;
   headers?: Headers;
-  /** Where the record stands at its origin, `<input offset>/<n>`, when it is written without a transaction (see the sink). */
-  at?: string;
-}
-
-/** A prepared data message, with the partition its key goes to. */
-interface PlacedMessage extends OutboundMessage {
-  partition: number;
 }
 
 /** Whether a record key can travel as JSON (bytes and undefined cannot: the key is then left out). */
@@ -294,8 +283,7 @@ const sinkSchema = object(
 /** How the sink gets its producer; tests pass a recording one. */
 export type RepartitionProducerFactory = (connection: KafkaConnection, options: ProducerOptions, logger: ComponentContext['logger']) => KafkaProducer;
 
-/** Sends messages; `data`: records (not markers). */
-type Send = (messages: readonly ProducedMessage[], data: boolean) => Promise<void>;
+type Send = (messages: readonly ProducedMessage[]) => Promise<void>;
 
 /** The lines of one message being packed. */
 interface Pack {
@@ -313,8 +301,7 @@ export class RepartitionSink implements Sink {
   private readonly tasks: number;
   /** Event time of each prepared message whose time could be evaluated, until it is written. */
   private readonly eventTimes = new WeakMap<OutboundMessage, number>();
-  /** Without a transaction: the writer shared with this sink's instances in the run's other tasks. */
-  private writer: SharedWriter | undefined;
+  private producer: KafkaProducer | undefined;
   private send: Send | undefined;
   /** It writes into the checkpoint's transaction (decided at open). */
   private inTransaction = false;
@@ -324,12 +311,6 @@ export class RepartitionSink implements Sink {
   /** Processing time of the last write (or of open): idleness counts from it. */
   private lastWriteAt: number;
   private lastMarkers: (MarkerState & { at: number }) | undefined;
-  /**
-   * Without a transaction: per partition, the input offset of the last record placed there and how
-   * many records of that input message went there, for each record's `at`.
-   */
-  private placedOffsets: string[] = [];
-  private placedCounts: number[] = [];
 
   constructor(
     private readonly config: RepartitionSinkConfig,
@@ -359,12 +340,10 @@ export class RepartitionSink implements Sink {
     }
     this.partitions = partitions;
     this.lastWriteAt = this.ctx.clock.now();
-    // Written into the checkpoint's transaction whenever there is one (tasks with state have one,
-    // under at-least-once too): data and markers become visible together with the offsets that
-    // cover them, so a restarted upstream never writes a record into the topic twice. A duplicate
-    // here would not be a duplicate output but a wrong count, since the window behind sums it
-    // again. Without one (a task without state, at-least-once), each record carries its `at`, by
-    // which the reading task drops what a restarted upstream writes again (placedAt).
+    // Written into the checkpoint's transaction whenever there is one (tasks always have one, under
+    // at-least-once too): data and markers become visible together with the offsets that cover
+    // them, so a restarted upstream never writes a record into the topic twice. A duplicate here
+    // would not be a duplicate output but a wrong count, since the window behind sums it again.
     const tx = this.ctx.checkpoints?.shared.get(KAFKA_TRANSACTION);
     if (tx || this.ctx.checkpoints?.delivery === 'exactly-once') {
       if (!tx) throw new ConfigError('E_DELIVERY', 'delivery: exactly-once, but no Kafka checkpoint transaction is set up (checkpoint.store must be kafka)', this.where);
@@ -379,42 +358,21 @@ export class RepartitionSink implements Sink {
       this.inTransaction = true;
       return;
     }
-    // The instances of this sink in the run's other tasks write through the same producer, and
-    // what they all write within a few ms goes in one produce request (shared-writer.ts).
-    const writer = await sharedWritersOf(this.ctx.metrics, this.makeProducer).acquire(
-      JSON.stringify(['repartition', this.ctx.name, this.connection]),
-      () =>
-        this.makeProducer(
-          this.connection,
-          {
-            // Uncompressed, as Kafka Streams writes its repartition topics: compressing each small
-            // request cost more of the main thread than the bytes saved on a local network.
-            compression: 'none',
-            chunkSize: DEFAULT_CHUNK_SIZE,
-            retryForMs: 120_000,
-            onRetry: () => this.ctx.metrics.inc(SINK_RETRIES, { node: this.ctx.name }),
-          },
-          this.ctx.logger,
-        ),
-      SHARED_LINGER_MS,
-      DEFAULT_CHUNK_SIZE,
+    const producer = this.makeProducer(
+      this.connection,
+      {
+        // Uncompressed, as Kafka Streams writes its repartition topics: compressing each small
+        // request cost more of the main thread than the bytes saved on a local network.
+        compression: 'none',
+        chunkSize: DEFAULT_CHUNK_SIZE,
+        retryForMs: 120_000,
+        onRetry: () => this.ctx.metrics.inc(SINK_RETRIES, { node: this.ctx.name }),
+      },
+      this.ctx.logger,
     );
-    this.writer = writer;
-    // One send at a time, and no data after data failed to go: a write retried after a later one
-    // succeeded would put records below an `at` that the reading task already took in, and it would
-    // drop them. (A marker that failed is sent again at the next checkpoint: it carries no `at`.)
-    let sent: Promise<void> = Promise.resolve();
-    let lost: unknown;
-    this.send = (messages, data) => {
-      const next = sent.then(() => {
-        if (lost !== undefined) throw lost;
-        return writer.add(messages);
-      });
-      sent = next.catch((err: unknown) => {
-        if (data) lost ??= err;
-      });
-      return next;
-    };
+    await producer.connect();
+    this.producer = producer;
+    this.send = (messages) => producer.send(messages);
   }
 
   /** One message per record; a record whose key expression fails gets a PrepareFailure. */
@@ -447,37 +405,13 @@ export class RepartitionSink implements Sink {
         values[k] = v === undefined ? null : v;
       }
       // The record's own headers travel in its envelope; the message's are the pack's (see write).
-      const key = partitionKey(values);
-      const envelope = envelopeOf(rec, this.config.meta ?? true);
-      let msg: OutboundMessage = { topic: this.config.topic, key, value: envelope };
-      // Placed here, once open, so that each record's `at` is fixed when it is prepared, in input order.
-      if (this.send !== undefined && !this.inTransaction) {
-        const partition = partitionOf(key, this.partitions);
-        envelope.at = this.placedAt(partition, rec.position.offset);
-        const placed: PlacedMessage = { ...msg, partition };
-        msg = placed;
-      }
+      const msg: OutboundMessage = { topic: this.config.topic, key: partitionKey(values), value: envelopeOf(rec, this.config.meta ?? true) };
       // As the window: a time that cannot be evaluated does not count (the window routes the record to its errors).
       const t = timeCol ? (timeCol[i] instanceof EvalFailure ? undefined : toEpochMillis(timeCol[i])) : rec.time;
       if (t !== undefined && Number.isFinite(t)) this.eventTimes.set(msg, t);
       out[i] = msg;
     }
     return out;
-  }
-
-  /**
-   * The `at` of the next record placed in `partition` from the input message at `offset`. Without
-   * a transaction, records this task wrote after its last checkpoint are written again when it
-   * restarts from it: the reading task drops those at or below the last `at` it took in from this
-   * origin, so the window behind never sums a record twice. Records are placed in input order and
-   * an input message's records in the order its steps made them, so the same input gives the same
-   * `at` on every run.
-   */
-  private placedAt(partition: number, offset: string): string {
-    const n = this.placedOffsets[partition] === offset ? this.placedCounts[partition]! + 1 : 0;
-    this.placedOffsets[partition] = offset;
-    this.placedCounts[partition] = n;
-    return `${offset}/${n}`;
   }
 
   /**
@@ -503,8 +437,7 @@ export class RepartitionSink implements Sink {
         refused.push({ index: i, error: new RecordError('E_MESSAGE_TOO_LARGE', `the repartition record is ${bytes - 1} bytes, more than a repartition message takes (${MAX_MESSAGE_BYTES - MESSAGE_OVERHEAD_BYTES})`, this.where) });
         continue;
       }
-      const placed = (m as Partial<PlacedMessage>).partition;
-      const partition = typeof placed === 'number' ? placed : partitionOf(key, this.partitions);
+      const partition = partitionOf(key, this.partitions);
       let pack = packs[partition];
       if (pack !== undefined && pack.bytes + bytes > PACK_BYTES) {
         produced.push(this.packMessage(pack));
@@ -518,7 +451,7 @@ export class RepartitionSink implements Sink {
     }
     for (const pack of packs) if (pack !== undefined) produced.push(this.packMessage(pack));
     if (produced.length > 0) {
-      await send(produced, true);
+      await send(produced);
       this.maxTime = max;
       this.lastWriteAt = this.ctx.clock.now();
     }
@@ -556,13 +489,15 @@ export class RepartitionSink implements Sink {
     const headers = markerHeaders(this.origin, state.time, state.idle, this.tasks);
     const markers: ProducedMessage[] = [];
     for (let p = 0; p < this.partitions; p++) markers.push({ topic: this.config.topic, key: MARKER_KEY, value: null, partition: p, headers });
-    await send(markers, false);
+    await send(markers);
     this.lastMarkers = { ...state, at: now };
   }
 
   async close(): Promise<void> {
-    await this.writer?.release().catch((err: unknown) => this.ctx.logger.warn({ error: errorMessage(err) }, 'repartition producer close failed'));
-    this.writer = undefined;
+    if (this.producer) {
+      await this.producer.close().catch((err: unknown) => this.ctx.logger.warn({ error: errorMessage(err) }, 'repartition producer close failed'));
+    }
+    this.producer = undefined;
     this.send = undefined;
   }
 }
@@ -572,7 +507,7 @@ export const repartitionSink: SinkDef<RepartitionSinkConfig> = {
   name: 'repartition',
   summary: 'Internal: writes a window\'s input into its repartition topic, keyed by the group key, with watermark markers at every checkpoint.',
   description:
-    'Inserted by the stage split when a window\'s `group_by` differs from how its input is partitioned; a spec never names it. Each record goes to the partition of its key (murmur2 of the canonical JSON of the key values, as Kafka places keys) as a JSON line `{value, meta, time, key, headers, at}` (`at`, `<input offset>/<n>`, only when the writing task has no transaction: the reader drops what a restarted task writes again by it); the lines of one write that go to one partition share a message (up to 256 KiB), with the headers `sluice-from: <task>` and `sluice-records: <lines>`. At every checkpoint, after the data, each partition gets a marker with the highest event time this task has written, and whether it is idle.',
+    'Inserted by the stage split when a window\'s `group_by` differs from how its input is partitioned; a spec never names it. Each record goes to the partition of its key (murmur2 of the canonical JSON of the key values, as Kafka places keys) as a JSON line `{value, meta, time, key, headers}`; the lines of one write that go to one partition share a message (up to 256 KiB), with the headers `sluice-from: <task>` and `sluice-records: <lines>`. At every checkpoint, after the data, each partition gets a marker with the highest event time this task has written, and whether it is idle.',
   schema: sinkSchema,
   describe(config) {
     return `repartition ${config.topic} by ${config.key.join(', ')}${config.partitions ? `, ${config.partitions} partitions` : ''}, at ${describeConnectionConfig(config)}`;
@@ -643,10 +578,6 @@ export const repartitionFormat: FormatDef<RepartitionFormatConfig> & EventTimeFo
       const meta = env.meta ?? {};
       if (!isObject(meta)) throw bad('`meta` is not an object');
       const d: Decoded = { key: env.key ?? null, value: env.value ?? null, meta, time: env.time, origin };
-      if (env.at !== undefined) {
-        if (typeof env.at !== 'string') throw bad('`at` is not a string');
-        d.at = env.at;
-      }
       if (packed) {
         const headers = env.headers ?? {};
         if (!isObject(headers) || !allStrings(headers)) throw bad('`headers` is not an object of strings');

@@ -3,7 +3,6 @@ import {
   CHECKPOINT_FORMAT,
   checkpointFromJson,
   checkpointToJson,
-  compareOriginPositions,
   comparePositions,
   identityMismatches,
   StateError,
@@ -14,24 +13,6 @@ import {
 import type { JsonValue, StepState } from '../../../src/engine/component.ts';
 
 const sign = (n: number) => Math.sign(n);
-
-describe('compareOriginPositions', () => {
-  it('orders `<offset>/<n>` as the pair of integers, against a BigInt comparison made here', () => {
-    const offsets = ['0', '7', '9', '10', '99', '100', '12345', '9007199254740992', '9007199254740993', '18446744073709551615'];
-    const ats = offsets.flatMap((o) => [0, 1, 2, 10].map((n) => `${o}/${n}`));
-    const reference = (a: string, b: string): number => {
-      const [ao, an] = a.split('/').map(BigInt) as [bigint, bigint];
-      const [bo, bn] = b.split('/').map(BigInt) as [bigint, bigint];
-      return ao !== bo ? (ao < bo ? -1 : 1) : an === bn ? 0 : an < bn ? -1 : 1;
-    };
-    for (const a of ats) for (const b of ats) expect(sign(compareOriginPositions(a, b)), `${a} vs ${b}`).toBe(reference(a, b));
-  });
-
-  it('falls back to comparePositions for anything else', () => {
-    expect(sign(compareOriginPositions('10', '9'))).toBe(1);
-    expect(sign(compareOriginPositions('a/1', 'a/1'))).toBe(0);
-  });
-});
 
 describe('comparePositions', () => {
   it('orders Kafka offsets beyond 2^53 exactly, where Number() would call them equal', () => {

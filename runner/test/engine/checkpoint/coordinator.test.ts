@@ -192,40 +192,6 @@ describe('CheckpointCoordinator.admit', () => {
   });
 });
 
-describe('CheckpointCoordinator.admitFrom', () => {
-  it('drops records an origin writes again (at or below the last taken in from it), keeps them in the checkpoint, and restores them', async () => {
-    const store = new MemoryStore(stored({ origins: { '0_1': '40/0' } }));
-    const c = coordinator(store);
-    await c.restore([], []);
-    // Restored: 40/0 and below were taken in before the checkpoint.
-    expect(['39/5', '40/0', '40/1', '41/0'].map((at) => c.admitFrom('0_1', at))).toEqual([false, false, true, true]);
-    // Another origin has its own positions; one never seen takes everything.
-    expect(['3/0', '3/1'].map((at) => c.admitFrom('0_2', at))).toEqual([true, true]);
-    // An upstream restarted from its checkpoint writes its records again: dropped up to the last taken in.
-    expect(['40/1', '41/0', '41/1', '100/0'].map((at) => c.admitFrom('0_1', at))).toEqual([false, false, true, true]);
-    // Offsets of different lengths compare as numbers.
-    expect(['99/0', '1000/0'].map((at) => c.admitFrom('0_1', at))).toEqual([false, true]);
-    expect(c.stats().skipped).toBe(2 + 2 + 1);
-
-    trackedBatch(c, 'p/0', '1');
-    await c.take([], [], async () => {});
-    expect(JSON.parse(store.stored!).origins).toEqual({ '0_1': '1000/0', '0_2': '3/1' });
-    const again = coordinator(store);
-    await again.restore([], []);
-    expect(['1000/0', '3/1', '3/2'].map((at, i) => again.admitFrom(i === 0 ? '0_1' : '0_2', at))).toEqual([false, false, true]);
-  });
-
-  it('writes no origins into a checkpoint when none were seen, and reads a checkpoint without them', async () => {
-    const store = new MemoryStore(stored());
-    const c = coordinator(store);
-    await c.restore([], []);
-    trackedBatch(c, 'p/0', '1');
-    await c.take([], [], async () => {});
-    expect(JSON.parse(store.stored!)).not.toHaveProperty('origins');
-    expect(c.admitFrom('0_0', '0/0')).toBe(true);
-  });
-});
-
 describe('CheckpointCoordinator.take', () => {
   it('releases the held Acks only after the store\'s commit resolved', async () => {
     const store = new MemoryStore();

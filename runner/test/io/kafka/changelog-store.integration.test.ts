@@ -57,32 +57,6 @@ describe('kafka state store', () => {
     expect(cp?.states.get('hourly')?.entries.get('42/login/2025-03-03T07')).toEqual({ count: 5 });
   });
 
-  it('without a transaction (a task without state, at-least-once) restores its last checkpoint record, origins included; refuses changelogs', async () => {
-    const app = uniqueName('store-plain');
-    const plain = (extra: Partial<ChangelogStoreOptions> = {}) => store(app, { steps: [], transactional: false, task: { id: '0_0', stage: '0', partition: 0, partitions: 1, group: `${app}-in`, topic: `${app}-in` }, ...extra });
-    const first = plain();
-    await first.open();
-    const cp = (epoch: number, offset: string): Checkpoint => ({
-      applicationId: app,
-      epoch,
-      positions: { [`in/${app}-in/0`]: offset },
-      origins: { '0_1': `${offset}/0` },
-      states: new Map(),
-      identities: {},
-      sinks: {},
-      takenAt: Date.now(),
-    });
-    await first.commit(cp(1, '10'));
-    await first.commit(cp(2, '25'));
-    const next = plain();
-    await next.open();
-    const loaded = await next.load();
-    expect([loaded?.epoch, loaded?.positions, loaded?.origins]).toEqual([2, { [`in/${app}-in/0`]: '25' }, { '0_1': '25/0' }]);
-    // It registered no transactional id: nothing of the first one was fenced, and it still writes.
-    await first.commit(cp(3, '30'));
-    expect(() => plain({ steps: ['hourly'] })).toThrow(/must write its checkpoints in transactions/);
-  });
-
   it('a restore overtaken by another instance (it registered later and committed between the checkpoint and changelog reads) is a handover: fenced, not lost state', async () => {
     const app = uniqueName('store-overtaken');
     const first = store(app);

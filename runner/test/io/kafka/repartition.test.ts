@@ -129,13 +129,13 @@ describe('repartition envelope: what the sink writes, the format reads back as t
     expect(m.partition).toBe(partitionOf('["e-7"]', 4));
     expect(m.headers).toEqual({ 'sluice-from': '0_3', 'sluice-records': '1' });
     expect(m.value).toBe(
-      '{"value":{"employee_id":"e-7","amount":12345678901234567890,"nested":{"list":[1,"two",null]}},"meta":{"op":"c","source":{"table":"activities","lsn":"0/1A2B"},"topic":"activities"},"time":1700000123456,"key":{"id":7},"headers":{"trace":"abc"},"at":"41/0"}',
+      '{"value":{"employee_id":"e-7","amount":12345678901234567890,"nested":{"list":[1,"two",null]}},"meta":{"op":"c","source":{"table":"activities","lsn":"0/1A2B"},"topic":"activities"},"time":1700000123456,"key":{"id":7},"headers":{"trace":"abc"}}',
     );
 
     const f = format(4);
     const raw = asRaw(m);
     expect(f.control!(raw)).toBeUndefined();
-    expect(f.unpack!(raw)).toEqual([{ key: { id: 7 }, value, meta, time: 1_700_000_123_456, origin: '0_3', headers: { trace: 'abc' }, at: '41/0' }]);
+    expect(f.unpack!(raw)).toEqual([{ key: { id: 7 }, value, meta, time: 1_700_000_123_456, origin: '0_3', headers: { trace: 'abc' } }]);
     // The runtime unpacks every message first; decode takes only a message of one record, as written before packs.
     expect(() => f.decode(raw)).toThrow(/a pack of records where one was expected/);
   });
@@ -453,48 +453,9 @@ describe('repartition sink: how it writes', () => {
     expect(sentTx.map((m) => m.key)).toEqual([null, '__wm', '__wm', '__wm', '__wm']);
     expect(readBack(sentTx).map((d) => d.value)).toEqual([{ employee_id: 1 }]);
     expect(sentTx[1]!.headers!['sluice-wm']).toBe('77');
-    // Nothing in the transaction is written twice: no `at` to drop replays by.
-    expect(readBack(sentTx).map((d) => d.at)).toEqual([undefined]);
 
     const elsewhere = new RepartitionSink(base, { brokers: ['other:9092'], clientId: 'c' }, context(new ManualClock(), { checkpoints }));
     await expect(elsewhere.open()).rejects.toThrow(/one transaction cannot span two clusters/);
-  });
-
-  it('outside a transaction, gives each record its `at`: the input offset and its number among that message\'s records in its partition, across writes', async () => {
-    const { sink, producer } = await openSink();
-    // Two employee ids of one partition and one of another.
-    const ids = Array.from({ length: 40 }, (_, i) => i);
-    const a = ids.find((i) => partitionOf(`[${i}]`, 4) === 0)!;
-    const b = ids.find((i) => i !== a && partitionOf(`[${i}]`, 4) === 0)!;
-    const c = ids.find((i) => partitionOf(`[${i}]`, 4) === 1)!;
-    const at = (offset: string) => ({ position: { source: 'activities', partition: 'activities/activities/3', offset } });
-    await writeRecords(sink, [rec({ employee_id: a, n: 1 }, at('41')), rec({ employee_id: c, n: 2 }, at('41')), rec({ employee_id: b, n: 3 }, at('41'))]);
-    // The same input message's records, in a later write, number on.
-    await writeRecords(sink, [rec({ employee_id: a, n: 4 }, at('41')), rec({ employee_id: a, n: 5 }, at('42')), rec({ employee_id: c, n: 6 }, at('43'))]);
-    const byN = readBack(producer.sent)
-      .map((d) => [(d.value as { n: number }).n, d.at])
-      .sort((x, y) => (x[0] as number) - (y[0] as number));
-    expect(byN).toEqual([
-      [1, '41/0'],
-      [2, '41/0'],
-      [3, '41/1'],
-      [4, '41/2'],
-      [5, '42/0'],
-      [6, '43/0'],
-    ]);
-  });
-
-  it('outside a transaction, a data write that failed stops every later one, so none overtakes it; a failed marker stops nothing', async () => {
-    const { sink, producer } = await openSink();
-    producer.failNext = new Error('broker gone');
-    await expect(sink.beforeCommit()).rejects.toThrow('broker gone');
-    await writeRecords(sink, [rec({ employee_id: 1 })]);
-    expect(dataMessages(producer.sent)).toHaveLength(1);
-    producer.failNext = new Error('broker gone again');
-    await expect(writeRecords(sink, [rec({ employee_id: 2 }, { position: { source: 'activities', partition: 'activities/activities/3', offset: '42' } })])).rejects.toThrow('broker gone again');
-    await expect(writeRecords(sink, [rec({ employee_id: 3 }, { position: { source: 'activities', partition: 'activities/activities/3', offset: '43' } })])).rejects.toThrow('broker gone again');
-    await expect(sink.beforeCommit()).rejects.toThrow('broker gone again');
-    expect(dataMessages(producer.sent)).toHaveLength(1);
   });
 
   it('refuses a message larger than the topic takes, to the errors port, and writes the rest', async () => {
